@@ -1,0 +1,942 @@
+//! `sitesync`: the reference command-line client. It drives the same API the phone apps use, against
+//! a store file, with no network needed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sitesync_core::ids::{CrewId, LineId, SiteId, WorkItemId, WorkerId, parse_date};
+use sitesync_core::labor::{DaySheet, LaborKind, LaborPatch};
+use sitesync_core::store::{GroupBy, entry};
+use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
+use sitesync_core::{Error, Store};
+use unicode_width::UnicodeWidthStr;
+
+/// Offline-first day-labor and progress logging for construction sites.
+#[derive(Parser, Debug)]
+#[command(name = "sitesync", version, about, long_about = None)]
+struct Cli {
+    /// The store file (created if missing).
+    #[arg(long, global = true, env = "SITESYNC_STORE", default_value = "sitesync.sqlite3")]
+    store: PathBuf,
+    /// Who you are: recorded as the author of what you enter (remembered in the store).
+    #[arg(long, global = true, env = "SITESYNC_USER")]
+    user: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load DIR/company.json and DIR/logs.json (the fixtures' shape). Safe to repeat.
+    Import {
+        /// Folder holding company.json and optionally logs.json.
+        dir: PathBuf,
+    },
+    /// List the sites in the store.
+    Sites {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a site's crews, workers and work items.
+    Roster {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add, edit, delete or show labor lines.
+    #[command(subcommand)]
+    Labor(LaborCmd),
+    /// Crew-wide entry.
+    #[command(subcommand)]
+    Crew(CrewCmd),
+    /// Record or list progress (quantity installed per work item).
+    #[command(subcommand)]
+    Progress(ProgressCmd),
+    /// Show a site-day: its labor lines, progress, status and conflicts.
+    Day {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Date (YYYY-MM-DD or "today" at the site).
+        #[arg(long)]
+        date: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the day's weather and note.
+    DayNote {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Date (YYYY-MM-DD or "today").
+        #[arg(long)]
+        date: String,
+        /// Weather, e.g. 晴.
+        #[arg(long)]
+        weather: Option<String>,
+        /// The daily note.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Record a delay or blocker for the day.
+    Delay {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Date (YYYY-MM-DD or "today").
+        #[arg(long)]
+        date: String,
+        /// What held the work up.
+        #[arg(long)]
+        text: String,
+        /// The work item affected.
+        #[arg(long)]
+        work_item: Option<String>,
+    },
+    /// Submit a day for approval (foreman).
+    Submit(DayRef),
+    /// Approve a submitted day, pinning the exact version (manager).
+    Approve(DayRef),
+    /// Send a submitted day back with a reason (manager).
+    Reject {
+        #[command(flatten)]
+        day: DayRef,
+        /// Why it is sent back.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show what changed in a day since it was approved.
+    Changes {
+        #[command(flatten)]
+        day: DayRef,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work-days, hours, overtime, cost and line count over a date range.
+    Totals {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// First date, inclusive.
+        #[arg(long)]
+        from: String,
+        /// Last date, inclusive.
+        #[arg(long)]
+        to: String,
+        /// Group rows by this.
+        #[arg(long, value_enum)]
+        by: Option<By>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A worker's month across all sites.
+    Month {
+        /// Worker id.
+        #[arg(long)]
+        worker: String,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fold every document's incremental chunks into a snapshot and reclaim space.
+    Compact,
+    /// Check the store file and decode every document.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum LaborCmd {
+    /// Log a worker on a work item for a day; prints the line's id.
+    Add {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Date (YYYY-MM-DD or "today").
+        #[arg(long)]
+        date: String,
+        /// Worker id.
+        #[arg(long)]
+        worker: String,
+        /// Work item id.
+        #[arg(long)]
+        work_item: String,
+        /// Work-days (工日), e.g. 1.0 or 0.5.
+        #[arg(long)]
+        work_days: String,
+        #[command(flatten)]
+        fields: LineFields,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Change fields of a line.
+    Edit {
+        /// The line's id.
+        id: String,
+        /// Work-days (工日).
+        #[arg(long)]
+        work_days: Option<String>,
+        #[command(flatten)]
+        fields: LineFields,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Delete a line.
+    Rm {
+        /// The line's id.
+        id: String,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Show one line.
+    Show {
+        /// The line's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct LineFields {
+    /// Hours worked, e.g. 8 or 7.5 (default: 8 per work-day).
+    #[arg(long)]
+    hours: Option<String>,
+    /// Overtime hours, e.g. 0.5.
+    #[arg(long)]
+    overtime: Option<String>,
+    /// How the line is paid.
+    #[arg(long, value_enum)]
+    kind: Option<Kind>,
+    /// Day rate in yuan (default: the worker's rate on the roster).
+    #[arg(long)]
+    rate: Option<String>,
+    /// A note.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct Amend {
+    /// On an approved day: record this change as an amendment, with this reason.
+    #[arg(long, value_name = "REASON")]
+    amend: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct DayRef {
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Date (YYYY-MM-DD or "today").
+    #[arg(long)]
+    date: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum CrewCmd {
+    /// Log a whole crew for a day like another day, in one step; then edit the exceptions.
+    Copy {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Crew id.
+        #[arg(long)]
+        crew: String,
+        /// The day to copy.
+        #[arg(long)]
+        from: String,
+        /// The day to fill.
+        #[arg(long)]
+        to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProgressCmd {
+    /// Record the quantity installed on a work item that day (replaces that day's figure); prints the id.
+    Set {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Date (YYYY-MM-DD or "today").
+        #[arg(long)]
+        date: String,
+        /// Work item id.
+        #[arg(long)]
+        work_item: String,
+        /// Quantity in the work item's unit, e.g. 12.5.
+        #[arg(long)]
+        quantity: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Delete a progress line.
+    Rm {
+        /// The line's id.
+        id: String,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Progress to date per work item against plan.
+    List {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Up to and including this date (default today at the site).
+        #[arg(long)]
+        date: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Kind {
+    /// 点工, paid by the day.
+    DayLabor,
+    /// 包工, piecework.
+    Piecework,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum By {
+    Day,
+    Crew,
+    Trade,
+    Worker,
+    WorkItem,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Bad input is exit 2, like clap's own usage errors; anything else is 1.
+            let usage = e.downcast_ref::<Error>().is_some_and(|e| {
+                !matches!(
+                    e,
+                    Error::Storage(_) | Error::Io(_) | Error::CorruptDocument { .. } | Error::Automerge(_)
+                )
+            });
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut store = Store::open(&cli.store).with_context(|| format!("opening store {}", cli.store.display()))?;
+    if let Some(user) = &cli.user
+        && user != store.user()
+    {
+        store.set_user(user)?;
+    }
+    let out = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Import { dir } => {
+            let s = store.import_dir(&dir)?;
+            writeln!(
+                out,
+                "imported {} sites, {} workers, {} days, {} labor lines, {} progress lines",
+                s.sites, s.workers, s.days, s.labor_lines, s.progress_lines
+            )?;
+        }
+        Command::Sites { json } => {
+            let sites = store.sites()?;
+            if json {
+                json_out(out, &sites)?;
+            } else {
+                table(
+                    out,
+                    &["id", "code", "name", "timezone"],
+                    sites
+                        .iter()
+                        .map(|s| vec![s.id.to_string(), s.code.clone(), s.name.clone(), s.timezone.clone()]),
+                )?;
+            }
+        }
+        Command::Roster { site, json } => {
+            let r = store.roster(&SiteId::new(site)?)?;
+            if json {
+                json_out(out, &r)?;
+            } else {
+                writeln!(out, "{} {} ({})", r.site.code, r.site.name, r.site.timezone)?;
+                table(
+                    out,
+                    &["crew", "name", "leader", "trade"],
+                    r.crews
+                        .iter()
+                        .map(|c| vec![c.id.to_string(), c.name.clone(), c.leader.clone(), c.trade.clone()]),
+                )?;
+                table(
+                    out,
+                    &["worker", "name", "trade", "crew", "day rate", "ot rate/h", "active"],
+                    r.workers.iter().map(|w| {
+                        vec![
+                            w.id.to_string(),
+                            w.name.clone(),
+                            w.trade.clone(),
+                            w.crew.to_string(),
+                            w.day_rate.to_string(),
+                            w.overtime_rate.to_string(),
+                            w.active.to_string(),
+                        ]
+                    }),
+                )?;
+                table(
+                    out,
+                    &["work item", "code", "name", "unit", "planned", "budget"],
+                    r.work_items.iter().map(|w| {
+                        vec![
+                            w.id.to_string(),
+                            w.code.clone(),
+                            w.name.clone(),
+                            w.unit.clone(),
+                            w.planned_quantity.to_string(),
+                            w.budget.to_string(),
+                        ]
+                    }),
+                )?;
+            }
+        }
+        Command::Labor(cmd) => labor(&mut store, out, cmd)?,
+        Command::Crew(CrewCmd::Copy {
+            site,
+            crew,
+            from,
+            to,
+            json,
+        }) => {
+            let site = SiteId::new(site)?;
+            let from = date(&mut store, &site, &from)?;
+            let to = date(&mut store, &site, &to)?;
+            let copy = store.copy_crew_day(&site, &CrewId::new(crew)?, from, to)?;
+            if json {
+                json_out(out, &copy)?;
+            } else {
+                writeln!(out, "copied {} lines from {from} to {to}", copy.created.len())?;
+                for id in &copy.created {
+                    writeln!(out, "{id}")?;
+                }
+                if !copy.skipped.is_empty() {
+                    let names: Vec<String> = copy.skipped.iter().map(ToString::to_string).collect();
+                    writeln!(
+                        out,
+                        "skipped (already logged that day or inactive): {}",
+                        names.join(", ")
+                    )?;
+                }
+            }
+        }
+        Command::Progress(cmd) => progress(&mut store, out, cmd)?,
+        Command::Day { site, date: d, json } => {
+            let site = SiteId::new(site)?;
+            let d = date(&mut store, &site, &d)?;
+            let sheet = store.day(&site, d)?;
+            if json {
+                json_out(out, &day_json(&sheet))?;
+            } else {
+                print_day(&mut store, out, &sheet)?;
+            }
+        }
+        Command::DayNote {
+            site,
+            date: d,
+            weather,
+            note,
+            amend,
+        } => {
+            let site = SiteId::new(site)?;
+            let d = date(&mut store, &site, &d)?;
+            store.set_day_info(&site, d, weather.as_deref(), note.as_deref(), amend.amend.as_deref())?;
+            writeln!(out, "saved")?;
+        }
+        Command::Delay {
+            site,
+            date: d,
+            text,
+            work_item,
+        } => {
+            let site = SiteId::new(site)?;
+            let d = date(&mut store, &site, &d)?;
+            let wi = work_item.map(WorkItemId::new).transpose()?;
+            writeln!(out, "{}", store.add_delay(&site, d, &text, wi.as_ref())?)?;
+        }
+        Command::Submit(day) => {
+            let (site, d) = day_ref(&mut store, day)?;
+            let sheet = store.submit_day(&site, d)?;
+            writeln!(out, "{site} {d}: {}", status_text(&sheet))?;
+        }
+        Command::Approve(day) => {
+            let (site, d) = day_ref(&mut store, day)?;
+            let sheet = store.approve_day(&site, d)?;
+            writeln!(out, "{site} {d}: {}", status_text(&sheet))?;
+        }
+        Command::Reject { day, reason } => {
+            let (site, d) = day_ref(&mut store, day)?;
+            let sheet = store.reject_day(&site, d, &reason)?;
+            writeln!(out, "{site} {d}: {}", status_text(&sheet))?;
+        }
+        Command::Changes { day, json } => {
+            let (site, d) = day_ref(&mut store, day)?;
+            let changes = store.amendments(&site, d)?;
+            if json {
+                json_out(out, &changes)?;
+            } else if changes.is_empty() {
+                writeln!(out, "no changes since approval")?;
+            } else {
+                table(
+                    out,
+                    &["line", "field", "approved", "now"],
+                    changes.iter().map(|c| {
+                        vec![
+                            c.line.clone(),
+                            c.field.clone(),
+                            c.approved.clone().unwrap_or("—".into()),
+                            c.now.clone().unwrap_or("—".into()),
+                        ]
+                    }),
+                )?;
+            }
+        }
+        Command::Totals {
+            site,
+            from,
+            to,
+            by,
+            json,
+        } => {
+            let site = SiteId::new(site)?;
+            let from = date(&mut store, &site, &from)?;
+            let to = date(&mut store, &site, &to)?;
+            let by = by.map(|b| match b {
+                By::Day => GroupBy::Day,
+                By::Crew => GroupBy::Crew,
+                By::Trade => GroupBy::Trade,
+                By::Worker => GroupBy::Worker,
+                By::WorkItem => GroupBy::WorkItem,
+            });
+            store.roster(&site)?;
+            let t = store.totals(Some(&site), from, to, by)?;
+            if json {
+                json_out(out, &t)?;
+            } else {
+                let row = |key: &str, label: &str, s: &sitesync_core::store::Sums| {
+                    vec![
+                        key.to_string(),
+                        label.to_string(),
+                        fixed(s.work_days_centi, 100, 2),
+                        fixed(s.hours_min * 100 / 60, 100, 2),
+                        fixed(s.overtime_min * 100 / 60, 100, 2),
+                        Fen::new("cost", s.cost_fen).map(|f| f.to_string()).unwrap_or_default(),
+                        s.lines.to_string(),
+                    ]
+                };
+                let mut rows: Vec<Vec<String>> = t.rows.iter().map(|r| row(&r.key, &r.label, &r.sums)).collect();
+                rows.push(row("total", "", &t.total));
+                table(
+                    out,
+                    &["key", "name", "work-days", "hours", "overtime h", "cost", "lines"],
+                    rows.into_iter(),
+                )?;
+            }
+        }
+        Command::Month { worker, month, json } => {
+            let first = parse_date(&format!("{month}-01")).map_err(|_| Error::InvalidDate(month.clone()))?;
+            let m = store.worker_month(&WorkerId::new(worker)?, first)?;
+            if json {
+                json_out(out, &m)?;
+            } else {
+                let mut rows: Vec<Vec<String>> = m
+                    .days
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.date.to_string(),
+                            d.site.to_string(),
+                            d.work_item.to_string(),
+                            fixed(d.work_days_centi, 100, 2),
+                            fixed(d.overtime_min * 100 / 60, 100, 2),
+                            fixed(d.cost_fen, 100, 2),
+                        ]
+                    })
+                    .collect();
+                rows.push(vec![
+                    "total".into(),
+                    String::new(),
+                    String::new(),
+                    fixed(m.total.work_days_centi, 100, 2),
+                    fixed(m.total.overtime_min * 100 / 60, 100, 2),
+                    fixed(m.total.cost_fen, 100, 2),
+                ]);
+                table(
+                    out,
+                    &["date", "site", "work item", "work-days", "overtime h", "cost ¥"],
+                    rows.into_iter(),
+                )?;
+            }
+        }
+        Command::Compact => writeln!(out, "compacted {} documents", store.compact()?)?,
+        Command::Verify => writeln!(out, "ok: {} documents decode, integrity check passed", store.verify()?)?,
+    }
+    Ok(())
+}
+
+fn labor(store: &mut Store, out: &mut impl Write, cmd: LaborCmd) -> Result<()> {
+    match cmd {
+        LaborCmd::Add {
+            site,
+            date: d,
+            worker,
+            work_item,
+            work_days,
+            fields,
+            amend,
+        } => {
+            let site = SiteId::new(site)?;
+            let d = date(store, &site, &d)?;
+            let mut e = entry(
+                site.clone(),
+                d,
+                WorkerId::new(worker)?,
+                WorkItemId::new(work_item)?,
+                WorkDays::parse(&work_days)?,
+            );
+            let patch = patch(None, &fields)?;
+            e.hours = patch.hours;
+            e.overtime = patch.overtime.unwrap_or_default();
+            e.kind = patch.kind.unwrap_or(LaborKind::DayLabor);
+            e.day_rate = patch.day_rate;
+            e.note = patch.note.unwrap_or_default();
+            let line = store.add_labor(&e, amend.amend.as_deref())?;
+            writeln!(out, "{}", line.id)?;
+        }
+        LaborCmd::Edit {
+            id,
+            work_days,
+            fields,
+            amend,
+        } => {
+            let line = store.edit_labor(
+                &LineId::new(id)?,
+                &patch(work_days.as_deref(), &fields)?,
+                amend.amend.as_deref(),
+            )?;
+            writeln!(out, "{}", line.id)?;
+        }
+        LaborCmd::Rm { id, amend } => {
+            store.delete_labor(&LineId::new(id.clone())?, amend.amend.as_deref())?;
+            writeln!(out, "deleted {id}")?;
+        }
+        LaborCmd::Show { id, json } => {
+            let (site, d, line) = store.labor_line(&LineId::new(id)?)?;
+            if json {
+                json_out(
+                    out,
+                    &serde_json::json!({"site": site, "date": d, "line": line_json(&line)}),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{site} {d} {} {} {} work-days, {} + {} overtime, {} ({})",
+                    line.worker,
+                    line.work_item,
+                    line.work_days,
+                    line.hours,
+                    line.overtime,
+                    line.cost(),
+                    if line.deleted { "deleted" } else { "active" }
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn progress(store: &mut Store, out: &mut impl Write, cmd: ProgressCmd) -> Result<()> {
+    match cmd {
+        ProgressCmd::Set {
+            site,
+            date: d,
+            work_item,
+            quantity,
+            note,
+            amend,
+        } => {
+            let site = SiteId::new(site)?;
+            let d = date(store, &site, &d)?;
+            let line = store.set_progress(
+                &site,
+                d,
+                &WorkItemId::new(work_item)?,
+                Quantity::parse("quantity", &quantity)?,
+                &note,
+                amend.amend.as_deref(),
+            )?;
+            writeln!(out, "{}", line.id)?;
+        }
+        ProgressCmd::Rm { id, amend } => {
+            store.delete_progress(&LineId::new(id.clone())?, amend.amend.as_deref())?;
+            writeln!(out, "deleted {id}")?;
+        }
+        ProgressCmd::List { site, date: d, json } => {
+            let site = SiteId::new(site)?;
+            let d = date(store, &site, d.as_deref().unwrap_or("today"))?;
+            let items = store.progress_to_date(&site, d)?;
+            if json {
+                json_out(out, &items)?;
+            } else {
+                table(
+                    out,
+                    &[
+                        "work item",
+                        "name",
+                        "unit",
+                        "planned",
+                        "to date",
+                        "%",
+                        "labor cost",
+                        "budget",
+                    ],
+                    items.iter().map(|p| {
+                        vec![
+                            p.code.clone(),
+                            p.name.clone(),
+                            p.unit.clone(),
+                            fixed(p.planned_quantity_milli, 1000, 1),
+                            fixed(p.quantity_to_date_milli, 1000, 1),
+                            format!("{:.1}", p.percent_complete),
+                            fixed(p.labor_cost_fen, 100, 2),
+                            fixed(p.budget_fen, 100, 2),
+                        ]
+                    }),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns the optional text fields of a command into a patch, parsing each exactly.
+fn patch(work_days: Option<&str>, f: &LineFields) -> Result<LaborPatch> {
+    Ok(LaborPatch {
+        work_days: work_days.map(WorkDays::parse).transpose()?,
+        hours: f
+            .hours
+            .as_deref()
+            .map(|h| Minutes::parse_hours("hours", h))
+            .transpose()?,
+        overtime: f
+            .overtime
+            .as_deref()
+            .map(|h| Minutes::parse_hours("overtime", h))
+            .transpose()?,
+        kind: f.kind.map(|k| match k {
+            Kind::DayLabor => LaborKind::DayLabor,
+            Kind::Piecework => LaborKind::Piecework,
+        }),
+        day_rate: f.rate.as_deref().map(|r| Fen::parse_yuan("rate", r)).transpose()?,
+        note: f.note.clone(),
+    })
+}
+
+/// A date argument: `YYYY-MM-DD`, or `today` in the site's time zone.
+fn date(store: &mut Store, site: &SiteId, text: &str) -> Result<NaiveDate> {
+    Ok(if text == "today" {
+        store.today(site)?
+    } else {
+        parse_date(text)?
+    })
+}
+
+fn day_ref(store: &mut Store, d: DayRef) -> Result<(SiteId, NaiveDate)> {
+    let site = SiteId::new(d.site)?;
+    let date = date(store, &site, &d.date)?;
+    Ok((site, date))
+}
+
+fn status_text(s: &DaySheet) -> String {
+    serde_json::to_value(s.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn line_json(l: &sitesync_core::labor::LaborLine) -> serde_json::Value {
+    let mut v = serde_json::to_value(l).unwrap_or_default();
+    v["cost_fen"] = l.cost().fen().into();
+    v
+}
+
+fn day_json(s: &DaySheet) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    v["labor"] = s.labor.iter().map(line_json).collect();
+    let totals = s.labor.iter().fold([0i64; 5], |mut t, l| {
+        t[0] += l.work_days.centi();
+        t[1] += l.hours.minutes();
+        t[2] += l.overtime.minutes();
+        t[3] += l.cost().fen();
+        t[4] += 1;
+        t
+    });
+    v["totals"] = serde_json::json!({
+        "work_days_centi": totals[0], "hours_min": totals[1], "overtime_min": totals[2], "cost_fen": totals[3], "lines": totals[4]
+    });
+    v
+}
+
+fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()> {
+    let roster = store.roster(&s.site)?;
+    writeln!(
+        out,
+        "{} {} {}  status: {}  weather: {}",
+        roster.site.code,
+        roster.site.name,
+        s.date,
+        status_text(s),
+        if s.weather.is_empty() { "—" } else { &s.weather }
+    )?;
+    if !s.note.is_empty() {
+        writeln!(out, "note: {}", s.note)?;
+    }
+    let name = |w: &WorkerId| roster.worker(w).map(|w| w.name.clone()).unwrap_or_default();
+    let item = |w: &WorkItemId| {
+        roster
+            .work_item(w)
+            .map(|w| format!("{} {}", w.code, w.name))
+            .unwrap_or_else(|| w.to_string())
+    };
+    table(
+        out,
+        &[
+            "id",
+            "worker",
+            "name",
+            "work item",
+            "work-days",
+            "hours",
+            "overtime",
+            "cost",
+            "note",
+            "conflicts",
+        ],
+        s.labor.iter().map(|l| {
+            vec![
+                l.id.to_string(),
+                l.worker.to_string(),
+                name(&l.worker),
+                item(&l.work_item),
+                l.work_days.to_string(),
+                l.hours.to_string(),
+                l.overtime.to_string(),
+                l.cost().to_string(),
+                l.note.clone(),
+                l.conflicts
+                    .iter()
+                    .map(|c| format!("{}: {} vs {}", c.field, c.chosen, c.others.join("/")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]
+        }),
+    )?;
+    let total: i64 = s.labor.iter().map(|l| l.cost().fen()).sum();
+    let days: i64 = s.labor.iter().map(|l| l.work_days.centi()).sum();
+    writeln!(
+        out,
+        "{} lines, {} work-days, {}",
+        s.labor.len(),
+        fixed(days, 100, 2),
+        Fen::new("cost", total).map(|f| f.to_string()).unwrap_or_default()
+    )?;
+    if !s.progress.is_empty() {
+        table(
+            out,
+            &["id", "work item", "quantity", "note"],
+            s.progress.iter().map(|p| {
+                vec![
+                    p.id.to_string(),
+                    item(&p.work_item),
+                    p.quantity.to_string(),
+                    p.note.clone(),
+                ]
+            }),
+        )?;
+    }
+    for d in &s.delays {
+        writeln!(out, "delay: {}", d.text)?;
+    }
+    for r in &s.reviews {
+        writeln!(
+            out,
+            "{} {} by {} {}",
+            r.at.format("%Y-%m-%d %H:%M"),
+            r.action.as_str(),
+            r.by,
+            r.reason
+        )?;
+    }
+    Ok(())
+}
+
+/// `value / scale` with `decimals` decimals, for tables.
+fn fixed(value: i64, scale: i64, decimals: u32) -> String {
+    let f = value as f64 / scale as f64;
+    format!("{f:.*}", decimals as usize)
+}
+
+fn json_out(out: &mut impl Write, v: &impl serde::Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints rows as columns aligned by display width (CJK names are two columns wide).
+fn table(out: &mut impl Write, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<()> {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.width());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(w - c.width() + 2));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for r in &rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}

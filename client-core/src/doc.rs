@@ -1,0 +1,260 @@
+//! How records live inside Automerge documents.
+//!
+//! Decision (2026-11-25): every record is stored *flat*, as scalar values under keys
+//! `"{record id}.{field}"` in one of a few top-level maps ("tables") that every replica shares. Two
+//! phones that enter the same line offline therefore write the same keys of the same map: Automerge
+//! merges them field by field, keeps a deterministic winner everywhere, and keeps the losing values
+//! readable (`get_all`) so the API can show them as conflicts. Nested per-record maps would not do:
+//! two concurrent `put_object`s on one key leave two maps, and the loser's fields vanish from view.
+//!
+//! The tables themselves are created by a *genesis change* that is byte-identical on every device:
+//! made by an actor derived from the document id, at time 0, with no dependencies. Its hash is the
+//! same everywhere, so every replica of "the log of site S on date D" shares the same table objects
+//! no matter who created the document first. The genesis must never change: `genesis_is_stable`
+//! pins its hash.
+
+pub(crate) mod day;
+pub(crate) mod site;
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{ActorId, AutoCommit, Automerge, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ids::{DocId, DocKind};
+
+/// The document layout version written in every genesis.
+const SCHEMA: i64 = 1;
+
+/// The tables each kind of document holds, created once in the genesis change.
+fn tables(kind: DocKind) -> &'static [&'static str] {
+    match kind {
+        DocKind::Site => &["info", "crews", "workers", "work_items"],
+        DocKind::Day => &["day", "labor", "progress", "delays", "reviews"],
+        DocKind::Okr => &["cycle", "objectives", "key_results", "checkins", "reviews"],
+    }
+}
+
+/// The deterministic genesis of `id`: the same bytes on every device, forever.
+pub(crate) fn genesis(id: &DocId) -> Automerge {
+    let digest = Sha256::digest(format!("sitesync genesis v1\0{id}").as_bytes());
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
+    doc.put(ROOT, "schema", SCHEMA).expect("put on a fresh document");
+    doc.put(ROOT, "kind", id.kind().as_str())
+        .expect("put on a fresh document");
+    doc.put(ROOT, "id", id.to_string()).expect("put on a fresh document");
+    for table in tables(id.kind()) {
+        doc.put_object(ROOT, *table, ObjType::Map)
+            .expect("put on a fresh document");
+    }
+    doc.commit_with(CommitOptions::default().with_time(0));
+    doc.document().clone()
+}
+
+/// The object id of a table, which every genesis creates.
+pub(crate) fn table(doc: &impl ReadDoc, name: &str) -> Result<ObjId> {
+    match doc.get(ROOT, name)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(Error::CorruptDocument {
+            doc: format!("{:?}", doc.get(ROOT, "id").ok().flatten().map(|v| v.0.to_string())),
+            reason: format!("table {name} is missing"),
+        }),
+    }
+}
+
+/// Commits `tx` stamped with the wall clock (milliseconds), the convention other Automerge clients use.
+pub(crate) fn commit(tx: Transaction<'_>) -> Option<ChangeHash> {
+    let now = chrono::Utc::now().timestamp_millis();
+    tx.commit_with(CommitOptions::default().with_time(now)).0
+}
+
+/// One field of a record: the value every replica agrees on, plus concurrent values that lost.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Field {
+    /// The winning value.
+    pub value: ScalarValue,
+    /// Distinct concurrent values that lost, kept for review.
+    pub others: Vec<ScalarValue>,
+}
+
+/// A record read from a table: its fields by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Record {
+    /// Fields by name.
+    pub fields: BTreeMap<String, Field>,
+}
+
+impl Record {
+    /// A text field, or "" when absent.
+    pub fn str(&self, field: &str) -> String {
+        match self.fields.get(field).map(|f| &f.value) {
+            Some(ScalarValue::Str(s)) => s.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// An integer field, or 0 when absent.
+    pub fn int(&self, field: &str) -> i64 {
+        match self.fields.get(field).map(|f| &f.value) {
+            Some(ScalarValue::Int(i)) => *i,
+            Some(ScalarValue::Uint(u)) => i64::try_from(*u).unwrap_or(i64::MAX),
+            _ => 0,
+        }
+    }
+
+    /// A boolean field, or `default` when absent.
+    pub fn bool(&self, field: &str, default: bool) -> bool {
+        match self.fields.get(field).map(|f| &f.value) {
+            Some(ScalarValue::Boolean(b)) => *b,
+            _ => default,
+        }
+    }
+
+    /// Fields with concurrent losing values, as (field, chosen, others) text.
+    pub fn conflicts(&self, fields: &[&str]) -> Vec<crate::labor::Conflict> {
+        fields
+            .iter()
+            .filter_map(|name| {
+                let f = self.fields.get(*name)?;
+                (!f.others.is_empty()).then(|| crate::labor::Conflict {
+                    field: (*name).to_string(),
+                    chosen: scalar_text(&f.value),
+                    others: f.others.iter().map(scalar_text).collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A scalar as a person reads it.
+pub(crate) fn scalar_text(v: &ScalarValue) -> String {
+    match v {
+        ScalarValue::Str(s) => s.to_string(),
+        ScalarValue::Int(i) => i.to_string(),
+        ScalarValue::Uint(u) => u.to_string(),
+        ScalarValue::Boolean(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads every record of a table, now or as of `heads`.
+pub(crate) fn read_table(
+    doc: &Automerge,
+    obj: &ObjId,
+    heads: Option<&[ChangeHash]>,
+) -> Result<BTreeMap<String, Record>> {
+    let mut out: BTreeMap<String, Record> = BTreeMap::new();
+    let items: Vec<_> = match heads {
+        Some(h) => doc
+            .map_range_at(obj, .., h)
+            .map(|i| (i.key.into_owned(), i.value.into_value(), i.conflict))
+            .collect(),
+        None => doc
+            .map_range(obj, ..)
+            .map(|i| (i.key.into_owned(), i.value.into_value(), i.conflict))
+            .collect(),
+    };
+    for (key, value, conflict) in items {
+        let Some((rec, field)) = key.rsplit_once('.') else {
+            continue;
+        };
+        let Some(value) = value.as_scalar().cloned() else {
+            continue;
+        };
+        let mut others = Vec::new();
+        if conflict {
+            let all = match heads {
+                Some(h) => doc.get_all_at(obj, key.as_str(), h)?,
+                None => doc.get_all(obj, key.as_str())?,
+            };
+            for (v, _) in all {
+                if let Some(s) = v.as_scalar()
+                    && *s != value
+                    && !others.contains(s)
+                {
+                    others.push(s.clone());
+                }
+            }
+        }
+        out.entry(rec.to_string())
+            .or_default()
+            .fields
+            .insert(field.to_string(), Field { value, others });
+    }
+    Ok(out)
+}
+
+/// Writes a field unless it already holds exactly that value with no conflict, so that re-importing or
+/// re-saving unchanged data creates no operations (and no spurious conflicts on other replicas).
+pub(crate) fn put(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    rec: &str,
+    field: &str,
+    value: impl Into<ScalarValue>,
+) -> Result<()> {
+    let key = format!("{rec}.{field}");
+    let value = value.into();
+    let current = tx.get_all(obj, key.as_str())?;
+    let same = current.len() == 1 && current[0].0.as_scalar() == Some(&value);
+    if !same {
+        tx.put(obj, key, value)?;
+    }
+    Ok(())
+}
+
+/// Encodes heads as hex strings.
+pub(crate) fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
+    heads.iter().map(|h| h.to_string()).collect()
+}
+
+/// Decodes hex heads; `None` if any is malformed.
+pub(crate) fn heads_parse(hex: &[String]) -> Option<Vec<ChangeHash>> {
+    hex.iter().map(|h| h.parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{SiteId, parse_date};
+
+    fn day() -> DocId {
+        DocId::Day(SiteId::new("site-hz-01").unwrap(), parse_date("2026-09-01").unwrap())
+    }
+
+    #[test]
+    fn genesis_is_stable() {
+        // If this hash changes, documents created by older builds no longer share their tables with
+        // new ones: never change the genesis.
+        let heads = genesis(&day()).get_heads();
+        assert_eq!(
+            heads_hex(&heads),
+            vec!["76633e8c17cc47a46171470661bc3e90698755d4e7cf3c67e6bdfb913c469604".to_string()]
+        );
+    }
+
+    #[test]
+    fn concurrent_records_merge_field_by_field_and_keep_losers() {
+        let g = genesis(&day());
+        let mut a = g.fork();
+        let mut b = g.fork();
+        for (doc, v) in [(&mut a, 100i64), (&mut b, 50)] {
+            let labor = table(doc, "labor").unwrap();
+            let mut tx = doc.transaction();
+            put(&mut tx, &labor, "L1", "work_days_centi", v).unwrap();
+            put(&mut tx, &labor, "L1", "note", if v == 100 { "a" } else { "" }).unwrap();
+            commit(tx);
+        }
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a.clone()).unwrap();
+        let labor = table(&a, "labor").unwrap();
+        let ra = read_table(&a, &labor, None).unwrap();
+        let rb = read_table(&b, &table(&b, "labor").unwrap(), None).unwrap();
+        assert_eq!(ra, rb);
+        let rec = &ra["L1"];
+        assert_eq!(rec.fields["work_days_centi"].others.len(), 1);
+        assert_eq!(rec.conflicts(&["work_days_centi", "note"]).len(), 2);
+    }
+}

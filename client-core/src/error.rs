@@ -1,0 +1,125 @@
+//! The one error type of `sitesync-core`: every variant is something a caller can act on.
+
+use chrono::NaiveDate;
+
+/// Everything that can go wrong in the client library.
+///
+/// Validation variants are returned before anything is written: a call that fails changes nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field's value is outside what the domain allows (negative money, 25 hours, 4 work-days …).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field that was rejected, as the API names it.
+        field: &'static str,
+        /// Why, in a sentence a foreman understands.
+        reason: String,
+    },
+    /// A date string is not a calendar date (`2026-02-30`, `yesterday`).
+    #[error("not a calendar date: {0:?} (expected YYYY-MM-DD)")]
+    InvalidDate(String),
+    /// The site is not in this store (import its master data first).
+    #[error("unknown site {0:?}")]
+    UnknownSite(String),
+    /// The worker is not on the site's roster.
+    #[error("worker {worker:?} is not on the roster of site {site:?}")]
+    UnknownWorker {
+        /// The site whose roster was searched.
+        site: String,
+        /// The worker that was not found.
+        worker: String,
+    },
+    /// The worker is on the roster but no longer active.
+    #[error("worker {0:?} is inactive")]
+    InactiveWorker(String),
+    /// The work item (部位/分项) is not one of the site's.
+    #[error("work item {work_item:?} is not one of site {site:?}")]
+    UnknownWorkItem {
+        /// The site whose work items were searched.
+        site: String,
+        /// The work item that was not found.
+        work_item: String,
+    },
+    /// The crew is not one of the site's.
+    #[error("crew {crew:?} is not one of site {site:?}")]
+    UnknownCrew {
+        /// The site whose crews were searched.
+        site: String,
+        /// The crew that was not found.
+        crew: String,
+    },
+    /// No labor or progress line has this id.
+    #[error("no line with id {0:?}")]
+    UnknownLine(String),
+    /// The worker already has a line on this work item that day: edit it instead.
+    #[error("{worker} is already logged on {work_item} that day (line {line}); edit that line instead")]
+    DuplicateLine {
+        /// The existing line.
+        line: String,
+        /// The worker.
+        worker: String,
+        /// The work item.
+        work_item: String,
+    },
+    /// The line was deleted; it can be re-added but not edited.
+    #[error("line {0:?} was deleted")]
+    LineDeleted(String),
+    /// The day is approved: a change must be made as an amendment with a reason.
+    #[error("{site} {date} is approved; corrections must be amendments with a reason")]
+    DayLocked {
+        /// The site of the locked day.
+        site: String,
+        /// The locked date.
+        date: NaiveDate,
+    },
+    /// The day is not in a state that allows the requested transition (approve a day never submitted…).
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// An input file (fixtures, import) could not be read or has the wrong shape.
+    #[error("cannot import {what}: {reason}")]
+    Import {
+        /// Which file or record.
+        what: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A stored document could not be decoded; the store file is damaged or from a newer version.
+    #[error("document {doc} is damaged: {reason}")]
+    CorruptDocument {
+        /// The document's id.
+        doc: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The store was written by a newer sitesync than this one.
+    #[error("store schema version {found} is newer than this build understands ({supported})")]
+    StoreTooNew {
+        /// The version in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// SQLite failed (disk full, file locked, I/O error).
+    #[error("storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// Reading or writing a file failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// Automerge rejected an operation; a bug or a damaged document.
+    #[error("document engine: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A validation error on `field`.
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The site-day log as plain records: labor lines (点工/包工), progress lines, the day's weather,
+//! note and delays, and the submission and approval trail.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{LineId, SiteId, WorkItemId, WorkerId};
+use crate::units::{Fen, Minutes, Quantity, WorkDays, line_cost};
+
+/// How a line is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaborKind {
+    /// 点工: paid by the work-day.
+    DayLabor,
+    /// 包工: piecework under a lump-sum contract; logged for attendance.
+    Piecework,
+}
+
+impl LaborKind {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaborKind::DayLabor => "day_labor",
+            LaborKind::Piecework => "piecework",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "day_labor" => Some(LaborKind::DayLabor),
+            "piecework" => Some(LaborKind::Piecework),
+            _ => None,
+        }
+    }
+}
+
+/// What a foreman enters for one worker on one work item on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaborEntry {
+    /// The site.
+    pub site: SiteId,
+    /// The calendar date of the site.
+    pub date: NaiveDate,
+    /// Who worked.
+    pub worker: WorkerId,
+    /// On what.
+    pub work_item: WorkItemId,
+    /// Work-days (工日).
+    pub work_days: WorkDays,
+    /// Hours worked; defaults to 8 hours per work-day when not given.
+    pub hours: Option<Minutes>,
+    /// Overtime.
+    pub overtime: Minutes,
+    /// Day labor or piecework.
+    pub kind: LaborKind,
+    /// Day rate to record; defaults to the worker's rate on the roster now.
+    pub day_rate: Option<Fen>,
+    /// Free text.
+    pub note: String,
+}
+
+/// A change to an existing labor line; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaborPatch {
+    /// New work-days.
+    pub work_days: Option<WorkDays>,
+    /// New hours.
+    pub hours: Option<Minutes>,
+    /// New overtime.
+    pub overtime: Option<Minutes>,
+    /// New kind.
+    pub kind: Option<LaborKind>,
+    /// New day rate.
+    pub day_rate: Option<Fen>,
+    /// New note.
+    pub note: Option<String>,
+}
+
+/// One value that lost a concurrent edit but is kept for a person to review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The field, as named in JSON (`work_days_centi`, `note` …).
+    pub field: String,
+    /// The value every replica shows.
+    pub chosen: String,
+    /// The concurrent values that lost, as text.
+    pub others: Vec<String>,
+}
+
+/// One labor line as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaborLine {
+    /// Derived id: same worker, work item, site and day give the same id on every phone.
+    pub id: LineId,
+    /// Who worked.
+    pub worker: WorkerId,
+    /// On what.
+    pub work_item: WorkItemId,
+    /// Work-days in hundredths.
+    #[serde(rename = "work_days_centi")]
+    pub work_days: WorkDays,
+    /// Hours in minutes.
+    #[serde(rename = "hours_min")]
+    pub hours: Minutes,
+    /// Overtime in minutes.
+    #[serde(rename = "overtime_min")]
+    pub overtime: Minutes,
+    /// Day labor or piecework.
+    pub kind: LaborKind,
+    /// The day rate in force when the line was entered.
+    #[serde(rename = "rate_fen")]
+    pub day_rate: Fen,
+    /// The overtime rate per hour in force when the line was entered.
+    #[serde(rename = "overtime_rate_fen")]
+    pub overtime_rate: Fen,
+    /// Free text.
+    pub note: String,
+    /// Who entered it (user name or id).
+    pub entered_by: String,
+    /// Whether it was deleted (kept as a tombstone so an offline edit cannot silently revive it).
+    pub deleted: bool,
+    /// Concurrent edits that lost, for review.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl LaborLine {
+    /// What the line costs, rounded half up to the fen.
+    pub fn cost(&self) -> Fen {
+        line_cost(self.work_days, self.day_rate, self.overtime, self.overtime_rate)
+    }
+}
+
+/// Quantity installed on one work item on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressLine {
+    /// Derived id: one progress line per work item per day.
+    pub id: LineId,
+    /// The work item.
+    pub work_item: WorkItemId,
+    /// Quantity installed that day, in thousandths of the item's unit.
+    #[serde(rename = "quantity_milli")]
+    pub quantity: Quantity,
+    /// Free text.
+    pub note: String,
+    /// Who entered it.
+    pub entered_by: String,
+    /// Whether it was deleted.
+    pub deleted: bool,
+    /// Concurrent edits that lost, for review.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// A delay or blocker recorded for the day (rain, missing material, inspection …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delay {
+    /// Random id.
+    pub id: String,
+    /// What held the work up.
+    pub text: String,
+    /// The work item affected, if one.
+    pub work_item: Option<WorkItemId>,
+    /// Who recorded it.
+    pub entered_by: String,
+}
+
+/// A step in the day's review trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAction {
+    /// The foreman submitted the day.
+    Submitted,
+    /// A manager approved it, pinning the version.
+    Approved,
+    /// A manager rejected it, with a reason.
+    Rejected,
+    /// Someone corrected an approved day, with a reason.
+    Amended,
+}
+
+impl ReviewAction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewAction::Submitted => "submitted",
+            ReviewAction::Approved => "approved",
+            ReviewAction::Rejected => "rejected",
+            ReviewAction::Amended => "amended",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "submitted" => Some(ReviewAction::Submitted),
+            "approved" => Some(ReviewAction::Approved),
+            "rejected" => Some(ReviewAction::Rejected),
+            "amended" => Some(ReviewAction::Amended),
+            _ => None,
+        }
+    }
+}
+
+/// One record in the review trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewEvent {
+    /// Random id.
+    pub id: String,
+    /// What happened.
+    pub action: ReviewAction,
+    /// Who did it.
+    pub by: String,
+    /// When, by the acting device's clock.
+    pub at: DateTime<Utc>,
+    /// Reason (rejections, amendments) or comment.
+    pub reason: String,
+    /// The document version the action saw: for an approval, exactly what was approved.
+    pub heads: Vec<String>,
+}
+
+/// Where a day stands in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayStatus {
+    /// Being filled in.
+    Draft,
+    /// Waiting for a manager.
+    Submitted,
+    /// Approved and locked, unchanged since.
+    Approved,
+    /// Sent back; the reason is in the trail.
+    Rejected,
+    /// Approved, then changed: see what changed since the approved version.
+    AmendedAfterApproval,
+}
+
+/// A site-day as the app shows it: the day's sheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySheet {
+    /// The site.
+    pub site: SiteId,
+    /// The calendar date of the site.
+    pub date: NaiveDate,
+    /// Review state.
+    pub status: DayStatus,
+    /// Weather as the foreman wrote it.
+    pub weather: String,
+    /// The daily note.
+    pub note: String,
+    /// Labor lines, deleted ones excluded, ordered by worker then work item.
+    pub labor: Vec<LaborLine>,
+    /// Progress lines, deleted ones excluded, ordered by work item.
+    pub progress: Vec<ProgressLine>,
+    /// Delays and blockers.
+    pub delays: Vec<Delay>,
+    /// The review trail, oldest first.
+    pub reviews: Vec<ReviewEvent>,
+}
+
+/// One difference between an approved version of a day and the day now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amendment {
+    /// The line (or `day` for weather and note).
+    pub line: String,
+    /// The field that differs.
+    pub field: String,
+    /// Its value in the approved version (`None`: the line did not exist).
+    pub approved: Option<String>,
+    /// Its value now (`None`: the line is gone).
+    pub now: Option<String>,
+}

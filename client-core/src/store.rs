@@ -1,0 +1,395 @@
+//! The local store: Automerge documents in one SQLite file, with projections for offline queries.
+//!
+//! Every document is a compacted snapshot plus the incremental chunks saved since (`save_after` the
+//! heads last saved, never `save_incremental` after a load, which re-saves the whole history). A write
+//! appends one chunk and re-projects that one document in a single SQLite transaction; the call
+//! returns only after that transaction is committed with `synchronous=FULL`, so an acknowledged write
+//! survives a killed process or a dead battery. Documents are compacted into a fresh snapshot once
+//! their chunks outgrow it or number [`COMPACT_AFTER_CHUNKS`].
+
+mod logging;
+mod projection;
+mod queries;
+pub(crate) mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use automerge::transaction::Transaction;
+use automerge::{ActorId, Automerge, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::doc::{self, heads_hex};
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+
+pub use logging::{CrewCopy, entry};
+pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
+
+/// A document's chunks are folded into a new snapshot once there are this many.
+pub const COMPACT_AFTER_CHUNKS: i64 = 64;
+/// How many documents stay decoded in memory; memory follows documents in use, not documents stored.
+const CACHE_DOCS: usize = 32;
+
+/// A document held in memory.
+struct Loaded {
+    /// The document itself, with this store's actor.
+    doc: Automerge,
+    /// Heads of what is on disk: the next chunk is `save_after(saved)`.
+    saved: Vec<ChangeHash>,
+    /// Whether the document has a row yet (a fresh genesis has none until its first write).
+    stored: bool,
+    /// Last use, for eviction.
+    used: u64,
+}
+
+/// The on-device store: open one per file, use it from one thread at a time.
+pub struct Store {
+    /// The one writer connection; every write is one SQLite transaction, durable at commit.
+    conn: Connection,
+    /// Where the file is, for messages.
+    path: PathBuf,
+    /// This replica's Automerge actor, created with the file and never shared with another replica.
+    actor: ActorId,
+    /// Who this store writes as (`entered_by`, reviewers); set by the app or CLI.
+    user: String,
+    /// Recently used documents, so a burst of edits to today's log does not reload it each time.
+    cache: HashMap<DocId, Loaded>,
+    /// Monotonic use counter for eviction.
+    tick: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on stable storage when it returns, not only safe from a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        let actor = match meta_get(&conn, "actor")? {
+            Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| Error::CorruptDocument {
+                doc: "store actor".into(),
+                reason: e.to_string(),
+            })?,
+            None => {
+                let actor = ActorId::random();
+                meta_set(&conn, "actor", &actor.to_hex_string())?;
+                actor
+            }
+        };
+        let user = meta_get(&conn, "user")?.unwrap_or_else(|| "local".to_string());
+        Ok(Store {
+            conn,
+            path,
+            actor,
+            user,
+            cache: HashMap::new(),
+            tick: 0,
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Who this store writes as.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Sets who this store writes as, and remembers it in the file.
+    pub fn set_user(&mut self, user: &str) -> Result<()> {
+        if user.trim().is_empty() {
+            return Err(Error::invalid("user", "a user name cannot be empty"));
+        }
+        meta_set(&self.conn, "user", user)?;
+        self.user = user.to_string();
+        Ok(())
+    }
+
+    /// A value from the store's key-value metadata (used by the sync engine for its binding).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        meta_get(&self.conn, key)
+    }
+
+    /// Sets a metadata value durably.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        meta_set(&self.conn, key, value)
+    }
+
+    /// Takes a document out of the cache or the database; `None` if the store has never held it.
+    fn take(&mut self, id: &DocId) -> Result<Option<Loaded>> {
+        if let Some(l) = self.cache.remove(id) {
+            return Ok(Some(l));
+        }
+        let key = id.to_string();
+        let row: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
+            .optional()?;
+        let Some(snapshot) = row else { return Ok(None) };
+        let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument {
+            doc: key.clone(),
+            reason: e.to_string(),
+        };
+        let mut doc = Automerge::load(&snapshot).map_err(corrupt)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+        let chunks = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?;
+        for chunk in chunks {
+            doc.load_incremental(&chunk?).map_err(corrupt)?;
+        }
+        doc.set_actor(self.actor.clone());
+        let saved = doc.get_heads();
+        Ok(Some(Loaded {
+            doc,
+            saved,
+            stored: true,
+            used: 0,
+        }))
+    }
+
+    /// Takes a document, or starts it from its genesis if this store has never held it.
+    fn take_or_new(&mut self, id: &DocId) -> Result<Loaded> {
+        if let Some(l) = self.take(id)? {
+            return Ok(l);
+        }
+        let mut doc = doc::genesis(id);
+        doc.set_actor(self.actor.clone());
+        Ok(Loaded {
+            doc,
+            saved: Vec::new(),
+            stored: false,
+            used: 0,
+        })
+    }
+
+    /// Returns a document to the cache, evicting the least recently used beyond [`CACHE_DOCS`].
+    fn put_back(&mut self, id: DocId, mut loaded: Loaded) {
+        self.tick += 1;
+        loaded.used = self.tick;
+        self.cache.insert(id, loaded);
+        while self.cache.len() > CACHE_DOCS {
+            let oldest = self.cache.iter().min_by_key(|(_, l)| l.used).map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.cache.remove(&k),
+                None => break,
+            };
+        }
+    }
+
+    /// Runs `f` on a document as it is now; `None` if the store does not hold it.
+    pub(crate) fn read_doc<T>(&mut self, id: &DocId, f: impl FnOnce(&Automerge) -> Result<T>) -> Result<Option<T>> {
+        let Some(loaded) = self.take(id)? else { return Ok(None) };
+        let out = f(&loaded.doc);
+        self.put_back(id.clone(), loaded);
+        out.map(Some)
+    }
+
+    /// Applies `f` as one Automerge change to a document (created from its genesis if new) and makes
+    /// it durable before returning. If `f` fails, nothing is changed; if the disk write fails, the
+    /// in-memory copy is dropped so memory never runs ahead of disk.
+    pub(crate) fn change<T>(&mut self, id: &DocId, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut f = Some(f);
+        self.change_many(std::slice::from_ref(id), |_, tx| match f.take() {
+            Some(f) => f(tx),
+            None => unreachable!("one document, one call"),
+        })
+        .map(|mut v| v.remove(0))
+    }
+
+    /// Like [`Store::change`] for several documents, durable together in one SQLite transaction.
+    pub(crate) fn change_many<T>(
+        &mut self,
+        ids: &[DocId],
+        mut f: impl FnMut(&DocId, &mut Transaction<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut taken = Vec::with_capacity(ids.len());
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut loaded = match self.take_or_new(id) {
+                Ok(l) => l,
+                Err(e) => return self.abort(taken, e),
+            };
+            let mut tx = loaded.doc.transaction();
+            match f(id, &mut tx) {
+                Ok(v) => {
+                    doc::commit(tx);
+                    results.push(v);
+                }
+                Err(e) => {
+                    tx.rollback();
+                    taken.push((id.clone(), loaded));
+                    return self.abort(taken, e);
+                }
+            }
+            taken.push((id.clone(), loaded));
+        }
+        match self.persist(&mut taken) {
+            Ok(()) => {
+                for (id, l) in taken {
+                    self.put_back(id, l);
+                }
+                Ok(results)
+            }
+            // Dropping `taken` discards in-memory changes that did not reach the disk.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives up a multi-document change: documents already changed in memory are dropped (their
+    /// on-disk state is still the truth), untouched ones go back to the cache.
+    fn abort<T>(&mut self, taken: Vec<(DocId, Loaded)>, e: Error) -> Result<T> {
+        for (id, l) in taken {
+            if l.doc.get_heads() == l.saved {
+                self.put_back(id, l);
+            }
+        }
+        Err(e)
+    }
+
+    /// Writes what changed in each document, re-projects it, and commits, all in one transaction.
+    fn persist(&mut self, docs: &mut [(DocId, Loaded)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let now = chrono::Utc::now().to_rfc3339();
+        for (id, l) in docs.iter() {
+            let heads = l.doc.get_heads();
+            if l.stored && heads == l.saved {
+                continue;
+            }
+            let key = id.to_string();
+            let heads_text = heads_hex(&heads).join(",");
+            if !l.stored {
+                let snapshot = l.doc.save();
+                let (site, day) = match id {
+                    DocId::Site(s) => (Some(s.to_string()), None),
+                    DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
+                    DocId::Okr(..) => (None, None),
+                };
+                tx.execute(
+                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        key,
+                        id.kind().as_str(),
+                        site,
+                        day,
+                        snapshot,
+                        snapshot.len() as i64,
+                        heads_text,
+                        now
+                    ],
+                )?;
+            } else {
+                let chunk = l.doc.save_after(&l.saved);
+                let (count, bytes, snap): (i64, i64, i64) = tx.query_row(
+                    "SELECT chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
+                    let snapshot = l.doc.save();
+                    tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&key])?;
+                    tx.execute(
+                        "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+                         heads = ?4, updated_at = ?5 WHERE doc_id = ?1",
+                        params![key, snapshot, snapshot.len() as i64, heads_text, now],
+                    )?;
+                } else {
+                    tx.execute(
+                        "INSERT INTO chunks (doc_id, seq, data)
+                         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
+                        params![key, chunk],
+                    )?;
+                    tx.execute(
+                        "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
+                         heads = ?3, updated_at = ?4 WHERE doc_id = ?1",
+                        params![key, chunk.len() as i64, heads_text, now],
+                    )?;
+                }
+            }
+            projection::project(&tx, id, &l.doc)?;
+        }
+        tx.commit()?;
+        for (_, l) in docs.iter_mut() {
+            l.saved = l.doc.get_heads();
+            l.stored = true;
+        }
+        Ok(())
+    }
+
+    /// Folds every document's chunks into a fresh snapshot and reclaims the space.
+    pub fn compact(&mut self) -> Result<usize> {
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT doc_id FROM documents WHERE chunk_count > 0")?;
+            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        for key in &ids {
+            let id: DocId = key.parse()?;
+            let Some(l) = self.take(&id)? else { continue };
+            let snapshot = l.doc.save();
+            let tx = self.conn.transaction()?;
+            tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [key])?;
+            tx.execute(
+                "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0 WHERE doc_id = ?1",
+                params![key, snapshot, snapshot.len() as i64],
+            )?;
+            tx.commit()?;
+            self.put_back(id, l);
+        }
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        Ok(ids.len())
+    }
+
+    /// Checks the SQLite file and that every document decodes; returns the number of documents.
+    pub fn verify(&mut self) -> Result<usize> {
+        let check: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(Error::CorruptDocument {
+                doc: self.path.display().to_string(),
+                reason: check,
+            });
+        }
+        let ids: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT doc_id FROM documents")?;
+            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        for key in &ids {
+            let id: DocId = key.parse()?;
+            self.cache.remove(&id);
+            self.take(&id)?;
+        }
+        Ok(ids.len())
+    }
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}

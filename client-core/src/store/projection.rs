@@ -1,0 +1,131 @@
+//! Relational projections of documents, rebuilt for one document whenever it changes.
+
+use automerge::Automerge;
+use rusqlite::{Transaction, params};
+
+use crate::doc::{day, site};
+use crate::error::Result;
+use crate::ids::DocId;
+
+/// Replaces the projected rows of `id` with what the document holds now.
+pub(super) fn project(tx: &Transaction<'_>, id: &DocId, doc: &Automerge) -> Result<()> {
+    match id {
+        DocId::Site(s) => project_site(tx, s.as_str(), doc),
+        DocId::Day(s, d) => project_day(tx, &id.to_string(), s.as_str(), &d.to_string(), doc),
+        DocId::Okr(..) => Ok(()),
+    }
+}
+
+fn project_site(tx: &Transaction<'_>, site_id: &str, doc: &Automerge) -> Result<()> {
+    for table in ["sites", "crews", "workers", "work_items"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [site_id])?;
+    }
+    let Some(r) = site::read(doc)? else { return Ok(()) };
+    tx.execute(
+        "INSERT INTO sites (site_id, code, name, timezone) VALUES (?1, ?2, ?3, ?4)",
+        params![site_id, r.site.code, r.site.name, r.site.timezone],
+    )?;
+    let mut crew =
+        tx.prepare_cached("INSERT INTO crews (site_id, crew_id, name, leader, trade) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for c in &r.crews {
+        crew.execute(params![site_id, c.id.as_str(), c.name, c.leader, c.trade])?;
+    }
+    let mut worker = tx.prepare_cached(
+        "INSERT INTO workers (site_id, worker_id, name, phone, trade, crew_id, day_rate_fen, overtime_rate_fen, active)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for w in &r.workers {
+        worker.execute(params![
+            site_id,
+            w.id.as_str(),
+            w.name,
+            w.phone,
+            w.trade,
+            w.crew.as_str(),
+            w.day_rate.fen(),
+            w.overtime_rate.fen(),
+            w.active
+        ])?;
+    }
+    let mut item = tx.prepare_cached(
+        "INSERT INTO work_items (site_id, work_item_id, code, name, unit, planned_quantity_milli, budget_fen, planned_start, planned_end)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for wi in &r.work_items {
+        item.execute(params![
+            site_id,
+            wi.id.as_str(),
+            wi.code,
+            wi.name,
+            wi.unit,
+            wi.planned_quantity.milli(),
+            wi.budget.fen(),
+            wi.planned_start.map(|d| d.to_string()),
+            wi.planned_end.map(|d| d.to_string())
+        ])?;
+    }
+    Ok(())
+}
+
+fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
+    tx.execute("DELETE FROM labor_lines WHERE doc_id = ?1", [doc_id])?;
+    tx.execute("DELETE FROM progress_lines WHERE doc_id = ?1", [doc_id])?;
+    let content = day::read(doc, None)?;
+    let mut labor = tx.prepare_cached(
+        "INSERT INTO labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi, hours_min,
+         overtime_min, kind, rate_fen, overtime_rate_fen, cost_fen, note, entered_by, deleted, conflicts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    for l in content.labor.values() {
+        labor.execute(params![
+            l.id.as_str(),
+            doc_id,
+            site_id,
+            date,
+            l.worker.as_str(),
+            l.work_item.as_str(),
+            l.work_days.centi(),
+            l.hours.minutes(),
+            l.overtime.minutes(),
+            l.kind.as_str(),
+            l.day_rate.fen(),
+            l.overtime_rate.fen(),
+            l.cost().fen(),
+            l.note,
+            l.entered_by,
+            l.deleted,
+            l.conflicts.len() as i64
+        ])?;
+    }
+    let mut progress = tx.prepare_cached(
+        "INSERT INTO progress_lines (line_id, doc_id, site_id, day, work_item_id, quantity_milli, note, entered_by, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for p in content.progress.values() {
+        progress.execute(params![
+            p.id.as_str(),
+            doc_id,
+            site_id,
+            date,
+            p.work_item.as_str(),
+            p.quantity.milli(),
+            p.note,
+            p.entered_by,
+            p.deleted
+        ])?;
+    }
+    let status = day::status(doc, &content)?;
+    tx.execute(
+        "INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(doc_id) DO UPDATE SET status = excluded.status",
+        params![
+            doc_id,
+            site_id,
+            date,
+            serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        ],
+    )?;
+    Ok(())
+}
