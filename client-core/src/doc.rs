@@ -205,6 +205,79 @@ pub(crate) fn put(
     Ok(())
 }
 
+/// The kinds of chunk in Automerge's binary format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkKind {
+    /// A whole compressed document (`save()`).
+    Document,
+    /// One change, plain or deflated (`save_after()` is a run of these).
+    Change,
+}
+
+/// Splits Automerge bytes into their chunks by the chunk header (magic, checksum, type, LEB128
+/// length), refusing anything truncated or unknown, so that a malformed upload is rejected whole
+/// instead of being half applied (Automerge's own incremental loader stops silently at bad bytes).
+pub(crate) fn split_chunks(mut bytes: &[u8]) -> std::result::Result<Vec<(ChunkKind, &[u8])>, String> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 10 || bytes[..4] != MAGIC {
+            return Err("not an Automerge chunk".into());
+        }
+        let kind = match bytes[8] {
+            0 => ChunkKind::Document,
+            1 | 2 => ChunkKind::Change,
+            t => return Err(format!("unsupported chunk type {t}")),
+        };
+        let (mut len, mut shift, mut i) = (0u64, 0u32, 9usize);
+        loop {
+            let b = *bytes.get(i).ok_or("truncated chunk header")?;
+            len |= u64::from(b & 0x7f).checked_shl(shift).ok_or("chunk length overflows")?;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 56 {
+                return Err("chunk length overflows".into());
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(i))
+            .filter(|&e| e <= bytes.len());
+        let end = end.ok_or("truncated chunk")?;
+        out.push((kind, &bytes[..end]));
+        bytes = &bytes[end..];
+    }
+    Ok(out)
+}
+
+/// Applies Automerge bytes (a saved document, or a run of changes) to `doc`, all or nothing as far
+/// as validation goes: every chunk is decoded and checksummed before any is applied.
+pub(crate) fn apply_bytes(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), String> {
+    let mut changes = Vec::new();
+    let mut docs = Vec::new();
+    for (kind, chunk) in split_chunks(bytes)? {
+        match kind {
+            ChunkKind::Change => {
+                changes.push(automerge::Change::from_bytes(chunk.to_vec()).map_err(|e| e.to_string())?)
+            }
+            ChunkKind::Document => docs.push(
+                Automerge::load_with_options(
+                    chunk,
+                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+        }
+    }
+    for mut other in docs {
+        doc.merge(&mut other).map_err(|e| e.to_string())?;
+    }
+    doc.apply_changes(changes).map_err(|e| e.to_string())
+}
+
 /// Encodes heads as hex strings.
 pub(crate) fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
     heads.iter().map(|h| h.to_string()).collect()

@@ -92,6 +92,21 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// Changes received from elsewhere are malformed (truncated, bad checksum, not Automerge).
+    #[error("changes for {doc} are malformed: {reason}")]
+    BadChanges {
+        /// The document they were for.
+        doc: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// Changes received from elsewhere depend on changes this replica does not have; nothing was
+    /// applied. Send the missing history (all changes since the heads this replica has).
+    #[error("changes for {doc} depend on history this replica does not have")]
+    MissingHistory {
+        /// The document.
+        doc: String,
+    },
     /// The store was written by a newer sitesync than this one.
     #[error("store schema version {found} is newer than this build understands ({supported})")]
     StoreTooNew {

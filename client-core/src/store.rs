@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use automerge::transaction::Transaction;
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::doc::{self, heads_hex};
@@ -331,6 +331,61 @@ impl Store {
             l.stored = true;
         }
         Ok(())
+    }
+
+    /// The ids of every document in the store.
+    pub fn doc_ids(&self) -> Result<Vec<DocId>> {
+        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+        let keys = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        keys.iter().map(|k| k.parse()).collect()
+    }
+
+    /// The document's current heads as hex (empty if the store does not hold it).
+    pub fn heads(&mut self, id: &DocId) -> Result<Vec<String>> {
+        Ok(self
+            .read_doc(id, |d| Ok(heads_hex(&d.get_heads())))?
+            .unwrap_or_default())
+    }
+
+    /// The document's changes that are not ancestors of `since` (hex heads; empty: everything), in
+    /// Automerge's compressed encoding. This is what a replica sends to bring another up to date.
+    pub fn export_changes(&mut self, id: &DocId, since: &[String]) -> Result<Option<Vec<u8>>> {
+        let since = doc::heads_parse(since).ok_or_else(|| Error::invalid("heads", "not a change hash"))?;
+        self.read_doc(id, |d| {
+            // Heads this replica has never seen cannot bound the export: send everything.
+            let known = since.iter().all(|h| d.get_change_by_hash(h).is_some());
+            Ok(if known && !since.is_empty() {
+                d.save_after(&since)
+            } else {
+                d.save()
+            })
+        })
+    }
+
+    /// Merges changes made elsewhere (from [`Store::export_changes`] or the server) into the document,
+    /// creating it from its genesis if new, and makes the result durable. Applying the same bytes
+    /// twice changes nothing. Returns whether the document changed.
+    pub fn merge_changes(&mut self, id: &DocId, bytes: &[u8]) -> Result<bool> {
+        let mut loaded = self.take_or_new(id)?;
+        let before = loaded.doc.get_heads();
+        // On any error `loaded` is dropped: memory never keeps what the disk does not have.
+        doc::apply_bytes(&mut loaded.doc, bytes).map_err(|reason| Error::BadChanges {
+            doc: id.to_string(),
+            reason,
+        })?;
+        if !loaded.doc.get_missing_deps(&[]).is_empty() {
+            return Err(Error::MissingHistory { doc: id.to_string() });
+        }
+        let changed = loaded.doc.get_heads() != before;
+        let mut batch = [(id.clone(), loaded)];
+        if changed || !batch[0].1.stored {
+            self.persist(&mut batch)?;
+        }
+        let [(id, loaded)] = batch;
+        self.put_back(id, loaded);
+        Ok(changed)
     }
 
     /// Folds every document's chunks into a fresh snapshot and reclaims the space.

@@ -177,7 +177,7 @@ enum LaborCmd {
         #[arg(long)]
         work_item: String,
         /// Work-days (工日), e.g. 1.0 or 0.5.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         work_days: String,
         #[command(flatten)]
         fields: LineFields,
@@ -189,7 +189,7 @@ enum LaborCmd {
         /// The line's id.
         id: String,
         /// Work-days (工日).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         work_days: Option<String>,
         #[command(flatten)]
         fields: LineFields,
@@ -216,16 +216,16 @@ enum LaborCmd {
 #[derive(Args, Debug)]
 struct LineFields {
     /// Hours worked, e.g. 8 or 7.5 (default: 8 per work-day).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hours: Option<String>,
     /// Overtime hours, e.g. 0.5.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     overtime: Option<String>,
     /// How the line is paid.
     #[arg(long, value_enum)]
     kind: Option<Kind>,
     /// Day rate in yuan (default: the worker's rate on the roster).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     rate: Option<String>,
     /// A note.
     #[arg(long)]
@@ -285,7 +285,7 @@ enum ProgressCmd {
         #[arg(long)]
         work_item: String,
         /// Quantity in the work item's unit, e.g. 12.5.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         quantity: String,
         /// A note.
         #[arg(long, default_value = "")]

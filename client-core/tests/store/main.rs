@@ -1,0 +1,10 @@
+//! Store tests against real SQLite files: merging replicas, review and amendments, validation,
+//! crash safety under SIGKILL, and property tests of convergence.
+
+mod common;
+mod crash;
+mod merge;
+mod props;
+mod queries;
+mod review;
+mod validation;

@@ -1,0 +1,183 @@
+//! Replicas that work offline and then merge.
+
+use sitesync_core::ids::{DocId, LineId};
+use sitesync_core::labor::LaborPatch;
+use sitesync_core::units::WorkDays;
+
+use crate::common::*;
+
+#[test]
+fn two_phones_starting_the_same_day_offline_keep_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    let mut b = phone(&dir, "b", false);
+    // Both phones create the 2026-12-01 log independently, with different workers.
+    for wk in ["w-0001", "w-0002", "w-0003"] {
+        a.add_labor(&entry("2026-12-01", wk, "site-hz-01/wi-4.1", "1.0"), None)
+            .unwrap();
+    }
+    for wk in ["w-0004", "w-0005"] {
+        b.add_labor(&entry("2026-12-01", wk, "site-hz-01/wi-4.1", "0.5"), None)
+            .unwrap();
+    }
+    a.set_day_info(&hz(), d("2026-12-01"), Some("晴"), None, None).unwrap();
+    b.set_day_info(&hz(), d("2026-12-01"), None, Some("下午停电两小时"), None)
+        .unwrap();
+    exchange(&mut a, &mut b);
+    let sa = a.day(&hz(), d("2026-12-01")).unwrap();
+    let sb = b.day(&hz(), d("2026-12-01")).unwrap();
+    assert_eq!(sa, sb);
+    assert_eq!(sa.labor.len(), 5, "every line from both phones survives");
+    assert_eq!(sa.weather, "晴");
+    assert_eq!(sa.note, "下午停电两小时");
+    assert_eq!(a.doc_ids().unwrap(), b.doc_ids().unwrap());
+}
+
+#[test]
+fn same_worker_day_on_two_phones_is_one_line_with_the_conflict_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    let mut b = phone(&dir, "b", false);
+    let la = a
+        .add_labor(&entry("2026-12-02", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let lb = b
+        .add_labor(&entry("2026-12-02", "w-0001", "site-hz-01/wi-4.1", "0.5"), None)
+        .unwrap();
+    assert_eq!(la.id, lb.id, "the line id is derived from what the line is");
+    exchange(&mut a, &mut b);
+    let sa = a.day(&hz(), d("2026-12-02")).unwrap();
+    assert_eq!(sa, b.day(&hz(), d("2026-12-02")).unwrap());
+    assert_eq!(sa.labor.len(), 1);
+    let line = &sa.labor[0];
+    let c = line
+        .conflicts
+        .iter()
+        .find(|c| c.field == "work_days_centi")
+        .expect("conflict kept for review");
+    let values: Vec<i64> = std::iter::once(&c.chosen)
+        .chain(&c.others)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        values.contains(&100) && values.contains(&50),
+        "both values are visible: {values:?}"
+    );
+    // A later edit that has seen both values resolves the conflict everywhere.
+    a.edit_labor(
+        &line.id,
+        &LaborPatch {
+            work_days: Some(WorkDays::parse("1.0").unwrap()),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    exchange(&mut a, &mut b);
+    let line = b.labor_line(&la.id).unwrap().2;
+    assert!(line.conflicts.is_empty());
+    assert_eq!(line.work_days.centi(), 100);
+}
+
+#[test]
+fn concurrent_edits_of_one_field_converge_and_the_loser_stays_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", true);
+    let mut b = phone(&dir, "b", true);
+    exchange(&mut a, &mut b);
+    let id = LineId::labor(&hz(), d("2026-09-01"), &w("w-0001"), &wi("site-hz-01/wi-4.1"));
+    let note = |n: &str| LaborPatch {
+        note: Some(n.into()),
+        ..Default::default()
+    };
+    a.edit_labor(&id, &note("下午去了三楼"), None).unwrap();
+    b.edit_labor(&id, &note("早退一小时"), None).unwrap();
+    exchange(&mut a, &mut b);
+    let la = a.labor_line(&id).unwrap().2;
+    let lb = b.labor_line(&id).unwrap().2;
+    assert_eq!(la, lb, "both replicas show the same value");
+    let c = &la.conflicts[0];
+    assert_eq!(c.field, "note");
+    let mut all = vec![c.chosen.clone(), c.others[0].clone()];
+    all.sort();
+    assert_eq!(all, vec!["下午去了三楼".to_string(), "早退一小时".to_string()]);
+}
+
+#[test]
+fn merging_the_same_changes_twice_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", true);
+    let mut b = phone(&dir, "b", false);
+    let id = DocId::Day(hz(), d("2026-09-02"));
+    let bytes = a.export_changes(&id, &[]).unwrap().unwrap();
+    assert!(b.merge_changes(&id, &bytes).unwrap());
+    assert!(!b.merge_changes(&id, &bytes).unwrap());
+    assert_eq!(
+        a.day(&hz(), d("2026-09-02")).unwrap(),
+        b.day(&hz(), d("2026-09-02")).unwrap()
+    );
+    assert_eq!(
+        a.day(&hz(), d("2026-09-02")).unwrap(),
+        b.day(&hz(), d("2026-09-02")).unwrap()
+    );
+}
+
+#[test]
+fn malformed_or_orphaned_changes_are_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    let mut b = phone(&dir, "b", false);
+    let first = a
+        .add_labor(&entry("2026-12-07", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let id = DocId::Day(hz(), d("2026-12-07"));
+    let heads = a.heads(&id).unwrap();
+    a.add_labor(&entry("2026-12-07", "w-0002", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let tail = a.export_changes(&id, &heads).unwrap().unwrap();
+    let whole = a.export_changes(&id, &[]).unwrap().unwrap();
+
+    assert!(matches!(
+        b.merge_changes(&id, b"not automerge"),
+        Err(sitesync_core::Error::BadChanges { .. })
+    ));
+    assert!(matches!(
+        b.merge_changes(&id, &whole[..whole.len() - 5]),
+        Err(sitesync_core::Error::BadChanges { .. })
+    ));
+    let mut flipped = tail.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    assert!(
+        b.merge_changes(&id, &flipped).is_err(),
+        "a corrupted change fails its checksum"
+    );
+    // Changes whose history is missing are not half-applied.
+    assert!(matches!(
+        b.merge_changes(&id, &tail),
+        Err(sitesync_core::Error::MissingHistory { .. })
+    ));
+    assert!(b.doc_ids().unwrap().iter().all(|d| d != &id), "nothing was stored");
+    assert!(b.merge_changes(&id, &whole).unwrap());
+    assert_eq!(b.day(&hz(), d("2026-12-07")).unwrap().labor.len(), 2);
+    assert_eq!(b.labor_line(&first.id).unwrap().2.worker.as_str(), "w-0001");
+}
+
+#[test]
+fn deleted_lines_stay_deleted_and_refuse_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    let line = a
+        .add_labor(&entry("2026-12-03", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    a.delete_labor(&line.id, None).unwrap();
+    assert!(a.day(&hz(), d("2026-12-03")).unwrap().labor.is_empty());
+    let err = a.edit_labor(&line.id, &LaborPatch::default(), None).unwrap_err();
+    assert!(matches!(err, sitesync_core::Error::LineDeleted(_)), "{err}");
+    // Logging the worker again brings the line back, with the new values.
+    let again = a
+        .add_labor(&entry("2026-12-03", "w-0001", "site-hz-01/wi-4.1", "0.5"), None)
+        .unwrap();
+    assert_eq!(again.id, line.id);
+    assert_eq!(a.day(&hz(), d("2026-12-03")).unwrap().labor[0].work_days.centi(), 50);
+}

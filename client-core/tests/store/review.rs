@@ -1,0 +1,133 @@
+//! Submission, approval pinned to a version, locking, and audited amendments.
+
+use sitesync_core::Error;
+use sitesync_core::labor::{DayStatus, LaborPatch, ReviewAction};
+use sitesync_core::units::Minutes;
+
+use crate::common::*;
+
+#[test]
+fn approval_pins_the_version_and_later_changes_are_amendments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut foreman = phone(&dir, "foreman", true);
+    let mut manager = phone(&dir, "manager", false);
+    let date = d("2026-09-03");
+    assert_eq!(foreman.day(&hz(), date).unwrap().status, DayStatus::Draft);
+    assert!(matches!(
+        manager.approve_day(&hz(), date),
+        Err(Error::InvalidTransition(_))
+    ));
+    foreman.submit_day(&hz(), date).unwrap();
+    exchange(&mut foreman, &mut manager);
+    let sheet = manager.approve_day(&hz(), date).unwrap();
+    assert_eq!(sheet.status, DayStatus::Approved);
+    let approval = sheet
+        .reviews
+        .iter()
+        .find(|r| r.action == ReviewAction::Approved)
+        .unwrap();
+    assert!(!approval.heads.is_empty(), "the approval pins the document version");
+    exchange(&mut foreman, &mut manager);
+    assert_eq!(foreman.day(&hz(), date).unwrap().status, DayStatus::Approved);
+
+    // Approved records are locked: a silent overwrite is refused, and nothing is written.
+    let line = foreman.day(&hz(), date).unwrap().labor[0].clone();
+    let patch = LaborPatch {
+        overtime: Some(Minutes::from_min("overtime", 60).unwrap()),
+        ..Default::default()
+    };
+    let before = foreman.heads(&sitesync_core::ids::DocId::Day(hz(), date)).unwrap();
+    assert!(matches!(
+        foreman.edit_labor(&line.id, &patch, None),
+        Err(Error::DayLocked { .. })
+    ));
+    assert_eq!(
+        foreman.heads(&sitesync_core::ids::DocId::Day(hz(), date)).unwrap(),
+        before
+    );
+
+    // A correction with a reason is an audited amendment.
+    foreman.edit_labor(&line.id, &patch, Some("加班一小时漏记")).unwrap();
+    exchange(&mut foreman, &mut manager);
+    let sheet = manager.day(&hz(), date).unwrap();
+    assert_eq!(sheet.status, DayStatus::AmendedAfterApproval);
+    let amended = sheet
+        .reviews
+        .iter()
+        .find(|r| r.action == ReviewAction::Amended)
+        .unwrap();
+    assert_eq!(amended.reason, "加班一小时漏记");
+    assert_eq!(amended.by, "foreman");
+    let changes = manager.amendments(&hz(), date).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].line, line.id.to_string());
+    assert_eq!(changes[0].field, "overtime_min");
+    assert_eq!(changes[0].approved.as_deref(), Some("0"));
+    assert_eq!(changes[0].now.as_deref(), Some("60"));
+
+    // Re-approval accepts the amended version.
+    assert_eq!(manager.approve_day(&hz(), date).unwrap().status, DayStatus::Approved);
+    assert!(manager.amendments(&hz(), date).unwrap().is_empty());
+}
+
+#[test]
+fn an_offline_edit_merged_after_approval_marks_the_day_amended() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut foreman = phone(&dir, "foreman", true);
+    let mut manager = phone(&dir, "manager", false);
+    let date = d("2026-09-02");
+    foreman.submit_day(&hz(), date).unwrap();
+    exchange(&mut foreman, &mut manager);
+    // The foreman edits offline while the manager approves what they saw.
+    let line = foreman.day(&hz(), date).unwrap().labor[1].clone();
+    foreman
+        .edit_labor(
+            &line.id,
+            &LaborPatch {
+                note: Some("补记".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    manager.approve_day(&hz(), date).unwrap();
+    exchange(&mut foreman, &mut manager);
+    for s in [&mut foreman, &mut manager] {
+        assert_eq!(s.day(&hz(), date).unwrap().status, DayStatus::AmendedAfterApproval);
+        let changes = s.amendments(&hz(), date).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].now.as_deref(), Some("补记"));
+    }
+}
+
+#[test]
+fn rejection_needs_a_reason_and_reaches_the_foreman() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut foreman = phone(&dir, "foreman", true);
+    let mut manager = phone(&dir, "manager", false);
+    let date = d("2026-09-01");
+    foreman.submit_day(&hz(), date).unwrap();
+    exchange(&mut foreman, &mut manager);
+    assert!(matches!(
+        manager.reject_day(&hz(), date, "  "),
+        Err(Error::Invalid { field: "reason", .. })
+    ));
+    manager.reject_day(&hz(), date, "w-0003 只有半天，请核实").unwrap();
+    exchange(&mut foreman, &mut manager);
+    let sheet = foreman.day(&hz(), date).unwrap();
+    assert_eq!(sheet.status, DayStatus::Rejected);
+    assert_eq!(sheet.reviews.last().unwrap().reason, "w-0003 只有半天，请核实");
+    // A rejected day is editable again and can be resubmitted.
+    let line = sheet.labor[0].clone();
+    foreman
+        .edit_labor(
+            &line.id,
+            &LaborPatch {
+                note: Some("已核实".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(foreman.submit_day(&hz(), date).unwrap().status, DayStatus::Submitted);
+}
