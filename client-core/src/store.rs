@@ -43,6 +43,17 @@ struct Loaded {
     used: u64,
 }
 
+/// How one document is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StorageStats {
+    /// Size of the compacted snapshot.
+    pub snapshot_bytes: i64,
+    /// Incremental chunks saved since the snapshot.
+    pub chunk_count: i64,
+    /// Their total size.
+    pub chunk_bytes: i64,
+}
+
 /// The on-device store: open one per file, use it from one thread at a time.
 pub struct Store {
     /// The one writer connection; every write is one SQLite transaction, durable at commit.
@@ -331,6 +342,18 @@ impl Store {
             l.stored = true;
         }
         Ok(())
+    }
+
+    /// How a document is stored: its snapshot and the incremental chunks saved since.
+    pub fn storage_stats(&self, id: &DocId) -> Result<Option<StorageStats>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT snapshot_bytes, chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1",
+                [id.to_string()],
+                |r| Ok(StorageStats { snapshot_bytes: r.get(0)?, chunk_count: r.get(1)?, chunk_bytes: r.get(2)? }),
+            )
+            .optional()?)
     }
 
     /// The ids of every document in the store.

@@ -6,5 +6,7 @@ mod crash;
 mod merge;
 mod props;
 mod queries;
+mod regression;
 mod review;
+mod storage;
 mod validation;
