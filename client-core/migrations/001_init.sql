@@ -15,6 +15,8 @@ CREATE TABLE documents (
     chunk_count    INTEGER NOT NULL DEFAULT 0,
     chunk_bytes    INTEGER NOT NULL DEFAULT 0,
     heads          TEXT NOT NULL,
+    -- Bumped by every write, so a handle can tell its cached copy is stale.
+    version        INTEGER NOT NULL DEFAULT 0,
     -- Heads the server last acknowledged as durable; NULL until the first successful sync.
     synced_heads   TEXT,
     updated_at     TEXT NOT NULL

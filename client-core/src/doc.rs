@@ -278,6 +278,30 @@ pub(crate) fn apply_bytes(doc: &mut Automerge, bytes: &[u8]) -> std::result::Res
     doc.apply_changes(changes).map_err(|e| e.to_string())
 }
 
+/// Checks that a document is the one `id` names: its genesis wrote `id`, and no other genesis was
+/// merged in (bytes of another document would collide on every table).
+pub(crate) fn check_identity(doc: &Automerge, id: &DocId) -> std::result::Result<(), String> {
+    let want = id.to_string();
+    let ids = doc.get_all(ROOT, "id").map_err(|e| e.to_string())?;
+    match ids.as_slice() {
+        [(v, _)] if v.as_str() == Some(want.as_str()) => Ok(()),
+        _ => Err(format!("the changes belong to another document than {want}")),
+    }
+}
+
+/// Writes `false` to a boolean field as a real operation even when it already is `false`.
+///
+/// Automerge skips a put of the value a key already holds, so an edit that "writes" `deleted = false`
+/// on a live line would leave no trace, and a concurrent delete would win without a conflict.
+/// Writing `true` then `false` in the same change leaves one visible `false` that supersedes what
+/// this replica had seen, and therefore conflicts with a concurrent `true`.
+pub(crate) fn assert_false(tx: &mut Transaction<'_>, obj: &ObjId, rec: &str, field: &str) -> Result<()> {
+    let key = format!("{rec}.{field}");
+    tx.put(obj, key.as_str(), true)?;
+    tx.put(obj, key, false)?;
+    Ok(())
+}
+
 /// Encodes heads as hex strings.
 pub(crate) fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
     heads.iter().map(|h| h.to_string()).collect()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::day;
 use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocId, LineId, OrgId, SiteId, WorkItemId, WorkerId};
-use crate::labor::{LaborKind, LaborLine, ProgressLine};
+use crate::labor::{DayStatus, LaborKind, LaborLine, ProgressLine};
 use crate::roster::{Crew, Roster, Site, WorkItem, Worker};
 use crate::store::Store;
 use crate::units::{Fen, Minutes, Quantity, WorkDays};
@@ -297,6 +297,8 @@ pub struct ImportSummary {
     pub labor_lines: usize,
     /// Progress lines written.
     pub progress_lines: usize,
+    /// Site-days left untouched because they are approved.
+    pub approved_skipped: usize,
 }
 
 /// Site-days imported per SQLite transaction: large enough to amortise fsync, small enough to bound
@@ -324,7 +326,21 @@ impl Store {
         let mut prepared = Vec::with_capacity(days.len());
         let mut summary = ImportSummary::default();
         let user = self.user().to_string();
+        let mut seen_days = std::collections::HashSet::new();
         for d in days {
+            let what = |reason: String| Error::Import {
+                what: format!("{} {}", d.site, d.date),
+                reason,
+            };
+            if !seen_days.insert((d.site.clone(), d.date)) {
+                return Err(what("the site-day appears twice".into()));
+            }
+            let (_, status) = self.day_content(&d.site, d.date)?;
+            if matches!(status, DayStatus::Approved | DayStatus::AmendedAfterApproval) {
+                // Approved days change only by audited amendment, never by a bulk import.
+                summary.approved_skipped += 1;
+                continue;
+            }
             if !rosters.contains_key(&d.site) {
                 rosters.insert(d.site.clone(), self.roster(&d.site)?);
             }
@@ -358,7 +374,11 @@ impl Store {
                 });
             }
             let mut progress = Vec::with_capacity(d.progress.len());
+            let mut seen_items = std::collections::HashSet::new();
             for p in &d.progress {
+                if !seen_items.insert(&p.work_item) {
+                    return Err(what(format!("progress on {} appears twice", p.work_item)));
+                }
                 if roster.work_item(&p.work_item).is_none() {
                     return Err(what(format!("unknown work item {}", p.work_item)));
                 }
@@ -402,6 +422,7 @@ impl Store {
             summary.days = s.days;
             summary.labor_lines = s.labor_lines;
             summary.progress_lines = s.progress_lines;
+            summary.approved_skipped = s.approved_skipped;
         }
         Ok(summary)
     }

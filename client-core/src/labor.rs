@@ -248,13 +248,16 @@ pub struct DaySheet {
     pub weather: String,
     /// The daily note.
     pub note: String,
-    /// Labor lines, deleted ones excluded, ordered by worker then work item.
+    /// Concurrent values of weather or note that lost, for review.
+    pub conflicts: Vec<Conflict>,
+    /// Labor lines ordered by worker then work item; deleted ones are left out unless another phone
+    /// edited them concurrently (then they show, with a conflict on `deleted`, for review).
     pub labor: Vec<LaborLine>,
-    /// Progress lines, deleted ones excluded, ordered by work item.
+    /// Progress lines ordered by work item, shown like labor lines.
     pub progress: Vec<ProgressLine>,
     /// Delays and blockers.
     pub delays: Vec<Delay>,
-    /// The review trail, oldest first.
+    /// The review trail, in causal order: each event after every event it had seen.
     pub reviews: Vec<ReviewEvent>,
 }
 

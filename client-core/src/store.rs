@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use automerge::transaction::Transaction;
-use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
-use rusqlite::{Connection, OptionalExtension, params};
+use automerge::{ActorId, Automerge, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::doc::{self, heads_hex};
 use crate::error::{Error, Result};
@@ -39,6 +39,9 @@ struct Loaded {
     saved: Vec<ChangeHash>,
     /// Whether the document has a row yet (a fresh genesis has none until its first write).
     stored: bool,
+    /// The row's write counter when this copy was loaded or last saved: a different value on disk
+    /// means another handle on the same file wrote since, and this copy must take that in.
+    version: i64,
     /// Last use, for eviction.
     used: u64,
 }
@@ -60,7 +63,7 @@ pub struct Store {
     conn: Connection,
     /// Where the file is, for messages.
     path: PathBuf,
-    /// This replica's Automerge actor, created with the file and never shared with another replica.
+    /// This handle's Automerge actor, new at every open and never shared with another writer.
     actor: ActorId,
     /// Who this store writes as (`entered_by`, reviewers); set by the app or CLI.
     user: String,
@@ -90,17 +93,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
-        let actor = match meta_get(&conn, "actor")? {
-            Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| Error::CorruptDocument {
-                doc: "store actor".into(),
-                reason: e.to_string(),
-            })?,
-            None => {
-                let actor = ActorId::random();
-                meta_set(&conn, "actor", &actor.to_hex_string())?;
-                actor
-            }
-        };
+        // A fresh actor per open: two handles on one file (the app and a sync process, two CLI runs)
+        // must never write changes under the same actor and sequence number.
+        let actor = ActorId::random();
         let user = meta_get(&conn, "user")?.unwrap_or_else(|| "local".to_string());
         Ok(Store {
             conn,
@@ -144,34 +139,27 @@ impl Store {
 
     /// Takes a document out of the cache or the database; `None` if the store has never held it.
     fn take(&mut self, id: &DocId) -> Result<Option<Loaded>> {
-        if let Some(l) = self.cache.remove(id) {
-            return Ok(Some(l));
-        }
         let key = id.to_string();
-        let row: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
-            .optional()?;
-        let Some(snapshot) = row else { return Ok(None) };
-        let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument {
-            doc: key.clone(),
-            reason: e.to_string(),
-        };
-        let mut doc = Automerge::load(&snapshot).map_err(corrupt)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
-        let chunks = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?;
-        for chunk in chunks {
-            doc.load_incremental(&chunk?).map_err(corrupt)?;
+        if let Some(l) = self.cache.remove(id) {
+            let version: Option<i64> = self
+                .conn
+                .query_row("SELECT version FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
+                .optional()?;
+            if version == Some(l.version) {
+                return Ok(Some(l));
+            }
+            // Another handle on this file wrote the document since: reload it.
         }
-        doc.set_actor(self.actor.clone());
-        let saved = doc.get_heads();
-        Ok(Some(Loaded {
-            doc,
-            saved,
-            stored: true,
-            used: 0,
+        Ok(load_from_disk(&self.conn, &key)?.map(|(mut doc, version)| {
+            doc.set_actor(self.actor.clone());
+            let saved = doc.get_heads();
+            Loaded {
+                doc,
+                saved,
+                stored: true,
+                version,
+                used: 0,
+            }
         }))
     }
 
@@ -186,6 +174,7 @@ impl Store {
             doc,
             saved: Vec::new(),
             stored: false,
+            version: 0,
             used: 0,
         })
     }
@@ -230,6 +219,11 @@ impl Store {
         ids: &[DocId],
         mut f: impl FnMut(&DocId, &mut Transaction<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
+        let distinct: std::collections::HashSet<&DocId> = ids.iter().collect();
+        if distinct.len() != ids.len() {
+            // Two copies of one document would each commit the same actor and sequence number.
+            return Err(Error::invalid("doc_id", "a document appears twice in one change"));
+        }
         let mut taken = Vec::with_capacity(ids.len());
         let mut results = Vec::with_capacity(ids.len());
         for id in ids {
@@ -276,70 +270,80 @@ impl Store {
 
     /// Writes what changed in each document, re-projects it, and commits, all in one transaction.
     fn persist(&mut self, docs: &mut [(DocId, Loaded)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE takes the write lock up front, so the version check below cannot race another
+        // handle's write.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = chrono::Utc::now().to_rfc3339();
-        for (id, l) in docs.iter() {
-            let heads = l.doc.get_heads();
-            if l.stored && heads == l.saved {
+        let mut versions = Vec::with_capacity(docs.len());
+        for (id, l) in docs.iter_mut() {
+            if l.stored && l.doc.get_heads() == l.saved {
+                versions.push(l.version);
                 continue;
             }
             let key = id.to_string();
-            let heads_text = heads_hex(&heads).join(",");
-            if !l.stored {
+            let row: Option<(i64, i64, i64, i64)> = tx
+                .query_row(
+                    "SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((version, count, bytes, snap)) = row else {
                 let snapshot = l.doc.save();
                 let (site, day) = match id {
                     DocId::Site(s) => (Some(s.to_string()), None),
                     DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
                     DocId::Okr(..) => (None, None),
                 };
+                let heads_text = heads_hex(&l.doc.get_heads()).join(",");
                 tx.execute(
-                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        key,
-                        id.kind().as_str(),
-                        site,
-                        day,
-                        snapshot,
-                        snapshot.len() as i64,
-                        heads_text,
-                        now
-                    ],
+                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)",
+                    params![key, id.kind().as_str(), site, day, snapshot, snapshot.len() as i64, heads_text, now],
                 )?;
-            } else {
-                let chunk = l.doc.save_after(&l.saved);
-                let (count, bytes, snap): (i64, i64, i64) = tx.query_row(
-                    "SELECT chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1",
-                    [&key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )?;
-                if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
-                    let snapshot = l.doc.save();
-                    tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&key])?;
-                    tx.execute(
-                        "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
-                         heads = ?4, updated_at = ?5 WHERE doc_id = ?1",
-                        params![key, snapshot, snapshot.len() as i64, heads_text, now],
-                    )?;
-                } else {
-                    tx.execute(
-                        "INSERT INTO chunks (doc_id, seq, data)
-                         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
-                        params![key, chunk],
-                    )?;
-                    tx.execute(
-                        "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
-                         heads = ?3, updated_at = ?4 WHERE doc_id = ?1",
-                        params![key, chunk.len() as i64, heads_text, now],
-                    )?;
+                projection::project(&tx, id, &l.doc)?;
+                versions.push(1);
+                continue;
+            };
+            let mut base = l.saved.clone();
+            if !l.stored || version != l.version {
+                // Another handle wrote this document since this copy was loaded (or created it while
+                // this one started from the genesis): take its changes in before writing ours.
+                if let Some((mut disk, _)) = load_from_disk(&tx, &key)? {
+                    l.doc.merge(&mut disk)?;
+                    base = disk.get_heads();
                 }
             }
+            let heads_text = heads_hex(&l.doc.get_heads()).join(",");
+            let chunk = l.doc.save_after(&base);
+            if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
+                let snapshot = l.doc.save();
+                tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&key])?;
+                tx.execute(
+                    "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+                     heads = ?4, version = version + 1, updated_at = ?5 WHERE doc_id = ?1",
+                    params![key, snapshot, snapshot.len() as i64, heads_text, now],
+                )?;
+            } else if !chunk.is_empty() {
+                tx.execute(
+                    "INSERT INTO chunks (doc_id, seq, data)
+                     VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
+                    params![key, chunk],
+                )?;
+                tx.execute(
+                    "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
+                     heads = ?3, version = version + 1, updated_at = ?4 WHERE doc_id = ?1",
+                    params![key, chunk.len() as i64, heads_text, now],
+                )?;
+            }
             projection::project(&tx, id, &l.doc)?;
+            versions.push(version + 1);
         }
         tx.commit()?;
-        for (_, l) in docs.iter_mut() {
+        for ((_, l), version) in docs.iter_mut().zip(versions) {
             l.saved = l.doc.get_heads();
             l.stored = true;
+            l.version = version;
         }
         Ok(())
     }
@@ -351,7 +355,13 @@ impl Store {
             .query_row(
                 "SELECT snapshot_bytes, chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1",
                 [id.to_string()],
-                |r| Ok(StorageStats { snapshot_bytes: r.get(0)?, chunk_count: r.get(1)?, chunk_bytes: r.get(2)? }),
+                |r| {
+                    Ok(StorageStats {
+                        snapshot_bytes: r.get(0)?,
+                        chunk_count: r.get(1)?,
+                        chunk_bytes: r.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }
@@ -401,6 +411,10 @@ impl Store {
         if !loaded.doc.get_missing_deps(&[]).is_empty() {
             return Err(Error::MissingHistory { doc: id.to_string() });
         }
+        doc::check_identity(&loaded.doc, id).map_err(|reason| Error::BadChanges {
+            doc: id.to_string(),
+            reason,
+        })?;
         let changed = loaded.doc.get_heads() != before;
         let mut batch = [(id.clone(), loaded)];
         if changed || !batch[0].1.stored {
@@ -426,7 +440,8 @@ impl Store {
             let tx = self.conn.transaction()?;
             tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [key])?;
             tx.execute(
-                "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0 WHERE doc_id = ?1",
+                "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+                 version = version + 1 WHERE doc_id = ?1",
                 params![key, snapshot, snapshot.len() as i64],
             )?;
             tx.commit()?;
@@ -456,6 +471,36 @@ impl Store {
         }
         Ok(ids.len())
     }
+}
+
+/// Loads a document strictly from its snapshot and chunks, with the row's version; a damaged chunk or
+/// a gap in the history is an error, never a silently shorter document.
+fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64)>> {
+    let row: Option<(Vec<u8>, i64)> = conn
+        .query_row(
+            "SELECT snapshot, version FROM documents WHERE doc_id = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((snapshot, version)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| Error::CorruptDocument {
+        doc: key.to_string(),
+        reason,
+    };
+    let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+    let mut doc = Automerge::load_with_options(&snapshot, strict).map_err(|e| corrupt(e.to_string()))?;
+    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let chunks = stmt.query_map([key], |r| r.get::<_, Vec<u8>>(0))?;
+    for chunk in chunks {
+        doc::apply_bytes(&mut doc, &chunk?).map_err(corrupt)?;
+    }
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(corrupt("a stored chunk depends on changes that are not stored".into()));
+    }
+    Ok(Some((doc, version)))
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {

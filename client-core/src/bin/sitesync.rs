@@ -103,6 +103,8 @@ enum Command {
         /// The work item affected.
         #[arg(long)]
         work_item: Option<String>,
+        #[command(flatten)]
+        amend: Amend,
     },
     /// Submit a day for approval (foreman).
     Submit(DayRef),
@@ -336,7 +338,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped early (`sitesync day … | head`) is not an error.
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -369,6 +374,13 @@ fn run(cli: Cli) -> Result<()> {
                 "imported {} sites, {} workers, {} days, {} labor lines, {} progress lines",
                 s.sites, s.workers, s.days, s.labor_lines, s.progress_lines
             )?;
+            if s.approved_skipped > 0 {
+                writeln!(
+                    out,
+                    "left {} approved days untouched (correct them with --amend)",
+                    s.approved_skipped
+                )?;
+            }
         }
         Command::Sites { json } => {
             let sites = store.sites()?;
@@ -485,11 +497,16 @@ fn run(cli: Cli) -> Result<()> {
             date: d,
             text,
             work_item,
+            amend,
         } => {
             let site = SiteId::new(site)?;
             let d = date(&mut store, &site, &d)?;
             let wi = work_item.map(WorkItemId::new).transpose()?;
-            writeln!(out, "{}", store.add_delay(&site, d, &text, wi.as_ref())?)?;
+            writeln!(
+                out,
+                "{}",
+                store.add_delay(&site, d, &text, wi.as_ref(), amend.amend.as_deref())?
+            )?;
         }
         Command::Submit(day) => {
             let (site, d) = day_ref(&mut store, day)?;

@@ -7,7 +7,7 @@ use automerge::transaction::Transaction;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
 
-use crate::doc::{Record, heads_hex, heads_parse, put, read_table, table};
+use crate::doc::{Record, assert_false, heads_hex, heads_parse, put, read_table, table};
 use crate::error::{Error, Result};
 use crate::ids::{LineId, WorkItemId, WorkerId};
 use crate::labor::{Amendment, DayStatus, Delay, LaborKind, LaborLine, ProgressLine, ReviewAction, ReviewEvent};
@@ -34,6 +34,8 @@ pub(crate) struct DayContent {
     pub weather: String,
     /// Daily note.
     pub note: String,
+    /// Concurrent values of weather or note that lost, for review.
+    pub info_conflicts: Vec<crate::labor::Conflict>,
     /// Every labor line by id, tombstones included.
     pub labor: BTreeMap<String, LaborLine>,
     /// Every progress line by id, tombstones included.
@@ -121,16 +123,39 @@ pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayC
             })
         })
         .collect();
-    // Device clocks decide the order; the id breaks ties so every replica agrees.
-    reviews.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    sort_causally(doc, &mut reviews)?;
     Ok(DayContent {
         weather: info.str("weather"),
         note: info.str("note"),
+        info_conflicts: info.conflicts(&["weather", "note"]),
         labor,
         progress,
         delays,
         reviews,
     })
+}
+
+/// Orders review events so that an event comes after every event it had seen, whatever the device
+/// clocks say; only events made concurrently are ordered by clock, then id, the same on every replica.
+///
+/// An event pins the heads it saw, and the review records visible at those heads are the events it
+/// saw. If B saw A, B also saw everything A saw, so B saw strictly more events: sorting by how many
+/// events each one saw is a linear extension of "happened before".
+fn sort_causally(doc: &Automerge, reviews: &mut [ReviewEvent]) -> Result<()> {
+    let table = table(doc, "reviews")?;
+    let mut seen = std::collections::HashMap::new();
+    for e in reviews.iter() {
+        let n = match heads_parse(&e.heads) {
+            Some(h) if !h.is_empty() && doc.get_missing_deps(&h).is_empty() => read_table(doc, &table, Some(&h))?
+                .keys()
+                .filter(|k| reviews.iter().any(|r| &r.id == *k))
+                .count(),
+            _ => 0,
+        };
+        seen.insert(e.id.clone(), n);
+    }
+    reviews.sort_by(|a, b| (seen[&a.id], a.at, &a.id).cmp(&(seen[&b.id], b.at, &b.id)));
+    Ok(())
 }
 
 /// Writes every field of a labor line (only what differs creates operations).
@@ -150,6 +175,33 @@ pub(crate) fn put_labor(tx: &mut Transaction<'_>, l: &LaborLine) -> Result<()> {
     put(tx, &t, id, "deleted", l.deleted)
 }
 
+/// Writes only the fields a patch sets, so that a conflict on a field nobody touched stays visible.
+/// `deleted = false` is always written: an edit made while another phone deleted the line then shows
+/// as a conflict on `deleted` instead of vanishing with the line.
+pub(crate) fn patch_labor(tx: &mut Transaction<'_>, id: &LineId, p: &crate::labor::LaborPatch) -> Result<()> {
+    let t = table(tx, "labor")?;
+    let id = id.as_str();
+    if let Some(v) = p.work_days {
+        put(tx, &t, id, "work_days_centi", v.centi())?;
+    }
+    if let Some(v) = p.hours {
+        put(tx, &t, id, "hours_min", v.minutes())?;
+    }
+    if let Some(v) = p.overtime {
+        put(tx, &t, id, "overtime_min", v.minutes())?;
+    }
+    if let Some(v) = p.kind {
+        put(tx, &t, id, "kind", v.as_str())?;
+    }
+    if let Some(v) = p.day_rate {
+        put(tx, &t, id, "rate_fen", v.fen())?;
+    }
+    if let Some(v) = &p.note {
+        put(tx, &t, id, "note", v.as_str())?;
+    }
+    assert_false(tx, &t, id, "deleted")
+}
+
 /// Writes every field of a progress line.
 pub(crate) fn put_progress(tx: &mut Transaction<'_>, p: &ProgressLine) -> Result<()> {
     let t = table(tx, "progress")?;
@@ -158,7 +210,12 @@ pub(crate) fn put_progress(tx: &mut Transaction<'_>, p: &ProgressLine) -> Result
     put(tx, &t, id, "quantity_milli", p.quantity.milli())?;
     put(tx, &t, id, "note", p.note.as_str())?;
     put(tx, &t, id, "entered_by", p.entered_by.as_str())?;
-    put(tx, &t, id, "deleted", p.deleted)
+    // Setting a day's figure again must not lose to a concurrent delete without a trace.
+    if p.deleted {
+        put(tx, &t, id, "deleted", true)
+    } else {
+        assert_false(tx, &t, id, "deleted")
+    }
 }
 
 /// Writes the day's weather and note.
@@ -210,27 +267,42 @@ pub(crate) fn review_event(doc: &Automerge, action: ReviewAction, by: &str, reas
     }
 }
 
-/// The last decision that sets the day's state (amendments do not: an amended day stays amended).
-fn last_decision(reviews: &[ReviewEvent]) -> Option<&ReviewEvent> {
-    reviews.iter().rev().find(|e| e.action != ReviewAction::Amended)
+/// The index of the last decision that sets the day's state (amendments do not: an amended day
+/// stays amended until it is approved again).
+fn last_decision(reviews: &[ReviewEvent]) -> Option<usize> {
+    reviews.iter().rposition(|e| e.action != ReviewAction::Amended)
 }
 
-/// The day's review status, and for an approved day the approved heads.
+/// The day's review status.
 pub(crate) fn status(doc: &Automerge, content: &DayContent) -> Result<DayStatus> {
-    Ok(match last_decision(&content.reviews) {
-        None => DayStatus::Draft,
-        Some(e) => match e.action {
-            ReviewAction::Submitted => DayStatus::Submitted,
-            ReviewAction::Rejected => DayStatus::Rejected,
-            ReviewAction::Approved if amendments(doc, content)?.is_empty() => DayStatus::Approved,
-            ReviewAction::Approved | ReviewAction::Amended => DayStatus::AmendedAfterApproval,
-        },
+    let Some(i) = last_decision(&content.reviews) else {
+        return Ok(DayStatus::Draft);
+    };
+    Ok(match content.reviews[i].action {
+        ReviewAction::Submitted => DayStatus::Submitted,
+        ReviewAction::Rejected => DayStatus::Rejected,
+        ReviewAction::Approved => {
+            // An audited correction after the approval marks the day even if it was later undone.
+            let corrected = content.reviews[i + 1..]
+                .iter()
+                .any(|e| e.action == ReviewAction::Amended);
+            if corrected || !amendments(doc, content)?.is_empty() {
+                DayStatus::AmendedAfterApproval
+            } else {
+                DayStatus::Approved
+            }
+        }
+        ReviewAction::Amended => DayStatus::AmendedAfterApproval,
     })
 }
 
-/// What differs between the last approved version and now; empty when not approved or unchanged.
+/// What differs between the last approved version and now, conflicts included (a concurrent edit
+/// that lost the merge is still a change to review); empty when not approved or unchanged.
 pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendment>> {
-    let Some(approval) = last_decision(&now.reviews).filter(|e| e.action == ReviewAction::Approved) else {
+    let Some(approval) = last_decision(&now.reviews)
+        .map(|i| &now.reviews[i])
+        .filter(|e| e.action == ReviewAction::Approved)
+    else {
         return Ok(Vec::new());
     };
     let heads = heads_parse(&approval.heads).unwrap_or_default();
@@ -252,19 +324,73 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
     };
     diff("day", "weather", Some(then.weather.clone()), Some(now.weather.clone()));
     diff("day", "note", Some(then.note.clone()), Some(now.note.clone()));
+    diff(
+        "day",
+        "conflicts",
+        Some(conflicts_text(&then.info_conflicts)),
+        Some(conflicts_text(&now.info_conflicts)),
+    );
     let ids: std::collections::BTreeSet<&String> = then.labor.keys().chain(now.labor.keys()).collect();
     for id in ids {
-        let a = then.labor.get(id).filter(|l| !l.deleted).map(labor_fields);
-        let b = now.labor.get(id).filter(|l| !l.deleted).map(labor_fields);
+        let a = then
+            .labor
+            .get(id)
+            .filter(|l| shown(l.deleted, &l.conflicts))
+            .map(labor_fields);
+        let b = now
+            .labor
+            .get(id)
+            .filter(|l| shown(l.deleted, &l.conflicts))
+            .map(labor_fields);
         diff_fields(&mut diff, id, a, b);
     }
     let ids: std::collections::BTreeSet<&String> = then.progress.keys().chain(now.progress.keys()).collect();
     for id in ids {
-        let a = then.progress.get(id).filter(|l| !l.deleted).map(progress_fields);
-        let b = now.progress.get(id).filter(|l| !l.deleted).map(progress_fields);
+        let a = then
+            .progress
+            .get(id)
+            .filter(|l| shown(l.deleted, &l.conflicts))
+            .map(progress_fields);
+        let b = now
+            .progress
+            .get(id)
+            .filter(|l| shown(l.deleted, &l.conflicts))
+            .map(progress_fields);
+        diff_fields(&mut diff, id, a, b);
+    }
+    let ids: std::collections::BTreeSet<&String> = then
+        .delays
+        .iter()
+        .map(|d| &d.id)
+        .chain(now.delays.iter().map(|d| &d.id))
+        .collect();
+    for id in ids {
+        let a = then
+            .delays
+            .iter()
+            .find(|d| &d.id == id)
+            .map(|d| vec![("text", d.text.clone())]);
+        let b = now
+            .delays
+            .iter()
+            .find(|d| &d.id == id)
+            .map(|d| vec![("text", d.text.clone())]);
         diff_fields(&mut diff, id, a, b);
     }
     Ok(out)
+}
+
+/// Whether a line is shown: not deleted, or deleted while another phone edited it (a conflict on
+/// `deleted` that a person must resolve).
+pub(crate) fn shown(deleted: bool, conflicts: &[crate::labor::Conflict]) -> bool {
+    !deleted || conflicts.iter().any(|c| c.field == "deleted")
+}
+
+fn conflicts_text(c: &[crate::labor::Conflict]) -> String {
+    c.iter()
+        .map(|c| format!("{}: {} vs {}", c.field, c.chosen, c.others.join("/")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 type Fields = Vec<(&'static str, String)>;
@@ -281,14 +407,27 @@ fn diff_fields(
                 diff(id, field, Some(x), Some(y));
             }
         }
-        (Some(a), None) => a.into_iter().for_each(|(f, x)| diff(id, f, Some(x), None)),
-        (None, Some(b)) => b.into_iter().for_each(|(f, y)| diff(id, f, None, Some(y))),
+        // A line that exists on one side only: its bookkeeping fields at their defaults say nothing.
+        (Some(a), None) => a
+            .into_iter()
+            .filter(meaningful)
+            .for_each(|(f, x)| diff(id, f, Some(x), None)),
+        (None, Some(b)) => b
+            .into_iter()
+            .filter(meaningful)
+            .for_each(|(f, y)| diff(id, f, None, Some(y))),
         (None, None) => {}
     }
 }
 
+fn meaningful(field: &(&'static str, String)) -> bool {
+    !matches!((field.0, field.1.as_str()), ("deleted", "false") | ("conflicts", ""))
+}
+
 fn labor_fields(l: &LaborLine) -> Fields {
     vec![
+        ("deleted", l.deleted.to_string()),
+        ("conflicts", conflicts_text(&l.conflicts)),
         ("worker", l.worker.to_string()),
         ("work_item", l.work_item.to_string()),
         ("work_days_centi", l.work_days.centi().to_string()),
@@ -303,8 +442,47 @@ fn labor_fields(l: &LaborLine) -> Fields {
 
 fn progress_fields(p: &ProgressLine) -> Fields {
     vec![
+        ("deleted", p.deleted.to_string()),
+        ("conflicts", conflicts_text(&p.conflicts)),
         ("work_item", p.work_item.to_string()),
         ("quantity_milli", p.quantity.milli().to_string()),
         ("note", p.note.clone()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::doc::{commit, genesis};
+    use crate::ids::{DocId, SiteId, parse_date};
+
+    fn event(doc: &Automerge, id: &str, action: ReviewAction, at: (u32, u32)) -> ReviewEvent {
+        let mut e = review_event(doc, action, "x", "");
+        e.id = id.to_string();
+        e.at = Utc.with_ymd_and_hms(2026, 12, 1, at.0, at.1, 0).unwrap();
+        e
+    }
+
+    #[test]
+    fn an_approval_supersedes_the_submission_it_saw_whatever_the_clocks_say() {
+        let mut doc = genesis(&DocId::Day(
+            SiteId::new("s").unwrap(),
+            parse_date("2026-12-01").unwrap(),
+        ));
+        let submit = event(&doc, "b-submit", ReviewAction::Submitted, (12, 0));
+        let mut tx = doc.transaction();
+        put_review(&mut tx, &submit).unwrap();
+        commit(tx);
+        // The manager's phone runs an hour slow: its approval is stamped before the submission.
+        let approve = event(&doc, "a-approve", ReviewAction::Approved, (11, 30));
+        let mut tx = doc.transaction();
+        put_review(&mut tx, &approve).unwrap();
+        commit(tx);
+        let content = read(&doc, None).unwrap();
+        let order: Vec<&str> = content.reviews.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, ["b-submit", "a-approve"]);
+        assert_eq!(status(&doc, &content).unwrap(), DayStatus::Approved);
+    }
 }

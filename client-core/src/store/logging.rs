@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// The day's content as stored now (empty if never written).
-    fn day_content(&mut self, site: &SiteId, date: NaiveDate) -> Result<(day::DayContent, DayStatus)> {
+    pub(crate) fn day_content(&mut self, site: &SiteId, date: NaiveDate) -> Result<(day::DayContent, DayStatus)> {
         let found = self.read_doc(&DocId::Day(site.clone(), date), |doc| {
             let c = day::read(doc, None)?;
             let s = day::status(doc, &c)?;
@@ -84,6 +84,7 @@ impl Store {
                 day::DayContent {
                     weather: String::new(),
                     note: String::new(),
+                    info_conflicts: Vec::new(),
                     labor: Default::default(),
                     progress: Default::default(),
                     delays: Vec::new(),
@@ -249,7 +250,9 @@ impl Store {
     /// Edits a labor line. On an approved day `amend` must give the reason for the correction.
     pub fn edit_labor(&mut self, id: &LineId, patch: &LaborPatch, amend: Option<&str>) -> Result<LaborLine> {
         let (site, date, mut line) = self.labor_line(id)?;
-        if line.deleted {
+        // A line deleted on one phone while edited on another shows with a conflict on `deleted`;
+        // editing it is how a person resolves that (the edit writes `deleted = false`).
+        if line.deleted && !day::shown(line.deleted, &line.conflicts) {
             return Err(Error::LineDeleted(id.to_string()));
         }
         if let Some(v) = patch.work_days {
@@ -273,16 +276,14 @@ impl Store {
         let (content, status) = self.day_content(&site, date)?;
         Self::check_worker_day(&content, &line)?;
         let amend = Self::check_unlocked(&site, date, status, amend)?;
-        let written = line.clone();
-        self.change_day(&site, date, amend, |tx| day::put_labor(tx, &written))?;
-        line.conflicts.clear();
-        Ok(line)
+        self.change_day(&site, date, amend, |tx| day::patch_labor(tx, id, patch))?;
+        Ok(self.labor_line(id)?.2)
     }
 
     /// Deletes a labor line (a tombstone stays, so an offline edit cannot silently bring it back).
     pub fn delete_labor(&mut self, id: &LineId, amend: Option<&str>) -> Result<()> {
         let (site, date, mut line) = self.labor_line(id)?;
-        if line.deleted {
+        if !day::shown(line.deleted, &line.conflicts) {
             return Err(Error::LineDeleted(id.to_string()));
         }
         let (_, status) = self.day_content(&site, date)?;
@@ -419,13 +420,14 @@ impl Store {
         self.change_day(site, date, amend, |tx| day::put_info(tx, weather, note))
     }
 
-    /// Records a delay or blocker; returns its id.
+    /// Records a delay or blocker; returns its id. On an approved day `amend` must give the reason.
     pub fn add_delay(
         &mut self,
         site: &SiteId,
         date: NaiveDate,
         text: &str,
         work_item: Option<&WorkItemId>,
+        amend: Option<&str>,
     ) -> Result<String> {
         let roster = self.roster(site)?;
         if text.trim().is_empty() {
@@ -439,13 +441,15 @@ impl Store {
                 work_item: wi.to_string(),
             });
         }
+        let (_, status) = self.day_content(site, date)?;
+        let amend = Self::check_unlocked(site, date, status, amend)?;
         let delay = Delay {
             id: uuid::Uuid::new_v4().simple().to_string(),
             text: text.trim().to_string(),
             work_item: work_item.cloned(),
             entered_by: self.user.clone(),
         };
-        self.change_day(site, date, None, |tx| day::put_delay(tx, &delay))?;
+        self.change_day(site, date, amend, |tx| day::put_delay(tx, &delay))?;
         Ok(delay.id)
     }
 
@@ -496,9 +500,17 @@ impl Store {
     pub fn day(&mut self, site: &SiteId, date: NaiveDate) -> Result<DaySheet> {
         self.roster(site)?;
         let (c, status) = self.day_content(site, date)?;
-        let mut labor: Vec<LaborLine> = c.labor.into_values().filter(|l| !l.deleted).collect();
+        let mut labor: Vec<LaborLine> = c
+            .labor
+            .into_values()
+            .filter(|l| day::shown(l.deleted, &l.conflicts))
+            .collect();
         labor.sort_by(|a, b| (&a.worker, &a.work_item).cmp(&(&b.worker, &b.work_item)));
-        let mut progress: Vec<ProgressLine> = c.progress.into_values().filter(|l| !l.deleted).collect();
+        let mut progress: Vec<ProgressLine> = c
+            .progress
+            .into_values()
+            .filter(|l| day::shown(l.deleted, &l.conflicts))
+            .collect();
         progress.sort_by(|a, b| a.work_item.cmp(&b.work_item));
         Ok(DaySheet {
             site: site.clone(),
@@ -506,6 +518,7 @@ impl Store {
             status,
             weather: c.weather,
             note: c.note,
+            conflicts: c.info_conflicts,
             labor,
             progress,
             delays: c.delays,

@@ -63,20 +63,126 @@ fn same_worker_day_on_two_phones_is_one_line_with_the_conflict_visible() {
         values.contains(&100) && values.contains(&50),
         "both values are visible: {values:?}"
     );
-    // A later edit that has seen both values resolves the conflict everywhere.
+    let hours = line
+        .conflicts
+        .iter()
+        .find(|c| c.field == "hours_min")
+        .expect("hours differ too (8 h vs 4 h)");
+    assert_eq!(hours.others.len(), 1);
+    // Editing another field leaves both conflicts visible.
     a.edit_labor(
         &line.id,
         &LaborPatch {
-            work_days: Some(WorkDays::parse("1.0").unwrap()),
+            note: Some("核对中".into()),
             ..Default::default()
         },
         None,
     )
     .unwrap();
     exchange(&mut a, &mut b);
+    let fields: Vec<String> = b
+        .labor_line(&la.id)
+        .unwrap()
+        .2
+        .conflicts
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert_eq!(fields, vec!["work_days_centi".to_string(), "hours_min".to_string()]);
+    // An edit that sets the conflicting fields, having seen both values, resolves them everywhere.
+    let resolve = LaborPatch {
+        work_days: Some(WorkDays::parse("1.0").unwrap()),
+        hours: Some(sitesync_core::units::Minutes::parse_hours("hours", "8").unwrap()),
+        ..Default::default()
+    };
+    a.edit_labor(&line.id, &resolve, None).unwrap();
+    exchange(&mut a, &mut b);
     let line = b.labor_line(&la.id).unwrap().2;
-    assert!(line.conflicts.is_empty());
+    assert!(line.conflicts.is_empty(), "{:?}", line.conflicts);
     assert_eq!(line.work_days.centi(), 100);
+}
+
+#[test]
+fn a_line_deleted_on_one_phone_and_edited_on_another_stays_for_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    let mut b = phone(&dir, "b", false);
+    let line = a
+        .add_labor(&entry("2026-12-08", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    exchange(&mut a, &mut b);
+    a.delete_labor(&line.id, None).unwrap();
+    b.edit_labor(
+        &line.id,
+        &LaborPatch {
+            note: Some("其实来了".into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    exchange(&mut a, &mut b);
+    for s in [&mut a, &mut b] {
+        let sheet = s.day(&hz(), d("2026-12-08")).unwrap();
+        assert_eq!(sheet.labor.len(), 1, "the edited line does not vanish silently");
+        assert!(sheet.labor[0].conflicts.iter().any(|c| c.field == "deleted"));
+        assert_eq!(sheet.labor[0].note, "其实来了");
+    }
+    // Editing it resolves the conflict: the line is back.
+    a.edit_labor(&line.id, &LaborPatch::default(), None).unwrap();
+    exchange(&mut a, &mut b);
+    let l = b.labor_line(&line.id).unwrap().2;
+    assert!(!l.deleted && l.conflicts.is_empty());
+}
+
+#[test]
+fn weather_set_on_two_phones_keeps_the_other_value_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    let mut b = phone(&dir, "b", false);
+    a.set_day_info(&hz(), d("2026-12-09"), Some("晴"), None, None).unwrap();
+    b.set_day_info(&hz(), d("2026-12-09"), Some("小雨"), None, None)
+        .unwrap();
+    exchange(&mut a, &mut b);
+    let sheet = a.day(&hz(), d("2026-12-09")).unwrap();
+    assert_eq!(sheet, b.day(&hz(), d("2026-12-09")).unwrap());
+    let c = &sheet.conflicts[0];
+    assert_eq!(c.field, "weather");
+    let mut all = vec![c.chosen.clone(), c.others[0].clone()];
+    all.sort();
+    assert_eq!(all, vec!["小雨".to_string(), "晴".to_string()]);
+}
+
+#[test]
+fn two_handles_on_one_file_never_lose_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(phone(&dir, "a", false));
+    let path = dir.path().join("a.sqlite3");
+    let mut one = sitesync_core::Store::open(&path).unwrap();
+    let mut two = sitesync_core::Store::open(&path).unwrap();
+    let roster = one.roster(&hz()).unwrap();
+    for (i, worker) in roster.workers.iter().take(10).enumerate() {
+        let s = if i % 2 == 0 { &mut one } else { &mut two };
+        s.add_labor(
+            &entry("2026-12-11", worker.id.as_str(), "site-hz-01/wi-4.1", "1.0"),
+            None,
+        )
+        .unwrap();
+        // Each handle sees the other's writes at once.
+        assert_eq!(s.day(&hz(), d("2026-12-11")).unwrap().labor.len(), i + 1);
+    }
+    drop((one, two));
+    let mut again = sitesync_core::Store::open(&path).unwrap();
+    again.verify().unwrap();
+    assert_eq!(again.day(&hz(), d("2026-12-11")).unwrap().labor.len(), 10);
+    assert_eq!(
+        again
+            .totals(Some(&hz()), d("2026-12-11"), d("2026-12-11"), None)
+            .unwrap()
+            .total
+            .lines,
+        10
+    );
 }
 
 #[test]
@@ -158,6 +264,13 @@ fn malformed_or_orphaned_changes_are_refused_whole() {
         Err(sitesync_core::Error::MissingHistory { .. })
     ));
     assert!(b.doc_ids().unwrap().iter().all(|d| d != &id), "nothing was stored");
+    // Bytes of another document (a misrouted upload) would collide on every table: refused.
+    let other = DocId::Day(hz(), d("2026-12-06"));
+    assert!(matches!(
+        b.merge_changes(&other, &whole),
+        Err(sitesync_core::Error::BadChanges { .. })
+    ));
+    assert!(b.doc_ids().unwrap().iter().all(|d| d != &other));
     assert!(b.merge_changes(&id, &whole).unwrap());
     assert_eq!(b.day(&hz(), d("2026-12-07")).unwrap().labor.len(), 2);
     assert_eq!(b.labor_line(&first.id).unwrap().2.worker.as_str(), "w-0001");

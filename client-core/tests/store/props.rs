@@ -119,10 +119,11 @@ fn apply(stores: &mut [Store], op: &Op) {
     let patch_line = |s: &mut Store, date_i: usize, worker: usize, item: usize, patch: LaborPatch| {
         let (w, i) = ids(worker, item);
         let id = LineId::labor(&site(), date(date_i), &w, &i);
-        let before = s.doc_ids().unwrap();
+        let doc = sitesync_core::ids::DocId::Day(site(), date(date_i));
+        let before = s.heads(&doc).unwrap();
         // Refusals (unknown line, deleted line, over 24 h) are part of the game; they must not write.
         if s.edit_labor(&id, &patch, None).is_err() {
-            assert_eq!(s.doc_ids().unwrap(), before);
+            assert_eq!(s.heads(&doc).unwrap(), before);
         }
     };
     match *op {

@@ -23,7 +23,10 @@ fn saved_day_document_still_loads_and_reads_the_same() {
         s.set_user("manager").unwrap();
         s.approve_day(&hz(), d("2026-09-01")).unwrap();
         let line = LineId::labor(&hz(), d("2026-09-01"), &w("w-0003"), &wi("site-hz-01/wi-4.1"));
-        let patch = LaborPatch { note: Some("下午去三号楼".into()), ..Default::default() };
+        let patch = LaborPatch {
+            note: Some("下午去三号楼".into()),
+            ..Default::default()
+        };
         s.edit_labor(&line, &patch, Some("补记部位")).unwrap();
         std::fs::write(saved(), s.export_changes(&id, &[]).unwrap().unwrap()).unwrap();
     }

@@ -15,7 +15,8 @@ fn a_write_costs_the_change_not_the_document() {
     assert_eq!(before.chunk_count, 0, "an imported day is one snapshot");
     assert!(before.snapshot_bytes > 2_000, "{before:?}");
     // One more line on a day of ~50 lines appends a small chunk.
-    s.add_labor(&entry("2026-09-01", "w-0002", "site-hz-01/wi-4.2", "0.5"), None).unwrap();
+    s.add_labor(&entry("2026-09-01", "w-0002", "site-hz-01/wi-4.2", "0.5"), None)
+        .unwrap();
     let after = s.storage_stats(&id).unwrap().unwrap();
     assert_eq!(after.snapshot_bytes, before.snapshot_bytes);
     assert_eq!(after.chunk_count, 1);
@@ -28,11 +29,23 @@ fn chunks_are_compacted_and_reload_identically() {
     let mut s = phone(&dir, "a", false);
     let roster = s.roster(&hz()).unwrap();
     let id = DocId::Day(hz(), d("2026-12-10"));
-    let mut max_chunks = 0;
-    for worker in roster.workers.iter().take(COMPACT_AFTER_CHUNKS as usize + 10) {
-        s.add_labor(&entry("2026-12-10", worker.id.as_str(), "site-hz-01/wi-4.1", "1.0"), None).unwrap();
-        max_chunks = max_chunks.max(s.storage_stats(&id).unwrap().unwrap().chunk_count);
+    let (mut max_chunks, mut compactions, mut last) = (0, 0, 0);
+    for worker in &roster.workers {
+        s.add_labor(
+            &entry("2026-12-10", worker.id.as_str(), "site-hz-01/wi-4.1", "1.0"),
+            None,
+        )
+        .unwrap();
+        let now = s.storage_stats(&id).unwrap().unwrap().chunk_count;
+        if now < last {
+            compactions += 1;
+        }
+        (max_chunks, last) = (max_chunks.max(now), now);
     }
+    assert!(
+        compactions >= 1,
+        "53 one-line writes were never folded into the snapshot"
+    );
     assert!(max_chunks < COMPACT_AFTER_CHUNKS);
     let stats = s.storage_stats(&id).unwrap().unwrap();
     assert!(stats.chunk_bytes <= stats.snapshot_bytes, "{stats:?}");

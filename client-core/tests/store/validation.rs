@@ -65,6 +65,12 @@ fn invalid_entries_are_refused_and_nothing_is_written() {
     ));
     assert_eq!(s.heads(&id).unwrap(), before, "no refused call wrote anything");
     assert_eq!(s.day(&hz(), d(date)).unwrap().labor.len(), 1);
+    // And on disk, not only in this handle's memory.
+    let stats = s.storage_stats(&id).unwrap();
+    drop(s);
+    let mut s = sitesync_core::Store::open(dir.path().join("a.sqlite3")).unwrap();
+    assert_eq!(s.heads(&id).unwrap(), before);
+    assert_eq!(s.storage_stats(&id).unwrap(), stats);
 
     // The value types themselves refuse absurd values.
     assert!(WorkDays::parse("3.5").is_err());
