@@ -17,11 +17,14 @@ CREATE TABLE documents (
     heads          TEXT NOT NULL,
     -- Bumped by every write, so a handle can tell its cached copy is stale.
     version        INTEGER NOT NULL DEFAULT 0,
+    -- Store-wide order of the last change: "which documents changed since cursor N" for sync.
+    change_seq     INTEGER NOT NULL DEFAULT 0,
     -- Heads the server last acknowledged as durable; NULL until the first successful sync.
     synced_heads   TEXT,
     updated_at     TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX documents_site_day ON documents(site_id, day);
+CREATE INDEX documents_change_seq ON documents(change_seq);
 
 CREATE TABLE chunks (
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,

@@ -107,6 +107,15 @@ pub enum Error {
         /// The document.
         doc: String,
     },
+    /// The server refused this device's credentials (wrong, unknown or revoked token).
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    /// The store is not bound to a server yet (`sitesync init --server URL --token TOKEN`).
+    #[error("this store is not bound to a server; run `sitesync init --server URL --token TOKEN`")]
+    NotBound,
+    /// The network or the server failed during sync; local data is intact and sync will retry.
+    #[error("sync: {0}")]
+    Sync(String),
     /// The store was written by a newer sitesync than this one.
     #[error("store schema version {found} is newer than this build understands ({supported})")]
     StoreTooNew {

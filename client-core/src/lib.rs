@@ -34,6 +34,7 @@ pub mod import;
 pub mod labor;
 pub mod roster;
 pub mod store;
+pub mod sync;
 pub mod units;
 
 pub use error::{Error, Result};

@@ -297,8 +297,9 @@ impl Store {
                 };
                 let heads_text = heads_hex(&l.doc.get_heads()).join(",");
                 tx.execute(
-                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)",
+                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
+                     change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8,
+                     (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents))",
                     params![key, id.kind().as_str(), site, day, snapshot, snapshot.len() as i64, heads_text, now],
                 )?;
                 projection::project(&tx, id, &l.doc)?;
@@ -321,7 +322,8 @@ impl Store {
                 tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&key])?;
                 tx.execute(
                     "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
-                     heads = ?4, version = version + 1, updated_at = ?5 WHERE doc_id = ?1",
+                     heads = ?4, version = version + 1, updated_at = ?5,
+                     change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
                     params![key, snapshot, snapshot.len() as i64, heads_text, now],
                 )?;
             } else if !chunk.is_empty() {
@@ -332,7 +334,8 @@ impl Store {
                 )?;
                 tx.execute(
                     "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
-                     heads = ?3, version = version + 1, updated_at = ?4 WHERE doc_id = ?1",
+                     heads = ?3, version = version + 1, updated_at = ?4,
+                     change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
                     params![key, chunk.len() as i64, heads_text, now],
                 )?;
             }
@@ -366,6 +369,65 @@ impl Store {
             .optional()?)
     }
 
+    /// The store-wide change cursor: it grows with every write and merge that changes a document.
+    pub fn change_cursor(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(change_seq), 0) FROM documents", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Documents whose last change is after `cursor`, oldest change first, with their cursor.
+    pub fn changed_since(&self, cursor: u64) -> Result<Vec<(DocId, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, change_seq FROM documents WHERE change_seq > ?1 ORDER BY change_seq")?;
+        let rows = stmt.query_map([cursor as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, seq) = row?;
+            out.push((id.parse()?, seq as u64));
+        }
+        Ok(out)
+    }
+
+    /// The heads the server last acknowledged as durable for a document (`None`: never synced).
+    pub fn synced_heads(&self, id: &DocId) -> Result<Option<Vec<String>>> {
+        let text: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT synced_heads FROM documents WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(text.flatten().map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
+    }
+
+    /// Records the heads the server acknowledged for a document (`None` forgets them, so the next
+    /// push sends the whole document).
+    pub fn set_synced_heads(&mut self, id: &DocId, heads: Option<&[String]>) -> Result<()> {
+        let text = heads.map(|h| {
+            let mut h = h.to_vec();
+            h.sort();
+            h.join(",")
+        });
+        self.conn.execute("UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1", params![id.to_string(), text])?;
+        Ok(())
+    }
+
+    /// Documents with changes the server has not acknowledged, oldest change first.
+    pub fn pending(&self) -> Result<Vec<DocId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id, heads, synced_heads FROM documents ORDER BY change_seq",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, heads, synced) = row?;
+            let mut heads: Vec<&str> = heads.split(',').filter(|h| !h.is_empty()).collect();
+            heads.sort_unstable();
+            if synced.as_deref() != Some(heads.join(",").as_str()) {
+                out.push(id.parse()?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The ids of every document in the store.
     pub fn doc_ids(&self) -> Result<Vec<DocId>> {
         let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
@@ -380,6 +442,12 @@ impl Store {
         Ok(self
             .read_doc(id, |d| Ok(heads_hex(&d.get_heads())))?
             .unwrap_or_default())
+    }
+
+    /// Whether the document holds every change named by these hex heads.
+    pub fn knows_all(&mut self, id: &DocId, heads: &[String]) -> Result<bool> {
+        let Some(wanted) = doc::heads_parse(heads) else { return Ok(false) };
+        Ok(self.read_doc(id, |d| Ok(wanted.iter().all(|h| d.get_change_by_hash(h).is_some())))?.unwrap_or(false))
     }
 
     /// The document's changes that are not ancestors of `since` (hex heads; empty: everything), in

@@ -1,1 +1,3 @@
-//! placeholder
+//! Helpers for sitesync's cross-crate tests: real servers and clients on loopback.
+
+pub mod proxy;

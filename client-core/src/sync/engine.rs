@@ -1,0 +1,187 @@
+//! The phone's side of sync as a state machine: it reads and writes the [`Store`] but does no network
+//! I/O. The shell hands it what arrived and sends what it returns, so the protocol logic is tested
+//! without sockets or sleeps.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::store::Store;
+use crate::sync::protocol::{ClientMsg, DocResult, DocSync, ErrorCode, Refusal, ServerMsg, hashes, hex_heads};
+
+/// Store metadata keys the engine keeps.
+pub(crate) mod keys {
+    /// The server change cursor applied so far.
+    pub const CURSOR: &str = "sync.cursor";
+    /// When the last sync completed (RFC 3339).
+    pub const LAST_OK: &str = "sync.last_ok";
+    /// The last error, or "".
+    pub const LAST_ERROR: &str = "sync.last_error";
+}
+
+/// Documents per push frame: a day's work is one or two documents; a first upload of months of
+/// history is split so that no frame nears the size limit.
+const DOCS_PER_PUSH: usize = 64;
+
+/// What a sync exchange did, for status lines and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Documents the server acknowledged as stored.
+    pub pushed: usize,
+    /// Documents that received changes from the server.
+    pub received: usize,
+    /// Documents refused, with the reason.
+    pub refused: Vec<(String, String)>,
+}
+
+/// The sync state machine for one connection.
+#[derive(Debug, Default)]
+pub struct Engine {
+    /// Next push request number.
+    next_req: u64,
+    /// Pushes awaiting their `Ack`, with the documents they carried.
+    inflight: HashMap<u64, Vec<DocId>>,
+    /// Documents the server refused on this connection: not pushed again until reconnect.
+    refused: HashMap<DocId, Refusal>,
+    /// Whether the server's `Welcome` (and any `Changed` it announced) has been applied.
+    welcomed: bool,
+    /// Whether the welcome said more updates follow.
+    expecting_more: bool,
+    /// What happened so far.
+    progress: Progress,
+}
+
+impl Engine {
+    /// A fresh engine for a new connection.
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    /// The first message of a connection.
+    pub fn hello(&self, store: &Store) -> Result<ClientMsg> {
+        let cursor = store.meta(keys::CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0);
+        Ok(ClientMsg::Hello { cursor })
+    }
+
+    /// Whether the initial exchange is done and nothing is in flight.
+    pub fn idle(&self) -> bool {
+        self.welcomed && !self.expecting_more && self.inflight.is_empty()
+    }
+
+    /// What has happened on this connection.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Documents with local changes the server has not acknowledged and not refused.
+    pub fn pending(&self, store: &Store) -> Result<Vec<DocId>> {
+        let inflight: Vec<&DocId> = self.inflight.values().flatten().collect();
+        Ok(store.pending()?.into_iter().filter(|d| !self.refused.contains_key(d) && !inflight.contains(&d)).collect())
+    }
+
+    /// Pushes of every pending document not already in flight (empty when there is nothing to send).
+    pub fn push(&mut self, store: &mut Store) -> Result<Vec<ClientMsg>> {
+        let pending = self.pending(store)?;
+        let mut out = Vec::new();
+        for batch in pending.chunks(DOCS_PER_PUSH) {
+            let mut docs = Vec::with_capacity(batch.len());
+            for id in batch {
+                docs.push(doc_sync(store, id)?);
+            }
+            self.next_req += 1;
+            self.inflight.insert(self.next_req, batch.to_vec());
+            out.push(ClientMsg::Push { req: self.next_req, docs });
+        }
+        Ok(out)
+    }
+
+    /// Applies a server message to the store; returns the messages to send in reply.
+    pub fn receive(&mut self, store: &mut Store, msg: ServerMsg) -> Result<Vec<ClientMsg>> {
+        match msg {
+            ServerMsg::Welcome { cursor, docs, more } => {
+                self.apply_updates(store, &docs)?;
+                if !more {
+                    store.set_meta(keys::CURSOR, &cursor.to_string())?;
+                }
+                self.welcomed = true;
+                self.expecting_more = more;
+                Ok(Vec::new())
+            }
+            ServerMsg::Changed { cursor, docs } => {
+                self.apply_updates(store, &docs)?;
+                store.set_meta(keys::CURSOR, &cursor.to_string())?;
+                self.expecting_more = false;
+                Ok(vec![ClientMsg::Applied { cursor }])
+            }
+            ServerMsg::Ack { req, results } => {
+                let Some(sent) = self.inflight.remove(&req) else {
+                    return Err(Error::invalid("req", format!("the server acknowledged push {req}, which was not sent")));
+                };
+                let mut again = false;
+                for result in results {
+                    match result {
+                        DocResult::Synced(update) => {
+                            let id: DocId = update.doc.parse()?;
+                            if !sent.contains(&id) {
+                                continue;
+                            }
+                            self.apply_updates(store, std::slice::from_ref(&update))?;
+                            self.progress.pushed += 1;
+                        }
+                        DocResult::NeedHistory { doc, .. } => {
+                            // The server lost history (a restored backup): resend everything.
+                            let id: DocId = doc.parse()?;
+                            store.set_synced_heads(&id, None)?;
+                            again = true;
+                        }
+                        DocResult::Refused { doc, reason } => {
+                            let id: DocId = doc.parse()?;
+                            self.progress.refused.push((doc, format!("{reason:?}")));
+                            if reason != Refusal::Unavailable {
+                                self.refused.insert(id, reason);
+                            }
+                        }
+                    }
+                }
+                if self.inflight.is_empty() && !again && self.refused.is_empty() {
+                    store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
+                    store.set_meta(keys::LAST_ERROR, "")?;
+                }
+                if again { self.push(store) } else { Ok(Vec::new()) }
+            }
+            ServerMsg::Error { code, message } => {
+                let text = format!("server closed the connection: {code:?}: {message}");
+                store.set_meta(keys::LAST_ERROR, &text)?;
+                Err(match code {
+                    ErrorCode::Unauthorized => Error::Unauthorized(message),
+                    _ => Error::Sync(text),
+                })
+            }
+        }
+    }
+
+    /// Merges server updates and records the server's heads as acknowledged.
+    fn apply_updates(&mut self, store: &mut Store, docs: &[DocSync]) -> Result<()> {
+        for update in docs {
+            let id: DocId = update.doc.parse()?;
+            if !update.changes.is_empty() {
+                store.merge_changes(&id, &update.changes)?;
+                self.progress.received += 1;
+            }
+            let heads = hex_heads(&update.heads);
+            if store.synced_heads(&id)?.is_some() || !store.heads(&id)?.is_empty() {
+                store.set_synced_heads(&id, Some(&heads))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A push of one document: everything after the heads the server acknowledged.
+fn doc_sync(store: &mut Store, id: &DocId) -> Result<DocSync> {
+    let base = store.synced_heads(id)?.unwrap_or_default();
+    let changes = store.export_changes(id, &base)?.unwrap_or_default();
+    Ok(DocSync { doc: id.to_string(), base: hashes(&base), heads: hashes(&store.heads(id)?), changes })
+}

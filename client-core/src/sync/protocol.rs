@@ -1,0 +1,291 @@
+//! The sync wire protocol: binary, versioned, bounded frames over a WebSocket (`/v1/sync`).
+//!
+//! A frame is `[version: u8][flags: u8][body]`, where the body is a postcard-encoded [`ClientMsg`] or
+//! [`ServerMsg`], deflated when flag bit 0 is set. See `docs/protocol.md` for the exchange.
+//!
+//! Decision (2026-11-25): the phone keeps, per document, the heads the server last acknowledged as
+//! durable; a push carries those, its current heads and the changes since; the server applies them
+//! (idempotent: Automerge changes are content-addressed), persists, and answers with what the phone
+//! lacks plus its own heads. One round trip per push, any number of documents per frame.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks (the first byte of every frame).
+pub const VERSION: u8 = 1;
+/// Frames larger than this are refused by both sides, compressed or not.
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Bodies at least this large are deflated.
+const DEFLATE_FROM: usize = 256;
+/// Flag bit: the body is deflated.
+const FLAG_DEFLATE: u8 = 1;
+
+/// A change hash, as Automerge makes it.
+pub type Hash = [u8; 32];
+
+/// One document's part of a push or a server update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocSync {
+    /// The document id (`day|site-hz-01|2026-09-01`).
+    pub doc: String,
+    /// Heads the receiver is known to have (the server's last acknowledgement, for a push); the
+    /// changes are everything after them. Empty: the changes are the whole document.
+    pub base: Vec<Hash>,
+    /// The sender's heads once `changes` are applied.
+    pub heads: Vec<Hash>,
+    /// Automerge changes (or a whole saved document), possibly empty.
+    #[serde(with = "serde_bytes")]
+    pub changes: Vec<u8>,
+}
+
+/// What a phone sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// First message on a connection: the last change cursor this device has applied.
+    Hello {
+        /// Server change sequence number seen so far (0 for a new phone).
+        cursor: u64,
+    },
+    /// Changes for any number of documents; also asks for what the phone lacks of them.
+    Push {
+        /// Echoed in the [`ServerMsg::Ack`].
+        req: u64,
+        /// The documents.
+        docs: Vec<DocSync>,
+    },
+    /// Acknowledges a [`ServerMsg::Changed`] up to `cursor` (the phone applied and stored it).
+    Applied {
+        /// The cursor of the update that was applied.
+        cursor: u64,
+    },
+}
+
+/// Why a document was refused; the rest of the batch is unaffected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The device has no grant for the document's site (or org).
+    Forbidden,
+    /// The device may read but not write the document.
+    ReadOnly,
+    /// The document id is not one this server knows how to hold.
+    UnknownDocument,
+    /// The changes are malformed, or belong to another document.
+    Malformed,
+    /// The server could not store it (disk); retry later.
+    Unavailable,
+}
+
+/// The outcome for one document of a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocResult {
+    /// Stored durably. `update.heads` are the server's heads (the phone's new acknowledged heads);
+    /// `update.changes` is what the phone lacks.
+    Synced(DocSync),
+    /// The server lacks history the changes depend on (e.g. restored from a backup): send the whole
+    /// document. `heads` are what the server has.
+    NeedHistory {
+        /// The document.
+        doc: String,
+        /// The server's heads.
+        heads: Vec<Hash>,
+    },
+    /// Not accepted.
+    Refused {
+        /// The document.
+        doc: String,
+        /// Why.
+        reason: Refusal,
+    },
+}
+
+/// Connection-level errors; the server closes the connection after sending one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame could not be decoded.
+    Malformed,
+    /// The frame is larger than [`MAX_FRAME`].
+    TooLarge,
+    /// The peer speaks another protocol version.
+    Version,
+    /// The device's token is revoked or unknown.
+    Unauthorized,
+    /// Too many messages or documents.
+    RateLimited,
+    /// Something failed on the server.
+    Internal,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// Answer to `Hello`: the documents the device may read that changed since its cursor, with
+    /// what it lacks of them, and the cursor to store once they are applied.
+    Welcome {
+        /// The server's change cursor covered by `docs`.
+        cursor: u64,
+        /// The documents, each with `base` = what the server believes the device has.
+        docs: Vec<DocSync>,
+        /// More updates follow in `Changed` messages (a large first sync is split).
+        more: bool,
+    },
+    /// Answer to a `Push`, one result per document in the same order.
+    Ack {
+        /// The push's `req`.
+        req: u64,
+        /// Results.
+        results: Vec<DocResult>,
+    },
+    /// Live: documents the device may read changed elsewhere.
+    Changed {
+        /// The server cursor covered.
+        cursor: u64,
+        /// The documents with what the device lacks.
+        docs: Vec<DocSync>,
+    },
+    /// The connection is being closed for this reason.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+        /// A message for logs (no secrets, no personal data).
+        message: String,
+    },
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Shorter than the header, or a body that does not decode.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Another protocol version.
+    #[error("protocol version {0} is not {VERSION}")]
+    Version(u8),
+    /// Over [`MAX_FRAME`] (before or after inflating).
+    #[error("frame larger than {MAX_FRAME} bytes")]
+    TooLarge,
+}
+
+impl FrameError {
+    /// The error code the server answers with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FrameError::Malformed(_) => ErrorCode::Malformed,
+            FrameError::Version(_) => ErrorCode::Version,
+            FrameError::TooLarge => ErrorCode::TooLarge,
+        }
+    }
+}
+
+/// Encodes a message as a frame, deflating bodies worth it.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let body = postcard::to_allocvec(msg).expect("protocol messages always serialize");
+    let mut out = Vec::with_capacity(body.len() + 2);
+    out.push(VERSION);
+    if body.len() >= DEFLATE_FROM {
+        let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
+        if packed.len() < body.len() {
+            out.push(FLAG_DEFLATE);
+            out.extend_from_slice(&packed);
+            return out;
+        }
+    }
+    out.push(0);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a frame, refusing oversize input before and after inflating.
+pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
+    if frame.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge);
+    }
+    let [version, flags, body @ ..] = frame else {
+        return Err(FrameError::Malformed("shorter than the header".into()));
+    };
+    if *version != VERSION {
+        return Err(FrameError::Version(*version));
+    }
+    let inflated;
+    let body = match *flags {
+        0 => body,
+        FLAG_DEFLATE => {
+            inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_FRAME)
+                .map_err(|e| match e.status {
+                    miniz_oxide::inflate::TINFLStatus::HasMoreOutput => FrameError::TooLarge,
+                    _ => FrameError::Malformed("bad deflate stream".into()),
+                })?;
+            &inflated[..]
+        }
+        f => return Err(FrameError::Malformed(format!("unknown flags {f:#x}"))),
+    };
+    let (msg, rest) = postcard::take_from_bytes(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(FrameError::Malformed("trailing bytes".into()));
+    }
+    Ok(msg)
+}
+
+/// Converts hex heads (as the store keeps them) to wire hashes.
+pub fn hashes(hex_heads: &[String]) -> Vec<Hash> {
+    hex_heads
+        .iter()
+        .filter_map(|h| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(h, &mut out).ok().map(|()| out)
+        })
+        .collect()
+}
+
+/// Converts wire hashes to hex heads.
+pub fn hex_heads(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ClientMsg {
+        ClientMsg::Push {
+            req: 7,
+            docs: vec![DocSync { doc: "day|s|2026-09-01".into(), base: vec![[1; 32]], heads: vec![[2; 32]], changes: vec![9; 1000] }],
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_compress() {
+        let frame = encode(&sample());
+        assert_eq!(frame[0], VERSION);
+        assert_eq!(frame[1], FLAG_DEFLATE);
+        assert!(frame.len() < 200, "{}", frame.len());
+        assert_eq!(decode::<ClientMsg>(&frame).unwrap(), sample());
+        let small = encode(&ClientMsg::Hello { cursor: 42 });
+        assert_eq!(small[1], 0);
+        assert_eq!(decode::<ClientMsg>(&small).unwrap(), ClientMsg::Hello { cursor: 42 });
+    }
+
+    #[test]
+    fn bad_frames_are_typed_errors() {
+        assert!(matches!(decode::<ClientMsg>(&[]), Err(FrameError::Malformed(_))));
+        assert!(matches!(decode::<ClientMsg>(&[9, 0, 0]), Err(FrameError::Version(9))));
+        assert!(matches!(decode::<ClientMsg>(&[VERSION, 0, 0xff, 0xff]), Err(FrameError::Malformed(_))));
+        assert!(matches!(decode::<ClientMsg>(&[VERSION, 4, 0]), Err(FrameError::Malformed(_))));
+        assert!(matches!(decode::<ClientMsg>(&[VERSION, FLAG_DEFLATE, 1, 2, 3]), Err(FrameError::Malformed(_))));
+        let mut trailing = encode(&ClientMsg::Hello { cursor: 1 });
+        trailing.push(0);
+        assert!(decode::<ClientMsg>(&trailing).is_err());
+        // A deflate bomb: small on the wire, over the limit inflated.
+        let bomb = miniz_oxide::deflate::compress_to_vec(&vec![0u8; MAX_FRAME + 10], 9);
+        let mut frame = vec![VERSION, FLAG_DEFLATE];
+        frame.extend(bomb);
+        assert_eq!(decode::<ClientMsg>(&frame), Err(FrameError::TooLarge));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = decode::<ClientMsg>(&bytes);
+            let _ = decode::<ServerMsg>(&bytes);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Administration: organisations, sites, users, grants, devices and company imports. The same
+//! functions serve the HTTP admin API and the `sitesync-server admin` subcommands (which may run
+//! while the server is serving the same data directory).
+
+use serde::{Deserialize, Serialize};
+use sitesync_core::Store;
+use sitesync_core::import::{Company, SiteGrant};
+use sitesync_core::roster::{Roster, Site};
+
+use crate::auth::{AuthDb, Role};
+use crate::error::{Error, Result};
+
+/// The org of the operators' bootstrap admin, who may administer every org.
+pub const SYSTEM_ORG: &str = "system";
+
+/// What a company import did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The org.
+    pub org: String,
+    /// Sites created or updated (each with its master-data document).
+    pub sites: usize,
+    /// Users created or updated.
+    pub users: usize,
+}
+
+/// Imports a `company.json`: the org, its sites (and their master-data documents, so a newly enrolled
+/// phone receives rosters and work items at its first sync), users and grants. Idempotent.
+pub fn import_company(auth: &AuthDb, store: &mut Store, company: &Company) -> Result<ImportReport> {
+    let org = company.org.id.as_str();
+    auth.put_org(org, &company.org.name)?;
+    for site in &company.sites {
+        auth.put_site(org, &site.id, &site.name)?;
+    }
+    store.import_company(company)?;
+    for user in &company.users {
+        let role = Role::parse(&user.role)?;
+        let all = matches!(&user.sites, SiteGrant::All(s) if s == "*");
+        if let SiteGrant::All(s) = &user.sites
+            && s != "*"
+        {
+            return Err(Error::BadRequest(format!("user {}: sites must be a list or \"*\"", user.id)));
+        }
+        auth.put_user(org, &user.id, &user.name, role, all)?;
+        if let SiteGrant::Some(sites) = &user.sites {
+            for site in sites {
+                auth.grant(&user.id, site.as_str())?;
+            }
+        }
+    }
+    Ok(ImportReport { org: org.to_string(), sites: company.sites.len(), users: company.users.len() })
+}
+
+/// A new site with an empty roster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewSite {
+    /// The org it belongs to.
+    pub org: String,
+    /// The site's master data.
+    pub site: Site,
+}
+
+/// Creates a site and its master-data document.
+pub fn add_site(auth: &AuthDb, store: &mut Store, new: &NewSite) -> Result<()> {
+    auth.put_site(&new.org, &new.site.id, &new.site.name)?;
+    let roster = match store.roster(&new.site.id) {
+        Ok(mut r) => {
+            r.site = new.site.clone();
+            r
+        }
+        Err(sitesync_core::Error::UnknownSite(_)) => {
+            Roster { site: new.site.clone(), crews: Vec::new(), workers: Vec::new(), work_items: Vec::new() }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    store.put_roster(&roster)?;
+    Ok(())
+}
+
+/// Writes the bootstrap admin credential on a first start; returns the token file's path.
+pub fn bootstrap(auth: &AuthDb, dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+    if !auth.is_empty()? {
+        return Ok(None);
+    }
+    auth.put_org(SYSTEM_ORG, "sitesync operators")?;
+    auth.put_user(SYSTEM_ORG, "admin", "administrator", Role::Admin, true)?;
+    let (_, token) = auth.add_device("admin", "bootstrap admin")?;
+    let path = dir.join("admin-token");
+    write_secret(&path, &token)?;
+    Ok(Some(path))
+}
+
+/// Writes a secret readable by the owner only.
+fn write_secret(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+    writeln!(f, "{secret}").map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
+}

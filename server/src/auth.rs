@@ -1,0 +1,329 @@
+//! Organisations, sites, users, devices and grants, in `server.sqlite3`; device tokens stored hashed.
+//!
+//! Every sync message re-reads the device from this database (one indexed lookup), so an admin
+//! command run in another process — a new device, a revoked one — takes effect at the next message.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sitesync_core::ids::{DocId, SiteId};
+
+use crate::error::{Error, Result};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Logs labor and progress on granted sites.
+    Foreman,
+    /// Runs granted sites: logs and approves.
+    SiteManager,
+    /// Reads and approves every site of the org.
+    HeadOffice,
+    /// Everything, including the admin API.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Foreman => "foreman",
+            Role::SiteManager => "site_manager",
+            Role::HeadOffice => "head_office",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Result<Role> {
+        Ok(match s {
+            "foreman" => Role::Foreman,
+            "site_manager" => Role::SiteManager,
+            "head_office" => Role::HeadOffice,
+            "admin" => Role::Admin,
+            other => return Err(Error::BadRequest(format!("unknown role {other:?}"))),
+        })
+    }
+}
+
+/// An authenticated device: who it is and where it may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The device.
+    pub device_id: String,
+    /// Its user.
+    pub user_id: String,
+    /// The user's org.
+    pub org_id: String,
+    /// The user's role.
+    pub role: Role,
+    /// Every site of the org (head office, admin, or an all-sites grant).
+    pub all_sites: bool,
+    /// Sites granted one by one.
+    pub sites: Vec<String>,
+}
+
+/// Whether a principal may read and write a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Neither.
+    None,
+    /// Read only.
+    Read,
+    /// Read and write.
+    Write,
+}
+
+/// The credential database.
+pub struct AuthDb {
+    /// One connection; callers serialise access (the server wraps it in a mutex).
+    conn: Connection,
+}
+
+impl std::fmt::Debug for AuthDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthDb")
+    }
+}
+
+/// SHA-256 of a token, hex: what is stored and looked up.
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// `n` random bytes from the OS, hex.
+fn random_hex(n: usize) -> Result<String> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("random: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+impl AuthDb {
+    /// Opens (creating) the database in the data directory and migrates it.
+    pub fn open(dir: &Path) -> Result<AuthDb> {
+        let mut conn = Connection::open(dir.join("server.sqlite3"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(AuthDb { conn })
+    }
+
+    /// Whether no user exists yet (a first start).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? == 0)
+    }
+
+    /// Creates or renames an org.
+    pub fn put_org(&self, org_id: &str, name: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO orgs (org_id, name) VALUES (?1, ?2) ON CONFLICT(org_id) DO UPDATE SET name = excluded.name",
+            [org_id, name],
+        )?;
+        Ok(())
+    }
+
+    /// Creates or updates a site of an org; a site never moves between orgs.
+    pub fn put_site(&self, org_id: &str, site_id: &SiteId, name: &str) -> Result<()> {
+        if let Some(existing) = self.site_org(site_id.as_str())?
+            && existing != org_id
+        {
+            return Err(Error::Conflict(format!("site {site_id} belongs to another org")));
+        }
+        self.conn.execute(
+            "INSERT INTO sites (site_id, org_id, name) VALUES (?1, ?2, ?3)
+             ON CONFLICT(site_id) DO UPDATE SET name = excluded.name",
+            params![site_id.as_str(), org_id, name],
+        )?;
+        Ok(())
+    }
+
+    /// The org a site belongs to.
+    pub fn site_org(&self, site_id: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT org_id FROM sites WHERE site_id = ?1", [site_id], |r| r.get(0)).optional()?)
+    }
+
+    /// Creates or updates a user.
+    pub fn put_user(&self, org_id: &str, user_id: &str, name: &str, role: Role, all_sites: bool) -> Result<()> {
+        if user_id.is_empty() || user_id.len() > 100 {
+            return Err(Error::BadRequest("a user id has 1 to 100 characters".into()));
+        }
+        let org: Option<String> =
+            self.conn.query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+        if org.is_some_and(|o| o != org_id) {
+            return Err(Error::Conflict(format!("user {user_id} belongs to another org")));
+        }
+        self.conn.execute(
+            "INSERT INTO users (user_id, org_id, name, role, all_sites) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(user_id) DO UPDATE SET name = excluded.name, role = excluded.role, all_sites = excluded.all_sites",
+            params![user_id, org_id, name, role.as_str(), all_sites],
+        )?;
+        Ok(())
+    }
+
+    /// Grants a user a site of their own org.
+    pub fn grant(&self, user_id: &str, site_id: &str) -> Result<()> {
+        let user_org: Option<String> =
+            self.conn.query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+        let user_org = user_org.ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+        let site_org = self.site_org(site_id)?.ok_or_else(|| Error::NotFound(format!("site {site_id}")))?;
+        if user_org != site_org {
+            return Err(Error::Forbidden("a user can only be granted sites of their own org".into()));
+        }
+        self.conn.execute("INSERT OR IGNORE INTO grants (user_id, site_id) VALUES (?1, ?2)", [user_id, site_id])?;
+        Ok(())
+    }
+
+    /// The org of a user.
+    pub fn user_org(&self, user_id: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?)
+    }
+
+    /// The org of a device's user.
+    pub fn device_org(&self, device_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT u.org_id FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
+                [device_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Enrolls a device for a user; returns `(device id, token)`. The token is shown only here.
+    pub fn add_device(&self, user_id: &str, label: &str) -> Result<(String, String)> {
+        let exists: bool =
+            self.conn.query_row("SELECT COUNT(*) FROM users WHERE user_id = ?1", [user_id], |r| r.get::<_, i64>(0))? > 0;
+        if !exists {
+            return Err(Error::NotFound(format!("user {user_id}")));
+        }
+        let device_id = format!("d-{}", random_hex(6)?);
+        let token = format!("sst_{}_{}", &device_id[2..], random_hex(32)?);
+        self.conn.execute(
+            "INSERT INTO devices (device_id, user_id, token_hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![device_id, user_id, token_hash(&token), label, chrono::Utc::now().to_rfc3339()],
+        )?;
+        Ok((device_id, token))
+    }
+
+    /// Revokes a device: its token is refused from its next message on.
+    pub fn revoke_device(&self, device_id: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+            params![device_id, chrono::Utc::now().to_rfc3339()],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("active device {device_id}")));
+        }
+        Ok(())
+    }
+
+    /// The principal behind a bearer token, if the token is known and not revoked.
+    pub fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
+        let row: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT device_id FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
+                [token_hash(token)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match row {
+            Some(device) => self.principal(&device),
+            None => Ok(None),
+        }
+    }
+
+    /// The principal of an active device (re-checked at every sync message).
+    pub fn principal(&self, device_id: &str) -> Result<Option<Principal>> {
+        let row: Option<(String, String, String, bool)> = self
+            .conn
+            .query_row(
+                "SELECT u.user_id, u.org_id, u.role, u.all_sites FROM devices d JOIN users u ON u.user_id = d.user_id
+                 WHERE d.device_id = ?1 AND d.revoked_at IS NULL",
+                [device_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((user_id, org_id, role, all)) = row else { return Ok(None) };
+        let role = Role::parse(&role)?;
+        let mut stmt = self.conn.prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
+        let sites = stmt.query_map([&user_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(Some(Principal {
+            device_id: device_id.to_string(),
+            user_id,
+            org_id,
+            all_sites: all || matches!(role, Role::HeadOffice | Role::Admin),
+            role,
+            sites,
+        }))
+    }
+
+    /// What a principal may do with a document.
+    pub fn access(&self, who: &Principal, doc: &DocId) -> Result<Access> {
+        let org_ok = |org: &str| org == who.org_id;
+        Ok(match doc {
+            DocId::Site(site) | DocId::Day(site, _) => {
+                let Some(org) = self.site_org(site.as_str())? else { return Ok(Access::None) };
+                if !org_ok(&org) {
+                    Access::None
+                } else if who.all_sites || who.sites.iter().any(|s| s == site.as_str()) {
+                    // Master data is head office's to change; phones read it.
+                    match (doc, who.role) {
+                        (DocId::Site(_), Role::Foreman | Role::SiteManager) => Access::Read,
+                        _ => Access::Write,
+                    }
+                } else {
+                    Access::None
+                }
+            }
+            DocId::Okr(org, _) => {
+                if org_ok(org.as_str()) {
+                    Access::Write
+                } else {
+                    Access::None
+                }
+            }
+        })
+    }
+
+    /// Every site of an org, for head office's document list.
+    pub fn org_sites(&self, org_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id")?;
+        Ok(stmt.query_map([org_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// The heads the server believes a device holds for a document.
+    pub fn device_heads(&self, device_id: &str, doc: &str) -> Result<Option<Vec<String>>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT heads FROM device_docs WHERE device_id = ?1 AND doc_id = ?2", [device_id, doc], |r| r.get(0))
+            .optional()?;
+        Ok(text.map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
+    }
+
+    /// Records what a device holds of a document.
+    pub fn set_device_heads(&self, device_id: &str, doc: &str, heads: &[String]) -> Result<()> {
+        let mut sorted = heads.to_vec();
+        sorted.sort();
+        self.conn.execute(
+            "INSERT INTO device_docs (device_id, doc_id, heads) VALUES (?1, ?2, ?3)
+             ON CONFLICT(device_id, doc_id) DO UPDATE SET heads = excluded.heads",
+            params![device_id, doc, sorted.join(",")],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! `sitesync-server`: run the relay and head-office service, or administer its data directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sitesync_core::import::{Company, LogDay};
+use sitesync_server::auth::Role;
+use sitesync_server::{AppState, admin};
+
+/// The sitesync relay and head-office service.
+#[derive(Parser, Debug)]
+#[command(name = "sitesync-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve sync and the head-office API. A first start on an empty data directory writes an admin
+    /// token to DATA/admin-token.
+    Serve {
+        /// Data directory (SQLite databases, admin token).
+        #[arg(long, env = "SITESYNC_DATA", default_value = "./sitesync-data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "SITESYNC_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// On an empty data directory, load the demo company (3 sites, 156 workers, 90 days of logs)
+        /// and write a device token per demo user to DATA/demo-tokens.txt.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Administer a data directory; works while the server runs on it.
+    Admin {
+        /// Data directory.
+        #[arg(long, env = "SITESYNC_DATA", default_value = "./sitesync-data")]
+        data: PathBuf,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Import a company.json: org, sites with their master data, users with roles and site grants.
+    Import {
+        /// The company.json file.
+        file: PathBuf,
+    },
+    /// Create or rename an organisation.
+    Org {
+        /// Org id.
+        id: String,
+        /// Name.
+        name: String,
+    },
+    /// Create a site (with an empty roster) in an org.
+    Site {
+        /// Org id.
+        #[arg(long)]
+        org: String,
+        /// Site id.
+        #[arg(long)]
+        id: String,
+        /// Short code.
+        #[arg(long, default_value = "")]
+        code: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: String,
+    },
+    /// Create or update a user.
+    User {
+        /// Org id.
+        #[arg(long)]
+        org: String,
+        /// User id.
+        #[arg(long)]
+        id: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// foreman, site_manager, head_office or admin.
+        #[arg(long)]
+        role: String,
+        /// Grant every site of the org.
+        #[arg(long)]
+        all_sites: bool,
+    },
+    /// Grant a user a site.
+    Grant {
+        /// User id.
+        #[arg(long)]
+        user: String,
+        /// Site id.
+        #[arg(long)]
+        site: String,
+    },
+    /// Enroll or revoke devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCommand {
+    /// Enroll a device for a user and print its token (shown only once).
+    Add {
+        /// User id.
+        #[arg(long)]
+        user: String,
+        /// A label, e.g. the phone's model.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Revoke a device: it is cut off at its next message.
+    Revoke {
+        /// Device id (d-…).
+        device: String,
+    },
+}
+
+/// The demo company, built into the binary so a newcomer needs nothing else.
+const DEMO_COMPANY: &[u8] = include_bytes!("../../fixtures/company.json");
+/// The demo company's 90 days of logs.
+const DEMO_LOGS: &[u8] = include_bytes!("../../fixtures/logs.json");
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { data, listen, demo } => serve(&data, listen, demo).await,
+        Command::Admin { data, command } => admin_command(&data, command).await,
+    }
+}
+
+async fn serve(data: &Path, listen: SocketAddr, demo: bool) -> Result<()> {
+    let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+    let fresh = state.auth(|a| a.is_empty()).await?;
+    let dir = data.to_path_buf();
+    if let Some(path) = state.auth(move |a| admin::bootstrap(a, &dir)).await? {
+        tracing::info!("first start: admin token written to {}", path.display());
+        println!("admin token written to {}", path.display());
+    }
+    if demo && fresh {
+        load_demo(&state).await?;
+    } else if demo {
+        tracing::info!("--demo ignored: {} already holds data", data.display());
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    tracing::info!("sitesync-server listening on http://{}", listener.local_addr()?);
+    sitesync_server::run(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn load_demo(state: &AppState) -> Result<()> {
+    let company: Company = serde_json::from_slice(DEMO_COMPANY)?;
+    let logs: Vec<LogDay> = serde_json::from_slice(DEMO_LOGS)?;
+    let users: Vec<String> = company.users.iter().map(|u| u.id.clone()).collect();
+    let report = state
+        .both(move |auth, store| {
+            let r = admin::import_company(auth, store, &company)?;
+            store.import_logs(&logs)?;
+            Ok(r)
+        })
+        .await?;
+    let mut lines = Vec::new();
+    for user in users {
+        let u = user.clone();
+        let (device, token) = state.auth(move |a| a.add_device(&u, "demo")).await?;
+        lines.push(format!("{user}\t{device}\t{token}"));
+    }
+    let path = state.data_dir().join("demo-tokens.txt");
+    std::fs::write(&path, lines.join("\n") + "\n")?;
+    println!("demo company {} loaded: {} sites, {} users; device tokens in {}", report.org, report.sites, report.users, path.display());
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
+    let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+    match command {
+        AdminCommand::Import { file } => {
+            let company: Company = sitesync_core::import::read_json(&file)?;
+            let r = state.both(move |auth, store| admin::import_company(auth, store, &company)).await?;
+            println!("imported org {}: {} sites, {} users", r.org, r.sites, r.users);
+        }
+        AdminCommand::Org { id, name } => {
+            state.auth(move |a| a.put_org(&id, &name)).await?;
+            println!("ok");
+        }
+        AdminCommand::Site { org, id, code, name, timezone } => {
+            let site = sitesync_core::roster::Site { id: id.parse()?, code, name, timezone };
+            let new = admin::NewSite { org, site };
+            state.both(move |auth, store| admin::add_site(auth, store, &new)).await?;
+            println!("ok");
+        }
+        AdminCommand::User { org, id, name, role, all_sites } => {
+            let role = Role::parse(&role)?;
+            state.auth(move |a| a.put_user(&org, &id, &name, role, all_sites)).await?;
+            println!("ok");
+        }
+        AdminCommand::Grant { user, site } => {
+            state.auth(move |a| a.grant(&user, &site)).await?;
+            println!("ok");
+        }
+        AdminCommand::Device(DeviceCommand::Add { user, label }) => {
+            let (device, token) = state.auth(move |a| a.add_device(&user, &label)).await?;
+            eprintln!("device {device} enrolled; its token (shown once):");
+            println!("{token}");
+        }
+        AdminCommand::Device(DeviceCommand::Revoke { device }) => {
+            state.auth(move |a| a.revoke_device(&device)).await?;
+            println!("revoked");
+        }
+    }
+    Ok(())
+}
