@@ -139,6 +139,29 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the caller's input caused the error (fix the input), as opposed to the disk, the
+    /// network or the credentials (retry or escalate).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid { .. }
+                | Error::InvalidDate(_)
+                | Error::UnknownSite(_)
+                | Error::UnknownWorker { .. }
+                | Error::InactiveWorker(_)
+                | Error::UnknownWorkItem { .. }
+                | Error::UnknownCrew { .. }
+                | Error::UnknownLine(_)
+                | Error::DuplicateLine { .. }
+                | Error::LineDeleted(_)
+                | Error::DayLocked { .. }
+                | Error::InvalidTransition(_)
+                | Error::Import { .. }
+                | Error::BadChanges { .. }
+                | Error::MissingHistory { .. }
+        )
+    }
+
     /// A validation error on `field`.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::Invalid {

@@ -371,7 +371,9 @@ impl Store {
 
     /// The store-wide change cursor: it grows with every write and merge that changes a document.
     pub fn change_cursor(&self) -> Result<u64> {
-        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(change_seq), 0) FROM documents", [], |r| r.get(0))?;
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(change_seq), 0) FROM documents", [], |r| r.get(0))?;
         Ok(n as u64)
     }
 
@@ -393,9 +395,15 @@ impl Store {
     pub fn synced_heads(&self, id: &DocId) -> Result<Option<Vec<String>>> {
         let text: Option<Option<String>> = self
             .conn
-            .query_row("SELECT synced_heads FROM documents WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT synced_heads FROM documents WHERE doc_id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
             .optional()?;
-        Ok(text.flatten().map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
+        Ok(text
+            .flatten()
+            .map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
     }
 
     /// Records the heads the server acknowledged for a document (`None` forgets them, so the next
@@ -406,16 +414,25 @@ impl Store {
             h.sort();
             h.join(",")
         });
-        self.conn.execute("UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1", params![id.to_string(), text])?;
+        self.conn.execute(
+            "UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1",
+            params![id.to_string(), text],
+        )?;
         Ok(())
     }
 
     /// Documents with changes the server has not acknowledged, oldest change first.
     pub fn pending(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT doc_id, heads, synced_heads FROM documents ORDER BY change_seq",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, heads, synced_heads FROM documents ORDER BY change_seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (id, heads, synced) = row?;
@@ -446,8 +463,12 @@ impl Store {
 
     /// Whether the document holds every change named by these hex heads.
     pub fn knows_all(&mut self, id: &DocId, heads: &[String]) -> Result<bool> {
-        let Some(wanted) = doc::heads_parse(heads) else { return Ok(false) };
-        Ok(self.read_doc(id, |d| Ok(wanted.iter().all(|h| d.get_change_by_hash(h).is_some())))?.unwrap_or(false))
+        let Some(wanted) = doc::heads_parse(heads) else {
+            return Ok(false);
+        };
+        Ok(self
+            .read_doc(id, |d| Ok(wanted.iter().all(|h| d.get_change_by_hash(h).is_some())))?
+            .unwrap_or(false))
     }
 
     /// The document's changes that are not ancestors of `since` (hex heads; empty: everything), in

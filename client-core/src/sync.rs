@@ -1,7 +1,11 @@
-//! Sync: the wire protocol shared with the server, the phone's sans-I/O engine, and (feature `net`)
-//! the tokio shell that runs it over a WebSocket.
+//! Sync: the wire protocol shared with the server, the phone's sans-I/O engine, the status the app
+//! shows, and (feature `net`) the tokio shell that runs the engine over a WebSocket.
 
+#[cfg(feature = "net")]
+pub mod client;
 pub mod engine;
 pub mod protocol;
+pub mod status;
 
 pub use engine::{Engine, Progress};
+pub use status::{Binding, DocStatus, SyncStatus};

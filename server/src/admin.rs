@@ -39,7 +39,10 @@ pub fn import_company(auth: &AuthDb, store: &mut Store, company: &Company) -> Re
         if let SiteGrant::All(s) = &user.sites
             && s != "*"
         {
-            return Err(Error::BadRequest(format!("user {}: sites must be a list or \"*\"", user.id)));
+            return Err(Error::BadRequest(format!(
+                "user {}: sites must be a list or \"*\"",
+                user.id
+            )));
         }
         auth.put_user(org, &user.id, &user.name, role, all)?;
         if let SiteGrant::Some(sites) = &user.sites {
@@ -48,7 +51,11 @@ pub fn import_company(auth: &AuthDb, store: &mut Store, company: &Company) -> Re
             }
         }
     }
-    Ok(ImportReport { org: org.to_string(), sites: company.sites.len(), users: company.users.len() })
+    Ok(ImportReport {
+        org: org.to_string(),
+        sites: company.sites.len(),
+        users: company.users.len(),
+    })
 }
 
 /// A new site with an empty roster.
@@ -68,9 +75,12 @@ pub fn add_site(auth: &AuthDb, store: &mut Store, new: &NewSite) -> Result<()> {
             r.site = new.site.clone();
             r
         }
-        Err(sitesync_core::Error::UnknownSite(_)) => {
-            Roster { site: new.site.clone(), crews: Vec::new(), workers: Vec::new(), work_items: Vec::new() }
-        }
+        Err(sitesync_core::Error::UnknownSite(_)) => Roster {
+            site: new.site.clone(),
+            crews: Vec::new(),
+            workers: Vec::new(),
+            work_items: Vec::new(),
+        },
         Err(e) => return Err(e.into()),
     };
     store.put_roster(&roster)?;
@@ -97,6 +107,8 @@ fn write_secret(path: &std::path::Path, secret: &str) -> Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+    let mut f = options
+        .open(path)
+        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
     writeln!(f, "{secret}").map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
 }

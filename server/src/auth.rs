@@ -123,7 +123,10 @@ impl AuthDb {
 
     /// Whether no user exists yet (a first start).
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? == 0)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))?
+            == 0)
     }
 
     /// Creates or renames an org.
@@ -152,7 +155,10 @@ impl AuthDb {
 
     /// The org a site belongs to.
     pub fn site_org(&self, site_id: &str) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT org_id FROM sites WHERE site_id = ?1", [site_id], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT org_id FROM sites WHERE site_id = ?1", [site_id], |r| r.get(0))
+            .optional()?)
     }
 
     /// Creates or updates a user.
@@ -160,8 +166,10 @@ impl AuthDb {
         if user_id.is_empty() || user_id.len() > 100 {
             return Err(Error::BadRequest("a user id has 1 to 100 characters".into()));
         }
-        let org: Option<String> =
-            self.conn.query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+        let org: Option<String> = self
+            .conn
+            .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
+            .optional()?;
         if org.is_some_and(|o| o != org_id) {
             return Err(Error::Conflict(format!("user {user_id} belongs to another org")));
         }
@@ -175,20 +183,32 @@ impl AuthDb {
 
     /// Grants a user a site of their own org.
     pub fn grant(&self, user_id: &str, site_id: &str) -> Result<()> {
-        let user_org: Option<String> =
-            self.conn.query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+        let user_org: Option<String> = self
+            .conn
+            .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
+            .optional()?;
         let user_org = user_org.ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
-        let site_org = self.site_org(site_id)?.ok_or_else(|| Error::NotFound(format!("site {site_id}")))?;
+        let site_org = self
+            .site_org(site_id)?
+            .ok_or_else(|| Error::NotFound(format!("site {site_id}")))?;
         if user_org != site_org {
-            return Err(Error::Forbidden("a user can only be granted sites of their own org".into()));
+            return Err(Error::Forbidden(
+                "a user can only be granted sites of their own org".into(),
+            ));
         }
-        self.conn.execute("INSERT OR IGNORE INTO grants (user_id, site_id) VALUES (?1, ?2)", [user_id, site_id])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO grants (user_id, site_id) VALUES (?1, ?2)",
+            [user_id, site_id],
+        )?;
         Ok(())
     }
 
     /// The org of a user.
     pub fn user_org(&self, user_id: &str) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
+            .optional()?)
     }
 
     /// The org of a device's user.
@@ -205,8 +225,12 @@ impl AuthDb {
 
     /// Enrolls a device for a user; returns `(device id, token)`. The token is shown only here.
     pub fn add_device(&self, user_id: &str, label: &str) -> Result<(String, String)> {
-        let exists: bool =
-            self.conn.query_row("SELECT COUNT(*) FROM users WHERE user_id = ?1", [user_id], |r| r.get::<_, i64>(0))? > 0;
+        let exists: bool = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM users WHERE user_id = ?1", [user_id], |r| {
+                r.get::<_, i64>(0)
+            })?
+            > 0;
         if !exists {
             return Err(Error::NotFound(format!("user {user_id}")));
         }
@@ -214,7 +238,13 @@ impl AuthDb {
         let token = format!("sst_{}_{}", &device_id[2..], random_hex(32)?);
         self.conn.execute(
             "INSERT INTO devices (device_id, user_id, token_hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![device_id, user_id, token_hash(&token), label, chrono::Utc::now().to_rfc3339()],
+            params![
+                device_id,
+                user_id,
+                token_hash(&token),
+                label,
+                chrono::Utc::now().to_rfc3339()
+            ],
         )?;
         Ok((device_id, token))
     }
@@ -258,10 +288,16 @@ impl AuthDb {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((user_id, org_id, role, all)) = row else { return Ok(None) };
+        let Some((user_id, org_id, role, all)) = row else {
+            return Ok(None);
+        };
         let role = Role::parse(&role)?;
-        let mut stmt = self.conn.prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
-        let sites = stmt.query_map([&user_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
+        let sites = stmt
+            .query_map([&user_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(Some(Principal {
             device_id: device_id.to_string(),
             user_id,
@@ -277,7 +313,9 @@ impl AuthDb {
         let org_ok = |org: &str| org == who.org_id;
         Ok(match doc {
             DocId::Site(site) | DocId::Day(site, _) => {
-                let Some(org) = self.site_org(site.as_str())? else { return Ok(Access::None) };
+                let Some(org) = self.site_org(site.as_str())? else {
+                    return Ok(Access::None);
+                };
                 if !org_ok(&org) {
                     Access::None
                 } else if who.all_sites || who.sites.iter().any(|s| s == site.as_str()) {
@@ -302,15 +340,23 @@ impl AuthDb {
 
     /// Every site of an org, for head office's document list.
     pub fn org_sites(&self, org_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached("SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id")?;
-        Ok(stmt.query_map([org_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?)
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id")?;
+        Ok(stmt
+            .query_map([org_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     /// The heads the server believes a device holds for a document.
     pub fn device_heads(&self, device_id: &str, doc: &str) -> Result<Option<Vec<String>>> {
         let text: Option<String> = self
             .conn
-            .query_row("SELECT heads FROM device_docs WHERE device_id = ?1 AND doc_id = ?2", [device_id, doc], |r| r.get(0))
+            .query_row(
+                "SELECT heads FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
+                [device_id, doc],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(text.map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
     }

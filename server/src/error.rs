@@ -45,7 +45,7 @@ impl IntoResponse for Error {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, self.to_string()),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
             Error::Conflict(_) => (StatusCode::CONFLICT, self.to_string()),
-            Error::Store(e) if is_input_error(e) => (StatusCode::BAD_REQUEST, self.to_string()),
+            Error::Store(e) if e.is_bad_input() => (StatusCode::BAD_REQUEST, self.to_string()),
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
@@ -53,12 +53,4 @@ impl IntoResponse for Error {
         };
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
-}
-
-/// Whether a store error is the caller's fault (bad input) rather than the server's.
-fn is_input_error(e: &sitesync_core::Error) -> bool {
-    !matches!(
-        e,
-        sitesync_core::Error::Storage(_) | sitesync_core::Error::Io(_) | sitesync_core::Error::CorruptDocument { .. }
-    )
 }

@@ -51,7 +51,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` completes, then closes live sync connections and drains.
-pub async fn run(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // Writes made by other processes on the same data directory (admin commands) reach live
     // connections within a second; the server's own writes notify at once.
     let poller = {
@@ -90,12 +94,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// The principal behind the request's bearer token.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     let token = bearer(headers).ok_or(Error::Unauthorized)?;
-    state.auth(move |a| a.authenticate(&token)).await?.ok_or(Error::Unauthorized)
+    state
+        .auth(move |a| a.authenticate(&token))
+        .await?
+        .ok_or(Error::Unauthorized)
 }
 
 async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<impl IntoResponse> {
     let who = authenticate(&state, &headers).await?;
-    Ok(ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| session::serve(state, socket, who.device_id)))
+    Ok(ws
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| session::serve(state, socket, who.device_id)))
 }
 
 /// An admin principal allowed to act on `org` (the operators' admin acts on every org).
@@ -113,9 +123,15 @@ async fn admin(state: &AppState, headers: &HeaderMap, org: Option<&str>) -> Resu
     Ok(who)
 }
 
-async fn admin_import(State(state): State<AppState>, headers: HeaderMap, Json(company): Json<Company>) -> Result<impl IntoResponse> {
+async fn admin_import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(company): Json<Company>,
+) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(company.org.id.as_str())).await?;
-    let report = state.both(move |auth, store| admin::import_company(auth, store, &company)).await?;
+    let report = state
+        .both(move |auth, store| admin::import_company(auth, store, &company))
+        .await?;
     let _ = state.notify_changes().await;
     Ok(Json(report))
 }
@@ -126,15 +142,25 @@ struct NewOrg {
     name: String,
 }
 
-async fn admin_org(State(state): State<AppState>, headers: HeaderMap, Json(org): Json<NewOrg>) -> Result<impl IntoResponse> {
+async fn admin_org(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(org): Json<NewOrg>,
+) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&org.id)).await?;
     state.auth(move |a| a.put_org(&org.id, &org.name)).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
-async fn admin_site(State(state): State<AppState>, headers: HeaderMap, Json(site): Json<admin::NewSite>) -> Result<impl IntoResponse> {
+async fn admin_site(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(site): Json<admin::NewSite>,
+) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&site.org)).await?;
-    state.both(move |auth, store| admin::add_site(auth, store, &site)).await?;
+    state
+        .both(move |auth, store| admin::add_site(auth, store, &site))
+        .await?;
     let _ = state.notify_changes().await;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -149,10 +175,16 @@ struct NewUser {
     all_sites: bool,
 }
 
-async fn admin_user(State(state): State<AppState>, headers: HeaderMap, Json(u): Json<NewUser>) -> Result<impl IntoResponse> {
+async fn admin_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(u): Json<NewUser>,
+) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&u.org)).await?;
     let role = Role::parse(&u.role)?;
-    state.auth(move |a| a.put_user(&u.org, &u.id, &u.name, role, u.all_sites)).await?;
+    state
+        .auth(move |a| a.put_user(&u.org, &u.id, &u.name, role, u.all_sites))
+        .await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
@@ -162,9 +194,16 @@ struct NewGrant {
     site: String,
 }
 
-async fn admin_grant(State(state): State<AppState>, headers: HeaderMap, Json(g): Json<NewGrant>) -> Result<impl IntoResponse> {
+async fn admin_grant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(g): Json<NewGrant>,
+) -> Result<impl IntoResponse> {
     let site = g.site.clone();
-    let org = state.auth(move |a| a.site_org(&site)).await?.ok_or_else(|| Error::NotFound(format!("site {}", g.site)))?;
+    let org = state
+        .auth(move |a| a.site_org(&site))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("site {}", g.site)))?;
     admin(&state, &headers, Some(&org)).await?;
     state.auth(move |a| a.grant(&g.user, &g.site)).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
@@ -177,14 +216,20 @@ struct NewDevice {
     label: String,
 }
 
-async fn admin_device(State(state): State<AppState>, headers: HeaderMap, Json(d): Json<NewDevice>) -> Result<impl IntoResponse> {
+async fn admin_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(d): Json<NewDevice>,
+) -> Result<impl IntoResponse> {
     let who = admin(&state, &headers, None).await?;
     let (device_id, token) = state
         .auth(move |a| {
             let org: Option<String> = a.user_org(&d.user)?;
             let org = org.ok_or_else(|| Error::NotFound(format!("user {}", d.user)))?;
             if who.org_id != admin::SYSTEM_ORG && who.org_id != org {
-                return Err(Error::Forbidden("an org admin enrolls devices only in their org".into()));
+                return Err(Error::Forbidden(
+                    "an org admin enrolls devices only in their org".into(),
+                ));
             }
             a.add_device(&d.user, &d.label)
         })
@@ -192,7 +237,11 @@ async fn admin_device(State(state): State<AppState>, headers: HeaderMap, Json(d)
     Ok(Json(serde_json::json!({ "device_id": device_id, "token": token })))
 }
 
-async fn admin_revoke(State(state): State<AppState>, headers: HeaderMap, Path(device): Path<String>) -> Result<impl IntoResponse> {
+async fn admin_revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(device): Path<String>,
+) -> Result<impl IntoResponse> {
     let who = admin(&state, &headers, None).await?;
     state
         .auth(move |a| {

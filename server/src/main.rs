@@ -156,7 +156,9 @@ async fn serve(data: &Path, listen: SocketAddr, demo: bool) -> Result<()> {
     } else if demo {
         tracing::info!("--demo ignored: {} already holds data", data.display());
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     tracing::info!("sitesync-server listening on http://{}", listener.local_addr()?);
     sitesync_server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -182,7 +184,13 @@ async fn load_demo(state: &AppState) -> Result<()> {
     }
     let path = state.data_dir().join("demo-tokens.txt");
     std::fs::write(&path, lines.join("\n") + "\n")?;
-    println!("demo company {} loaded: {} sites, {} users; device tokens in {}", report.org, report.sites, report.users, path.display());
+    println!(
+        "demo company {} loaded: {} sites, {} users; device tokens in {}",
+        report.org,
+        report.sites,
+        report.users,
+        path.display()
+    );
     Ok(())
 }
 
@@ -213,22 +221,45 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
     match command {
         AdminCommand::Import { file } => {
             let company: Company = sitesync_core::import::read_json(&file)?;
-            let r = state.both(move |auth, store| admin::import_company(auth, store, &company)).await?;
+            let r = state
+                .both(move |auth, store| admin::import_company(auth, store, &company))
+                .await?;
             println!("imported org {}: {} sites, {} users", r.org, r.sites, r.users);
         }
         AdminCommand::Org { id, name } => {
             state.auth(move |a| a.put_org(&id, &name)).await?;
             println!("ok");
         }
-        AdminCommand::Site { org, id, code, name, timezone } => {
-            let site = sitesync_core::roster::Site { id: id.parse()?, code, name, timezone };
+        AdminCommand::Site {
+            org,
+            id,
+            code,
+            name,
+            timezone,
+        } => {
+            let site = sitesync_core::roster::Site {
+                id: id.parse()?,
+                code,
+                name,
+                timezone,
+            };
             let new = admin::NewSite { org, site };
-            state.both(move |auth, store| admin::add_site(auth, store, &new)).await?;
+            state
+                .both(move |auth, store| admin::add_site(auth, store, &new))
+                .await?;
             println!("ok");
         }
-        AdminCommand::User { org, id, name, role, all_sites } => {
+        AdminCommand::User {
+            org,
+            id,
+            name,
+            role,
+            all_sites,
+        } => {
             let role = Role::parse(&role)?;
-            state.auth(move |a| a.put_user(&org, &id, &name, role, all_sites)).await?;
+            state
+                .auth(move |a| a.put_user(&org, &id, &name, role, all_sites))
+                .await?;
             println!("ok");
         }
         AdminCommand::Grant { user, site } => {

@@ -26,7 +26,10 @@ pub fn push(auth: &AuthDb, store: &mut Store, who: &Principal, docs: Vec<DocSync
     let mut results = Vec::with_capacity(docs.len());
     for d in docs {
         let Ok(id) = d.doc.parse::<DocId>() else {
-            results.push(DocResult::Refused { doc: d.doc, reason: Refusal::UnknownDocument });
+            results.push(DocResult::Refused {
+                doc: d.doc,
+                reason: Refusal::UnknownDocument,
+            });
             continue;
         };
         let access = auth.access(who, &id)?;
@@ -36,11 +39,17 @@ pub fn push(auth: &AuthDb, store: &mut Store, who: &Principal, docs: Vec<DocSync
         let nothing_new = !d.heads.is_empty() && store.knows_all(&id, &phone_heads)?;
         match access {
             Access::None => {
-                results.push(DocResult::Refused { doc: d.doc, reason: Refusal::Forbidden });
+                results.push(DocResult::Refused {
+                    doc: d.doc,
+                    reason: Refusal::Forbidden,
+                });
                 continue;
             }
             Access::Read if !nothing_new && !d.changes.is_empty() => {
-                results.push(DocResult::Refused { doc: d.doc, reason: Refusal::ReadOnly });
+                results.push(DocResult::Refused {
+                    doc: d.doc,
+                    reason: Refusal::ReadOnly,
+                });
                 continue;
             }
             _ => {}
@@ -49,17 +58,26 @@ pub fn push(auth: &AuthDb, store: &mut Store, who: &Principal, docs: Vec<DocSync
             match store.merge_changes(&id, &d.changes) {
                 Ok(_) => {}
                 Err(sitesync_core::Error::MissingHistory { .. }) => {
-                    results.push(DocResult::NeedHistory { doc: d.doc, heads: hashes(&server_heads) });
+                    results.push(DocResult::NeedHistory {
+                        doc: d.doc,
+                        heads: hashes(&server_heads),
+                    });
                     continue;
                 }
                 Err(e @ (sitesync_core::Error::BadChanges { .. } | sitesync_core::Error::CorruptDocument { .. })) => {
                     tracing::warn!(device = %who.device_id, doc = %d.doc, error = %e, "refused malformed changes");
-                    results.push(DocResult::Refused { doc: d.doc, reason: Refusal::Malformed });
+                    results.push(DocResult::Refused {
+                        doc: d.doc,
+                        reason: Refusal::Malformed,
+                    });
                     continue;
                 }
                 Err(e) => {
                     tracing::error!(doc = %d.doc, error = %e, "could not store changes");
-                    results.push(DocResult::Refused { doc: d.doc, reason: Refusal::Unavailable });
+                    results.push(DocResult::Refused {
+                        doc: d.doc,
+                        reason: Refusal::Unavailable,
+                    });
                     continue;
                 }
             }
@@ -67,22 +85,39 @@ pub fn push(auth: &AuthDb, store: &mut Store, who: &Principal, docs: Vec<DocSync
         let heads = store.heads(&id)?;
         if heads.is_empty() {
             // Asked for a document nobody has written yet: nothing to send.
-            results.push(DocResult::Synced(DocSync { doc: d.doc, base: d.heads.clone(), heads: d.heads, changes: Vec::new() }));
+            results.push(DocResult::Synced(DocSync {
+                doc: d.doc,
+                base: d.heads.clone(),
+                heads: d.heads,
+                changes: Vec::new(),
+            }));
             continue;
         }
-        let lacks = if sorted(heads.clone()) == sorted(phone_heads.clone()) {
-            Vec::new()
+        let (lacks, has) = if sorted(heads.clone()) == sorted(phone_heads.clone()) {
+            (Vec::new(), &heads)
         } else {
-            store.export_changes(&id, &phone_heads)?.unwrap_or_default()
+            // The phone has what it pushed; the rest counts as delivered only once it says so.
+            (
+                store.export_changes(&id, &phone_heads)?.unwrap_or_default(),
+                &phone_heads,
+            )
         };
-        auth.set_device_heads(&who.device_id, &d.doc, &heads)?;
-        results.push(DocResult::Synced(DocSync { doc: d.doc, base: d.heads, heads: hashes(&heads), changes: lacks }));
+        if store.knows_all(&id, has)? {
+            auth.set_device_heads(&who.device_id, &d.doc, has)?;
+        }
+        results.push(DocResult::Synced(DocSync {
+            doc: d.doc,
+            base: d.heads,
+            heads: hashes(&heads),
+            changes: lacks,
+        }));
     }
     Ok(results)
 }
 
 /// The documents the device may read that changed after `cursor`, each with what the device lacks,
-/// split into frames; returns the cursor they cover.
+/// split into frames; returns the cursor they cover. Nothing is recorded as delivered here: the
+/// phone confirms with `Applied` (see [`delivered`]).
 pub fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -> Result<(u64, Vec<Vec<DocSync>>)> {
     let now = store.change_cursor()?;
     let mut frames = vec![Vec::new()];
@@ -104,10 +139,36 @@ pub fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -
             size = 0;
         }
         size += changes.len();
-        auth.set_device_heads(&who.device_id, &doc, &heads)?;
-        frames.last_mut().expect("one frame at least").push(DocSync { doc, base: hashes(&base), heads: hashes(&heads), changes });
+        frames.last_mut().expect("one frame at least").push(DocSync {
+            doc,
+            base: hashes(&base),
+            heads: hashes(&heads),
+            changes,
+        });
     }
     Ok((now, frames))
+}
+
+/// Records that a device applied the updates it confirmed.
+pub fn delivered(auth: &AuthDb, device_id: &str, docs: &[(String, Vec<String>)]) -> Result<()> {
+    for (doc, heads) in docs {
+        auth.set_device_heads(device_id, doc, heads)?;
+    }
+    Ok(())
+}
+
+/// Updates sent on this connection and not yet confirmed, by the cursor they carried.
+type Unconfirmed = Vec<(u64, Vec<(String, Vec<String>)>)>;
+
+fn remember(unconfirmed: &mut Unconfirmed, msgs: &[ServerMsg]) {
+    for msg in msgs {
+        if let ServerMsg::Welcome { cursor, docs, .. } | ServerMsg::Changed { cursor, docs } = msg {
+            unconfirmed.push((
+                *cursor,
+                docs.iter().map(|d| (d.doc.clone(), hex_heads(&d.heads))).collect(),
+            ));
+        }
+    }
 }
 
 /// Serves one authenticated device until it disconnects, is revoked, or the server shuts down.
@@ -116,6 +177,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
     let mut shutdown = state.watch_shutdown();
     // The cursor this connection has delivered up to; `None` until the device said hello.
     let mut cursor: Option<u64> = None;
+    let mut unconfirmed: Unconfirmed = Vec::new();
     loop {
         let reply: Vec<ServerMsg> = tokio::select! {
             incoming = socket.recv() => {
@@ -128,7 +190,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                     }
                     Some(Ok(_)) => continue,
                 };
-                match handle(&state, &device_id, &bytes, &mut cursor).await {
+                match handle(&state, &device_id, &bytes, &mut cursor, &mut unconfirmed).await {
                     Ok(msgs) => msgs,
                     Err(msg) => {
                         let _ = send(&mut socket, &msg).await;
@@ -150,6 +212,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
             }
             _ = shutdown.changed() => break,
         };
+        remember(&mut unconfirmed, &reply);
         for msg in reply {
             if send(&mut socket, &msg).await.is_err() {
                 return;
@@ -160,7 +223,10 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
 }
 
 fn error(code: ErrorCode, message: &str) -> ServerMsg {
-    ServerMsg::Error { code, message: message.to_string() }
+    ServerMsg::Error {
+        code,
+        message: message.to_string(),
+    }
 }
 
 async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
@@ -181,7 +247,13 @@ async fn principal(state: &AppState, device_id: &str) -> Result<Principal, Serve
 }
 
 /// Handles one frame; an `Err` is the last message before closing.
-async fn handle(state: &AppState, device_id: &str, bytes: &[u8], cursor: &mut Option<u64>) -> Result<Vec<ServerMsg>, ServerMsg> {
+async fn handle(
+    state: &AppState,
+    device_id: &str,
+    bytes: &[u8],
+    cursor: &mut Option<u64>,
+    unconfirmed: &mut Unconfirmed,
+) -> Result<Vec<ServerMsg>, ServerMsg> {
     let who = principal(state, device_id).await?;
     let msg: ClientMsg = protocol::decode(bytes).map_err(|e| error(e.code(), &e.to_string()))?;
     let internal = |e: crate::error::Error| {
@@ -190,7 +262,10 @@ async fn handle(state: &AppState, device_id: &str, bytes: &[u8], cursor: &mut Op
     };
     match msg {
         ClientMsg::Hello { cursor: from } => {
-            let (now, frames) = state.both(move |auth, store| updates(auth, store, &who, from)).await.map_err(internal)?;
+            let (now, frames) = state
+                .both(move |auth, store| updates(auth, store, &who, from))
+                .await
+                .map_err(internal)?;
             *cursor = Some(now);
             let n = frames.len();
             Ok(frames
@@ -198,7 +273,11 @@ async fn handle(state: &AppState, device_id: &str, bytes: &[u8], cursor: &mut Op
                 .enumerate()
                 .map(|(i, docs)| {
                     if i == 0 {
-                        ServerMsg::Welcome { cursor: now, docs, more: n > 1 }
+                        ServerMsg::Welcome {
+                            cursor: now,
+                            docs,
+                            more: n > 1,
+                        }
                     } else {
                         ServerMsg::Changed { cursor: now, docs }
                     }
@@ -209,24 +288,48 @@ async fn handle(state: &AppState, device_id: &str, bytes: &[u8], cursor: &mut Op
             if cursor.is_none() {
                 return Err(error(ErrorCode::Malformed, "say hello first"));
             }
-            let results = state.both(move |auth, store| push(auth, store, &who, docs)).await.map_err(internal)?;
+            let results = state
+                .both(move |auth, store| push(auth, store, &who, docs))
+                .await
+                .map_err(internal)?;
             if results.iter().any(|r| matches!(r, DocResult::Synced(_))) {
                 let _ = state.notify_changes().await;
             }
             Ok(vec![ServerMsg::Ack { req, results }])
         }
-        ClientMsg::Applied { .. } => Ok(Vec::new()),
+        ClientMsg::Applied { cursor: upto } => {
+            let (done, rest): (Unconfirmed, Unconfirmed) = unconfirmed.drain(..).partition(|(c, _)| *c <= upto);
+            *unconfirmed = rest;
+            let docs: Vec<(String, Vec<String>)> = done.into_iter().flat_map(|(_, d)| d).collect();
+            let device = who.device_id.clone();
+            state
+                .auth(move |a| delivered(a, &device, &docs))
+                .await
+                .map_err(internal)?;
+            Ok(Vec::new())
+        }
     }
 }
 
 /// Documents changed elsewhere since this connection's cursor.
-async fn live_updates(state: &AppState, device_id: &str, cursor: &mut Option<u64>) -> Result<Vec<ServerMsg>, ServerMsg> {
+async fn live_updates(
+    state: &AppState,
+    device_id: &str,
+    cursor: &mut Option<u64>,
+) -> Result<Vec<ServerMsg>, ServerMsg> {
     let who = principal(state, device_id).await?;
     let from = cursor.unwrap_or(0);
-    let (now, frames) = state.both(move |auth, store| updates(auth, store, &who, from)).await.map_err(|e| {
-        tracing::error!(error = %e, "update failed");
-        error(ErrorCode::Internal, "internal error")
-    })?;
+    let (now, frames) = state
+        .both(move |auth, store| updates(auth, store, &who, from))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "update failed");
+            error(ErrorCode::Internal, "internal error")
+        })?;
     *cursor = Some(now);
-    Ok(frames.into_iter().filter(|f| !f.is_empty()).map(|docs| ServerMsg::Changed { cursor: now, docs }).collect())
+    Ok(frames
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(|docs| ServerMsg::Changed { cursor: now, docs })
+        .collect())
 }

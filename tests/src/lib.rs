@@ -1,3 +1,4 @@
 //! Helpers for sitesync's cross-crate tests: real servers and clients on loopback.
 
+pub mod harness;
 pub mod proxy;

@@ -156,6 +156,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bind this store to a server and device token (from `sitesync-server admin device add`).
+    Init {
+        /// The server's base address, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        /// The device token.
+        #[arg(long, env = "SITESYNC_TOKEN")]
+        token: String,
+    },
+    /// Sync with the server once (exit status 1 if it could not complete), or keep syncing.
+    Sync {
+        /// Stay connected: receive changes live, push local writes within a second, reconnect with
+        /// backoff after failures. Stop with Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Show the sync status: server, pending documents, last sync, last error, delivery receipts.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fold every document's incremental chunks into a snapshot and reclaim space.
     Compact,
     /// Check the store file and decode every document.
@@ -338,24 +360,26 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped early (`sitesync day … | head`) is not an error.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
-        }
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            // Bad input is exit 2, like clap's own usage errors; anything else is 1.
-            let usage = e.downcast_ref::<Error>().is_some_and(|e| {
-                !matches!(
-                    e,
-                    Error::Storage(_) | Error::Io(_) | Error::CorruptDocument { .. } | Error::Automerge(_)
-                )
-            });
+            // Bad input is exit 2, like clap's own usage errors; anything else (disk, network,
+            // credentials) is 1.
+            let usage = e.downcast_ref::<Error>().is_some_and(Error::is_bad_input);
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// Whether the error is stdout's reader having gone away.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -620,6 +644,53 @@ fn run(cli: Cli) -> Result<()> {
                     &["date", "site", "work item", "work-days", "overtime h", "cost ¥"],
                     rows.into_iter(),
                 )?;
+            }
+        }
+        Command::Init { server, token } => {
+            store.bind(&server, &token)?;
+            writeln!(out, "bound to {server}; run `sitesync sync` to sync")?;
+        }
+        Command::Sync { watch } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            if watch {
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                rt.block_on(sitesync_core::sync::client::watch(
+                    &mut store,
+                    std::time::Duration::from_secs(1),
+                    stop,
+                ))?;
+            } else {
+                let p = rt.block_on(sitesync_core::sync::client::sync_once(&mut store))?;
+                writeln!(out, "synced: {} documents pushed, {} received", p.pushed, p.received)?;
+            }
+        }
+        Command::Status { json } => {
+            let s = store.sync_status()?;
+            if json {
+                json_out(out, &s)?;
+            } else {
+                writeln!(
+                    out,
+                    "server:     {}",
+                    s.server.as_deref().unwrap_or("(not bound; run `sitesync init`)")
+                )?;
+                writeln!(out, "connected:  {}", if s.connected { "yes" } else { "no" })?;
+                writeln!(out, "last sync:  {}", s.last_sync.as_deref().unwrap_or("never"))?;
+                if let Some(e) = &s.last_error {
+                    writeln!(out, "last error: {e}")?;
+                }
+                let delivered = s.documents.iter().filter(|d| d.at_head_office).count();
+                writeln!(
+                    out,
+                    "documents:  {} at head office, {} pending",
+                    delivered,
+                    s.pending.len()
+                )?;
+                for p in &s.pending {
+                    writeln!(out, "  pending {p}")?;
+                }
             }
         }
         Command::Compact => writeln!(out, "compacted {} documents", store.compact()?)?,

@@ -78,7 +78,11 @@ impl Engine {
     /// Documents with local changes the server has not acknowledged and not refused.
     pub fn pending(&self, store: &Store) -> Result<Vec<DocId>> {
         let inflight: Vec<&DocId> = self.inflight.values().flatten().collect();
-        Ok(store.pending()?.into_iter().filter(|d| !self.refused.contains_key(d) && !inflight.contains(&d)).collect())
+        Ok(store
+            .pending()?
+            .into_iter()
+            .filter(|d| !self.refused.contains_key(d) && !inflight.contains(&d))
+            .collect())
     }
 
     /// Pushes of every pending document not already in flight (empty when there is nothing to send).
@@ -92,7 +96,10 @@ impl Engine {
             }
             self.next_req += 1;
             self.inflight.insert(self.next_req, batch.to_vec());
-            out.push(ClientMsg::Push { req: self.next_req, docs });
+            out.push(ClientMsg::Push {
+                req: self.next_req,
+                docs,
+            });
         }
         Ok(out)
     }
@@ -102,12 +109,13 @@ impl Engine {
         match msg {
             ServerMsg::Welcome { cursor, docs, more } => {
                 self.apply_updates(store, &docs)?;
-                if !more {
-                    store.set_meta(keys::CURSOR, &cursor.to_string())?;
-                }
                 self.welcomed = true;
                 self.expecting_more = more;
-                Ok(Vec::new())
+                if more {
+                    return Ok(Vec::new());
+                }
+                store.set_meta(keys::CURSOR, &cursor.to_string())?;
+                Ok(vec![ClientMsg::Applied { cursor }])
             }
             ServerMsg::Changed { cursor, docs } => {
                 self.apply_updates(store, &docs)?;
@@ -117,7 +125,10 @@ impl Engine {
             }
             ServerMsg::Ack { req, results } => {
                 let Some(sent) = self.inflight.remove(&req) else {
-                    return Err(Error::invalid("req", format!("the server acknowledged push {req}, which was not sent")));
+                    return Err(Error::invalid(
+                        "req",
+                        format!("the server acknowledged push {req}, which was not sent"),
+                    ));
                 };
                 let mut again = false;
                 for result in results {
@@ -183,5 +194,10 @@ impl Engine {
 fn doc_sync(store: &mut Store, id: &DocId) -> Result<DocSync> {
     let base = store.synced_heads(id)?.unwrap_or_default();
     let changes = store.export_changes(id, &base)?.unwrap_or_default();
-    Ok(DocSync { doc: id.to_string(), base: hashes(&base), heads: hashes(&store.heads(id)?), changes })
+    Ok(DocSync {
+        doc: id.to_string(),
+        base: hashes(&base),
+        heads: hashes(&store.heads(id)?),
+        changes,
+    })
 }

@@ -209,8 +209,8 @@ pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameErro
     let body = match *flags {
         0 => body,
         FLAG_DEFLATE => {
-            inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_FRAME)
-                .map_err(|e| match e.status {
+            inflated =
+                miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_FRAME).map_err(|e| match e.status {
                     miniz_oxide::inflate::TINFLStatus::HasMoreOutput => FrameError::TooLarge,
                     _ => FrameError::Malformed("bad deflate stream".into()),
                 })?;
@@ -248,7 +248,12 @@ mod tests {
     fn sample() -> ClientMsg {
         ClientMsg::Push {
             req: 7,
-            docs: vec![DocSync { doc: "day|s|2026-09-01".into(), base: vec![[1; 32]], heads: vec![[2; 32]], changes: vec![9; 1000] }],
+            docs: vec![DocSync {
+                doc: "day|s|2026-09-01".into(),
+                base: vec![[1; 32]],
+                heads: vec![[2; 32]],
+                changes: vec![9; 1000],
+            }],
         }
     }
 
@@ -268,9 +273,18 @@ mod tests {
     fn bad_frames_are_typed_errors() {
         assert!(matches!(decode::<ClientMsg>(&[]), Err(FrameError::Malformed(_))));
         assert!(matches!(decode::<ClientMsg>(&[9, 0, 0]), Err(FrameError::Version(9))));
-        assert!(matches!(decode::<ClientMsg>(&[VERSION, 0, 0xff, 0xff]), Err(FrameError::Malformed(_))));
-        assert!(matches!(decode::<ClientMsg>(&[VERSION, 4, 0]), Err(FrameError::Malformed(_))));
-        assert!(matches!(decode::<ClientMsg>(&[VERSION, FLAG_DEFLATE, 1, 2, 3]), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode::<ClientMsg>(&[VERSION, 0, 0xff, 0xff]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<ClientMsg>(&[VERSION, 4, 0]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<ClientMsg>(&[VERSION, FLAG_DEFLATE, 1, 2, 3]),
+            Err(FrameError::Malformed(_))
+        ));
         let mut trailing = encode(&ClientMsg::Hello { cursor: 1 });
         trailing.push(0);
         assert!(decode::<ClientMsg>(&trailing).is_err());

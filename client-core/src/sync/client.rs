@@ -1,0 +1,214 @@
+//! The tokio shell around the [`Engine`]: a WebSocket to the server, one exchange (`sync_once`) or a
+//! long-lived loop (`watch`) that reconnects with exponential backoff and jitter and pushes as soon
+//! as local writes appear.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::sync::engine::{Engine, Progress, keys};
+use crate::sync::protocol::{self, ClientMsg, ServerMsg};
+use crate::sync::status::{Binding, binding};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long one exchange may take before it is abandoned (and retried later).
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The WebSocket URL of a server base URL.
+fn sync_url(server: &str) -> String {
+    let base = server.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_string()
+    };
+    format!("{ws}/v1/sync")
+}
+
+/// Opens an authenticated sync connection. (Takes the binding, not the store: a future that held a
+/// shared borrow of the store across an await could not move between threads.)
+async fn connect(b: Binding) -> Result<Socket> {
+    let mut request = sync_url(&b.server)
+        .into_client_request()
+        .map_err(|e| Error::Sync(e.to_string()))?;
+    let auth = format!("Bearer {}", b.token)
+        .parse()
+        .map_err(|_| Error::invalid("token", "not a valid header value"))?;
+    request.headers_mut().insert("authorization", auth);
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
+            Err(Error::Unauthorized("the server refused this device's token".into()))
+        }
+        Err(e) => Err(Error::Sync(format!("cannot reach {}: {e}", b.server))),
+    }
+}
+
+async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<()> {
+    socket
+        .send(Message::Binary(protocol::encode(msg).into()))
+        .await
+        .map_err(|e| Error::Sync(e.to_string()))
+}
+
+/// The next protocol message; `None` when the server closed the connection.
+async fn recv(socket: &mut Socket) -> Result<Option<ServerMsg>> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(b))) => {
+                return protocol::decode(&b)
+                    .map(Some)
+                    .map_err(|e| Error::Sync(format!("bad frame from server: {e}")));
+            }
+            Some(Ok(Message::Close(_))) | None => return Ok(None),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(Error::Sync(e.to_string())),
+        }
+    }
+}
+
+/// Feeds one server message to the engine and sends its replies.
+async fn step(socket: &mut Socket, store: &mut Store, engine: &mut Engine, msg: ServerMsg) -> Result<()> {
+    let replies = engine.receive(store, msg)?;
+    for reply in &replies {
+        send(socket, reply).await?;
+    }
+    Ok(())
+}
+
+/// Connects, takes in what changed on the server, pushes every pending document, and returns once
+/// the server has acknowledged them all as durable.
+pub async fn sync_once(store: &mut Store) -> Result<Progress> {
+    let result = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(store)).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(_) => Err(Error::Sync(format!(
+            "no answer within {} s",
+            EXCHANGE_TIMEOUT.as_secs()
+        ))),
+    };
+    match &result {
+        Ok(_) => {
+            store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
+            store.set_meta(keys::LAST_ERROR, "")?;
+        }
+        Err(e) => store.set_meta(keys::LAST_ERROR, &e.to_string())?,
+    }
+    result
+}
+
+async fn exchange(store: &mut Store) -> Result<Progress> {
+    let binding = store.binding()?.ok_or(Error::NotBound)?;
+    let mut socket = connect(binding).await?;
+    let mut engine = Engine::new();
+    let hello = engine.hello(store)?;
+    send(&mut socket, &hello).await?;
+    let mut pushed = false;
+    loop {
+        if engine.idle() {
+            if pushed && engine.pending(store)?.is_empty() {
+                break;
+            }
+            let pushes = engine.push(store)?;
+            pushed = true;
+            if pushes.is_empty() {
+                break;
+            }
+            for p in &pushes {
+                send(&mut socket, p).await?;
+            }
+        }
+        match recv(&mut socket).await? {
+            Some(msg) => step(&mut socket, store, &mut engine, msg).await?,
+            None => return Err(Error::Sync("the server closed the connection mid-sync".into())),
+        }
+    }
+    let _ = socket.close(None).await;
+    let progress = engine.progress().clone();
+    if let Some((doc, reason)) = progress.refused.first() {
+        return Err(Error::Sync(format!(
+            "{} document(s) refused, first {doc}: {reason}",
+            progress.refused.len()
+        )));
+    }
+    Ok(progress)
+}
+
+/// Backoff between reconnects: doubling from half a second to a minute, with ±50 % jitter so a
+/// thousand phones coming back at 7 a.m. do not reconnect in lockstep.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 500u64.saturating_mul(1 << attempt.min(7)).min(60_000);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 255; // 0..=base
+    Duration::from_millis(base / 2 + jitter / 2 + jitter / 4)
+}
+
+/// Keeps the store in sync until `stop` resolves: stays connected, applies live changes, pushes
+/// within `poll` of a local write (written by this or any other process), and reconnects after
+/// failures with [`backoff`]. Fails only when the server refuses the device.
+pub async fn watch(store: &mut Store, poll: Duration, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    tokio::pin!(stop);
+    let mut attempt = 0u32;
+    loop {
+        let session = async {
+            let binding = store.binding()?.ok_or(Error::NotBound)?;
+            let mut socket = connect(binding).await?;
+            let mut engine = Engine::new();
+            let hello = engine.hello(store)?;
+            send(&mut socket, &hello).await?;
+            store.set_meta(binding::CONNECTED, "1")?;
+            let mut tick = tokio::time::interval(poll);
+            loop {
+                tokio::select! {
+                    msg = recv(&mut socket) => match msg? {
+                        Some(msg) => {
+                            step(&mut socket, store, &mut engine, msg).await?;
+                            if engine.idle() && engine.pending(store)?.is_empty() {
+                                store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
+                                store.set_meta(keys::LAST_ERROR, "")?;
+                            }
+                        }
+                        None => return Err::<(), Error>(Error::Sync("the server closed the connection".into())),
+                    },
+                    _ = tick.tick() => {
+                        let pushes = if engine.idle() { engine.push(store)? } else { Vec::new() };
+                        for p in &pushes {
+                            send(&mut socket, p).await?;
+                        }
+                    }
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            r = session => r,
+            () = &mut stop => {
+                store.set_meta(binding::CONNECTED, "0")?;
+                return Ok(());
+            }
+        };
+        store.set_meta(binding::CONNECTED, "0")?;
+        match outcome {
+            Err(e @ (Error::Unauthorized(_) | Error::NotBound)) => {
+                store.set_meta(keys::LAST_ERROR, &e.to_string())?;
+                return Err(e);
+            }
+            Err(e) => {
+                store.set_meta(keys::LAST_ERROR, &e.to_string())?;
+                attempt = attempt.saturating_add(1);
+            }
+            Ok(()) => attempt = 0,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff(attempt)) => {}
+            () = &mut stop => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! A real server on loopback with the fixture company, and phones (real stores) bound to it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use futures_util::{SinkExt, StreamExt};
+use sitesync_core::Store;
+use sitesync_core::import::Company;
+use sitesync_core::sync::protocol::{self, ClientMsg, ServerMsg};
+use sitesync_server::AppState;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// The repository's fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A server running in this process on 127.0.0.1:0, with the fixture company imported (no logs).
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state, to inspect the server's own store.
+    pub state: AppState,
+    /// Its data directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// Stops it.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The serving task.
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server with the fixture company imported.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::open(dir.path()).unwrap();
+        let company: Company = sitesync_core::import::read_json(&fixtures().join("company.json")).unwrap();
+        state
+            .both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sitesync_server::run(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The base URL phones use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Enrolls a device for a fixture user; returns its token.
+    pub async fn device(&self, user: &str) -> String {
+        let user = user.to_string();
+        self.state.auth(move |a| a.add_device(&user, "test")).await.unwrap().1
+    }
+
+    /// Enrolls a device and returns its id and token.
+    pub async fn device_with_id(&self, user: &str) -> (String, String) {
+        let user = user.to_string();
+        self.state.auth(move |a| a.add_device(&user, "test")).await.unwrap()
+    }
+
+    /// Runs `f` on the server's own document store.
+    pub async fn store<T: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
+        self.state.both(move |_, s| Ok(f(s))).await.unwrap()
+    }
+
+    /// Stops the server and waits for it to finish (live connections are closed).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A phone: a store in `dir` bound to `url` with `token`.
+pub fn phone(dir: &Path, name: &str, url: &str, token: &str) -> Store {
+    let mut s = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
+    s.set_user(name).unwrap();
+    s.bind(url, token).unwrap();
+    s
+}
+
+/// A raw protocol connection, for tests that send what a well-behaved phone never would.
+pub struct RawClient {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl RawClient {
+    /// Connects with a token; `Err` carries the HTTP status of a refused upgrade.
+    pub async fn connect(addr: SocketAddr, token: &str) -> Result<RawClient, u16> {
+        let mut req = format!("ws://{addr}/v1/sync").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((socket, _)) => Ok(RawClient { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+
+    /// Sends a message.
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        self.send_bytes(protocol::encode(msg)).await;
+    }
+
+    /// Sends raw bytes as one binary frame.
+    pub async fn send_bytes(&mut self, bytes: Vec<u8>) {
+        self.socket.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    /// The next message, or `None` once the server closed the connection (10 s at most).
+    pub async fn recv(&mut self) -> Option<ServerMsg> {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Binary(b))) => return Some(protocol::decode(&b).unwrap()),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                    Some(Ok(_)) => continue,
+                }
+            }
+        });
+        next.await.expect("the server answers within 10 s")
+    }
+}

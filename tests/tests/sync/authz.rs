@@ -1,0 +1,220 @@
+//! Who may read and write what: per-site grants, org isolation, revocation, wrong tokens.
+
+use sitesync_core::ids::DocId;
+use sitesync_core::import::Company;
+use sitesync_core::sync::protocol::{ClientMsg, DocResult, DocSync, ErrorCode, Refusal, ServerMsg};
+use sitesync_tests::harness::{RawClient, TestServer, phone};
+
+use crate::*;
+
+/// Saved bytes of a real document of `id`, made on a scratch store that holds the fixture rosters.
+fn doc_bytes(id: &DocId) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sitesync_core::Store::open(dir.path().join("x.sqlite3")).unwrap();
+    s.import_dir(&sitesync_tests::harness::fixtures().join("small"))
+        .unwrap();
+    let (site, date) = match id {
+        DocId::Day(s, d) => (s.clone(), *d),
+        _ => unreachable!(),
+    };
+    if s.roster(&site).is_err() {
+        // Another org's site: give the scratch store a roster for it.
+        let mut r = s.roster(&hz()).unwrap();
+        r.site.id = site.clone();
+        s.put_roster(&r).unwrap();
+    }
+    s.set_day_info(&site, date, Some("晴"), None, None).unwrap();
+    s.export_changes(id, &[]).unwrap().unwrap()
+}
+
+async fn push(client: &mut RawClient, id: &DocId) -> DocResult {
+    client
+        .send(&ClientMsg::Push {
+            req: 1,
+            docs: vec![DocSync {
+                doc: id.to_string(),
+                base: vec![],
+                heads: vec![],
+                changes: doc_bytes(id),
+            }],
+        })
+        .await;
+    ack(client).await.into_iter().next().unwrap()
+}
+
+/// The next `Ack`, skipping live updates the server may interleave.
+async fn ack(client: &mut RawClient) -> Vec<DocResult> {
+    loop {
+        match client.recv().await {
+            Some(ServerMsg::Ack { results, .. }) => return results,
+            Some(ServerMsg::Changed { .. }) => continue,
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+}
+
+async fn hello(client: &mut RawClient) -> Vec<String> {
+    client.send(&ClientMsg::Hello { cursor: 0 }).await;
+    match client.recv().await {
+        Some(ServerMsg::Welcome { docs, .. }) => docs.into_iter().map(|d| d.doc).collect(),
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_decide_every_document_and_nothing_crosses_orgs() {
+    let server = TestServer::start().await;
+    // A second org with its own site and foreman.
+    let mut other: Company =
+        sitesync_core::import::read_json(&sitesync_tests::harness::fixtures().join("small/company.json")).unwrap();
+    other.org.id = "org-other".parse().unwrap();
+    other.sites[0].id = "site-other-01".parse().unwrap();
+    other.users = vec![
+        serde_json::from_value(
+            serde_json::json!({"id": "u-other", "name": "别人", "role": "foreman", "sites": ["site-other-01"]}),
+        )
+        .unwrap(),
+    ];
+    server
+        .state
+        .both(move |a, s| sitesync_server::admin::import_company(a, s, &other))
+        .await
+        .unwrap();
+
+    let own = DocId::Day(hz(), d("2026-12-01"));
+    let other_site = DocId::Day("site-sz-02".parse().unwrap(), d("2026-12-01"));
+    let other_org = DocId::Day("site-other-01".parse().unwrap(), d("2026-12-01"));
+
+    let mut foreman = RawClient::connect(server.addr, &server.device("u-foreman-hz-01").await)
+        .await
+        .unwrap();
+    let seen = hello(&mut foreman).await;
+    assert!(seen.iter().all(|d| d.contains("site-hz-01")), "{seen:?}");
+    assert!(matches!(push(&mut foreman, &own).await, DocResult::Synced(_)));
+    assert!(matches!(
+        push(&mut foreman, &other_site).await,
+        DocResult::Refused {
+            reason: Refusal::Forbidden,
+            ..
+        }
+    ));
+    assert!(matches!(
+        push(&mut foreman, &other_org).await,
+        DocResult::Refused {
+            reason: Refusal::Forbidden,
+            ..
+        }
+    ));
+    // A refused document does not block the rest of its batch.
+    foreman
+        .send(&ClientMsg::Push {
+            req: 2,
+            docs: vec![
+                DocSync {
+                    doc: other_site.to_string(),
+                    base: vec![],
+                    heads: vec![],
+                    changes: doc_bytes(&other_site),
+                },
+                DocSync {
+                    doc: "not a doc".into(),
+                    base: vec![],
+                    heads: vec![],
+                    changes: vec![1, 2, 3],
+                },
+                DocSync {
+                    doc: own.to_string(),
+                    base: vec![],
+                    heads: vec![],
+                    changes: doc_bytes(&own),
+                },
+            ],
+        })
+        .await;
+    let results = ack(&mut foreman).await;
+    assert!(matches!(
+        results[0],
+        DocResult::Refused {
+            reason: Refusal::Forbidden,
+            ..
+        }
+    ));
+    assert!(matches!(
+        results[1],
+        DocResult::Refused {
+            reason: Refusal::UnknownDocument,
+            ..
+        }
+    ));
+    assert!(matches!(results[2], DocResult::Synced(_)));
+    // Master data is head office's: a foreman reads it but cannot change it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = phone(dir.path(), "f", &server.url(), &server.device("u-foreman-hz-01").await);
+    sync(&mut p).await;
+    let mut roster = p.roster(&hz()).unwrap();
+    roster.workers[0].day_rate = sitesync_core::units::Fen::new("r", 99_900).unwrap();
+    p.put_roster(&roster).unwrap();
+    let err = sitesync_core::sync::client::sync_once(&mut p).await.unwrap_err();
+    assert!(err.to_string().contains("ReadOnly"), "{err}");
+    let rate = server.store(|s| s.roster(&hz()).unwrap().workers[0].day_rate).await;
+    assert_ne!(rate.fen(), 99_900);
+
+    // Head office reads every site of its org, and none of another org.
+    let mut office = RawClient::connect(server.addr, &server.device("u-office-1").await)
+        .await
+        .unwrap();
+    let seen = hello(&mut office).await;
+    assert!(
+        seen.contains(&"site|site-sz-02".to_string()) && seen.contains(&own.to_string()),
+        "{seen:?}"
+    );
+    assert!(!seen.iter().any(|d| d.contains("site-other")), "{seen:?}");
+    assert!(matches!(
+        push(&mut office, &other_org).await,
+        DocResult::Refused {
+            reason: Refusal::Forbidden,
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tokens_get_401_and_revoked_devices_are_cut_off_at_their_next_message() {
+    let server = TestServer::start().await;
+    assert_eq!(RawClient::connect(server.addr, "sst_nope").await.err(), Some(401));
+    let (device, token) = server.device_with_id("u-foreman-hz-01").await;
+    let mut client = RawClient::connect(server.addr, &token).await.unwrap();
+    hello(&mut client).await;
+    server.state.auth(move |a| a.revoke_device(&device)).await.unwrap();
+    client.send(&ClientMsg::Hello { cursor: 0 }).await;
+    match client.recv().await {
+        Some(ServerMsg::Error {
+            code: ErrorCode::Unauthorized,
+            ..
+        }) => {}
+        other => panic!("expected unauthorized, got {other:?}"),
+    }
+    assert_eq!(client.recv().await, None, "and the connection is closed");
+    assert_eq!(RawClient::connect(server.addr, &token).await.err(), Some(401));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_get_a_clear_error_and_the_server_keeps_serving() {
+    let server = TestServer::start().await;
+    let token = server.device("u-foreman-hz-01").await;
+    for junk in [vec![], vec![9, 0, 1], vec![1, 0, 0xff, 0xff, 0xff], vec![1, 1, 0, 0, 0]] {
+        let mut client = RawClient::connect(server.addr, &token).await.unwrap();
+        client.send_bytes(junk).await;
+        match client.recv().await {
+            Some(ServerMsg::Error { code, .. }) => assert!(matches!(code, ErrorCode::Malformed | ErrorCode::Version)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = phone(dir.path(), "f", &server.url(), &token);
+    sync(&mut p).await;
+    assert!(p.roster(&hz()).is_ok());
+    server.stop().await;
+}
