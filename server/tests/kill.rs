@@ -1,0 +1,152 @@
+//! The real `sitesync-server` binary is killed with SIGKILL while a phone syncs, and restarted:
+//! no change the phone saw acknowledged is lost, the phone resumes, and the database is intact.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sitesync_core::Store;
+use sitesync_core::ids::{SiteId, WorkItemId, WorkerId, parse_date};
+use sitesync_core::sync::client::sync_once;
+use sitesync_core::units::WorkDays;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ROUNDS: usize = 16;
+
+fn server_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sitesync-server")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+fn admin(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(server_bin())
+        .arg("admin")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn start(data: &Path, addr: SocketAddr) -> Child {
+    Command::new(server_bin())
+        .args(["serve", "--listen", &addr.to_string(), "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (30 s at most) until the server answers `/healthz`.
+async fn healthy(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            if buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    admin(&data, &["import", fixtures().join("company.json").to_str().unwrap()]);
+    let token = admin(&data, &["device", "add", "--user", "u-foreman-hz-01"]);
+    let office = admin(&data, &["device", "add", "--user", "u-office-1"]);
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut server = start(&data, addr);
+    healthy(addr).await;
+
+    let mut phone = Store::open(dir.path().join("phone.sqlite3")).unwrap();
+    phone.bind(&format!("http://{addr}"), &token).unwrap();
+    sync_once(&mut phone).await.unwrap();
+    let site = SiteId::new("site-hz-01").unwrap();
+    let roster = phone.roster(&site).unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut added = Vec::new();
+    let mut acked = Vec::new();
+    let mut interrupted = 0;
+    for round in 0..ROUNDS {
+        let date = parse_date("2026-12-01").unwrap() + chrono::Days::new((round / 4) as u64);
+        for k in 0..4 {
+            let w = &roster.workers[(round * 4 + k) % roster.workers.len()];
+            let e = sitesync_core::store::entry(
+                site.clone(),
+                date,
+                WorkerId::new(w.id.as_str()).unwrap(),
+                WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
+                WorkDays::parse("1.0").unwrap(),
+            );
+            added.push(phone.add_labor(&e, None).unwrap().id);
+        }
+        // Kill the server at a random moment of this sync (or just after it).
+        let delay = Duration::from_micros((seed.wrapping_mul(round as u64 + 1) >> 7) % 100_000);
+        let pid = server.id();
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // SIGKILL, exactly what a crash or the OOM killer does.
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        });
+        match sync_once(&mut phone).await {
+            Ok(_) => acked = added.clone(),
+            Err(_) => interrupted += 1,
+        }
+        killer.await.unwrap();
+        let _ = server.kill();
+        server.wait().unwrap();
+        server = start(&data, addr);
+        healthy(addr).await;
+    }
+    // The phone resumes: everything it still has pending goes through now.
+    sync_once(&mut phone).await.unwrap();
+    assert!(phone.pending().unwrap().is_empty());
+
+    // Head office, from a fresh phone, sees every line exactly once.
+    let mut hq = Store::open(dir.path().join("hq.sqlite3")).unwrap();
+    hq.bind(&format!("http://{addr}"), &office).unwrap();
+    sync_once(&mut hq).await.unwrap();
+    let t = hq
+        .totals(
+            Some(&site),
+            parse_date("2026-12-01").unwrap(),
+            parse_date("2026-12-31").unwrap(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(t.total.lines as usize, added.len(), "seed {seed}");
+    for id in &acked {
+        hq.labor_line(id)
+            .unwrap_or_else(|e| panic!("seed {seed}: acknowledged {id} lost: {e}"));
+    }
+    eprintln!("{interrupted} of {ROUNDS} syncs were interrupted by the kill");
+    let _ = server.kill();
+    server.wait().unwrap();
+    let mut docs = Store::open(data.join("documents.sqlite3")).unwrap();
+    docs.verify().unwrap();
+}
