@@ -87,9 +87,10 @@ pub fn add_site(auth: &AuthDb, store: &mut Store, new: &NewSite) -> Result<()> {
     Ok(())
 }
 
-/// Writes the bootstrap admin credential on a first start; returns the token file's path.
+/// Writes an admin credential when no admin can sign in (a first start, or data imported before
+/// the first start); returns the token file's path.
 pub fn bootstrap(auth: &AuthDb, dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
-    if !auth.is_empty()? {
+    if auth.has_admin_device()? {
         return Ok(None);
     }
     auth.put_org(SYSTEM_ORG, "sitesync operators")?;

@@ -129,6 +129,17 @@ impl AuthDb {
             == 0)
     }
 
+    /// Whether any admin has an active device.
+    pub fn has_admin_device(&self) -> Result<bool> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM devices d JOIN users u ON u.user_id = d.user_id
+             WHERE u.role = 'admin' AND d.revoked_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
     /// Creates or renames an org.
     pub fn put_org(&self, org_id: &str, name: &str) -> Result<()> {
         self.conn.execute(

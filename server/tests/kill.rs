@@ -72,7 +72,6 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
     let data = dir.path().join("data");
     admin(&data, &["import", fixtures().join("company.json").to_str().unwrap()]);
     let token = admin(&data, &["device", "add", "--user", "u-foreman-hz-01"]);
-    let office = admin(&data, &["device", "add", "--user", "u-office-1"]);
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
@@ -127,7 +126,8 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
     sync_once(&mut phone).await.unwrap();
     assert!(phone.pending().unwrap().is_empty());
 
-    // Head office, from a fresh phone, sees every line exactly once.
+    // Head office, from a fresh phone enrolled while the server runs, sees every line exactly once.
+    let office = admin(&data, &["device", "add", "--user", "u-office-1"]);
     let mut hq = Store::open(dir.path().join("hq.sqlite3")).unwrap();
     hq.bind(&format!("http://{addr}"), &office).unwrap();
     sync_once(&mut hq).await.unwrap();
@@ -145,6 +145,13 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
             .unwrap_or_else(|e| panic!("seed {seed}: acknowledged {id} lost: {e}"));
     }
     eprintln!("{interrupted} of {ROUNDS} syncs were interrupted by the kill");
+    // Revoking from the command line while the server runs cuts the device off at once.
+    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    assert!(admin_token.starts_with("sst_"), "the first start wrote an admin token");
+    let foreman_device = format!("d-{}", token.split('_').nth(1).unwrap());
+    admin(&data, &["device", "revoke", &foreman_device]);
+    let err = sync_once(&mut phone).await.unwrap_err();
+    assert!(matches!(err, sitesync_core::Error::Unauthorized(_)), "{err}");
     let _ = server.kill();
     server.wait().unwrap();
     let mut docs = Store::open(data.join("documents.sqlite3")).unwrap();

@@ -4,6 +4,7 @@ mod authz;
 mod convergence;
 mod faults;
 mod live;
+mod sans_io;
 
 use chrono::NaiveDate;
 use sitesync_core::Store;
