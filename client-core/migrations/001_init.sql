@@ -120,3 +120,19 @@ CREATE TABLE day_status (
     day     TEXT NOT NULL,
     status  TEXT NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE reviews (
+    event_id TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    site_id  TEXT NOT NULL,
+    day      TEXT NOT NULL,
+    -- Causal order within the day (0 = first).
+    seq      INTEGER NOT NULL,
+    action   TEXT NOT NULL,
+    by_user  TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    heads    TEXT NOT NULL,
+    PRIMARY KEY (doc_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX reviews_site_day ON reviews(site_id, day);

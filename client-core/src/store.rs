@@ -10,6 +10,7 @@
 mod logging;
 mod projection;
 mod queries;
+mod rows;
 pub(crate) mod schema;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use crate::ids::DocId;
 
 pub use logging::{CrewCopy, entry};
 pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
+pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;
@@ -512,6 +514,51 @@ impl Store {
         let [(id, loaded)] = batch;
         self.put_back(id, loaded);
         Ok(changed)
+    }
+
+    /// Rebuilds every projection from the documents alone, in one transaction; returns the number of
+    /// documents read. The result equals the incrementally maintained projections.
+    pub fn reindex(&mut self) -> Result<usize> {
+        let ids = self.doc_ids()?;
+        let mut docs = Vec::with_capacity(ids.len());
+        for id in &ids {
+            self.cache.remove(id);
+            let (doc, _) = load_from_disk(&self.conn, &id.to_string())?.ok_or_else(|| Error::CorruptDocument {
+                doc: id.to_string(),
+                reason: "vanished during reindex".into(),
+            })?;
+            docs.push(doc);
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for table in projection::TABLES {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        for (id, doc) in ids.iter().zip(&docs) {
+            projection::project(&tx, id, doc)?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+
+    /// Every projected row as text, table by table, for comparing two projections.
+    pub fn projection_dump(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for table in projection::TABLES {
+            let mut stmt = self.conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))?;
+            let n = stmt.column_count();
+            let rows = stmt.query_map([], |r| {
+                let mut cells = vec![table.to_string()];
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    cells.push(format!("{v:?}"));
+                }
+                Ok(cells.join("|"))
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
     }
 
     /// Folds every document's chunks into a fresh snapshot and reclaims the space.

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 pub const SYSTEM_ORG: &str = "system";
 
 /// What a company import did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportReport {
     /// The org.
     pub org: String,

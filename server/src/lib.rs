@@ -14,8 +14,11 @@
 //! ```
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod error;
+pub mod export;
+pub mod report;
 pub mod session;
 pub mod state;
 
@@ -25,28 +28,69 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sitesync_core::import::Company;
 use sitesync_core::sync::protocol::MAX_FRAME;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use crate::auth::{Principal, Role};
 pub use crate::error::{Error, Result};
 pub use crate::state::AppState;
 
-/// The HTTP routes.
+/// The OpenAPI document's fixed parts; the paths come from the routes themselves.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sitesync", description = "Offline-first day-labor and progress logging: sync, reports, approvals, administration."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Declares the bearer device token every route but `/healthz` takes.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document generated from them (so the two cannot disagree).
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(sync))
+        .routes(routes!(api::labor_report))
+        .routes(routes!(api::attendance_report))
+        .routes(routes!(api::progress_report))
+        .routes(routes!(api::anomaly_report))
+        .routes(routes!(api::decide, api::queue))
+        .routes(routes!(admin_import))
+        .routes(routes!(admin_org))
+        .routes(routes!(admin_site))
+        .routes(routes!(admin_user))
+        .routes(routes!(admin_grant))
+        .routes(routes!(admin_device))
+        .routes(routes!(admin_revoke))
+        .split_for_parts()
+}
+
+/// The HTTP routes, with the OpenAPI document at `/v1/openapi.json`.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/sync", get(sync))
-        .route("/v1/admin/import", post(admin_import))
-        .route("/v1/admin/orgs", post(admin_org))
-        .route("/v1/admin/sites", post(admin_site))
-        .route("/v1/admin/users", post(admin_user))
-        .route("/v1/admin/grants", post(admin_grant))
-        .route("/v1/admin/devices", post(admin_device))
-        .route("/v1/admin/devices/{device}/revoke", post(admin_revoke))
+    let (router, openapi) = routes();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
         .with_state(state)
 }
 
@@ -81,6 +125,8 @@ pub async fn run(
     result
 }
 
+/// Liveness: answers when the server is up.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Up")))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -92,7 +138,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The principal behind the request's bearer token.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     let token = bearer(headers).ok_or(Error::Unauthorized)?;
     state
         .auth(move |a| a.authenticate(&token))
@@ -100,6 +146,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
         .ok_or(Error::Unauthorized)
 }
 
+/// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token.
+#[utoipa::path(get, path = "/v1/sync", security(("bearer" = [])),
+    responses((status = 101, description = "Switching to the sync protocol"), (status = 401, description = "Unknown or revoked token")))]
 async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<impl IntoResponse> {
     let who = authenticate(&state, &headers).await?;
     Ok(ws
@@ -123,6 +172,9 @@ async fn admin(state: &AppState, headers: &HeaderMap, org: Option<&str>) -> Resu
     Ok(who)
 }
 
+/// Imports a company.json (org, sites with master data, users, grants).
+#[utoipa::path(post, path = "/v1/admin/import", request_body(content = Object, description = "company.json"), security(("bearer" = [])),
+    responses((status = 200, body = admin::ImportReport), (status = 401), (status = 403)))]
 async fn admin_import(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -136,12 +188,15 @@ async fn admin_import(
     Ok(Json(report))
 }
 
-#[derive(Deserialize)]
+/// A new organisation.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewOrg {
     id: String,
     name: String,
 }
 
+/// Creates or renames an organisation.
+#[utoipa::path(post, path = "/v1/admin/orgs", request_body = NewOrg, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
 async fn admin_org(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -152,6 +207,9 @@ async fn admin_org(
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
+/// Creates a site (with an empty roster) in an organisation.
+#[utoipa::path(post, path = "/v1/admin/sites", request_body(content = Object, description = "{org, site: {id, code, name, timezone}}"),
+    security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
 async fn admin_site(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -165,7 +223,8 @@ async fn admin_site(
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
-#[derive(Deserialize)]
+/// A new or changed user.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewUser {
     org: String,
     id: String,
@@ -175,6 +234,8 @@ struct NewUser {
     all_sites: bool,
 }
 
+/// Creates or updates a user.
+#[utoipa::path(post, path = "/v1/admin/users", request_body = NewUser, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
 async fn admin_user(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -188,12 +249,15 @@ async fn admin_user(
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
-#[derive(Deserialize)]
+/// A site grant.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewGrant {
     user: String,
     site: String,
 }
 
+/// Grants a user a site of their org.
+#[utoipa::path(post, path = "/v1/admin/grants", request_body = NewGrant, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
 async fn admin_grant(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -209,13 +273,16 @@ async fn admin_grant(
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
-#[derive(Deserialize)]
+/// A device to enroll.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewDevice {
     user: String,
     #[serde(default)]
     label: String,
 }
 
+/// Enrolls a device for a user; the token in the answer is shown only once.
+#[utoipa::path(post, path = "/v1/admin/devices", request_body = NewDevice, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
 async fn admin_device(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -237,6 +304,9 @@ async fn admin_device(
     Ok(Json(serde_json::json!({ "device_id": device_id, "token": token })))
 }
 
+/// Revokes a device: it is cut off at its next message.
+#[utoipa::path(post, path = "/v1/admin/devices/{device}/revoke", params(("device" = String, Path, description = "Device id")),
+    security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403), (status = 404)))]
 async fn admin_revoke(
     State(state): State<AppState>,
     headers: HeaderMap,

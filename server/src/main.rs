@@ -105,6 +105,8 @@ enum AdminCommand {
     /// Enroll or revoke devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Rebuild the report tables from the documents alone.
+    Reindex,
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,6 +272,10 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
             let (device, token) = state.auth(move |a| a.add_device(&user, &label)).await?;
             eprintln!("device {device} enrolled; its token (shown once):");
             println!("{token}");
+        }
+        AdminCommand::Reindex => {
+            let n = state.both(|_, store| Ok(store.reindex()?)).await?;
+            println!("reindexed {n} documents");
         }
         AdminCommand::Device(DeviceCommand::Revoke { device }) => {
             state.auth(move |a| a.revoke_device(&device)).await?;

@@ -146,3 +146,58 @@ impl RawClient {
         next.await.expect("the server answers within 10 s")
     }
 }
+
+/// A REST client for the head-office API, authenticated as one device.
+pub struct Api {
+    /// The server's base URL.
+    base: String,
+    /// The bearer token.
+    token: String,
+    /// The HTTP client.
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// A client for `server` as the device with `token`.
+    pub fn new(server: &TestServer, token: &str) -> Api {
+        Api {
+            base: server.url(),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// GET `path` with query pairs; returns the status and the body bytes.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// GET `path` and parse the JSON body, insisting on 200.
+    pub async fn json(&self, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
+        let (status, body) = self.get(path, query).await;
+        assert_eq!(status, 200, "GET {path} {query:?}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// POST a JSON body; returns the status and the parsed body.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}

@@ -453,6 +453,22 @@ impl Store {
         Ok(delay.id)
     }
 
+    /// Records a review action by `by` (a manager acting through the server), pinning the document
+    /// version it saw.
+    pub fn review_as(
+        &mut self,
+        site: &SiteId,
+        date: NaiveDate,
+        action: ReviewAction,
+        reason: &str,
+        by: &str,
+    ) -> Result<DaySheet> {
+        let user = std::mem::replace(&mut self.user, by.to_string());
+        let out = self.review(site, date, action, reason);
+        self.user = user;
+        out
+    }
+
     /// Records a review action, pinning the document version it saw.
     fn review(&mut self, site: &SiteId, date: NaiveDate, action: ReviewAction, reason: &str) -> Result<DaySheet> {
         self.roster(site)?;

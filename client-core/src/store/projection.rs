@@ -7,6 +7,18 @@ use crate::doc::{day, site};
 use crate::error::Result;
 use crate::ids::DocId;
 
+/// Every projection table, in the order a rebuild clears them.
+pub(super) const TABLES: &[&str] = &[
+    "sites",
+    "crews",
+    "workers",
+    "work_items",
+    "labor_lines",
+    "progress_lines",
+    "reviews",
+    "day_status",
+];
+
 /// Replaces the projected rows of `id` with what the document holds now.
 pub(super) fn project(tx: &Transaction<'_>, id: &DocId, doc: &Automerge) -> Result<()> {
     match id {
@@ -112,6 +124,25 @@ fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, do
             p.note,
             p.entered_by,
             p.deleted
+        ])?;
+    }
+    tx.execute("DELETE FROM reviews WHERE doc_id = ?1", [doc_id])?;
+    let mut review = tx.prepare_cached(
+        "INSERT INTO reviews (event_id, doc_id, site_id, day, seq, action, by_user, at, reason, heads)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for (i, e) in content.reviews.iter().enumerate() {
+        review.execute(params![
+            e.id,
+            doc_id,
+            site_id,
+            date,
+            i as i64,
+            e.action.as_str(),
+            e.by,
+            e.at.to_rfc3339(),
+            e.reason,
+            e.heads.join(",")
         ])?;
     }
     let status = day::status(doc, &content)?;

@@ -1,0 +1,247 @@
+//! Flat rows from the projections for reports: labor and progress lines with their roster context,
+//! day statuses and review trails. Grouping and formatting are the reader's.
+
+use chrono::NaiveDate;
+use rusqlite::params_from_iter;
+use serde::Serialize;
+
+use super::Store;
+use crate::error::Result;
+use crate::ids::parse_date;
+
+/// Which rows to read.
+#[derive(Debug, Clone, Default)]
+pub struct RowFilter {
+    /// Only these sites (`None`: every site in the store).
+    pub sites: Option<Vec<String>>,
+    /// First date, inclusive.
+    pub from: Option<NaiveDate>,
+    /// Last date, inclusive.
+    pub to: Option<NaiveDate>,
+    /// Only days whose status is `approved` (the default for cost figures).
+    pub approved_only: bool,
+}
+
+impl RowFilter {
+    /// SQL conditions on table alias `t` with columns `site_id`, `day`, `doc_id`, and their values.
+    fn sql(&self) -> (String, Vec<String>) {
+        let mut cond = vec!["1 = 1".to_string()];
+        let mut args = Vec::new();
+        if let Some(sites) = &self.sites {
+            if sites.is_empty() {
+                cond.push("0 = 1".into());
+            } else {
+                cond.push(format!("t.site_id IN ({})", vec!["?"; sites.len()].join(", ")));
+                args.extend(sites.iter().cloned());
+            }
+        }
+        if let Some(from) = self.from {
+            cond.push("t.day >= ?".into());
+            args.push(from.to_string());
+        }
+        if let Some(to) = self.to {
+            cond.push("t.day <= ?".into());
+            args.push(to.to_string());
+        }
+        if self.approved_only {
+            cond.push("(SELECT status FROM day_status s WHERE s.doc_id = t.doc_id) = 'approved'".into());
+        }
+        (cond.join(" AND "), args)
+    }
+}
+
+/// One labor line with its roster context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaborRow {
+    /// The line id.
+    pub line_id: String,
+    /// Site id.
+    pub site: String,
+    /// Date.
+    pub date: NaiveDate,
+    /// Worker id.
+    pub worker: String,
+    /// Worker name ("" if no longer on the roster).
+    pub worker_name: String,
+    /// The worker's crew now.
+    pub crew: String,
+    /// The crew's name.
+    pub crew_name: String,
+    /// The worker's trade.
+    pub trade: String,
+    /// Work item id.
+    pub work_item: String,
+    /// Work item name.
+    pub work_item_name: String,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Hours in minutes.
+    pub hours_min: i64,
+    /// Overtime in minutes.
+    pub overtime_min: i64,
+    /// `day_labor` or `piecework`.
+    pub kind: String,
+    /// Day rate recorded on the line.
+    pub rate_fen: i64,
+    /// Overtime rate recorded on the line.
+    pub overtime_rate_fen: i64,
+    /// The worker's day rate on the roster now.
+    pub roster_rate_fen: Option<i64>,
+    /// Cost in fen.
+    pub cost_fen: i64,
+    /// Note.
+    pub note: String,
+    /// The day's review status.
+    pub status: String,
+}
+
+/// One progress line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgressRow {
+    /// Site id.
+    pub site: String,
+    /// Date.
+    pub date: NaiveDate,
+    /// Work item id.
+    pub work_item: String,
+    /// Quantity in thousandths.
+    pub quantity_milli: i64,
+    /// The day's review status.
+    pub status: String,
+}
+
+/// A site-day's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayRow {
+    /// Site id.
+    pub site: String,
+    /// Date.
+    pub date: NaiveDate,
+    /// `draft`, `submitted`, `approved`, `rejected` or `amended_after_approval`.
+    pub status: String,
+}
+
+/// One review event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewRow {
+    /// Site id.
+    pub site: String,
+    /// Date.
+    pub date: NaiveDate,
+    /// `submitted`, `approved`, `rejected` or `amended`.
+    pub action: String,
+    /// Who.
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Reason or comment.
+    pub reason: String,
+}
+
+fn date(text: String) -> rusqlite::Result<NaiveDate> {
+    parse_date(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+impl Store {
+    /// Labor lines (deleted ones excluded) with roster context.
+    pub fn labor_rows(&self, filter: &RowFilter) -> Result<Vec<LaborRow>> {
+        let (cond, args) = filter.sql();
+        let sql = format!(
+            "SELECT t.line_id, t.site_id, t.day, t.worker_id, COALESCE(w.name, ''), COALESCE(w.crew_id, ''),
+                    COALESCE(c.name, ''), COALESCE(w.trade, ''), t.work_item_id, COALESCE(wi.name, ''),
+                    t.work_days_centi, t.hours_min, t.overtime_min, t.kind, t.rate_fen, t.overtime_rate_fen,
+                    w.day_rate_fen, t.cost_fen, t.note, COALESCE(s.status, 'draft')
+             FROM labor_lines t
+             LEFT JOIN workers w ON w.site_id = t.site_id AND w.worker_id = t.worker_id
+             LEFT JOIN crews c ON c.site_id = w.site_id AND c.crew_id = w.crew_id
+             LEFT JOIN work_items wi ON wi.site_id = t.site_id AND wi.work_item_id = t.work_item_id
+             LEFT JOIN day_status s ON s.doc_id = t.doc_id
+             WHERE t.deleted = 0 AND {cond}
+             ORDER BY t.site_id, t.day, t.worker_id, t.work_item_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok(LaborRow {
+                line_id: r.get(0)?,
+                site: r.get(1)?,
+                date: date(r.get(2)?)?,
+                worker: r.get(3)?,
+                worker_name: r.get(4)?,
+                crew: r.get(5)?,
+                crew_name: r.get(6)?,
+                trade: r.get(7)?,
+                work_item: r.get(8)?,
+                work_item_name: r.get(9)?,
+                work_days_centi: r.get(10)?,
+                hours_min: r.get(11)?,
+                overtime_min: r.get(12)?,
+                kind: r.get(13)?,
+                rate_fen: r.get(14)?,
+                overtime_rate_fen: r.get(15)?,
+                roster_rate_fen: r.get(16)?,
+                cost_fen: r.get(17)?,
+                note: r.get(18)?,
+                status: r.get(19)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Progress lines (deleted ones excluded).
+    pub fn progress_rows(&self, filter: &RowFilter) -> Result<Vec<ProgressRow>> {
+        let (cond, args) = filter.sql();
+        let sql = format!(
+            "SELECT t.site_id, t.day, t.work_item_id, t.quantity_milli, COALESCE(s.status, 'draft')
+             FROM progress_lines t LEFT JOIN day_status s ON s.doc_id = t.doc_id
+             WHERE t.deleted = 0 AND {cond} ORDER BY t.site_id, t.day, t.work_item_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok(ProgressRow {
+                site: r.get(0)?,
+                date: date(r.get(1)?)?,
+                work_item: r.get(2)?,
+                quantity_milli: r.get(3)?,
+                status: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Site-days with a document, and their status.
+    pub fn day_rows(&self, filter: &RowFilter) -> Result<Vec<DayRow>> {
+        let (cond, args) = filter.sql();
+        let sql = format!("SELECT t.site_id, t.day, t.status FROM day_status t WHERE {cond} ORDER BY t.site_id, t.day");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok(DayRow {
+                site: r.get(0)?,
+                date: date(r.get(1)?)?,
+                status: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Review events in causal order per day.
+    pub fn review_rows(&self, filter: &RowFilter) -> Result<Vec<ReviewRow>> {
+        let (cond, args) = filter.sql();
+        let sql = format!(
+            "SELECT t.site_id, t.day, t.action, t.by_user, t.at, t.reason FROM reviews t WHERE {cond}
+             ORDER BY t.site_id, t.day, t.seq"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok(ReviewRow {
+                site: r.get(0)?,
+                date: date(r.get(1)?)?,
+                action: r.get(2)?,
+                by: r.get(3)?,
+                at: r.get(4)?,
+                reason: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

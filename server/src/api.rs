@@ -1,0 +1,431 @@
+//! The head-office REST API under `/v1/`: reports (JSON, CSV, Excel) and approvals. Authenticated
+//! like sync (bearer device token), authorized by role and site grants.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+use sitesync_core::ids::{DocId, SiteId};
+use sitesync_core::labor::ReviewAction;
+use sitesync_core::store::RowFilter;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Access, Principal, Role};
+use crate::error::{Error, Result};
+use crate::export::{Table, yuan};
+use crate::report::{self, AnomalyRules, GroupBy};
+use crate::state::AppState;
+
+/// How a report is delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JSON (the default).
+    #[default]
+    Json,
+    /// CSV, UTF-8 with a byte-order mark.
+    Csv,
+    /// Excel workbook.
+    Xlsx,
+}
+
+/// Sends a report in the asked format.
+fn deliver<T: Serialize>(format: Format, name: &str, report: &T, table: impl FnOnce() -> Table) -> Result<Response> {
+    Ok(match format {
+        Format::Json => Json(report).into_response(),
+        Format::Csv => {
+            let bytes = table().to_csv()?;
+            let disposition = format!("attachment; filename=\"{name}.csv\"");
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Format::Xlsx => {
+            let bytes = table().to_xlsx()?;
+            let disposition = format!("attachment; filename=\"{name}.xlsx\"");
+            let kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string();
+            (
+                [(header::CONTENT_TYPE, kind), (header::CONTENT_DISPOSITION, disposition)],
+                bytes,
+            )
+                .into_response()
+        }
+    })
+}
+
+/// The sites a request covers: the one asked for (if readable), or every site the principal reads.
+async fn sites(state: &AppState, who: &Principal, site: Option<String>) -> Result<Vec<String>> {
+    let who = who.clone();
+    state
+        .auth(move |a| match site {
+            Some(site) => {
+                let id = SiteId::new(&site).map_err(|e| Error::BadRequest(e.to_string()))?;
+                match a.access(&who, &DocId::Site(id))? {
+                    Access::None => Err(Error::Forbidden(format!("no grant for site {site}"))),
+                    _ => Ok(vec![site]),
+                }
+            }
+            None if who.all_sites => a.org_sites(&who.org_id),
+            None => Ok(who.sites.clone()),
+        })
+        .await
+}
+
+/// Query of the labor summary.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LaborQuery {
+    /// One site; default every site the caller may read.
+    site: Option<String>,
+    /// First date (YYYY-MM-DD), inclusive.
+    from: NaiveDate,
+    /// Last date, inclusive.
+    to: NaiveDate,
+    /// Grouping (default `site`).
+    by: Option<GroupBy>,
+    /// Count days not yet approved too (default false: approved days only).
+    #[serde(default)]
+    include_unapproved: bool,
+    /// json (default), csv or xlsx.
+    #[serde(default)]
+    format: Format,
+}
+
+/// 点工汇总: work-days, hours, overtime and cost over a date range, grouped.
+#[utoipa::path(get, path = "/v1/reports/labor", params(LaborQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The summary (JSON, CSV or Excel)", body = report::LaborSummary), (status = 401), (status = 403)))]
+pub async fn labor_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LaborQuery>,
+) -> Result<Response> {
+    let who = crate::authenticate(&state, &headers).await?;
+    let sites = sites(&state, &who, q.site).await?;
+    let by = q.by.unwrap_or(GroupBy::Site);
+    let (from, to, all) = (q.from, q.to, q.include_unapproved);
+    let summary = state
+        .both(move |_, store| report::labor_summary(store, &sites, from, to, by, all))
+        .await?;
+    deliver(q.format, &format!("labor-{}-{}", q.from, q.to), &summary, || {
+        summary.table()
+    })
+}
+
+/// Query of the attendance grid.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AttendanceQuery {
+    /// The site.
+    site: String,
+    /// The month, YYYY-MM.
+    month: String,
+    /// Count days not yet approved too.
+    #[serde(default)]
+    include_unapproved: bool,
+    /// json (default), csv or xlsx.
+    #[serde(default)]
+    format: Format,
+}
+
+/// The monthly attendance grid: one row per worker, one column per day, totals and cost.
+#[utoipa::path(get, path = "/v1/reports/attendance", params(AttendanceQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The grid (JSON, CSV or Excel)", body = report::Attendance), (status = 401), (status = 403)))]
+pub async fn attendance_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AttendanceQuery>,
+) -> Result<Response> {
+    let who = crate::authenticate(&state, &headers).await?;
+    let site = sites(&state, &who, Some(q.site.clone())).await?.remove(0);
+    let month = NaiveDate::parse_from_str(&format!("{}-01", q.month), "%Y-%m-%d")
+        .map_err(|_| Error::BadRequest(format!("month {:?} is not YYYY-MM", q.month)))?;
+    let all = q.include_unapproved;
+    let grid = state
+        .both(move |_, store| report::attendance(store, &site, month, all))
+        .await?;
+    deliver(q.format, &format!("attendance-{}-{}", q.site, q.month), &grid, || {
+        grid.table()
+    })
+}
+
+/// Query of progress against plan.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ProgressQuery {
+    /// The site.
+    site: String,
+    /// As of this date (default today).
+    date: Option<NaiveDate>,
+    /// Percentage points progress may trail time before it is flagged (default 10).
+    lag_threshold: Option<f64>,
+    /// Count days not yet approved too.
+    #[serde(default)]
+    include_unapproved: bool,
+    /// json (default), csv or xlsx.
+    #[serde(default)]
+    format: Format,
+}
+
+/// Progress against plan per work item: quantity, percent complete, percent of time elapsed, labor
+/// cost against budget, and a flag where progress lags time.
+#[utoipa::path(get, path = "/v1/reports/progress", params(ProgressQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Progress (JSON, CSV or Excel)", body = report::Progress), (status = 401), (status = 403)))]
+pub async fn progress_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ProgressQuery>,
+) -> Result<Response> {
+    let who = crate::authenticate(&state, &headers).await?;
+    let site = sites(&state, &who, Some(q.site.clone())).await?.remove(0);
+    let date = q.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let (lag, all) = (q.lag_threshold.unwrap_or(10.0), q.include_unapproved);
+    let p = state
+        .both(move |_, store| report::progress(store, &site, date, lag, all))
+        .await?;
+    deliver(q.format, &format!("progress-{}-{date}", q.site), &p, || p.table())
+}
+
+/// Query of the anomaly report.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AnomalyQuery {
+    /// One site; default every site the caller may read.
+    site: Option<String>,
+    /// First date, inclusive.
+    from: NaiveDate,
+    /// Last date, inclusive.
+    to: NaiveDate,
+    /// Work-days per worker per day across sites before it is flagged (default 1.0).
+    max_work_days: Option<f64>,
+    /// Hours (with overtime) per worker per day before it is flagged (default 12).
+    max_hours: Option<f64>,
+    /// Comma-separated rest days (`sun` or `sat,sun`); default none.
+    rest_days: Option<String>,
+    /// Days after this are not yet due (default today).
+    today: Option<NaiveDate>,
+    /// json (default), csv or xlsx.
+    #[serde(default)]
+    format: Format,
+}
+
+/// Anomalies: over-booked workers, over-long days, missing logs, amendments after approval, rates
+/// that differ from the roster.
+#[utoipa::path(get, path = "/v1/reports/anomalies", params(AnomalyQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Anomalies (JSON, CSV or Excel)", body = Vec<report::Anomaly>), (status = 401), (status = 403)))]
+pub async fn anomaly_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AnomalyQuery>,
+) -> Result<Response> {
+    let who = crate::authenticate(&state, &headers).await?;
+    let sites = sites(&state, &who, q.site.clone()).await?;
+    let rest_days = q
+        .rest_days
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<Weekday>()
+                .map_err(|_| Error::BadRequest(format!("{s:?} is not a weekday")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rules = AnomalyRules {
+        max_work_days_centi: (q.max_work_days.unwrap_or(1.0) * 100.0).round() as i64,
+        max_minutes: (q.max_hours.unwrap_or(12.0) * 60.0).round() as i64,
+        rest_days,
+        today: q.today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+    };
+    let (from, to) = (q.from, q.to);
+    let list = state
+        .both(move |_, store| report::anomalies(store, &sites, from, to, &rules))
+        .await?;
+    deliver(q.format, &format!("anomalies-{}-{}", q.from, q.to), &list, || {
+        report::anomalies_table(&list)
+    })
+}
+
+/// Approve or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Approve the day as it is now (the exact version is pinned).
+    Approve,
+    /// Send it back with a reason.
+    Reject,
+}
+
+/// One decision on a site-day.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Decision {
+    /// The site.
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// Approve or reject.
+    pub decision: Verdict,
+    /// Why (required to reject).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Decisions, singly or in bulk.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Decisions {
+    /// The decisions, applied in order; one failing does not stop the others.
+    pub decisions: Vec<Decision>,
+}
+
+/// The outcome of one decision.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionResult {
+    /// The site.
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// Whether it was recorded.
+    pub ok: bool,
+    /// The day's status afterwards.
+    pub status: Option<String>,
+    /// Why not, if not.
+    pub error: Option<String>,
+}
+
+/// Approves or rejects submitted days. Site managers decide on their sites; head office on every
+/// site of the org. The decision reaches the foreman's phone at its next sync.
+#[utoipa::path(post, path = "/v1/approvals", request_body = Decisions, security(("bearer" = [])),
+    responses((status = 200, description = "One result per decision", body = Vec<DecisionResult>), (status = 401), (status = 403)))]
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Decisions>,
+) -> Result<Json<Vec<DecisionResult>>> {
+    let who = crate::authenticate(&state, &headers).await?;
+    if who.role == Role::Foreman {
+        return Err(Error::Forbidden("foremen submit days; managers decide on them".into()));
+    }
+    let results = state
+        .both(move |auth, store| {
+            let mut out = Vec::with_capacity(body.decisions.len());
+            for d in body.decisions {
+                let outcome = (|| -> Result<String> {
+                    let site = SiteId::new(&d.site).map_err(|e| Error::BadRequest(e.to_string()))?;
+                    if auth.access(&who, &DocId::Day(site.clone(), d.date))? != Access::Write {
+                        return Err(Error::Forbidden(format!("no grant for site {}", d.site)));
+                    }
+                    let action = match d.decision {
+                        Verdict::Approve => ReviewAction::Approved,
+                        Verdict::Reject => ReviewAction::Rejected,
+                    };
+                    let sheet = store.review_as(&site, d.date, action, &d.reason, &who.user_id)?;
+                    Ok(serde_json::to_value(sheet.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default())
+                })();
+                out.push(match outcome {
+                    Ok(status) => DecisionResult {
+                        site: d.site,
+                        date: d.date,
+                        ok: true,
+                        status: Some(status),
+                        error: None,
+                    },
+                    Err(e) => DecisionResult {
+                        site: d.site,
+                        date: d.date,
+                        ok: false,
+                        status: None,
+                        error: Some(e.to_string()),
+                    },
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    let _ = state.notify_changes().await;
+    Ok(Json(results))
+}
+
+/// Query of the approval queue.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct QueueQuery {
+    /// One site; default every site the caller may read.
+    site: Option<String>,
+    /// Which days (default `submitted`): draft, submitted, approved, rejected, amended_after_approval.
+    status: Option<String>,
+}
+
+/// A day in the approval queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueItem {
+    /// The site.
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// Its status.
+    pub status: String,
+    /// Labor lines.
+    pub lines: i64,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+    /// Cost as people read it.
+    pub cost: String,
+    /// The last review event (who submitted, rejected …), if any.
+    pub last_review: Option<String>,
+}
+
+/// The days waiting for a decision (or in another status).
+#[utoipa::path(get, path = "/v1/approvals", params(QueueQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The queue", body = Vec<QueueItem>), (status = 401), (status = 403)))]
+pub async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<QueueQuery>,
+) -> Result<Json<Vec<QueueItem>>> {
+    let who = crate::authenticate(&state, &headers).await?;
+    let sites = sites(&state, &who, q.site).await?;
+    let wanted = q.status.unwrap_or_else(|| "submitted".into());
+    let items = state
+        .both(move |_, store| {
+            let f = RowFilter {
+                sites: Some(sites),
+                ..RowFilter::default()
+            };
+            let days: Vec<_> = store.day_rows(&f)?.into_iter().filter(|d| d.status == wanted).collect();
+            let lines = store.labor_rows(&f)?;
+            let reviews = store.review_rows(&f)?;
+            Ok(days
+                .into_iter()
+                .map(|d| {
+                    let of_day = lines.iter().filter(|l| l.site == d.site && l.date == d.date);
+                    let (n, wd, cost) = of_day.fold((0, 0, 0), |(n, wd, c), l| {
+                        (n + 1, wd + l.work_days_centi, c + l.cost_fen)
+                    });
+                    let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
+                        format!("{} by {} at {} {}", r.action, r.by, r.at, r.reason)
+                            .trim()
+                            .to_string()
+                    });
+                    QueueItem {
+                        site: d.site,
+                        date: d.date,
+                        status: d.status,
+                        lines: n,
+                        work_days_centi: wd,
+                        cost_fen: cost,
+                        cost: yuan(cost),
+                        last_review: last,
+                    }
+                })
+                .collect())
+        })
+        .await?;
+    Ok(Json(items))
+}

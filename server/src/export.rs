@@ -1,0 +1,172 @@
+//! Reports as tables, written as CSV or Excel (.xlsx): numbers as numbers, dates as dates, money in
+//! yuan with two decimals, Chinese text intact, a header row and a totals row.
+
+use chrono::{Datelike, NaiveDate};
+use rust_xlsxwriter::{ExcelDateTime, Format, FormatAlign, Workbook};
+
+use crate::error::{Error, Result};
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+    /// A fixed-point number: `value / 10^scale`, shown with `scale` decimals (work-days, hours).
+    Fixed(i64, u32),
+    /// Money in fen, shown as yuan.
+    Fen(i64),
+    /// A percentage with one decimal, as a number (12.5 means 12.5 %).
+    Percent(f64),
+    /// A calendar date.
+    Date(NaiveDate),
+    /// Nothing.
+    Empty,
+}
+
+/// A report as a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Sheet name and file name stem.
+    pub title: String,
+    /// Column headers.
+    pub header: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<Cell>>,
+    /// The totals row, if the report has one.
+    pub totals: Option<Vec<Cell>>,
+}
+
+fn fixed_text(v: i64, scale: u32) -> String {
+    let div = 10i64.pow(scale);
+    let sign = if v < 0 { "-" } else { "" };
+    let (w, f) = (v.abs() / div, v.abs() % div);
+    if scale == 0 {
+        format!("{sign}{w}")
+    } else {
+        format!("{sign}{w}.{f:0width$}", width = scale as usize)
+    }
+}
+
+/// Money as people read it: `¥1,234.56`.
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let whole = (fen.abs() / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}¥{grouped}.{:02}", fen.abs() % 100)
+}
+
+impl Cell {
+    fn text(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Fixed(v, s) => fixed_text(*v, *s),
+            Cell::Fen(f) => fixed_text(*f, 2),
+            Cell::Percent(p) => format!("{p:.1}"),
+            Cell::Date(d) => d.to_string(),
+            Cell::Empty => String::new(),
+        }
+    }
+}
+
+impl Table {
+    /// CSV with a UTF-8 byte-order mark, so spreadsheet programs read the Chinese text right.
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut w = csv::Writer::from_writer(vec![0xef, 0xbb, 0xbf]);
+        let io = |e: csv::Error| Error::Internal(format!("csv: {e}"));
+        w.write_record(&self.header).map_err(io)?;
+        for row in self.rows.iter().chain(self.totals.iter()) {
+            w.write_record(row.iter().map(Cell::text)).map_err(io)?;
+        }
+        w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
+    }
+
+    /// An Excel workbook with one sheet.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>> {
+        let x = |e: rust_xlsxwriter::XlsxError| Error::Internal(format!("xlsx: {e}"));
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        // Sheet names are at most 31 characters and may not contain []:*?/\.
+        let name: String = self
+            .title
+            .chars()
+            .filter(|c| !"[]:*?/\\".contains(*c))
+            .take(31)
+            .collect();
+        sheet.set_name(name).map_err(x)?;
+        let bold = Format::new().set_bold().set_align(FormatAlign::Center);
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        let money = Format::new().set_num_format("¥#,##0.00");
+        let pct = Format::new().set_num_format("0.0");
+        let decimals = |s: u32| {
+            Format::new().set_num_format(if s == 0 {
+                "0".to_string()
+            } else {
+                format!("0.{}", "0".repeat(s as usize))
+            })
+        };
+        for (c, h) in self.header.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold).map_err(x)?;
+            sheet
+                .set_column_width(c as u16, (h.chars().count() as f64 * 2.0).max(10.0))
+                .map_err(x)?;
+        }
+        sheet.set_freeze_panes(1, 0).map_err(x)?;
+        let total_fmt = |f: Format| f.set_bold();
+        for (r, row) in self.rows.iter().chain(self.totals.iter()).enumerate() {
+            let is_total = self.totals.is_some() && r == self.rows.len();
+            let r = (r + 1) as u32;
+            for (c, cell) in row.iter().enumerate() {
+                let c = c as u16;
+                let styled = |f: Format| if is_total { total_fmt(f) } else { f };
+                match cell {
+                    Cell::Text(s) => sheet
+                        .write_string_with_format(r, c, s, &styled(Format::new()))
+                        .map(|_| ()),
+                    Cell::Int(i) => sheet
+                        .write_number_with_format(r, c, *i as f64, &styled(Format::new()))
+                        .map(|_| ()),
+                    Cell::Fixed(v, s) => sheet
+                        .write_number_with_format(r, c, *v as f64 / 10f64.powi(*s as i32), &styled(decimals(*s)))
+                        .map(|_| ()),
+                    Cell::Fen(f) => sheet
+                        .write_number_with_format(r, c, *f as f64 / 100.0, &styled(money.clone()))
+                        .map(|_| ()),
+                    Cell::Percent(p) => sheet
+                        .write_number_with_format(r, c, *p, &styled(pct.clone()))
+                        .map(|_| ()),
+                    Cell::Date(d) => {
+                        let dt = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).map_err(x)?;
+                        sheet
+                            .write_datetime_with_format(r, c, &dt, &styled(date.clone()))
+                            .map(|_| ())
+                    }
+                    Cell::Empty => Ok(()),
+                }
+                .map_err(x)?;
+            }
+        }
+        book.save_to_buffer().map_err(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_like_money() {
+        assert_eq!(yuan(58_710_654), "¥587,106.54");
+        assert_eq!(yuan(5), "¥0.05");
+        assert_eq!(yuan(100_000), "¥1,000.00");
+        assert_eq!(fixed_text(150, 2), "1.50");
+    }
+}

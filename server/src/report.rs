@@ -1,0 +1,680 @@
+//! Head-office reports computed from the server's projections: the day-labor summary (点工汇总), the
+//! monthly attendance grid, progress against plan, and anomalies. Each has a JSON shape and a table
+//! shape (for CSV and Excel).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+use sitesync_core::Store;
+use sitesync_core::ids::SiteId;
+use sitesync_core::store::{LaborRow, RowFilter};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+use crate::export::{Cell, Table, yuan};
+
+/// How the labor summary is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// One row per site.
+    Site,
+    /// One row per crew.
+    Crew,
+    /// One row per trade (工种).
+    Trade,
+    /// One row per worker.
+    Worker,
+    /// One row per work item (部位).
+    WorkItem,
+    /// One row per date.
+    Day,
+}
+
+/// Work-days, hours, overtime and cost over some labor lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Sums {
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Hours in minutes.
+    pub hours_min: i64,
+    /// Overtime in minutes.
+    pub overtime_min: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+    /// Cost as people read it, e.g. `¥1,234.50`.
+    pub cost: String,
+    /// Number of lines.
+    pub lines: i64,
+}
+
+impl Sums {
+    fn add(&mut self, r: &LaborRow) {
+        self.work_days_centi += r.work_days_centi;
+        self.hours_min += r.hours_min;
+        self.overtime_min += r.overtime_min;
+        self.cost_fen += r.cost_fen;
+        self.lines += 1;
+        self.cost = yuan(self.cost_fen);
+    }
+
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Fixed(self.work_days_centi, 2),
+            Cell::Fixed(self.hours_min * 100 / 60, 2),
+            Cell::Fixed(self.overtime_min * 100 / 60, 2),
+            Cell::Fen(self.cost_fen),
+            Cell::Int(self.lines),
+        ]
+    }
+}
+
+/// One group of the labor summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SummaryRow {
+    /// The group's key (site id, crew id, trade code, worker id, work item id or date).
+    pub key: String,
+    /// A readable name for the key.
+    pub label: String,
+    /// The sums.
+    #[serde(flatten)]
+    pub sums: Sums,
+}
+
+/// 点工汇总: labor totals over a date range, grouped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LaborSummary {
+    /// Sites covered.
+    pub sites: Vec<String>,
+    /// First date.
+    pub from: NaiveDate,
+    /// Last date.
+    pub to: NaiveDate,
+    /// The grouping.
+    pub by: GroupBy,
+    /// Whether days not (yet) approved are counted.
+    pub include_unapproved: bool,
+    /// One row per group.
+    pub rows: Vec<SummaryRow>,
+    /// Totals.
+    pub total: Sums,
+}
+
+fn filter(sites: &[String], from: NaiveDate, to: NaiveDate, approved_only: bool) -> RowFilter {
+    RowFilter {
+        sites: Some(sites.to_vec()),
+        from: Some(from),
+        to: Some(to),
+        approved_only,
+    }
+}
+
+/// 点工汇总 over `sites`.
+pub fn labor_summary(
+    store: &Store,
+    sites: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    by: GroupBy,
+    include_unapproved: bool,
+) -> Result<LaborSummary> {
+    if to < from {
+        return Err(Error::BadRequest("`to` is before `from`".into()));
+    }
+    let mut groups: BTreeMap<String, SummaryRow> = BTreeMap::new();
+    let mut total = Sums {
+        cost: yuan(0),
+        ..Sums::default()
+    };
+    for r in store.labor_rows(&filter(sites, from, to, !include_unapproved))? {
+        let (key, label) = match by {
+            GroupBy::Site => (r.site.clone(), r.site.clone()),
+            GroupBy::Crew => (r.crew.clone(), r.crew_name.clone()),
+            GroupBy::Trade => (r.trade.clone(), r.trade.clone()),
+            GroupBy::Worker => (r.worker.clone(), r.worker_name.clone()),
+            GroupBy::WorkItem => (r.work_item.clone(), r.work_item_name.clone()),
+            GroupBy::Day => (r.date.to_string(), r.date.to_string()),
+        };
+        let row = groups.entry(key.clone()).or_insert_with(|| SummaryRow {
+            key,
+            label,
+            sums: Sums::default(),
+        });
+        row.sums.add(&r);
+        total.add(&r);
+    }
+    Ok(LaborSummary {
+        sites: sites.to_vec(),
+        from,
+        to,
+        by,
+        include_unapproved,
+        rows: groups.into_values().collect(),
+        total,
+    })
+}
+
+impl LaborSummary {
+    /// As a table.
+    pub fn table(&self) -> Table {
+        let header = [
+            "分组 key",
+            "名称 name",
+            "工日 work-days",
+            "工时 hours",
+            "加班 overtime h",
+            "金额 cost ¥",
+            "条数 lines",
+        ];
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut row = vec![Cell::Text(r.key.clone()), Cell::Text(r.label.clone())];
+                row.extend(r.sums.cells());
+                row
+            })
+            .collect();
+        let mut totals = vec![Cell::Text("合计 total".into()), Cell::Empty];
+        totals.extend(self.total.cells());
+        Table {
+            title: "点工汇总".into(),
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows,
+            totals: Some(totals),
+        }
+    }
+}
+
+/// One worker's row of the attendance grid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AttendanceRow {
+    /// Worker id.
+    pub worker: String,
+    /// Name.
+    pub name: String,
+    /// Crew name.
+    pub crew: String,
+    /// Work-days (hundredths) per day of the month, index 0 = day 1; `null` where not logged.
+    pub days: Vec<Option<i64>>,
+    /// The month's work-days in hundredths.
+    pub work_days_centi: i64,
+    /// The month's cost in fen.
+    pub cost_fen: i64,
+    /// The month's cost as people read it.
+    pub cost: String,
+}
+
+/// The monthly attendance grid people print: one row per worker, one column per day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Attendance {
+    /// The site.
+    pub site: String,
+    /// First day of the month.
+    pub month: NaiveDate,
+    /// Days in the month.
+    pub days_in_month: u32,
+    /// Whether days not (yet) approved are counted.
+    pub include_unapproved: bool,
+    /// One row per worker, ordered by crew then worker.
+    pub rows: Vec<AttendanceRow>,
+    /// Work-days per day of the month over all workers.
+    pub day_totals: Vec<i64>,
+    /// The month's work-days.
+    pub work_days_centi: i64,
+    /// The month's cost in fen.
+    pub cost_fen: i64,
+    /// The month's cost as people read it.
+    pub cost: String,
+}
+
+/// The attendance grid of a site for the month containing `month`.
+pub fn attendance(store: &Store, site: &str, month: NaiveDate, include_unapproved: bool) -> Result<Attendance> {
+    let first = month.with_day(1).expect("day 1 exists");
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .ok_or_else(|| Error::BadRequest("month out of range".into()))?;
+    let last = next.pred_opt().expect("a day before the 1st exists");
+    let n = last.day();
+    let mut rows: BTreeMap<(String, String), AttendanceRow> = BTreeMap::new();
+    let mut day_totals = vec![0i64; n as usize];
+    let (mut wd, mut cost) = (0, 0);
+    for r in store.labor_rows(&filter(&[site.to_string()], first, last, !include_unapproved))? {
+        let row = rows
+            .entry((r.crew.clone(), r.worker.clone()))
+            .or_insert_with(|| AttendanceRow {
+                worker: r.worker.clone(),
+                name: r.worker_name.clone(),
+                crew: r.crew_name.clone(),
+                days: vec![None; n as usize],
+                work_days_centi: 0,
+                cost_fen: 0,
+                cost: String::new(),
+            });
+        let i = (r.date.day() - 1) as usize;
+        *row.days[i].get_or_insert(0) += r.work_days_centi;
+        row.work_days_centi += r.work_days_centi;
+        row.cost_fen += r.cost_fen;
+        row.cost = yuan(row.cost_fen);
+        day_totals[i] += r.work_days_centi;
+        wd += r.work_days_centi;
+        cost += r.cost_fen;
+    }
+    Ok(Attendance {
+        site: site.to_string(),
+        month: first,
+        days_in_month: n,
+        include_unapproved,
+        rows: rows.into_values().collect(),
+        day_totals,
+        work_days_centi: wd,
+        cost_fen: cost,
+        cost: yuan(cost),
+    })
+}
+
+impl Attendance {
+    /// As a table: worker, name, crew, days 1–N, total work-days, cost.
+    pub fn table(&self) -> Table {
+        let mut header = vec!["工号 worker".to_string(), "姓名 name".into(), "班组 crew".into()];
+        header.extend((1..=self.days_in_month).map(|d| d.to_string()));
+        header.extend(["合计工日 work-days".to_string(), "金额 cost ¥".into()]);
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut row = vec![
+                    Cell::Text(r.worker.clone()),
+                    Cell::Text(r.name.clone()),
+                    Cell::Text(r.crew.clone()),
+                ];
+                row.extend(r.days.iter().map(|d| d.map_or(Cell::Empty, |v| Cell::Fixed(v, 2))));
+                row.extend([Cell::Fixed(r.work_days_centi, 2), Cell::Fen(r.cost_fen)]);
+                row
+            })
+            .collect();
+        let mut totals = vec![Cell::Text("合计 total".into()), Cell::Empty, Cell::Empty];
+        totals.extend(self.day_totals.iter().map(|v| Cell::Fixed(*v, 2)));
+        totals.extend([Cell::Fixed(self.work_days_centi, 2), Cell::Fen(self.cost_fen)]);
+        Table {
+            title: format!("考勤 {} {}", self.site, self.month.format("%Y-%m")),
+            header,
+            rows,
+            totals: Some(totals),
+        }
+    }
+}
+
+/// Progress against plan on one work item.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProgressItem {
+    /// Work item id.
+    pub work_item: String,
+    /// WBS code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Unit.
+    pub unit: String,
+    /// Planned quantity, thousandths.
+    pub planned_quantity_milli: i64,
+    /// Installed to date, thousandths.
+    pub quantity_to_date_milli: i64,
+    /// Installed ÷ planned, percent with one decimal.
+    pub percent_complete: f64,
+    /// Planned start.
+    pub planned_start: Option<NaiveDate>,
+    /// Planned end.
+    pub planned_end: Option<NaiveDate>,
+    /// Share of the planned duration elapsed at `date`, percent with one decimal.
+    pub percent_time_elapsed: f64,
+    /// Labor cost booked to date, fen.
+    pub labor_cost_fen: i64,
+    /// Labor cost as people read it.
+    pub labor_cost: String,
+    /// Budget, fen.
+    pub budget_fen: i64,
+    /// Budget as people read it.
+    pub budget: String,
+    /// Progress trails elapsed time by more than the lag threshold.
+    pub lagging: bool,
+}
+
+/// Progress against plan for a site.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Progress {
+    /// The site.
+    pub site: String,
+    /// As of this date.
+    pub date: NaiveDate,
+    /// Percentage points by which progress may trail time before it is flagged.
+    pub lag_threshold: f64,
+    /// Whether days not (yet) approved are counted.
+    pub include_unapproved: bool,
+    /// The work items.
+    pub items: Vec<ProgressItem>,
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Progress against plan per work item of a site, as of `date`.
+pub fn progress(
+    store: &mut Store,
+    site: &str,
+    date: NaiveDate,
+    lag_threshold: f64,
+    include_unapproved: bool,
+) -> Result<Progress> {
+    let roster = store.roster(&SiteId::new(site)?)?;
+    let f = RowFilter {
+        sites: Some(vec![site.to_string()]),
+        from: None,
+        to: Some(date),
+        approved_only: !include_unapproved,
+    };
+    let mut done: BTreeMap<String, i64> = BTreeMap::new();
+    for p in store.progress_rows(&f)? {
+        *done.entry(p.work_item).or_default() += p.quantity_milli;
+    }
+    let mut cost: BTreeMap<String, i64> = BTreeMap::new();
+    for l in store.labor_rows(&f)? {
+        *cost.entry(l.work_item).or_default() += l.cost_fen;
+    }
+    let items = roster
+        .work_items
+        .iter()
+        .map(|wi| {
+            let planned = wi.planned_quantity.milli();
+            let qty = done.get(wi.id.as_str()).copied().unwrap_or(0);
+            let pc = if planned > 0 {
+                round1(qty as f64 * 100.0 / planned as f64)
+            } else {
+                0.0
+            };
+            let elapsed = match (wi.planned_start, wi.planned_end) {
+                (Some(s), Some(e)) if e > s => {
+                    let span = (e - s).num_days() as f64;
+                    round1(((date - s).num_days() as f64 / span * 100.0).clamp(0.0, 100.0))
+                }
+                (Some(s), Some(_)) if date >= s => 100.0,
+                _ => 0.0,
+            };
+            let labor = cost.get(wi.id.as_str()).copied().unwrap_or(0);
+            ProgressItem {
+                work_item: wi.id.to_string(),
+                code: wi.code.clone(),
+                name: wi.name.clone(),
+                unit: wi.unit.clone(),
+                planned_quantity_milli: planned,
+                quantity_to_date_milli: qty,
+                percent_complete: pc,
+                planned_start: wi.planned_start,
+                planned_end: wi.planned_end,
+                percent_time_elapsed: elapsed,
+                labor_cost_fen: labor,
+                labor_cost: yuan(labor),
+                budget_fen: wi.budget.fen(),
+                budget: yuan(wi.budget.fen()),
+                lagging: elapsed - pc > lag_threshold,
+            }
+        })
+        .collect();
+    Ok(Progress {
+        site: site.to_string(),
+        date,
+        lag_threshold,
+        include_unapproved,
+        items,
+    })
+}
+
+impl Progress {
+    /// As a table.
+    pub fn table(&self) -> Table {
+        let header = [
+            "部位 work item",
+            "名称 name",
+            "单位 unit",
+            "计划量 planned",
+            "累计完成 to date",
+            "完成% complete",
+            "计划开始 start",
+            "计划结束 end",
+            "时间% elapsed",
+            "人工成本 labor cost ¥",
+            "预算 budget ¥",
+            "滞后 lagging",
+        ];
+        let rows = self
+            .items
+            .iter()
+            .map(|i| {
+                vec![
+                    Cell::Text(i.code.clone()),
+                    Cell::Text(i.name.clone()),
+                    Cell::Text(i.unit.clone()),
+                    Cell::Fixed(i.planned_quantity_milli, 3),
+                    Cell::Fixed(i.quantity_to_date_milli, 3),
+                    Cell::Percent(i.percent_complete),
+                    i.planned_start.map_or(Cell::Empty, Cell::Date),
+                    i.planned_end.map_or(Cell::Empty, Cell::Date),
+                    Cell::Percent(i.percent_time_elapsed),
+                    Cell::Fen(i.labor_cost_fen),
+                    Cell::Fen(i.budget_fen),
+                    Cell::Text(if i.lagging { "是 yes".into() } else { String::new() }),
+                ]
+            })
+            .collect();
+        let labor: i64 = self.items.iter().map(|i| i.labor_cost_fen).sum();
+        let budget: i64 = self.items.iter().map(|i| i.budget_fen).sum();
+        let mut totals = vec![Cell::Text("合计 total".into())];
+        totals.extend(std::iter::repeat_n(Cell::Empty, 8));
+        totals.extend([Cell::Fen(labor), Cell::Fen(budget), Cell::Empty]);
+        Table {
+            title: format!("进度 {} {}", self.site, self.date),
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows,
+            totals: Some(totals),
+        }
+    }
+}
+
+/// What kind of anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// A worker's work-days across all sites exceed the limit on one day.
+    OverWorkDays,
+    /// A worker logged more than the hour limit (hours + overtime) on one day.
+    OverHours,
+    /// An active site has no log for a working day.
+    MissingLog,
+    /// A day was changed after it was approved.
+    AmendedAfterApproval,
+    /// A labor line's day rate differs from the worker's roster rate.
+    RateMismatch,
+}
+
+/// One anomaly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Anomaly {
+    /// What kind.
+    pub kind: AnomalyKind,
+    /// The site (for a worker over the limit across sites: every site involved, comma-separated).
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// The worker, where one is involved.
+    pub worker: Option<String>,
+    /// A sentence for a person.
+    pub detail: String,
+}
+
+/// Anomaly thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyRules {
+    /// Work-days per worker per day across all sites, hundredths (default 100).
+    pub max_work_days_centi: i64,
+    /// Hours plus overtime per worker per day, minutes (default 12 h).
+    pub max_minutes: i64,
+    /// Weekdays that are not working days (default none: sites work every day).
+    pub rest_days: Vec<Weekday>,
+    /// The last day that can be missing (days after it have not happened yet).
+    pub today: NaiveDate,
+}
+
+/// One worker's day across sites: work-days, minutes, the sites, the worker's name.
+type WorkerDay = (i64, i64, BTreeSet<String>, String);
+
+/// Anomalies over `sites` in `from..=to`, on all logged data (approved or not).
+pub fn anomalies(
+    store: &mut Store,
+    sites: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    rules: &AnomalyRules,
+) -> Result<Vec<Anomaly>> {
+    let mut out = Vec::new();
+    let f = filter(sites, from, to, false);
+    let rows = store.labor_rows(&f)?;
+    // Per worker-day across every site in scope.
+    let mut per: BTreeMap<(String, NaiveDate), WorkerDay> = BTreeMap::new();
+    for r in &rows {
+        let e = per
+            .entry((r.worker.clone(), r.date))
+            .or_insert_with(|| (0, 0, BTreeSet::new(), r.worker_name.clone()));
+        e.0 += r.work_days_centi;
+        e.1 += r.hours_min + r.overtime_min;
+        e.2.insert(r.site.clone());
+        if let Some(roster) = r.roster_rate_fen
+            && roster != r.rate_fen
+        {
+            out.push(Anomaly {
+                kind: AnomalyKind::RateMismatch,
+                site: r.site.clone(),
+                date: r.date,
+                worker: Some(r.worker.clone()),
+                detail: format!(
+                    "{} {}: rate {} on the line, {} on the roster",
+                    r.worker,
+                    r.worker_name,
+                    yuan(r.rate_fen),
+                    yuan(roster)
+                ),
+            });
+        }
+    }
+    for ((worker, date), (centi, minutes, in_sites, name)) in per {
+        let site = in_sites.into_iter().collect::<Vec<_>>().join(",");
+        if centi > rules.max_work_days_centi {
+            out.push(Anomaly {
+                kind: AnomalyKind::OverWorkDays,
+                site: site.clone(),
+                date,
+                worker: Some(worker.clone()),
+                detail: format!("{worker} {name}: {:.2} work-days on {site}", centi as f64 / 100.0),
+            });
+        }
+        if minutes > rules.max_minutes {
+            out.push(Anomaly {
+                kind: AnomalyKind::OverHours,
+                site,
+                date,
+                worker: Some(worker),
+                detail: format!("{name}: {:.1} hours in the day", minutes as f64 / 60.0),
+            });
+        }
+    }
+    // Days with a log: a document with at least one labor line. A site is active from its first log.
+    let mut logged: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
+    for r in &rows {
+        logged.entry(r.site.clone()).or_default().insert(r.date);
+    }
+    for site in sites {
+        let first = store
+            .labor_rows(&RowFilter {
+                sites: Some(vec![site.clone()]),
+                from: None,
+                to: Some(to),
+                approved_only: false,
+            })?
+            .first()
+            .map(|r| r.date);
+        let Some(first) = first else { continue };
+        let days = logged.get(site).cloned().unwrap_or_default();
+        let mut d = from.max(first);
+        while d <= to.min(rules.today) {
+            if !rules.rest_days.contains(&d.weekday()) && !days.contains(&d) {
+                out.push(Anomaly {
+                    kind: AnomalyKind::MissingLog,
+                    site: site.clone(),
+                    date: d,
+                    worker: None,
+                    detail: format!("{site}: no labor logged on {d}"),
+                });
+            }
+            d = d.succ_opt().expect("dates go on");
+        }
+    }
+    for day in store.day_rows(&f)? {
+        if day.status == "amended_after_approval" {
+            let changes = store.amendments(&SiteId::new(&day.site)?, day.date)?;
+            let what: Vec<String> = changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}: {} → {}",
+                        c.line,
+                        c.field,
+                        c.approved.as_deref().unwrap_or("—"),
+                        c.now.as_deref().unwrap_or("—")
+                    )
+                })
+                .collect();
+            out.push(Anomaly {
+                kind: AnomalyKind::AmendedAfterApproval,
+                site: day.site.clone(),
+                date: day.date,
+                worker: None,
+                detail: if what.is_empty() {
+                    "corrected after approval".into()
+                } else {
+                    what.join("; ")
+                },
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.date, &a.site, a.kind, &a.worker).cmp(&(b.date, &b.site, b.kind, &b.worker)));
+    Ok(out)
+}
+
+/// Anomalies as a table.
+pub fn anomalies_table(list: &[Anomaly]) -> Table {
+    let header = ["日期 date", "工地 site", "类型 kind", "工人 worker", "说明 detail"];
+    let rows = list
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Date(a.date),
+                Cell::Text(a.site.clone()),
+                Cell::Text(
+                    serde_json::to_value(a.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                ),
+                Cell::Text(a.worker.clone().unwrap_or_default()),
+                Cell::Text(a.detail.clone()),
+            ]
+        })
+        .collect();
+    Table {
+        title: "异常 anomalies".into(),
+        header: header.iter().map(|s| s.to_string()).collect(),
+        rows,
+        totals: None,
+    }
+}

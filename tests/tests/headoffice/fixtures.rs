@@ -1,0 +1,277 @@
+//! The whole fixture company, logged on three foremen's phones and synced: the reports equal sums
+//! computed independently from logs.json.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+use sitesync_core::import::LogDay;
+use sitesync_tests::harness::{Api, TestServer, fixtures, phone};
+
+use crate::*;
+
+/// Independent sums from logs.json: (work-days, hours, overtime, cost, lines) per site, and cost per crew.
+struct Expected {
+    per_site: BTreeMap<String, [i64; 5]>,
+    per_crew: BTreeMap<String, i64>,
+    progress: BTreeMap<String, i64>,
+    logged_days: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn expected(from: &str, to: &str) -> Expected {
+    let company: Value = serde_json::from_slice(&std::fs::read(fixtures().join("company.json")).unwrap()).unwrap();
+    let logs: Value = serde_json::from_slice(&std::fs::read(fixtures().join("logs.json")).unwrap()).unwrap();
+    let mut ot = HashMap::new();
+    let mut crew = HashMap::new();
+    for s in company["sites"].as_array().unwrap() {
+        for w in s["workers"].as_array().unwrap() {
+            ot.insert(
+                w["id"].as_str().unwrap().to_string(),
+                w["overtime_rate_fen_per_hour"].as_i64().unwrap(),
+            );
+            crew.insert(
+                w["id"].as_str().unwrap().to_string(),
+                w["crew"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    let mut e = Expected {
+        per_site: BTreeMap::new(),
+        per_crew: BTreeMap::new(),
+        progress: BTreeMap::new(),
+        logged_days: BTreeMap::new(),
+    };
+    for day in logs.as_array().unwrap() {
+        let date = day["date"].as_str().unwrap();
+        if date < from || date > to {
+            continue;
+        }
+        let site = day["site"].as_str().unwrap().to_string();
+        for l in day["labor"].as_array().unwrap() {
+            let w = l["worker"].as_str().unwrap();
+            let days = l["work_days_centi"].as_i64().unwrap();
+            let ot_min = l["overtime_min"].as_i64().unwrap();
+            let cost = (days * l["rate_fen"].as_i64().unwrap() * 60 + ot_min * ot[w] * 100 + 3000) / 6000;
+            let s = e.per_site.entry(site.clone()).or_default();
+            s[0] += days;
+            s[1] += l["hours_min"].as_i64().unwrap();
+            s[2] += ot_min;
+            s[3] += cost;
+            s[4] += 1;
+            *e.per_crew.entry(crew[w].clone()).or_default() += cost;
+            e.logged_days.entry(site.clone()).or_default().insert(date.to_string());
+        }
+        for p in day["progress"].as_array().unwrap() {
+            *e.progress
+                .entry(p["work_item"].as_str().unwrap().to_string())
+                .or_default() += p["quantity_milli"].as_i64().unwrap();
+        }
+    }
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_over_the_synced_fixtures_equal_logs_json() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<LogDay> = sitesync_core::import::read_json(&fixtures().join("logs.json")).unwrap();
+    for (site, user) in [
+        ("site-hz-01", "u-foreman-hz-01"),
+        ("site-sz-02", "u-foreman-sz-02"),
+        ("site-nb-03", "u-foreman-nb-03"),
+    ] {
+        let mut p = phone(dir.path(), user, &server.url(), &server.device(user).await);
+        sync(&mut p).await;
+        let days: Vec<LogDay> = all.iter().filter(|d| d.site.as_str() == site).cloned().collect();
+        p.import_logs(&days).unwrap();
+        sync(&mut p).await;
+        assert!(p.pending().unwrap().is_empty());
+    }
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let (from, to) = ("2026-09-01", "2026-11-29");
+    let want = expected(from, to);
+
+    // 点工汇总 by site and by crew, unapproved data included.
+    let by_site = office
+        .json(
+            "/v1/reports/labor",
+            &[
+                ("from", from),
+                ("to", to),
+                ("by", "site"),
+                ("include_unapproved", "true"),
+            ],
+        )
+        .await;
+    for row in by_site["rows"].as_array().unwrap() {
+        let w = want.per_site[row["key"].as_str().unwrap()];
+        let got: Vec<i64> = ["work_days_centi", "hours_min", "overtime_min", "cost_fen", "lines"]
+            .iter()
+            .map(|f| row[*f].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, w, "{}", row["key"]);
+        assert!(row["cost"].as_str().unwrap().starts_with('¥'));
+    }
+    assert_eq!(by_site["rows"].as_array().unwrap().len(), 3);
+    let by_crew = office
+        .json(
+            "/v1/reports/labor",
+            &[
+                ("from", from),
+                ("to", to),
+                ("by", "crew"),
+                ("include_unapproved", "true"),
+            ],
+        )
+        .await;
+    for row in by_crew["rows"].as_array().unwrap() {
+        assert_eq!(
+            row["cost_fen"].as_i64().unwrap(),
+            want.per_crew[row["key"].as_str().unwrap()]
+        );
+    }
+    // Approved days only, by default: nothing is approved yet.
+    let approved = office.json("/v1/reports/labor", &[("from", from), ("to", to)]).await;
+    assert_eq!(approved["total"]["lines"], 0);
+
+    // The monthly attendance grid adds up to the same September.
+    let sept = expected("2026-09-01", "2026-09-30");
+    let grid = office
+        .json(
+            "/v1/reports/attendance",
+            &[
+                ("site", "site-hz-01"),
+                ("month", "2026-09"),
+                ("include_unapproved", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(grid["days_in_month"], 30);
+    assert_eq!(
+        grid["work_days_centi"].as_i64().unwrap(),
+        sept.per_site["site-hz-01"][0]
+    );
+    assert_eq!(grid["cost_fen"].as_i64().unwrap(), sept.per_site["site-hz-01"][3]);
+    let row_sum: i64 = grid["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["work_days_centi"].as_i64().unwrap())
+        .sum();
+    assert_eq!(row_sum, sept.per_site["site-hz-01"][0]);
+
+    // Progress to date per work item equals the fixture's quantities.
+    let progress = office
+        .json(
+            "/v1/reports/progress",
+            &[("site", "site-hz-01"), ("date", to), ("include_unapproved", "true")],
+        )
+        .await;
+    for item in progress["items"].as_array().unwrap() {
+        let id = item["work_item"].as_str().unwrap();
+        assert_eq!(
+            item["quantity_to_date_milli"].as_i64().unwrap(),
+            want.progress.get(id).copied().unwrap_or(0),
+            "{id}"
+        );
+    }
+
+    // Clean data: the only anomalies are the days the fixture really has no log for.
+    let anomalies = office
+        .json("/v1/reports/anomalies", &[("from", from), ("to", to), ("today", to)])
+        .await;
+    let mut missing = BTreeSet::new();
+    for (site, days) in &want.logged_days {
+        let mut d = parse_date(days.first().unwrap()).unwrap();
+        while d <= parse_date(to).unwrap() {
+            if !days.contains(&d.to_string()) {
+                missing.insert((site.clone(), d.to_string()));
+            }
+            d = d.succ_opt().unwrap();
+        }
+    }
+    let found: BTreeSet<(String, String)> = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["kind"], "missing_log", "a false anomaly on clean data: {a}");
+            (
+                a["site"].as_str().unwrap().to_string(),
+                a["date"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(found, missing);
+    assert!(!missing.is_empty(), "the fixture has gaps to find");
+
+    // Approvals: the foreman submits a week; the site manager approves it in bulk.
+    let week: Vec<String> = (1..=7).map(|d| format!("2026-09-{d:02}")).collect();
+    let mut foreman = phone(
+        dir.path(),
+        "u-foreman-hz-01",
+        &server.url(),
+        &server.device("u-foreman-hz-01").await,
+    );
+    for d in &week {
+        foreman.submit_day(&hz(), parse_date(d).unwrap()).unwrap();
+    }
+    sync(&mut foreman).await;
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let queue = manager.json("/v1/approvals", &[]).await;
+    assert_eq!(queue.as_array().unwrap().len(), 7);
+    let foreman_api = Api::new(&server, &server.device("u-foreman-hz-01").await);
+    let decisions = serde_json::json!({ "decisions": week.iter().map(|d| serde_json::json!({"site": "site-hz-01", "date": d, "decision": "approve"})).collect::<Vec<_>>() });
+    assert_eq!(
+        foreman_api.post("/v1/approvals", &decisions).await.0,
+        403,
+        "foremen do not approve"
+    );
+    let (status, results) = manager.post("/v1/approvals", &decisions).await;
+    assert_eq!(status, 200);
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == true && r["status"] == "approved"),
+        "{results}"
+    );
+    let week_want = expected("2026-09-01", "2026-09-07");
+    let approved = office
+        .json(
+            "/v1/reports/labor",
+            &[("from", from), ("to", to), ("site", "site-hz-01")],
+        )
+        .await;
+    assert_eq!(
+        approved["total"]["cost_fen"].as_i64().unwrap(),
+        week_want.per_site["site-hz-01"][3]
+    );
+    // Another site's manager cannot decide on this site.
+    let other = Api::new(&server, &server.device("u-manager-sz-02").await);
+    let (_, r) = other
+        .post(
+            "/v1/approvals",
+            &serde_json::json!({"decisions": [{"site": "site-hz-01", "date": "2026-09-08", "decision": "approve"}]}),
+        )
+        .await;
+    assert_eq!(r[0]["ok"], false);
+    // The foreman's phone sees the decisions at its next sync.
+    sync(&mut foreman).await;
+    assert_eq!(
+        foreman.day(&hz(), parse_date("2026-09-03").unwrap()).unwrap().status,
+        sitesync_core::labor::DayStatus::Approved
+    );
+
+    // The projection rebuilt from the documents alone equals the incremental one.
+    let (before, after) = server
+        .store(|s| {
+            let before = s.projection_dump().unwrap();
+            s.reindex().unwrap();
+            (before, s.projection_dump().unwrap())
+        })
+        .await;
+    assert_eq!(before.len(), after.len());
+    assert!(before == after, "reindex differs from the incremental projection");
+    server.stop().await;
+}
