@@ -14,6 +14,7 @@
 //! pins its hash.
 
 pub(crate) mod day;
+pub(crate) mod okr;
 pub(crate) mod site;
 
 use std::collections::BTreeMap;

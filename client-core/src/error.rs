@@ -49,6 +49,15 @@ pub enum Error {
         /// The crew that was not found.
         crew: String,
     },
+    /// No OKR cycle with this id in this store.
+    #[error("unknown OKR cycle {0:?}")]
+    UnknownCycle(String),
+    /// No objective with this id in the cycle.
+    #[error("unknown objective {0:?}")]
+    UnknownObjective(String),
+    /// No key result with this id in the cycle.
+    #[error("unknown key result {0:?}")]
+    UnknownKeyResult(String),
     /// No labor or progress line has this id.
     #[error("no line with id {0:?}")]
     UnknownLine(String),
@@ -152,6 +161,9 @@ impl Error {
                 | Error::UnknownWorkItem { .. }
                 | Error::UnknownCrew { .. }
                 | Error::UnknownLine(_)
+                | Error::UnknownCycle(_)
+                | Error::UnknownObjective(_)
+                | Error::UnknownKeyResult(_)
                 | Error::DuplicateLine { .. }
                 | Error::LineDeleted(_)
                 | Error::DayLocked { .. }
@@ -160,6 +172,14 @@ impl Error {
                 | Error::BadChanges { .. }
                 | Error::MissingHistory { .. }
         )
+    }
+
+    /// A validation error on `field`, for callers outside this crate (the CLI's own argument checks).
+    pub fn invalid_public(field: &'static str, reason: &str) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.to_string(),
+        }
     }
 
     /// A validation error on `field`.

@@ -221,6 +221,11 @@ impl FromStr for DocId {
     }
 }
 
+/// Checks an OKR cycle id (`2026-Q4`).
+pub fn check_cycle(id: &str) -> Result<()> {
+    check_id("cycle", id)
+}
+
 /// Parses a calendar date `YYYY-MM-DD`, refusing impossible ones like `2026-02-30`.
 pub fn parse_date(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| Error::InvalidDate(text.to_string()))

@@ -32,6 +32,7 @@ pub mod error;
 pub mod ids;
 pub mod import;
 pub mod labor;
+pub mod okr;
 pub mod roster;
 pub mod store;
 pub mod sync;

@@ -8,6 +8,7 @@
 //! their chunks outgrow it or number [`COMPACT_AFTER_CHUNKS`].
 
 mod logging;
+mod okr;
 mod projection;
 mod queries;
 mod rows;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 
 pub use logging::{CrewCopy, entry};
+pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
 pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 

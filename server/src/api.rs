@@ -429,3 +429,98 @@ pub async fn queue(
         .await?;
     Ok(Json(items))
 }
+
+/// Query of the OKR dashboard.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OkrQuery {
+    /// The cycle, e.g. 2026-Q4.
+    cycle: String,
+    /// The org (default the caller's).
+    org: Option<String>,
+    /// As of this date (default today).
+    date: Option<NaiveDate>,
+    /// json (default), csv or xlsx.
+    #[serde(default)]
+    format: Format,
+}
+
+/// The OKR dashboard of a cycle: objectives and key results with progress, status, last check-in,
+/// owner and scores, and the alignment tree. Every member of the org may read it.
+#[utoipa::path(get, path = "/v1/reports/okr", params(OkrQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The board (JSON, CSV or Excel)", body = Object), (status = 401), (status = 403), (status = 404)))]
+pub async fn okr_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<OkrQuery>,
+) -> Result<Response> {
+    let who = crate::authenticate(&state, &headers).await?;
+    let org = q.org.clone().unwrap_or_else(|| who.org_id.clone());
+    if org != who.org_id {
+        return Err(Error::Forbidden("OKRs are read within one's own org".into()));
+    }
+    let date = q.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let cycle = q.cycle.clone();
+    let board = state
+        .both(move |_, store| match store.okr_board(&org, &cycle, date) {
+            Err(sitesync_core::Error::UnknownCycle(c)) => Err(Error::NotFound(format!("cycle {c}"))),
+            other => Ok(other?),
+        })
+        .await?;
+    deliver(q.format, &format!("okr-{}", q.cycle), &board, || okr_table(&board))
+}
+
+fn okr_table(board: &sitesync_core::store::Board) -> Table {
+    use crate::export::Cell;
+    let header = [
+        "目标 objective",
+        "关键结果 key result",
+        "负责人 owner",
+        "单位 unit",
+        "起点 start",
+        "当前 current",
+        "目标值 target",
+        "进度% progress",
+        "状态 status",
+        "最近签到 last check-in",
+        "得分 score",
+    ];
+    let mut rows = Vec::new();
+    for o in &board.objectives {
+        rows.push(vec![
+            Cell::Text(o.objective.title.clone()),
+            Cell::Empty,
+            Cell::Text(o.objective.owner.clone()),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Percent((o.progress * 1000.0).round() / 10.0),
+            Cell::Text(o.status.as_str().into()),
+            Cell::Empty,
+            o.score
+                .map_or(Cell::Empty, |s| Cell::Fixed((s * 10.0).round() as i64, 1)),
+        ]);
+        for k in &o.key_results {
+            rows.push(vec![
+                Cell::Empty,
+                Cell::Text(k.kr.title.clone()),
+                Cell::Text(k.kr.owner.clone()),
+                Cell::Text(k.kr.unit.clone()),
+                Cell::Fixed(k.kr.start_milli, 3),
+                Cell::Fixed(k.current_milli, 3),
+                Cell::Fixed(k.kr.target_milli, 3),
+                Cell::Percent((k.progress * 1000.0).round() / 10.0),
+                Cell::Text(k.status.as_str().into()),
+                k.last_checkin.as_ref().map_or(Cell::Empty, |c| Cell::Date(c.date)),
+                k.score
+                    .map_or(Cell::Empty, |s| Cell::Fixed((s * 10.0).round() as i64, 1)),
+            ]);
+        }
+    }
+    Table {
+        title: format!("OKR {}", board.cycle.id),
+        header: header.iter().map(|s| s.to_string()).collect(),
+        rows,
+        totals: None,
+    }
+}

@@ -71,6 +71,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::attendance_report))
         .routes(routes!(api::progress_report))
         .routes(routes!(api::anomaly_report))
+        .routes(routes!(api::okr_report))
         .routes(routes!(api::decide, api::queue))
         .routes(routes!(admin_import))
         .routes(routes!(admin_org))
@@ -114,6 +115,28 @@ pub async fn run(
             }
         })
     };
+    // Key results fed by field data follow every change: recomputed from approved data and written
+    // into the OKR documents as check-ins by `system`, which phones then receive like any change.
+    let feeder = {
+        let state = state.clone();
+        let mut changes = state.watch_changes();
+        tokio::spawn(async move {
+            loop {
+                let today = chrono::Utc::now().date_naive();
+                match state.both(move |_, store| Ok(store.refresh_metrics(today)?)).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(check_ins = n, "key results updated from field data");
+                        let _ = state.notify_changes().await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "key result refresh failed"),
+                }
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
     let closing = state.clone();
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
@@ -122,6 +145,7 @@ pub async fn run(
         })
         .await;
     poller.abort();
+    feeder.abort();
     result
 }
 

@@ -4,6 +4,7 @@
 mod common;
 mod crash;
 mod merge;
+mod okr;
 mod props;
 mod queries;
 mod regression;

@@ -2,6 +2,7 @@
 //! server fed by real phones.
 
 mod fixtures;
+mod okr;
 mod small;
 
 use sitesync_core::Store;

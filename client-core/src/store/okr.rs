@@ -1,0 +1,628 @@
+//! OKR operations on the store: cycles, objectives, key results, check-ins, overrides, reviews,
+//! closing, the board, and key results fed by field metrics.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::Store;
+use crate::doc::okr as doc;
+use crate::error::{Error, Result};
+use crate::ids::{DocId, OrgId};
+use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
+use crate::store::RowFilter;
+
+/// A key result to add. `target` and `due` are optional here only so that leaving them out is a
+/// typed validation error (SMART: measurable and time-bound), not a compile error in a form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKeyResult {
+    /// The objective it measures.
+    pub objective: String,
+    /// Title.
+    pub title: String,
+    /// Owner.
+    pub owner: String,
+    /// Unit.
+    pub unit: String,
+    /// Baseline, thousandths.
+    pub start_milli: i64,
+    /// Target, thousandths.
+    pub target_milli: Option<i64>,
+    /// Direction.
+    pub direction: Direction,
+    /// Baseline or stretch.
+    pub kind: KrKind,
+    /// Weight (default 1).
+    pub weight: i64,
+    /// Due date.
+    pub due: Option<NaiveDate>,
+    /// Field metric feeding it.
+    pub metric: Option<Metric>,
+}
+
+/// A key result on the board.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KrView {
+    /// The key result.
+    #[serde(flatten)]
+    pub kr: KeyResult,
+    /// Current value (the latest check-in by date, else the start), thousandths.
+    pub current_milli: i64,
+    /// Progress 0–1.
+    pub progress: f64,
+    /// Traffic light.
+    pub status: Status,
+    /// The latest check-in.
+    pub last_checkin: Option<CheckIn>,
+    /// Number of check-ins.
+    pub checkins: usize,
+    /// Final score 0.0–1.0, once the cycle is closed.
+    pub score: Option<f64>,
+}
+
+/// An objective on the board.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectiveView {
+    /// The objective.
+    #[serde(flatten)]
+    pub objective: Objective,
+    /// Weighted progress of its key results, 0–1.
+    pub progress: f64,
+    /// Its worst key result's status.
+    pub status: Status,
+    /// Final score 0.0–1.0, once closed.
+    pub score: Option<f64>,
+    /// Retrospective note, once closed.
+    pub retrospective: Option<String>,
+    /// Its key results.
+    pub key_results: Vec<KrView>,
+}
+
+/// A node of the alignment tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlignmentNode {
+    /// Objective id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Objectives supporting it.
+    pub children: Vec<AlignmentNode>,
+}
+
+/// What changed for a key result since the last review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KrChange {
+    /// Key result id.
+    pub kr: String,
+    /// Title.
+    pub title: String,
+    /// Value at the last review (`None`: no review yet, or the key result is new).
+    pub at_review_milli: Option<i64>,
+    /// Value now.
+    pub now_milli: i64,
+}
+
+/// A cycle at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Board {
+    /// The cycle.
+    pub cycle: Cycle,
+    /// The day the board is computed for.
+    pub today: NaiveDate,
+    /// Share of the cycle elapsed, 0–1.
+    pub elapsed: f64,
+    /// Objectives with their key results.
+    pub objectives: Vec<ObjectiveView>,
+    /// The alignment tree (roots: objectives without a parent in this cycle).
+    pub alignment: Vec<AlignmentNode>,
+    /// Good-practice warnings (3–5 objectives, 2–4 key results each).
+    pub warnings: Vec<String>,
+    /// Reviews held so far.
+    pub reviews: Vec<Review>,
+    /// When the next mid-cycle review is due.
+    pub next_review: NaiveDate,
+    /// What changed per key result since the last review.
+    pub since_last_review: Vec<KrChange>,
+}
+
+/// A short random id with a prefix.
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl Cycle {
+    /// The calendar quarter, month or year containing `date`.
+    pub fn period(kind: CycleKind, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("valid date");
+        let (start, months) = match kind {
+            CycleKind::Month => (ymd(date.year(), date.month(), 1), 1),
+            CycleKind::Quarter => (ymd(date.year(), (date.month0() / 3) * 3 + 1, 1), 3),
+            CycleKind::Year => (ymd(date.year(), 1, 1), 12),
+        };
+        let end = start
+            .checked_add_months(chrono::Months::new(months))
+            .and_then(|d| d.pred_opt())
+            .expect("valid date");
+        (start, end)
+    }
+}
+
+impl Store {
+    fn okr_doc(org: &str, cycle: &str) -> Result<DocId> {
+        crate::ids::check_cycle(cycle)?;
+        Ok(DocId::Okr(OrgId::new(org)?, cycle.to_string()))
+    }
+
+    fn okr_content(&mut self, org: &str, cycle: &str) -> Result<doc::OkrContent> {
+        let id = Self::okr_doc(org, cycle)?;
+        let content = self.read_doc(&id, |d| doc::read(d, org, cycle))?;
+        match content {
+            Some(c) if c.cycle.is_some() => Ok(c),
+            _ => Err(Error::UnknownCycle(format!("{org}/{cycle}"))),
+        }
+    }
+
+    /// Creates (or updates the settings of) a cycle.
+    pub fn put_cycle(&mut self, cycle: &Cycle) -> Result<()> {
+        if cycle.end < cycle.start {
+            return Err(Error::invalid("end", "the cycle ends before it starts"));
+        }
+        if cycle.title.trim().is_empty() {
+            return Err(Error::invalid("title", "a cycle needs a title"));
+        }
+        if !(cycle.thresholds.green_within >= 0.0 && cycle.thresholds.yellow_within >= cycle.thresholds.green_within) {
+            return Err(Error::invalid(
+                "thresholds",
+                "yellow must allow at least as much lag as green",
+            ));
+        }
+        let id = Self::okr_doc(&cycle.org, &cycle.id)?;
+        self.change(&id, |tx| doc::put_cycle(tx, cycle))
+    }
+
+    /// The cycles this store holds, as (org, cycle id).
+    pub fn okr_cycles(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .doc_ids()?
+            .into_iter()
+            .filter_map(|d| match d {
+                DocId::Okr(org, cycle) => Some((org.to_string(), cycle)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Adds an objective; `parent` aligns it under another objective of the cycle.
+    pub fn add_objective(
+        &mut self,
+        org: &str,
+        cycle: &str,
+        title: &str,
+        owner: &str,
+        team: &str,
+        parent: Option<&str>,
+    ) -> Result<Objective> {
+        let content = self.okr_content(org, cycle)?;
+        if title.trim().is_empty() {
+            return Err(Error::invalid("title", "an objective needs a title"));
+        }
+        if owner.trim().is_empty() {
+            return Err(Error::invalid("owner", "an objective needs an owner"));
+        }
+        if let Some(p) = parent
+            && !content.objectives.contains_key(p)
+        {
+            return Err(Error::UnknownObjective(p.to_string()));
+        }
+        let o = Objective {
+            id: new_id("o"),
+            title: title.trim().to_string(),
+            owner: owner.trim().to_string(),
+            team: team.trim().to_string(),
+            parent: parent.map(str::to_string),
+        };
+        self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_objective(tx, &o))?;
+        Ok(o)
+    }
+
+    /// Adds a key result, refusing one that is not measurable (no target, or a target the direction
+    /// cannot move towards) or not time-bound (no due date).
+    pub fn add_key_result(&mut self, org: &str, cycle: &str, new: &NewKeyResult) -> Result<KeyResult> {
+        let content = self.okr_content(org, cycle)?;
+        if !content.objectives.contains_key(&new.objective) {
+            return Err(Error::UnknownObjective(new.objective.clone()));
+        }
+        if new.title.trim().is_empty() {
+            return Err(Error::invalid("title", "a key result needs a title"));
+        }
+        let target = new
+            .target_milli
+            .ok_or_else(|| Error::invalid("target", "a key result needs a measurable target"))?;
+        let due = new
+            .due
+            .ok_or_else(|| Error::invalid("due", "a key result needs a due date"))?;
+        match new.direction {
+            Direction::Increase if target <= new.start_milli => {
+                return Err(Error::invalid(
+                    "target",
+                    "an increasing key result needs a target above its start",
+                ));
+            }
+            Direction::Decrease if target >= new.start_milli => {
+                return Err(Error::invalid(
+                    "target",
+                    "a decreasing key result needs a target below its start",
+                ));
+            }
+            _ => {}
+        }
+        if new.weight < 1 {
+            return Err(Error::invalid("weight", "weights are whole numbers from 1"));
+        }
+        let kr = KeyResult {
+            id: new_id("k"),
+            objective: new.objective.clone(),
+            title: new.title.trim().to_string(),
+            owner: new.owner.trim().to_string(),
+            unit: new.unit.trim().to_string(),
+            start_milli: new.start_milli,
+            target_milli: target,
+            direction: new.direction,
+            kind: new.kind,
+            weight: new.weight,
+            due,
+            metric: new.metric.clone(),
+            status_override: None,
+        };
+        self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_key_result(tx, &kr))?;
+        Ok(kr)
+    }
+
+    /// Records a check-in on a key result. Any number of people may check in concurrently offline.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_in(
+        &mut self,
+        org: &str,
+        cycle: &str,
+        kr: &str,
+        value_milli: i64,
+        status: Option<Status>,
+        confidence: Option<i64>,
+        note: &str,
+        date: NaiveDate,
+    ) -> Result<CheckIn> {
+        let content = self.okr_content(org, cycle)?;
+        if !content.key_results.contains_key(kr) {
+            return Err(Error::UnknownKeyResult(kr.to_string()));
+        }
+        if let Some(c) = confidence
+            && !(0..=10).contains(&c)
+        {
+            return Err(Error::invalid("confidence", "confidence is 0 to 10"));
+        }
+        let c = CheckIn {
+            id: new_id("c"),
+            kr: kr.to_string(),
+            value_milli,
+            status,
+            confidence,
+            note: note.to_string(),
+            author: self.user.clone(),
+            date,
+            at: Utc::now(),
+        };
+        self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_checkin(tx, &c))?;
+        Ok(c)
+    }
+
+    /// Sets (or with `None` clears) the owner's status override on a key result; a note is required.
+    pub fn override_status(&mut self, org: &str, cycle: &str, kr: &str, status: Option<(Status, &str)>) -> Result<()> {
+        let content = self.okr_content(org, cycle)?;
+        let mut k = content
+            .key_results
+            .get(kr)
+            .cloned()
+            .ok_or_else(|| Error::UnknownKeyResult(kr.to_string()))?;
+        if let Some((_, note)) = status
+            && note.trim().is_empty()
+        {
+            return Err(Error::invalid("note", "say why the status is overridden"));
+        }
+        k.status_override = status.map(|(s, n)| (s, n.trim().to_string()));
+        self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_key_result(tx, &k))
+    }
+
+    /// Holds a mid-cycle review: records every key result's value now, to compare the next against.
+    pub fn review_cycle(&mut self, org: &str, cycle: &str, date: NaiveDate, notes: &str) -> Result<Board> {
+        let board = self.okr_board(org, cycle, date)?;
+        let values = board
+            .objectives
+            .iter()
+            .flat_map(|o| &o.key_results)
+            .map(|k| (k.kr.id.clone(), k.current_milli))
+            .collect();
+        let r = Review {
+            id: new_id("r"),
+            date,
+            by: self.user.clone(),
+            notes: notes.to_string(),
+            values,
+        };
+        self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_review(tx, &r))?;
+        self.okr_board(org, cycle, date)
+    }
+
+    /// Closes a cycle: scores every key result and objective (0.0–1.0, one decimal) as of the cycle's
+    /// end and records the retrospective.
+    pub fn close_cycle(
+        &mut self,
+        org: &str,
+        cycle: &str,
+        retrospective: &str,
+        notes: &BTreeMap<String, String>,
+    ) -> Result<Board> {
+        let end = self.okr_content(org, cycle)?.cycle.expect("checked").end;
+        let mut board = self.okr_board(org, cycle, end)?;
+        board.cycle.closed = true;
+        board.cycle.retrospective = retrospective.to_string();
+        let c = board.cycle.clone();
+        self.change(&Self::okr_doc(org, cycle)?, |tx| {
+            doc::put_cycle(tx, &c)?;
+            for o in &board.objectives {
+                doc::put_score(
+                    tx,
+                    "objectives",
+                    &o.objective.id,
+                    (okr::score(o.progress) * 10.0).round() as i64,
+                    notes.get(&o.objective.id).map(String::as_str),
+                )?;
+                for k in &o.key_results {
+                    doc::put_score(
+                        tx,
+                        "key_results",
+                        &k.kr.id,
+                        (okr::score(k.progress) * 10.0).round() as i64,
+                        None,
+                    )?;
+                }
+            }
+            Ok(())
+        })?;
+        board = self.okr_board(org, cycle, c.end)?;
+        Ok(board)
+    }
+
+    /// The cycle at a glance on `today`: progress, status, scores, alignment, review status.
+    pub fn okr_board(&mut self, org: &str, cycle: &str, today: NaiveDate) -> Result<Board> {
+        let content = self.okr_content(org, cycle)?;
+        let c = content.cycle.clone().expect("checked by okr_content");
+        let elapsed = okr::elapsed(&c, today);
+        let latest: BTreeMap<&str, &CheckIn> = content.checkins.iter().map(|ch| (ch.kr.as_str(), ch)).collect();
+        let mut objectives = Vec::new();
+        let mut warnings = Vec::new();
+        for o in content.objectives.values() {
+            let mut krs = Vec::new();
+            for k in content.key_results.values().filter(|k| k.objective == o.id) {
+                let last = latest.get(k.id.as_str()).map(|c| (*c).clone());
+                let current = last.as_ref().map_or(k.start_milli, |c| c.value_milli);
+                let progress = okr::progress(k, current);
+                krs.push(KrView {
+                    status: okr::status(k, progress, elapsed, &c.thresholds),
+                    kr: k.clone(),
+                    current_milli: current,
+                    progress,
+                    last_checkin: last,
+                    checkins: content.checkins.iter().filter(|ch| ch.kr == k.id).count(),
+                    score: content.scores.get(&k.id).map(|t| *t as f64 / 10.0),
+                });
+            }
+            if !(2..=4).contains(&krs.len()) {
+                warnings.push(format!(
+                    "objective “{}” has {} key results; 2–4 is good practice",
+                    o.title,
+                    krs.len()
+                ));
+            }
+            let weight: i64 = krs.iter().map(|k| k.kr.weight).sum();
+            let progress = if weight == 0 {
+                0.0
+            } else {
+                krs.iter().map(|k| k.progress * k.kr.weight as f64).sum::<f64>() / weight as f64
+            };
+            let status = krs.iter().map(|k| k.status).max().unwrap_or(Status::Green);
+            objectives.push(ObjectiveView {
+                objective: o.clone(),
+                progress,
+                status,
+                score: content.scores.get(&o.id).map(|t| *t as f64 / 10.0),
+                retrospective: content.retro.get(&o.id).cloned(),
+                key_results: krs,
+            });
+        }
+        if !(3..=5).contains(&objectives.len()) {
+            warnings.push(format!(
+                "the cycle has {} objectives; 3–5 is good practice",
+                objectives.len()
+            ));
+        }
+        fn tree(parent: Option<&str>, all: &BTreeMap<String, Objective>) -> Vec<AlignmentNode> {
+            all.values()
+                .filter(|o| {
+                    o.parent.as_deref() == parent
+                        || (parent.is_none() && o.parent.as_ref().is_some_and(|p| !all.contains_key(p)))
+                })
+                .map(|o| AlignmentNode {
+                    id: o.id.clone(),
+                    title: o.title.clone(),
+                    children: tree(Some(&o.id), all),
+                })
+                .collect()
+        }
+        let last_review = content.reviews.last();
+        let since_last_review = objectives
+            .iter()
+            .flat_map(|o| &o.key_results)
+            .map(|k| KrChange {
+                kr: k.kr.id.clone(),
+                title: k.kr.title.clone(),
+                at_review_milli: last_review
+                    .and_then(|r| r.values.iter().find(|(id, _)| *id == k.kr.id).map(|(_, v)| *v)),
+                now_milli: k.current_milli,
+            })
+            .collect();
+        let next_review = last_review.map_or(c.start, |r| r.date) + chrono::Days::new(c.review_every_days as u64);
+        Ok(Board {
+            alignment: tree(None, &content.objectives),
+            cycle: c,
+            today,
+            elapsed,
+            objectives,
+            warnings,
+            reviews: content.reviews,
+            next_review,
+            since_last_review,
+        })
+    }
+
+    /// The value of a field metric over approved data from the cycle's start to `today` (capped at
+    /// its end), in thousandths of the metric's unit; `None` where it is undefined (no quantity yet).
+    pub fn metric_value(&self, metric: &Metric, cycle: &Cycle, today: NaiveDate) -> Result<Option<i64>> {
+        let to = today.min(cycle.end);
+        let site = match metric {
+            Metric::LaborCost { site, .. }
+            | Metric::WorkDays { site, .. }
+            | Metric::CostPerUnit { site, .. }
+            | Metric::ProgressPercent { site, .. }
+            | Metric::LogCoverage { site } => site.clone(),
+        };
+        let f = RowFilter {
+            sites: Some(vec![site.clone()]),
+            from: Some(cycle.start),
+            to: Some(to),
+            approved_only: true,
+        };
+        let on = |item: &Option<String>, wi: &str| item.as_deref().is_none_or(|i| i == wi);
+        Ok(match metric {
+            Metric::LaborCost { work_item, .. } => Some(
+                self.labor_rows(&f)?
+                    .iter()
+                    .filter(|r| on(work_item, &r.work_item))
+                    .map(|r| r.cost_fen)
+                    .sum::<i64>()
+                    * 10,
+            ),
+            Metric::WorkDays { work_item, .. } => Some(
+                self.labor_rows(&f)?
+                    .iter()
+                    .filter(|r| on(work_item, &r.work_item))
+                    .map(|r| r.work_days_centi)
+                    .sum::<i64>()
+                    * 10,
+            ),
+            Metric::CostPerUnit { work_item, .. } => {
+                let cost: i64 = self
+                    .labor_rows(&f)?
+                    .iter()
+                    .filter(|r| &r.work_item == work_item)
+                    .map(|r| r.cost_fen)
+                    .sum();
+                let qty: i64 = self
+                    .progress_rows(&f)?
+                    .iter()
+                    .filter(|r| &r.work_item == work_item)
+                    .map(|r| r.quantity_milli)
+                    .sum();
+                // yuan per unit in thousandths = (fen / 100) / (milli / 1000) × 1000.
+                (qty > 0).then(|| (cost as i128 * 10_000 / qty as i128) as i64)
+            }
+            Metric::ProgressPercent { work_item, .. } => {
+                let all = RowFilter {
+                    from: None,
+                    ..f.clone()
+                };
+                let qty: i64 = self
+                    .progress_rows(&all)?
+                    .iter()
+                    .filter(|r| &r.work_item == work_item)
+                    .map(|r| r.quantity_milli)
+                    .sum();
+                let planned: i64 = self
+                    .conn
+                    .query_row(
+                        "SELECT planned_quantity_milli FROM work_items WHERE site_id = ?1 AND work_item_id = ?2",
+                        [&site, work_item],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(0);
+                (planned > 0).then(|| (qty as i128 * 100_000 / planned as i128) as i64)
+            }
+            Metric::LogCoverage { .. } => {
+                let days = (to - cycle.start).num_days() + 1;
+                let any = RowFilter {
+                    approved_only: false,
+                    ..f.clone()
+                };
+                let logged = self
+                    .day_rows(&any)?
+                    .iter()
+                    .filter(|d| d.status != "draft" && d.status != "rejected")
+                    .count() as i64;
+                (days > 0).then(|| logged * 100_000 / days)
+            }
+        })
+    }
+
+    /// Recomputes every metric-fed key result of every cycle in the store and records a check-in by
+    /// `system` where the value changed; returns how many were recorded.
+    pub fn refresh_metrics(&mut self, today: NaiveDate) -> Result<usize> {
+        let mut written = 0;
+        for (org, cycle) in self.okr_cycles()? {
+            let Ok(content) = self.okr_content(&org, &cycle) else {
+                continue;
+            };
+            let c = content.cycle.clone().expect("checked");
+            if c.closed {
+                continue;
+            }
+            let latest: BTreeMap<&str, i64> = content
+                .checkins
+                .iter()
+                .map(|ch| (ch.kr.as_str(), ch.value_milli))
+                .collect();
+            let mut feeds = Vec::new();
+            for k in content.key_results.values() {
+                let Some(metric) = &k.metric else { continue };
+                let Some(value) = self.metric_value(metric, &c, today)? else {
+                    continue;
+                };
+                if latest.get(k.id.as_str()) != Some(&value) {
+                    feeds.push((k.id.clone(), value));
+                }
+            }
+            if feeds.is_empty() {
+                continue;
+            }
+            let date = today.min(c.end).max(c.start);
+            let checkins: Vec<CheckIn> = feeds
+                .into_iter()
+                .map(|(kr, value)| CheckIn {
+                    id: new_id("c"),
+                    kr,
+                    value_milli: value,
+                    status: None,
+                    confidence: None,
+                    note: "computed from approved field data".into(),
+                    author: "system".into(),
+                    date,
+                    at: Utc::now(),
+                })
+                .collect();
+            written += checkins.len();
+            self.change(&Self::okr_doc(&org, &cycle)?, |tx| {
+                checkins.iter().try_for_each(|ch| doc::put_checkin(tx, ch))
+            })?;
+        }
+        Ok(written)
+    }
+}

@@ -1,0 +1,179 @@
+//! A key result fed by field data: it follows approvals, and phones see the new value after sync.
+
+use std::time::Duration;
+
+use sitesync_core::import::LogDay;
+use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Metric, Thresholds};
+use sitesync_core::store::NewKeyResult;
+use sitesync_tests::harness::{Api, TestServer, fixtures, phone};
+
+use crate::*;
+
+const ORG: &str = "org-zhuyuan";
+
+/// The server's value of a key result, once the field-data feed has caught up (10 s at most).
+async fn server_value(server: &TestServer, kr: &str, want: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let kr_id = kr.to_string();
+        let now = server
+            .store(move |s| {
+                let board = s.okr_board(ORG, "2026-Q4", parse_date("2026-12-31").unwrap()).ok()?;
+                board
+                    .objectives
+                    .iter()
+                    .flat_map(|o| o.key_results.clone())
+                    .find(|k| k.kr.id == kr_id)
+                    .map(|k| k.current_milli)
+            })
+            .await;
+        if now == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the key result stayed at {now:?}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_key_result_follows_approved_field_data_to_the_phone() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = phone(dir.path(), "office", &server.url(), &server.device("u-office-1").await);
+    let mut foreman = phone(
+        dir.path(),
+        "foreman",
+        &server.url(),
+        &server.device("u-foreman-hz-01").await,
+    );
+    sync(&mut office).await;
+    sync(&mut foreman).await;
+
+    // October's fixture logs for the site, logged and submitted on the foreman's phone.
+    let october: Vec<LogDay> = sitesync_core::import::read_json::<Vec<LogDay>>(&fixtures().join("logs.json"))
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.site.as_str() == "site-hz-01" && d.date.format("%Y-%m").to_string() == "2026-10")
+        .collect();
+    foreman.import_logs(&october).unwrap();
+    for d in &october {
+        foreman.submit_day(&hz(), d.date).unwrap();
+    }
+    sync(&mut foreman).await;
+
+    // Head office sets a Q4 key result on the site's labor cost, fed by field data.
+    let (start, end) = Cycle::period(CycleKind::Quarter, parse_date("2026-10-15").unwrap());
+    office
+        .put_cycle(&Cycle {
+            org: ORG.into(),
+            id: "2026-Q4".into(),
+            kind: CycleKind::Quarter,
+            title: "2026 Q4".into(),
+            team: String::new(),
+            start,
+            end,
+            review_every_days: 14,
+            thresholds: Thresholds::default(),
+            retrospective: String::new(),
+            closed: false,
+        })
+        .unwrap();
+    let o = office
+        .add_objective(ORG, "2026-Q4", "控制杭州项目人工成本", "付志", "成本", None)
+        .unwrap();
+    let kr = office
+        .add_key_result(
+            ORG,
+            "2026-Q4",
+            &NewKeyResult {
+                objective: o.id.clone(),
+                title: "HZ-01 人工成本不超过 ¥2,000,000".into(),
+                owner: "付志".into(),
+                unit: "¥".into(),
+                start_milli: 0,
+                target_milli: Some(2_000_000_000),
+                direction: Direction::AtMost,
+                kind: KrKind::Baseline,
+                weight: 1,
+                due: Some(end),
+                metric: Some(Metric::LaborCost {
+                    site: "site-hz-01".into(),
+                    work_item: None,
+                }),
+            },
+        )
+        .unwrap();
+    sync(&mut office).await;
+    // Nothing approved yet: the feed says 0.
+    server_value(&server, &kr.id, 0).await;
+
+    // The manager approves October; the key result becomes October's approved cost (in yuan).
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let decisions: Vec<_> = october
+        .iter()
+        .map(|d| serde_json::json!({"site": "site-hz-01", "date": d.date, "decision": "approve"}))
+        .collect();
+    let (status, results) = manager
+        .post("/v1/approvals", &serde_json::json!({ "decisions": decisions }))
+        .await;
+    assert_eq!(status, 200);
+    assert!(results.as_array().unwrap().iter().all(|r| r["ok"] == true), "{results}");
+    let october_cost: i64 = foreman
+        .labor_rows(&Default::default())
+        .unwrap()
+        .iter()
+        .filter(|r| r.date.format("%Y-%m").to_string() == "2026-10")
+        .map(|r| r.cost_fen)
+        .sum();
+    assert!(october_cost > 0);
+    server_value(&server, &kr.id, october_cost * 10).await;
+
+    // A new day is logged and approved: the value moves again.
+    let roster = foreman.roster(&hz()).unwrap();
+    for w in roster.workers.iter().take(5) {
+        foreman
+            .add_labor(&entry("2026-11-20", w.id.as_str(), "site-hz-01/wi-4.1", "1.0"), None)
+            .unwrap();
+    }
+    foreman.submit_day(&hz(), parse_date("2026-11-20").unwrap()).unwrap();
+    sync(&mut foreman).await;
+    let new_day: i64 = roster.workers.iter().take(5).map(|w| w.day_rate.fen()).sum();
+    let (_, r) = manager
+        .post(
+            "/v1/approvals",
+            &serde_json::json!({"decisions": [{"site": "site-hz-01", "date": "2026-11-20", "decision": "approve"}]}),
+        )
+        .await;
+    assert_eq!(r[0]["ok"], true, "{r}");
+    server_value(&server, &kr.id, (october_cost + new_day) * 10).await;
+
+    // The phone sees it after its next sync, offline from then on.
+    sync(&mut office).await;
+    let board = office
+        .okr_board(ORG, "2026-Q4", parse_date("2026-12-01").unwrap())
+        .unwrap();
+    let k = &board.objectives[0].key_results[0];
+    assert_eq!(k.current_milli, (october_cost + new_day) * 10);
+    assert_eq!(k.last_checkin.as_ref().unwrap().author, "system");
+
+    // And head office reads the dashboard, also as Excel.
+    let hq = Api::new(&server, &server.device("u-office-1").await);
+    let dash = hq
+        .json("/v1/reports/okr", &[("cycle", "2026-Q4"), ("date", "2026-12-01")])
+        .await;
+    assert_eq!(
+        dash["objectives"][0]["key_results"][0]["current_milli"],
+        (october_cost + new_day) * 10
+    );
+    assert_eq!(dash["alignment"][0]["id"], o.id.as_str());
+    let (status, bytes) = hq
+        .get("/v1/reports/okr", &[("cycle", "2026-Q4"), ("format", "xlsx")])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(&bytes[..2], b"PK", "an xlsx is a zip");
+    assert_eq!(hq.get("/v1/reports/okr", &[("cycle", "2031-Q1")]).await.0, 404);
+    server.stop().await;
+}
