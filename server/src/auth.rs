@@ -372,6 +372,14 @@ impl AuthDb {
         Ok(text.map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
     }
 
+    /// Forgets what the server believed a device holds (it starts from an empty store: a new install
+    /// with an old token, a wiped phone).
+    pub fn forget_device_docs(&self, device_id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM device_docs WHERE device_id = ?1", [device_id])?;
+        Ok(())
+    }
+
     /// Records what a device holds of a document.
     pub fn set_device_heads(&self, device_id: &str, doc: &str, heads: &[String]) -> Result<()> {
         let mut sorted = heads.to_vec();

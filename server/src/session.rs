@@ -263,7 +263,14 @@ async fn handle(
     match msg {
         ClientMsg::Hello { cursor: from } => {
             let (now, frames) = state
-                .both(move |auth, store| updates(auth, store, &who, from))
+                .both(move |auth, store| {
+                    if from == 0 {
+                        // A store that has applied nothing holds nothing, whatever this device
+                        // token's earlier stores held (a reinstalled app, a wiped phone).
+                        auth.forget_device_docs(&who.device_id)?;
+                    }
+                    updates(auth, store, &who, from)
+                })
                 .await
                 .map_err(internal)?;
             *cursor = Some(now);

@@ -813,6 +813,7 @@ fn run(cli: Cli) -> Result<()> {
                 rt.block_on(sitesync_core::sync::client::watch(
                     &mut store,
                     std::time::Duration::from_secs(1),
+                    Default::default(),
                     stop,
                 ))?;
             } else {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::engine::{Engine, Progress, keys};
 use crate::sync::protocol::{self, ClientMsg, ServerMsg};
-use crate::sync::status::{Binding, binding};
+use crate::sync::status::{Binding, SyncStatus, binding};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -151,11 +151,50 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + jitter / 2 + jitter / 4)
 }
 
+/// Called with the sync status as it changes.
+pub type StatusCallback = Box<dyn FnMut(&SyncStatus) + Send>;
+
+/// Hooks for an app that runs [`watch`] in-process.
+#[derive(Default)]
+pub struct WatchHooks {
+    /// Notified by the app after a local write, so the push goes out at once instead of at the next
+    /// poll.
+    pub wake: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Called with the sync status whenever the loop connects, disconnects, or finishes an exchange.
+    pub on_status: Option<StatusCallback>,
+}
+
+impl std::fmt::Debug for WatchHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchHooks")
+            .field("wake", &self.wake.is_some())
+            .field("on_status", &self.on_status.is_some())
+            .finish()
+    }
+}
+
+impl WatchHooks {
+    fn report(&mut self, store: &Store) {
+        if let Some(f) = &mut self.on_status
+            && let Ok(status) = store.sync_status()
+        {
+            f(&status);
+        }
+    }
+}
+
 /// Keeps the store in sync until `stop` resolves: stays connected, applies live changes, pushes
-/// within `poll` of a local write (written by this or any other process), and reconnects after
-/// failures with [`backoff`]. Fails only when the server refuses the device.
-pub async fn watch(store: &mut Store, poll: Duration, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+/// within `poll` of a local write (written by this or any other process; at once when `hooks.wake`
+/// is notified), and reconnects after failures with [`backoff`]. Fails only when the server refuses
+/// the device.
+pub async fn watch(
+    store: &mut Store,
+    poll: Duration,
+    mut hooks: WatchHooks,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     tokio::pin!(stop);
+    let wake = hooks.wake.clone().unwrap_or_default();
     let mut attempt = 0u32;
     loop {
         let session = async {
@@ -165,24 +204,29 @@ pub async fn watch(store: &mut Store, poll: Duration, stop: impl std::future::Fu
             let hello = engine.hello(store)?;
             send(&mut socket, &hello).await?;
             store.set_meta(binding::CONNECTED, "1")?;
+            hooks.report(store);
             let mut tick = tokio::time::interval(poll);
             loop {
-                tokio::select! {
+                let push_now = tokio::select! {
                     msg = recv(&mut socket) => match msg? {
                         Some(msg) => {
                             step(&mut socket, store, &mut engine, msg).await?;
                             if engine.idle() && engine.pending(store)?.is_empty() {
                                 store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
                                 store.set_meta(keys::LAST_ERROR, "")?;
+                                hooks.report(store);
                             }
+                            false
                         }
                         None => return Err::<(), Error>(Error::Sync("the server closed the connection".into())),
                     },
-                    _ = tick.tick() => {
-                        let pushes = if engine.idle() { engine.push(store)? } else { Vec::new() };
-                        for p in &pushes {
-                            send(&mut socket, p).await?;
-                        }
+                    _ = tick.tick() => true,
+                    () = wake.notified() => true,
+                };
+                if push_now {
+                    let pushes = if engine.idle() { engine.push(store)? } else { Vec::new() };
+                    for p in &pushes {
+                        send(&mut socket, p).await?;
                     }
                 }
             }
@@ -191,6 +235,7 @@ pub async fn watch(store: &mut Store, poll: Duration, stop: impl std::future::Fu
             r = session => r,
             () = &mut stop => {
                 store.set_meta(binding::CONNECTED, "0")?;
+                hooks.report(store);
                 return Ok(());
             }
         };
@@ -198,6 +243,7 @@ pub async fn watch(store: &mut Store, poll: Duration, stop: impl std::future::Fu
         match outcome {
             Err(e @ (Error::Unauthorized(_) | Error::NotBound)) => {
                 store.set_meta(keys::LAST_ERROR, &e.to_string())?;
+                hooks.report(store);
                 return Err(e);
             }
             Err(e) => {
@@ -206,6 +252,7 @@ pub async fn watch(store: &mut Store, poll: Duration, stop: impl std::future::Fu
             }
             Ok(()) => attempt = 0,
         }
+        hooks.report(store);
         tokio::select! {
             () = tokio::time::sleep(backoff(attempt)) => {}
             () = &mut stop => return Ok(()),

@@ -165,3 +165,23 @@ async fn a_day_of_work_is_one_round_trip_and_the_approval_comes_back() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinstalled_phone_with_its_old_token_receives_everything_again() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = server.device("u-foreman-hz-01").await;
+    let mut first = phone(dir.path(), "first", &server.url(), &token);
+    let got = sync(&mut first).await;
+    assert!(got.received > 0);
+    // The app is reinstalled: a new, empty store with the same device token.
+    let mut again = phone(dir.path(), "again", &server.url(), &token);
+    let got = sync(&mut again).await;
+    assert_eq!(
+        got.received,
+        first.doc_ids().unwrap().len(),
+        "the empty store gets every document"
+    );
+    assert!(again.roster(&hz()).is_ok());
+    server.stop().await;
+}

@@ -41,7 +41,7 @@ async fn a_watching_phone_gets_changes_live_and_pushes_its_own() {
     sync(&mut manager).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        watch(&mut watcher, Duration::from_millis(100), async {
+        watch(&mut watcher, Duration::from_millis(100), Default::default(), async {
             let _ = stopped.await;
         })
         .await

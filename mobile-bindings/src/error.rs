@@ -1,0 +1,110 @@
+//! The one error an app sees: only the cases it can act on, with no personal data in the text.
+
+/// What went wrong, as an app acts on it.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum SiteSyncError {
+    /// The input was refused; nothing was written. Show `reason` next to `field`.
+    #[error("{field}: {reason}")]
+    Validation {
+        /// The field, as the API names it (`work_days_centi`, `date`, `amend_reason` …).
+        field: String,
+        /// Why, in a sentence.
+        reason: String,
+    },
+    /// A site, worker, work item, line, cycle or key result does not exist here.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The server refused this device (revoked or unknown token): enroll it again.
+    #[error("not authorized")]
+    NotAuthorized,
+    /// The server could not be reached or the exchange broke off; local data is intact and sync
+    /// retries.
+    #[error("offline: {reason}")]
+    Offline {
+        /// What happened.
+        reason: String,
+    },
+    /// The phone's storage failed (disk full, damaged file).
+    #[error("storage: {reason}")]
+    Storage {
+        /// What happened.
+        reason: String,
+    },
+    /// A bug: a panic or an unexpected failure inside the library, caught at the boundary.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl From<sitesync_core::Error> for SiteSyncError {
+    fn from(e: sitesync_core::Error) -> Self {
+        use sitesync_core::Error as E;
+        let text = e.to_string();
+        match e {
+            E::Invalid { field, reason } => SiteSyncError::Validation {
+                field: field.to_string(),
+                reason,
+            },
+            E::InvalidDate(_) => SiteSyncError::Validation {
+                field: "date".into(),
+                reason: text,
+            },
+            E::DuplicateLine { .. } => SiteSyncError::Validation {
+                field: "worker".into(),
+                reason: text,
+            },
+            E::LineDeleted(_) => SiteSyncError::Validation {
+                field: "id".into(),
+                reason: text,
+            },
+            E::DayLocked { .. } => SiteSyncError::Validation {
+                field: "amend_reason".into(),
+                reason: text,
+            },
+            E::InvalidTransition(_) => SiteSyncError::Validation {
+                field: "status".into(),
+                reason: text,
+            },
+            E::InactiveWorker(_) => SiteSyncError::Validation {
+                field: "worker".into(),
+                reason: text,
+            },
+            E::NotBound => SiteSyncError::Validation {
+                field: "server".into(),
+                reason: text,
+            },
+            E::Import { .. } => SiteSyncError::Validation {
+                field: "file".into(),
+                reason: text,
+            },
+            E::UnknownSite(_)
+            | E::UnknownWorker { .. }
+            | E::UnknownWorkItem { .. }
+            | E::UnknownCrew { .. }
+            | E::UnknownLine(_)
+            | E::UnknownCycle(_)
+            | E::UnknownObjective(_)
+            | E::UnknownKeyResult(_) => SiteSyncError::NotFound { what: text },
+            E::Unauthorized(_) => SiteSyncError::NotAuthorized,
+            E::Sync(reason) => SiteSyncError::Offline { reason },
+            E::Storage(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
+                SiteSyncError::Storage { reason: text }
+            }
+            _ => SiteSyncError::Internal { reason: text },
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for SiteSyncError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        SiteSyncError::Internal {
+            reason: format!("listener failed: {}", e.reason),
+        }
+    }
+}

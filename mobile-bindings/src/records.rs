@@ -1,0 +1,497 @@
+//! Plain records crossing the boundary. Dates are ISO 8601 calendar dates (`2026-09-01`) in the
+//! site's time zone; timestamps are RFC 3339; money is fen, work-days hundredths, time minutes,
+//! quantities thousandths — the units of the JSON API.
+
+use sitesync_core::labor::{DaySheet, DayStatus, LaborKind, LaborLine, ProgressLine, ReviewEvent};
+use sitesync_core::roster::Roster;
+use sitesync_core::sync::SyncStatus;
+
+/// 点工 day labor or 包工 piecework.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LaborKindRecord {
+    /// Paid by the work-day.
+    DayLabor,
+    /// Piecework.
+    Piecework,
+}
+
+impl From<LaborKind> for LaborKindRecord {
+    fn from(k: LaborKind) -> Self {
+        match k {
+            LaborKind::DayLabor => LaborKindRecord::DayLabor,
+            LaborKind::Piecework => LaborKindRecord::Piecework,
+        }
+    }
+}
+
+impl From<LaborKindRecord> for LaborKind {
+    fn from(k: LaborKindRecord) -> Self {
+        match k {
+            LaborKindRecord::DayLabor => LaborKind::DayLabor,
+            LaborKindRecord::Piecework => LaborKind::Piecework,
+        }
+    }
+}
+
+/// Where a day stands in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DayStatusRecord {
+    /// Being filled in.
+    Draft,
+    /// Waiting for a manager.
+    Submitted,
+    /// Approved and locked.
+    Approved,
+    /// Sent back with a reason.
+    Rejected,
+    /// Changed after approval.
+    AmendedAfterApproval,
+}
+
+impl From<DayStatus> for DayStatusRecord {
+    fn from(s: DayStatus) -> Self {
+        match s {
+            DayStatus::Draft => DayStatusRecord::Draft,
+            DayStatus::Submitted => DayStatusRecord::Submitted,
+            DayStatus::Approved => DayStatusRecord::Approved,
+            DayStatus::Rejected => DayStatusRecord::Rejected,
+            DayStatus::AmendedAfterApproval => DayStatusRecord::AmendedAfterApproval,
+        }
+    }
+}
+
+/// One worker on one work item for one day, as the foreman enters it.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct LaborInput {
+    /// Site id.
+    pub site: String,
+    /// Date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Worker id.
+    pub worker: String,
+    /// Work item id.
+    pub work_item: String,
+    /// Work-days in hundredths (100 = one day).
+    pub work_days_centi: i64,
+    /// Hours in minutes; `None`: 8 hours per work-day.
+    pub hours_min: Option<i64>,
+    /// Overtime in minutes.
+    pub overtime_min: i64,
+    /// Day labor or piecework.
+    pub kind: LaborKindRecord,
+    /// Day rate in fen; `None`: the worker's rate on the roster.
+    pub rate_fen: Option<i64>,
+    /// Note.
+    pub note: String,
+}
+
+/// Changes to a line; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct LaborPatchInput {
+    /// Work-days in hundredths.
+    pub work_days_centi: Option<i64>,
+    /// Hours in minutes.
+    pub hours_min: Option<i64>,
+    /// Overtime in minutes.
+    pub overtime_min: Option<i64>,
+    /// Kind.
+    pub kind: Option<LaborKindRecord>,
+    /// Day rate in fen.
+    pub rate_fen: Option<i64>,
+    /// Note.
+    pub note: Option<String>,
+}
+
+/// A value that lost a concurrent edit, kept for review.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ConflictRecord {
+    /// The field.
+    pub field: String,
+    /// The value shown.
+    pub chosen: String,
+    /// The other values.
+    pub others: Vec<String>,
+}
+
+/// A labor line.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct LaborLineRecord {
+    /// Line id.
+    pub id: String,
+    /// Worker id.
+    pub worker: String,
+    /// Work item id.
+    pub work_item: String,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Hours in minutes.
+    pub hours_min: i64,
+    /// Overtime in minutes.
+    pub overtime_min: i64,
+    /// Kind.
+    pub kind: LaborKindRecord,
+    /// Day rate in fen.
+    pub rate_fen: i64,
+    /// Overtime rate per hour in fen.
+    pub overtime_rate_fen: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+    /// Note.
+    pub note: String,
+    /// Who entered it.
+    pub entered_by: String,
+    /// Concurrent edits that lost, for review.
+    pub conflicts: Vec<ConflictRecord>,
+}
+
+impl From<&LaborLine> for LaborLineRecord {
+    fn from(l: &LaborLine) -> Self {
+        LaborLineRecord {
+            id: l.id.to_string(),
+            worker: l.worker.to_string(),
+            work_item: l.work_item.to_string(),
+            work_days_centi: l.work_days.centi(),
+            hours_min: l.hours.minutes(),
+            overtime_min: l.overtime.minutes(),
+            kind: l.kind.into(),
+            rate_fen: l.day_rate.fen(),
+            overtime_rate_fen: l.overtime_rate.fen(),
+            cost_fen: l.cost().fen(),
+            note: l.note.clone(),
+            entered_by: l.entered_by.clone(),
+            conflicts: l
+                .conflicts
+                .iter()
+                .map(|c| ConflictRecord {
+                    field: c.field.clone(),
+                    chosen: c.chosen.clone(),
+                    others: c.others.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A progress line.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ProgressRecord {
+    /// Line id.
+    pub id: String,
+    /// Work item id.
+    pub work_item: String,
+    /// Quantity installed that day, thousandths.
+    pub quantity_milli: i64,
+    /// Note.
+    pub note: String,
+}
+
+impl From<&ProgressLine> for ProgressRecord {
+    fn from(p: &ProgressLine) -> Self {
+        ProgressRecord {
+            id: p.id.to_string(),
+            work_item: p.work_item.to_string(),
+            quantity_milli: p.quantity.milli(),
+            note: p.note.clone(),
+        }
+    }
+}
+
+/// A step of the review trail.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ReviewRecord {
+    /// submitted, approved, rejected or amended.
+    pub action: String,
+    /// Who.
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Reason or comment.
+    pub reason: String,
+}
+
+impl From<&ReviewEvent> for ReviewRecord {
+    fn from(e: &ReviewEvent) -> Self {
+        ReviewRecord {
+            action: e.action.as_str().into(),
+            by: e.by.clone(),
+            at: e.at.to_rfc3339(),
+            reason: e.reason.clone(),
+        }
+    }
+}
+
+/// A site-day: today's sheet.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DaySheetRecord {
+    /// Site id.
+    pub site: String,
+    /// Date.
+    pub date: String,
+    /// Review status.
+    pub status: DayStatusRecord,
+    /// Weather.
+    pub weather: String,
+    /// Note.
+    pub note: String,
+    /// Labor lines.
+    pub labor: Vec<LaborLineRecord>,
+    /// Progress lines.
+    pub progress: Vec<ProgressRecord>,
+    /// Review trail, oldest first.
+    pub reviews: Vec<ReviewRecord>,
+    /// Work-days in hundredths over the lines.
+    pub work_days_centi: i64,
+    /// Cost in fen over the lines.
+    pub cost_fen: i64,
+}
+
+impl From<&DaySheet> for DaySheetRecord {
+    fn from(s: &DaySheet) -> Self {
+        DaySheetRecord {
+            site: s.site.to_string(),
+            date: s.date.to_string(),
+            status: s.status.into(),
+            weather: s.weather.clone(),
+            note: s.note.clone(),
+            labor: s.labor.iter().map(Into::into).collect(),
+            progress: s.progress.iter().map(Into::into).collect(),
+            reviews: s.reviews.iter().map(Into::into).collect(),
+            work_days_centi: s.labor.iter().map(|l| l.work_days.centi()).sum(),
+            cost_fen: s.labor.iter().map(|l| l.cost().fen()).sum(),
+        }
+    }
+}
+
+/// A worker on the roster.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct WorkerRecord {
+    /// Worker id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Trade code.
+    pub trade: String,
+    /// Crew id.
+    pub crew: String,
+    /// Day rate in fen.
+    pub day_rate_fen: i64,
+    /// Overtime rate per hour in fen.
+    pub overtime_rate_fen: i64,
+    /// Still on site.
+    pub active: bool,
+}
+
+/// A crew.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CrewRecord {
+    /// Crew id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Leader.
+    pub leader: String,
+    /// Trade.
+    pub trade: String,
+}
+
+/// A work item.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct WorkItemRecord {
+    /// Work item id.
+    pub id: String,
+    /// WBS code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Unit.
+    pub unit: String,
+    /// Planned quantity, thousandths.
+    pub planned_quantity_milli: i64,
+}
+
+/// A site's master data.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RosterRecord {
+    /// Site id.
+    pub site: String,
+    /// Site code.
+    pub code: String,
+    /// Site name.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Crews.
+    pub crews: Vec<CrewRecord>,
+    /// Workers.
+    pub workers: Vec<WorkerRecord>,
+    /// Work items.
+    pub work_items: Vec<WorkItemRecord>,
+}
+
+impl From<&Roster> for RosterRecord {
+    fn from(r: &Roster) -> Self {
+        RosterRecord {
+            site: r.site.id.to_string(),
+            code: r.site.code.clone(),
+            name: r.site.name.clone(),
+            timezone: r.site.timezone.clone(),
+            crews: r
+                .crews
+                .iter()
+                .map(|c| CrewRecord {
+                    id: c.id.to_string(),
+                    name: c.name.clone(),
+                    leader: c.leader.clone(),
+                    trade: c.trade.clone(),
+                })
+                .collect(),
+            workers: r
+                .workers
+                .iter()
+                .map(|w| WorkerRecord {
+                    id: w.id.to_string(),
+                    name: w.name.clone(),
+                    trade: w.trade.clone(),
+                    crew: w.crew.to_string(),
+                    day_rate_fen: w.day_rate.fen(),
+                    overtime_rate_fen: w.overtime_rate.fen(),
+                    active: w.active,
+                })
+                .collect(),
+            work_items: r
+                .work_items
+                .iter()
+                .map(|w| WorkItemRecord {
+                    id: w.id.to_string(),
+                    code: w.code.clone(),
+                    name: w.name.clone(),
+                    unit: w.unit.clone(),
+                    planned_quantity_milli: w.planned_quantity.milli(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a crew-day copy did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CrewCopyRecord {
+    /// Lines created.
+    pub created: Vec<String>,
+    /// Workers skipped (already logged that day, or inactive).
+    pub skipped: Vec<String>,
+}
+
+/// How totals are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum GroupByRecord {
+    /// Per date.
+    Day,
+    /// Per crew.
+    Crew,
+    /// Per trade.
+    Trade,
+    /// Per worker.
+    Worker,
+    /// Per work item.
+    WorkItem,
+}
+
+/// One group of totals.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TotalsRowRecord {
+    /// The group's key.
+    pub key: String,
+    /// A readable name.
+    pub label: String,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Hours in minutes.
+    pub hours_min: i64,
+    /// Overtime in minutes.
+    pub overtime_min: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+    /// Lines.
+    pub lines: i64,
+}
+
+/// Totals over a date range.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TotalsRecord {
+    /// The overall sums.
+    pub total: TotalsRowRecord,
+    /// Per group, when grouped.
+    pub rows: Vec<TotalsRowRecord>,
+}
+
+/// A worker's day in a month.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct WorkerDayRecord {
+    /// Date.
+    pub date: String,
+    /// Site id.
+    pub site: String,
+    /// Work item id.
+    pub work_item: String,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Overtime in minutes.
+    pub overtime_min: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+}
+
+/// A worker's month across sites.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct WorkerMonthRecord {
+    /// Worker id.
+    pub worker: String,
+    /// The month, `YYYY-MM`.
+    pub month: String,
+    /// The days.
+    pub days: Vec<WorkerDayRecord>,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+}
+
+/// The sync status an app shows.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncStatusRecord {
+    /// The server, if bound.
+    pub server: Option<String>,
+    /// Whether the background sync holds a connection.
+    pub connected: bool,
+    /// Documents with changes head office does not have yet.
+    pub pending: Vec<String>,
+    /// When the last sync completed (RFC 3339).
+    pub last_sync: Option<String>,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Head office has everything this phone holds: nothing pending and a sync completed.
+    pub synced: bool,
+}
+
+impl From<&SyncStatus> for SyncStatusRecord {
+    fn from(s: &SyncStatus) -> Self {
+        SyncStatusRecord {
+            server: s.server.clone(),
+            connected: s.connected,
+            pending: s.pending.clone(),
+            last_sync: s.last_sync.clone(),
+            last_error: s.last_error.clone(),
+            synced: s.pending.is_empty() && s.last_sync.is_some(),
+        }
+    }
+}
+
+/// What a sync exchange did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncProgressRecord {
+    /// Documents head office acknowledged.
+    pub pushed: u64,
+    /// Documents that received changes.
+    pub received: u64,
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The mobile bindings end to end: builds the library and the server, generates Kotlin, Swift and
+# Python, checks the committed Swift is current, starts a real server on loopback, and runs the same
+# scenario from Kotlin (kotlinc + JNA on the JVM) and from Python. Installs kotlinc (npm package
+# kotlin-compiler) and JNA (Debian libjna-java) when missing. Prints one line per scenario.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=target/bindings
+TOOLS=target/mobile-tools
+KOTLIN_VERSION=2.4.20
+
+bash mobile-bindings/generate.sh debug "$OUT"
+if ! diff -u mobile-bindings/bindings/swift/sitesync_mobile.swift "$OUT/sitesync_mobile.swift"; then
+    echo "the committed Swift bindings are stale: run mobile-bindings/generate.sh and commit mobile-bindings/bindings/swift" >&2
+    exit 1
+fi
+cargo build -q -p sitesync-server
+
+if [ ! -x "$TOOLS/package/bin/kotlinc" ]; then
+    mkdir -p "$TOOLS"
+    (cd "$TOOLS" && npm pack -q "kotlin-compiler@$KOTLIN_VERSION" >/dev/null && tar xzf "kotlin-compiler-$KOTLIN_VERSION.tgz")
+fi
+JNA=/usr/share/java/jna.jar
+if [ ! -f "$JNA" ]; then
+    apt-get update -qq && apt-get install -y -qq libjna-java >/dev/null
+fi
+KLIB="$TOOLS/package/lib"
+
+# A real server on a free loopback port, with the fixture company and two devices.
+DATA=$(mktemp -d)
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+target/debug/sitesync-server admin --data "$DATA/data" import fixtures/company.json >/dev/null
+FOREMAN=$(target/debug/sitesync-server admin --data "$DATA/data" device add --user u-foreman-hz-01 2>/dev/null)
+MANAGER=$(target/debug/sitesync-server admin --data "$DATA/data" device add --user u-manager-hz-01 2>/dev/null)
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RUST_LOG=warn target/debug/sitesync-server serve --data "$DATA/data" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
+SERVER=$!
+URL="http://127.0.0.1:$PORT"
+for _ in $(seq 1 300); do
+    curl -sf "$URL/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# Python: the module loads the library from its own folder.
+mkdir -p "$DATA/py"
+cp "$OUT/sitesync_mobile.py" "$DATA/py/"
+ln -sf "$PWD/target/debug/libsitesync_mobile.so" "$DATA/py/libsitesync_mobile.so"
+# The scenario makes the library panic on purpose (the panic must arrive as an error): keep its
+# report short.
+export RUST_BACKTRACE=0
+PYTHONPATH="$DATA/py" python3 mobile-bindings/tests/scenario.py "$URL" "$FOREMAN" "$MANAGER" "$DATA/python-phone.sqlite3" 2026-12-01 2026-12-02
+
+# Kotlin: compile the generated bindings with the scenario, run on the JVM with JNA.
+JAR="$TOOLS/scenario.jar"
+rm -f "$JAR"
+CP="$JNA:$KLIB/kotlinx-coroutines-core-jvm.jar"
+"$TOOLS/package/bin/kotlinc" -nowarn "$OUT/uniffi/sitesync_mobile/sitesync_mobile.kt" mobile-bindings/tests/Scenario.kt -cp "$CP" -d "$JAR" 2>&1 | grep -v "^warning" || true
+[ -f "$JAR" ] || { echo "kotlinc failed" >&2; exit 1; }
+java -Djna.library.path=target/debug -cp "$JAR:$KLIB/kotlin-stdlib.jar:$CP" ScenarioKt "$URL" "$FOREMAN" "$MANAGER" "$DATA/kotlin-phone.sqlite3" 2026-12-11 2026-12-12

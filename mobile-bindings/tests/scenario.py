@@ -1,0 +1,84 @@
+"""The mobile scenario through the generated Python module, against the real library and a real
+server: open a store, log a crew-day offline, start sync, see the listener report "synced", read
+back a head-office approval. Arguments: server URL, foreman token, manager token, store path."""
+import asyncio
+import json
+import sys
+import time
+import urllib.request
+
+import sitesync_mobile as m
+
+
+class Recorder(m.SyncListener):
+    def __init__(self):
+        self.last = None
+
+    def on_status(self, status):
+        self.last = status
+
+
+async def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+async def main(url, foreman_token, manager_token, path, day1, day2):
+    site = "site-hz-01"
+    phone = await m.SiteSync.open(path, url, foreman_token, "崔贵")
+    await phone.sync_now()
+    roster = await phone.roster(site)
+    crew = [w for w in roster.workers if w.crew == "site-hz-01/crew-1" and w.active][:3]
+    assert len(crew) == 3
+
+    for w in crew:
+        await phone.add_labor(m.LaborInput(site=site, date=day1, worker=w.id, work_item="site-hz-01/wi-4.1",
+                                           work_days_centi=100, hours_min=None, overtime_min=0,
+                                           kind=m.LaborKindRecord.DAY_LABOR, rate_fen=None, note=""), None)
+    copy = await phone.copy_crew_day(site, "site-hz-01/crew-1", day1, day2)
+    assert len(copy.created) == 3, copy
+    sheet = await phone.submit_day(site, day2)
+    assert sheet.status == m.DayStatusRecord.SUBMITTED and len(sheet.labor) == 3
+
+    try:
+        await phone.add_labor(m.LaborInput(site=site, date="2026-02-30", worker=crew[0].id, work_item="site-hz-01/wi-4.1",
+                                           work_days_centi=100, hours_min=None, overtime_min=0,
+                                           kind=m.LaborKindRecord.DAY_LABOR, rate_fen=None, note=""), None)
+        raise AssertionError("an impossible date was accepted")
+    except m.SiteSyncError.Validation as e:
+        assert e.field == "date", e
+    try:
+        await phone.self_test_panic()
+        raise AssertionError("the panic did not surface")
+    except m.SiteSyncError.Internal:
+        pass
+
+    recorder = Recorder()
+    handle = phone.add_sync_listener(recorder)
+    await phone.start_sync()
+
+    async def synced():
+        return recorder.last is not None and recorder.last.synced
+    await wait_for(synced)
+
+    body = json.dumps({"decisions": [{"site": site, "date": day2, "decision": "approve"}]}).encode()
+    req = urllib.request.Request(f"{url}/v1/approvals", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {manager_token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as resp:
+        answer = json.loads(resp.read())
+    assert answer[0]["ok"], answer
+
+    async def approved():
+        return (await phone.day(site, day2)).status == m.DayStatusRecord.APPROVED
+    await wait_for(approved)
+    handle.cancel()
+    await phone.stop_sync()
+    totals = await phone.totals(site, day1, day2, m.GroupByRecord.DAY)
+    assert totals.total.lines == 6 and len(totals.rows) == 2, totals
+    print("python scenario: ok")
+
+
+asyncio.run(main(*sys.argv[1:7]))
