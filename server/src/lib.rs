@@ -21,6 +21,7 @@ pub mod export;
 pub mod report;
 pub mod session;
 pub mod state;
+pub mod web;
 
 use std::future::Future;
 
@@ -73,6 +74,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::anomaly_report))
         .routes(routes!(api::okr_report))
         .routes(routes!(api::decide, api::queue))
+        .routes(routes!(web::sign_in, web::whoami, web::sign_out))
+        .routes(routes!(web::events))
         .routes(routes!(admin_import))
         .routes(routes!(admin_org))
         .routes(routes!(admin_site))
@@ -83,7 +86,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The HTTP routes, with the OpenAPI document at `/v1/openapi.json`.
+/// The HTTP routes, with the OpenAPI document at `/v1/openapi.json` and the dashboard at `/`.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();
     let openapi = std::sync::Arc::new(openapi);
@@ -92,6 +95,9 @@ pub fn app(state: AppState) -> Router {
             "/v1/openapi.json",
             axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }),
         )
+        .route("/", axum::routing::get(web::index))
+        .route("/app.js", axum::routing::get(web::app_js))
+        .route("/app.css", axum::routing::get(web::app_css))
         .with_state(state)
 }
 
@@ -163,7 +169,9 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// The principal behind the request's bearer token.
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let token = bearer(headers).ok_or(Error::Unauthorized)?;
+    let token = bearer(headers)
+        .or_else(|| web::cookie_token(headers))
+        .ok_or(Error::Unauthorized)?;
     state
         .auth(move |a| a.authenticate(&token))
         .await?

@@ -1,4 +1,5 @@
 //! Helpers for sitesync's cross-crate tests: real servers and clients on loopback.
 
+pub mod browser;
 pub mod harness;
 pub mod proxy;

@@ -1,0 +1,245 @@
+// The head-office dashboard. Plain JavaScript, no external assets: everything is served by the
+// sitesync server. Data comes from the REST API with the session cookie; server-sent events at
+// /v1/events tell the page when synced data changed, and the current view reloads itself.
+"use strict";
+
+const T = {
+  zh: {
+    title: "sitesync 总部看板", tab_labor: "点工汇总", tab_approvals: "审批", tab_progress: "进度",
+    tab_anomalies: "异常", tab_okr: "OKR", signout: "退出", signin_title: "登录", signin: "登录",
+    token_label: "登录凭证（管理员发放的令牌）", bad_token: "凭证无效", site: "工地", all_sites: "全部工地",
+    from: "开始", to: "结束", by: "分组", include_unapproved: "含未审批", key: "分组", name: "名称",
+    work_days: "工日", hours: "工时", overtime: "加班(时)", cost: "金额", lines: "条数", total: "合计",
+    attendance: "月度考勤表", month: "月份", worker: "工人", crew: "班组", download: "下载",
+    queue: "待审批", date: "日期", status: "状态", approve: "批准", reject: "驳回", reason: "驳回理由",
+    need_reason: "驳回需要填写理由", done: "已处理", none: "暂无", item: "部位", complete: "完成%",
+    elapsed: "时间%", labor_cost: "人工成本", budget: "预算", lagging: "滞后", kind: "类型",
+    detail: "说明", cycle: "周期", owner: "负责人", progress: "进度", current: "当前", target: "目标",
+    last_checkin: "最近签到", alignment: "对齐树", updated: "已更新", live: "实时",
+    by_site: "工地", by_crew: "班组", by_trade: "工种", by_worker: "工人", by_work_item: "部位", by_day: "日期",
+    select_all: "全选",
+  },
+  en: {
+    title: "sitesync head office", tab_labor: "Day labor", tab_approvals: "Approvals", tab_progress: "Progress",
+    tab_anomalies: "Anomalies", tab_okr: "OKRs", signout: "Sign out", signin_title: "Sign in", signin: "Sign in",
+    token_label: "Credential (token issued by the admin)", bad_token: "Invalid credential", site: "Site", all_sites: "All sites",
+    from: "From", to: "To", by: "Group by", include_unapproved: "Include unapproved", key: "Key", name: "Name",
+    work_days: "Work-days", hours: "Hours", overtime: "Overtime (h)", cost: "Cost", lines: "Lines", total: "Total",
+    attendance: "Monthly attendance", month: "Month", worker: "Worker", crew: "Crew", download: "Download",
+    queue: "Waiting for approval", date: "Date", status: "Status", approve: "Approve", reject: "Reject", reason: "Reason to reject",
+    need_reason: "A rejection needs a reason", done: "Done", none: "Nothing here", item: "Work item", complete: "Complete %",
+    elapsed: "Time %", labor_cost: "Labor cost", budget: "Budget", lagging: "Lagging", kind: "Kind",
+    detail: "Detail", cycle: "Cycle", owner: "Owner", progress: "Progress", current: "Current", target: "Target",
+    last_checkin: "Last check-in", alignment: "Alignment", updated: "Updated", live: "Live",
+    by_site: "Site", by_crew: "Crew", by_trade: "Trade", by_worker: "Worker", by_work_item: "Work item", by_day: "Day",
+    select_all: "Select all",
+  },
+};
+
+const state = {
+  lang: localStorage.getItem("lang") || "zh",
+  session: null,
+  view: "labor",
+  f: { site: "", from: "", to: "", by: "site", unapproved: true, month: "", cycle: "", date: "" },
+};
+const $ = (sel) => document.querySelector(sel);
+const t = (k) => T[state.lang][k] || k;
+const locale = () => (state.lang === "zh" ? "zh-CN" : "en-US");
+const money = (fen) => new Intl.NumberFormat(locale(), { style: "currency", currency: "CNY" }).format(fen / 100);
+const fixed = (v, scale, d = 2) => new Intl.NumberFormat(locale(), { minimumFractionDigits: d, maximumFractionDigits: d }).format(v / scale);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const iso = (d) => d.toISOString().slice(0, 10);
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, { credentials: "same-origin", ...opts });
+  if (r.status === 401) { signedOut(); throw new Error("unauthorized"); }
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
+  return r.status === 204 ? null : r.json();
+}
+
+function applyI18n() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.title = t("title");
+  $("#lang").textContent = state.lang === "zh" ? "EN" : "中文";
+}
+
+function signedOut() {
+  state.session = null;
+  $("#signin").hidden = false; $("#view").hidden = true; $("#tabs").hidden = true; $("#signout").hidden = true;
+}
+
+function signedIn(session) {
+  state.session = session;
+  $("#signin").hidden = true; $("#view").hidden = false; $("#tabs").hidden = false; $("#signout").hidden = false;
+  const today = new Date();
+  const first = new Date(today.getFullYear(), today.getMonth(), 1);
+  state.f.from ||= iso(first); state.f.to ||= iso(today); state.f.date ||= iso(today);
+  state.f.month ||= iso(today).slice(0, 7);
+  state.f.cycle ||= `${today.getFullYear()}-Q${Math.floor(today.getMonth() / 3) + 1}`;
+  state.f.site ||= "";
+  listen();
+  show(state.view);
+}
+
+function siteSelect(allowAll) {
+  const opts = (allowAll ? [`<option value="">${esc(t("all_sites"))}</option>`] : [])
+    .concat(state.session.sites.map((s) => `<option value="${esc(s.id)}" ${s.id === state.f.site ? "selected" : ""}>${esc(s.code)} ${esc(s.name)}</option>`));
+  return `<label>${t("site")}<select id="f-site" aria-label="${t("site")}">${opts.join("")}</select></label>`;
+}
+const input = (id, key, type = "date") => `<label>${t(key)}<input id="f-${id}" type="${type}" value="${esc(state.f[id])}" aria-label="${t(key)}"></label>`;
+const qs = (o) => new URLSearchParams(Object.entries(o).filter(([, v]) => v !== "" && v != null)).toString();
+const downloads = (path, q) => `<div class="downloads">${t("download")}: <a data-testid="xlsx" href="${path}?${qs({ ...q, format: "xlsx" })}">Excel</a><a href="${path}?${qs({ ...q, format: "csv" })}">CSV</a></div>`;
+
+function bindFilters() {
+  document.querySelectorAll(".filters input, .filters select").forEach((el) => {
+    el.addEventListener("change", () => {
+      const id = el.id.slice(2);
+      state.f[id] = el.type === "checkbox" ? el.checked : el.value;
+      render();
+    });
+  });
+}
+
+const views = {
+  async labor() {
+    const site = state.f.site || (state.session.sites[0] || {}).id;
+    const q = { site: state.f.site, from: state.f.from, to: state.f.to, by: state.f.by, include_unapproved: state.f.unapproved };
+    const s = await api(`/v1/reports/labor?${qs(q)}`);
+    const byOpts = ["site", "crew", "trade", "worker", "work_item", "day"].map((b) => `<option value="${b}" ${b === state.f.by ? "selected" : ""}>${t("by_" + b)}</option>`).join("");
+    const row = (r, cls = "") => `<tr class="${cls}"><td>${esc(r.key)}</td><td>${esc(r.label)}</td><td class="num">${fixed(r.work_days_centi, 100)}</td><td class="num">${fixed(r.hours_min, 60)}</td><td class="num">${fixed(r.overtime_min, 60)}</td><td class="num">${money(r.cost_fen)}</td><td class="num">${r.lines}</td></tr>`;
+    const gq = { site, month: state.f.month, include_unapproved: state.f.unapproved };
+    const g = site ? await api(`/v1/reports/attendance?${qs(gq)}`) : null;
+    const days = g ? Array.from({ length: g.days_in_month }, (_, i) => i + 1) : [];
+    return `<h2>${t("tab_labor")}</h2>
+      <div class="filters">${siteSelect(true)}${input("from", "from")}${input("to", "to")}
+        <label>${t("by")}<select id="f-by">${byOpts}</select></label>
+        <label><span>${t("include_unapproved")}</span><input id="f-unapproved" type="checkbox" ${state.f.unapproved ? "checked" : ""}></label></div>
+      <div class="scroll"><table data-testid="labor-table"><thead><tr><th>${t("key")}</th><th>${t("name")}</th><th class="num">${t("work_days")}</th><th class="num">${t("hours")}</th><th class="num">${t("overtime")}</th><th class="num">${t("cost")}</th><th class="num">${t("lines")}</th></tr></thead>
+      <tbody>${s.rows.map((r) => row(r)).join("")}${row({ key: t("total"), label: "", ...s.total }, "total")}</tbody></table></div>
+      ${downloads("/v1/reports/labor", q)}
+      <h3>${t("attendance")}</h3>
+      <div class="filters">${input("month", "month", "month")}</div>
+      ${g ? `<div class="scroll"><table class="grid" data-testid="attendance"><thead><tr><th>${t("worker")}</th><th>${t("name")}</th><th>${t("crew")}</th>${days.map((d) => `<th class="num">${d}</th>`).join("")}<th class="num">${t("work_days")}</th><th class="num">${t("cost")}</th></tr></thead>
+      <tbody>${g.rows.map((r) => `<tr><td>${esc(r.worker)}</td><td>${esc(r.name)}</td><td>${esc(r.crew)}</td>${r.days.map((v) => `<td class="num">${v == null ? "" : fixed(v, 100, 1)}</td>`).join("")}<td class="num">${fixed(r.work_days_centi, 100)}</td><td class="num">${money(r.cost_fen)}</td></tr>`).join("")}
+      <tr class="total"><td>${t("total")}</td><td></td><td></td>${g.day_totals.map((v) => `<td class="num">${v ? fixed(v, 100, 1) : ""}</td>`).join("")}<td class="num">${fixed(g.work_days_centi, 100)}</td><td class="num">${money(g.cost_fen)}</td></tr></tbody></table></div>
+      ${downloads("/v1/reports/attendance", gq)}` : ""}`;
+  },
+
+  async approvals() {
+    const q = await api(`/v1/approvals?${qs({ site: state.f.site })}`);
+    const rows = q.map((d, i) => `<tr><td><input type="checkbox" class="pick" data-i="${i}" aria-label="${esc(d.site)} ${esc(d.date)}"></td><td>${esc(d.site)}</td><td>${esc(d.date)}</td><td><span class="status ${esc(d.status)}">${esc(d.status)}</span></td><td class="num">${d.lines}</td><td class="num">${fixed(d.work_days_centi, 100)}</td><td class="num">${money(d.cost_fen)}</td><td>${esc(d.last_review || "")}</td></tr>`).join("");
+    setTimeout(() => {
+      $("#pick-all")?.addEventListener("change", (e) => document.querySelectorAll(".pick").forEach((c) => { c.checked = e.target.checked; }));
+      const decide = async (decision) => {
+        const reason = $("#reason").value.trim();
+        if (decision === "reject" && !reason) { $("#decision-msg").textContent = t("need_reason"); return; }
+        const picked = [...document.querySelectorAll(".pick:checked")].map((c) => q[+c.dataset.i]);
+        if (!picked.length) return;
+        const res = await api("/v1/approvals", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ decisions: picked.map((d) => ({ site: d.site, date: d.date, decision, reason })) }) });
+        $("#decision-msg").textContent = `${t("done")}: ${res.filter((r) => r.ok).length}/${res.length}` + res.filter((r) => !r.ok).map((r) => ` ${r.date}: ${r.error}`).join("");
+        await render(`${t("done")}: ${res.filter((r) => r.ok).length}/${res.length}`);
+      };
+      $("#approve")?.addEventListener("click", () => decide("approve"));
+      $("#reject")?.addEventListener("click", () => decide("reject"));
+    });
+    return `<h2>${t("queue")}</h2><div class="filters">${siteSelect(true)}</div>
+      ${q.length ? `<div class="scroll"><table data-testid="queue"><thead><tr><th><input id="pick-all" type="checkbox" aria-label="${t("select_all")}"></th><th>${t("site")}</th><th>${t("date")}</th><th>${t("status")}</th><th class="num">${t("lines")}</th><th class="num">${t("work_days")}</th><th class="num">${t("cost")}</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>
+      <div class="filters"><label>${t("reason")}<input id="reason" type="text"></label>
+        <button id="approve" class="primary" type="button">${t("approve")}</button><button id="reject" type="button">${t("reject")}</button></div>` : `<p class="msg">${t("none")}</p>`}
+      <p id="decision-msg" class="msg" role="status">${esc(state.flash || "")}</p>`;
+  },
+
+  async progress() {
+    const site = state.f.site || (state.session.sites[0] || {}).id;
+    if (!site) return `<p class="msg">${t("none")}</p>`;
+    const q = { site, date: state.f.date, include_unapproved: state.f.unapproved };
+    const p = await api(`/v1/reports/progress?${qs(q)}`);
+    const h = 22, w = 640, label = 170;
+    const bars = p.items.map((it, i) => {
+      const y = i * (h + 8) + 4;
+      const span = w - label - 110, c = (it.percent_complete / 100) * span, e = (it.percent_time_elapsed / 100) * span;
+      return `<text x="0" y="${y + 15}">${esc(it.code)} ${esc(it.name).slice(0, 12)}</text>
+        <rect x="${label}" y="${y}" width="${e}" height="${h / 2 - 1}" fill="#c9d1d9"><title>${t("elapsed")} ${it.percent_time_elapsed}%</title></rect>
+        <rect x="${label}" y="${y + h / 2}" width="${c}" height="${h / 2 - 1}" fill="${it.lagging ? "#cf222e" : "#1a7f37"}"><title>${t("complete")} ${it.percent_complete}%</title></rect>
+        <text x="${label + Math.max(c, e) + 4}" y="${y + 15}">${it.percent_complete}% / ${it.percent_time_elapsed}%</text>`;
+    }).join("");
+    return `<h2>${t("tab_progress")}</h2><div class="filters">${siteSelect(false)}${input("date", "date")}</div>
+      <svg class="bar-chart" role="img" aria-label="${t("complete")} / ${t("elapsed")}" viewBox="0 0 ${w} ${p.items.length * (h + 8) + 8}" width="100%">${bars}</svg>
+      <div class="scroll"><table data-testid="progress"><thead><tr><th>${t("item")}</th><th>${t("name")}</th><th class="num">${t("complete")}</th><th class="num">${t("elapsed")}</th><th class="num">${t("labor_cost")}</th><th class="num">${t("budget")}</th><th>${t("lagging")}</th></tr></thead>
+      <tbody>${p.items.map((it) => `<tr><td>${esc(it.code)}</td><td>${esc(it.name)}</td><td class="num">${it.percent_complete}</td><td class="num">${it.percent_time_elapsed}</td><td class="num">${money(it.labor_cost_fen)}</td><td class="num">${money(it.budget_fen)}</td><td>${it.lagging ? `<span class="status red">${t("lagging")}</span>` : ""}</td></tr>`).join("")}</tbody></table></div>
+      ${downloads("/v1/reports/progress", q)}`;
+  },
+
+  async anomalies() {
+    const q = { site: state.f.site, from: state.f.from, to: state.f.to };
+    const list = await api(`/v1/reports/anomalies?${qs(q)}`);
+    return `<h2>${t("tab_anomalies")}</h2><div class="filters">${siteSelect(true)}${input("from", "from")}${input("to", "to")}</div>
+      ${list.length ? `<div class="scroll"><table data-testid="anomalies"><thead><tr><th>${t("date")}</th><th>${t("site")}</th><th>${t("kind")}</th><th>${t("worker")}</th><th>${t("detail")}</th></tr></thead>
+      <tbody>${list.map((a) => `<tr><td>${esc(a.date)}</td><td>${esc(a.site)}</td><td>${esc(a.kind)}</td><td>${esc(a.worker || "")}</td><td>${esc(a.detail)}</td></tr>`).join("")}</tbody></table></div>` : `<p class="msg">${t("none")}</p>`}
+      ${downloads("/v1/reports/anomalies", q)}`;
+  },
+
+  async okr() {
+    let b;
+    try { b = await api(`/v1/reports/okr?${qs({ cycle: state.f.cycle, date: state.f.date })}`); } catch (e) { b = null; }
+    const badge = (s) => `<span class="status ${s}">${s}</span>`;
+    const tree = (nodes) => nodes.length ? `<ul class="tree">${nodes.map((n) => `<li>${esc(n.title)}${tree(n.children)}</li>`).join("")}</ul>` : "";
+    return `<h2>OKR</h2><div class="filters"><label>${t("cycle")}<input id="f-cycle" type="text" value="${esc(state.f.cycle)}"></label>${input("date", "date")}</div>
+      ${b ? b.objectives.map((o) => `<div class="objective" data-testid="objective"><strong>${esc(o.title)}</strong> ${badge(o.status)} ${Math.round(o.progress * 100)}% · ${esc(o.owner)}
+        <div class="scroll"><table><thead><tr><th>${t("target")}</th><th>${t("owner")}</th><th class="num">${t("current")}</th><th class="num">${t("target")}</th><th class="num">${t("progress")}</th><th>${t("status")}</th><th>${t("last_checkin")}</th></tr></thead>
+        <tbody>${o.key_results.map((k) => `<tr><td>${esc(k.title)}</td><td>${esc(k.owner)}</td><td class="num">${fixed(k.current_milli, 1000, 1)} ${esc(k.unit)}</td><td class="num">${fixed(k.target_milli, 1000, 1)}</td><td class="num">${Math.round(k.progress * 100)}%</td><td>${badge(k.status)}</td><td>${esc(k.last_checkin ? k.last_checkin.date + " " + k.last_checkin.author : "")}</td></tr>`).join("")}</tbody></table></div></div>`).join("")
+        + `<h3>${t("alignment")}</h3>${tree(b.alignment)}${downloads("/v1/reports/okr", { cycle: state.f.cycle })}` : `<p class="msg">${t("none")}</p>`}`;
+  },
+};
+
+async function render(flash) {
+  // A message from the last action stays while live updates re-render the view.
+  if (flash !== undefined) state.flash = flash;
+  try {
+    $("#view").innerHTML = await views[state.view]();
+    bindFilters();
+    $("#live").textContent = `${t("updated")} ${new Date().toLocaleTimeString(locale())}`;
+  } catch (e) {
+    if (e.message !== "unauthorized") $("#view").innerHTML = `<p class="msg" role="alert">${esc(e.message)}</p>`;
+  }
+}
+
+function show(view) {
+  state.view = view;
+  state.flash = "";
+  document.querySelectorAll("#tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.view === view)));
+  render();
+}
+
+let source = null;
+function listen() {
+  if (source) return;
+  source = new EventSource("/v1/events");
+  source.addEventListener("change", () => render());
+}
+
+document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));
+$("#lang").addEventListener("click", () => {
+  state.lang = state.lang === "zh" ? "en" : "zh";
+  localStorage.setItem("lang", state.lang);
+  applyI18n();
+  if (state.session) render();
+});
+$("#signout").addEventListener("click", async () => {
+  await fetch("/v1/session", { method: "DELETE" });
+  if (source) { source.close(); source = null; }
+  signedOut();
+});
+$("#signin-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await fetch("/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: $("#token").value }) });
+  if (!r.ok) { $("#signin-error").textContent = t("bad_token"); return; }
+  $("#signin-error").textContent = "";
+  $("#token").value = "";
+  signedIn(await r.json());
+});
+
+applyI18n();
+fetch("/v1/session", { credentials: "same-origin" }).then((r) => (r.ok ? r.json().then(signedIn) : signedOut()));
