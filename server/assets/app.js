@@ -49,6 +49,8 @@ const money = (fen) => new Intl.NumberFormat(locale(), { style: "currency", curr
 const fixed = (v, scale, d = 2) => new Intl.NumberFormat(locale(), { minimumFractionDigits: d, maximumFractionDigits: d }).format(v / scale);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const iso = (d) => d.toISOString().slice(0, 10);
+// Calendar dates of a site, as the reader's language writes them (the ISO date stays in a title).
+const day = (isoDate) => `<time datetime="${esc(isoDate)}" title="${esc(isoDate)}">${new Intl.DateTimeFormat(locale(), { year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC" }).format(new Date(isoDate + "T00:00:00Z"))}</time>`;
 
 async function api(path, opts = {}) {
   const r = await fetch(path, { credentials: "same-origin", ...opts });
@@ -128,7 +130,7 @@ const views = {
 
   async approvals() {
     const q = await api(`/v1/approvals?${qs({ site: state.f.site })}`);
-    const rows = q.map((d, i) => `<tr><td><input type="checkbox" class="pick" data-i="${i}" aria-label="${esc(d.site)} ${esc(d.date)}"></td><td>${esc(d.site)}</td><td>${esc(d.date)}</td><td><span class="status ${esc(d.status)}">${esc(d.status)}</span></td><td class="num">${d.lines}</td><td class="num">${fixed(d.work_days_centi, 100)}</td><td class="num">${money(d.cost_fen)}</td><td>${esc(d.last_review || "")}</td></tr>`).join("");
+    const rows = q.map((d, i) => `<tr><td><input type="checkbox" class="pick" data-i="${i}" aria-label="${esc(d.site)} ${esc(d.date)}"></td><td>${esc(d.site)}</td><td>${day(d.date)}</td><td><span class="status ${esc(d.status)}">${esc(d.status)}</span></td><td class="num">${d.lines}</td><td class="num">${fixed(d.work_days_centi, 100)}</td><td class="num">${money(d.cost_fen)}</td><td>${esc(d.last_review || "")}</td></tr>`).join("");
     setTimeout(() => {
       $("#pick-all")?.addEventListener("change", (e) => document.querySelectorAll(".pick").forEach((c) => { c.checked = e.target.checked; }));
       const decide = async (decision) => {
@@ -177,7 +179,7 @@ const views = {
     const list = await api(`/v1/reports/anomalies?${qs(q)}`);
     return `<h2>${t("tab_anomalies")}</h2><div class="filters">${siteSelect(true)}${input("from", "from")}${input("to", "to")}</div>
       ${list.length ? `<div class="scroll"><table data-testid="anomalies"><thead><tr><th>${t("date")}</th><th>${t("site")}</th><th>${t("kind")}</th><th>${t("worker")}</th><th>${t("detail")}</th></tr></thead>
-      <tbody>${list.map((a) => `<tr><td>${esc(a.date)}</td><td>${esc(a.site)}</td><td>${esc(a.kind)}</td><td>${esc(a.worker || "")}</td><td>${esc(a.detail)}</td></tr>`).join("")}</tbody></table></div>` : `<p class="msg">${t("none")}</p>`}
+      <tbody>${list.map((a) => `<tr><td>${day(a.date)}</td><td>${esc(a.site)}</td><td>${esc(a.kind)}</td><td>${esc(a.worker || "")}</td><td>${esc(a.detail)}</td></tr>`).join("")}</tbody></table></div>` : `<p class="msg">${t("none")}</p>`}
       ${downloads("/v1/reports/anomalies", q)}`;
   },
 
@@ -189,7 +191,7 @@ const views = {
     return `<h2>OKR</h2><div class="filters"><label>${t("cycle")}<input id="f-cycle" type="text" value="${esc(state.f.cycle)}"></label>${input("date", "date")}</div>
       ${b ? b.objectives.map((o) => `<div class="objective" data-testid="objective"><strong>${esc(o.title)}</strong> ${badge(o.status)} ${Math.round(o.progress * 100)}% · ${esc(o.owner)}
         <div class="scroll"><table><thead><tr><th>${t("target")}</th><th>${t("owner")}</th><th class="num">${t("current")}</th><th class="num">${t("target")}</th><th class="num">${t("progress")}</th><th>${t("status")}</th><th>${t("last_checkin")}</th></tr></thead>
-        <tbody>${o.key_results.map((k) => `<tr><td>${esc(k.title)}</td><td>${esc(k.owner)}</td><td class="num">${fixed(k.current_milli, 1000, 1)} ${esc(k.unit)}</td><td class="num">${fixed(k.target_milli, 1000, 1)}</td><td class="num">${Math.round(k.progress * 100)}%</td><td>${badge(k.status)}</td><td>${esc(k.last_checkin ? k.last_checkin.date + " " + k.last_checkin.author : "")}</td></tr>`).join("")}</tbody></table></div></div>`).join("")
+        <tbody>${o.key_results.map((k) => `<tr><td>${esc(k.title)}</td><td>${esc(k.owner)}</td><td class="num">${fixed(k.current_milli, 1000, 1)} ${esc(k.unit)}</td><td class="num">${fixed(k.target_milli, 1000, 1)}</td><td class="num">${Math.round(k.progress * 100)}%</td><td>${badge(k.status)}</td><td>${k.last_checkin ? day(k.last_checkin.date) + " " + esc(k.last_checkin.author) : ""}</td></tr>`).join("")}</tbody></table></div></div>`).join("")
         + `<h3>${t("alignment")}</h3>${tree(b.alignment)}${downloads("/v1/reports/okr", { cycle: state.f.cycle })}` : `<p class="msg">${t("none")}</p>`}`;
   },
 };

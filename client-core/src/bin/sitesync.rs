@@ -990,7 +990,7 @@ fn progress(store: &mut Store, out: &mut impl Write, cmd: ProgressCmd) -> Result
 }
 
 fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
-    use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Status, Thresholds};
+    use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Status};
     let org_of = |store: &Store, r: &CycleRef| -> Result<(String, String)> {
         let org = match &r.org {
             Some(o) => o.clone(),
@@ -1019,22 +1019,9 @@ fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
             let (org, id) = org_of(store, &at)?;
             let kind =
                 CycleKind::parse(&kind).ok_or_else(|| Error::invalid_public("kind", "quarter, month or year"))?;
-            let (start, end) = Cycle::period(kind, day(&date)?);
-            let cycle = Cycle {
-                org,
-                id,
-                kind,
-                title,
-                team,
-                start,
-                end,
-                review_every_days: 14,
-                thresholds: Thresholds::default(),
-                retrospective: String::new(),
-                closed: false,
-            };
+            let cycle = Cycle::new(&org, &id, kind, &title, &team, day(&date)?);
             store.put_cycle(&cycle)?;
-            writeln!(out, "{} {start} – {end}", cycle.id)?;
+            writeln!(out, "{} {} – {}", cycle.id, cycle.start, cycle.end)?;
         }
         OkrCmd::Objective {
             at,

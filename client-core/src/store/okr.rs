@@ -132,6 +132,25 @@ fn new_id(prefix: &str) -> String {
 }
 
 impl Cycle {
+    /// A new open cycle over the calendar quarter, month or year containing `date`, reviewed every
+    /// two weeks, with the default traffic-light thresholds.
+    pub fn new(org: &str, id: &str, kind: CycleKind, title: &str, team: &str, date: NaiveDate) -> Cycle {
+        let (start, end) = Cycle::period(kind, date);
+        Cycle {
+            org: org.to_string(),
+            id: id.to_string(),
+            kind,
+            title: title.to_string(),
+            team: team.to_string(),
+            start,
+            end,
+            review_every_days: 14,
+            thresholds: okr::Thresholds::default(),
+            retrospective: String::new(),
+            closed: false,
+        }
+    }
+
     /// The calendar quarter, month or year containing `date`.
     pub fn period(kind: CycleKind, date: NaiveDate) -> (NaiveDate, NaiveDate) {
         let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("valid date");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use sitesync_core::Error;
-use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Status, Thresholds};
+use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Status};
 use sitesync_core::store::NewKeyResult;
 
 use crate::common::*;
@@ -35,20 +35,9 @@ fn the_seed_example_rolls_up_after_offline_check_ins_on_two_phones() {
     let mut b = phone(&dir, "b", false);
     let (start, end) = Cycle::period(CycleKind::Quarter, d("2026-11-25"));
     assert_eq!((start, end), (d("2026-10-01"), d("2026-12-31")));
-    a.put_cycle(&Cycle {
-        org: ORG.into(),
-        id: Q4.into(),
-        kind: CycleKind::Quarter,
-        title: "2026 第四季度".into(),
-        team: "运营".into(),
-        start,
-        end,
-        review_every_days: 14,
-        thresholds: Thresholds::default(),
-        retrospective: String::new(),
-        closed: false,
-    })
-    .unwrap();
+    let cycle = Cycle::new(ORG, Q4, CycleKind::Quarter, "2026 第四季度", "运营", d("2026-11-25"));
+    assert_eq!((cycle.start, cycle.end), (start, end));
+    a.put_cycle(&cycle).unwrap();
     let o = a
         .add_objective(
             ORG,

@@ -101,7 +101,10 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
 
     // Approve the submitted day from the queue.
     browser.click("[data-view=approvals]").await;
-    browser.wait_text("[data-testid=queue]", &today.to_string()).await;
+    // Dates are written the Chinese way: 2026/11/25.
+    browser
+        .wait_text("[data-testid=queue]", &today.format("%Y/%m/%d").to_string())
+        .await;
     browser.screenshot(&shots().join("2-approvals.png")).await;
     browser.click("#pick-all").await;
     browser.click("#approve").await;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sitesync_core::import::LogDay;
-use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Metric, Thresholds};
+use sitesync_core::okr::{Cycle, CycleKind, Direction, KrKind, Metric};
 use sitesync_core::store::NewKeyResult;
 use sitesync_tests::harness::{Api, TestServer, fixtures, phone};
 
@@ -65,22 +65,16 @@ async fn a_metric_key_result_follows_approved_field_data_to_the_phone() {
     sync(&mut foreman).await;
 
     // Head office sets a Q4 key result on the site's labor cost, fed by field data.
-    let (start, end) = Cycle::period(CycleKind::Quarter, parse_date("2026-10-15").unwrap());
-    office
-        .put_cycle(&Cycle {
-            org: ORG.into(),
-            id: "2026-Q4".into(),
-            kind: CycleKind::Quarter,
-            title: "2026 Q4".into(),
-            team: String::new(),
-            start,
-            end,
-            review_every_days: 14,
-            thresholds: Thresholds::default(),
-            retrospective: String::new(),
-            closed: false,
-        })
-        .unwrap();
+    let cycle = Cycle::new(
+        ORG,
+        "2026-Q4",
+        CycleKind::Quarter,
+        "2026 Q4",
+        "",
+        parse_date("2026-10-15").unwrap(),
+    );
+    let end = cycle.end;
+    office.put_cycle(&cycle).unwrap();
     let o = office
         .add_objective(ORG, "2026-Q4", "控制杭州项目人工成本", "付志", "成本", None)
         .unwrap();
