@@ -425,6 +425,13 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets every server acknowledgement and the change cursor, so the next sync offers every
+    /// document again (after the server was restored from a backup).
+    pub fn forget_sync_state(&mut self) -> Result<()> {
+        self.conn.execute("UPDATE documents SET synced_heads = NULL", [])?;
+        meta_set(&self.conn, "sync.cursor", "0")
+    }
+
     /// Documents with changes the server has not acknowledged, oldest change first.
     pub fn pending(&self) -> Result<Vec<DocId>> {
         let mut stmt = self

@@ -1,3 +1,9 @@
+-- Server facts: `epoch`, renewed in every backup copy, so phones notice a restore.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- Tenancy and credentials. Documents live in documents.sqlite3 (the same store the phones use).
 CREATE TABLE orgs (
     org_id TEXT PRIMARY KEY,

@@ -121,6 +121,28 @@ impl AuthDb {
         Ok(AuthDb { conn })
     }
 
+    /// The server's data epoch, created on first use.
+    pub fn epoch(&self) -> Result<String> {
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0))
+            .optional()?;
+        match found {
+            Some(e) => Ok(e),
+            None => self.renew_epoch(),
+        }
+    }
+
+    /// Starts a new data epoch (done to every backup copy).
+    pub fn renew_epoch(&self) -> Result<String> {
+        let epoch = random_hex(8)?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [&epoch],
+        )?;
+        Ok(epoch)
+    }
+
     /// Whether no user exists yet (a first start).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self

@@ -107,6 +107,12 @@ enum AdminCommand {
     Device(DeviceCommand),
     /// Rebuild the report tables from the documents alone.
     Reindex,
+    /// Copy the databases consistently while the server runs (SQLite online backup). Restore by
+    /// starting a server on the copy: `serve --data OUT`.
+    Backup {
+        /// An empty directory for the copy.
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -272,6 +278,11 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
             let (device, token) = state.auth(move |a| a.add_device(&user, &label)).await?;
             eprintln!("device {device} enrolled; its token (shown once):");
             println!("{token}");
+        }
+        AdminCommand::Backup { out } => {
+            for path in admin::backup(data, &out)? {
+                println!("{}", path.display());
+            }
         }
         AdminCommand::Reindex => {
             let n = state.both(|_, store| Ok(store.reindex()?)).await?;

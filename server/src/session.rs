@@ -262,14 +262,15 @@ async fn handle(
     };
     match msg {
         ClientMsg::Hello { cursor: from } => {
-            let (now, frames) = state
+            let (epoch, now, frames) = state
                 .both(move |auth, store| {
                     if from == 0 {
                         // A store that has applied nothing holds nothing, whatever this device
                         // token's earlier stores held (a reinstalled app, a wiped phone).
                         auth.forget_device_docs(&who.device_id)?;
                     }
-                    updates(auth, store, &who, from)
+                    let epoch = auth.epoch()?;
+                    updates(auth, store, &who, from).map(|(now, frames)| (epoch, now, frames))
                 })
                 .await
                 .map_err(internal)?;
@@ -281,6 +282,7 @@ async fn handle(
                 .map(|(i, docs)| {
                     if i == 0 {
                         ServerMsg::Welcome {
+                            epoch: epoch.clone(),
                             cursor: now,
                             docs,
                             more: n > 1,

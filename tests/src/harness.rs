@@ -55,6 +55,24 @@ impl TestServer {
         }
     }
 
+    /// Starts a server on an existing data directory (a restored backup), taking ownership of it.
+    pub async fn start_on(dir: tempfile::TempDir) -> TestServer {
+        let state = AppState::open(dir.path()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sitesync_server::run(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     /// The base URL phones use.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -19,6 +19,8 @@ pub(crate) mod keys {
     pub const LAST_OK: &str = "sync.last_ok";
     /// The last error, or "".
     pub const LAST_ERROR: &str = "sync.last_error";
+    /// The server's data epoch last seen.
+    pub const EPOCH: &str = "sync.epoch";
 }
 
 /// Documents per push frame: a day's work is one or two documents; a first upload of months of
@@ -107,7 +109,25 @@ impl Engine {
     /// Applies a server message to the store; returns the messages to send in reply.
     pub fn receive(&mut self, store: &mut Store, msg: ServerMsg) -> Result<Vec<ClientMsg>> {
         match msg {
-            ServerMsg::Welcome { cursor, docs, more } => {
+            ServerMsg::Welcome {
+                epoch,
+                cursor,
+                docs,
+                more,
+            } => {
+                let known = store.meta(keys::EPOCH)?;
+                if known.as_deref().is_some_and(|k| k != epoch) {
+                    // The server was restored from a backup: what it acknowledged before may be
+                    // gone. Forget every acknowledgement and start over from cursor 0; the pushes
+                    // that follow offer everything, and merging is idempotent.
+                    store.forget_sync_state()?;
+                    store.set_meta(keys::EPOCH, &epoch)?;
+                    self.welcomed = false;
+                    return Ok(vec![ClientMsg::Hello { cursor: 0 }]);
+                }
+                if known.is_none() {
+                    store.set_meta(keys::EPOCH, &epoch)?;
+                }
                 self.apply_updates(store, &docs)?;
                 self.welcomed = true;
                 self.expecting_more = more;

@@ -120,6 +120,9 @@ pub enum ServerMsg {
     /// Answer to `Hello`: the documents the device may read that changed since its cursor, with
     /// what it lacks of them, and the cursor to store once they are applied.
     Welcome {
+        /// The server's data epoch: a new one after a restore from backup, telling phones that the
+        /// server may have lost changes they saw acknowledged, so they must offer everything again.
+        epoch: String,
         /// The server's change cursor covered by `docs`.
         cursor: u64,
         /// The documents, each with `base` = what the server believes the device has.

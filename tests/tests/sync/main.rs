@@ -1,6 +1,7 @@
 //! Sync end to end: a real server on loopback, real phone stores, real WebSockets.
 
 mod authz;
+mod backup;
 mod convergence;
 mod faults;
 mod live;

@@ -21,6 +21,7 @@ async fn exchange(server: &TestServer, device: &str, msg: ClientMsg) -> Vec<Serv
                 ClientMsg::Hello { cursor } => {
                     let (now, frames) = session::updates(auth, store, &who, cursor)?;
                     vec![ServerMsg::Welcome {
+                        epoch: auth.epoch()?,
                         cursor: now,
                         docs: frames.into_iter().flatten().collect(),
                         more: false,
