@@ -178,9 +178,25 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
     // The cursor this connection has delivered up to; `None` until the device said hello.
     let mut cursor: Option<u64> = None;
     let mut unconfirmed: Unconfirmed = Vec::new();
+    let timing = state.timing();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval(timing.ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let reply: Vec<ServerMsg> = tokio::select! {
+            _ = ping.tick() => {
+                if last_heard.elapsed() > timing.idle_after {
+                    tracing::info!(device = %device_id, "closing a silent sync connection");
+                    break;
+                }
+                let pinged = tokio::time::timeout(timing.idle_after, socket.send(Message::Ping(Default::default()))).await;
+                if !matches!(pinged, Ok(Ok(()))) {
+                    break;
+                }
+                continue;
+            }
             incoming = socket.recv() => {
+                last_heard = tokio::time::Instant::now();
                 let bytes = match incoming {
                     Some(Ok(Message::Binary(b))) => b,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -214,8 +230,10 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
         };
         remember(&mut unconfirmed, &reply);
         for msg in reply {
-            if send(&mut socket, &msg).await.is_err() {
-                return;
+            // A peer that stops reading must not hold this task (and its memory) forever.
+            match tokio::time::timeout(timing.idle_after, send(&mut socket, &msg)).await {
+                Ok(Ok(())) => {}
+                _ => return,
             }
         }
     }

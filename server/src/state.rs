@@ -22,6 +22,28 @@ pub struct AppState {
     shutdown: Arc<watch::Sender<bool>>,
     /// Where the data lives.
     data_dir: PathBuf,
+    /// How sync connections are kept alive and when silent ones are closed.
+    timing: SessionTiming,
+}
+
+/// Keep-alive of sync connections: a ping every `ping_every`; a connection from which nothing (not
+/// even a pong) arrived for `idle_after` is closed and its resources freed, as is one whose peer
+/// stops reading for that long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTiming {
+    /// How often the server pings.
+    pub ping_every: std::time::Duration,
+    /// How long a connection may stay silent (or refuse to read) before it is closed.
+    pub idle_after: std::time::Duration,
+}
+
+impl Default for SessionTiming {
+    fn default() -> Self {
+        SessionTiming {
+            ping_every: std::time::Duration::from_secs(30),
+            idle_after: std::time::Duration::from_secs(90),
+        }
+    }
 }
 
 /// Locks a mutex, recovering it if a panicking thread poisoned it (the guarded stores keep their
@@ -46,7 +68,19 @@ impl AppState {
             changes: Arc::new(watch::channel(cursor).0),
             shutdown: Arc::new(watch::channel(false).0),
             data_dir: data_dir.to_path_buf(),
+            timing: SessionTiming::default(),
         })
+    }
+
+    /// The same state with other keep-alive timing (tests use short ones).
+    pub fn with_timing(mut self, timing: SessionTiming) -> AppState {
+        self.timing = timing;
+        self
+    }
+
+    /// The keep-alive timing of sync connections.
+    pub fn timing(&self) -> SessionTiming {
+        self.timing
     }
 
     /// The data directory.

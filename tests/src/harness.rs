@@ -33,8 +33,13 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the fixture company imported.
     pub async fn start() -> TestServer {
+        Self::start_with_timing(sitesync_server::state::SessionTiming::default()).await
+    }
+
+    /// Starts a server with the fixture company imported and the given keep-alive timing.
+    pub async fn start_with_timing(timing: sitesync_server::state::SessionTiming) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(dir.path()).unwrap();
+        let state = AppState::open(dir.path()).unwrap().with_timing(timing);
         let company: Company = sitesync_core::import::read_json(&fixtures().join("company.json")).unwrap();
         state
             .both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company))

@@ -6,6 +6,7 @@ mod convergence;
 mod faults;
 mod live;
 mod sans_io;
+mod stall;
 
 use chrono::NaiveDate;
 use sitesync_core::Store;
