@@ -45,24 +45,17 @@ impl TestServer {
             .both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company))
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(sitesync_server::run(listener, state.clone(), async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            state,
-            dir,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        Self::serve(dir, state).await
     }
 
     /// Starts a server on an existing data directory (a restored backup), taking ownership of it.
     pub async fn start_on(dir: tempfile::TempDir) -> TestServer {
         let state = AppState::open(dir.path()).unwrap();
+        Self::serve(dir, state).await
+    }
+
+    /// Serves `state` on a free loopback port until stopped.
+    async fn serve(dir: tempfile::TempDir, state: AppState) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
