@@ -33,7 +33,7 @@ pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;
 /// How many documents stay decoded in memory; memory follows documents in use, not documents stored.
-const CACHE_DOCS: usize = 32;
+pub const CACHE_DOCS: usize = 32;
 
 /// A document held in memory.
 struct Loaded {
@@ -75,6 +75,8 @@ pub struct Store {
     cache: HashMap<DocId, Loaded>,
     /// Monotonic use counter for eviction.
     tick: u64,
+    /// How many documents the cache keeps.
+    cache_docs: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -92,6 +94,8 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Every statement on the write path stays prepared (the default cache of 16 is too small).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on stable storage when it returns, not only safe from a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -108,7 +112,14 @@ impl Store {
             user,
             cache: HashMap::new(),
             tick: 0,
+            cache_docs: CACHE_DOCS,
         })
+    }
+
+    /// Keeps up to `docs` recently used documents in memory (default [`CACHE_DOCS`]: what a phone
+    /// works on; a server serving many devices keeps more). Memory follows this, not the store size.
+    pub fn set_cache_docs(&mut self, docs: usize) {
+        self.cache_docs = docs.max(1);
     }
 
     /// The file this store lives in.
@@ -147,7 +158,8 @@ impl Store {
         if let Some(l) = self.cache.remove(id) {
             let version: Option<i64> = self
                 .conn
-                .query_row("SELECT version FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
+                .prepare_cached("SELECT version FROM documents WHERE doc_id = ?1")?
+                .query_row([&key], |r| r.get(0))
                 .optional()?;
             if version == Some(l.version) {
                 return Ok(Some(l));
@@ -183,12 +195,12 @@ impl Store {
         })
     }
 
-    /// Returns a document to the cache, evicting the least recently used beyond [`CACHE_DOCS`].
+    /// Returns a document to the cache, evicting the least recently used beyond the cache size.
     fn put_back(&mut self, id: DocId, mut loaded: Loaded) {
         self.tick += 1;
         loaded.used = self.tick;
         self.cache.insert(id, loaded);
-        while self.cache.len() > CACHE_DOCS {
+        while self.cache.len() > self.cache_docs {
             let oldest = self.cache.iter().min_by_key(|(_, l)| l.used).map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => self.cache.remove(&k),
@@ -286,11 +298,10 @@ impl Store {
             }
             let key = id.to_string();
             let row: Option<(i64, i64, i64, i64)> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1",
-                    [&key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
+                )?
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
             let Some((version, count, bytes, snap)) = row else {
                 let snapshot = l.doc.save();
@@ -300,10 +311,9 @@ impl Store {
                     DocId::Okr(..) => (None, None),
                 };
                 let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-                tx.execute(
-                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
+                tx.prepare_cached("INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
                      change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8,
-                     (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents))",
+                     (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents))")?.execute(
                     params![key, id.kind().as_str(), site, day, snapshot, snapshot.len() as i64, heads_text, now],
                 )?;
                 projection::project(&tx, id, &l.doc)?;
@@ -323,25 +333,26 @@ impl Store {
             let chunk = l.doc.save_after(&base);
             if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
                 let snapshot = l.doc.save();
-                tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&key])?;
-                tx.execute(
+                tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+                    .execute([&key])?;
+                tx.prepare_cached(
                     "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
                      heads = ?4, version = version + 1, updated_at = ?5,
                      change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-                    params![key, snapshot, snapshot.len() as i64, heads_text, now],
-                )?;
+                )?
+                .execute(params![key, snapshot, snapshot.len() as i64, heads_text, now])?;
             } else if !chunk.is_empty() {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO chunks (doc_id, seq, data)
                      VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
-                    params![key, chunk],
-                )?;
-                tx.execute(
+                )?
+                .execute(params![key, chunk])?;
+                tx.prepare_cached(
                     "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
                      heads = ?3, version = version + 1, updated_at = ?4,
                      change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-                    params![key, chunk.len() as i64, heads_text, now],
-                )?;
+                )?
+                .execute(params![key, chunk.len() as i64, heads_text, now])?;
             }
             projection::project(&tx, id, &l.doc)?;
             versions.push(version + 1);
@@ -359,17 +370,14 @@ impl Store {
     pub fn storage_stats(&self, id: &DocId) -> Result<Option<StorageStats>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT snapshot_bytes, chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1",
-                [id.to_string()],
-                |r| {
-                    Ok(StorageStats {
-                        snapshot_bytes: r.get(0)?,
-                        chunk_count: r.get(1)?,
-                        chunk_bytes: r.get(2)?,
-                    })
-                },
-            )
+            .prepare_cached("SELECT snapshot_bytes, chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1")?
+            .query_row([id.to_string()], |r| {
+                Ok(StorageStats {
+                    snapshot_bytes: r.get(0)?,
+                    chunk_count: r.get(1)?,
+                    chunk_bytes: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
@@ -377,7 +385,8 @@ impl Store {
     pub fn change_cursor(&self) -> Result<u64> {
         let n: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(change_seq), 0) FROM documents", [], |r| r.get(0))?;
+            .prepare_cached("SELECT COALESCE(MAX(change_seq), 0) FROM documents")?
+            .query_row([], |r| r.get(0))?;
         Ok(n as u64)
     }
 
@@ -399,11 +408,8 @@ impl Store {
     pub fn synced_heads(&self, id: &DocId) -> Result<Option<Vec<String>>> {
         let text: Option<Option<String>> = self
             .conn
-            .query_row(
-                "SELECT synced_heads FROM documents WHERE doc_id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT synced_heads FROM documents WHERE doc_id = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
             .optional()?;
         Ok(text
             .flatten()
@@ -418,17 +424,18 @@ impl Store {
             h.sort();
             h.join(",")
         });
-        self.conn.execute(
-            "UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1",
-            params![id.to_string(), text],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1")?
+            .execute(params![id.to_string(), text])?;
         Ok(())
     }
 
     /// Forgets every server acknowledgement and the change cursor, so the next sync offers every
     /// document again (after the server was restored from a backup).
     pub fn forget_sync_state(&mut self) -> Result<()> {
-        self.conn.execute("UPDATE documents SET synced_heads = NULL", [])?;
+        self.conn
+            .prepare_cached("UPDATE documents SET synced_heads = NULL")?
+            .execute([])?;
         meta_set(&self.conn, "sync.cursor", "0")
     }
 
@@ -477,9 +484,7 @@ impl Store {
         let Some(wanted) = doc::heads_parse(heads) else {
             return Ok(false);
         };
-        Ok(self
-            .read_doc(id, |d| Ok(wanted.iter().all(|h| d.get_change_by_hash(h).is_some())))?
-            .unwrap_or(false))
+        Ok(self.read_doc(id, |d| Ok(knows(d, &wanted)))?.unwrap_or(false))
     }
 
     /// The document's changes that are not ancestors of `since` (hex heads; empty: everything), in
@@ -488,7 +493,7 @@ impl Store {
         let since = doc::heads_parse(since).ok_or_else(|| Error::invalid("heads", "not a change hash"))?;
         self.read_doc(id, |d| {
             // Heads this replica has never seen cannot bound the export: send everything.
-            let known = since.iter().all(|h| d.get_change_by_hash(h).is_some());
+            let known = knows(d, &since);
             Ok(if known && !since.is_empty() {
                 d.save_after(&since)
             } else {
@@ -523,6 +528,90 @@ impl Store {
         let [(id, loaded)] = batch;
         self.put_back(id, loaded);
         Ok(changed)
+    }
+
+    /// Merges changes into several documents and makes them durable in one SQLite transaction (one
+    /// fsync for all: the server's group commit). Each item succeeds or fails on its own, with the
+    /// errors of [`Store::merge_changes`]; the returned results are in the order of `items`. A
+    /// document may appear more than once. `Err` only if the transaction itself failed, in which
+    /// case nothing was merged.
+    pub fn merge_many(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Result<bool>>> {
+        /// A document taken for the batch: its copy, its heads before, and whether any item of it
+        /// merged.
+        struct Taken {
+            id: DocId,
+            loaded: Loaded,
+            before: Vec<ChangeHash>,
+            merged: bool,
+        }
+        let mut taken: Vec<Taken> = Vec::new();
+        let mut results = Vec::with_capacity(items.len());
+        for (id, bytes) in items {
+            let slot = match taken.iter().position(|t| t.id == *id) {
+                Some(i) => i,
+                None => match self.take_or_new(id) {
+                    Ok(loaded) => {
+                        let before = loaded.doc.get_heads();
+                        taken.push(Taken {
+                            id: id.clone(),
+                            loaded,
+                            before,
+                            merged: false,
+                        });
+                        taken.len() - 1
+                    }
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                },
+            };
+            let t = &mut taken[slot];
+            // Apply to a copy: a bad item must leave nothing of itself in the document.
+            let mut trial = t.loaded.doc.fork();
+            trial.set_actor(self.actor.clone());
+            let outcome = doc::apply_bytes(&mut trial, bytes)
+                .map_err(|reason| Error::BadChanges {
+                    doc: id.to_string(),
+                    reason,
+                })
+                .and_then(|()| {
+                    if trial.get_missing_deps(&[]).is_empty() {
+                        Ok(())
+                    } else {
+                        Err(Error::MissingHistory { doc: id.to_string() })
+                    }
+                })
+                .and_then(|()| {
+                    doc::check_identity(&trial, id).map_err(|reason| Error::BadChanges {
+                        doc: id.to_string(),
+                        reason,
+                    })
+                })
+                .map(|()| {
+                    let changed = trial.get_heads() != t.loaded.doc.get_heads();
+                    if changed {
+                        t.loaded.doc = trial;
+                    }
+                    t.merged = true;
+                    changed
+                });
+            results.push(outcome);
+        }
+        let mut batch: Vec<(DocId, Loaded)> = Vec::with_capacity(taken.len());
+        for t in taken {
+            // A document this store never held is stored only if something merged into it.
+            if t.loaded.doc.get_heads() != t.before || (!t.loaded.stored && t.merged) {
+                batch.push((t.id, t.loaded));
+            } else if t.loaded.stored {
+                self.put_back(t.id, t.loaded);
+            }
+        }
+        self.persist(&mut batch)?;
+        for (id, l) in batch {
+            self.put_back(id, l);
+        }
+        Ok(results)
     }
 
     /// Rebuilds every projection from the documents alone, in one transaction; returns the number of
@@ -583,12 +672,13 @@ impl Store {
             let Some(l) = self.take(&id)? else { continue };
             let snapshot = l.doc.save();
             let tx = self.conn.transaction()?;
-            tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [key])?;
-            tx.execute(
+            tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+                .execute([key])?;
+            tx.prepare_cached(
                 "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
                  version = version + 1 WHERE doc_id = ?1",
-                params![key, snapshot, snapshot.len() as i64],
-            )?;
+            )?
+            .execute(params![key, snapshot, snapshot.len() as i64])?;
             tx.commit()?;
             self.put_back(id, l);
         }
@@ -598,7 +688,10 @@ impl Store {
 
     /// Checks the SQLite file and that every document decodes; returns the number of documents.
     pub fn verify(&mut self) -> Result<usize> {
-        let check: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let check: String = self
+            .conn
+            .prepare_cached("PRAGMA integrity_check")?
+            .query_row([], |r| r.get(0))?;
         if check != "ok" {
             return Err(Error::CorruptDocument {
                 doc: self.path.display().to_string(),
@@ -620,13 +713,16 @@ impl Store {
 
 /// Loads a document strictly from its snapshot and chunks, with the row's version; a damaged chunk or
 /// a gap in the history is an error, never a silently shorter document.
+/// Whether the document holds every change named by `hashes`. (`get_missing_deps` looks the hashes
+/// up in the change graph; `get_change_by_hash` would rebuild each change from its operations.)
+fn knows(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
+    doc.get_missing_deps(hashes).is_empty()
+}
+
 fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64)>> {
     let row: Option<(Vec<u8>, i64)> = conn
-        .query_row(
-            "SELECT snapshot, version FROM documents WHERE doc_id = ?1",
-            [key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT snapshot, version FROM documents WHERE doc_id = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((snapshot, version)) = row else {
         return Ok(None);
@@ -650,14 +746,15 @@ fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
+    )?
+    .execute([key, value])?;
     Ok(())
 }

@@ -343,32 +343,11 @@ impl AuthDb {
 
     /// What a principal may do with a document.
     pub fn access(&self, who: &Principal, doc: &DocId) -> Result<Access> {
-        let org_ok = |org: &str| org == who.org_id;
-        Ok(match doc {
-            DocId::Site(site) | DocId::Day(site, _) => {
-                let Some(org) = self.site_org(site.as_str())? else {
-                    return Ok(Access::None);
-                };
-                if !org_ok(&org) {
-                    Access::None
-                } else if who.all_sites || who.sites.iter().any(|s| s == site.as_str()) {
-                    // Master data is head office's to change; phones read it.
-                    match (doc, who.role) {
-                        (DocId::Site(_), Role::Foreman | Role::SiteManager) => Access::Read,
-                        _ => Access::Write,
-                    }
-                } else {
-                    Access::None
-                }
-            }
-            DocId::Okr(org, _) => {
-                if org_ok(org.as_str()) {
-                    Access::Write
-                } else {
-                    Access::None
-                }
-            }
-        })
+        let org = match doc {
+            DocId::Site(site) | DocId::Day(site, _) => self.site_org(site.as_str())?,
+            DocId::Okr(..) => None,
+        };
+        Ok(access_in(who, doc, org.as_deref()))
     }
 
     /// Every site of an org, for head office's document list.
@@ -394,6 +373,42 @@ impl AuthDb {
         Ok(text.map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
     }
 
+    /// Everything the server believes a device holds: document id to heads.
+    pub fn device_docs(&self, device_id: &str) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, heads FROM device_docs WHERE device_id = ?1")?;
+        let rows = stmt.query_map([device_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (doc, text) = row?;
+            out.insert(
+                doc,
+                text.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect(),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Records, in one transaction, what devices hold: `(device, document, heads)`.
+    pub fn set_device_heads_many(&self, rows: &[(String, String, Vec<String>)]) -> Result<()> {
+        // The caller holds the only handle to this connection (the server's mutex).
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO device_docs (device_id, doc_id, heads) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(device_id, doc_id) DO UPDATE SET heads = excluded.heads",
+            )?;
+            for (device, doc, heads) in rows {
+                let mut sorted = heads.clone();
+                sorted.sort();
+                stmt.execute(params![device, doc, sorted.join(",")])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Forgets what the server believed a device holds (it starts from an empty store: a new install
     /// with an old token, a wiped phone).
     pub fn forget_device_docs(&self, device_id: &str) -> Result<()> {
@@ -412,5 +427,32 @@ impl AuthDb {
             params![device_id, doc, sorted.join(",")],
         )?;
         Ok(())
+    }
+}
+
+/// What a principal may do with a document, given the org of the document's site (`None` for an
+/// unknown site; ignored for OKR documents, which name their org).
+pub fn access_in(who: &Principal, doc: &DocId, site_org: Option<&str>) -> Access {
+    match doc {
+        DocId::Site(site) | DocId::Day(site, _) => {
+            if site_org != Some(who.org_id.as_str()) {
+                Access::None
+            } else if who.all_sites || who.sites.iter().any(|s| s == site.as_str()) {
+                // Master data is head office's to change; phones read it.
+                match (doc, who.role) {
+                    (DocId::Site(_), Role::Foreman | Role::SiteManager) => Access::Read,
+                    _ => Access::Write,
+                }
+            } else {
+                Access::None
+            }
+        }
+        DocId::Okr(org, _) => {
+            if org.as_str() == who.org_id {
+                Access::Write
+            } else {
+                Access::None
+            }
+        }
     }
 }

@@ -23,15 +23,28 @@ pub enum Error {
     /// The request contradicts what exists.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request body is not JSON (no `Content-Type: application/json`).
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// The document store refused or failed.
     #[error("store: {0}")]
     Store(#[from] sitesync_core::Error),
     /// The credential database failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The token made too many requests; it may try again after the duration.
+    #[error("too many requests: try again in {} s", .0.as_secs().max(1))]
+    TooManyRequests(std::time::Duration),
     /// Anything else.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// The body of every error response: a sentence for a person; internals are logged, never shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
 }
 
 /// The server's result type.
@@ -45,12 +58,23 @@ impl IntoResponse for Error {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, self.to_string()),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
             Error::Conflict(_) => (StatusCode::CONFLICT, self.to_string()),
+            Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()),
+            Error::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, self.to_string()),
             Error::Store(e) if e.is_bad_input() => (StatusCode::BAD_REQUEST, self.to_string()),
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
             }
         };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        if let Error::TooManyRequests(wait) = &self {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())],
+                Json(ErrorBody { error: message }),
+            )
+                .into_response();
+        }
+        (status, Json(ErrorBody { error: message })).into_response()
     }
 }

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod export;
+pub mod limits;
 pub mod report;
 pub mod session;
 pub mod state;
@@ -121,11 +122,26 @@ pub async fn run(
             }
         })
     };
+    // What devices confirmed they hold is written down in batches (it only saves resending).
+    let recorder = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.flush_deliveries().await {
+                    tracing::warn!(error = %e, "recording deliveries failed");
+                }
+                state.guard().tidy();
+            }
+        })
+    };
     // Key results fed by field data follow every change: recomputed from approved data and written
     // into the OKR documents as check-ins by `system`, which phones then receive like any change.
     let feeder = {
         let state = state.clone();
         let mut changes = state.watch_changes();
+        let mut pushed = state.subscribe_events();
         tokio::spawn(async move {
             loop {
                 let today = chrono::Utc::now().date_naive();
@@ -137,13 +153,28 @@ pub async fn run(
                     }
                     Err(e) => tracing::warn!(error = %e, "key result refresh failed"),
                 }
-                if changes.changed().await.is_err() {
-                    break;
+                // At most one recomputation a second however fast pushes come.
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { break },
+                    event = pushed.recv() => if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) { break },
                 }
+                while !matches!(
+                    pushed.try_recv(),
+                    Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                        | tokio::sync::broadcast::error::TryRecvError::Closed)
+                ) {}
             }
         })
     };
     let closing = state.clone();
+    let state_for_exit = state.clone();
+    // No Nagle: sync frames are small, and a reply held back for a delayed ACK costs 40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -152,6 +183,10 @@ pub async fn run(
         .await;
     poller.abort();
     feeder.abort();
+    recorder.abort();
+    if let Err(e) = state_for_exit.flush_deliveries().await {
+        tracing::warn!(error = %e, "recording deliveries at shutdown failed");
+    }
     result
 }
 
@@ -167,8 +202,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     value.strip_prefix("Bearer ").map(|t| t.trim().to_string())
 }
 
-/// The principal behind the request's bearer token.
+/// The principal behind the request's bearer token, counted against its API request rate.
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
+    let who = principal_of(state, headers).await?;
+    state
+        .guard()
+        .api_request(&who.device_id)
+        .map_err(Error::TooManyRequests)?;
+    Ok(who)
+}
+
+/// The principal behind the request's bearer token (or session cookie).
+async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     let token = bearer(headers)
         .or_else(|| web::cookie_token(headers))
         .ok_or(Error::Unauthorized)?;
@@ -178,15 +223,34 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         .ok_or(Error::Unauthorized)
 }
 
+/// Bytes a sync connection reads from its socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token.
 #[utoipa::path(get, path = "/v1/sync", security(("bearer" = [])),
     responses((status = 101, description = "Switching to the sync protocol"), (status = 401, description = "Unknown or revoked token")))]
 async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<impl IntoResponse> {
-    let who = authenticate(&state, &headers).await?;
+    // A connection attempt counts as a sync message (its rate), not as an API request.
+    let who = principal_of(&state, &headers).await?;
+    state
+        .guard()
+        .sync_attempt(&who.device_id)
+        .map_err(Error::TooManyRequests)?;
+    let ticket = state
+        .guard()
+        .open_connection(&who.device_id)
+        .ok_or(Error::TooManyRequests(std::time::Duration::from_secs(10)))?;
     Ok(ws
+        // Small read buffers: tungstenite zeroes its whole buffer on every read, and most frames
+        // are a few hundred bytes (the 128 KiB default cost more CPU than the rest of a push).
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| session::serve(state, socket, who.device_id)))
+        .on_upgrade(move |socket| async move {
+            // The connection counts against the device's limit while it is served.
+            let _ticket = ticket;
+            session::serve(state, socket, who.device_id).await;
+        }))
 }
 
 /// An admin principal allowed to act on `org` (the operators' admin acts on every org).
@@ -295,6 +359,8 @@ async fn admin_grant(
     headers: HeaderMap,
     Json(g): Json<NewGrant>,
 ) -> Result<impl IntoResponse> {
+    // Authenticate before looking anything up: an unknown site must tell a stranger nothing.
+    admin(&state, &headers, None).await?;
     let site = g.site.clone();
     let org = state
         .auth(move |a| a.site_org(&site))

@@ -1,5 +1,6 @@
 //! `sitesync-server`: run the relay and head-office service, or administer its data directory.
 
+use sitesync_server::limits::Limits;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,12 @@ enum Command {
         /// and write a device token per demo user to DATA/demo-tokens.txt.
         #[arg(long)]
         demo: bool,
+        /// HTTP API requests per second allowed per device token, sustained (beyond it: 429).
+        #[arg(long, env = "SITESYNC_API_RATE", default_value_t = Limits::default().api_per_second)]
+        api_rate: u32,
+        /// HTTP API requests a device token may make in a burst.
+        #[arg(long, env = "SITESYNC_API_BURST", default_value_t = Limits::default().api_burst)]
+        api_burst: u32,
     },
     /// Administer a data directory; works while the server runs on it.
     Admin {
@@ -146,13 +153,28 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { data, listen, demo } => serve(&data, listen, demo).await,
+        Command::Serve {
+            data,
+            listen,
+            demo,
+            api_rate,
+            api_burst,
+        } => {
+            let limits = Limits {
+                api_per_second: api_rate,
+                api_burst,
+                ..Limits::default()
+            };
+            serve(&data, listen, demo, limits).await
+        }
         Command::Admin { data, command } => admin_command(&data, command).await,
     }
 }
 
-async fn serve(data: &Path, listen: SocketAddr, demo: bool) -> Result<()> {
-    let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+async fn serve(data: &Path, listen: SocketAddr, demo: bool, limits: Limits) -> Result<()> {
+    let state = AppState::open(data)
+        .with_context(|| format!("opening {}", data.display()))?
+        .with_limits(limits);
     let fresh = state.auth(|a| a.is_empty()).await?;
     let dir = data.to_path_buf();
     if let Some(path) = state.auth(move |a| admin::bootstrap(a, &dir)).await? {

@@ -1,10 +1,17 @@
 //! Shared server state: the credential database, the document store, and change notification.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sitesync_core::Store;
-use tokio::sync::watch;
+use sitesync_core::ids::DocId;
+use sitesync_core::sync::protocol::{DocResult, DocSync};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::auth::Principal;
+use crate::limits::{Guard, Limits};
 
 use crate::auth::AuthDb;
 use crate::error::{Error, Result};
@@ -16,8 +23,21 @@ pub struct AppState {
     auth: Arc<Mutex<AuthDb>>,
     /// The documents, in the same store the phones use; one writer.
     docs: Arc<Mutex<Store>>,
-    /// The store's change cursor, watched by every live connection to push updates to its device.
+    /// The store's change cursor, watched by every live connection to push updates to its device
+    /// after writes other than pushes (approvals, admin commands, other processes).
     changes: Arc<watch::Sender<u64>>,
+    /// Every document a push changed, with the changes, so that live connections forward them
+    /// without each re-reading the store (a push reaches a thousand devices at the cost of one).
+    events: broadcast::Sender<Arc<PushEvent>>,
+    /// Pushes waiting for the group-commit writer thread.
+    pushes: mpsc::UnboundedSender<PushJob>,
+    /// The change cursor the last push event covered: writes already announced by an event need no
+    /// wake-up through `changes` (which makes every connection re-read the store).
+    evented: Arc<AtomicU64>,
+    /// What devices confirmed they hold, written to the credential database in batches.
+    deliveries: Deliveries,
+    /// Limits per device and their counters.
+    guard: Guard,
     /// Flips to true when the server shuts down, so live connections close.
     shutdown: Arc<watch::Sender<bool>>,
     /// Where the data lives.
@@ -61,11 +81,35 @@ impl AppState {
         if docs.user() != "server" {
             docs.set_user("server")?;
         }
+        docs.set_cache_docs(SERVER_CACHE_DOCS);
         let cursor = docs.change_cursor()?;
+        let (auth, docs) = (Arc::new(Mutex::new(auth)), Arc::new(Mutex::new(docs)));
+        let events = broadcast::channel(EVENT_BACKLOG).0;
+        let deliveries = Deliveries::default();
+        let (pushes, jobs) = mpsc::unbounded_channel();
+        let evented = Arc::new(AtomicU64::new(cursor));
+        {
+            let shared = Shared {
+                auth: auth.clone(),
+                docs: docs.clone(),
+                deliveries: deliveries.clone(),
+                events: events.clone(),
+                evented: evented.clone(),
+            };
+            std::thread::Builder::new()
+                .name("push-writer".into())
+                .spawn(move || writer(shared, jobs))
+                .map_err(|e| Error::Internal(format!("push writer: {e}")))?;
+        }
         Ok(AppState {
-            auth: Arc::new(Mutex::new(auth)),
-            docs: Arc::new(Mutex::new(docs)),
+            auth,
+            docs,
             changes: Arc::new(watch::channel(cursor).0),
+            events,
+            pushes,
+            evented,
+            deliveries,
+            guard: Guard::new(Limits::default()),
             shutdown: Arc::new(watch::channel(false).0),
             data_dir: data_dir.to_path_buf(),
             timing: SessionTiming::default(),
@@ -76,6 +120,17 @@ impl AppState {
     pub fn with_timing(mut self, timing: SessionTiming) -> AppState {
         self.timing = timing;
         self
+    }
+
+    /// The same state with other limits (fresh counters).
+    pub fn with_limits(mut self, limits: Limits) -> AppState {
+        self.guard = Guard::new(limits);
+        self
+    }
+
+    /// The limits and their counters.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 
     /// The keep-alive timing of sync connections.
@@ -115,14 +170,49 @@ impl AppState {
     /// Re-reads the change cursor and wakes live connections if documents changed.
     pub async fn notify_changes(&self) -> Result<()> {
         let cursor = self.both(|_, docs| Ok(docs.change_cursor()?)).await?;
+        let evented = self.evented.load(Ordering::SeqCst);
         self.changes.send_if_modified(|c| {
-            let newer = cursor > *c;
+            // Writes a push event announced reach connections through it; only others wake them.
+            let newer = cursor > *c && cursor > evented;
             if newer {
                 *c = cursor;
             }
             newer
         });
         Ok(())
+    }
+
+    /// Applies a device's push through the group commit: durable when this returns.
+    pub async fn push(&self, who: Principal, docs: Vec<DocSync>) -> Result<Vec<DocResult>> {
+        let (reply, answer) = oneshot::channel();
+        self.pushes
+            .send(PushJob { who, docs, reply })
+            .map_err(|_| Error::Internal("the push writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Internal("the push writer stopped".into()))?
+    }
+
+    /// The sender of push events, for the code that applies pushes (it sends while holding the store,
+    /// so events go out in cursor order).
+    pub fn event_sender(&self) -> broadcast::Sender<Arc<PushEvent>> {
+        self.events.clone()
+    }
+
+    /// A receiver of push events.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<PushEvent>> {
+        self.events.subscribe()
+    }
+
+    /// What devices confirmed they hold, not yet written down.
+    pub fn deliveries(&self) -> Deliveries {
+        self.deliveries.clone()
+    }
+
+    /// Writes confirmed deliveries to the credential database.
+    pub async fn flush_deliveries(&self) -> Result<()> {
+        let d = self.deliveries.clone();
+        self.auth(move |a| d.flush(a)).await
     }
 
     /// A receiver that wakes when documents change.
@@ -138,5 +228,152 @@ impl AppState {
     /// Tells live connections to close.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+/// Documents the server keeps decoded in memory (the phone keeps 32).
+const SERVER_CACHE_DOCS: usize = 512;
+
+/// How many push events a slow connection may fall behind before it re-reads the store instead.
+const EVENT_BACKLOG: usize = 8192;
+
+/// What a batch of pushes changed, in one store transaction.
+#[derive(Debug)]
+pub struct PushEvent {
+    /// The store's change cursor just before the batch (`u64::MAX` if something else was written
+    /// at the same time, so that no connection takes this event as the whole story).
+    pub prev_cursor: u64,
+    /// The change cursor after it.
+    pub cursor: u64,
+    /// The documents changed.
+    pub docs: Vec<EventDoc>,
+}
+
+/// One document a push changed: what a device that held `base` lacks to reach `heads`.
+#[derive(Debug)]
+pub struct EventDoc {
+    /// The document.
+    pub doc: DocId,
+    /// The server's heads before, hex, sorted.
+    pub base: Vec<String>,
+    /// The server's heads after, hex, sorted.
+    pub heads: Vec<String>,
+    /// The changes from `base` to `heads`, Automerge bytes.
+    pub changes: Vec<u8>,
+}
+
+/// A push waiting for the group commit.
+struct PushJob {
+    /// Who pushes.
+    who: Principal,
+    /// What.
+    docs: Vec<DocSync>,
+    /// Where the results go.
+    reply: oneshot::Sender<Result<Vec<DocResult>>>,
+}
+
+/// Pushes taken into one transaction at most.
+const PUSHES_PER_COMMIT: usize = 256;
+
+/// The group-commit writer: takes every push waiting, applies them all in one transaction, answers
+/// each. Runs until every sender (every `AppState` clone) is gone.
+/// What the writer thread shares with the server.
+struct Shared {
+    /// The credential database.
+    auth: Arc<Mutex<AuthDb>>,
+    /// The document store.
+    docs: Arc<Mutex<Store>>,
+    /// Deliveries to record.
+    deliveries: Deliveries,
+    /// Where push events go.
+    events: broadcast::Sender<Arc<PushEvent>>,
+    /// The cursor the last event covered.
+    evented: Arc<AtomicU64>,
+}
+
+fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
+    let Shared {
+        auth,
+        docs,
+        deliveries,
+        events,
+        evented,
+    } = shared;
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < PUSHES_PER_COMMIT {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let (replies, pushes): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.reply, (j.who, j.docs))).unzip();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let auth = lock(&auth);
+            let mut store = lock(&docs);
+            let out = crate::session::push_batch(&auth, &mut store, pushes, &deliveries, &events);
+            if let Ok(c) = store.change_cursor() {
+                evented.fetch_max(c, Ordering::SeqCst);
+            }
+            out
+        }));
+        match outcome {
+            Ok(Ok(results)) => {
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "a batch of pushes failed");
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Internal("push failed".into())));
+                }
+            }
+            Err(_) => {
+                tracing::error!("a batch of pushes panicked");
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Internal("push failed".into())));
+                }
+            }
+        }
+    }
+}
+
+/// Deliveries devices confirmed (`Applied`, acknowledged pushes), kept in memory and written in one
+/// transaction now and then: the record only saves resending, so the last moments of it may be lost
+/// in a crash without losing any data (merging what a phone already has changes nothing).
+#[derive(Clone, Debug, Default)]
+pub struct Deliveries(Arc<Mutex<HashMap<DeviceDoc, Vec<String>>>>);
+
+/// A device and a document it holds.
+type DeviceDoc = (String, String);
+
+impl Deliveries {
+    /// Records that `device` holds `doc` at `heads`.
+    pub fn record(&self, device: &str, doc: &str, heads: Vec<String>) {
+        lock(&self.0).insert((device.to_string(), doc.to_string()), heads);
+    }
+
+    /// Forgets what is recorded for a device and not yet written.
+    pub fn forget(&self, device: &str) {
+        lock(&self.0).retain(|(d, _), _| d != device);
+    }
+
+    /// Writes what is recorded; on failure it stays recorded for the next attempt.
+    pub fn flush(&self, auth: &AuthDb) -> Result<()> {
+        let taken = std::mem::take(&mut *lock(&self.0));
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, Vec<String>)> = taken
+            .iter()
+            .map(|((device, doc), heads)| (device.clone(), doc.clone(), heads.clone()))
+            .collect();
+        auth.set_device_heads_many(&rows).inspect_err(|_| {
+            let mut m = lock(&self.0);
+            for (k, v) in taken {
+                m.entry(k).or_insert(v);
+            }
+        })
     }
 }

@@ -14,8 +14,9 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::JsonBody;
 use crate::auth::Access;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::state::AppState;
 
 /// The cookie holding the browser's device token (HttpOnly, SameSite=Strict).
@@ -119,8 +120,12 @@ async fn session_of(state: &AppState, who: crate::auth::Principal) -> Result<Ses
 
 /// Signs in: checks the token and sets the session cookie.
 #[utoipa::path(post, path = "/v1/session", request_body = SignIn,
-    responses((status = 200, body = Session), (status = 401)))]
-pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Result<Response> {
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = Session),
+        (status = 400, description = "The body is not a sign-in", body = ErrorBody),
+        (status = 401, description = "An unknown or revoked token", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody)))]
+pub async fn sign_in(State(state): State<AppState>, JsonBody(body): JsonBody<SignIn>) -> Result<Response> {
     let token = body.token.trim().to_string();
     let t = token.clone();
     let who = state
@@ -135,7 +140,10 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
 }
 
 /// Who is signed in (by cookie or bearer token).
-#[utoipa::path(get, path = "/v1/session", security(("bearer" = [])), responses((status = 200, body = Session), (status = 401)))]
+#[utoipa::path(get, path = "/v1/session", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = Session),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody)))]
 pub async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Session>> {
     let who = crate::authenticate(&state, &headers).await?;
     Ok(Json(session_of(&state, who).await?))
@@ -158,29 +166,41 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let who = crate::authenticate(&state, &headers).await?;
     let mut changes = state.watch_changes();
+    let mut pushed = state.subscribe_events();
     let mut shutdown = state.watch_shutdown();
     let mut seen = *changes.borrow();
     let stream = async_stream(move |tx| async move {
         loop {
             tokio::select! {
                 r = changes.changed() => if r.is_err() { break },
+                e = pushed.recv() => if matches!(e, Err(tokio::sync::broadcast::error::RecvError::Closed)) { break },
                 _ = shutdown.changed() => break,
             }
-            let now = *changes.borrow();
-            let (from, who2) = (seen, who.clone());
-            seen = now;
-            // Only tell the page about documents it may read.
+            // Pushes come in bursts: one event for all that arrived meanwhile.
+            while !matches!(
+                pushed.try_recv(),
+                Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                    | tokio::sync::broadcast::error::TryRecvError::Closed)
+            ) {}
+            let (from, device) = (seen, who.device_id.clone());
+            // The grants as they are now: a revoked device's stream ends here.
             let relevant = state
                 .both(move |auth, store| {
+                    let Some(who) = auth.principal(&device)? else {
+                        return Ok(None);
+                    };
+                    let now = store.change_cursor()?;
                     for (doc, _) in store.changed_since(from)? {
-                        if auth.access(&who2, &doc)? != Access::None {
-                            return Ok(true);
+                        if auth.access(&who, &doc)? != Access::None {
+                            return Ok(Some((now, true)));
                         }
                     }
-                    Ok(false)
+                    Ok(Some((now, false)))
                 })
                 .await
-                .unwrap_or(false);
+                .unwrap_or(Some((from, false)));
+            let Some((now, relevant)) = relevant else { break };
+            seen = now;
             if relevant
                 && tx
                     .send(Event::default().event("change").data(now.to_string()))
@@ -189,6 +209,8 @@ pub async fn events(
             {
                 break;
             }
+            // At most two updates a second to a page, however busy the sites are.
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

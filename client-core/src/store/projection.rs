@@ -33,10 +33,8 @@ fn project_site(tx: &Transaction<'_>, site_id: &str, doc: &Automerge) -> Result<
         tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [site_id])?;
     }
     let Some(r) = site::read(doc)? else { return Ok(()) };
-    tx.execute(
-        "INSERT INTO sites (site_id, code, name, timezone) VALUES (?1, ?2, ?3, ?4)",
-        params![site_id, r.site.code, r.site.name, r.site.timezone],
-    )?;
+    tx.prepare_cached("INSERT INTO sites (site_id, code, name, timezone) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![site_id, r.site.code, r.site.name, r.site.timezone])?;
     let mut crew =
         tx.prepare_cached("INSERT INTO crews (site_id, crew_id, name, leader, trade) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     for c in &r.crews {
@@ -80,8 +78,10 @@ fn project_site(tx: &Transaction<'_>, site_id: &str, doc: &Automerge) -> Result<
 }
 
 fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
-    tx.execute("DELETE FROM labor_lines WHERE doc_id = ?1", [doc_id])?;
-    tx.execute("DELETE FROM progress_lines WHERE doc_id = ?1", [doc_id])?;
+    tx.prepare_cached("DELETE FROM labor_lines WHERE doc_id = ?1")?
+        .execute([doc_id])?;
+    tx.prepare_cached("DELETE FROM progress_lines WHERE doc_id = ?1")?
+        .execute([doc_id])?;
     let content = day::read(doc, None)?;
     let mut labor = tx.prepare_cached(
         "INSERT INTO labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi, hours_min,
@@ -126,7 +126,8 @@ fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, do
             p.deleted
         ])?;
     }
-    tx.execute("DELETE FROM reviews WHERE doc_id = ?1", [doc_id])?;
+    tx.prepare_cached("DELETE FROM reviews WHERE doc_id = ?1")?
+        .execute([doc_id])?;
     let mut review = tx.prepare_cached(
         "INSERT INTO reviews (event_id, doc_id, site_id, day, seq, action, by_user, at, reason, heads)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -146,17 +147,17 @@ fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, do
         ])?;
     }
     let status = day::status(doc, &content)?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(doc_id) DO UPDATE SET status = excluded.status",
-        params![
-            doc_id,
-            site_id,
-            date,
-            serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-        ],
-    )?;
+    )?
+    .execute(params![
+        doc_id,
+        site_id,
+        date,
+        serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+    ])?;
     Ok(())
 }

@@ -44,7 +44,7 @@ async fn connect(b: Binding) -> Result<Socket> {
         .parse()
         .map_err(|_| Error::invalid("token", "not a valid header value"))?;
     request.headers_mut().insert("authorization", auth);
-    match tokio_tungstenite::connect_async(request).await {
+    match tokio_tungstenite::connect_async_with_config(request, None, true).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
             Err(Error::Unauthorized("the server refused this device's token".into()))

@@ -13,6 +13,7 @@ use crate::*;
 async fn exchange(server: &TestServer, device: &str, msg: ClientMsg) -> Vec<ServerMsg> {
     let msg: ClientMsg = protocol::decode(&protocol::encode(&msg)).unwrap();
     let device = device.to_string();
+    let (deliveries, events) = (server.state.deliveries(), server.state.event_sender());
     let replies = server
         .state
         .both(move |auth, store| {
@@ -29,7 +30,7 @@ async fn exchange(server: &TestServer, device: &str, msg: ClientMsg) -> Vec<Serv
                 }
                 ClientMsg::Push { req, docs } => vec![ServerMsg::Ack {
                     req,
-                    results: session::push(auth, store, &who, docs)?,
+                    results: session::push(auth, store, &who, docs, &deliveries, &events)?,
                 }],
                 ClientMsg::Applied { .. } => Vec::new(),
             })

@@ -1,0 +1,172 @@
+//! The data the benchmarks push: real site-day documents built by the client library from the
+//! fixture company, and small one-entry edits made on top of them by other devices.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc, Value};
+use chrono::Duration;
+use sitesync_core::Store;
+use sitesync_core::ids::DocId;
+use sitesync_core::import::{Company, LogDay, LogLabor};
+
+/// The fixture company and its 90 days of logs.
+pub struct Fixtures {
+    /// Sites, crews, workers, work items, users.
+    pub company: Company,
+    /// One entry per site-day.
+    pub days: Vec<LogDay>,
+}
+
+impl Fixtures {
+    /// Reads `DIR/company.json` and `DIR/logs.json`.
+    pub fn read(dir: &Path) -> Result<Fixtures> {
+        let company = sitesync_core::import::read_json(&dir.join("company.json"))?;
+        let mut days: Vec<LogDay> = sitesync_core::import::read_json(&dir.join("logs.json"))?;
+        // Day by day, the sites interleaved, so that any first `n` days cover every site.
+        days.sort_by(|a, b| (a.date, a.site.as_str()).cmp(&(b.date, b.site.as_str())));
+        Ok(Fixtures { company, days })
+    }
+
+    /// `count` distinct site-days: the fixture days in order, then again a year (52 weeks) earlier,
+    /// and so on, so that weekdays stay what they were.
+    pub fn many_days(&self, count: usize) -> Vec<LogDay> {
+        (0..count)
+            .map(|k| {
+                let mut d = self.days[k % self.days.len()].clone();
+                d.date -= Duration::weeks(52 * (k / self.days.len()) as i64);
+                d
+            })
+            .collect()
+    }
+
+    /// `count` days of one site, repeating its fixture days a year earlier each round.
+    pub fn site_days(&self, site: &str, count: usize) -> Vec<LogDay> {
+        let own: Vec<&LogDay> = self.days.iter().filter(|d| d.site.as_str() == site).collect();
+        (0..count)
+            .map(|k| {
+                let mut d = own[k % own.len()].clone();
+                d.date -= Duration::weeks(52 * (k / own.len()) as i64);
+                d
+            })
+            .collect()
+    }
+
+    /// Site-days with exactly `entries` labor lines each: a fixture day's lines, topped up with other
+    /// workers of the site on its first work item (or cut).
+    pub fn days_with_entries(&self, count: usize, entries: usize) -> Vec<LogDay> {
+        self.many_days(count)
+            .into_iter()
+            .map(|mut d| {
+                let site = self
+                    .company
+                    .sites
+                    .iter()
+                    .find(|s| s.id == d.site)
+                    .expect("fixture site");
+                for w in &site.workers {
+                    if d.labor.len() >= entries {
+                        break;
+                    }
+                    if d.labor.iter().any(|l| l.worker == w.id) {
+                        continue;
+                    }
+                    d.labor.push(LogLabor {
+                        worker: w.id.clone(),
+                        work_item: site.work_items[0].id.clone(),
+                        work_days_centi: 100,
+                        hours_min: 480,
+                        overtime_min: 0,
+                        kind: "day_labor".into(),
+                        rate_fen: w.day_rate_fen,
+                        note: String::new(),
+                    });
+                }
+                d.labor.truncate(entries);
+                d
+            })
+            .collect()
+    }
+}
+
+/// One site-day document as a phone would push it the first time.
+#[derive(Clone)]
+pub struct DayDoc {
+    /// Its id.
+    pub id: DocId,
+    /// Its site.
+    pub site: String,
+    /// Labor lines in it.
+    pub lines: usize,
+    /// The whole document (`save()`).
+    pub bytes: Vec<u8>,
+    /// Its heads, hex.
+    pub heads: Vec<String>,
+}
+
+/// Builds the documents of `days` with the client library (in a scratch store in `dir`).
+pub fn build_days(dir: &Path, fixtures: &Fixtures, days: &[LogDay]) -> Result<Vec<DayDoc>> {
+    let mut store = Store::open(dir.join("generator.sqlite3"))?;
+    store.set_user("u-foreman")?;
+    store.import_company(&fixtures.company)?;
+    store.import_logs(days).context("building site-days")?;
+    let mut out = Vec::with_capacity(days.len());
+    for d in days {
+        let id = DocId::Day(d.site.clone(), d.date);
+        let bytes = store.export_changes(&id, &[])?.context("generated day missing")?;
+        out.push(DayDoc {
+            site: d.site.to_string(),
+            lines: d.labor.len(),
+            heads: store.heads(&id)?,
+            id,
+            bytes,
+        });
+    }
+    drop(store);
+    std::fs::remove_file(dir.join("generator.sqlite3")).ok();
+    Ok(out)
+}
+
+/// A chain of one-entry edits to one document by one device (its own Automerge actor): each edit
+/// changes one labor line's note, as a foreman fixing a line would.
+pub struct Edits {
+    /// The document.
+    pub id: DocId,
+    /// Heads before each edit, then after the last one (`heads[k]` → `heads[k + 1]` is edit `k`).
+    pub heads: Vec<Vec<String>>,
+    /// Each edit's change bytes (`save_after` the previous heads).
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// `count` successive one-entry edits of `doc` made by a new actor.
+pub fn edits(doc: &DayDoc, count: usize, seed: u64) -> Result<Edits> {
+    let mut am = Automerge::load(&doc.bytes)?;
+    am.set_actor(ActorId::random());
+    let labor = match am.get(ROOT, "labor")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => anyhow::bail!("{} has no labor table", doc.id),
+    };
+    let notes: Vec<String> = am.keys(&labor).filter(|k| k.ends_with(".note")).collect();
+    anyhow::ensure!(!notes.is_empty(), "{} has no labor lines", doc.id);
+    let mut heads = vec![hex(&am.get_heads())];
+    let mut changes = Vec::with_capacity(count);
+    for k in 0..count {
+        let before = am.get_heads();
+        let key = &notes[(seed as usize + k) % notes.len()];
+        let mut tx = am.transaction();
+        tx.put(&labor, key.as_str(), format!("补记 {seed}-{k}"))?;
+        tx.commit();
+        changes.push(am.save_after(&before));
+        heads.push(hex(&am.get_heads()));
+    }
+    Ok(Edits {
+        id: doc.id.clone(),
+        heads,
+        changes,
+    })
+}
+
+fn hex(heads: &[automerge::ChangeHash]) -> Vec<String> {
+    heads.iter().map(|h| h.to_string()).collect()
+}

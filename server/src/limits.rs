@@ -1,0 +1,153 @@
+//! Limits that keep one device (a buggy app, a stolen token) from taking the server from everyone
+//! else: documents per push and per connection, live connections per device, and request rates per
+//! token. Frame size is limited by the protocol itself (`MAX_FRAME`, checked by the WebSocket layer
+//! and the decoder).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// The numbers; the defaults are generous for a phone (which pushes at most 64 documents a frame
+/// and a few frames a second) and tight enough to stop a runaway client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Documents in one push message.
+    pub docs_per_push: usize,
+    /// Distinct documents one connection may push (a phone works on a few hundred).
+    pub docs_per_connection: usize,
+    /// Sync connections open at once per device.
+    pub connections_per_device: usize,
+    /// HTTP API requests per second per token, sustained.
+    pub api_per_second: u32,
+    /// HTTP API requests a token may make in a burst.
+    pub api_burst: u32,
+    /// Sync messages (hello, push) per second per device, sustained; beyond it the server reads
+    /// the device's next message later instead of refusing it.
+    pub sync_per_second: u32,
+    /// Sync messages a device may send in a burst.
+    pub sync_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            docs_per_push: 256,
+            docs_per_connection: 20_000,
+            connections_per_device: 4,
+            api_per_second: 20,
+            api_burst: 100,
+            sync_per_second: 50,
+            sync_burst: 200,
+        }
+    }
+}
+
+fn quota(per_second: u32, burst: u32) -> Quota {
+    let rate = NonZeroU32::new(per_second.max(1)).expect("at least one");
+    Quota::per_second(rate).allow_burst(NonZeroU32::new(burst.max(1)).expect("at least one"))
+}
+
+/// The limits in force and their running counts; cheap to clone.
+#[derive(Clone)]
+pub struct Guard {
+    /// The numbers.
+    limits: Limits,
+    /// Token buckets for HTTP API requests, by device.
+    api: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Token buckets for sync messages, by device.
+    sync: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Open sync connections, by device.
+    connections: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Fresh counters for `limits`.
+    pub fn new(limits: Limits) -> Guard {
+        Guard {
+            limits,
+            api: Arc::new(RateLimiter::keyed(quota(limits.api_per_second, limits.api_burst))),
+            sync: Arc::new(RateLimiter::keyed(quota(limits.sync_per_second, limits.sync_burst))),
+            connections: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The numbers.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Takes one API request from the device's bucket; `Err` says how long until the next one fits.
+    pub fn api_request(&self, device: &str) -> Result<(), Duration> {
+        let key = device.to_string();
+        self.api
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Takes one sync message (a connection attempt) from the device's bucket, without waiting.
+    pub fn sync_attempt(&self, device: &str) -> Result<(), Duration> {
+        let key = device.to_string();
+        self.sync
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Waits until the device may send another sync message.
+    pub async fn sync_message(&self, device: &str) {
+        self.sync.until_key_ready(&device.to_string()).await;
+    }
+
+    /// Opens a sync connection for the device, if it has fewer than the limit open; the connection
+    /// counts until the returned ticket is dropped.
+    pub fn open_connection(&self, device: &str) -> Option<ConnectionTicket> {
+        let mut open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(device.to_string()).or_default();
+        if *n >= self.limits.connections_per_device {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionTicket {
+            device: device.to_string(),
+            connections: self.connections.clone(),
+        })
+    }
+
+    /// Forgets buckets of devices idle long enough to be full again (keeps memory bounded).
+    pub fn tidy(&self) {
+        self.api.retain_recent();
+        self.sync.retain_recent();
+    }
+}
+
+/// One open sync connection of a device, counted until dropped.
+#[derive(Debug)]
+pub struct ConnectionTicket {
+    /// The device.
+    device: String,
+    /// The shared counts.
+    connections: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for ConnectionTicket {
+    fn drop(&mut self) {
+        let mut open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.device) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.device);
+            }
+        }
+    }
+}
