@@ -38,8 +38,24 @@ impl TestServer {
 
     /// Starts a server with the fixture company imported and the given keep-alive timing.
     pub async fn start_with_timing(timing: sitesync_server::state::SessionTiming) -> TestServer {
+        Self::start_with(timing, sitesync_server::limits::Limits::default()).await
+    }
+
+    /// Starts a server with the fixture company imported and the given limits.
+    pub async fn start_with_limits(limits: sitesync_server::limits::Limits) -> TestServer {
+        Self::start_with(sitesync_server::state::SessionTiming::default(), limits).await
+    }
+
+    /// Starts a server with the fixture company imported, keep-alive timing and limits.
+    pub async fn start_with(
+        timing: sitesync_server::state::SessionTiming,
+        limits: sitesync_server::limits::Limits,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(dir.path()).unwrap().with_timing(timing);
+        let state = AppState::open(dir.path())
+            .unwrap()
+            .with_timing(timing)
+            .with_limits(limits);
         let company: Company = sitesync_core::import::read_json(&fixtures().join("company.json")).unwrap();
         state
             .both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company))
@@ -148,6 +164,11 @@ impl RawClient {
         self.socket.send(Message::Binary(bytes.into())).await.unwrap();
     }
 
+    /// Sends raw bytes as one binary frame, ignoring a send the server cut short by closing.
+    pub async fn try_send_bytes(&mut self, bytes: Vec<u8>) {
+        let _ = self.socket.send(Message::Binary(bytes.into())).await;
+    }
+
     /// The next message, or `None` once the server closed the connection (10 s at most).
     pub async fn recv(&mut self) -> Option<ServerMsg> {
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), async {
@@ -194,6 +215,19 @@ impl Api {
             .await
             .unwrap();
         (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// GET `path` with query pairs; returns the response headers.
+    pub async fn get_headers(&self, path: &str, query: &[(&str, &str)]) -> reqwest::header::HeaderMap {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        resp.headers().clone()
     }
 
     /// GET `path` and parse the JSON body, insisting on 200.

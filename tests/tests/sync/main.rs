@@ -1,9 +1,12 @@
 //! Sync end to end: a real server on loopback, real phone stores, real WebSockets.
 
 mod authz;
+mod authz_table;
 mod backup;
 mod convergence;
 mod faults;
+mod hostile;
+mod limits;
 mod live;
 mod sans_io;
 mod stall;

@@ -1,0 +1,242 @@
+//! What the crash tests share: the real `sitesync-server` binary as a child process, its admin
+//! commands, a seeded PRNG whose seed is printed so a failure can be replayed, and SQLite's own
+//! integrity check.
+//!
+//! Included with `#[path]` by each crash test (cargo builds every file in `tests/` as its own crate),
+//! so a helper one of them does not use is not dead code.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The server binary cargo built for this test.
+pub fn server_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sitesync-server")
+}
+
+/// The repository's fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The fixture company's site people: a foreman and a site manager per site, each with the one site.
+pub const SITE_USERS: [(&str, &str); 6] = [
+    ("u-foreman-hz-01", "site-hz-01"),
+    ("u-manager-hz-01", "site-hz-01"),
+    ("u-foreman-sz-02", "site-sz-02"),
+    ("u-manager-sz-02", "site-sz-02"),
+    ("u-foreman-nb-03", "site-nb-03"),
+    ("u-manager-nb-03", "site-nb-03"),
+];
+
+/// Runs `sitesync-server admin --data DATA ARGS…` and returns its trimmed stdout.
+pub fn admin(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(server_bin())
+        .arg("admin")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A data directory holding the fixture company, and a device token for each user asked for.
+pub fn company(data: &Path, users: &[&str]) -> Vec<String> {
+    admin(data, &["import", fixtures().join("company.json").to_str().unwrap()]);
+    users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            admin(
+                data,
+                &["device", "add", "--user", user, "--label", &format!("phone-{i}")],
+            )
+        })
+        .collect()
+}
+
+/// A loopback address nothing listens on (the port stays the same across restarts).
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A child process that is SIGKILLed when dropped, so that no server or phone outlives a test that
+/// failed.
+#[derive(Debug)]
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `sitesync-server serve` on `data`, appending its warnings to `log`.
+pub fn start(data: &Path, addr: SocketAddr, log: &Path) -> Process {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let child = Command::new(server_bin())
+        .args(["serve", "--listen", &addr.to_string(), "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Process(child)
+}
+
+/// Whether the server answers `/healthz` with 200.
+fn answers(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200")
+}
+
+/// Waits (30 s at most) until the server answers `/healthz`; panics with the end of its log if it
+/// exits or never answers.
+pub fn healthy(server: &mut Process, addr: SocketAddr, log: &Path, context: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if answers(addr) {
+            return;
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!(
+                "{context}: the server exited ({status}) instead of starting:\n{}",
+                tail(log)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{context}: the server did not come up within 30 s:\n{}",
+            tail(log)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SIGKILL, exactly what a crash or the OOM killer does, and reaps the process.
+pub fn sigkill(process: &mut Process) {
+    let _ = process.0.kill();
+    process.0.wait().unwrap();
+}
+
+/// Stops the server the way an operator does (SIGTERM, graceful shutdown), SIGKILL after 30 s.
+pub fn stop(mut server: Process) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.0.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            sigkill(&mut server);
+            panic!("the server ignored SIGTERM for 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Copies a stopped server's databases with their write-ahead logs (not their shared-memory
+/// indexes, which SQLite rebuilds) to `to`, so they can be checked without recovering the originals:
+/// the restarted server must find the crash exactly as it was left.
+pub fn copy_databases(data: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for db in ["documents.sqlite3", "server.sqlite3"] {
+        for suffix in ["", "-wal"] {
+            let from = data.join(format!("{db}{suffix}"));
+            if from.exists() {
+                std::fs::copy(&from, to.join(format!("{db}{suffix}"))).unwrap();
+            }
+        }
+    }
+}
+
+/// The last lines of a log file, for failure messages.
+pub fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// `PRAGMA integrity_check` of a SQLite file, opened on its own connection.
+pub fn integrity(path: &Path) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    rows.join("; ")
+}
+
+/// A number from the environment, or the default.
+pub fn env_or(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{var}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// The run's seed: `var` from the environment to replay a failure, else from the clock.
+pub fn seed(var: &str) -> u64 {
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    env_or(var, clock)
+}
+
+/// A small deterministic PRNG (xorshift64*): no dependency, and a printed seed replays the choices.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for this seed (any value, zero included).
+    pub fn new(seed: u64) -> Rng {
+        // splitmix64 of the seed: neighbouring seeds (phone 1, phone 2 …) give unrelated streams.
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// An index into a slice of `len` items.
+    pub fn index(&mut self, len: usize) -> usize {
+        (self.next() % len as u64) as usize
+    }
+}
