@@ -2,10 +2,13 @@
 //! like sync (bearer device token), authorized by role and site grants.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Weekday};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sitesync_core::ids::{DocId, SiteId};
 use sitesync_core::labor::ReviewAction;
@@ -13,7 +16,7 @@ use sitesync_core::store::RowFilter;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Access, Principal, Role};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::export::{Table, yuan};
 use crate::report::{self, AnomalyRules, GroupBy};
 use crate::state::AppState;
@@ -30,6 +33,67 @@ pub enum Format {
     /// Excel workbook.
     Xlsx,
 }
+
+/// The caller, authenticated before anything else of the request is read: a request without a
+/// valid token is a 401 whatever else is wrong with it. Put it before the query or body extractor.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        crate::authenticate(state, &parts.headers).await.map(Caller)
+    }
+}
+
+/// The query string, deserialized; a malformed one is this API's typed 400 (`ErrorBody`), not
+/// axum's plain-text rejection.
+#[derive(Debug, Clone)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(QueryParams(value)),
+            Err(e) => Err(Error::BadRequest(e.body_text())),
+        }
+    }
+}
+
+/// The JSON request body, deserialized; a malformed one is this API's typed 400, a body sent
+/// without `Content-Type: application/json` a typed 415.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(JsonRejection::MissingJsonContentType(e)) => Err(Error::UnsupportedMediaType(e.body_text())),
+            Err(e) => Err(Error::BadRequest(e.body_text())),
+        }
+    }
+}
+
+/// A number a query may give, refused unless finite and not negative (NaN would slip through every
+/// comparison, and would be written back as `null`).
+fn non_negative(name: &str, value: Option<f64>, default: f64) -> Result<f64> {
+    match value {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Some(v) => Err(Error::BadRequest(format!(
+            "{name} must be a number not below 0, not {v}"
+        ))),
+    }
+}
+
+/// The longest date range of an anomaly report: every day of it may be a missing log of every site.
+pub const MAX_ANOMALY_DAYS: i64 = 732;
 
 /// Sends a report in the asked format.
 fn deliver<T: Serialize>(format: Format, name: &str, report: &T, table: impl FnOnce() -> Table) -> Result<Response> {
@@ -80,32 +144,43 @@ async fn sites(state: &AppState, who: &Principal, site: Option<String>) -> Resul
 
 /// Query of the labor summary.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LaborQuery {
     /// One site; default every site the caller may read.
+    #[param(pattern = r"^[^\s|]{1,100}$")]
     site: Option<String>,
     /// First date (YYYY-MM-DD), inclusive.
     from: NaiveDate,
     /// Last date, inclusive.
     to: NaiveDate,
     /// Grouping (default `site`).
+    #[param(inline)]
     by: Option<GroupBy>,
     /// Count days not yet approved too (default false: approved days only).
     #[serde(default)]
     include_unapproved: bool,
     /// json (default), csv or xlsx.
     #[serde(default)]
+    #[param(inline)]
     format: Format,
 }
 
 /// 点工汇总: work-days, hours, overtime and cost over a date range, grouped.
 #[utoipa::path(get, path = "/v1/reports/labor", params(LaborQuery), security(("bearer" = [])),
-    responses((status = 200, description = "The summary (JSON, CSV or Excel)", body = report::LaborSummary), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "The summary (JSON, CSV or Excel)", content(
+            (report::LaborSummary = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "No grant for the site", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn labor_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<LaborQuery>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<LaborQuery>,
 ) -> Result<Response> {
-    let who = crate::authenticate(&state, &headers).await?;
     let sites = sites(&state, &who, q.site).await?;
     let by = q.by.unwrap_or(GroupBy::Site);
     let (from, to, all) = (q.from, q.to, q.include_unapproved);
@@ -119,28 +194,39 @@ pub async fn labor_report(
 
 /// Query of the attendance grid.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttendanceQuery {
     /// The site.
+    #[param(pattern = r"^[^\s|]{1,100}$")]
     site: String,
     /// The month, YYYY-MM.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-09")]
     month: String,
     /// Count days not yet approved too.
     #[serde(default)]
     include_unapproved: bool,
     /// json (default), csv or xlsx.
     #[serde(default)]
+    #[param(inline)]
     format: Format,
 }
 
 /// The monthly attendance grid: one row per worker, one column per day, totals and cost.
 #[utoipa::path(get, path = "/v1/reports/attendance", params(AttendanceQuery), security(("bearer" = [])),
-    responses((status = 200, description = "The grid (JSON, CSV or Excel)", body = report::Attendance), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "The grid (JSON, CSV or Excel)", content(
+            (report::Attendance = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "No grant for the site", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn attendance_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<AttendanceQuery>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<AttendanceQuery>,
 ) -> Result<Response> {
-    let who = crate::authenticate(&state, &headers).await?;
     let site = sites(&state, &who, Some(q.site.clone())).await?.remove(0);
     let month = NaiveDate::parse_from_str(&format!("{}-01", q.month), "%Y-%m-%d")
         .map_err(|_| Error::BadRequest(format!("month {:?} is not YYYY-MM", q.month)))?;
@@ -155,34 +241,48 @@ pub async fn attendance_report(
 
 /// Query of progress against plan.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
     /// The site.
+    #[param(pattern = r"^[^\s|]{1,100}$")]
     site: String,
     /// As of this date (default today).
     date: Option<NaiveDate>,
     /// Percentage points progress may trail time before it is flagged (default 10).
+    #[param(minimum = 0)]
     lag_threshold: Option<f64>,
     /// Count days not yet approved too.
     #[serde(default)]
     include_unapproved: bool,
     /// json (default), csv or xlsx.
     #[serde(default)]
+    #[param(inline)]
     format: Format,
 }
 
 /// Progress against plan per work item: quantity, percent complete, percent of time elapsed, labor
 /// cost against budget, and a flag where progress lags time.
 #[utoipa::path(get, path = "/v1/reports/progress", params(ProgressQuery), security(("bearer" = [])),
-    responses((status = 200, description = "Progress (JSON, CSV or Excel)", body = report::Progress), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "Progress (JSON, CSV or Excel)", content(
+            (report::Progress = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "No grant for the site", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn progress_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<ProgressQuery>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<ProgressQuery>,
 ) -> Result<Response> {
-    let who = crate::authenticate(&state, &headers).await?;
     let site = sites(&state, &who, Some(q.site.clone())).await?.remove(0);
     let date = q.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let (lag, all) = (q.lag_threshold.unwrap_or(10.0), q.include_unapproved);
+    let (lag, all) = (
+        non_negative("lag_threshold", q.lag_threshold, 10.0)?,
+        q.include_unapproved,
+    );
     let p = state
         .both(move |_, store| report::progress(store, &site, date, lag, all))
         .await?;
@@ -191,16 +291,20 @@ pub async fn progress_report(
 
 /// Query of the anomaly report.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnomalyQuery {
     /// One site; default every site the caller may read.
+    #[param(pattern = r"^[^\s|]{1,100}$")]
     site: Option<String>,
     /// First date, inclusive.
     from: NaiveDate,
     /// Last date, inclusive.
     to: NaiveDate,
     /// Work-days per worker per day across sites before it is flagged (default 1.0).
+    #[param(minimum = 0)]
     max_work_days: Option<f64>,
     /// Hours (with overtime) per worker per day before it is flagged (default 12).
+    #[param(minimum = 0)]
     max_hours: Option<f64>,
     /// Comma-separated rest days (`sun` or `sat,sun`); default none.
     rest_days: Option<String>,
@@ -208,19 +312,35 @@ pub struct AnomalyQuery {
     today: Option<NaiveDate>,
     /// json (default), csv or xlsx.
     #[serde(default)]
+    #[param(inline)]
     format: Format,
 }
 
 /// Anomalies: over-booked workers, over-long days, missing logs, amendments after approval, rates
 /// that differ from the roster.
 #[utoipa::path(get, path = "/v1/reports/anomalies", params(AnomalyQuery), security(("bearer" = [])),
-    responses((status = 200, description = "Anomalies (JSON, CSV or Excel)", body = Vec<report::Anomaly>), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "Anomalies (JSON, CSV or Excel)", content(
+            (Vec<report::Anomaly> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "No grant for the site", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn anomaly_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<AnomalyQuery>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<AnomalyQuery>,
 ) -> Result<Response> {
-    let who = crate::authenticate(&state, &headers).await?;
+    if q.to < q.from {
+        return Err(Error::BadRequest("`to` is before `from`".into()));
+    }
+    if (q.to - q.from).num_days() >= MAX_ANOMALY_DAYS {
+        return Err(Error::BadRequest(format!(
+            "at most {MAX_ANOMALY_DAYS} days at a time: ask for one period after another"
+        )));
+    }
     let sites = sites(&state, &who, q.site.clone()).await?;
     let rest_days = q
         .rest_days
@@ -235,8 +355,8 @@ pub async fn anomaly_report(
         })
         .collect::<Result<Vec<_>>>()?;
     let rules = AnomalyRules {
-        max_work_days_centi: (q.max_work_days.unwrap_or(1.0) * 100.0).round() as i64,
-        max_minutes: (q.max_hours.unwrap_or(12.0) * 60.0).round() as i64,
+        max_work_days_centi: (non_negative("max_work_days", q.max_work_days, 1.0)? * 100.0).round() as i64,
+        max_minutes: (non_negative("max_hours", q.max_hours, 12.0)? * 60.0).round() as i64,
         rest_days,
         today: q.today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
     };
@@ -298,13 +418,18 @@ pub struct DecisionResult {
 /// Approves or rejects submitted days. Site managers decide on their sites; head office on every
 /// site of the org. The decision reaches the foreman's phone at its next sync.
 #[utoipa::path(post, path = "/v1/approvals", request_body = Decisions, security(("bearer" = [])),
-    responses((status = 200, description = "One result per decision", body = Vec<DecisionResult>), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "One result per decision", body = Vec<DecisionResult>),
+        (status = 400, description = "The body is not a list of decisions", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "Foremen do not decide", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(body): Json<Decisions>,
+    Caller(who): Caller,
+    JsonBody(body): JsonBody<Decisions>,
 ) -> Result<Json<Vec<DecisionResult>>> {
-    let who = crate::authenticate(&state, &headers).await?;
     if who.role == Role::Foreman {
         return Err(Error::Forbidden("foremen submit days; managers decide on them".into()));
     }
@@ -353,8 +478,10 @@ pub async fn decide(
 
 /// Query of the approval queue.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// One site; default every site the caller may read.
+    #[param(pattern = r"^[^\s|]{1,100}$")]
     site: Option<String>,
     /// Which days (default `submitted`): draft, submitted, approved, rejected, amended_after_approval.
     status: Option<String>,
@@ -383,13 +510,17 @@ pub struct QueueItem {
 
 /// The days waiting for a decision (or in another status).
 #[utoipa::path(get, path = "/v1/approvals", params(QueueQuery), security(("bearer" = [])),
-    responses((status = 200, description = "The queue", body = Vec<QueueItem>), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "The queue", body = Vec<QueueItem>),
+        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "No grant for the site", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn queue(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<QueueQuery>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<QueueQuery>,
 ) -> Result<Json<Vec<QueueItem>>> {
-    let who = crate::authenticate(&state, &headers).await?;
     let sites = sites(&state, &who, q.site).await?;
     let wanted = q.status.unwrap_or_else(|| "submitted".into());
     let items = state
@@ -432,8 +563,10 @@ pub async fn queue(
 
 /// Query of the OKR dashboard.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OkrQuery {
     /// The cycle, e.g. 2026-Q4.
+    #[param(pattern = r"^[^\s|]{1,100}$", example = "2026-Q4")]
     cycle: String,
     /// The org (default the caller's).
     org: Option<String>,
@@ -441,19 +574,28 @@ pub struct OkrQuery {
     date: Option<NaiveDate>,
     /// json (default), csv or xlsx.
     #[serde(default)]
+    #[param(inline)]
     format: Format,
 }
 
 /// The OKR dashboard of a cycle: objectives and key results with progress, status, last check-in,
 /// owner and scores, and the alignment tree. Every member of the org may read it.
 #[utoipa::path(get, path = "/v1/reports/okr", params(OkrQuery), security(("bearer" = [])),
-    responses((status = 200, description = "The board (JSON, CSV or Excel)", body = Object), (status = 401), (status = 403), (status = 404)))]
+    responses(
+        (status = 200, description = "The board (JSON, CSV or Excel)", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "Another org's OKRs", body = ErrorBody),
+        (status = 404, description = "No such cycle", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn okr_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<OkrQuery>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<OkrQuery>,
 ) -> Result<Response> {
-    let who = crate::authenticate(&state, &headers).await?;
     let org = q.org.clone().unwrap_or_else(|| who.org_id.clone());
     if org != who.org_id {
         return Err(Error::Forbidden("OKRs are read within one's own org".into()));

@@ -616,7 +616,9 @@ pub fn anomalies(
                     detail: format!("{site}: no labor logged on {d}"),
                 });
             }
-            d = d.succ_opt().expect("dates go on");
+            // The last representable date has no next one.
+            let Some(next) = d.succ_opt() else { break };
+            d = next;
         }
     }
     for day in store.day_rows(&f)? {

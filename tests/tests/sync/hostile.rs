@@ -196,6 +196,27 @@ async fn malformed_frames_and_corrupted_changes_are_refused_and_the_server_keeps
         [DocResult::Synced(_)]
     ));
     replica.merge_changes(&id, &intact[0]).unwrap();
+    // Inputs that once made Automerge panic while merging into (or saving) exactly this day: refused
+    // like any malformed changes, and the connection stays open.
+    let regressions: Vec<Vec<u8>> = changes
+        .iter()
+        .filter(|(name, _)| name.starts_with("regression-"))
+        .map(|(_, bytes)| bytes.clone())
+        .collect();
+    assert!(!regressions.is_empty());
+    let results = conn.push(regressions.into_iter().map(doc).collect()).await;
+    for result in results {
+        assert!(
+            matches!(
+                result,
+                DocResult::Refused {
+                    reason: Refusal::Malformed,
+                    ..
+                }
+            ),
+            "{result:?}"
+        );
+    }
     let mut rng = Rng(0x5eed_0fba_5e00);
     let (mut refused, mut merged) = (0, 0);
     // Each refused merge makes both stores reload the day from disk: slow in a debug build.
@@ -226,6 +247,7 @@ async fn malformed_frames_and_corrupted_changes_are_refused_and_the_server_keeps
         }
     }
     assert!(refused >= 40 && merged >= 20, "{refused} refused, {merged} merged");
+
     let replica_heads = replica.heads(&id).unwrap();
     let server_heads = server.store(move |s| s.heads(&id).unwrap()).await;
     assert_eq!(sorted(server_heads), sorted(replica_heads));
