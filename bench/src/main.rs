@@ -187,7 +187,8 @@ async fn run(cli: &Cli) -> Result<String> {
             let (f, _data, server, devices, mine) = scenarios::devices(&fixtures, &docs, n).await?;
             emit(&mut report, &row(&f));
             server_rows.push(f);
-            let rate = (n as f64 / 2.0).clamp(5.0, 500.0);
+            // Each phone pushes an edit every 10 s on average: a busy morning for a foreman.
+            let rate = (n as f64 / 10.0).max(5.0);
             let s = scenarios::steady(&server, devices, &mine, rate, 10.0).await?;
             emit(&mut report, &row(&s));
             server_rows.push(s);

@@ -32,6 +32,11 @@ pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;
+/// A document and the heads an export starts from.
+type ExportKey = (DocId, Vec<ChangeHash>);
+
+/// Exports remembered (see [`Store::export_changes`]) before the memory is cleared.
+const EXPORT_CACHE: usize = 4096;
 /// How many documents stay decoded in memory; memory follows documents in use, not documents stored.
 pub const CACHE_DOCS: usize = 32;
 
@@ -77,6 +82,9 @@ pub struct Store {
     tick: u64,
     /// How many documents the cache keeps.
     cache_docs: usize,
+    /// Recent exports by document and starting heads, with the heads they reach: valid while the
+    /// document is still at those heads.
+    exports: HashMap<ExportKey, (Vec<ChangeHash>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,6 +121,7 @@ impl Store {
             cache: HashMap::new(),
             tick: 0,
             cache_docs: CACHE_DOCS,
+            exports: HashMap::new(),
         })
     }
 
@@ -490,16 +499,38 @@ impl Store {
     /// The document's changes that are not ancestors of `since` (hex heads; empty: everything), in
     /// Automerge's compressed encoding. This is what a replica sends to bring another up to date.
     pub fn export_changes(&mut self, id: &DocId, since: &[String]) -> Result<Option<Vec<u8>>> {
-        let since = doc::heads_parse(since).ok_or_else(|| Error::invalid("heads", "not a change hash"))?;
-        self.read_doc(id, |d| {
+        let mut since = doc::heads_parse(since).ok_or_else(|| Error::invalid("heads", "not a change hash"))?;
+        since.sort();
+        let key = (id.clone(), since);
+        let cached = self.exports.get(&key).cloned();
+        let since = &key.1;
+        let out = self.read_doc(id, |d| {
+            let heads = d.get_heads();
+            if let Some((at, bytes)) = cached
+                && at == heads
+            {
+                // Many devices that held the same version ask for the same changes (a morning's
+                // reconnects): one export serves them all until the document changes again.
+                return Ok((heads, bytes, true));
+            }
             // Heads this replica has never seen cannot bound the export: send everything.
-            let known = knows(d, &since);
-            Ok(if known && !since.is_empty() {
-                d.save_after(&since)
+            let known = knows(d, since);
+            let bytes = if known && !since.is_empty() {
+                d.save_after(since)
             } else {
                 d.save()
-            })
-        })
+            };
+            Ok((heads, bytes, false))
+        })?;
+        Ok(out.map(|(heads, bytes, hit)| {
+            if !hit {
+                if self.exports.len() >= EXPORT_CACHE {
+                    self.exports.clear();
+                }
+                self.exports.insert(key, (heads, bytes.clone()));
+            }
+            bytes
+        }))
     }
 
     /// Merges changes made elsewhere (from [`Store::export_changes`] or the server) into the document,

@@ -258,13 +258,30 @@ pub fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -
     let now = store.change_cursor()?;
     let mut frames = vec![Vec::new()];
     let mut size = 0;
-    for (id, _) in store.changed_since(cursor)? {
-        if auth.access(who, &id)? == Access::None {
+    let changed = store.changed_since(cursor)?;
+    // One read each of what the device holds and of the sites' orgs, not one per document.
+    let mut holds = if changed.is_empty() {
+        HashMap::new()
+    } else {
+        auth.device_docs(&who.device_id)?
+    };
+    let mut orgs: HashMap<String, Option<String>> = HashMap::new();
+    for (id, _) in changed {
+        let org = match &id {
+            DocId::Site(site) | DocId::Day(site, _) => {
+                if !orgs.contains_key(site.as_str()) {
+                    orgs.insert(site.to_string(), auth.site_org(site.as_str())?);
+                }
+                orgs[site.as_str()].clone()
+            }
+            DocId::Okr(..) => None,
+        };
+        if crate::auth::access_in(who, &id, org.as_deref()) == Access::None {
             continue;
         }
         let doc = id.to_string();
         let heads = store.heads(&id)?;
-        let has = auth.device_heads(&who.device_id, &doc)?;
+        let has = holds.remove(&doc);
         if has.as_ref().map(|h| sorted(h.clone())) == Some(sorted(heads.clone())) {
             continue;
         }
