@@ -270,11 +270,13 @@ async fn admin(state: &AppState, headers: &HeaderMap, org: Option<&str>) -> Resu
 
 /// Imports a company.json (org, sites with master data, users, grants).
 #[utoipa::path(post, path = "/v1/admin/import", request_body(content = Object, description = "company.json"), security(("bearer" = [])),
-    responses((status = 200, body = admin::ImportReport), (status = 401), (status = 403)))]
+    responses((status = 200, body = admin::ImportReport), (status = 400, description = "Malformed body", body = error::ErrorBody), (status = 401), (status = 403), (status = 415, description = "Not JSON", body = error::ErrorBody), (status = 429, description = "Too many requests", body = error::ErrorBody)))]
 async fn admin_import(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(company): Json<Company>,
+    // Authenticated before the body is read: a stranger learns nothing from a 400.
+    _caller: api::Caller,
+    api::JsonBody(company): api::JsonBody<Company>,
 ) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(company.org.id.as_str())).await?;
     let report = state
@@ -292,11 +294,13 @@ struct NewOrg {
 }
 
 /// Creates or renames an organisation.
-#[utoipa::path(post, path = "/v1/admin/orgs", request_body = NewOrg, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
+#[utoipa::path(post, path = "/v1/admin/orgs", request_body = NewOrg, security(("bearer" = [])), responses((status = 200), (status = 400, description = "Malformed body", body = error::ErrorBody), (status = 401), (status = 403), (status = 404, description = "Unknown user or site", body = error::ErrorBody), (status = 415, description = "Not JSON", body = error::ErrorBody), (status = 429, description = "Too many requests", body = error::ErrorBody)))]
 async fn admin_org(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(org): Json<NewOrg>,
+    // Authenticated before the body is read: a stranger learns nothing from a 400.
+    _caller: api::Caller,
+    api::JsonBody(org): api::JsonBody<NewOrg>,
 ) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&org.id)).await?;
     state.auth(move |a| a.put_org(&org.id, &org.name)).await?;
@@ -305,11 +309,13 @@ async fn admin_org(
 
 /// Creates a site (with an empty roster) in an organisation.
 #[utoipa::path(post, path = "/v1/admin/sites", request_body(content = Object, description = "{org, site: {id, code, name, timezone}}"),
-    security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
+    security(("bearer" = [])), responses((status = 200), (status = 400, description = "Malformed body", body = error::ErrorBody), (status = 401), (status = 403), (status = 404, description = "Unknown user or site", body = error::ErrorBody), (status = 415, description = "Not JSON", body = error::ErrorBody), (status = 429, description = "Too many requests", body = error::ErrorBody)))]
 async fn admin_site(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(site): Json<admin::NewSite>,
+    // Authenticated before the body is read: a stranger learns nothing from a 400.
+    _caller: api::Caller,
+    api::JsonBody(site): api::JsonBody<admin::NewSite>,
 ) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&site.org)).await?;
     state
@@ -331,11 +337,13 @@ struct NewUser {
 }
 
 /// Creates or updates a user.
-#[utoipa::path(post, path = "/v1/admin/users", request_body = NewUser, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
+#[utoipa::path(post, path = "/v1/admin/users", request_body = NewUser, security(("bearer" = [])), responses((status = 200), (status = 400, description = "Malformed body", body = error::ErrorBody), (status = 401), (status = 403), (status = 404, description = "Unknown user or site", body = error::ErrorBody), (status = 415, description = "Not JSON", body = error::ErrorBody), (status = 429, description = "Too many requests", body = error::ErrorBody)))]
 async fn admin_user(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(u): Json<NewUser>,
+    // Authenticated before the body is read: a stranger learns nothing from a 400.
+    _caller: api::Caller,
+    api::JsonBody(u): api::JsonBody<NewUser>,
 ) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&u.org)).await?;
     let role = Role::parse(&u.role)?;
@@ -353,11 +361,13 @@ struct NewGrant {
 }
 
 /// Grants a user a site of their org.
-#[utoipa::path(post, path = "/v1/admin/grants", request_body = NewGrant, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
+#[utoipa::path(post, path = "/v1/admin/grants", request_body = NewGrant, security(("bearer" = [])), responses((status = 200), (status = 400, description = "Malformed body", body = error::ErrorBody), (status = 401), (status = 403), (status = 404, description = "Unknown user or site", body = error::ErrorBody), (status = 415, description = "Not JSON", body = error::ErrorBody), (status = 429, description = "Too many requests", body = error::ErrorBody)))]
 async fn admin_grant(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(g): Json<NewGrant>,
+    // Authenticated before the body is read: a stranger learns nothing from a 400.
+    _caller: api::Caller,
+    api::JsonBody(g): api::JsonBody<NewGrant>,
 ) -> Result<impl IntoResponse> {
     // Authenticate before looking anything up: an unknown site must tell a stranger nothing.
     admin(&state, &headers, None).await?;
@@ -380,11 +390,13 @@ struct NewDevice {
 }
 
 /// Enrolls a device for a user; the token in the answer is shown only once.
-#[utoipa::path(post, path = "/v1/admin/devices", request_body = NewDevice, security(("bearer" = [])), responses((status = 200), (status = 401), (status = 403)))]
+#[utoipa::path(post, path = "/v1/admin/devices", request_body = NewDevice, security(("bearer" = [])), responses((status = 200), (status = 400, description = "Malformed body", body = error::ErrorBody), (status = 401), (status = 403), (status = 404, description = "Unknown user or site", body = error::ErrorBody), (status = 415, description = "Not JSON", body = error::ErrorBody), (status = 429, description = "Too many requests", body = error::ErrorBody)))]
 async fn admin_device(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(d): Json<NewDevice>,
+    // Authenticated before the body is read: a stranger learns nothing from a 400.
+    _caller: api::Caller,
+    api::JsonBody(d): api::JsonBody<NewDevice>,
 ) -> Result<impl IntoResponse> {
     let who = admin(&state, &headers, None).await?;
     let (device_id, token) = state
