@@ -143,7 +143,8 @@ pub async fn sign_in(State(state): State<AppState>, JsonBody(body): JsonBody<Sig
 #[utoipa::path(get, path = "/v1/session", security(("bearer" = [])),
     responses(
         (status = 200, description = "The signed-in user", body = Session),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody)))]
+        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
+        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Session>> {
     let who = crate::authenticate(&state, &headers).await?;
     Ok(Json(session_of(&state, who).await?))
