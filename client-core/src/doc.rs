@@ -263,7 +263,10 @@ pub(crate) fn split_chunks(mut bytes: &[u8]) -> std::result::Result<Vec<(ChunkKi
 /// but panic when encoded again); such a panic is caught and answered as malformed bytes, so a
 /// hostile peer cannot take down the task that merges. After an `Err`, `doc` may hold part of the
 /// bytes: callers drop it and reload from disk.
-pub(crate) fn apply_bytes(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), String> {
+/// Returns the new changes as Automerge encodes them (`save_after` the heads before), which is what
+/// the store writes next: encoding them here, where a panic is caught, also refuses the changes that
+/// Automerge takes in but cannot encode again.
+pub(crate) fn apply_bytes(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let apply = std::panic::AssertUnwindSafe(|| apply_bytes_unguarded(doc, bytes));
     std::panic::catch_unwind(apply).unwrap_or_else(|panic| {
         let what = panic
@@ -275,7 +278,7 @@ pub(crate) fn apply_bytes(doc: &mut Automerge, bytes: &[u8]) -> std::result::Res
     })
 }
 
-fn apply_bytes_unguarded(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<(), String> {
+fn apply_bytes_unguarded(doc: &mut Automerge, bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let mut changes = Vec::new();
     let mut docs = Vec::new();
     for (kind, chunk) in split_chunks(bytes)? {
@@ -305,9 +308,9 @@ fn apply_bytes_unguarded(doc: &mut Automerge, bytes: &[u8]) -> std::result::Resu
     doc.apply_changes(changes).map_err(|e| e.to_string())?;
     // Automerge takes in some malformed changes that it then cannot encode again: saving them
     // panics (fuzzing found one that `save_after` trips on, in `ChangeCollector`). The store saves
-    // exactly this after every merge, so encode the new changes now, where a panic is caught.
-    doc.save_after(&before);
-    Ok(())
+    // exactly this after every merge, so encode the new changes now, where a panic is caught, and
+    // hand the bytes to the store so that it does not encode them twice.
+    Ok(doc.save_after(&before))
 }
 
 /// Checks that a document is the one `id` names: its genesis wrote `id`, and no other genesis was

@@ -53,6 +53,9 @@ struct Loaded {
     version: i64,
     /// Last use, for eviction.
     used: u64,
+    /// Changes merged since `saved`, already encoded (`from` heads, `to` heads, bytes): the next
+    /// chunk when `from` is still `saved` and `to` the document's heads.
+    encoded: Option<(Vec<ChangeHash>, Vec<ChangeHash>, Vec<u8>)>,
 }
 
 /// How one document is stored.
@@ -184,6 +187,7 @@ impl Store {
                 stored: true,
                 version,
                 used: 0,
+                encoded: None,
             }
         }))
     }
@@ -201,6 +205,7 @@ impl Store {
             stored: false,
             version: 0,
             used: 0,
+            encoded: None,
         })
     }
 
@@ -339,7 +344,11 @@ impl Store {
                 }
             }
             let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-            let chunk = l.doc.save_after(&base);
+            let chunk = match l.encoded.take() {
+                // What the merge already encoded, if nothing else happened since.
+                Some((from, to, bytes)) if from == base && to == l.doc.get_heads() => bytes,
+                _ => l.doc.save_after(&base),
+            };
             if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
                 let snapshot = l.doc.save();
                 tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
@@ -555,7 +564,7 @@ impl Store {
         let mut loaded = self.take_or_new(id)?;
         let before = loaded.doc.get_heads();
         // On any error `loaded` is dropped: memory never keeps what the disk does not have.
-        doc::apply_bytes(&mut loaded.doc, bytes).map_err(|reason| Error::BadChanges {
+        let encoded = doc::apply_bytes(&mut loaded.doc, bytes).map_err(|reason| Error::BadChanges {
             doc: id.to_string(),
             reason,
         })?;
@@ -567,6 +576,7 @@ impl Store {
             reason,
         })?;
         let changed = loaded.doc.get_heads() != before;
+        loaded.encoded = Some((before, loaded.doc.get_heads(), encoded));
         let mut batch = [(id.clone(), loaded)];
         if changed || !batch[0].1.stored {
             self.persist(&mut batch)?;
@@ -621,23 +631,34 @@ impl Store {
                     doc: id.to_string(),
                     reason,
                 })
-                .and_then(|()| {
+                .and_then(|encoded| {
                     if trial.get_missing_deps(&[]).is_empty() {
-                        Ok(())
+                        Ok(encoded)
                     } else {
                         Err(Error::MissingHistory { doc: id.to_string() })
                     }
                 })
-                .and_then(|()| {
-                    doc::check_identity(&trial, id).map_err(|reason| Error::BadChanges {
-                        doc: id.to_string(),
-                        reason,
-                    })
+                .and_then(|encoded| {
+                    doc::check_identity(&trial, id)
+                        .map(|()| encoded)
+                        .map_err(|reason| Error::BadChanges {
+                            doc: id.to_string(),
+                            reason,
+                        })
                 })
-                .map(|()| {
-                    let changed = trial.get_heads() != t.loaded.doc.get_heads();
+                .map(|encoded| {
+                    let before = t.loaded.doc.get_heads();
+                    let changed = trial.get_heads() != before;
                     if changed {
+                        // The bytes serve as the next chunk when this is the only change since the
+                        // last save; a second one in the same batch is encoded again at persist.
+                        t.loaded.encoded = match t.loaded.encoded.take() {
+                            None => Some((before, trial.get_heads(), encoded)),
+                            Some(_) => None,
+                        };
+                        let encoded = t.loaded.encoded.take();
                         t.loaded.doc = trial;
+                        t.loaded.encoded = encoded;
                     }
                     t.merged = true;
                     changed
