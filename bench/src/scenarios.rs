@@ -222,24 +222,12 @@ pub async fn steady(
             })
         })
         .collect();
-    let mut figures = Figures {
+    let figures = Figures {
         name: format!("{n} devices, steady one-entry pushes ({rate:.0}/s offered)"),
         devices: n,
         ..Figures::default()
     };
-    let mut rtts = Vec::new();
-    for r in join_all(tasks).await {
-        let (r, e) = r?;
-        figures.pushes += r.len();
-        figures.lines += r.len();
-        figures.errors += e;
-        rtts.extend(r);
-    }
-    figures.wall_s = start.elapsed().as_secs_f64();
-    figures.server_cpu_s = server.cpu_seconds()? - cpu0;
-    figures.server_peak_mib = server.peak_rss_mib()?;
-    figures.finish(&mut rtts);
-    Ok(figures)
+    tally(figures, tasks, server, cpu0, start).await
 }
 
 /// One-entry pushes as fast as `conns` devices can send them, one round trip each. Cold: every push
@@ -297,7 +285,7 @@ pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total
             })
         })
         .collect();
-    let mut figures = Figures {
+    let figures = Figures {
         name: format!(
             "one-entry pushes, {} documents, {conns} connections",
             if hot { "hot" } else { "cold" }
@@ -305,6 +293,18 @@ pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total
         devices: conns,
         ..Figures::default()
     };
+    tally(figures, tasks, &server, cpu0, start).await
+}
+
+/// Waits for device tasks that each return their round trips and error count, and completes the
+/// figures of the run with them and with the server's CPU and memory.
+async fn tally(
+    mut figures: Figures,
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    server: &ServerProcess,
+    cpu0: f64,
+    start: Instant,
+) -> Result<Figures> {
     let mut rtts = Vec::new();
     for r in join_all(tasks).await {
         let (r, e) = r?;
