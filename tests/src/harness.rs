@@ -204,30 +204,26 @@ impl Api {
         }
     }
 
-    /// GET `path` with query pairs; returns the status and the body bytes.
-    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Vec<u8>) {
-        let resp = self
-            .http
+    /// GET `path` with query pairs, authenticated.
+    async fn send_get(&self, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .query(query)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// GET `path` with query pairs; returns the status and the body bytes.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        let resp = self.send_get(path, query).await;
         (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
     }
 
     /// GET `path` with query pairs; returns the response headers.
     pub async fn get_headers(&self, path: &str, query: &[(&str, &str)]) -> reqwest::header::HeaderMap {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .query(query)
-            .send()
-            .await
-            .unwrap();
-        resp.headers().clone()
+        self.send_get(path, query).await.headers().clone()
     }
 
     /// GET `path` and parse the JSON body, insisting on 200.
