@@ -119,6 +119,12 @@ pub enum Error {
     /// The server refused this device's credentials (wrong, unknown or revoked token).
     #[error("not authorized: {0}")]
     Unauthorized(String),
+    /// The user's role or grants do not allow this write; the server would refuse it the same way.
+    #[error("not allowed ({rule}): {violation}", rule = .violation.rule())]
+    NotAuthorized {
+        /// The rule the write would break.
+        violation: crate::rules::Violation,
+    },
     /// The store is not bound to a server yet (`sitesync init --server URL --token TOKEN`).
     #[error("this store is not bound to a server; run `sitesync init --server URL --token TOKEN`")]
     NotBound,

@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod changes;
 pub(crate) mod doc;
 pub mod error;
 pub mod ids;
@@ -34,6 +35,8 @@ pub mod import;
 pub mod labor;
 pub mod okr;
 pub mod roster;
+pub mod rules;
+pub mod signing;
 pub mod store;
 pub mod sync;
 pub mod units;

@@ -13,6 +13,8 @@ mod projection;
 mod queries;
 mod rows;
 pub(crate) mod schema;
+mod screen;
+mod signatures;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,8 @@ pub use logging::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
 pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
+pub use screen::{Authority, Screen, Screened};
+pub use signatures::{Attribution, HistoryEntry, RefusedRow};
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;
@@ -75,8 +79,14 @@ pub struct Store {
     conn: Connection,
     /// Where the file is, for messages.
     path: PathBuf,
-    /// This handle's Automerge actor, new at every open and never shared with another writer.
+    /// This handle's Automerge actor, new at every open and never shared with another writer; it
+    /// starts with the fingerprint of `key` (see [`crate::signing`]).
     actor: ActorId,
+    /// The store's signing key, made at its first open; the secret never leaves the store.
+    key: crate::signing::Keypair,
+    /// Who the server says this store's device is, once it has said so: every local write is
+    /// checked against the same rules the server applies before it is made.
+    author: Option<crate::rules::Author>,
     /// Who this store writes as (`entered_by`, reviewers); set by the app or CLI.
     user: String,
     /// Recently used documents, so a burst of edits to today's log does not reload it each time.
@@ -112,14 +122,18 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
+        let key = signatures::load_or_make_key(&conn)?;
         // A fresh actor per open: two handles on one file (the app and a sync process, two CLI runs)
         // must never write changes under the same actor and sequence number.
-        let actor = ActorId::random();
+        let actor = key.new_actor();
         let user = meta_get(&conn, "user")?.unwrap_or_else(|| "local".to_string());
+        let author = signatures::stored_author(&conn)?;
         Ok(Store {
             conn,
             path,
             actor,
+            key,
+            author,
             user,
             cache: HashMap::new(),
             tick: 0,
@@ -264,7 +278,16 @@ impl Store {
             let mut tx = loaded.doc.transaction();
             match f(id, &mut tx) {
                 Ok(v) => {
-                    doc::commit(tx);
+                    let made = doc::commit(tx);
+                    let verdict = match (made, &self.author) {
+                        (Some(hash), Some(author)) => screen::check_own(&loaded.doc, id, hash, author).err(),
+                        _ => None,
+                    };
+                    if let Some(broken) = verdict {
+                        // The change exists only in memory: dropping this copy undoes it.
+                        drop(loaded);
+                        return self.abort(taken, Error::NotAuthorized { violation: broken });
+                    }
                     results.push(v);
                 }
                 Err(e) => {

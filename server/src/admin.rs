@@ -34,7 +34,7 @@ pub fn import_company(auth: &AuthDb, store: &mut Store, company: &Company) -> Re
     }
     store.import_company(company)?;
     for user in &company.users {
-        let role = Role::parse(&user.role)?;
+        let role = crate::auth::parse_role(&user.role)?;
         let all = matches!(&user.sites, SiteGrant::All(s) if s == "*");
         if let SiteGrant::All(s) = &user.sites
             && s != "*"

@@ -447,6 +447,12 @@ pub async fn decide(
                         Verdict::Reject => ReviewAction::Rejected,
                     };
                     let sheet = store.review_as(&site, d.date, action, &d.reason, &who.user_id)?;
+                    // The server made the change for this user: signed with its key, in their name.
+                    store.sign_own_changes(
+                        &DocId::Day(site.clone(), d.date),
+                        crate::state::SERVER_DEVICE,
+                        &who.user_id,
+                    )?;
                     Ok(serde_json::to_value(sheet.status)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))

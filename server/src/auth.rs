@@ -12,43 +12,16 @@ use sitesync_core::ids::{DocId, SiteId};
 
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_init.sql"),
+    include_str!("../migrations/002_device_keys.sql"),
+];
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Logs labor and progress on granted sites.
-    Foreman,
-    /// Runs granted sites: logs and approves.
-    SiteManager,
-    /// Reads and approves every site of the org.
-    HeadOffice,
-    /// Everything, including the admin API.
-    Admin,
-}
+pub use sitesync_core::rules::Role;
 
-impl Role {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Foreman => "foreman",
-            Role::SiteManager => "site_manager",
-            Role::HeadOffice => "head_office",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parses the stored name.
-    pub fn parse(s: &str) -> Result<Role> {
-        Ok(match s {
-            "foreman" => Role::Foreman,
-            "site_manager" => Role::SiteManager,
-            "head_office" => Role::HeadOffice,
-            "admin" => Role::Admin,
-            other => return Err(Error::BadRequest(format!("unknown role {other:?}"))),
-        })
-    }
+/// Parses a role name as the API and the CLI take it.
+pub fn parse_role(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| Error::BadRequest(format!("unknown role {s:?}")))
 }
 
 /// An authenticated device: who it is and where it may go.
@@ -58,6 +31,8 @@ pub struct Principal {
     pub device_id: String,
     /// Its user.
     pub user_id: String,
+    /// The user's name, as documents and reports show it.
+    pub user_name: String,
     /// The user's org.
     pub org_id: String,
     /// The user's role.
@@ -66,6 +41,45 @@ pub struct Principal {
     pub all_sites: bool,
     /// Sites granted one by one.
     pub sites: Vec<String>,
+}
+
+impl Principal {
+    /// The principal as the author of changes, for the write rules.
+    pub fn author(&self) -> sitesync_core::rules::Author {
+        sitesync_core::rules::Author {
+            device: self.device_id.clone(),
+            user_id: self.user_id.clone(),
+            user_name: self.user_name.clone(),
+            org: self.org_id.clone(),
+            role: self.role,
+            all_sites: self.all_sites,
+            sites: self.sites.clone(),
+            system: false,
+        }
+    }
+}
+
+/// A device as enrolled, for evidence files: who it belongs to and which keys sign for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Enrolment {
+    /// The device.
+    pub device: String,
+    /// Its user.
+    pub user_id: String,
+    /// The user's name.
+    pub user_name: String,
+    /// The user's role.
+    pub role: String,
+    /// The user's org.
+    pub org: String,
+    /// The label given at enrolment.
+    pub label: String,
+    /// When it was enrolled (RFC 3339).
+    pub enrolled_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// Its registered public keys, hex.
+    pub keys: Vec<String>,
 }
 
 /// Whether a principal may read and write a document.
@@ -312,19 +326,18 @@ impl AuthDb {
 
     /// The principal of an active device (re-checked at every sync message).
     pub fn principal(&self, device_id: &str) -> Result<Option<Principal>> {
-        let row: Option<(String, String, String, bool)> = self
+        let row: Option<(String, String, String, bool, String)> = self
             .conn
-            .query_row(
-                "SELECT u.user_id, u.org_id, u.role, u.all_sites FROM devices d JOIN users u ON u.user_id = d.user_id
+            .prepare_cached(
+                "SELECT u.user_id, u.org_id, u.role, u.all_sites, u.name FROM devices d JOIN users u ON u.user_id = d.user_id
                  WHERE d.device_id = ?1 AND d.revoked_at IS NULL",
-                [device_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            )?
+            .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .optional()?;
-        let Some((user_id, org_id, role, all)) = row else {
+        let Some((user_id, org_id, role, all, user_name)) = row else {
             return Ok(None);
         };
-        let role = Role::parse(&role)?;
+        let role = parse_role(&role)?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
@@ -334,11 +347,158 @@ impl AuthDb {
         Ok(Some(Principal {
             device_id: device_id.to_string(),
             user_id,
+            user_name,
             org_id,
             all_sites: all || matches!(role, Role::HeadOffice | Role::Admin),
             role,
             sites,
         }))
+    }
+
+    /// Registers a store's public key to a device. A key already registered to another device is
+    /// refused: one key, one device, forever.
+    pub fn register_key(&self, device_id: &str, key: &[u8; 32]) -> Result<()> {
+        let owner: Option<String> = self
+            .conn
+            .prepare_cached("SELECT device_id FROM device_keys WHERE key = ?1")?
+            .query_row([&key[..]], |r| r.get(0))
+            .optional()?;
+        match owner {
+            Some(d) if d == device_id => Ok(()),
+            Some(_) => Err(Error::Conflict("this signing key belongs to another device".into())),
+            None => {
+                self.conn.execute(
+                    "INSERT INTO device_keys (key, fingerprint, device_id, registered_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        &key[..],
+                        &sitesync_core::signing::fingerprint(key)[..],
+                        device_id,
+                        chrono::Utc::now().to_rfc3339()
+                    ],
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The device a key is registered to.
+    pub fn key_device(&self, key: &[u8; 32]) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT device_id FROM device_keys WHERE key = ?1")?
+            .query_row([&key[..]], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Whether some registered key has this fingerprint (so an actor starting with it was made under
+    /// a known key, and only that key may sign its changes).
+    pub fn fingerprint_known(&self, fingerprint: &[u8]) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM device_keys WHERE fingerprint = ?1 LIMIT 1")?
+            .query_row([fingerprint], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The device an older store's actor is bound to, binding it to `device_id` on first sight.
+    pub fn bind_actor(&self, actor: &str, device_id: &str) -> Result<String> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO actors (actor, device_id, bound_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![actor, device_id, chrono::Utc::now().to_rfc3339()])?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT device_id FROM actors WHERE actor = ?1")?
+            .query_row([actor], |r| r.get(0))?)
+    }
+
+    /// The devices of an org with their keys (revoked ones included: their past changes still need
+    /// names), and the server's own keys, for phones to show authors offline.
+    pub fn directory(&self, org_id: &str) -> Result<Vec<sitesync_core::sync::protocol::DirectoryEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT k.key, k.device_id, COALESCE(u.user_id, 'system'), COALESCE(u.name, 'server'), COALESCE(u.role, 'admin')
+             FROM device_keys k LEFT JOIN devices d ON d.device_id = k.device_id LEFT JOIN users u ON u.user_id = d.user_id
+             WHERE u.org_id = ?1 OR k.device_id = 'server' ORDER BY k.device_id, k.registered_at",
+        )?;
+        let rows = stmt.query_map([org_id], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, device, user_id, user_name, role) = row?;
+            let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            out.push(sitesync_core::sync::protocol::DirectoryEntry {
+                key,
+                device,
+                user_id,
+                user_name,
+                role: parse_role(&role)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every user of an org: id → (id, name), for naming authors.
+    pub fn user_names(&self, org_id: &str) -> Result<std::collections::HashMap<String, (String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT user_id, name FROM users WHERE org_id = ?1")?;
+        let rows = stmt.query_map([org_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (id, name) = row?;
+            out.insert(id.clone(), (id, name));
+        }
+        Ok(out)
+    }
+
+    /// A device's enrolment: its user, label, when it was enrolled and revoked.
+    pub fn enrolment(&self, device_id: &str) -> Result<Option<Enrolment>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT d.device_id, d.user_id, u.name, u.role, u.org_id, d.label, d.created_at, d.revoked_at
+                 FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
+            )?
+            .query_row([device_id], |r| {
+                Ok(Enrolment {
+                    device: r.get(0)?,
+                    user_id: r.get(1)?,
+                    user_name: r.get(2)?,
+                    role: r.get(3)?,
+                    org: r.get(4)?,
+                    label: r.get(5)?,
+                    enrolled_at: r.get(6)?,
+                    revoked_at: r.get(7)?,
+                    keys: Vec::new(),
+                })
+            })
+            .optional()?
+            .map(|mut e| {
+                e.keys = self.device_keys(device_id).unwrap_or_default();
+                e
+            }))
+    }
+
+    /// The keys registered to a device, hex, oldest first.
+    pub fn device_keys(&self, device_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key FROM device_keys WHERE device_id = ?1 ORDER BY registered_at, key")?;
+        let rows = stmt.query_map([device_id], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(hex::encode(row?));
+        }
+        Ok(out)
     }
 
     /// What a principal may do with a document.

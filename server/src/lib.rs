@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod authorship;
 pub mod error;
 pub mod export;
 pub mod limits;
@@ -346,7 +347,7 @@ async fn admin_user(
     api::JsonBody(u): api::JsonBody<NewUser>,
 ) -> Result<impl IntoResponse> {
     admin(&state, &headers, Some(&u.org)).await?;
-    let role = Role::parse(&u.role)?;
+    let role = crate::auth::parse_role(&u.role)?;
     state
         .auth(move |a| a.put_user(&u.org, &u.id, &u.name, role, u.all_sites))
         .await?;

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sitesync_core::import::{Company, LogDay};
-use sitesync_server::auth::Role;
 use sitesync_server::{AppState, admin};
 
 /// The sitesync relay and head-office service.
@@ -286,7 +285,7 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
             role,
             all_sites,
         } => {
-            let role = Role::parse(&role)?;
+            let role = sitesync_server::auth::parse_role(&role)?;
             state
                 .auth(move |a| a.put_user(&org, &id, &name, role, all_sites))
                 .await?;

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use sitesync_core::Store;
 use sitesync_core::ids::DocId;
+use sitesync_core::rules::Author;
+use sitesync_core::signing::ChangeSig;
+use sitesync_core::store::Screen;
 use sitesync_core::sync::protocol::{
-    self, ClientMsg, DocResult, DocSync, ErrorCode, Refusal, ServerMsg, hashes, hex_heads,
+    self, ClientMsg, DocResult, DocSync, ErrorCode, Refusal, RefusedChange, ServerMsg, hashes, hex_heads,
 };
 
 use crate::auth::{Access, AuthDb, Principal};
+use crate::authorship::Signers;
 use crate::error::Result;
 use crate::state::{AppState, Deliveries, EventDoc, PushEvent};
 use tokio::sync::broadcast;
@@ -42,17 +46,22 @@ pub fn push(
 enum Plan {
     /// Answered without writing (refused, or nothing new).
     Answer(DocResult),
-    /// Answered after the batch's merges (`merge`: the index of its changes among them).
+    /// Answered after the batch's merges (`merge`: the index of its changes among them), with the
+    /// changes the gate refused.
     After {
         id: DocId,
         doc: DocSync,
         merge: Option<usize>,
+        refused: Vec<RefusedChange>,
     },
 }
 
 /// Applies the pushes of several devices with one transaction (one fsync) for all of their
 /// documents: the group commit that lets a server on one disk take thousands of pushes a second.
-/// Returns each push's results in order, and sends one [`PushEvent`] with every document changed.
+/// Every change first passes the gate (`sitesync_core::store::Screen`): its signature names its
+/// author, and the author's role and grants must allow each of its writes; refused changes are left
+/// out and named in the answer, the rest is stored. Returns each push's results in order, and sends
+/// one [`PushEvent`] with every document changed.
 pub fn push_batch(
     auth: &AuthDb,
     store: &mut Store,
@@ -64,9 +73,10 @@ pub fn push_batch(
     let mut before: HashMap<DocId, Vec<String>> = HashMap::new();
     let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(pushes.len());
     let mut merges: Vec<(DocId, Vec<u8>)> = Vec::new();
-    // The base each merged push named (sorted hex heads).
-    let mut merge_base: Vec<Vec<String>> = Vec::new();
+    // The signatures of each merge's changes, with their signers.
+    let mut merge_sigs: Vec<Vec<(ChangeSig, Author)>> = Vec::new();
     let mut whos = Vec::with_capacity(pushes.len());
+    let mut screen = Screen::new();
     for (who, docs) in pushes {
         let mut plan = Vec::with_capacity(docs.len());
         for d in docs {
@@ -77,7 +87,11 @@ pub fn push_batch(
                 }));
                 continue;
             };
-            let access = auth.access(&who, &id)?;
+            let site_org = match &id {
+                DocId::Site(site) | DocId::Day(site, _) => auth.site_org(site.as_str())?,
+                DocId::Okr(..) => None,
+            };
+            let access = crate::auth::access_in(&who, &id, site_org.as_deref());
             if access == Access::None {
                 plan.push(Plan::Answer(DocResult::Refused {
                     doc: d.doc,
@@ -97,20 +111,103 @@ pub fn push_batch(
                 }));
                 continue;
             }
-            let merge = if !d.changes.is_empty() && !nothing_new {
-                merges.push((id.clone(), d.changes.clone()));
-                merge_base.push(sorted(hex_heads(&d.base)));
-                Some(merges.len() - 1)
-            } else {
-                None
+            if d.changes.is_empty() || nothing_new {
+                plan.push(Plan::After {
+                    id,
+                    doc: d,
+                    merge: None,
+                    refused: Vec::new(),
+                });
+                continue;
+            }
+            let mut signers = Signers::new(auth, &d.sigs);
+            let screened = screen.check(store, &id, &d.changes, site_org.as_deref(), &mut signers);
+            if let Some(e) = signers.failed.take() {
+                tracing::error!(doc = %d.doc, error = %e, "could not check a push");
+                plan.push(Plan::Answer(DocResult::Refused {
+                    doc: d.doc,
+                    reason: Refusal::Unavailable,
+                }));
+                continue;
+            }
+            let screened = match screened {
+                Ok(s) => s,
+                Err(sitesync_core::Error::MissingHistory { .. }) => {
+                    plan.push(Plan::Answer(DocResult::NeedHistory {
+                        heads: hashes(&store.heads(&id)?),
+                        doc: d.doc,
+                    }));
+                    continue;
+                }
+                Err(e @ (sitesync_core::Error::BadChanges { .. } | sitesync_core::Error::CorruptDocument { .. })) => {
+                    tracing::warn!(device = %who.device_id, doc = %d.doc, error = %e, "refused malformed changes");
+                    plan.push(Plan::Answer(DocResult::Refused {
+                        doc: d.doc,
+                        reason: Refusal::Malformed,
+                    }));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
-            plan.push(Plan::After { id, doc: d, merge });
+            let refused: Vec<RefusedChange> = screened
+                .refused
+                .into_iter()
+                .map(|(hash, violation)| {
+                    tracing::warn!(
+                        target: "audit",
+                        event = "change_refused",
+                        device = %who.device_id,
+                        user = %who.user_id,
+                        doc = %d.doc,
+                        change = %hash,
+                        rule = violation.rule(),
+                        reason = %violation,
+                        "refused a change"
+                    );
+                    RefusedChange {
+                        hash: hashes(std::slice::from_ref(&hash)).pop().unwrap_or([0; 32]),
+                        violation,
+                    }
+                })
+                .collect();
+            let merge = if screened.accepted.is_empty() {
+                None
+            } else {
+                merges.push((id.clone(), screened.accepted));
+                merge_sigs.push(
+                    screened
+                        .accepted_hashes
+                        .iter()
+                        .filter_map(|h| signers.signed.remove(h))
+                        .collect(),
+                );
+                Some(merges.len() - 1)
+            };
+            plan.push(Plan::After {
+                id,
+                doc: d,
+                merge,
+                refused,
+            });
         }
         plans.push(plan);
         whos.push(who);
     }
 
-    // 2. Merge everything in one transaction.
+    // 2. The signatures, then the changes, each batch in one transaction: a change is never stored
+    //    without the proof of who made it.
+    for (k, (id, _)) in merges.iter().enumerate() {
+        let mut by_signer: HashMap<(String, String), Vec<ChangeSig>> = HashMap::new();
+        for (sig, author) in &merge_sigs[k] {
+            by_signer
+                .entry((author.device.clone(), author.user_id.clone()))
+                .or_default()
+                .push(sig.clone());
+        }
+        for ((device, user), sigs) in by_signer {
+            store.keep_signatures(id, &sigs, Some((&device, &user)))?;
+        }
+    }
     let cursor_before = store.change_cursor()?;
     let items: Vec<(DocId, &[u8])> = merges.iter().map(|(id, b)| (id.clone(), b.as_slice())).collect();
     let merged: Vec<std::result::Result<bool, sitesync_core::Error>> = if items.is_empty() {
@@ -135,25 +232,27 @@ pub fn push_batch(
             changed.push(merges[k].0.clone());
         }
     }
-    // A document changed by exactly one push whose base was the server's heads: the pushed bytes
-    // are exactly what a device at those heads lacks, no need to export them again.
+    // A document changed by exactly one merge: the accepted changes are exactly what a device at the
+    // server's earlier heads lacks, no need to export them again.
     let mut exact: HashMap<DocId, usize> = HashMap::new();
-    for (k, (id, _)) in merges.iter().enumerate() {
+    for (id, _) in &merges {
         *exact.entry(id.clone()).or_default() += 1;
-        if merge_base[k] != before.get(id).cloned().unwrap_or_default() {
-            *exact.entry(id.clone()).or_default() += 1;
-        }
     }
     let mut out = Vec::with_capacity(plans.len());
     for (plan, who) in plans.into_iter().zip(&whos) {
         let mut results = Vec::with_capacity(plan.len());
         for p in plan {
-            let (id, d, merge) = match p {
+            let (id, d, merge, refused) = match p {
                 Plan::Answer(r) => {
                     results.push(r);
                     continue;
                 }
-                Plan::After { id, doc, merge } => (id, doc, merge),
+                Plan::After {
+                    id,
+                    doc,
+                    merge,
+                    refused,
+                } => (id, doc, merge, refused),
             };
             if let Some(k) = merge {
                 let refusal = match &merged[k] {
@@ -181,7 +280,11 @@ pub fn push_batch(
                     continue;
                 }
             }
-            results.push(answer(store, deliveries, who, &id, d)?);
+            let answer = answer(store, deliveries, who, &id, d, !refused.is_empty())?;
+            results.push(match answer {
+                DocResult::Synced(update) if !refused.is_empty() => DocResult::Partial { update, refused },
+                other => other,
+            });
         }
         out.push(results);
     }
@@ -197,15 +300,19 @@ pub fn push_batch(
         let mut docs = Vec::with_capacity(changed.len());
         for id in changed {
             let base = before.remove(&id).unwrap_or_default();
-            let changes = match merges.iter().position(|(m, _)| *m == id) {
-                Some(k) if exact.get(&id) == Some(&1) => std::mem::take(&mut merges[k].1),
-                _ => store.export_changes(&id, &base)?.unwrap_or_default(),
+            let (changes, sigs) = match merges.iter().position(|(m, _)| *m == id) {
+                Some(k) if exact.get(&id) == Some(&1) => (
+                    std::mem::take(&mut merges[k].1),
+                    merge_sigs[k].iter().map(|(s, _)| s.clone()).collect(),
+                ),
+                _ => store.export_signed(&id, &base)?.unwrap_or_default(),
             };
             docs.push(EventDoc {
                 heads: sorted(store.heads(&id)?),
                 doc: id,
                 base,
                 changes,
+                sigs,
             });
         }
         let _ = events.send(Arc::new(PushEvent {
@@ -219,8 +326,21 @@ pub fn push_batch(
 
 /// The `Synced` answer to a pushed document once its changes are stored: the server's heads and
 /// what the phone lacks.
-fn answer(store: &mut Store, deliveries: &Deliveries, who: &Principal, id: &DocId, d: DocSync) -> Result<DocResult> {
-    let phone_heads = hex_heads(&d.heads);
+fn answer(
+    store: &mut Store,
+    deliveries: &Deliveries,
+    who: &Principal,
+    id: &DocId,
+    d: DocSync,
+    partial: bool,
+) -> Result<DocResult> {
+    // With refused changes, the phone's heads name changes the server will never hold: what it
+    // lacks is counted from the server's own earlier heads instead.
+    let phone_heads = if partial {
+        d.base.iter().map(hex::encode).collect()
+    } else {
+        hex_heads(&d.heads)
+    };
     let heads = store.heads(id)?;
     if heads.is_empty() {
         // Asked for a document nobody has written yet: nothing to send.
@@ -229,16 +349,14 @@ fn answer(store: &mut Store, deliveries: &Deliveries, who: &Principal, id: &DocI
             base: d.heads.clone(),
             heads: d.heads,
             changes: Vec::new(),
+            sigs: Vec::new(),
         }));
     }
-    let (lacks, has) = if sorted(heads.clone()) == sorted(phone_heads.clone()) {
-        (Vec::new(), &heads)
+    let ((lacks, sigs), has) = if sorted(heads.clone()) == sorted(phone_heads.clone()) {
+        ((Vec::new(), Vec::new()), &heads)
     } else {
         // The phone has what it pushed; the rest counts as delivered only once it says so.
-        (
-            store.export_changes(id, &phone_heads)?.unwrap_or_default(),
-            &phone_heads,
-        )
+        (store.export_signed(id, &phone_heads)?.unwrap_or_default(), &phone_heads)
     };
     if store.knows_all(id, has)? {
         deliveries.record(&who.device_id, &d.doc, has.clone());
@@ -248,6 +366,7 @@ fn answer(store: &mut Store, deliveries: &Deliveries, who: &Principal, id: &DocI
         base: d.heads,
         heads: hashes(&heads),
         changes: lacks,
+        sigs,
     }))
 }
 
@@ -286,7 +405,7 @@ pub fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -
             continue;
         }
         let base = has.unwrap_or_default();
-        let changes = store.export_changes(&id, &base)?.unwrap_or_default();
+        let (changes, sigs) = store.export_signed(&id, &base)?.unwrap_or_default();
         if size + changes.len() > FRAME_BUDGET && !frames.last().is_some_and(Vec::is_empty) {
             frames.push(Vec::new());
             size = 0;
@@ -297,6 +416,7 @@ pub fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -
             base: hashes(&base),
             heads: hashes(&heads),
             changes,
+            sigs,
         });
     }
     Ok((now, frames))
@@ -498,8 +618,27 @@ impl Conn {
         state.guard().sync_message(&self.device_id).await;
         let who = self.principal(state).await?;
         match msg {
-            ClientMsg::Hello { cursor: from } => {
+            ClientMsg::Hello { cursor: from, key } => {
                 let deliveries = state.deliveries();
+                let you = who.author();
+                let registered = {
+                    let device = who.device_id.clone();
+                    let org = who.org_id.clone();
+                    state
+                        .auth(move |a| {
+                            a.register_key(&device, &key)?;
+                            a.directory(&org)
+                        })
+                        .await
+                };
+                let directory = match registered {
+                    Ok(d) => d,
+                    Err(crate::error::Error::Conflict(m)) => {
+                        tracing::warn!(target: "audit", event = "key_refused", device = %self.device_id, "{m}");
+                        return Err(error(ErrorCode::Unauthorized, &m));
+                    }
+                    Err(e) => return Err(internal(e)),
+                };
                 let (epoch, now, holds, frames) = state
                     .both(move |auth, store| {
                         if from == 0 {
@@ -532,6 +671,8 @@ impl Conn {
                                 cursor: now,
                                 docs,
                                 more: n > 1,
+                                you: you.clone(),
+                                directory: directory.clone(),
                             }
                         } else {
                             ServerMsg::Changed { cursor: now, docs }
@@ -562,7 +703,7 @@ impl Conn {
                 }
                 let results = state.push(who, docs).await.map_err(internal)?;
                 for r in &results {
-                    if let DocResult::Synced(d) = r {
+                    if let DocResult::Synced(d) | DocResult::Partial { update: d, .. } = r {
                         // The acknowledgement carries what the device lacked: it now holds `heads`.
                         self.holds.insert(d.doc.clone(), sorted(hex_heads(&d.heads)));
                     }
@@ -667,6 +808,7 @@ impl Conn {
                 base: hashes(&e.base),
                 heads: hashes(&e.heads),
                 changes: e.changes.clone(),
+                sigs: e.sigs.clone(),
             }));
         }
         // The device holds something else (or nothing, and the event is not the whole document).
@@ -674,12 +816,13 @@ impl Conn {
         state
             .both(move |_, store| {
                 let heads = store.heads(&id)?;
-                let changes = store.export_changes(&id, &base)?.unwrap_or_default();
+                let (changes, sigs) = store.export_signed(&id, &base)?.unwrap_or_default();
                 Ok(Some(DocSync {
                     doc,
                     base: hashes(&base),
                     heads: hashes(&heads),
                     changes,
+                    sigs,
                 }))
             })
             .await

@@ -82,6 +82,9 @@ impl AppState {
             docs.set_user("server")?;
         }
         docs.set_cache_docs(SERVER_CACHE_DOCS);
+        // The server's own writes (approvals through the API, metric check-ins, imports) are signed
+        // with its documents store's key, registered like a device's.
+        auth.register_key(SERVER_DEVICE, &docs.public_key())?;
         let cursor = docs.change_cursor()?;
         let (auth, docs) = (Arc::new(Mutex::new(auth)), Arc::new(Mutex::new(docs)));
         let events = broadcast::channel(EVENT_BACKLOG).0;
@@ -231,6 +234,9 @@ impl AppState {
     }
 }
 
+/// The device id under which the server's own key is registered and its changes attributed.
+pub const SERVER_DEVICE: &str = "server";
+
 /// Documents the server keeps decoded in memory (the phone keeps 32).
 const SERVER_CACHE_DOCS: usize = 512;
 
@@ -260,6 +266,8 @@ pub struct EventDoc {
     pub heads: Vec<String>,
     /// The changes from `base` to `heads`, Automerge bytes.
     pub changes: Vec<u8>,
+    /// Their signatures.
+    pub sigs: Vec<sitesync_core::signing::ChangeSig>,
 }
 
 /// A push waiting for the group commit.

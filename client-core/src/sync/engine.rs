@@ -36,6 +36,22 @@ pub struct Progress {
     pub received: usize,
     /// Documents refused, with the reason.
     pub refused: Vec<(String, String)>,
+    /// Single changes refused and taken out of this store's copy: (document, change hash, rule,
+    /// reason). The rest of their documents reached head office.
+    pub refused_changes: Vec<RefusedNote>,
+}
+
+/// A change the server refused, as the phone tells its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedNote {
+    /// The document.
+    pub doc: String,
+    /// The change hash, hex.
+    pub hash: String,
+    /// The rule's stable name.
+    pub rule: String,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// The sync state machine for one connection.
@@ -64,7 +80,10 @@ impl Engine {
     /// The first message of a connection.
     pub fn hello(&self, store: &Store) -> Result<ClientMsg> {
         let cursor = store.meta(keys::CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0);
-        Ok(ClientMsg::Hello { cursor })
+        Ok(ClientMsg::Hello {
+            cursor,
+            key: store.public_key(),
+        })
     }
 
     /// Whether the initial exchange is done and nothing is in flight.
@@ -114,7 +133,11 @@ impl Engine {
                 cursor,
                 docs,
                 more,
+                you,
+                directory,
             } => {
+                store.set_author(&you)?;
+                store.set_directory(&directory)?;
                 let known = store.meta(keys::EPOCH)?;
                 if known.as_deref().is_some_and(|k| k != epoch) {
                     // The server was restored from a backup: what it acknowledged before may be
@@ -123,7 +146,10 @@ impl Engine {
                     store.forget_sync_state()?;
                     store.set_meta(keys::EPOCH, &epoch)?;
                     self.welcomed = false;
-                    return Ok(vec![ClientMsg::Hello { cursor: 0 }]);
+                    return Ok(vec![ClientMsg::Hello {
+                        cursor: 0,
+                        key: store.public_key(),
+                    }]);
                 }
                 if known.is_none() {
                     store.set_meta(keys::EPOCH, &epoch)?;
@@ -157,6 +183,28 @@ impl Engine {
                             let id: DocId = update.doc.parse()?;
                             if !sent.contains(&id) {
                                 continue;
+                            }
+                            self.apply_updates(store, std::slice::from_ref(&update))?;
+                            self.progress.pushed += 1;
+                        }
+                        DocResult::Partial { update, refused } => {
+                            let id: DocId = update.doc.parse()?;
+                            if !sent.contains(&id) {
+                                continue;
+                            }
+                            let refused: Vec<(String, crate::rules::Violation)> = refused
+                                .into_iter()
+                                .map(|r| (hex::encode(r.hash), r.violation))
+                                .collect();
+                            // Out of the copy first: the server's heads do not include them.
+                            store.drop_refused(&id, &refused)?;
+                            for (hash, v) in refused {
+                                self.progress.refused_changes.push(RefusedNote {
+                                    doc: update.doc.clone(),
+                                    hash,
+                                    rule: v.rule().to_string(),
+                                    reason: v.to_string(),
+                                });
                             }
                             self.apply_updates(store, std::slice::from_ref(&update))?;
                             self.progress.pushed += 1;
@@ -197,6 +245,7 @@ impl Engine {
     fn apply_updates(&mut self, store: &mut Store, docs: &[DocSync]) -> Result<()> {
         for update in docs {
             let id: DocId = update.doc.parse()?;
+            store.keep_signatures(&id, &update.sigs, None)?;
             if !update.changes.is_empty() {
                 store.merge_changes(&id, &update.changes)?;
                 self.progress.received += 1;
@@ -213,11 +262,12 @@ impl Engine {
 /// A push of one document: everything after the heads the server acknowledged.
 fn doc_sync(store: &mut Store, id: &DocId) -> Result<DocSync> {
     let base = store.synced_heads(id)?.unwrap_or_default();
-    let changes = store.export_changes(id, &base)?.unwrap_or_default();
+    let (changes, sigs) = store.export_signed(id, &base)?.unwrap_or_default();
     Ok(DocSync {
         doc: id.to_string(),
         base: hashes(&base),
         heads: hashes(&store.heads(id)?),
         changes,
+        sigs,
     })
 }

@@ -10,8 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks (the first byte of every frame).
-pub const VERSION: u8 = 1;
+use crate::rules::{Author, Role, Violation};
+pub use crate::signing::ChangeSig;
+
+/// The protocol version this build speaks (the first byte of every frame). Version 2 (2026-11-30)
+/// signs every change, registers the device's key at hello, and refuses single changes.
+pub const VERSION: u8 = 2;
 /// Frames larger than this are refused by both sides, compressed or not.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Bodies at least this large are deflated.
@@ -35,6 +39,9 @@ pub struct DocSync {
     /// Automerge changes (or a whole saved document), possibly empty.
     #[serde(with = "serde_bytes")]
     pub changes: Vec<u8>,
+    /// A signature for every change in `changes` that the receiver may lack: in a push, the server
+    /// refuses a change without one; in an update, the phone keeps them to hand changes on.
+    pub sigs: Vec<ChangeSig>,
 }
 
 /// What a phone sends.
@@ -44,6 +51,9 @@ pub enum ClientMsg {
     Hello {
         /// Server change sequence number seen so far (0 for a new phone).
         cursor: u64,
+        /// The store's Ed25519 public key, registered to the device on first sight: every change
+        /// the store pushes is signed with it.
+        key: [u8; 32],
     },
     /// Changes for any number of documents; also asks for what the phone lacks of them.
     Push {
@@ -88,6 +98,14 @@ pub enum DocResult {
         /// The server's heads.
         heads: Vec<Hash>,
     },
+    /// Stored, except the changes listed: each broke a rule (or builds on one that did) and is not
+    /// stored. `update` is as in `Synced`; the phone takes the refused changes out of its copy.
+    Partial {
+        /// The server's heads and what the phone lacks.
+        update: DocSync,
+        /// The changes not stored, each with the rule it broke.
+        refused: Vec<RefusedChange>,
+    },
     /// Not accepted.
     Refused {
         /// The document.
@@ -95,6 +113,30 @@ pub enum DocResult {
         /// Why.
         reason: Refusal,
     },
+}
+
+/// One change the server did not store, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedChange {
+    /// The change hash.
+    pub hash: Hash,
+    /// The rule it broke.
+    pub violation: Violation,
+}
+
+/// A device of the org, for showing authors while offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    /// The device's public key.
+    pub key: [u8; 32],
+    /// The device.
+    pub device: String,
+    /// Its user.
+    pub user_id: String,
+    /// The user's name.
+    pub user_name: String,
+    /// The user's role.
+    pub role: Role,
 }
 
 /// Connection-level errors; the server closes the connection after sending one.
@@ -129,6 +171,11 @@ pub enum ServerMsg {
         docs: Vec<DocSync>,
         /// More updates follow in `Changed` messages (a large first sync is split).
         more: bool,
+        /// Who this device is to the server: the phone checks its own writes against the same
+        /// rules before making them.
+        you: Author,
+        /// The org's devices and their keys (the server's own included).
+        directory: Vec<DirectoryEntry>,
     },
     /// Answer to a `Push`, one result per document in the same order.
     Ack {
@@ -258,6 +305,7 @@ mod tests {
                 base: vec![[1; 32]],
                 heads: vec![[2; 32]],
                 changes: vec![9; 1000],
+                sigs: Vec::new(),
             }],
         }
     }
@@ -269,9 +317,18 @@ mod tests {
         assert_eq!(frame[1], FLAG_DEFLATE);
         assert!(frame.len() < 200, "{}", frame.len());
         assert_eq!(decode::<ClientMsg>(&frame).unwrap(), sample());
-        let small = encode(&ClientMsg::Hello { cursor: 42 });
+        let small = encode(&ClientMsg::Hello {
+            cursor: 42,
+            key: [3; 32],
+        });
         assert_eq!(small[1], 0);
-        assert_eq!(decode::<ClientMsg>(&small).unwrap(), ClientMsg::Hello { cursor: 42 });
+        assert_eq!(
+            decode::<ClientMsg>(&small).unwrap(),
+            ClientMsg::Hello {
+                cursor: 42,
+                key: [3; 32]
+            }
+        );
     }
 
     #[test]
@@ -290,7 +347,10 @@ mod tests {
             decode::<ClientMsg>(&[VERSION, FLAG_DEFLATE, 1, 2, 3]),
             Err(FrameError::Malformed(_))
         ));
-        let mut trailing = encode(&ClientMsg::Hello { cursor: 1 });
+        let mut trailing = encode(&ClientMsg::Hello {
+            cursor: 1,
+            key: [3; 32],
+        });
         trailing.push(0);
         assert!(decode::<ClientMsg>(&trailing).is_err());
         // A deflate bomb: small on the wire, over the limit inflated.

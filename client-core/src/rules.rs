@@ -1,0 +1,543 @@
+//! Who may write what, decided per change: one set of rules that the honest phone runs before it
+//! writes and the server runs on every change a device pushes.
+//!
+//! Decision (2026-11-30): access used to be decided per document, so any device that could write a
+//! site-day could write anything into it — an approval of its own day, someone else's name in
+//! `entered_by`. A change is now judged by its *writes* (table, record, field, value, decoded from
+//! the Automerge change by [`crate::changes`]) against its author's role and grants, and against the
+//! document *as the author saw it* (the change's dependencies), not as the server happens to hold it:
+//! an edit made offline while another phone deleted the line is not the author's fault.
+//!
+//! | document | table / write | who may write it |
+//! |---|---|---|
+//! | site-day | `labor`, `progress`, `delays`, `day` | foreman, site manager or head office with a grant for the site |
+//! | site-day | `reviews`, action `submitted` or `amended` | the same |
+//! | site-day | `reviews`, action `approved` or `rejected` | a site manager of that site, head office, admin |
+//! | site-day | an existing review record | nobody (the trail is append-only) |
+//! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
+//! | site master | everything | head office, admin, the server |
+//! | OKR cycle | `cycle`, `objectives`, `key_results`, `reviews` | head office, admin of the cycle's org |
+//! | OKR cycle | a key result's `override_status`/`override_note` | its owner, head office |
+//! | OKR cycle | `checkins` | the key result's owner, head office; author `system` only the server |
+//! | any | `entered_by`, `by`, `author` | must name the writer (user id or name) |
+
+use serde::{Deserialize, Serialize};
+
+use crate::changes::{Value, Write};
+use crate::ids::DocId;
+
+/// What a user may do, as head office's credential database says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Logs labor and progress on granted sites.
+    Foreman,
+    /// Runs granted sites: logs and approves.
+    SiteManager,
+    /// Reads and approves every site of the org, shapes OKR cycles, owns master data.
+    HeadOffice,
+    /// Everything, including the admin API.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Foreman => "foreman",
+            Role::SiteManager => "site_manager",
+            Role::HeadOffice => "head_office",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "foreman" => Role::Foreman,
+            "site_manager" => Role::SiteManager,
+            "head_office" => Role::HeadOffice,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+
+    /// Head office and admins act on every site of their org.
+    pub fn is_head_office(self) -> bool {
+        matches!(self, Role::HeadOffice | Role::Admin)
+    }
+}
+
+/// Who wrote a change: the user behind the device whose key signed it (or the server itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    /// The device that signed (`server` for the server's own writes).
+    pub device: String,
+    /// The user's id (`u-foreman-hz-01`), or `system`.
+    pub user_id: String,
+    /// The user's name as people know them (`崔贵`).
+    pub user_name: String,
+    /// The user's org.
+    pub org: String,
+    /// The user's role.
+    pub role: Role,
+    /// Every site of the org (head office, admin, or an all-sites grant).
+    pub all_sites: bool,
+    /// Sites granted one by one.
+    pub sites: Vec<String>,
+    /// The server writing for itself (metric check-ins, imports), not for a user.
+    pub system: bool,
+}
+
+impl Author {
+    /// The server acting for itself in `org`.
+    pub fn system(org: &str) -> Author {
+        Author {
+            device: "server".into(),
+            user_id: "system".into(),
+            user_name: "system".into(),
+            org: org.to_string(),
+            role: Role::Admin,
+            all_sites: true,
+            sites: Vec::new(),
+            system: true,
+        }
+    }
+
+    /// Whether `name` names this author (a record's `entered_by`, `by`, `author`).
+    pub fn is_named(&self, name: &str) -> bool {
+        name == self.user_id || name == self.user_name
+    }
+
+    /// Whether the author may act on a site whose org is `site_org` (`None`: unknown here, as on a
+    /// phone, where the grants it was given are the whole truth).
+    pub fn reaches(&self, site: &str, site_org: Option<&str>) -> bool {
+        if site_org.is_some_and(|o| o != self.org) {
+            return false;
+        }
+        self.system || self.all_sites || self.role.is_head_office() || self.sites.iter().any(|s| s == site)
+    }
+}
+
+/// A rule a change broke: sent to the phone, logged, and shown to the org admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// Approvals and rejections are a manager's.
+    #[error("only a site manager of this site or head office may mark a day {action}")]
+    ReviewNotAllowed {
+        /// The review action attempted.
+        action: String,
+    },
+    /// The review trail is append-only.
+    #[error("review record {record} was already written and cannot be changed")]
+    ReviewImmutable {
+        /// The review event's id.
+        record: String,
+    },
+    /// Master data is head office's.
+    #[error("only head office writes a site's master data")]
+    MasterData,
+    /// The author has no grant for the document's site.
+    #[error("the author has no grant for site {site}")]
+    SiteNotGranted {
+        /// The site.
+        site: String,
+    },
+    /// The document belongs to another org than the author's.
+    #[error("the document belongs to another organisation")]
+    OtherOrg,
+    /// Cycles, objectives, key results and reviews are head office's.
+    #[error("only head office shapes and reviews an OKR cycle ({table})")]
+    OkrStructure {
+        /// The table written.
+        table: String,
+    },
+    /// Check-ins are the key result owner's or head office's.
+    #[error("only the owner of key result {kr} or head office may check in or override it")]
+    NotOwner {
+        /// The key result.
+        kr: String,
+    },
+    /// Metric check-ins are the server's.
+    #[error("only the server writes check-ins as `system`")]
+    SystemOnly,
+    /// A deleted line is edited without being restored.
+    #[error("line {line} was deleted; restore it before editing")]
+    DeletedLine {
+        /// The line.
+        line: String,
+    },
+    /// A name field names someone other than the writer.
+    #[error("{field} says {claimed:?}, but the change was written by {actual:?}")]
+    ForgedAuthor {
+        /// The field (`entered_by`, `by`, `author`).
+        field: String,
+        /// What it says.
+        claimed: String,
+        /// Who wrote it.
+        actual: String,
+    },
+    /// The change does something other than set fields of records in the document's tables.
+    #[error("the change writes outside the document's records: {what}")]
+    Structure {
+        /// What it did.
+        what: String,
+    },
+    /// The change carries no signature.
+    #[error("the change is not signed")]
+    Unsigned,
+    /// The signature does not verify with the key it names.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// The key is not registered to an active device.
+    #[error("the signing key is not registered to an active device")]
+    UnknownKey,
+    /// The change's actor belongs to another device than the signer.
+    #[error("actor {actor} belongs to another device")]
+    ForeignActor {
+        /// The actor, hex.
+        actor: String,
+    },
+    /// A change this one builds on was refused, so this one cannot be stored either.
+    #[error("builds on refused change {hash}")]
+    DependsOnRefused {
+        /// The refused change, hex.
+        hash: String,
+    },
+    /// A value is out of range, off the roster, or an id not derived as it must be.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field, as the API names it.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Violation {
+    /// A stable name of the rule, for logs, the API and tests.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Violation::ReviewNotAllowed { .. } => "review.manager_only",
+            Violation::ReviewImmutable { .. } => "review.append_only",
+            Violation::MasterData => "site.head_office_only",
+            Violation::SiteNotGranted { .. } => "site.grant",
+            Violation::OtherOrg => "org",
+            Violation::OkrStructure { .. } => "okr.head_office_only",
+            Violation::NotOwner { .. } => "okr.owner_only",
+            Violation::SystemOnly => "okr.system_only",
+            Violation::DeletedLine { .. } => "line.deleted",
+            Violation::ForgedAuthor { .. } => "author.forged",
+            Violation::Structure { .. } => "structure",
+            Violation::Unsigned => "signature.missing",
+            Violation::BadSignature => "signature.invalid",
+            Violation::UnknownKey => "signature.unknown_key",
+            Violation::ForeignActor { .. } => "author.foreign_actor",
+            Violation::DependsOnRefused { .. } => "depends_on_refused",
+            Violation::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+/// What a rule needs to know of the document as the author saw it.
+pub trait Before {
+    /// A field of a record in a table, as the author saw it (`None`: absent). A field in conflict
+    /// reads as its winning value.
+    fn get(&self, table: &str, record: &str, field: &str) -> Option<Value>;
+}
+
+/// Fields that name who wrote a record: they must name the writer.
+fn author_field(table: &str, field: &str) -> bool {
+    matches!(
+        (table, field),
+        ("labor" | "progress" | "delays", "entered_by") | ("reviews", "by") | ("checkins", "author")
+    )
+}
+
+/// Checks every write of one change against its author's rights. `site_org` is the org of the
+/// document's site where the caller knows it (the server always does).
+pub fn check(
+    doc: &DocId,
+    site_org: Option<&str>,
+    author: &Author,
+    writes: &[Write],
+    before: &dyn Before,
+) -> Result<(), Violation> {
+    for w in writes {
+        if author_field(&w.table, &w.field) {
+            if let Value::Str(name) = &w.value {
+                let allowed = author.is_named(name) || (author.system && name == "system");
+                if !allowed && !(w.table == "checkins" && name == "system") {
+                    return Err(Violation::ForgedAuthor {
+                        field: w.field.clone(),
+                        claimed: name.clone(),
+                        actual: author.user_name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    match doc {
+        DocId::Site(site) => {
+            if !author.reaches(site.as_str(), site_org) {
+                return Err(Violation::SiteNotGranted { site: site.to_string() });
+            }
+            if !(author.system || author.role.is_head_office()) {
+                return Err(Violation::MasterData);
+            }
+            Ok(())
+        }
+        DocId::Day(site, _) => {
+            if !author.reaches(site.as_str(), site_org) {
+                return Err(Violation::SiteNotGranted { site: site.to_string() });
+            }
+            check_day(author, writes, before)
+        }
+        DocId::Okr(org, _) => {
+            if org.as_str() != author.org {
+                return Err(Violation::OtherOrg);
+            }
+            check_okr(author, writes, before)
+        }
+    }
+}
+
+fn check_day(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(), Violation> {
+    for w in writes {
+        match w.table.as_str() {
+            "labor" | "progress" => {
+                let was_deleted = before.get(&w.table, &w.record, "deleted") == Some(Value::Bool(true));
+                let restores = writes.iter().any(|o| {
+                    o.table == w.table && o.record == w.record && o.field == "deleted" && o.value == Value::Bool(false)
+                });
+                if was_deleted && !restores {
+                    return Err(Violation::DeletedLine { line: w.record.clone() });
+                }
+            }
+            "delays" | "day" => {}
+            "reviews" => {
+                // A review record is written once, whole.
+                if before.get("reviews", &w.record, "action").is_some() {
+                    return Err(Violation::ReviewImmutable {
+                        record: w.record.clone(),
+                    });
+                }
+                if w.field == "action" {
+                    let action = match &w.value {
+                        Value::Str(a) => a.as_str(),
+                        _ => "",
+                    };
+                    match action {
+                        "submitted" | "amended" => {}
+                        "approved" | "rejected" => {
+                            if !(author.system || author.role.is_head_office() || author.role == Role::SiteManager) {
+                                return Err(Violation::ReviewNotAllowed {
+                                    action: action.to_string(),
+                                });
+                            }
+                        }
+                        other => {
+                            return Err(Violation::Invalid {
+                                field: "reviews.action".into(),
+                                reason: format!("{other:?} is not a review action"),
+                            });
+                        }
+                    }
+                } else if !writes
+                    .iter()
+                    .any(|o| o.table == "reviews" && o.record == w.record && o.field == "action")
+                {
+                    return Err(Violation::Invalid {
+                        field: "reviews.action".into(),
+                        reason: "a review event without an action".into(),
+                    });
+                }
+            }
+            other => {
+                return Err(Violation::Structure {
+                    what: format!("table {other:?} of a site-day"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_okr(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(), Violation> {
+    let head_office = author.system || author.role.is_head_office();
+    let owner_of = |kr: &str| match before.get("key_results", kr, "owner") {
+        Some(Value::Str(owner)) => author.is_named(&owner),
+        _ => false,
+    };
+    for w in writes {
+        match w.table.as_str() {
+            "cycle" | "objectives" | "reviews" => {
+                if !head_office {
+                    return Err(Violation::OkrStructure { table: w.table.clone() });
+                }
+            }
+            "key_results" => {
+                let override_field = matches!(w.field.as_str(), "override_status" | "override_note");
+                if !(head_office || (override_field && owner_of(&w.record))) {
+                    return Err(if override_field {
+                        Violation::NotOwner { kr: w.record.clone() }
+                    } else {
+                        Violation::OkrStructure { table: w.table.clone() }
+                    });
+                }
+            }
+            "checkins" => {
+                let field = |name: &str| {
+                    writes
+                        .iter()
+                        .find(|o| o.table == "checkins" && o.record == w.record && o.field == name)
+                        .map(|o| o.value.clone())
+                        .or_else(|| before.get("checkins", &w.record, name))
+                };
+                if let Some(Value::Str(a)) = field("author")
+                    && a == "system"
+                    && !author.system
+                {
+                    return Err(Violation::SystemOnly);
+                }
+                let kr = match field("kr") {
+                    Some(Value::Str(kr)) => kr,
+                    _ => String::new(),
+                };
+                if !(head_office || owner_of(&kr)) {
+                    return Err(Violation::NotOwner { kr });
+                }
+            }
+            other => {
+                return Err(Violation::Structure {
+                    what: format!("table {other:?} of an OKR cycle"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::ids::{SiteId, parse_date};
+
+    struct Doc(HashMap<(String, String, String), Value>);
+
+    impl Before for Doc {
+        fn get(&self, table: &str, record: &str, field: &str) -> Option<Value> {
+            self.0.get(&(table.into(), record.into(), field.into())).cloned()
+        }
+    }
+
+    fn who(role: Role, sites: &[&str]) -> Author {
+        Author {
+            device: "d-1".into(),
+            user_id: "u-1".into(),
+            user_name: "崔贵".into(),
+            org: "org-a".into(),
+            role,
+            all_sites: false,
+            sites: sites.iter().map(|s| s.to_string()).collect(),
+            system: false,
+        }
+    }
+
+    fn w(table: &str, record: &str, field: &str, value: Value) -> Write {
+        Write {
+            table: table.into(),
+            record: record.into(),
+            field: field.into(),
+            value,
+        }
+    }
+
+    fn day() -> DocId {
+        DocId::Day(SiteId::new("s1").unwrap(), parse_date("2026-12-05").unwrap())
+    }
+
+    #[test]
+    fn a_foreman_cannot_approve_but_a_site_manager_can() {
+        let empty = Doc(HashMap::new());
+        let approve = [
+            w("reviews", "e1", "action", Value::Str("approved".into())),
+            w("reviews", "e1", "by", Value::Str("崔贵".into())),
+        ];
+        let foreman = who(Role::Foreman, &["s1"]);
+        assert!(matches!(
+            check(&day(), Some("org-a"), &foreman, &approve, &empty),
+            Err(Violation::ReviewNotAllowed { .. })
+        ));
+        let manager = who(Role::SiteManager, &["s1"]);
+        check(&day(), Some("org-a"), &manager, &approve, &empty).unwrap();
+        let elsewhere = who(Role::SiteManager, &["s2"]);
+        assert!(matches!(
+            check(&day(), Some("org-a"), &elsewhere, &approve, &empty),
+            Err(Violation::SiteNotGranted { .. })
+        ));
+        assert!(matches!(
+            check(&day(), Some("org-b"), &manager, &approve, &empty),
+            Err(Violation::SiteNotGranted { .. })
+        ));
+    }
+
+    #[test]
+    fn names_must_be_the_writers_and_deleted_lines_stay_deleted() {
+        let foreman = who(Role::Foreman, &["s1"]);
+        let empty = Doc(HashMap::new());
+        let forged = [w("labor", "L1", "entered_by", Value::Str("经理".into()))];
+        assert!(matches!(
+            check(&day(), None, &foreman, &forged, &empty),
+            Err(Violation::ForgedAuthor { .. })
+        ));
+        let deleted = Doc(HashMap::from([(
+            ("labor".into(), "L1".into(), "deleted".into()),
+            Value::Bool(true),
+        )]));
+        let edit = [w("labor", "L1", "note", Value::Str("x".into()))];
+        assert!(matches!(
+            check(&day(), None, &foreman, &edit, &deleted),
+            Err(Violation::DeletedLine { .. })
+        ));
+        let restore = [
+            w("labor", "L1", "note", Value::Str("x".into())),
+            w("labor", "L1", "deleted", Value::Bool(false)),
+        ];
+        check(&day(), None, &foreman, &restore, &deleted).unwrap();
+    }
+
+    #[test]
+    fn okr_rights() {
+        let cycle = DocId::Okr(crate::ids::OrgId::new("org-a").unwrap(), "2026-Q4".into());
+        let kr = Doc(HashMap::from([(
+            ("key_results".into(), "k1".into(), "owner".into()),
+            Value::Str("崔贵".into()),
+        )]));
+        let foreman = who(Role::Foreman, &[]);
+        let checkin = [
+            w("checkins", "c1", "kr", Value::Str("k1".into())),
+            w("checkins", "c1", "author", Value::Str("崔贵".into())),
+        ];
+        check(&cycle, None, &foreman, &checkin, &kr).unwrap();
+        let system = [
+            w("checkins", "c1", "kr", Value::Str("k1".into())),
+            w("checkins", "c1", "author", Value::Str("system".into())),
+        ];
+        assert_eq!(check(&cycle, None, &foreman, &system, &kr), Err(Violation::SystemOnly));
+        check(&cycle, None, &Author::system("org-a"), &system, &kr).unwrap();
+        let shape = [w("objectives", "o1", "title", Value::Str("x".into()))];
+        assert!(matches!(
+            check(&cycle, None, &foreman, &shape, &kr),
+            Err(Violation::OkrStructure { .. })
+        ));
+        let other = DocId::Okr(crate::ids::OrgId::new("org-b").unwrap(), "2026-Q4".into());
+        assert_eq!(
+            check(&other, None, &who(Role::HeadOffice, &[]), &shape, &kr),
+            Err(Violation::OtherOrg)
+        );
+    }
+}

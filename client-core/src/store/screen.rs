@@ -1,0 +1,180 @@
+//! The gate every pushed change passes on the server, and the same rules applied to the phone's own
+//! writes before they are made.
+//!
+//! The server hands [`Screen::check`] a device's pushed bytes; each change in them is taken in
+//! causal order, attributed to its author (the server's [`Authority`] verifies its signature and
+//! actor), checked against the rules of [`crate::rules`] as the author saw the document, and
+//! applied to a trial copy. What comes out is the accepted changes, ready to merge, and the refused
+//! ones with the rule each broke; a change that builds on a refused one is refused with it, and
+//! changes that do not are stored.
+
+use std::collections::HashMap;
+
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+
+use crate::changes::{self, AtHeads, ChangeInfo, Tables};
+use crate::doc;
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::rules::{self, Author, Violation};
+use crate::store::Store;
+
+/// Says who wrote a change, or which rule its signature or actor breaks.
+pub trait Authority {
+    /// The author of `change` in `doc`: the user of the device whose key signed it.
+    fn author(&mut self, doc: &DocId, change: &ChangeInfo) -> std::result::Result<Author, Violation>;
+}
+
+/// What the gate made of one pushed document.
+#[derive(Debug, Default)]
+pub struct Screened {
+    /// The accepted changes the store lacked, as Automerge bytes to merge (empty: nothing new).
+    pub accepted: Vec<u8>,
+    /// Their hashes, hex, in the order of `accepted`.
+    pub accepted_hashes: Vec<String>,
+    /// The refused changes (hex hash) with the rule each broke.
+    pub refused: Vec<(String, Violation)>,
+}
+
+/// Trial copies of the documents of one group commit, so that two pushes of one document in the
+/// same batch see each other's accepted changes.
+#[derive(Default)]
+pub struct Screen {
+    trials: HashMap<DocId, (Automerge, Tables)>,
+}
+
+impl std::fmt::Debug for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Screen").field("docs", &self.trials.len()).finish()
+    }
+}
+
+impl Screen {
+    /// An empty screen for one batch.
+    pub fn new() -> Screen {
+        Screen::default()
+    }
+
+    /// Screens the pushed `bytes` of document `id`. `site_org` is the org of the document's site.
+    ///
+    /// Errors: [`Error::BadChanges`] for bytes that are not Automerge changes of this document,
+    /// [`Error::MissingHistory`] when changes depend on history the server lacks.
+    pub fn check(
+        &mut self,
+        store: &mut Store,
+        id: &DocId,
+        bytes: &[u8],
+        site_org: Option<&str>,
+        authority: &mut dyn Authority,
+    ) -> Result<Screened> {
+        let bad = |reason: String| Error::BadChanges {
+            doc: id.to_string(),
+            reason,
+        };
+        let pending = changes::split(bytes).map_err(bad)?;
+        if !self.trials.contains_key(id) {
+            let doc = store
+                .read_doc(id, |d| Ok(d.clone()))?
+                .unwrap_or_else(|| doc::genesis(id));
+            self.trials.insert(id.clone(), (doc, Tables::of(id)));
+        }
+        let (trial, tables) = self.trials.get_mut(id).expect("inserted above");
+        let mut out = Screened::default();
+        let mut refused: HashMap<ChangeHash, ()> = HashMap::new();
+        let mut pending = pending;
+        loop {
+            let mut waiting = Vec::new();
+            let mut moved = false;
+            for change in pending {
+                let hash = change.hash();
+                if trial.get_change_by_hash(&hash).is_some() || refused.contains_key(&hash) {
+                    moved = true;
+                    continue;
+                }
+                if let Some(dep) = change.deps().iter().find(|d| refused.contains_key(d)) {
+                    refused.insert(hash, ());
+                    out.refused
+                        .push((hash.to_string(), Violation::DependsOnRefused { hash: dep.to_string() }));
+                    moved = true;
+                    continue;
+                }
+                if !trial.get_missing_deps(change.deps()).is_empty() {
+                    waiting.push(change);
+                    continue;
+                }
+                moved = true;
+                match admit(trial, tables, id, site_org, &change, authority) {
+                    Ok(()) => {
+                        apply(trial, &change).map_err(bad)?;
+                        out.accepted.extend_from_slice(change.raw_bytes());
+                        out.accepted_hashes.push(hash.to_string());
+                    }
+                    Err(v) => {
+                        refused.insert(hash, ());
+                        out.refused.push((hash.to_string(), v));
+                    }
+                }
+            }
+            if waiting.is_empty() {
+                break;
+            }
+            if !moved {
+                return Err(Error::MissingHistory { doc: id.to_string() });
+            }
+            pending = waiting;
+        }
+        doc::check_identity(trial, id).map_err(bad)?;
+        Ok(out)
+    }
+}
+
+/// Whether one change may be stored: its structure, its author, the rules.
+fn admit(
+    trial: &Automerge,
+    tables: &Tables,
+    id: &DocId,
+    site_org: Option<&str>,
+    change: &Change,
+    authority: &mut dyn Authority,
+) -> std::result::Result<(), Violation> {
+    let info = changes::decode(tables, change)?;
+    if change.hash() == tables.genesis() {
+        return Ok(());
+    }
+    let author = authority.author(id, &info)?;
+    let before = AtHeads {
+        doc: trial,
+        heads: change.deps().to_vec(),
+    };
+    rules::check(id, site_org, &author, &info.writes, &before)
+}
+
+/// Applies one change to a trial copy; Automerge's asserts on malformed input become an error.
+fn apply(trial: &mut Automerge, change: &Change) -> std::result::Result<(), String> {
+    let run = std::panic::AssertUnwindSafe(|| trial.apply_changes([change.clone()]));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the Automerge decoder failed on a change".into()),
+    }
+}
+
+/// Checks a change this store just made against its own author's rights (the honest phone's check,
+/// the same code the server runs).
+pub(super) fn check_own(
+    doc: &Automerge,
+    id: &DocId,
+    hash: ChangeHash,
+    author: &Author,
+) -> std::result::Result<(), Violation> {
+    let Some(change) = doc.get_change_by_hash(&hash) else {
+        return Ok(());
+    };
+    let tables = Tables::of(id);
+    let info = changes::decode(&tables, &change)?;
+    let before = AtHeads {
+        doc,
+        heads: change.deps().to_vec(),
+    };
+    rules::check(id, None, author, &info.writes, &before)
+}

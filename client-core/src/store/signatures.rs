@@ -1,0 +1,550 @@
+//! Authorship in the store: its signing key, who the server says its device is, the org's directory
+//! of device keys, the signatures of changes, the changes the server refused, and each document's
+//! history with the author of every change.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::changes::{self, ChangeInfo, Tables, Value};
+use crate::doc;
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::rules::{Author, Role, Violation};
+use crate::signing::{ChangeSig, Keypair, actor_fingerprint, fingerprint};
+use crate::store::{Loaded, Store, meta_get, meta_set, projection};
+use crate::sync::protocol::DirectoryEntry;
+
+/// Store metadata keys of authorship.
+mod keys {
+    /// The secret half of the store's signing key, hex.
+    pub const SIGNING_KEY: &str = "identity.signing_key";
+    /// Who the server says the device is (JSON of [`crate::rules::Author`]).
+    pub const AUTHOR: &str = "identity.author";
+}
+
+/// Loads the store's key, making and keeping one on first open.
+pub(super) fn load_or_make_key(conn: &Connection) -> Result<Keypair> {
+    if let Some(secret) = meta_get(conn, keys::SIGNING_KEY)? {
+        return Keypair::from_secret_hex(&secret).ok_or_else(|| Error::CorruptDocument {
+            doc: "meta".into(),
+            reason: "the store's signing key is damaged".into(),
+        });
+    }
+    let key = Keypair::generate();
+    meta_set(conn, keys::SIGNING_KEY, &key.secret_hex())?;
+    Ok(key)
+}
+
+/// The identity the server gave this store's device, if it has.
+pub(super) fn stored_author(conn: &Connection) -> Result<Option<Author>> {
+    Ok(meta_get(conn, keys::AUTHOR)?.and_then(|j| serde_json::from_str(&j).ok()))
+}
+
+/// Who wrote a change, as far as this store can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    /// The signing device (`server` for the server's own changes), if known.
+    pub device: Option<String>,
+    /// Its user's id, if known.
+    pub user_id: Option<String>,
+    /// Its user's name, if known.
+    pub user_name: Option<String>,
+    /// Whether a signature over the change verified with the device's key.
+    pub signed: bool,
+}
+
+/// One change of a document's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// The change and its writes.
+    #[serde(flatten)]
+    pub change: ChangeInfo,
+    /// Who wrote it.
+    pub author: Attribution,
+    /// When the server received it (RFC 3339), where known.
+    pub received_at: Option<String>,
+}
+
+/// A change of this phone's that the server refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedRow {
+    /// The change hash.
+    pub hash: String,
+    /// The document.
+    pub doc: String,
+    /// The rule's stable name.
+    pub rule: String,
+    /// Why, in words.
+    pub reason: String,
+    /// What the change wrote.
+    pub writes: Vec<changes::Write>,
+    /// When the refusal arrived (RFC 3339).
+    pub refused_at: String,
+}
+
+impl Store {
+    /// The store's public key: every change it makes is signed with its secret half.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.public()
+    }
+
+    /// Signs arbitrary bytes with the store's key (the server signs its evidence files with it).
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.key.sign(msg)
+    }
+
+    /// Who the server says this store's device is.
+    pub fn author(&self) -> Option<&Author> {
+        self.author.as_ref()
+    }
+
+    /// Records who the server says this device is; from then on every write is checked against
+    /// that user's rights before it is made, and names the user.
+    pub fn set_author(&mut self, author: &Author) -> Result<()> {
+        if self.author.as_ref() == Some(author) {
+            return Ok(());
+        }
+        let json = serde_json::to_string(author).map_err(|e| Error::invalid("author", e.to_string()))?;
+        meta_set(&self.conn, keys::AUTHOR, &json)?;
+        self.author = Some(author.clone());
+        self.set_user(&author.user_name)
+    }
+
+    /// Replaces the directory of the org's devices.
+    pub fn set_directory(&mut self, entries: &[DirectoryEntry]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM directory", [])?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO directory (key, device, user_id, user_name, role) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for e in entries {
+                stmt.execute(params![&e.key[..], e.device, e.user_id, e.user_name, e.role.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The directory of the org's devices as the server last sent it.
+    pub fn directory(&self) -> Result<Vec<DirectoryEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, device, user_id, user_name, role FROM directory ORDER BY device")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, device, user_id, user_name, role) = row?;
+            let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            out.push(DirectoryEntry {
+                key,
+                device,
+                user_id,
+                user_name,
+                role: Role::parse(&role).unwrap_or(Role::Foreman),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Keeps signatures of changes of `doc` (from the server's updates, or verified by the server
+    /// itself with the signer and the time of receipt). A signature already kept is not replaced.
+    pub fn keep_signatures(&mut self, doc: &DocId, sigs: &[ChangeSig], signer: Option<(&str, &str)>) -> Result<()> {
+        if sigs.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().to_rfc3339();
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let doc = doc.to_string();
+            for s in sigs {
+                stmt.execute(params![
+                    hex::encode(s.hash),
+                    doc,
+                    &s.key[..],
+                    s.sig,
+                    signer.map(|x| x.0),
+                    signer.map(|x| x.1),
+                    signer.map(|_| now.as_str()),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Signatures for the changes of `doc` named by `hashes`: kept ones, and this store's own changes
+    /// signed now. A change with neither is left out (the receiver decides).
+    fn signatures_for(&self, doc: &DocId, changes: &[(ChangeHash, String)]) -> Result<Vec<ChangeSig>> {
+        let own = fingerprint(&self.key.public());
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, sig FROM signatures WHERE hash = ?1")?;
+        let doc_text = doc.to_string();
+        let mut out = Vec::with_capacity(changes.len());
+        for (hash, actor) in changes {
+            let kept: Option<(Vec<u8>, Vec<u8>)> = stmt
+                .query_row([hash.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((key, sig)) = kept
+                && let Ok(key) = <[u8; 32]>::try_from(key.as_slice())
+            {
+                out.push(ChangeSig { hash: hash.0, key, sig });
+            } else if actor_fingerprint(actor) == Some(own) {
+                out.push(self.key.sign_change(&doc_text, hash.0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What a replica at `since` (hex heads; empty: nothing) lacks of a document, with a signature
+    /// for each change: [`Store::export_changes`] plus the proof of who made each change.
+    pub fn export_signed(&mut self, id: &DocId, since: &[String]) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>> {
+        let Some(bytes) = self.export_changes(id, since)? else {
+            return Ok(None);
+        };
+        let since = doc::heads_parse(since).unwrap_or_default();
+        let made = self
+            .read_doc(id, |d| {
+                let from = if !since.is_empty() && d.get_missing_deps(&since).is_empty() {
+                    since.clone()
+                } else {
+                    Vec::new()
+                };
+                Ok(d.get_changes(&from)
+                    .into_iter()
+                    .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                    .collect::<Vec<_>>())
+            })?
+            .unwrap_or_default();
+        let sigs = self.signatures_for(id, &made)?;
+        Ok(Some((bytes, sigs)))
+    }
+
+    /// Signs this store's own changes of `doc` that have no kept signature yet and keeps the
+    /// signatures, naming `user_id` as the user they were made for (the server, after writing for a
+    /// signed-in user or for itself). Returns how many were signed.
+    pub fn sign_own_changes(&mut self, doc: &DocId, device: &str, user_id: &str) -> Result<usize> {
+        let own = fingerprint(&self.key.public());
+        let mine: Vec<(ChangeHash, String)> = self
+            .read_doc(doc, |d| {
+                Ok(d.get_changes(&[])
+                    .into_iter()
+                    .filter(|c| actor_fingerprint(&c.actor_id().to_hex_string()) == Some(own))
+                    .map(|c| (c.hash(), c.actor_id().to_hex_string()))
+                    .collect::<Vec<_>>())
+            })?
+            .unwrap_or_default();
+        let mut fresh = Vec::new();
+        {
+            let mut stmt = self.conn.prepare_cached("SELECT 1 FROM signatures WHERE hash = ?1")?;
+            for (hash, actor) in mine {
+                if stmt.query_row([hash.to_string()], |_| Ok(())).optional()?.is_none() {
+                    fresh.push((hash, actor));
+                }
+            }
+        }
+        let sigs = self.signatures_for(doc, &fresh)?;
+        self.keep_signatures(doc, &sigs, Some((device, user_id)))?;
+        Ok(sigs.len())
+    }
+
+    /// The kept signatures of a document's changes, by hash.
+    pub fn signatures(&self, doc: &DocId) -> Result<Vec<(ChangeSig, Option<String>, Option<String>, Option<String>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash, key, sig, device, user_id, received_at FROM signatures WHERE doc_id = ?1 ORDER BY hash",
+        )?;
+        let rows = stmt.query_map([doc.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, key, sig, device, user, at) = row?;
+            let (Ok(key), Some(hash)) = (<[u8; 32]>::try_from(key.as_slice()), hash_bytes(&hash)) else {
+                continue;
+            };
+            out.push((ChangeSig { hash, key, sig }, device, user, at));
+        }
+        Ok(out)
+    }
+
+    /// A document's changes in causal order (every change after those it builds on), each with its
+    /// writes and its author as far as this store knows: the signer's device and user from the
+    /// signature kept for it, resolved through the directory (on a phone) or `authors` (on the server,
+    /// device → (user id, user name)).
+    ///
+    /// `own` names this store's device in the answer: `this device` on a phone, `server` on the
+    /// server, whose own unrecorded changes (imports, metric check-ins) are the system's.
+    pub fn history(
+        &mut self,
+        id: &DocId,
+        own: &str,
+        authors: &HashMap<String, (String, String)>,
+    ) -> Result<Vec<HistoryEntry>> {
+        let tables = Tables::of(id);
+        let infos: Vec<ChangeInfo> = self
+            .read_doc(id, |d| {
+                let mut out = Vec::new();
+                // The genesis is the same on every device and writes no record: nobody's entry.
+                for c in d.get_changes(&[]).into_iter().filter(|c| c.hash() != tables.genesis()) {
+                    // Every stored change passed the gate (or is the genesis); one that no longer
+                    // decodes as writes is shown without them rather than hiding the rest.
+                    out.push(changes::decode(&tables, &c).unwrap_or_else(|_| ChangeInfo {
+                        hash: c.hash().to_string(),
+                        actor: c.actor_id().to_hex_string(),
+                        seq: c.seq(),
+                        time_ms: c.timestamp(),
+                        deps: c.deps().iter().map(|h| h.to_string()).collect(),
+                        writes: Vec::new(),
+                    }));
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default();
+        let sigs: HashMap<String, (ChangeSig, Option<String>, Option<String>, Option<String>)> = self
+            .signatures(id)?
+            .into_iter()
+            .map(|s| (hex::encode(s.0.hash), s))
+            .collect();
+        let directory: HashMap<[u8; 32], DirectoryEntry> = self.directory()?.into_iter().map(|e| (e.key, e)).collect();
+        let own_key = self.key.public();
+        let doc_text = id.to_string();
+        let mut out = Vec::with_capacity(infos.len());
+        for info in infos {
+            let mut author = Attribution {
+                device: None,
+                user_id: None,
+                user_name: None,
+                signed: false,
+            };
+            let mut received_at = None;
+            if let Some((sig, device, user, at)) = sigs.get(&info.hash) {
+                author.signed = sig.verifies(&doc_text);
+                received_at = at.clone();
+                if let Some(d) = device {
+                    author.device = Some(d.clone());
+                    author.user_id = user.clone();
+                } else if let Some(e) = directory.get(&sig.key) {
+                    author.device = Some(e.device.clone());
+                    author.user_id = Some(e.user_id.clone());
+                    author.user_name = Some(e.user_name.clone());
+                } else if sig.key == own_key {
+                    author.device = Some(own.to_string());
+                }
+            } else if actor_fingerprint(&info.actor) == Some(fingerprint(&own_key)) {
+                author.device = Some(own.to_string());
+                author.signed = true;
+                match &self.author {
+                    Some(a) => {
+                        author.user_id = Some(a.user_id.clone());
+                        author.user_name = Some(a.user_name.clone());
+                    }
+                    None => {
+                        author.user_id = Some("system".into());
+                        author.user_name = Some("system".into());
+                    }
+                }
+            } else if let Some(e) = directory
+                .values()
+                .find(|e| actor_fingerprint(&info.actor) == Some(fingerprint(&e.key)))
+            {
+                author.device = Some(e.device.clone());
+                author.user_id = Some(e.user_id.clone());
+                author.user_name = Some(e.user_name.clone());
+            }
+            if let Some(u) = &author.user_id
+                && author.user_name.is_none()
+            {
+                author.user_name = authors.get(u).map(|(_, name)| name.clone()).or_else(|| {
+                    directory
+                        .values()
+                        .find(|e| &e.user_id == u)
+                        .map(|e| e.user_name.clone())
+                });
+            }
+            out.push(HistoryEntry {
+                change: info,
+                author,
+                received_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Changes of this phone's the server refused, newest first.
+    pub fn refused_changes(&self) -> Result<Vec<RefusedRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash, doc_id, rule, reason, writes, refused_at FROM refused_changes ORDER BY refused_at DESC, hash",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RefusedRow {
+                hash: r.get(0)?,
+                doc: r.get(1)?,
+                rule: r.get(2)?,
+                reason: r.get(3)?,
+                writes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                refused_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Takes changes the server refused out of this store's copy of a document, with every change
+    /// built on them; this device's own changes among the latter that the server did not refuse in
+    /// their own right are made again on top of what remains, so no entry the server would take is
+    /// lost and later edits no longer build on the refused ones. The refused changes are kept in
+    /// [`Store::refused_changes`] to show the user. Returns how many changes were taken out.
+    pub fn drop_refused(&mut self, id: &DocId, refused: &[(String, Violation)]) -> Result<usize> {
+        let Some(mut loaded) = self.take(id)? else { return Ok(0) };
+        let direct: HashMap<ChangeHash, &Violation> = refused
+            .iter()
+            .filter_map(|(h, v)| h.parse().ok().map(|h| (h, v)))
+            .collect();
+        let all: Vec<Change> = loaded.doc.get_changes(&[]);
+        let mut dropped: HashSet<ChangeHash> = HashSet::new();
+        for c in &all {
+            if direct.contains_key(&c.hash()) || c.deps().iter().any(|d| dropped.contains(d)) {
+                dropped.insert(c.hash());
+            }
+        }
+        if dropped.is_empty() {
+            self.put_back(id.clone(), loaded);
+            return Ok(0);
+        }
+        let tables = Tables::of(id);
+        let own = fingerprint(&self.key.public());
+        let mut kept = Automerge::new();
+        kept.apply_changes(all.iter().filter(|c| !dropped.contains(&c.hash())).cloned())?;
+        // A new actor for what is made again: the dropped changes' sequence numbers may have been
+        // seen elsewhere, and an actor never reuses one.
+        self.actor = self.key.new_actor();
+        for l in self.cache.values_mut() {
+            l.doc.set_actor(self.actor.clone());
+        }
+        kept.set_actor(self.actor.clone());
+        let now = chrono::Utc::now().to_rfc3339();
+        let mut rows = Vec::new();
+        for c in all.iter().filter(|c| dropped.contains(&c.hash())) {
+            let info = changes::decode(&tables, c).ok();
+            match direct.get(&c.hash()) {
+                Some(v) => rows.push((c.hash(), (*v).clone(), info)),
+                None if actor_fingerprint(&c.actor_id().to_hex_string()) == Some(own) => {
+                    if let Some(info) = info {
+                        replay(&mut kept, &info, c.timestamp())?;
+                    }
+                }
+                None => {
+                    // Another device's change that built on a refused one: it cannot be stored as
+                    // it is; its author's phone still has it and will offer it again.
+                    let dep = c.deps().iter().find(|d| dropped.contains(d)).map(|d| d.to_string());
+                    rows.push((
+                        c.hash(),
+                        Violation::DependsOnRefused {
+                            hash: dep.unwrap_or_default(),
+                        },
+                        info,
+                    ));
+                }
+            }
+        }
+        loaded.doc = kept;
+        loaded.encoded = None;
+        self.rewrite(id, &mut loaded)?;
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT OR REPLACE INTO refused_changes (hash, doc_id, rule, reason, writes, refused_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (hash, v, info) in &rows {
+                let writes = serde_json::to_string(&info.as_ref().map(|i| i.writes.clone()).unwrap_or_default())
+                    .unwrap_or_else(|_| "[]".into());
+                stmt.execute(params![
+                    hash.to_string(),
+                    id.to_string(),
+                    v.rule(),
+                    v.to_string(),
+                    writes,
+                    now
+                ])?;
+            }
+        }
+        let n = dropped.len();
+        self.put_back(id.clone(), loaded);
+        Ok(n)
+    }
+
+    /// Replaces a document's stored form with `loaded` as it is now (a fresh snapshot, no chunks) and
+    /// re-projects it, in one transaction.
+    fn rewrite(&mut self, id: &DocId, loaded: &mut Loaded) -> Result<()> {
+        let key = id.to_string();
+        let snapshot = loaded.doc.save();
+        let heads = doc::heads_hex(&loaded.doc.get_heads()).join(",");
+        let now = chrono::Utc::now().to_rfc3339();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+            .execute([&key])?;
+        tx.prepare_cached(
+            "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+             heads = ?4, version = version + 1, updated_at = ?5,
+             change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
+        )?
+        .execute(params![key, snapshot, snapshot.len() as i64, heads, now])?;
+        projection::project(&tx, id, &loaded.doc)?;
+        let version: i64 = tx.query_row("SELECT version FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))?;
+        tx.commit()?;
+        loaded.saved = loaded.doc.get_heads();
+        loaded.stored = true;
+        loaded.version = version;
+        Ok(())
+    }
+}
+
+/// Makes a change's writes again on top of `doc`, as a new change with the original's time.
+fn replay(doc: &mut Automerge, info: &ChangeInfo, time_ms: i64) -> Result<()> {
+    use automerge::transaction::{CommitOptions, Transactable};
+    let mut tx = doc.transaction();
+    for w in &info.writes {
+        let table = doc::table(&tx, &w.table)?;
+        let key = format!("{}.{}", w.record, w.field);
+        match &w.value {
+            Value::Str(s) => tx.put(&table, key, s.as_str())?,
+            Value::Int(i) => tx.put(&table, key, *i)?,
+            Value::Bool(b) => tx.put(&table, key, *b)?,
+            Value::Deleted => tx.delete(&table, key)?,
+            Value::Other(_) => {}
+        }
+    }
+    tx.commit_with(CommitOptions::default().with_time(time_ms));
+    Ok(())
+}
+
+fn hash_bytes(hex_hash: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut out).ok().map(|()| out)
+}
