@@ -177,6 +177,7 @@ impl Error {
                 | Error::Import { .. }
                 | Error::BadChanges { .. }
                 | Error::MissingHistory { .. }
+                | Error::NotAuthorized { .. }
         )
     }
 

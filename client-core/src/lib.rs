@@ -30,6 +30,7 @@
 pub mod changes;
 pub(crate) mod doc;
 pub mod error;
+pub mod evidence;
 pub mod ids;
 pub mod import;
 pub mod labor;

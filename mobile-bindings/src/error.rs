@@ -18,7 +18,8 @@ pub enum SiteSyncError {
         /// What was looked for.
         what: String,
     },
-    /// The server refused this device (revoked or unknown token): enroll it again.
+    /// The server refused this device (revoked or unknown token): enroll it again. Also: the user's
+    /// role may not make this write (a foreman approving a day); nothing was written.
     #[error("not authorized")]
     NotAuthorized,
     /// The server could not be reached or the exchange broke off; local data is intact and sync
@@ -91,7 +92,9 @@ impl From<sitesync_core::Error> for SiteSyncError {
             | E::UnknownCycle(_)
             | E::UnknownObjective(_)
             | E::UnknownKeyResult(_) => SiteSyncError::NotFound { what: text },
-            E::Unauthorized(_) => SiteSyncError::NotAuthorized,
+            // The server refused the device, or the user's role may not make this write (the same
+            // rule the server applies: a foreman approving, a name that is not the user's).
+            E::Unauthorized(_) | E::NotAuthorized { .. } => SiteSyncError::NotAuthorized,
             E::Sync(reason) => SiteSyncError::Offline { reason },
             E::Storage(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
                 SiteSyncError::Storage { reason: text }

@@ -125,7 +125,7 @@ fn deliver<T: Serialize>(format: Format, name: &str, report: &T, table: impl FnO
 }
 
 /// The sites a request covers: the one asked for (if readable), or every site the principal reads.
-async fn sites(state: &AppState, who: &Principal, site: Option<String>) -> Result<Vec<String>> {
+pub(crate) async fn sites(state: &AppState, who: &Principal, site: Option<String>) -> Result<Vec<String>> {
     let who = who.clone();
     state
         .auth(move |a| match site {

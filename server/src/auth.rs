@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_device_keys.sql"),
+    include_str!("../migrations/003_refusals.sql"),
 ];
 
 pub use sitesync_core::rules::Role;
@@ -57,6 +58,25 @@ impl Principal {
             system: false,
         }
     }
+}
+
+/// A change the server refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RefusalRow {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The device that pushed it.
+    pub device: String,
+    /// Its user.
+    pub user_id: String,
+    /// The document.
+    pub doc: String,
+    /// The change hash.
+    pub change: String,
+    /// The rule's stable name.
+    pub rule: String,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// A device as enrolled, for evidence files: who it belongs to and which keys sign for it.
@@ -488,6 +508,15 @@ impl AuthDb {
             }))
     }
 
+    /// The devices of a user, revoked ones included.
+    pub fn user_devices(&self, user_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY created_at")?;
+        let rows = stmt.query_map([user_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The keys registered to a device, hex, oldest first.
     pub fn device_keys(&self, device_id: &str) -> Result<Vec<String>> {
         let mut stmt = self
@@ -499,6 +528,55 @@ impl AuthDb {
             out.push(hex::encode(row?));
         }
         Ok(out)
+    }
+
+    /// Records changes refused from a device: `(document, change hash, rule, reason)`.
+    pub fn record_refusals(&self, who: &Principal, rows: &[(String, String, String, String)]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().to_rfc3339();
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO refusals (at, org_id, device_id, user_id, doc_id, change, rule, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (doc, change, rule, reason) in rows {
+                stmt.execute(params![
+                    now,
+                    who.org_id,
+                    who.device_id,
+                    who.user_id,
+                    doc,
+                    change,
+                    rule,
+                    reason
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The latest refusals of an org, newest first.
+    pub fn refusals(&self, org_id: &str, limit: u32) -> Result<Vec<RefusalRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, device_id, user_id, doc_id, change, rule, reason FROM refusals
+             WHERE org_id = ?1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![org_id, limit], |r| {
+            Ok(RefusalRow {
+                at: r.get(0)?,
+                device: r.get(1)?,
+                user_id: r.get(2)?,
+                doc: r.get(3)?,
+                change: r.get(4)?,
+                rule: r.get(5)?,
+                reason: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// What a principal may do with a document.

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod authorship;
 pub mod error;
 pub mod export;
+pub mod history;
 pub mod limits;
 pub mod report;
 pub mod session;
@@ -78,6 +79,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::decide, api::queue))
         .routes(routes!(web::sign_in, web::whoami, web::sign_out))
         .routes(routes!(web::events))
+        .routes(routes!(history::history))
+        .routes(routes!(history::refusals))
+        .routes(routes!(history::evidence_file))
         .routes(routes!(admin_import))
         .routes(routes!(admin_org))
         .routes(routes!(admin_site))

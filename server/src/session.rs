@@ -104,13 +104,9 @@ pub fn push_batch(
             }
             // The phone's heads are all known here: it sends nothing new, it only asks.
             let nothing_new = !d.heads.is_empty() && store.knows_all(&id, &hex_heads(&d.heads))?;
-            if access == Access::Read && !nothing_new && !d.changes.is_empty() {
-                plan.push(Plan::Answer(DocResult::Refused {
-                    doc: d.doc,
-                    reason: Refusal::ReadOnly,
-                }));
-                continue;
-            }
+            // A device that may only read a document (a foreman and the site's master data) gets
+            // its changes refused one by one by the gate, naming the rule, so that a store used
+            // before enrolment gets back in step instead of holding the document pending forever.
             if d.changes.is_empty() || nothing_new {
                 plan.push(Plan::After {
                     id,
@@ -149,6 +145,14 @@ pub fn push_batch(
                 }
                 Err(e) => return Err(e.into()),
             };
+            let log: Vec<(String, String, String, String)> = screened
+                .refused
+                .iter()
+                .map(|(hash, v)| (d.doc.clone(), hash.clone(), v.rule().to_string(), v.to_string()))
+                .collect();
+            if let Err(e) = auth.record_refusals(&who, &log) {
+                tracing::error!(error = %e, "could not record refusals");
+            }
             let refused: Vec<RefusedChange> = screened
                 .refused
                 .into_iter()

@@ -181,6 +181,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every change of a site-day (or an OKR cycle) in causal order: who wrote it (the signing
+    /// device's user, from the directory the server sent), when, and each value written. Offline.
+    History {
+        /// Site id (with --date).
+        #[arg(long, requires = "date", conflicts_with = "cycle")]
+        site: Option<String>,
+        /// Date (YYYY-MM-DD).
+        #[arg(long, requires = "site")]
+        date: Option<String>,
+        /// OKR cycle id (with --org).
+        #[arg(long, requires = "org")]
+        cycle: Option<String>,
+        /// The cycle's org.
+        #[arg(long, requires = "cycle")]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an evidence file (from GET /v1/evidence) offline, with no server: prints who entered and
+    /// who approved every value, or exactly what does not verify (exit status 1).
+    VerifyEvidence {
+        /// The evidence file.
+        file: PathBuf,
+        /// The server's public key (hex) to require; by default the key this store's server sent,
+        /// if the store exists and has synced.
+        #[arg(long)]
+        server_key: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fold every document's incremental chunks into a snapshot and reclaim space.
     Compact,
     /// Check the store file and decode every document.
@@ -536,10 +568,27 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::VerifyEvidence { file, server_key, json } = &cli.command {
+        return verify_evidence(&cli.store, file, server_key.as_deref(), *json);
+    }
     let mut store = Store::open(&cli.store).with_context(|| format!("opening store {}", cli.store.display()))?;
     if let Some(user) = &cli.user
         && user != store.user()
     {
+        // A store the server has named belongs to that user: entries in another name would be
+        // refused as forged, here and at head office.
+        if let Some(a) = store.author()
+            && !a.is_named(user)
+        {
+            return Err(Error::invalid_public(
+                "user",
+                &format!(
+                    "this store belongs to {} ({}); it cannot write as {user}",
+                    a.user_name, a.user_id
+                ),
+            )
+            .into());
+        }
         store.set_user(user)?;
     }
     let out = &mut std::io::stdout().lock();
@@ -819,6 +868,16 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 let p = rt.block_on(sitesync_core::sync::client::sync_once(&mut store))?;
                 writeln!(out, "synced: {} documents pushed, {} received", p.pushed, p.received)?;
+                for r in &p.refused_changes {
+                    writeln!(
+                        out,
+                        "refused by head office: {} change {}: {} ({}); not kept in this store",
+                        r.doc,
+                        &r.hash[..12],
+                        r.reason,
+                        r.rule
+                    )?;
+                }
             }
         }
         Command::Status { json } => {
@@ -846,12 +905,127 @@ fn run(cli: Cli) -> Result<()> {
                 for p in &s.pending {
                     writeln!(out, "  pending {p}")?;
                 }
+                let refused = store.refused_changes()?;
+                if !refused.is_empty() {
+                    writeln!(
+                        out,
+                        "refused:    {} change(s) head office did not accept",
+                        refused.len()
+                    )?;
+                    for r in &refused {
+                        let mut what: Vec<String> = r
+                            .writes
+                            .iter()
+                            .take(4)
+                            .map(|w| format!("{}.{}.{}={}", w.table, w.record, w.field, w.value))
+                            .collect();
+                        if r.writes.len() > 4 {
+                            what.push(format!("and {} more", r.writes.len() - 4));
+                        }
+                        writeln!(
+                            out,
+                            "  {} {} at {}: {} ({})\n    wrote {}",
+                            r.doc,
+                            &r.hash[..12],
+                            r.refused_at,
+                            r.reason,
+                            r.rule,
+                            what.join(", ")
+                        )?;
+                    }
+                }
             }
         }
+        Command::History {
+            site,
+            date,
+            cycle,
+            org,
+            json,
+        } => {
+            let id = match (site, date, cycle, org) {
+                (Some(site), Some(date), None, None) => {
+                    sitesync_core::ids::DocId::Day(SiteId::new(site)?, parse_date(&date)?)
+                }
+                (None, None, Some(cycle), Some(org)) => {
+                    sitesync_core::ids::DocId::Okr(sitesync_core::ids::OrgId::new(org)?, cycle)
+                }
+                _ => anyhow::bail!("give --site and --date, or --cycle and --org"),
+            };
+            let entries = store.history(&id, "this device", &Default::default())?;
+            if json {
+                json_out(out, &entries)?;
+            } else if entries.is_empty() {
+                writeln!(out, "{id}: nothing in this store")?;
+            } else {
+                for e in &entries {
+                    let who = match (&e.author.user_name, &e.author.user_id, &e.author.device) {
+                        (Some(n), Some(u), Some(d)) => format!("{n} ({u}, {d})"),
+                        (Some(n), None, Some(d)) => format!("{n} ({d})"),
+                        (_, _, Some(d)) => d.clone(),
+                        _ => "unknown device".to_string(),
+                    };
+                    let at = chrono::DateTime::from_timestamp_millis(e.change.time_ms)
+                        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_default();
+                    let received = e
+                        .received_at
+                        .as_deref()
+                        .map(|r| format!(", received {r}"))
+                        .unwrap_or_default();
+                    let signed = if e.author.signed { "" } else { " [unsigned]" };
+                    writeln!(out, "{} {at} by {who}{received}{signed}", &e.change.hash[..12])?;
+                    for w in &e.change.writes {
+                        writeln!(out, "    {}.{}.{} = {}", w.table, w.record, w.field, w.value)?;
+                    }
+                }
+            }
+        }
+        Command::VerifyEvidence { .. } => unreachable!("handled before the store is opened"),
         Command::Compact => writeln!(out, "compacted {} documents", store.compact()?)?,
         Command::Verify => writeln!(out, "ok: {} documents decode, integrity check passed", store.verify()?)?,
     }
     Ok(())
+}
+
+/// `verify-evidence`: needs no store; uses one's server key to pin the file's only if it exists.
+fn verify_evidence(store: &std::path::Path, file: &std::path::Path, key: Option<&str>, json: bool) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let pinned = match key {
+        Some(k) => {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(k.trim(), &mut out)
+                .map_err(|_| Error::invalid_public("server_key", "64 hex digits"))?;
+            Some(out)
+        }
+        None if store.exists() => Store::open(store)?
+            .directory()?
+            .into_iter()
+            .find(|e| e.device == "server")
+            .map(|e| e.key),
+        None => None,
+    };
+    let out = &mut std::io::stdout().lock();
+    match sitesync_core::evidence::verify_file(&text, pinned) {
+        Ok(report) => {
+            if json {
+                json_out(out, &report)?;
+            } else {
+                write!(out, "{}", report.to_text())?;
+                if pinned.is_none() {
+                    writeln!(
+                        out,
+                        "note: no server key to compare with; check the fingerprint above against your server's"
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            writeln!(out, "DOES NOT VERIFY: {e}")?;
+            anyhow::bail!("{} does not verify", file.display())
+        }
+    }
 }
 
 fn labor(store: &mut Store, out: &mut impl Write, cmd: LaborCmd) -> Result<()> {

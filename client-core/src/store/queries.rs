@@ -297,3 +297,23 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// The site-day documents in which a worker has a line in the month of `month` (any day of it).
+    pub fn worker_docs(&self, worker: &WorkerId, month: NaiveDate) -> Result<Vec<crate::ids::DocId>> {
+        let first = month.with_day(1).unwrap_or(month);
+        let next = first.checked_add_months(chrono::Months::new(1)).unwrap_or(first);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT doc_id FROM labor_lines WHERE worker_id = ?1 AND day >= ?2 AND day < ?3 ORDER BY doc_id",
+        )?;
+        let rows = stmt.query_map(
+            rusqlite::params![worker.as_str(), first.to_string(), next.to_string()],
+            |r| r.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.parse()?);
+        }
+        Ok(out)
+    }
+}

@@ -395,6 +395,38 @@ impl Store {
         Ok(out)
     }
 
+    /// A document as an evidence file holds it: every change and its signature, the server's own
+    /// changes signed now if they were not yet (attributed to `system` unless recorded otherwise).
+    pub fn evidence_document(&mut self, id: &DocId, own_device: &str) -> Result<Option<crate::evidence::Document>> {
+        self.sign_own_changes(id, own_device, "system")?;
+        let Some(changes) = self.read_doc(id, |d| Ok(crate::evidence::document_changes(d)))? else {
+            return Ok(None);
+        };
+        let kept: HashMap<String, (ChangeSig, Option<String>, Option<String>, Option<String>)> = self
+            .signatures(id)?
+            .into_iter()
+            .map(|s| (hex::encode(s.0.hash), s))
+            .collect();
+        let own = self.key.public();
+        let mut signatures = Vec::new();
+        for (hash, _, _) in &changes {
+            if let Some((sig, _, user, at)) = kept.get(&hash.to_string()) {
+                signatures.push(crate::evidence::Signature {
+                    hash: hash.to_string(),
+                    key: hex::encode(sig.key),
+                    sig: hex::encode(&sig.sig),
+                    for_user: if sig.key == own { user.clone() } else { None },
+                    received_at: at.clone(),
+                });
+            }
+        }
+        Ok(Some(crate::evidence::Document {
+            doc: id.to_string(),
+            changes: changes.into_iter().map(|(_, _, bytes)| bytes).collect(),
+            signatures,
+        }))
+    }
+
     /// Changes of this phone's the server refused, newest first.
     pub fn refused_changes(&self) -> Result<Vec<RefusedRow>> {
         let mut stmt = self.conn.prepare_cached(
