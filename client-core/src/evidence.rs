@@ -499,3 +499,96 @@ impl Report {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::Keypair;
+    use crate::store::Store;
+
+    /// A day logged on a phone, as an evidence file signed by a stand-in server key.
+    fn file() -> (String, Keypair) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut phone = Store::open(dir.path().join("p.sqlite3")).unwrap();
+        phone
+            .import_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small"))
+            .unwrap();
+        phone.set_user("崔贵").unwrap();
+        let site = crate::ids::SiteId::new("site-hz-01").unwrap();
+        let date = crate::ids::parse_date("2026-12-05").unwrap();
+        let e = crate::store::entry(
+            site.clone(),
+            date,
+            crate::ids::WorkerId::new("w-0001").unwrap(),
+            crate::ids::WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
+            crate::units::WorkDays::parse("1.0").unwrap(),
+        );
+        phone.add_labor(&e, None).unwrap();
+        let id = DocId::Day(site, date);
+        let (_, sigs) = phone.export_signed(&id, &[]).unwrap().unwrap();
+        phone.keep_signatures(&id, &sigs, None).unwrap();
+        let doc = phone.evidence_document(&id, "phone").unwrap().unwrap();
+        let server = Keypair::generate();
+        let payload = Payload {
+            subject: Subject::SiteDay {
+                site: "site-hz-01".into(),
+                date: "2026-12-05".into(),
+            },
+            generated_at: "2026-12-05T20:00:00+00:00".into(),
+            server_key: hex::encode(server.public()),
+            devices: vec![Device {
+                device: "d-phone".into(),
+                user_id: "u-foreman-hz-01".into(),
+                user_name: "崔贵".into(),
+                role: "foreman".into(),
+                enrolled_at: "2026-12-01T08:00:00+00:00".into(),
+                revoked_at: None,
+                keys: vec![hex::encode(phone.public_key())],
+            }],
+            documents: vec![doc],
+        };
+        (seal(&payload, |m| server.sign(m)), server)
+    }
+
+    #[test]
+    fn a_sealed_file_verifies_and_names_the_author() {
+        let (text, server) = file();
+        let report = verify_file(&text, Some(server.public())).unwrap();
+        assert_eq!(report.lines.len(), 1);
+        assert!(
+            report.lines[0]
+                .fields
+                .iter()
+                .all(|f| f.by.starts_with("崔贵 (u-foreman-hz-01, device d-phone)")),
+            "{report:?}"
+        );
+        let other = Keypair::generate();
+        assert!(matches!(
+            verify_file(&text, Some(other.public())),
+            Err(EvidenceError::WrongServer { .. })
+        ));
+    }
+
+    #[test]
+    fn every_byte_changed_anywhere_is_caught() {
+        let (text, server) = file();
+        let bytes = text.as_bytes();
+        let mut caught = 0;
+        for i in 0..bytes.len() {
+            let mut changed = bytes.to_vec();
+            // Another printable byte, so that the change is one a person could make in an editor.
+            changed[i] = if changed[i] == b'0' { b'1' } else { b'0' };
+            let Ok(s) = String::from_utf8(changed) else {
+                caught += 1;
+                continue;
+            };
+            assert!(
+                verify_file(&s, Some(server.public())).is_err(),
+                "a change at byte {i} ({:?}) went unnoticed",
+                &text[i.saturating_sub(20)..(i + 20).min(text.len())]
+            );
+            caught += 1;
+        }
+        assert_eq!(caught, bytes.len());
+    }
+}
