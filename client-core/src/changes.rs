@@ -110,6 +110,13 @@ impl Tables {
         Tables { by_op, genesis }
     }
 
+    /// The names of the tables.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut n: Vec<String> = self.by_op.values().cloned().collect();
+        n.sort();
+        n
+    }
+
     /// The hash of the document's genesis change.
     pub(crate) fn genesis(&self) -> ChangeHash {
         self.genesis

@@ -17,7 +17,8 @@ const T = {
     detail: "说明", cycle: "周期", owner: "负责人", progress: "进度", current: "当前", target: "目标",
     last_checkin: "最近签到", alignment: "对齐树", updated: "已更新", live: "实时",
     by_site: "工地", by_crew: "班组", by_trade: "工种", by_worker: "工人", by_work_item: "部位", by_day: "日期",
-    select_all: "全选",
+    select_all: "全选", tab_history: "记录", record: "记录项", field: "字段", value: "值", entered_by: "录入人",
+    at: "时间", conflict: "冲突", refusals: "被拒绝的修改", rule: "规则", device: "设备",
   },
   en: {
     title: "sitesync head office", tab_labor: "Day labor", tab_approvals: "Approvals", tab_progress: "Progress",
@@ -32,7 +33,8 @@ const T = {
     detail: "Detail", cycle: "Cycle", owner: "Owner", progress: "Progress", current: "Current", target: "Target",
     last_checkin: "Last check-in", alignment: "Alignment", updated: "Updated", live: "Live",
     by_site: "Site", by_crew: "Crew", by_trade: "Trade", by_worker: "Worker", by_work_item: "Work item", by_day: "Day",
-    select_all: "Select all",
+    select_all: "Select all", tab_history: "Who entered what", record: "Record", field: "Field", value: "Value", entered_by: "Entered by",
+    at: "At", conflict: "Conflict", refusals: "Refused changes", rule: "Rule", device: "Device",
   },
 };
 
@@ -181,6 +183,28 @@ const views = {
       ${list.length ? `<div class="scroll"><table data-testid="anomalies"><thead><tr><th>${t("date")}</th><th>${t("site")}</th><th>${t("kind")}</th><th>${t("worker")}</th><th>${t("detail")}</th></tr></thead>
       <tbody>${list.map((a) => `<tr><td>${day(a.date)}</td><td>${esc(a.site)}</td><td>${esc(a.kind)}</td><td>${esc(a.worker || "")}</td><td>${esc(a.detail)}</td></tr>`).join("")}</tbody></table></div>` : `<p class="msg">${t("none")}</p>`}
       ${downloads("/v1/reports/anomalies", q)}`;
+  },
+
+  async history() {
+    const site = state.f.site || (state.session.sites[0] || {}).id;
+    if (!site) return `<p class="msg">${t("none")}</p>`;
+    const date = state.f.date || iso(new Date());
+    const h = await api(`/v1/history?${qs({ site, date })}`);
+    const who = (v) => v.user_name ? `${esc(v.user_name)} <small>${esc(v.user_id || "")} · ${esc(v.device || "")}</small>` : esc(v.device || "?");
+    const when = (v) => v.device_time ? new Date(v.device_time).toLocaleString(locale()) : "";
+    const shown = h.fields.filter((f) => ["labor", "progress", "day", "delays", "reviews"].includes(f.table));
+    const rows = shown.map((f) => {
+      const conflict = f.values.length > 1;
+      return f.values.map((v, i) => `<tr class="${conflict ? "conflict" : ""}">${i === 0 ? `<td rowspan="${f.values.length}">${esc(f.table)} ${esc(f.record)}</td><td rowspan="${f.values.length}">${esc(f.field)}${conflict ? ` <span class="status red">${t("conflict")}</span>` : ""}</td>` : ""}<td>${esc(v.value)}</td><td>${who(v)}</td><td>${when(v)}</td></tr>`).join("");
+    }).join("");
+    let refused = [];
+    if (["admin", "head_office"].includes(state.session.role)) {
+      try { refused = await api("/v1/refusals?limit=50"); } catch (e) { refused = []; }
+    }
+    return `<h2>${t("tab_history")}</h2><div class="filters">${siteSelect(false)}${input("date", "date")}</div>
+      ${rows ? `<div class="scroll"><table data-testid="history"><thead><tr><th>${t("record")}</th><th>${t("field")}</th><th>${t("value")}</th><th>${t("entered_by")}</th><th>${t("at")}</th></tr></thead><tbody>${rows}</tbody></table></div>` : `<p class="msg">${t("none")}</p>`}
+      ${refused.length ? `<h3>${t("refusals")}</h3><div class="scroll"><table data-testid="refusals"><thead><tr><th>${t("at")}</th><th>${t("device")}</th><th>${t("worker")}</th><th>${t("record")}</th><th>${t("rule")}</th><th>${t("detail")}</th></tr></thead>
+      <tbody>${refused.map((r) => `<tr><td>${new Date(r.at).toLocaleString(locale())}</td><td>${esc(r.device)}</td><td>${esc(r.user_id)}</td><td>${esc(r.doc)}</td><td>${esc(r.rule)}</td><td>${esc(r.reason)}</td></tr>`).join("")}</tbody></table></div>` : ""}`;
   },
 
   async okr() {

@@ -64,13 +64,46 @@ pub struct ChangeView {
     pub writes: Vec<WriteView>,
 }
 
-/// The changes of a document in causal order.
+/// One current value of a field and who entered it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ValueView {
+    /// The value, as text.
+    pub value: String,
+    /// The change that wrote it.
+    pub hash: String,
+    /// Who entered it (user name), where known.
+    pub user_name: Option<String>,
+    /// Their user id.
+    pub user_id: Option<String>,
+    /// The device.
+    pub device: Option<String>,
+    /// The writing device's clock (RFC 3339).
+    pub device_time: String,
+}
+
+/// A field of a record with every value it holds now: the one shown first, then those that lost a
+/// concurrent edit (a conflict to settle).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldView {
+    /// The table.
+    pub table: String,
+    /// The record (a line id, a review event …).
+    pub record: String,
+    /// The field.
+    pub field: String,
+    /// The values, the shown one first.
+    pub values: Vec<ValueView>,
+}
+
+/// The changes of a document in causal order, and who entered each current value.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct History {
     /// The document.
     pub doc: String,
     /// Its changes, each after those it builds on.
     pub changes: Vec<ChangeView>,
+    /// Every field's current values with their authors.
+    pub fields: Vec<FieldView>,
 }
 
 fn history_doc(who: &Principal, q: &HistoryQuery) -> Result<DocId> {
@@ -108,8 +141,49 @@ pub async fn history(
             }
             let names = auth.user_names(&who.org_id)?;
             let entries = store.history(&id, SERVER_DEVICE, &names)?;
+            let by_hash: std::collections::HashMap<String, (Option<String>, Option<String>, Option<String>, i64)> = entries
+                .iter()
+                .map(|e| {
+                    (
+                        e.change.hash.clone(),
+                        (
+                            e.author.user_name.clone(),
+                            e.author.user_id.clone(),
+                            e.author.device.clone(),
+                            e.change.time_ms,
+                        ),
+                    )
+                })
+                .collect();
+            let fields = store
+                .field_values(&id)?
+                .into_iter()
+                .map(|f| FieldView {
+                    table: f.table,
+                    record: f.record,
+                    field: f.field,
+                    values: f
+                        .values
+                        .into_iter()
+                        .map(|(v, hash)| {
+                            let (user_name, user_id, device, time) = by_hash.get(&hash).cloned().unwrap_or_default();
+                            ValueView {
+                                value: v.to_string(),
+                                user_name,
+                                user_id,
+                                device,
+                                device_time: chrono::DateTime::from_timestamp_millis(time)
+                                    .map(|t| t.to_rfc3339())
+                                    .unwrap_or_default(),
+                                hash,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect();
             Ok(History {
                 doc: id.to_string(),
+                fields,
                 changes: entries
                     .into_iter()
                     .map(|e| ChangeView {

@@ -68,6 +68,20 @@ pub struct HistoryEntry {
     pub received_at: Option<String>,
 }
 
+/// Every value a field holds now — the one every replica shows first, then those that lost a
+/// concurrent edit — each with the change that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldValues {
+    /// The table.
+    pub table: String,
+    /// The record.
+    pub record: String,
+    /// The field.
+    pub field: String,
+    /// (value, hash of the change that wrote it), the shown value first.
+    pub values: Vec<(Value, String)>,
+}
+
 /// A change of this phone's that the server refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefusedRow {
@@ -425,6 +439,66 @@ impl Store {
             changes: changes.into_iter().map(|(_, _, bytes)| bytes).collect(),
             signatures,
         }))
+    }
+
+    /// Every field of every record of a document with the change that wrote each of its current
+    /// values (several where concurrent edits conflict), for showing who entered each value.
+    pub fn field_values(&mut self, id: &DocId) -> Result<Vec<FieldValues>> {
+        let tables = crate::changes::Tables::of(id);
+        let names = tables.names();
+        Ok(self
+            .read_doc(id, |d| {
+                // Which change made each operation: an actor's changes hold consecutive op counters.
+                let mut ranges: HashMap<automerge::ActorId, Vec<(u64, u64, String)>> = HashMap::new();
+                for c in d.get_changes(&[]) {
+                    let start = c.start_op().get();
+                    ranges
+                        .entry(c.actor_id().clone())
+                        .or_default()
+                        .push((start, start + c.len() as u64, c.hash().to_string()));
+                }
+                let made_by = |op: &automerge::ObjId| -> String {
+                    if let automerge::ObjId::Id(counter, actor, _) = op
+                        && let Some(rs) = ranges.get(actor)
+                        && let Some((_, _, h)) = rs.iter().find(|(a, b, _)| (*a..*b).contains(counter))
+                    {
+                        return h.clone();
+                    }
+                    String::new()
+                };
+                let mut out = Vec::new();
+                for table in &names {
+                    let obj = doc::table(d, table)?;
+                    for item in d.map_range(&obj, ..) {
+                        let Some((record, field)) = item.key.rsplit_once('.') else { continue };
+                        let mut values = Vec::new();
+                        if let Some((v, op)) = d.get(&obj, item.key.as_ref())? {
+                            if let Some(s) = v.as_scalar() {
+                                values.push((Value::from_scalar(s), made_by(&op)));
+                            }
+                        }
+                        if item.conflict {
+                            for (v, op) in d.get_all(&obj, item.key.as_ref())? {
+                                let h = made_by(&op);
+                                if values.iter().any(|(_, seen)| *seen == h) {
+                                    continue;
+                                }
+                                if let Some(s) = v.as_scalar() {
+                                    values.push((Value::from_scalar(s), h));
+                                }
+                            }
+                        }
+                        out.push(FieldValues {
+                            table: table.clone(),
+                            record: record.to_string(),
+                            field: field.to_string(),
+                            values,
+                        });
+                    }
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default())
     }
 
     /// Changes of this phone's the server refused, newest first.
