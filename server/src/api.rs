@@ -529,8 +529,11 @@ pub async fn queue(
 ) -> Result<Json<Vec<QueueItem>>> {
     let sites = sites(&state, &who, q.site).await?;
     let wanted = q.status.unwrap_or_else(|| "submitted".into());
+    let org = who.org_id.clone();
     let items = state
-        .both(move |_, store| {
+        .both(move |auth, store| {
+            // The gate lets a review name only its signer, by id or by name: show the name.
+            let names = auth.user_names(&org)?;
             let f = RowFilter {
                 sites: Some(sites),
                 ..RowFilter::default()
@@ -546,7 +549,8 @@ pub async fn queue(
                         (n + 1, wd + l.work_days_centi, c + l.cost_fen)
                     });
                     let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
-                        format!("{} by {} at {} {}", r.action, r.by, r.at, r.reason)
+                        let by = names.get(&r.by).map_or(r.by.as_str(), |(_, name)| name.as_str());
+                        format!("{} by {} at {} {}", r.action, by, r.at, r.reason)
                             .trim()
                             .to_string()
                     });
