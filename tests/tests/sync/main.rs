@@ -4,6 +4,7 @@ mod authz;
 mod authz_table;
 mod backup;
 mod convergence;
+mod evidence;
 mod faults;
 mod hostile;
 mod limits;
