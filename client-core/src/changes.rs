@@ -222,6 +222,23 @@ impl crate::rules::Before for AtHeads<'_> {
         let (value, _) = self.doc.get_at(&obj, key.as_str(), &self.heads).ok()??;
         value.as_scalar().map(Value::from_scalar)
     }
+
+    fn day_approved(&self) -> bool {
+        if self.heads.is_empty() {
+            return false;
+        }
+        crate::doc::day::read(self.doc, Some(&self.heads))
+            .and_then(|content| crate::doc::day::status(self.doc, &content).map(|s| (content, s)))
+            .is_ok_and(|(content, _)| {
+                // The last decision (an amendment is not one) says whether the day is locked.
+                content
+                    .reviews
+                    .iter()
+                    .rev()
+                    .find(|e| e.action != crate::labor::ReviewAction::Amended)
+                    .is_some_and(|e| e.action == crate::labor::ReviewAction::Approved)
+            })
+    }
 }
 
 #[cfg(test)]

@@ -168,6 +168,9 @@ pub enum Violation {
         /// The line.
         line: String,
     },
+    /// An approved day is changed without an audited amendment.
+    #[error("the day is approved; a correction must be an amendment with a reason")]
+    DayLocked,
     /// A name field names someone other than the writer.
     #[error("{field} says {claimed:?}, but the change was written by {actual:?}")]
     ForgedAuthor {
@@ -228,6 +231,7 @@ impl Violation {
             Violation::NotOwner { .. } => "okr.owner_only",
             Violation::SystemOnly => "okr.system_only",
             Violation::DeletedLine { .. } => "line.deleted",
+            Violation::DayLocked => "day.locked",
             Violation::ForgedAuthor { .. } => "author.forged",
             Violation::Structure { .. } => "structure",
             Violation::Unsigned => "signature.missing",
@@ -245,6 +249,11 @@ pub trait Before {
     /// A field of a record in a table, as the author saw it (`None`: absent). A field in conflict
     /// reads as its winning value.
     fn get(&self, table: &str, record: &str, field: &str) -> Option<Value>;
+
+    /// Whether the day was approved (and not amended or re-opened since) as the author saw it.
+    fn day_approved(&self) -> bool {
+        false
+    }
 }
 
 /// Fields that name who wrote a record: they must name the writer.
@@ -306,6 +315,15 @@ pub fn check(
 }
 
 fn check_day(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(), Violation> {
+    let edits_log = writes
+        .iter()
+        .any(|w| matches!(w.table.as_str(), "labor" | "progress" | "delays" | "day"));
+    let amends = writes
+        .iter()
+        .any(|w| w.table == "reviews" && w.field == "action" && w.value == Value::Str("amended".into()));
+    if edits_log && !amends && before.day_approved() {
+        return Err(Violation::DayLocked);
+    }
     for w in writes {
         match w.table.as_str() {
             "labor" | "progress" => {
@@ -434,6 +452,31 @@ mod tests {
         fn get(&self, table: &str, record: &str, field: &str) -> Option<Value> {
             self.0.get(&(table.into(), record.into(), field.into())).cloned()
         }
+    }
+
+    struct Approved;
+
+    impl Before for Approved {
+        fn get(&self, _: &str, _: &str, _: &str) -> Option<Value> {
+            None
+        }
+
+        fn day_approved(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn an_approved_day_changes_only_by_amendment() {
+        let foreman = who(Role::Foreman, &["s1"]);
+        let edit = [w("labor", "L1", "work_days_centi", Value::Int(50))];
+        assert_eq!(check(&day(), None, &foreman, &edit, &Approved), Err(Violation::DayLocked));
+        let amend = [
+            w("labor", "L1", "work_days_centi", Value::Int(50)),
+            w("reviews", "e9", "action", Value::Str("amended".into())),
+            w("reviews", "e9", "by", Value::Str("崔贵".into())),
+        ];
+        check(&day(), None, &foreman, &amend, &Approved).unwrap();
     }
 
     fn who(role: Role, sites: &[&str]) -> Author {
