@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sitesync_core::ids::{DocId, SiteId};
 use sitesync_core::labor::ReviewAction;
 use sitesync_core::store::RowFilter;
+use sitesync_core::units::add_saturating as add;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Access, Principal, Role};
@@ -537,7 +538,7 @@ pub async fn queue(
                 .map(|d| {
                     let of_day = lines.iter().filter(|l| l.site == d.site && l.date == d.date);
                     let (n, wd, cost) = of_day.fold((0, 0, 0), |(n, wd, c), l| {
-                        (n + 1, wd + l.work_days_centi, c + l.cost_fen)
+                        (n + 1, add(wd, l.work_days_centi), add(c, l.cost_fen))
                     });
                     let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
                         format!("{} by {} at {} {}", r.action, r.by, r.at, r.reason)

@@ -12,6 +12,12 @@ use crate::error::{Error, Result};
 use crate::ids::{DocId, OrgId};
 use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
 use crate::store::RowFilter;
+use crate::units::add_saturating;
+
+/// A computed metric as an `i64`, saturating instead of wrapping.
+fn narrow(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
 
 /// A key result to add. `target` and `due` are optional here only so that leaving them out is a
 /// typed validation error (SMART: measurable and time-bound), not a compile error in a form.
@@ -528,16 +534,16 @@ impl Store {
                     .iter()
                     .filter(|r| on(work_item, &r.work_item))
                     .map(|r| r.cost_fen)
-                    .sum::<i64>()
-                    * 10,
+                    .fold(0, add_saturating)
+                    .saturating_mul(10),
             ),
             Metric::WorkDays { work_item, .. } => Some(
                 self.labor_rows(&f)?
                     .iter()
                     .filter(|r| on(work_item, &r.work_item))
                     .map(|r| r.work_days_centi)
-                    .sum::<i64>()
-                    * 10,
+                    .fold(0, add_saturating)
+                    .saturating_mul(10),
             ),
             Metric::CostPerUnit { work_item, .. } => {
                 let cost: i64 = self
@@ -545,15 +551,15 @@ impl Store {
                     .iter()
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.cost_fen)
-                    .sum();
+                    .fold(0, add_saturating);
                 let qty: i64 = self
                     .progress_rows(&f)?
                     .iter()
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.quantity_milli)
-                    .sum();
+                    .fold(0, add_saturating);
                 // yuan per unit in thousandths = (fen / 100) / (milli / 1000) × 1000.
-                (qty > 0).then(|| (cost as i128 * 10_000 / qty as i128) as i64)
+                (qty > 0).then(|| narrow(cost as i128 * 10_000 / qty as i128))
             }
             Metric::ProgressPercent { work_item, .. } => {
                 let all = RowFilter {
@@ -565,7 +571,7 @@ impl Store {
                     .iter()
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.quantity_milli)
-                    .sum();
+                    .fold(0, add_saturating);
                 let planned: i64 = self
                     .conn
                     .query_row(
@@ -574,7 +580,7 @@ impl Store {
                         |r| r.get(0),
                     )
                     .unwrap_or(0);
-                (planned > 0).then(|| (qty as i128 * 100_000 / planned as i128) as i64)
+                (planned > 0).then(|| narrow(qty as i128 * 100_000 / planned as i128))
             }
             Metric::LogCoverage { .. } => {
                 let days = (to - cycle.start).num_days() + 1;
