@@ -37,6 +37,7 @@ pub mod roster;
 pub mod store;
 pub mod sync;
 pub mod units;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use store::Store;

@@ -14,6 +14,7 @@ use crate::labor::{
 };
 use crate::roster::{Roster, Site};
 use crate::units::{Minutes, Quantity, WorkDays};
+use crate::validate;
 
 /// What a crew-day copy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,8 +38,10 @@ impl Store {
             .ok_or_else(|| Error::UnknownSite(site.to_string()))
     }
 
-    /// Creates or updates a site's master data (only what differs is written).
+    /// Creates or updates a site's master data (only what differs is written), refusing rates,
+    /// budgets and plans out of bounds (see [`crate::validate::roster`]).
     pub fn put_roster(&mut self, roster: &Roster) -> Result<()> {
+        validate::roster(&roster.site.id, roster)?;
         self.change(&DocId::Site(roster.site.id.clone()), |tx| site::put_roster(tx, roster))
     }
 
@@ -89,6 +92,7 @@ impl Store {
                     progress: Default::default(),
                     delays: Vec::new(),
                     reviews: Vec::new(),
+                    flagged: Vec::new(),
                 },
                 DayStatus::Draft,
             )
@@ -202,6 +206,7 @@ impl Store {
             deleted: false,
             conflicts: Vec::new(),
         };
+        validate::labor_line(&e.site, e.date, &line, &roster)?;
         let (content, status) = self.day_content(&e.site, e.date)?;
         if let Some(existing) = content.labor.get(line.id.as_str()).filter(|l| !l.deleted) {
             return Err(Error::DuplicateLine {
@@ -273,6 +278,7 @@ impl Store {
         if let Some(v) = &patch.note {
             line.note = v.clone();
         }
+        validate::labor_line(&site, date, &line, &self.roster(&site)?)?;
         let (content, status) = self.day_content(&site, date)?;
         Self::check_worker_day(&content, &line)?;
         let amend = Self::check_unlocked(&site, date, status, amend)?;
@@ -343,6 +349,7 @@ impl Store {
                 deleted: false,
                 conflicts: Vec::new(),
             };
+            validate::labor_line(site, to, &line, &roster)?;
             target.labor.insert(line.id.to_string(), line.clone());
             copy.created.push(line.id.clone());
             lines.push(line);
@@ -384,6 +391,7 @@ impl Store {
             deleted: false,
             conflicts: Vec::new(),
         };
+        validate::progress_line(site, date, &line, &roster)?;
         self.change_day(site, date, amend, |tx| day::put_progress(tx, &line))?;
         Ok(line)
     }
@@ -415,6 +423,7 @@ impl Store {
         amend: Option<&str>,
     ) -> Result<()> {
         self.roster(site)?;
+        validate::day_date(date)?;
         let (_, status) = self.day_content(site, date)?;
         let amend = Self::check_unlocked(site, date, status, amend)?;
         self.change_day(site, date, amend, |tx| day::put_info(tx, weather, note))
@@ -449,6 +458,8 @@ impl Store {
             work_item: work_item.cloned(),
             entered_by: self.user.clone(),
         };
+        validate::day_date(date)?;
+        validate::delay(site, &delay, &roster)?;
         self.change_day(site, date, amend, |tx| day::put_delay(tx, &delay))?;
         Ok(delay.id)
     }

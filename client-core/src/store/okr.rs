@@ -13,6 +13,7 @@ use crate::ids::{DocId, OrgId};
 use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
 use crate::store::RowFilter;
 use crate::units::add_saturating;
+use crate::validate;
 
 /// A computed metric as an `i64`, saturating instead of wrapping.
 fn narrow(v: i128) -> i64 {
@@ -190,6 +191,7 @@ impl Store {
 
     /// Creates (or updates the settings of) a cycle.
     pub fn put_cycle(&mut self, cycle: &Cycle) -> Result<()> {
+        validate::cycle(cycle)?;
         if cycle.end < cycle.start {
             return Err(Error::invalid("end", "the cycle ends before it starts"));
         }
@@ -300,6 +302,12 @@ impl Store {
             metric: new.metric.clone(),
             status_override: None,
         };
+        // A phone holds the sites of its org that it may read: a metric must name one of them.
+        let held = self.sites()?;
+        let org_id = OrgId::new(org)?;
+        validate::key_result(&kr, &org_id, &|s| {
+            held.iter().any(|h| &h.id == s).then(|| org_id.clone())
+        })?;
         self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_key_result(tx, &kr))?;
         Ok(kr)
     }
@@ -337,6 +345,7 @@ impl Store {
             date,
             at: Utc::now(),
         };
+        validate::check_in(&c)?;
         self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_checkin(tx, &c))?;
         Ok(c)
     }
