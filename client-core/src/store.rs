@@ -28,7 +28,7 @@ use crate::ids::DocId;
 pub use logging::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
 pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
-pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
+pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;

@@ -2,7 +2,6 @@
 //! submit / approve / reject / amend trail. Every call validates first and writes nothing on error.
 
 use chrono::NaiveDate;
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::Store;
@@ -221,23 +220,44 @@ impl Store {
         Ok(line)
     }
 
-    /// Where a line lives: its site and date, from the projection.
+    /// Where a line lives: its site and date, from the projection. Two documents may hold a line
+    /// under the same id (rows are keyed by document); a line's id is derived from its site and
+    /// date, so its own document is the one whose site and date derive it.
     fn locate(&self, id: &LineId) -> Result<(SiteId, NaiveDate)> {
-        let table = if id.is_progress() {
-            "progress_lines"
+        let sql = if id.is_progress() {
+            "SELECT site_id, day, '', work_item_id FROM progress_lines WHERE line_id = ?1 ORDER BY doc_id"
         } else {
-            "labor_lines"
+            "SELECT site_id, day, worker_id, work_item_id FROM labor_lines WHERE line_id = ?1 ORDER BY doc_id"
         };
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row(
-                &format!("SELECT site_id, day FROM {table} WHERE line_id = ?1"),
-                [id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (site, date) = row.ok_or_else(|| Error::UnknownLine(id.to_string()))?;
-        Ok((SiteId::new(site)?, crate::ids::parse_date(&date)?))
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (site, date, worker, item) = row?;
+            let (Ok(site), Ok(date), Ok(item)) =
+                (SiteId::new(site), crate::ids::parse_date(&date), WorkItemId::new(item))
+            else {
+                continue;
+            };
+            let derived = if id.is_progress() {
+                LineId::progress(&site, date, &item)
+            } else {
+                match WorkerId::new(worker) {
+                    Ok(w) => LineId::labor(&site, date, &w, &item),
+                    Err(_) => continue,
+                }
+            };
+            if &derived == id {
+                return Ok((site, date));
+            }
+        }
+        Err(Error::UnknownLine(id.to_string()))
     }
 
     /// One labor line with its site and date.
