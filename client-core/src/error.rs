@@ -194,6 +194,28 @@ impl Error {
         )
     }
 
+    /// The same failure again, for the other items of a document that failed as a whole (most
+    /// variants hold an I/O or SQLite error, which cannot be cloned: those come back as `Sync`,
+    /// which a caller treats alike: retry later).
+    pub(crate) fn again(&self) -> Error {
+        match self {
+            Error::CorruptDocument { doc, reason } => Error::CorruptDocument {
+                doc: doc.clone(),
+                reason: reason.clone(),
+            },
+            Error::BadChanges { doc, reason } => Error::BadChanges {
+                doc: doc.clone(),
+                reason: reason.clone(),
+            },
+            Error::Refused { doc, invalid } => Error::Refused {
+                doc: doc.clone(),
+                invalid: invalid.clone(),
+            },
+            Error::MissingHistory { doc } => Error::MissingHistory { doc: doc.clone() },
+            other => Error::Sync(other.to_string()),
+        }
+    }
+
     /// A validation error on `field`, for callers outside this crate (the CLI's own argument checks).
     pub fn invalid_public(field: &'static str, reason: &str) -> Self {
         Error::Invalid {

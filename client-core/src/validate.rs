@@ -18,6 +18,7 @@
 //! - Plan dates (work items, OKR cycles, due dates) may lie years ahead; they are checked against a
 //!   fixed window, [`EARLIEST_DATE`] ..= [`LATEST_PLAN_DATE`].
 
+pub(crate) mod document;
 
 use chrono::{Datelike, NaiveDate, Utc};
 
