@@ -22,6 +22,7 @@ pub mod limits;
 pub mod report;
 pub mod session;
 pub mod state;
+pub mod tenancy;
 pub mod web;
 
 use std::future::Future;

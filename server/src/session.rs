@@ -14,6 +14,8 @@ use sitesync_core::sync::protocol::{
 use crate::auth::{Access, AuthDb, Principal};
 use crate::error::Result;
 use crate::state::{AppState, Deliveries, EventDoc, PushEvent};
+use crate::tenancy::Pusher;
+use sitesync_core::validate::Tenancy;
 use tokio::sync::broadcast;
 
 /// Changes per update frame before the rest goes in another frame, well under the frame limit.
@@ -66,6 +68,8 @@ pub fn push_batch(
     let mut merges: Vec<(DocId, Vec<u8>)> = Vec::new();
     // The base each merged push named (sorted hex heads).
     let mut merge_base: Vec<Vec<String>> = Vec::new();
+    // The push each merge came from: its device answers for the checks of its records.
+    let mut merge_push: Vec<usize> = Vec::new();
     let mut whos = Vec::with_capacity(pushes.len());
     for (who, docs) in pushes {
         let mut plan = Vec::with_capacity(docs.len());
@@ -100,6 +104,7 @@ pub fn push_batch(
             let merge = if !d.changes.is_empty() && !nothing_new {
                 merges.push((id.clone(), d.changes.clone()));
                 merge_base.push(sorted(hex_heads(&d.base)));
+                merge_push.push(whos.len());
                 Some(merges.len() - 1)
             } else {
                 None
@@ -112,17 +117,22 @@ pub fn push_batch(
 
     // 2. Merge everything in one transaction.
     let cursor_before = store.change_cursor()?;
-    let items: Vec<(DocId, &[u8])> = merges.iter().map(|(id, b)| (id.clone(), b.as_slice())).collect();
+    let pushers: Vec<Pusher<'_>> = merge_push.iter().map(|&i| Pusher { auth, who: &whos[i] }).collect();
+    let items: Vec<(DocId, &[u8], &dyn Tenancy)> = merges
+        .iter()
+        .zip(&pushers)
+        .map(|((id, b), p)| (id.clone(), b.as_slice(), p as &dyn Tenancy))
+        .collect();
     let merged: Vec<std::result::Result<bool, sitesync_core::Error>> = if items.is_empty() {
         Vec::new()
     } else {
-        match store.merge_many(&items) {
+        match store.merge_many_checked(&items) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "could not store a batch of changes");
                 items
                     .iter()
-                    .map(|(id, _)| Err(sitesync_core::Error::Sync(format!("{id}: store unavailable"))))
+                    .map(|(id, ..)| Err(sitesync_core::Error::Sync(format!("{id}: store unavailable"))))
                     .collect()
             }
         }
@@ -170,6 +180,13 @@ pub fn push_batch(
                     ) => {
                         tracing::warn!(device = %who.device_id, doc = %d.doc, error = %e, "refused malformed changes");
                         Some(Refusal::Malformed)
+                    }
+                    Err(sitesync_core::Error::Refused { invalid, .. }) => {
+                        tracing::warn!(device = %who.device_id, doc = %d.doc, error = %invalid, "refused invalid records");
+                        Some(Refusal::Invalid {
+                            field: invalid.field().to_string(),
+                            reason: invalid.to_string(),
+                        })
                     }
                     Err(e) => {
                         tracing::error!(doc = %d.doc, error = %e, "could not store changes");
