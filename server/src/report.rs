@@ -501,6 +501,11 @@ pub enum AnomalyKind {
     AmendedAfterApproval,
     /// A labor line's day rate differs from the worker's roster rate.
     RateMismatch,
+    /// A labor line's worker is not on that site's roster.
+    NotOnRoster,
+    /// A stored line that does not read as a valid one (a negative work-day, a cost that overflows,
+    /// an id not its own): left out of every sum.
+    InvalidLine,
 }
 
 /// One anomaly.
@@ -554,6 +559,21 @@ pub fn anomalies(
         e.0 = add(e.0, r.work_days_centi);
         e.1 = add(e.1, add(r.hours_min, r.overtime_min));
         e.2.insert(r.site.clone());
+        if r.roster_rate_fen.is_none() {
+            // Not on this site's roster: its rate cannot be compared, which is why it is flagged.
+            out.push(Anomaly {
+                kind: AnomalyKind::NotOnRoster,
+                site: r.site.clone(),
+                date: r.date,
+                worker: Some(r.worker.clone()),
+                detail: format!(
+                    "{}: worker not on the roster of {}, logged at {}",
+                    r.worker,
+                    r.site,
+                    yuan(r.rate_fen)
+                ),
+            });
+        }
         if let Some(roster) = r.roster_rate_fen
             && roster != r.rate_fen
         {
@@ -625,6 +645,15 @@ pub fn anomalies(
             let Some(next) = d.succ_opt() else { break };
             d = next;
         }
+    }
+    for bad in store.invalid_rows(&f)? {
+        out.push(Anomaly {
+            kind: AnomalyKind::InvalidLine,
+            site: bad.site,
+            date: bad.date,
+            worker: None,
+            detail: format!("line {} left out of every sum: {}", bad.record, bad.reason),
+        });
     }
     for day in store.day_rows(&f)? {
         if day.status == "amended_after_approval" {
