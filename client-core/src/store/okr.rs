@@ -13,7 +13,7 @@ use crate::ids::{DocId, OrgId};
 use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
 use crate::store::RowFilter;
 use crate::units::add_saturating;
-use crate::validate;
+use crate::validate::{self, Invalid};
 
 /// A computed metric as an `i64`, saturating instead of wrapping.
 fn narrow(v: i128) -> i64 {
@@ -66,6 +66,10 @@ pub struct KrView {
     pub checkins: usize,
     /// Final score 0.0–1.0, once the cycle is closed.
     pub score: Option<f64>,
+    /// Why the key result's metric is not fed (its site is not the org's, or its owner may not read
+    /// it), where the server says so; `None` on a phone's own board.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_refused: Option<String>,
 }
 
 /// An objective on the board.
@@ -449,6 +453,7 @@ impl Store {
                     last_checkin: last,
                     checkins: content.checkins.iter().filter(|ch| ch.kr == k.id).count(),
                     score: content.scores.get(&k.id).map(|t| *t as f64 / 10.0),
+                    metric_refused: None,
                 });
             }
             if !(2..=4).contains(&krs.len()) {
@@ -609,7 +614,16 @@ impl Store {
 
     /// Recomputes every metric-fed key result of every cycle in the store and records a check-in by
     /// `system` where the value changed; returns how many were recorded.
-    pub fn refresh_metrics(&mut self, today: NaiveDate) -> Result<usize> {
+    ///
+    /// `allowed` is asked on every feed, for every bound key result, whether it may be fed: the
+    /// server answers that the metric's site must be of the cycle's org and readable by the key
+    /// result's owner (another org's key result, or a foreman's bound to a site not theirs, was
+    /// once fed figures it may not see). A key result refused is skipped and keeps its last value.
+    pub fn refresh_metrics(
+        &mut self,
+        today: NaiveDate,
+        allowed: &dyn Fn(&OrgId, &KeyResult, &Metric) -> std::result::Result<(), Invalid>,
+    ) -> Result<usize> {
         let mut written = 0;
         for (org, cycle) in self.okr_cycles()? {
             let Ok(content) = self.okr_content(&org, &cycle) else {
@@ -619,6 +633,7 @@ impl Store {
             if c.closed {
                 continue;
             }
+            let Ok(org_id) = OrgId::new(&org) else { continue };
             let latest: BTreeMap<&str, i64> = content
                 .checkins
                 .iter()
@@ -627,6 +642,9 @@ impl Store {
             let mut feeds = Vec::new();
             for k in content.key_results.values() {
                 let Some(metric) = &k.metric else { continue };
+                if allowed(&org_id, k, metric).is_err() {
+                    continue;
+                }
                 let Some(value) = self.metric_value(metric, &c, today)? else {
                     continue;
                 };
