@@ -2,6 +2,7 @@
 
 mod authz;
 mod authz_table;
+mod backoff;
 mod backup;
 mod convergence;
 mod faults;
@@ -10,6 +11,7 @@ mod limits;
 mod live;
 mod sans_io;
 mod stall;
+mod trust;
 
 use chrono::NaiveDate;
 use sitesync_core::Store;
