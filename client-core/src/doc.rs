@@ -25,12 +25,13 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::ids::{DocId, DocKind};
+use crate::validate::Invalid;
 
 /// The document layout version written in every genesis.
 const SCHEMA: i64 = 1;
 
 /// The tables each kind of document holds, created once in the genesis change.
-fn tables(kind: DocKind) -> &'static [&'static str] {
+pub(crate) fn tables(kind: DocKind) -> &'static [&'static str] {
     match kind {
         DocKind::Site => &["info", "crews", "workers", "work_items"],
         DocKind::Day => &["day", "labor", "progress", "delays", "reviews"],
@@ -113,6 +114,34 @@ impl Record {
         }
     }
 
+    /// An integer field that must be present and hold an integer (what a pushed record is held to).
+    pub fn int_strict(&self, field: &'static str) -> std::result::Result<i64, Invalid> {
+        match self.fields.get(field).map(|f| &f.value) {
+            Some(ScalarValue::Int(i)) => Ok(*i),
+            Some(ScalarValue::Uint(u)) => i64::try_from(*u).map_err(|_| Invalid::Overflow { field }),
+            Some(other) => Err(malformed(field, format!("{other} is not an integer"))),
+            None => Err(malformed(field, "missing".into())),
+        }
+    }
+
+    /// A text field that must be present and hold text.
+    pub fn str_strict(&self, field: &'static str) -> std::result::Result<String, Invalid> {
+        match self.fields.get(field).map(|f| &f.value) {
+            Some(ScalarValue::Str(s)) => Ok(s.to_string()),
+            Some(other) => Err(malformed(field, format!("{other} is not text"))),
+            None => Err(malformed(field, "missing".into())),
+        }
+    }
+
+    /// A boolean field that must be present and hold a boolean.
+    pub fn bool_strict(&self, field: &'static str) -> std::result::Result<bool, Invalid> {
+        match self.fields.get(field).map(|f| &f.value) {
+            Some(ScalarValue::Boolean(b)) => Ok(*b),
+            Some(other) => Err(malformed(field, format!("{other} is not true or false"))),
+            None => Err(malformed(field, "missing".into())),
+        }
+    }
+
     /// Fields with concurrent losing values, as (field, chosen, others) text.
     pub fn conflicts(&self, fields: &[&str]) -> Vec<crate::labor::Conflict> {
         fields
@@ -127,6 +156,10 @@ impl Record {
             })
             .collect()
     }
+}
+
+fn malformed(field: &'static str, reason: String) -> Invalid {
+    Invalid::Malformed { field, reason }
 }
 
 /// A scalar as a person reads it.

@@ -109,6 +109,15 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// Changes received from elsewhere would store a record that fails its checks (a worker of another
+    /// site, a negative work-day, a line under another document's id …); nothing of them was stored.
+    #[error("changes for {doc} are refused: {invalid}")]
+    Refused {
+        /// The document they were for.
+        doc: String,
+        /// Why, naming the field.
+        invalid: crate::validate::Invalid,
+    },
     /// Changes received from elsewhere depend on changes this replica does not have; nothing was
     /// applied. Send the missing history (all changes since the heads this replica has).
     #[error("changes for {doc} depend on history this replica does not have")]
@@ -150,6 +159,16 @@ pub enum Error {
     Automerge(#[from] automerge::AutomergeError),
 }
 
+impl From<crate::validate::Invalid> for Error {
+    /// A record refused by [`crate::validate`] on the write path: bad input, naming the field.
+    fn from(invalid: crate::validate::Invalid) -> Self {
+        Error::Invalid {
+            field: invalid.field(),
+            reason: invalid.to_string(),
+        }
+    }
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -176,9 +195,32 @@ impl Error {
                 | Error::InvalidTransition(_)
                 | Error::Import { .. }
                 | Error::BadChanges { .. }
+                | Error::Refused { .. }
                 | Error::MissingHistory { .. }
                 | Error::NotAuthorized { .. }
         )
+    }
+
+    /// The same failure again, for the other items of a document that failed as a whole (most
+    /// variants hold an I/O or SQLite error, which cannot be cloned: those come back as `Sync`,
+    /// which a caller treats alike: retry later).
+    pub(crate) fn again(&self) -> Error {
+        match self {
+            Error::CorruptDocument { doc, reason } => Error::CorruptDocument {
+                doc: doc.clone(),
+                reason: reason.clone(),
+            },
+            Error::BadChanges { doc, reason } => Error::BadChanges {
+                doc: doc.clone(),
+                reason: reason.clone(),
+            },
+            Error::Refused { doc, invalid } => Error::Refused {
+                doc: doc.clone(),
+                invalid: invalid.clone(),
+            },
+            Error::MissingHistory { doc } => Error::MissingHistory { doc: doc.clone() },
+            other => Error::Sync(other.to_string()),
+        }
     }
 
     /// A validation error on `field`, for callers outside this crate (the CLI's own argument checks).

@@ -349,6 +349,7 @@ impl Store {
                 what: format!("{} {}", d.site, d.date),
                 reason,
             };
+            crate::validate::day_date(d.date).map_err(|e| what(e.to_string()))?;
             let mut labor = Vec::with_capacity(d.labor.len());
             for l in &d.labor {
                 let worker = roster
@@ -357,7 +358,7 @@ impl Store {
                 if roster.work_item(&l.work_item).is_none() {
                     return Err(what(format!("unknown work item {}", l.work_item)));
                 }
-                labor.push(LaborLine {
+                let line = LaborLine {
                     id: LineId::labor(&d.site, d.date, &l.worker, &l.work_item),
                     worker: l.worker.clone(),
                     work_item: l.work_item.clone(),
@@ -371,7 +372,9 @@ impl Store {
                     entered_by: user.clone(),
                     deleted: false,
                     conflicts: Vec::new(),
-                });
+                };
+                crate::validate::labor_line(&d.site, d.date, &line, roster).map_err(|e| what(e.to_string()))?;
+                labor.push(line);
             }
             let mut progress = Vec::with_capacity(d.progress.len());
             let mut seen_items = std::collections::HashSet::new();
@@ -382,7 +385,7 @@ impl Store {
                 if roster.work_item(&p.work_item).is_none() {
                     return Err(what(format!("unknown work item {}", p.work_item)));
                 }
-                progress.push(ProgressLine {
+                let line = ProgressLine {
                     id: LineId::progress(&d.site, d.date, &p.work_item),
                     work_item: p.work_item.clone(),
                     quantity: Quantity::from_milli("quantity_milli", p.quantity_milli)?,
@@ -390,7 +393,9 @@ impl Store {
                     entered_by: user.clone(),
                     deleted: false,
                     conflicts: Vec::new(),
-                });
+                };
+                crate::validate::progress_line(&d.site, d.date, &line, roster).map_err(|e| what(e.to_string()))?;
+                progress.push(line);
             }
             summary.labor_lines += labor.len();
             summary.progress_lines += progress.len();

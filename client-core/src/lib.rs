@@ -41,6 +41,7 @@ pub mod signing;
 pub mod store;
 pub mod sync;
 pub mod units;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use store::Store;

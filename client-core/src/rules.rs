@@ -470,7 +470,10 @@ mod tests {
     fn an_approved_day_changes_only_by_amendment() {
         let foreman = who(Role::Foreman, &["s1"]);
         let edit = [w("labor", "L1", "work_days_centi", Value::Int(50))];
-        assert_eq!(check(&day(), None, &foreman, &edit, &Approved), Err(Violation::DayLocked));
+        assert_eq!(
+            check(&day(), None, &foreman, &edit, &Approved),
+            Err(Violation::DayLocked)
+        );
         let amend = [
             w("labor", "L1", "work_days_centi", Value::Int(50)),
             w("reviews", "e9", "action", Value::Str("amended".into())),

@@ -25,12 +25,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::doc::{self, heads_hex};
 use crate::error::{Error, Result};
-use crate::ids::DocId;
+use crate::ids::{DocId, SiteId};
+use crate::roster::Roster;
+use crate::validate;
 
 pub use logging::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
 pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
-pub use rows::{DayRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
+pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
 pub use signatures::{Attribution, FieldValues, HistoryEntry, RefusedRow};
 
@@ -321,90 +323,53 @@ impl Store {
         Err(e)
     }
 
-    /// Writes what changed in each document, re-projects it, and commits, all in one transaction.
+    /// Writes what changed in each document, re-projects it, and commits, all in one transaction:
+    /// if any document fails, nothing is written.
     fn persist(&mut self, docs: &mut [(DocId, Loaded)]) -> Result<()> {
+        match self.persist_each(docs, true)?.into_iter().flatten().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what changed in each document and re-projects it, in one transaction (one fsync) with
+    /// a savepoint per document: a document that fails to be written is rolled back alone and its
+    /// error returned in its place, and the others commit (unless `all_or_nothing`, when the first
+    /// failure abandons the transaction and is returned as `Err`). `Err` also when the transaction
+    /// itself cannot begin or commit. A document that failed must be dropped from memory.
+    fn persist_each(&mut self, docs: &mut [(DocId, Loaded)], all_or_nothing: bool) -> Result<Vec<Option<Error>>> {
         // IMMEDIATE takes the write lock up front, so the version check below cannot race another
         // handle's write.
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = chrono::Utc::now().to_rfc3339();
         let mut versions = Vec::with_capacity(docs.len());
+        let mut failures = Vec::with_capacity(docs.len());
         for (id, l) in docs.iter_mut() {
-            if l.stored && l.doc.get_heads() == l.saved {
-                versions.push(l.version);
-                continue;
-            }
-            let key = id.to_string();
-            let row: Option<(i64, i64, i64, i64)> = tx
-                .prepare_cached(
-                    "SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1",
-                )?
-                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .optional()?;
-            let Some((version, count, bytes, snap)) = row else {
-                let snapshot = l.doc.save();
-                let (site, day) = match id {
-                    DocId::Site(s) => (Some(s.to_string()), None),
-                    DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
-                    DocId::Okr(..) => (None, None),
-                };
-                let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-                tx.prepare_cached("INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
-                     change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8,
-                     (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents))")?.execute(
-                    params![key, id.kind().as_str(), site, day, snapshot, snapshot.len() as i64, heads_text, now],
-                )?;
-                projection::project(&tx, id, &l.doc)?;
-                versions.push(1);
-                continue;
-            };
-            let mut base = l.saved.clone();
-            if !l.stored || version != l.version {
-                // Another handle wrote this document since this copy was loaded (or created it while
-                // this one started from the genesis): take its changes in before writing ours.
-                if let Some((mut disk, _)) = load_from_disk(&tx, &key)? {
-                    l.doc.merge(&mut disk)?;
-                    base = disk.get_heads();
+            let sp = tx.savepoint()?;
+            match write_doc(&sp, id, l, &now) {
+                Ok(version) => {
+                    sp.commit()?;
+                    versions.push(Some(version));
+                    failures.push(None);
+                }
+                // Dropping the savepoint rolls back what this document wrote.
+                Err(e) if all_or_nothing => return Err(e),
+                Err(e) => {
+                    drop(sp);
+                    versions.push(None);
+                    failures.push(Some(e));
                 }
             }
-            let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-            let chunk = match l.encoded.take() {
-                // What the merge already encoded, if nothing else happened since.
-                Some((from, to, bytes)) if from == base && to == l.doc.get_heads() => bytes,
-                _ => l.doc.save_after(&base),
-            };
-            if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
-                let snapshot = l.doc.save();
-                tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
-                    .execute([&key])?;
-                tx.prepare_cached(
-                    "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
-                     heads = ?4, version = version + 1, updated_at = ?5,
-                     change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-                )?
-                .execute(params![key, snapshot, snapshot.len() as i64, heads_text, now])?;
-            } else if !chunk.is_empty() {
-                tx.prepare_cached(
-                    "INSERT INTO chunks (doc_id, seq, data)
-                     VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
-                )?
-                .execute(params![key, chunk])?;
-                tx.prepare_cached(
-                    "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
-                     heads = ?3, version = version + 1, updated_at = ?4,
-                     change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-                )?
-                .execute(params![key, chunk.len() as i64, heads_text, now])?;
-            }
-            projection::project(&tx, id, &l.doc)?;
-            versions.push(version + 1);
         }
         tx.commit()?;
         for ((_, l), version) in docs.iter_mut().zip(versions) {
-            l.saved = l.doc.get_heads();
-            l.stored = true;
-            l.version = version;
+            if let Some(version) = version {
+                l.saved = l.doc.get_heads();
+                l.stored = true;
+                l.version = version;
+            }
         }
-        Ok(())
+        Ok(failures)
     }
 
     /// How a document is stored: its snapshot and the incremental chunks saved since.
@@ -612,20 +577,86 @@ impl Store {
     /// Merges changes into several documents and makes them durable in one SQLite transaction (one
     /// fsync for all: the server's group commit). Each item succeeds or fails on its own, with the
     /// errors of [`Store::merge_changes`]; the returned results are in the order of `items`. A
-    /// document may appear more than once. `Err` only if the transaction itself failed, in which
-    /// case nothing was merged.
+    /// document may appear more than once. A document that cannot be written is rolled back alone
+    /// (a savepoint per document) and its items fail; the others commit. `Err` only if the
+    /// transaction itself failed, in which case nothing was merged.
     pub fn merge_many(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Result<bool>>> {
-        /// A document taken for the batch: its copy, its heads before, and whether any item of it
-        /// merged.
-        struct Taken {
-            id: DocId,
-            loaded: Loaded,
-            before: Vec<ChangeHash>,
-            merged: bool,
+        let items: Vec<Item<'_>> = items.iter().map(|(id, bytes)| (id, *bytes, None)).collect();
+        self.merge_batch(&items)
+    }
+
+    /// [`Store::merge_many`] holding every record the changes touch to [`crate::validate`], as the
+    /// server holds what phones push: a document id dated outside the window, a line of a worker
+    /// who is not on the site's roster, a negative work-day, a line under an id that is not its own,
+    /// a key result bound to a site its author may not read — each fails its item with
+    /// [`Error::Refused`] naming the field, and nothing of that item is stored. `tenancy` answers
+    /// for the author of each item.
+    pub fn merge_many_checked(
+        &mut self,
+        items: &[(DocId, &[u8], &dyn validate::Tenancy)],
+    ) -> Result<Vec<Result<bool>>> {
+        let items: Vec<Item<'_>> = items
+            .iter()
+            .map(|(id, bytes, tenancy)| (id, *bytes, Some(*tenancy)))
+            .collect();
+        self.merge_batch(&items)
+    }
+
+    /// The checks of [`crate::validate`] on what a trial copy's new changes touched. A day's lines
+    /// are checked against the roster of its site: the copy in this batch if the site's master data
+    /// is part of it, else the stored one (none if the store does not hold the site).
+    fn check_trial(
+        &mut self,
+        trial: &Automerge,
+        id: &DocId,
+        before: &[ChangeHash],
+        tenancy: &dyn validate::Tenancy,
+        taken: &[Taken],
+        rosters: &mut HashMap<SiteId, Option<Roster>>,
+    ) -> Result<()> {
+        let refused = |invalid| Error::Refused {
+            doc: id.to_string(),
+            invalid,
+        };
+        validate::doc_id(id).map_err(refused)?;
+        if trial.get_heads() == before {
+            return Ok(());
         }
+        let touched = validate::document::touched(trial, id, before).map_err(refused)?;
+        let mut roster = None;
+        if let DocId::Day(site, _) = id
+            && ["labor", "progress", "delays"].iter().any(|t| touched.any(t))
+        {
+            let master = DocId::Site(site.clone());
+            roster = match taken.iter().find(|t| t.id == master) {
+                Some(t) => doc::site::read(&t.loaded.doc)?,
+                None => match rosters.get(site) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r = match self.roster(site) {
+                            Ok(r) => Some(r),
+                            Err(Error::UnknownSite(_)) => None,
+                            Err(e) => return Err(e),
+                        };
+                        rosters.insert(site.clone(), r.clone());
+                        r
+                    }
+                },
+            };
+        }
+        let cx = validate::document::Context {
+            roster: roster.as_ref(),
+            tenancy,
+        };
+        validate::document::check(trial, id, &touched, &cx).map_err(refused)
+    }
+
+    fn merge_batch(&mut self, items: &[Item<'_>]) -> Result<Vec<Result<bool>>> {
         let mut taken: Vec<Taken> = Vec::new();
         let mut results = Vec::with_capacity(items.len());
-        for (id, bytes) in items {
+        // Rosters read for checks in this batch, unless the site's master data is part of it.
+        let mut rosters: HashMap<SiteId, Option<Roster>> = HashMap::new();
+        for &(id, bytes, tenancy) in items {
             let slot = match taken.iter().position(|t| t.id == *id) {
                 Some(i) => i,
                 None => match self.take_or_new(id) {
@@ -645,47 +676,33 @@ impl Store {
                     }
                 },
             };
-            let t = &mut taken[slot];
             // Apply to a copy: a bad item must leave nothing of itself in the document.
-            let mut trial = t.loaded.doc.fork();
+            let before = taken[slot].loaded.doc.get_heads();
+            let mut trial = taken[slot].loaded.doc.fork();
             trial.set_actor(self.actor.clone());
-            let outcome = doc::apply_bytes(&mut trial, bytes)
-                .map_err(|reason| Error::BadChanges {
-                    doc: id.to_string(),
-                    reason,
-                })
-                .and_then(|encoded| {
-                    if trial.get_missing_deps(&[]).is_empty() {
-                        Ok(encoded)
-                    } else {
-                        Err(Error::MissingHistory { doc: id.to_string() })
-                    }
-                })
-                .and_then(|encoded| {
-                    doc::check_identity(&trial, id)
-                        .map(|()| encoded)
-                        .map_err(|reason| Error::BadChanges {
-                            doc: id.to_string(),
-                            reason,
-                        })
-                })
-                .map(|encoded| {
-                    let before = t.loaded.doc.get_heads();
-                    let changed = trial.get_heads() != before;
-                    if changed {
-                        // The bytes serve as the next chunk when this is the only change since the
-                        // last save; a second one in the same batch is encoded again at persist.
-                        t.loaded.encoded = match t.loaded.encoded.take() {
-                            None => Some((before, trial.get_heads(), encoded)),
-                            Some(_) => None,
-                        };
-                        let encoded = t.loaded.encoded.take();
-                        t.loaded.doc = trial;
-                        t.loaded.encoded = encoded;
-                    }
-                    t.merged = true;
-                    changed
-                });
+            let mut outcome = merge_trial(&mut trial, id, bytes);
+            if let (Ok(_), Some(tenancy)) = (&outcome, tenancy)
+                && let Err(e) = self.check_trial(&trial, id, &before, tenancy, &taken, &mut rosters)
+            {
+                outcome = Err(e);
+            }
+            let t = &mut taken[slot];
+            let outcome = outcome.map(|encoded| {
+                let changed = trial.get_heads() != before;
+                if changed {
+                    // The bytes serve as the next chunk when this is the only change since the
+                    // last save; a second one in the same batch is encoded again at persist.
+                    t.loaded.encoded = match t.loaded.encoded.take() {
+                        None => Some((before, trial.get_heads(), encoded)),
+                        Some(_) => None,
+                    };
+                    let encoded = t.loaded.encoded.take();
+                    t.loaded.doc = trial;
+                    t.loaded.encoded = encoded;
+                }
+                t.merged = true;
+                changed
+            });
             results.push(outcome);
         }
         let mut batch: Vec<(DocId, Loaded)> = Vec::with_capacity(taken.len());
@@ -697,9 +714,19 @@ impl Store {
                 self.put_back(t.id, t.loaded);
             }
         }
-        self.persist(&mut batch)?;
-        for (id, l) in batch {
-            self.put_back(id, l);
+        let failures = self.persist_each(&mut batch, false)?;
+        for ((id, l), failure) in batch.into_iter().zip(failures) {
+            match failure {
+                // Not on disk: the copy is dropped, and every item of the document fails with why.
+                Some(e) => {
+                    for (k, (item, ..)) in items.iter().enumerate() {
+                        if **item == id && results[k].is_ok() {
+                            results[k] = Err(e.again());
+                        }
+                    }
+                }
+                None => self.put_back(id, l),
+            }
         }
         Ok(results)
     }
@@ -801,14 +828,123 @@ impl Store {
     }
 }
 
-/// Loads a document strictly from its snapshot and chunks, with the row's version; a damaged chunk or
-/// a gap in the history is an error, never a silently shorter document.
+/// Writes one document's new changes (a chunk, or a fresh snapshot) and re-projects it; returns the
+/// row's new version.
+fn write_doc(tx: &Connection, id: &DocId, l: &mut Loaded, now: &str) -> Result<i64> {
+    if l.stored && l.doc.get_heads() == l.saved {
+        return Ok(l.version);
+    }
+    let key = id.to_string();
+    let row: Option<(i64, i64, i64, i64)> = tx
+        .prepare_cached("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((version, count, bytes, snap)) = row else {
+        let snapshot = l.doc.save();
+        let (site, day) = match id {
+            DocId::Site(s) => (Some(s.to_string()), None),
+            DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
+            DocId::Okr(..) => (None, None),
+        };
+        let heads_text = heads_hex(&l.doc.get_heads()).join(",");
+        tx.prepare_cached(
+            "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
+                 change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8,
+                 (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents))",
+        )?
+        .execute(params![
+            key,
+            id.kind().as_str(),
+            site,
+            day,
+            snapshot,
+            snapshot.len() as i64,
+            heads_text,
+            now
+        ])?;
+        projection::project(tx, id, &l.doc)?;
+        return Ok(1);
+    };
+    let mut base = l.saved.clone();
+    if !l.stored || version != l.version {
+        // Another handle wrote this document since this copy was loaded (or created it while
+        // this one started from the genesis): take its changes in before writing ours.
+        if let Some((mut disk, _)) = load_from_disk(tx, &key)? {
+            l.doc.merge(&mut disk)?;
+            base = disk.get_heads();
+        }
+    }
+    let heads_text = heads_hex(&l.doc.get_heads()).join(",");
+    let chunk = match l.encoded.take() {
+        // What the merge already encoded, if nothing else happened since.
+        Some((from, to, bytes)) if from == base && to == l.doc.get_heads() => bytes,
+        _ => l.doc.save_after(&base),
+    };
+    if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
+        let snapshot = l.doc.save();
+        tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+            .execute([&key])?;
+        tx.prepare_cached(
+            "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+                 heads = ?4, version = version + 1, updated_at = ?5,
+                 change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
+        )?
+        .execute(params![key, snapshot, snapshot.len() as i64, heads_text, now])?;
+    } else if !chunk.is_empty() {
+        tx.prepare_cached(
+            "INSERT INTO chunks (doc_id, seq, data)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
+        )?
+        .execute(params![key, chunk])?;
+        tx.prepare_cached(
+            "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
+                 heads = ?3, version = version + 1, updated_at = ?4,
+                 change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
+        )?
+        .execute(params![key, chunk.len() as i64, heads_text, now])?;
+    }
+    projection::project(tx, id, &l.doc)?;
+    Ok(version + 1)
+}
+
+/// One item of a batch merge: the document, its changes, and who answers for the author if the
+/// records must be checked.
+type Item<'a> = (&'a DocId, &'a [u8], Option<&'a dyn validate::Tenancy>);
+
+/// A document taken for a batch merge: its copy, its heads before, and whether any item of it
+/// merged.
+struct Taken {
+    id: DocId,
+    loaded: Loaded,
+    before: Vec<ChangeHash>,
+    merged: bool,
+}
+
+/// Applies one item's bytes to a trial copy of its document: decodable, complete history, and the
+/// document the id names. Returns the new changes as encoded.
+fn merge_trial(trial: &mut Automerge, id: &DocId, bytes: &[u8]) -> Result<Vec<u8>> {
+    let encoded = doc::apply_bytes(trial, bytes).map_err(|reason| Error::BadChanges {
+        doc: id.to_string(),
+        reason,
+    })?;
+    if !trial.get_missing_deps(&[]).is_empty() {
+        return Err(Error::MissingHistory { doc: id.to_string() });
+    }
+    doc::check_identity(trial, id).map_err(|reason| Error::BadChanges {
+        doc: id.to_string(),
+        reason,
+    })?;
+    Ok(encoded)
+}
+
 /// Whether the document holds every change named by `hashes`. (`get_missing_deps` looks the hashes
 /// up in the change graph; `get_change_by_hash` would rebuild each change from its operations.)
 fn knows(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
     doc.get_missing_deps(hashes).is_empty()
 }
 
+/// Loads a document strictly from its snapshot and chunks, with the row's version; a damaged chunk or
+/// a gap in the history is an error, never a silently shorter document.
 fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64)>> {
     let row: Option<(Vec<u8>, i64)> = conn
         .prepare_cached("SELECT snapshot, version FROM documents WHERE doc_id = ?1")?

@@ -1,6 +1,7 @@
 //! Sync: the wire protocol shared with the server, the phone's sans-I/O engine, the status the app
 //! shows, and (feature `net`) the tokio shell that runs the engine over a WebSocket.
 
+pub mod backoff;
 #[cfg(feature = "net")]
 pub mod client;
 pub mod engine;

@@ -193,12 +193,28 @@ impl fmt::Display for Quantity {
 }
 
 /// The cost of one labor line in fen: work-days × day rate + overtime hours × overtime rate,
-/// rounded half up once per line (the rule payroll uses).
+/// rounded half up once per line (the rule payroll uses). Saturates at the largest amount instead of
+/// wrapping; within the bounds of [`crate::validate`] it is always exact, and every stored line is
+/// checked with [`checked_line_cost`] before it is summed.
 pub fn line_cost(work_days: WorkDays, day_rate: Fen, overtime: Minutes, overtime_rate: Fen) -> Fen {
-    // Common denominator 6000 = 100 (centi-days) × 60 (minutes per hour); i128 cannot overflow here.
+    checked_line_cost(work_days, day_rate, overtime, overtime_rate).unwrap_or(Fen(i64::MAX))
+}
+
+/// [`line_cost`], or `None` when the cost does not fit in 64 bits (a rate of 6 × 10¹⁸ fen once
+/// wrapped a line's cost to ¥-1,000.00).
+pub fn checked_line_cost(work_days: WorkDays, day_rate: Fen, overtime: Minutes, overtime_rate: Fen) -> Option<Fen> {
+    // Common denominator 6000 = 100 (centi-days) × 60 (minutes per hour). The operands are at most
+    // 300 × 2⁶³ × 60 and 1440 × 2⁶³ × 100, far inside i128; only the final narrowing can fail.
     let num = i128::from(work_days.centi()) * i128::from(day_rate.fen()) * 60
         + i128::from(overtime.minutes()) * i128::from(overtime_rate.fen()) * 100;
-    Fen(((num + 3000) / 6000) as i64)
+    i64::try_from((num + 3000) / 6000).ok().map(Fen)
+}
+
+/// Adds amounts of money (or any count summed in reports) without wrapping: a sum that would pass
+/// `i64::MAX` stays there. Stored lines are bounded so that no real sum comes near it; this only
+/// keeps a report of damaged data from showing a negative total.
+pub fn add_saturating(a: i64, b: i64) -> i64 {
+    a.saturating_add(b)
 }
 
 #[cfg(test)]
@@ -240,6 +256,20 @@ mod tests {
         assert_eq!(line_cost(d(100), f(43_000), m(60), f(8_062)).fen(), 51_062);
         // 30 minutes at 80.63/h = 40.315 → 4031.5 fen → 4032.
         assert_eq!(line_cost(d(0), f(0), m(30), f(8_063)).fen(), 4_032);
+    }
+
+    #[test]
+    fn cost_never_wraps() {
+        let d = |c| WorkDays::from_centi(c).unwrap();
+        let m = |x| Minutes::from_min("overtime", x).unwrap();
+        let f = |x| Fen::new("rate", x).unwrap();
+        // The rate of the security review: ¥61,489,146,912,364,838.72 a day.
+        let huge = f(6_148_914_691_236_483_872);
+        assert_eq!(checked_line_cost(d(300), huge, m(0), f(0)), None);
+        assert_eq!(line_cost(d(300), huge, m(0), f(0)).fen(), i64::MAX);
+        assert_eq!(checked_line_cost(d(100), huge, m(0), f(0)), Some(huge));
+        assert_eq!(checked_line_cost(d(0), f(0), m(1440), f(i64::MAX)), None);
+        assert_eq!(add_saturating(i64::MAX, 1), i64::MAX);
     }
 
     #[test]

@@ -186,6 +186,18 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
             vec!["--date", d, "--worker", w, "--work-days", "1", "--rate", "-5"],
             "negative",
         ),
+        (
+            vec!["--date", d, "--worker", w, "--work-days", "1", "--rate", "100000.01"],
+            "invalid rate",
+        ),
+        (
+            vec!["--date", "+10000-01-01", "--worker", w, "--work-days", "1"],
+            "invalid date",
+        ),
+        (
+            vec!["--date", "1999-12-31", "--worker", w, "--work-days", "1"],
+            "invalid date",
+        ),
     ] {
         let mut all = vec![
             "labor",

@@ -15,7 +15,7 @@ const T = {
     need_reason: "驳回需要填写理由", done: "已处理", none: "暂无", item: "部位", complete: "完成%",
     elapsed: "时间%", labor_cost: "人工成本", budget: "预算", lagging: "滞后", kind: "类型",
     detail: "说明", cycle: "周期", owner: "负责人", progress: "进度", current: "当前", target: "目标",
-    last_checkin: "最近签到", alignment: "对齐树", updated: "已更新", live: "实时",
+    last_checkin: "最近签到", not_fed: "未自动更新", alignment: "对齐树", updated: "已更新", live: "实时",
     by_site: "工地", by_crew: "班组", by_trade: "工种", by_worker: "工人", by_work_item: "部位", by_day: "日期",
     select_all: "全选", tab_history: "记录", record: "记录项", field: "字段", value: "值", entered_by: "录入人",
     at: "时间", conflict: "冲突", refusals: "被拒绝的修改", rule: "规则", device: "设备",
@@ -31,7 +31,7 @@ const T = {
     need_reason: "A rejection needs a reason", done: "Done", none: "Nothing here", item: "Work item", complete: "Complete %",
     elapsed: "Time %", labor_cost: "Labor cost", budget: "Budget", lagging: "Lagging", kind: "Kind",
     detail: "Detail", cycle: "Cycle", owner: "Owner", progress: "Progress", current: "Current", target: "Target",
-    last_checkin: "Last check-in", alignment: "Alignment", updated: "Updated", live: "Live",
+    last_checkin: "Last check-in", not_fed: "not fed", alignment: "Alignment", updated: "Updated", live: "Live",
     by_site: "Site", by_crew: "Crew", by_trade: "Trade", by_worker: "Worker", by_work_item: "Work item", by_day: "Day",
     select_all: "Select all", tab_history: "Who entered what", record: "Record", field: "Field", value: "Value", entered_by: "Entered by",
     at: "At", conflict: "Conflict", refusals: "Refused changes", rule: "Rule", device: "Device",
@@ -215,7 +215,7 @@ const views = {
     return `<h2>OKR</h2><div class="filters"><label>${t("cycle")}<input id="f-cycle" type="text" value="${esc(state.f.cycle)}"></label>${input("date", "date")}</div>
       ${b ? b.objectives.map((o) => `<div class="objective" data-testid="objective"><strong>${esc(o.title)}</strong> ${badge(o.status)} ${Math.round(o.progress * 100)}% · ${esc(o.owner)}
         <div class="scroll"><table><thead><tr><th>${t("target")}</th><th>${t("owner")}</th><th class="num">${t("current")}</th><th class="num">${t("target")}</th><th class="num">${t("progress")}</th><th>${t("status")}</th><th>${t("last_checkin")}</th></tr></thead>
-        <tbody>${o.key_results.map((k) => `<tr><td>${esc(k.title)}</td><td>${esc(k.owner)}</td><td class="num">${fixed(k.current_milli, 1000, 1)} ${esc(k.unit)}</td><td class="num">${fixed(k.target_milli, 1000, 1)}</td><td class="num">${Math.round(k.progress * 100)}%</td><td>${badge(k.status)}</td><td>${k.last_checkin ? day(k.last_checkin.date) + " " + esc(k.last_checkin.author) : ""}</td></tr>`).join("")}</tbody></table></div></div>`).join("")
+        <tbody>${o.key_results.map((k) => `<tr><td>${esc(k.title)}</td><td>${esc(k.owner)}</td><td class="num">${fixed(k.current_milli, 1000, 1)} ${esc(k.unit)}</td><td class="num">${fixed(k.target_milli, 1000, 1)}</td><td class="num">${Math.round(k.progress * 100)}%</td><td>${badge(k.status)}</td><td>${k.last_checkin ? day(k.last_checkin.date) + " " + esc(k.last_checkin.author) : ""}${k.metric_refused ? ` <span class="msg" title="${esc(k.metric_refused)}">⚠ ${t("not_fed")}</span>` : ""}</td></tr>`).join("")}</tbody></table></div></div>`).join("")
         + `<h3>${t("alignment")}</h3>${tree(b.alignment)}${downloads("/v1/reports/okr", { cycle: state.f.cycle })}` : `<p class="msg">${t("none")}</p>`}`;
   },
 };

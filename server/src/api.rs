@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sitesync_core::ids::{DocId, SiteId};
 use sitesync_core::labor::ReviewAction;
 use sitesync_core::store::RowFilter;
+use sitesync_core::units::add_saturating as add;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Access, Principal, Role};
@@ -546,7 +547,7 @@ pub async fn queue(
                 .map(|d| {
                     let of_day = lines.iter().filter(|l| l.site == d.site && l.date == d.date);
                     let (n, wd, cost) = of_day.fold((0, 0, 0), |(n, wd, c), l| {
-                        (n + 1, wd + l.work_days_centi, c + l.cost_fen)
+                        (n + 1, add(wd, l.work_days_centi), add(c, l.cost_fen))
                     });
                     let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
                         let by = names.get(&r.by).map_or(r.by.as_str(), |(_, name)| name.as_str());
@@ -613,9 +614,21 @@ pub async fn okr_report(
     let date = q.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let cycle = q.cycle.clone();
     let board = state
-        .both(move |_, store| match store.okr_board(&org, &cycle, date) {
-            Err(sitesync_core::Error::UnknownCycle(c)) => Err(Error::NotFound(format!("cycle {c}"))),
-            other => Ok(other?),
+        .both(move |auth, store| {
+            let mut board = match store.okr_board(&org, &cycle, date) {
+                Err(sitesync_core::Error::UnknownCycle(c)) => return Err(Error::NotFound(format!("cycle {c}"))),
+                other => other?,
+            };
+            // Why a bound key result is not fed, asked as the feed asks it.
+            let org = sitesync_core::ids::OrgId::new(&org).map_err(|e| Error::BadRequest(e.to_string()))?;
+            for k in board.objectives.iter_mut().flat_map(|o| o.key_results.iter_mut()) {
+                if let Some(m) = &k.kr.metric {
+                    k.metric_refused = crate::tenancy::metric_allowed(auth, &org, &k.kr, m)
+                        .err()
+                        .map(|e| e.to_string());
+                }
+            }
+            Ok(board)
         })
         .await?;
     deliver(q.format, &format!("okr-{}", q.cycle), &board, || okr_table(&board))

@@ -346,15 +346,26 @@ impl AuthDb {
 
     /// The principal of an active device (re-checked at every sync message).
     pub fn principal(&self, device_id: &str) -> Result<Option<Principal>> {
-        let row: Option<(String, String, String, bool, String)> = self
+        let user: Option<String> = self
             .conn
-            .prepare_cached(
-                "SELECT u.user_id, u.org_id, u.role, u.all_sites, u.name FROM devices d JOIN users u ON u.user_id = d.user_id
-                 WHERE d.device_id = ?1 AND d.revoked_at IS NULL",
-            )?
-            .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .prepare_cached("SELECT user_id FROM devices WHERE device_id = ?1 AND revoked_at IS NULL")?
+            .query_row([device_id], |r| r.get(0))
             .optional()?;
-        let Some((user_id, org_id, role, all, user_name)) = row else {
+        match user {
+            Some(user) => self.user_principal(&user, device_id),
+            None => Ok(None),
+        }
+    }
+
+    /// What a user may read and write, as a principal on `device_id` (the grants of the user, not of
+    /// a device: "" when no device is involved, as for a key result's owner).
+    pub fn user_principal(&self, user_id: &str, device_id: &str) -> Result<Option<Principal>> {
+        let row: Option<(String, String, bool, String)> = self
+            .conn
+            .prepare_cached("SELECT org_id, role, all_sites, name FROM users WHERE user_id = ?1")?
+            .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let Some((org_id, role, all, user_name)) = row else {
             return Ok(None);
         };
         let role = parse_role(&role)?;
@@ -362,11 +373,11 @@ impl AuthDb {
             .conn
             .prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
         let sites = stmt
-            .query_map([&user_id], |r| r.get(0))?
+            .query_map([user_id], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(Some(Principal {
             device_id: device_id.to_string(),
-            user_id,
+            user_id: user_id.to_string(),
             user_name,
             org_id,
             all_sites: all || matches!(role, Role::HeadOffice | Role::Admin),
@@ -577,6 +588,17 @@ impl AuthDb {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The users of an org that a free-text name designates: the user with that id, and every user
+    /// with that name.
+    pub fn users_named(&self, org_id: &str, name: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT user_id FROM users WHERE org_id = ?1 AND (user_id = ?2 OR name = ?2) ORDER BY user_id",
+        )?;
+        Ok(stmt
+            .query_map([org_id, name], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     /// What a principal may do with a document.

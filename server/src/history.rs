@@ -141,20 +141,21 @@ pub async fn history(
             }
             let names = auth.user_names(&who.org_id)?;
             let entries = store.history(&id, SERVER_DEVICE, &names)?;
-            let by_hash: std::collections::HashMap<String, (Option<String>, Option<String>, Option<String>, i64)> = entries
-                .iter()
-                .map(|e| {
-                    (
-                        e.change.hash.clone(),
+            let by_hash: std::collections::HashMap<String, (Option<String>, Option<String>, Option<String>, i64)> =
+                entries
+                    .iter()
+                    .map(|e| {
                         (
-                            e.author.user_name.clone(),
-                            e.author.user_id.clone(),
-                            e.author.device.clone(),
-                            e.change.time_ms,
-                        ),
-                    )
-                })
-                .collect();
+                            e.change.hash.clone(),
+                            (
+                                e.author.user_name.clone(),
+                                e.author.user_id.clone(),
+                                e.author.device.clone(),
+                                e.change.time_ms,
+                            ),
+                        )
+                    })
+                    .collect();
             let fields = store
                 .field_values(&id)?
                 .into_iter()

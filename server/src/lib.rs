@@ -24,6 +24,7 @@ pub mod limits;
 pub mod report;
 pub mod session;
 pub mod state;
+pub mod tenancy;
 pub mod web;
 
 use std::future::Future;
@@ -150,7 +151,12 @@ pub async fn run(
         tokio::spawn(async move {
             loop {
                 let today = chrono::Utc::now().date_naive();
-                match state.both(move |_, store| Ok(store.refresh_metrics(today)?)).await {
+                // Whether each key result may be fed is asked again on every feed: grants change.
+                let feed = move |auth: &auth::AuthDb, store: &mut sitesync_core::Store| {
+                    Ok(store
+                        .refresh_metrics(today, &|org, kr, metric| tenancy::metric_allowed(auth, org, kr, metric))?)
+                };
+                match state.both(feed).await {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::info!(check_ins = n, "key results updated from field data");

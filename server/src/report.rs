@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 use crate::export::{Cell, Table, yuan};
+use sitesync_core::units::add_saturating as add;
 
 /// How the labor summary is grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -50,12 +51,13 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// Adds a line, saturating rather than wrapping (lines are bounded, so no real sum comes near).
     fn add(&mut self, r: &LaborRow) {
-        self.work_days_centi += r.work_days_centi;
-        self.hours_min += r.hours_min;
-        self.overtime_min += r.overtime_min;
-        self.cost_fen += r.cost_fen;
-        self.lines += 1;
+        self.work_days_centi = add(self.work_days_centi, r.work_days_centi);
+        self.hours_min = add(self.hours_min, r.hours_min);
+        self.overtime_min = add(self.overtime_min, r.overtime_min);
+        self.cost_fen = add(self.cost_fen, r.cost_fen);
+        self.lines = add(self.lines, 1);
         self.cost = yuan(self.cost_fen);
     }
 
@@ -253,13 +255,14 @@ pub fn attendance(store: &Store, site: &str, month: NaiveDate, include_unapprove
                 cost: String::new(),
             });
         let i = (r.date.day() - 1) as usize;
-        *row.days[i].get_or_insert(0) += r.work_days_centi;
-        row.work_days_centi += r.work_days_centi;
-        row.cost_fen += r.cost_fen;
+        let day = row.days[i].get_or_insert(0);
+        *day = add(*day, r.work_days_centi);
+        row.work_days_centi = add(row.work_days_centi, r.work_days_centi);
+        row.cost_fen = add(row.cost_fen, r.cost_fen);
         row.cost = yuan(row.cost_fen);
-        day_totals[i] += r.work_days_centi;
-        wd += r.work_days_centi;
-        cost += r.cost_fen;
+        day_totals[i] = add(day_totals[i], r.work_days_centi);
+        wd = add(wd, r.work_days_centi);
+        cost = add(cost, r.cost_fen);
     }
     Ok(Attendance {
         site: site.to_string(),
@@ -377,11 +380,13 @@ pub fn progress(
     };
     let mut done: BTreeMap<String, i64> = BTreeMap::new();
     for p in store.progress_rows(&f)? {
-        *done.entry(p.work_item).or_default() += p.quantity_milli;
+        let d = done.entry(p.work_item).or_default();
+        *d = add(*d, p.quantity_milli);
     }
     let mut cost: BTreeMap<String, i64> = BTreeMap::new();
     for l in store.labor_rows(&f)? {
-        *cost.entry(l.work_item).or_default() += l.cost_fen;
+        let c = cost.entry(l.work_item).or_default();
+        *c = add(*c, l.cost_fen);
     }
     let items = roster
         .work_items
@@ -468,8 +473,8 @@ impl Progress {
                 ]
             })
             .collect();
-        let labor: i64 = self.items.iter().map(|i| i.labor_cost_fen).sum();
-        let budget: i64 = self.items.iter().map(|i| i.budget_fen).sum();
+        let labor = self.items.iter().map(|i| i.labor_cost_fen).fold(0, add);
+        let budget = self.items.iter().map(|i| i.budget_fen).fold(0, add);
         let mut totals = vec![Cell::Text("合计 total".into())];
         totals.extend(std::iter::repeat_n(Cell::Empty, 8));
         totals.extend([Cell::Fen(labor), Cell::Fen(budget), Cell::Empty]);
@@ -496,6 +501,11 @@ pub enum AnomalyKind {
     AmendedAfterApproval,
     /// A labor line's day rate differs from the worker's roster rate.
     RateMismatch,
+    /// A labor line's worker is not on that site's roster.
+    NotOnRoster,
+    /// A stored line that does not read as a valid one (a negative work-day, a cost that overflows,
+    /// an id not its own): left out of every sum.
+    InvalidLine,
 }
 
 /// One anomaly.
@@ -546,9 +556,24 @@ pub fn anomalies(
         let e = per
             .entry((r.worker.clone(), r.date))
             .or_insert_with(|| (0, 0, BTreeSet::new(), r.worker_name.clone()));
-        e.0 += r.work_days_centi;
-        e.1 += r.hours_min + r.overtime_min;
+        e.0 = add(e.0, r.work_days_centi);
+        e.1 = add(e.1, add(r.hours_min, r.overtime_min));
         e.2.insert(r.site.clone());
+        if r.roster_rate_fen.is_none() {
+            // Not on this site's roster: its rate cannot be compared, which is why it is flagged.
+            out.push(Anomaly {
+                kind: AnomalyKind::NotOnRoster,
+                site: r.site.clone(),
+                date: r.date,
+                worker: Some(r.worker.clone()),
+                detail: format!(
+                    "{}: worker not on the roster of {}, logged at {}",
+                    r.worker,
+                    r.site,
+                    yuan(r.rate_fen)
+                ),
+            });
+        }
         if let Some(roster) = r.roster_rate_fen
             && roster != r.rate_fen
         {
@@ -620,6 +645,15 @@ pub fn anomalies(
             let Some(next) = d.succ_opt() else { break };
             d = next;
         }
+    }
+    for bad in store.invalid_rows(&f)? {
+        out.push(Anomaly {
+            kind: AnomalyKind::InvalidLine,
+            site: bad.site,
+            date: bad.date,
+            worker: None,
+            detail: format!("line {} left out of every sum: {}", bad.record, bad.reason),
+        });
     }
     for day in store.day_rows(&f)? {
         if day.status == "amended_after_approval" {

@@ -18,6 +18,8 @@ use crate::auth::{Access, AuthDb, Principal};
 use crate::authorship::Signers;
 use crate::error::Result;
 use crate::state::{AppState, Deliveries, EventDoc, PushEvent};
+use crate::tenancy::Pusher;
+use sitesync_core::validate::Tenancy;
 use tokio::sync::broadcast;
 
 /// Changes per update frame before the rest goes in another frame, well under the frame limit.
@@ -75,6 +77,8 @@ pub fn push_batch(
     let mut merges: Vec<(DocId, Vec<u8>)> = Vec::new();
     // The signatures of each merge's changes, with their signers.
     let mut merge_sigs: Vec<Vec<(ChangeSig, Author)>> = Vec::new();
+    // The push each merge came from: its device answers for the checks of its records.
+    let mut merge_push: Vec<usize> = Vec::new();
     let mut whos = Vec::with_capacity(pushes.len());
     let mut screen = Screen::new();
     for (who, docs) in pushes {
@@ -117,7 +121,8 @@ pub fn push_batch(
                 continue;
             }
             let mut signers = Signers::new(auth, &d.sigs);
-            let screened = screen.check(store, &id, &d.changes, site_org.as_deref(), &mut signers);
+            let tenancy = Pusher { auth, who: &who };
+            let screened = screen.check(store, &id, &d.changes, site_org.as_deref(), &mut signers, &tenancy);
             if let Some(e) = signers.failed.take() {
                 tracing::error!(doc = %d.doc, error = %e, "could not check a push");
                 plan.push(Plan::Answer(DocResult::Refused {
@@ -140,6 +145,17 @@ pub fn push_batch(
                     plan.push(Plan::Answer(DocResult::Refused {
                         doc: d.doc,
                         reason: Refusal::Malformed,
+                    }));
+                    continue;
+                }
+                Err(sitesync_core::Error::Refused { invalid, .. }) => {
+                    tracing::warn!(device = %who.device_id, doc = %d.doc, error = %invalid, "refused an invalid document");
+                    plan.push(Plan::Answer(DocResult::Refused {
+                        doc: d.doc,
+                        reason: Refusal::Invalid {
+                            field: invalid.field().to_string(),
+                            reason: invalid.to_string(),
+                        },
                     }));
                     continue;
                 }
@@ -178,6 +194,7 @@ pub fn push_batch(
                 None
             } else {
                 merges.push((id.clone(), screened.accepted));
+                merge_push.push(whos.len());
                 merge_sigs.push(
                     screened
                         .accepted_hashes
@@ -213,17 +230,22 @@ pub fn push_batch(
         }
     }
     let cursor_before = store.change_cursor()?;
-    let items: Vec<(DocId, &[u8])> = merges.iter().map(|(id, b)| (id.clone(), b.as_slice())).collect();
+    let pushers: Vec<Pusher<'_>> = merge_push.iter().map(|&i| Pusher { auth, who: &whos[i] }).collect();
+    let items: Vec<(DocId, &[u8], &dyn Tenancy)> = merges
+        .iter()
+        .zip(&pushers)
+        .map(|((id, b), p)| (id.clone(), b.as_slice(), p as &dyn Tenancy))
+        .collect();
     let merged: Vec<std::result::Result<bool, sitesync_core::Error>> = if items.is_empty() {
         Vec::new()
     } else {
-        match store.merge_many(&items) {
+        match store.merge_many_checked(&items) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "could not store a batch of changes");
                 items
                     .iter()
-                    .map(|(id, _)| Err(sitesync_core::Error::Sync(format!("{id}: store unavailable"))))
+                    .map(|(id, ..)| Err(sitesync_core::Error::Sync(format!("{id}: store unavailable"))))
                     .collect()
             }
         }
@@ -273,6 +295,13 @@ pub fn push_batch(
                     ) => {
                         tracing::warn!(device = %who.device_id, doc = %d.doc, error = %e, "refused malformed changes");
                         Some(Refusal::Malformed)
+                    }
+                    Err(sitesync_core::Error::Refused { invalid, .. }) => {
+                        tracing::warn!(device = %who.device_id, doc = %d.doc, error = %invalid, "refused invalid records");
+                        Some(Refusal::Invalid {
+                            field: invalid.field().to_string(),
+                            reason: invalid.to_string(),
+                        })
                     }
                     Err(e) => {
                         tracing::error!(doc = %d.doc, error = %e, "could not store changes");

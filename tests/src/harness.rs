@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use futures_util::{SinkExt, StreamExt};
 use sitesync_core::Store;
 use sitesync_core::import::Company;
-use sitesync_core::sync::protocol::{self, ClientMsg, ServerMsg};
+use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, DocSync, ServerMsg};
 use sitesync_server::AppState;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -104,6 +104,22 @@ impl TestServer {
         self.state.auth(move |a| a.add_device(&user, "test")).await.unwrap()
     }
 
+    /// Adds a second organisation with one site (the small fixture's roster under another id) and
+    /// one foreman of it, `user`.
+    pub async fn add_org(&self, org: &str, site: &str, user: &str) {
+        let mut other: Company = sitesync_core::import::read_json(&fixtures().join("small/company.json")).unwrap();
+        other.org.id = org.parse().unwrap();
+        other.sites[0].id = site.parse().unwrap();
+        other.users = vec![
+            serde_json::from_value(serde_json::json!({"id": user, "name": user, "role": "foreman", "sites": [site]}))
+                .unwrap(),
+        ];
+        self.state
+            .both(move |a, s| sitesync_server::admin::import_company(a, s, &other))
+            .await
+            .unwrap();
+    }
+
     /// Runs `f` on the server's own document store.
     pub async fn store<T: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
         self.state.both(move |_, s| Ok(f(s))).await.unwrap()
@@ -167,6 +183,36 @@ impl RawClient {
     /// Sends raw bytes as one binary frame, ignoring a send the server cut short by closing.
     pub async fn try_send_bytes(&mut self, bytes: Vec<u8>) {
         let _ = self.socket.send(Message::Binary(bytes.into())).await;
+    }
+
+    /// Says hello from cursor 0 and waits for the welcome.
+    pub async fn hello(&mut self) {
+        self.send(&ClientMsg::Hello { cursor: 0 }).await;
+        match self.recv().await {
+            Some(ServerMsg::Welcome { .. }) => {}
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// Pushes whole documents (`(id, bytes)`, no base) and returns the server's results, in order.
+    pub async fn push(&mut self, docs: Vec<(String, Vec<u8>)>) -> Vec<DocResult> {
+        let docs = docs
+            .into_iter()
+            .map(|(doc, changes)| DocSync {
+                doc,
+                base: vec![],
+                heads: vec![],
+                changes,
+            })
+            .collect();
+        self.send(&ClientMsg::Push { req: 1, docs }).await;
+        loop {
+            match self.recv().await {
+                Some(ServerMsg::Ack { results, .. }) => return results,
+                Some(ServerMsg::Changed { .. }) => continue,
+                other => panic!("expected an ack, got {other:?}"),
+            }
+        }
     }
 
     /// The next message, or `None` once the server closed the connection (10 s at most).

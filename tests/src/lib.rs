@@ -1,5 +1,6 @@
 //! Helpers for sitesync's cross-crate tests: real servers and clients on loopback.
 
 pub mod browser;
+pub mod crafted;
 pub mod harness;
 pub mod proxy;

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use automerge::transaction::Transaction;
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::doc::{Record, assert_false, heads_hex, heads_parse, put, read_table, table};
 use crate::error::{Error, Result};
-use crate::ids::{LineId, WorkItemId, WorkerId};
+use crate::ids::{DocId, LineId, SiteId, WorkItemId, WorkerId};
 use crate::labor::{Amendment, DayStatus, Delay, LaborKind, LaborLine, ProgressLine, ReviewAction, ReviewEvent};
 use crate::units::{Fen, Minutes, Quantity, WorkDays};
+use crate::validate::Invalid;
 
 /// Labor fields a person may edit concurrently, and so may see in conflict.
 const LABOR_FIELDS: &[&str] = &[
@@ -44,66 +45,185 @@ pub(crate) struct DayContent {
     pub delays: Vec<Delay>,
     /// The review trail, oldest first.
     pub reviews: Vec<ReviewEvent>,
+    /// Lines that cannot be read as valid lines, left out of `labor` and `progress` (see [`read`]).
+    pub flagged: Vec<Flagged>,
 }
 
-fn corrupt(e: Error) -> Error {
-    Error::CorruptDocument {
-        doc: "day".into(),
+/// A stored line that does not read as a valid one: it is left out of the day and of every sum, and
+/// shown to people as such (the projection's `invalid_records`, the anomaly report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Flagged {
+    /// `labor` or `progress`.
+    pub table: &'static str,
+    /// The record's id.
+    pub record: String,
+    /// Why.
+    pub invalid: Invalid,
+}
+
+/// A unit's own refusal (`WorkDays::from_centi`, `Fen::new` …) as a range error on its field.
+fn out_of_range(e: Error) -> Invalid {
+    match e {
+        Error::Invalid { field, reason } => Invalid::Range { field, reason },
+        other => Invalid::Malformed {
+            field: "record",
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn bad_id(field: &'static str) -> impl Fn(Error) -> Invalid {
+    move |e| Invalid::Malformed {
+        field,
         reason: e.to_string(),
     }
 }
 
-fn labor_line(id: String, r: &Record) -> Result<LaborLine> {
+/// Reads a labor record. `strict` is what a pushed record is held to: every field present with its
+/// type and a known kind. Otherwise a missing field reads as its default, as it always has on disk.
+pub(crate) fn labor_record(id: &str, r: &Record, strict: bool) -> std::result::Result<LaborLine, Invalid> {
+    let int = |f: &'static str| if strict { r.int_strict(f) } else { Ok(r.int(f)) };
+    let text = |f: &'static str| if strict { r.str_strict(f) } else { Ok(r.str(f)) };
+    let kind = text("kind")?;
+    let kind = match LaborKind::parse(&kind) {
+        Some(k) => k,
+        None if !strict => LaborKind::DayLabor,
+        None => {
+            return Err(Invalid::Malformed {
+                field: "kind",
+                reason: format!("{kind:?} is not a kind of labor"),
+            });
+        }
+    };
     Ok(LaborLine {
-        id: LineId::new(id).map_err(corrupt)?,
-        worker: WorkerId::new(r.str("worker")).map_err(corrupt)?,
-        work_item: WorkItemId::new(r.str("work_item")).map_err(corrupt)?,
-        work_days: WorkDays::from_centi(r.int("work_days_centi")).map_err(corrupt)?,
-        hours: Minutes::from_min("hours", r.int("hours_min")).map_err(corrupt)?,
-        overtime: Minutes::from_min("overtime", r.int("overtime_min")).map_err(corrupt)?,
-        kind: LaborKind::parse(&r.str("kind")).unwrap_or(LaborKind::DayLabor),
-        day_rate: Fen::new("rate", r.int("rate_fen")).map_err(corrupt)?,
-        overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(corrupt)?,
-        note: r.str("note"),
-        entered_by: r.str("entered_by"),
-        deleted: r.bool("deleted", false),
+        id: LineId::new(id).map_err(bad_id("id"))?,
+        worker: WorkerId::new(text("worker")?).map_err(bad_id("worker"))?,
+        work_item: WorkItemId::new(text("work_item")?).map_err(bad_id("work_item"))?,
+        work_days: WorkDays::from_centi(int("work_days_centi")?).map_err(out_of_range)?,
+        hours: Minutes::from_min("hours", int("hours_min")?).map_err(out_of_range)?,
+        overtime: Minutes::from_min("overtime", int("overtime_min")?).map_err(out_of_range)?,
+        kind,
+        day_rate: Fen::new("rate", int("rate_fen")?).map_err(out_of_range)?,
+        overtime_rate: Fen::new("overtime_rate", int("overtime_rate_fen")?).map_err(out_of_range)?,
+        note: text("note")?,
+        entered_by: text("entered_by")?,
+        deleted: if strict {
+            r.bool_strict("deleted")?
+        } else {
+            r.bool("deleted", false)
+        },
         conflicts: r.conflicts(LABOR_FIELDS),
     })
 }
 
-fn progress_line(id: String, r: &Record) -> Result<ProgressLine> {
+/// Reads a progress record, `strict` as in [`labor_record`].
+pub(crate) fn progress_record(id: &str, r: &Record, strict: bool) -> std::result::Result<ProgressLine, Invalid> {
+    let text = |f: &'static str| if strict { r.str_strict(f) } else { Ok(r.str(f)) };
+    let quantity = if strict {
+        r.int_strict("quantity_milli")?
+    } else {
+        r.int("quantity_milli")
+    };
     Ok(ProgressLine {
-        id: LineId::new(id).map_err(corrupt)?,
-        work_item: WorkItemId::new(r.str("work_item")).map_err(corrupt)?,
-        quantity: Quantity::from_milli("quantity", r.int("quantity_milli")).map_err(corrupt)?,
-        note: r.str("note"),
-        entered_by: r.str("entered_by"),
-        deleted: r.bool("deleted", false),
+        id: LineId::new(id).map_err(bad_id("id"))?,
+        work_item: WorkItemId::new(text("work_item")?).map_err(bad_id("work_item"))?,
+        quantity: Quantity::from_milli("quantity", quantity).map_err(out_of_range)?,
+        note: text("note")?,
+        entered_by: text("entered_by")?,
+        deleted: if strict {
+            r.bool_strict("deleted")?
+        } else {
+            r.bool("deleted", false)
+        },
         conflicts: r.conflicts(PROGRESS_FIELDS),
     })
 }
 
+/// Reads a delay record (`None`: deleted), `strict` as in [`labor_record`].
+pub(crate) fn delay_record(id: &str, r: &Record, strict: bool) -> std::result::Result<Option<Delay>, Invalid> {
+    let deleted = if strict {
+        r.bool_strict("deleted")?
+    } else {
+        r.bool("deleted", false)
+    };
+    if deleted {
+        return Ok(None);
+    }
+    let text = |f: &'static str| if strict { r.str_strict(f) } else { Ok(r.str(f)) };
+    let item = text("work_item")?;
+    Ok(Some(Delay {
+        id: id.to_string(),
+        text: text("text")?,
+        work_item: match item.as_str() {
+            "" => None,
+            _ if strict => Some(WorkItemId::new(item).map_err(bad_id("work_item"))?),
+            _ => WorkItemId::new(item).ok(),
+        },
+        entered_by: text("entered_by")?,
+    }))
+}
+
+/// The site and date of the document, from the id its genesis wrote.
+fn site_day(doc: &Automerge) -> Option<(SiteId, NaiveDate)> {
+    let (value, _) = doc.get(automerge::ROOT, "id").ok().flatten()?;
+    match value.into_string().ok()?.parse::<DocId>().ok()? {
+        DocId::Day(site, date) => Some((site, date)),
+        _ => None,
+    }
+}
+
 /// Reads the whole day, now or as of `heads`.
+///
+/// Decision (2026-11-30): a line that does not read as a valid one — a negative work-day, an
+/// unknown kind, a cost that overflows, an id that is not the one derived from the day and what the
+/// line is — is *flagged* ([`DayContent::flagged`]) and left out, rather than failing the read. A
+/// failing read used to fail the projection inside `Store::persist`, and with it the group commit of
+/// every device in the batch; documents already on disk, and merges of what another replica
+/// accepted, must never wedge a store. The server refuses such lines when they are pushed
+/// (`validate/document.rs`), so flagged lines are what older data or another replica holds, and
+/// people see them in the anomaly report instead of in sums.
 pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayContent> {
     let day = read_table(doc, &table(doc, "day")?, heads)?;
     let info = day.get("day").cloned().unwrap_or_default();
+    let whose = site_day(doc);
+    let mut flagged = Vec::new();
     let mut labor = BTreeMap::new();
     for (id, r) in read_table(doc, &table(doc, "labor")?, heads)? {
-        labor.insert(id.clone(), labor_line(id, &r)?);
+        let line = labor_record(&id, &r, false).and_then(|l| match &whose {
+            Some((site, date)) => crate::validate::labor_values(site, *date, &l).map(|()| l),
+            None => Ok(l),
+        });
+        match line {
+            Ok(l) => {
+                labor.insert(id, l);
+            }
+            Err(invalid) => flagged.push(Flagged {
+                table: "labor",
+                record: id,
+                invalid,
+            }),
+        }
     }
     let mut progress = BTreeMap::new();
     for (id, r) in read_table(doc, &table(doc, "progress")?, heads)? {
-        progress.insert(id.clone(), progress_line(id, &r)?);
+        let line = progress_record(&id, &r, false).and_then(|p| match &whose {
+            Some((site, date)) => crate::validate::progress_values(site, *date, &p).map(|()| p),
+            None => Ok(p),
+        });
+        match line {
+            Ok(p) => {
+                progress.insert(id, p);
+            }
+            Err(invalid) => flagged.push(Flagged {
+                table: "progress",
+                record: id,
+                invalid,
+            }),
+        }
     }
     let delays = read_table(doc, &table(doc, "delays")?, heads)?
         .into_iter()
-        .filter(|(_, r)| !r.bool("deleted", false))
-        .map(|(id, r)| Delay {
-            id,
-            text: r.str("text"),
-            work_item: WorkItemId::new(r.str("work_item")).ok(),
-            entered_by: r.str("entered_by"),
-        })
+        .filter_map(|(id, r)| delay_record(&id, &r, false).ok().flatten())
         .collect();
     let mut reviews: Vec<ReviewEvent> = read_table(doc, &table(doc, "reviews")?, heads)?
         .into_iter()
@@ -132,6 +252,7 @@ pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayC
         progress,
         delays,
         reviews,
+        flagged,
     })
 }
 

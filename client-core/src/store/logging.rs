@@ -2,7 +2,6 @@
 //! submit / approve / reject / amend trail. Every call validates first and writes nothing on error.
 
 use chrono::NaiveDate;
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::Store;
@@ -14,6 +13,7 @@ use crate::labor::{
 };
 use crate::roster::{Roster, Site};
 use crate::units::{Minutes, Quantity, WorkDays};
+use crate::validate;
 
 /// What a crew-day copy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,8 +37,10 @@ impl Store {
             .ok_or_else(|| Error::UnknownSite(site.to_string()))
     }
 
-    /// Creates or updates a site's master data (only what differs is written).
+    /// Creates or updates a site's master data (only what differs is written), refusing rates,
+    /// budgets and plans out of bounds (see [`crate::validate::roster`]).
     pub fn put_roster(&mut self, roster: &Roster) -> Result<()> {
+        validate::roster(&roster.site.id, roster)?;
         self.change(&DocId::Site(roster.site.id.clone()), |tx| site::put_roster(tx, roster))
     }
 
@@ -89,6 +91,7 @@ impl Store {
                     progress: Default::default(),
                     delays: Vec::new(),
                     reviews: Vec::new(),
+                    flagged: Vec::new(),
                 },
                 DayStatus::Draft,
             )
@@ -202,6 +205,7 @@ impl Store {
             deleted: false,
             conflicts: Vec::new(),
         };
+        validate::labor_line(&e.site, e.date, &line, &roster)?;
         let (content, status) = self.day_content(&e.site, e.date)?;
         if let Some(existing) = content.labor.get(line.id.as_str()).filter(|l| !l.deleted) {
             return Err(Error::DuplicateLine {
@@ -216,23 +220,44 @@ impl Store {
         Ok(line)
     }
 
-    /// Where a line lives: its site and date, from the projection.
+    /// Where a line lives: its site and date, from the projection. Two documents may hold a line
+    /// under the same id (rows are keyed by document); a line's id is derived from its site and
+    /// date, so its own document is the one whose site and date derive it.
     fn locate(&self, id: &LineId) -> Result<(SiteId, NaiveDate)> {
-        let table = if id.is_progress() {
-            "progress_lines"
+        let sql = if id.is_progress() {
+            "SELECT site_id, day, '', work_item_id FROM progress_lines WHERE line_id = ?1 ORDER BY doc_id"
         } else {
-            "labor_lines"
+            "SELECT site_id, day, worker_id, work_item_id FROM labor_lines WHERE line_id = ?1 ORDER BY doc_id"
         };
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row(
-                &format!("SELECT site_id, day FROM {table} WHERE line_id = ?1"),
-                [id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (site, date) = row.ok_or_else(|| Error::UnknownLine(id.to_string()))?;
-        Ok((SiteId::new(site)?, crate::ids::parse_date(&date)?))
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (site, date, worker, item) = row?;
+            let (Ok(site), Ok(date), Ok(item)) =
+                (SiteId::new(site), crate::ids::parse_date(&date), WorkItemId::new(item))
+            else {
+                continue;
+            };
+            let derived = if id.is_progress() {
+                LineId::progress(&site, date, &item)
+            } else {
+                match WorkerId::new(worker) {
+                    Ok(w) => LineId::labor(&site, date, &w, &item),
+                    Err(_) => continue,
+                }
+            };
+            if &derived == id {
+                return Ok((site, date));
+            }
+        }
+        Err(Error::UnknownLine(id.to_string()))
     }
 
     /// One labor line with its site and date.
@@ -273,6 +298,7 @@ impl Store {
         if let Some(v) = &patch.note {
             line.note = v.clone();
         }
+        validate::labor_line(&site, date, &line, &self.roster(&site)?)?;
         let (content, status) = self.day_content(&site, date)?;
         Self::check_worker_day(&content, &line)?;
         let amend = Self::check_unlocked(&site, date, status, amend)?;
@@ -343,6 +369,7 @@ impl Store {
                 deleted: false,
                 conflicts: Vec::new(),
             };
+            validate::labor_line(site, to, &line, &roster)?;
             target.labor.insert(line.id.to_string(), line.clone());
             copy.created.push(line.id.clone());
             lines.push(line);
@@ -384,6 +411,7 @@ impl Store {
             deleted: false,
             conflicts: Vec::new(),
         };
+        validate::progress_line(site, date, &line, &roster)?;
         self.change_day(site, date, amend, |tx| day::put_progress(tx, &line))?;
         Ok(line)
     }
@@ -415,6 +443,7 @@ impl Store {
         amend: Option<&str>,
     ) -> Result<()> {
         self.roster(site)?;
+        validate::day_date(date)?;
         let (_, status) = self.day_content(site, date)?;
         let amend = Self::check_unlocked(site, date, status, amend)?;
         self.change_day(site, date, amend, |tx| day::put_info(tx, weather, note))
@@ -449,6 +478,8 @@ impl Store {
             work_item: work_item.cloned(),
             entered_by: self.user.clone(),
         };
+        validate::day_date(date)?;
+        validate::delay(site, &delay, &roster)?;
         self.change_day(site, date, amend, |tx| day::put_delay(tx, &delay))?;
         Ok(delay.id)
     }

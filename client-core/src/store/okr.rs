@@ -12,6 +12,13 @@ use crate::error::{Error, Result};
 use crate::ids::{DocId, OrgId};
 use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
 use crate::store::RowFilter;
+use crate::units::add_saturating;
+use crate::validate::{self, Invalid};
+
+/// A computed metric as an `i64`, saturating instead of wrapping.
+fn narrow(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
 
 /// A key result to add. `target` and `due` are optional here only so that leaving them out is a
 /// typed validation error (SMART: measurable and time-bound), not a compile error in a form.
@@ -59,6 +66,10 @@ pub struct KrView {
     pub checkins: usize,
     /// Final score 0.0–1.0, once the cycle is closed.
     pub score: Option<f64>,
+    /// Why the key result's metric is not fed (its site is not the org's, or its owner may not read
+    /// it), where the server says so; `None` on a phone's own board.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_refused: Option<String>,
 }
 
 /// An objective on the board.
@@ -184,6 +195,7 @@ impl Store {
 
     /// Creates (or updates the settings of) a cycle.
     pub fn put_cycle(&mut self, cycle: &Cycle) -> Result<()> {
+        validate::cycle(cycle)?;
         if cycle.end < cycle.start {
             return Err(Error::invalid("end", "the cycle ends before it starts"));
         }
@@ -294,6 +306,12 @@ impl Store {
             metric: new.metric.clone(),
             status_override: None,
         };
+        // A phone holds the sites of its org that it may read: a metric must name one of them.
+        let held = self.sites()?;
+        let org_id = OrgId::new(org)?;
+        validate::key_result(&kr, &org_id, &|s| {
+            held.iter().any(|h| &h.id == s).then(|| org_id.clone())
+        })?;
         self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_key_result(tx, &kr))?;
         Ok(kr)
     }
@@ -331,6 +349,7 @@ impl Store {
             date,
             at: Utc::now(),
         };
+        validate::check_in(&c)?;
         self.change(&Self::okr_doc(org, cycle)?, |tx| doc::put_checkin(tx, &c))?;
         Ok(c)
     }
@@ -434,6 +453,7 @@ impl Store {
                     last_checkin: last,
                     checkins: content.checkins.iter().filter(|ch| ch.kr == k.id).count(),
                     score: content.scores.get(&k.id).map(|t| *t as f64 / 10.0),
+                    metric_refused: None,
                 });
             }
             if !(2..=4).contains(&krs.len()) {
@@ -528,16 +548,16 @@ impl Store {
                     .iter()
                     .filter(|r| on(work_item, &r.work_item))
                     .map(|r| r.cost_fen)
-                    .sum::<i64>()
-                    * 10,
+                    .fold(0, add_saturating)
+                    .saturating_mul(10),
             ),
             Metric::WorkDays { work_item, .. } => Some(
                 self.labor_rows(&f)?
                     .iter()
                     .filter(|r| on(work_item, &r.work_item))
                     .map(|r| r.work_days_centi)
-                    .sum::<i64>()
-                    * 10,
+                    .fold(0, add_saturating)
+                    .saturating_mul(10),
             ),
             Metric::CostPerUnit { work_item, .. } => {
                 let cost: i64 = self
@@ -545,15 +565,15 @@ impl Store {
                     .iter()
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.cost_fen)
-                    .sum();
+                    .fold(0, add_saturating);
                 let qty: i64 = self
                     .progress_rows(&f)?
                     .iter()
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.quantity_milli)
-                    .sum();
+                    .fold(0, add_saturating);
                 // yuan per unit in thousandths = (fen / 100) / (milli / 1000) × 1000.
-                (qty > 0).then(|| (cost as i128 * 10_000 / qty as i128) as i64)
+                (qty > 0).then(|| narrow(cost as i128 * 10_000 / qty as i128))
             }
             Metric::ProgressPercent { work_item, .. } => {
                 let all = RowFilter {
@@ -565,7 +585,7 @@ impl Store {
                     .iter()
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.quantity_milli)
-                    .sum();
+                    .fold(0, add_saturating);
                 let planned: i64 = self
                     .conn
                     .query_row(
@@ -574,7 +594,7 @@ impl Store {
                         |r| r.get(0),
                     )
                     .unwrap_or(0);
-                (planned > 0).then(|| (qty as i128 * 100_000 / planned as i128) as i64)
+                (planned > 0).then(|| narrow(qty as i128 * 100_000 / planned as i128))
             }
             Metric::LogCoverage { .. } => {
                 let days = (to - cycle.start).num_days() + 1;
@@ -594,7 +614,16 @@ impl Store {
 
     /// Recomputes every metric-fed key result of every cycle in the store and records a check-in by
     /// `system` where the value changed; returns how many were recorded.
-    pub fn refresh_metrics(&mut self, today: NaiveDate) -> Result<usize> {
+    ///
+    /// `allowed` is asked on every feed, for every bound key result, whether it may be fed: the
+    /// server answers that the metric's site must be of the cycle's org and readable by the key
+    /// result's owner (another org's key result, or a foreman's bound to a site not theirs, was
+    /// once fed figures it may not see). A key result refused is skipped and keeps its last value.
+    pub fn refresh_metrics(
+        &mut self,
+        today: NaiveDate,
+        allowed: &dyn Fn(&OrgId, &KeyResult, &Metric) -> std::result::Result<(), Invalid>,
+    ) -> Result<usize> {
         let mut written = 0;
         for (org, cycle) in self.okr_cycles()? {
             let Ok(content) = self.okr_content(&org, &cycle) else {
@@ -604,6 +633,7 @@ impl Store {
             if c.closed {
                 continue;
             }
+            let Ok(org_id) = OrgId::new(&org) else { continue };
             let latest: BTreeMap<&str, i64> = content
                 .checkins
                 .iter()
@@ -612,6 +642,9 @@ impl Store {
             let mut feeds = Vec::new();
             for k in content.key_results.values() {
                 let Some(metric) = &k.metric else { continue };
+                if allowed(&org_id, k, metric).is_err() {
+                    continue;
+                }
                 let Some(value) = self.metric_value(metric, &c, today)? else {
                     continue;
                 };

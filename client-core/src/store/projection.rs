@@ -1,7 +1,16 @@
 //! Relational projections of documents, rebuilt for one document whenever it changes.
+//!
+//! Rows of a document are keyed by the document and the record id (`(doc_id, line_id)`), so no
+//! document can write, collide with, or delete another's rows: a day of another org that holds a
+//! line under the id of one of ours once failed every push of ours on `UNIQUE(line_id)`.
+//!
+//! Projecting never fails on what a document holds: a line that does not read as a valid one is
+//! written to `invalid_records` instead of the sums (see `doc::day::read`), and a day dated outside
+//! the storable window (`validate::storable_date`) is projected as one such row and nothing else,
+//! so a date like `+10000-01-01` cannot reach the reports that sort and range over dates.
 
 use automerge::Automerge;
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use crate::doc::{day, site};
 use crate::error::Result;
@@ -17,18 +26,35 @@ pub(super) const TABLES: &[&str] = &[
     "progress_lines",
     "reviews",
     "day_status",
+    "invalid_records",
 ];
 
 /// Replaces the projected rows of `id` with what the document holds now.
-pub(super) fn project(tx: &Transaction<'_>, id: &DocId, doc: &Automerge) -> Result<()> {
+pub(super) fn project(tx: &Connection, id: &DocId, doc: &Automerge) -> Result<()> {
     match id {
         DocId::Site(s) => project_site(tx, s.as_str(), doc),
-        DocId::Day(s, d) => project_day(tx, &id.to_string(), s.as_str(), &d.to_string(), doc),
+        DocId::Day(s, d) => {
+            let doc_id = id.to_string();
+            clear_day(tx, &doc_id)?;
+            if crate::validate::storable_date(*d) {
+                project_day(tx, &doc_id, s.as_str(), &d.to_string(), doc)
+            } else {
+                flag(
+                    tx,
+                    &doc_id,
+                    s.as_str(),
+                    &d.to_string(),
+                    "day",
+                    "date",
+                    "the date is outside 2000-01-01 ..= 9999-12-31",
+                )
+            }
+        }
         DocId::Okr(..) => Ok(()),
     }
 }
 
-fn project_site(tx: &Transaction<'_>, site_id: &str, doc: &Automerge) -> Result<()> {
+fn project_site(tx: &Connection, site_id: &str, doc: &Automerge) -> Result<()> {
     for table in ["sites", "crews", "workers", "work_items"] {
         tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [site_id])?;
     }
@@ -77,11 +103,40 @@ fn project_site(tx: &Transaction<'_>, site_id: &str, doc: &Automerge) -> Result<
     Ok(())
 }
 
-fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
-    tx.prepare_cached("DELETE FROM labor_lines WHERE doc_id = ?1")?
-        .execute([doc_id])?;
-    tx.prepare_cached("DELETE FROM progress_lines WHERE doc_id = ?1")?
-        .execute([doc_id])?;
+/// Removes every row a day document projected.
+fn clear_day(tx: &Connection, doc_id: &str) -> Result<()> {
+    for table in [
+        "labor_lines",
+        "progress_lines",
+        "reviews",
+        "day_status",
+        "invalid_records",
+    ] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?
+            .execute([doc_id])?;
+    }
+    Ok(())
+}
+
+/// Records a record that is left out of the projection, and why.
+fn flag(
+    tx: &Connection,
+    doc_id: &str,
+    site_id: &str,
+    date: &str,
+    record: &str,
+    field: &str,
+    reason: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO invalid_records (doc_id, record_id, site_id, day, field, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(doc_id, record_id) DO UPDATE SET field = excluded.field, reason = excluded.reason",
+    )?
+    .execute(params![doc_id, record, site_id, date, field, reason])?;
+    Ok(())
+}
+
+fn project_day(tx: &Connection, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
     let content = day::read(doc, None)?;
     let mut labor = tx.prepare_cached(
         "INSERT INTO labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi, hours_min,
@@ -126,8 +181,6 @@ fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, do
             p.deleted
         ])?;
     }
-    tx.prepare_cached("DELETE FROM reviews WHERE doc_id = ?1")?
-        .execute([doc_id])?;
     let mut review = tx.prepare_cached(
         "INSERT INTO reviews (event_id, doc_id, site_id, day, seq, action, by_user, at, reason, heads)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -146,18 +199,26 @@ fn project_day(tx: &Transaction<'_>, doc_id: &str, site_id: &str, date: &str, do
             e.heads.join(",")
         ])?;
     }
+    for f in &content.flagged {
+        flag(
+            tx,
+            doc_id,
+            site_id,
+            date,
+            &f.record,
+            f.invalid.field(),
+            &format!("{} line: {}", f.table, f.invalid),
+        )?;
+    }
     let status = day::status(doc, &content)?;
-    tx.prepare_cached(
-        "INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(doc_id) DO UPDATE SET status = excluded.status",
-    )?
-    .execute(params![
-        doc_id,
-        site_id,
-        date,
-        serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-    ])?;
+    tx.prepare_cached("INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![
+            doc_id,
+            site_id,
+            date,
+            serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        ])?;
     Ok(())
 }

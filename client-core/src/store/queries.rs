@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::ids::{SiteId, WorkItemId, WorkerId};
+use crate::units::add_saturating;
 
 /// How totals are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,12 +54,13 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// Adds another group's sums, saturating rather than wrapping (see [`add_saturating`]).
     fn add(&mut self, o: &Sums) {
-        self.work_days_centi += o.work_days_centi;
-        self.hours_min += o.hours_min;
-        self.overtime_min += o.overtime_min;
-        self.cost_fen += o.cost_fen;
-        self.lines += o.lines;
+        self.work_days_centi = add_saturating(self.work_days_centi, o.work_days_centi);
+        self.hours_min = add_saturating(self.hours_min, o.hours_min);
+        self.overtime_min = add_saturating(self.overtime_min, o.overtime_min);
+        self.cost_fen = add_saturating(self.cost_fen, o.cost_fen);
+        self.lines = add_saturating(self.lines, o.lines);
     }
 }
 
@@ -155,6 +157,8 @@ impl Store {
             return Err(Error::invalid("to", "the range ends before it starts"));
         }
         let (key, label) = by.map(GroupBy::columns).unwrap_or(("''", "''"));
+        // SQLite's SUM fails rather than wraps on overflow; projected lines are bounded (a line
+        // that is not valid is flagged, not projected), so no real sum comes near it.
         let sql = format!(
             "SELECT {key}, {label}, SUM(l.work_days_centi), SUM(l.hours_min), SUM(l.overtime_min), SUM(l.cost_fen), COUNT(*)
              FROM labor_lines l

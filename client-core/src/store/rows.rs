@@ -9,6 +9,9 @@ use super::Store;
 use crate::error::Result;
 use crate::ids::parse_date;
 
+/// A calendar date as stored: `YYYY-MM-DD`, four-digit year.
+const DATE_GLOB: &str = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]";
+
 /// Which rows to read.
 #[derive(Debug, Clone, Default)]
 pub struct RowFilter {
@@ -25,7 +28,9 @@ pub struct RowFilter {
 impl RowFilter {
     /// SQL conditions on table alias `t` with columns `site_id`, `day`, `doc_id`, and their values.
     fn sql(&self) -> (String, Vec<String>) {
-        let mut cond = vec!["1 = 1".to_string()];
+        // Only rows dated in the storable window: a day dated `+10000-01-01` in a projection made
+        // before such days were skipped sorts before every real date and ranges wrongly.
+        let mut cond = vec![format!("t.day GLOB '{DATE_GLOB}' AND t.day >= '2000-01-01'")];
         let mut args = Vec::new();
         if let Some(sites) = &self.sites {
             if sites.is_empty() {
@@ -138,6 +143,21 @@ pub struct ReviewRow {
     pub reason: String,
 }
 
+/// A record left out of the projections because it does not read as a valid one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidRow {
+    /// Site id.
+    pub site: String,
+    /// Date.
+    pub date: NaiveDate,
+    /// The record (a line id).
+    pub record: String,
+    /// The field that failed.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
 fn date(text: String) -> rusqlite::Result<NaiveDate> {
     parse_date(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
@@ -219,6 +239,31 @@ impl Store {
                 site: r.get(0)?,
                 date: date(r.get(1)?)?,
                 status: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records left out of the projections (flagged lines), with why.
+    pub fn invalid_rows(&self, filter: &RowFilter) -> Result<Vec<InvalidRow>> {
+        let filter = RowFilter {
+            // Flagged lines are on no approved day's sums: list them whatever the day's status.
+            approved_only: false,
+            ..filter.clone()
+        };
+        let (cond, args) = filter.sql();
+        let sql = format!(
+            "SELECT t.site_id, t.day, t.record_id, t.field, t.reason FROM invalid_records t WHERE {cond}
+             ORDER BY t.site_id, t.day, t.record_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok(InvalidRow {
+                site: r.get(0)?,
+                date: date(r.get(1)?)?,
+                record: r.get(2)?,
+                field: r.get(3)?,
+                reason: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

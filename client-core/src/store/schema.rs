@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 /// The migrations, in order; step N brings the schema from version N-1 to N.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_init.sql"),
-    include_str!("../../migrations/002_signatures.sql"),
+    include_str!("../../migrations/002_keyed_projections.sql"),
+    include_str!("../../migrations/003_signatures.sql"),
 ];
 
 /// The schema version this build writes.
@@ -46,16 +47,48 @@ mod tests {
     fn stepwise_upgrade_equals_fresh() {
         let mut fresh = Connection::open_in_memory().unwrap();
         migrate(&mut fresh).unwrap();
-        // A store left at every older version, then upgraded, ends up as a fresh one.
-        for at in 0..VERSION {
-            let mut stepped = Connection::open_in_memory().unwrap();
-            for (v, sql) in MIGRATIONS.iter().enumerate().take(at as usize) {
-                stepped.execute_batch(sql).unwrap();
-                stepped.pragma_update(None, "user_version", v as i64 + 1).unwrap();
+        // A store written by every earlier build, brought up to date by this one.
+        for from in 0..VERSION {
+            let mut old = Connection::open_in_memory().unwrap();
+            for (v, sql) in MIGRATIONS.iter().enumerate().take(from as usize) {
+                old.execute_batch(sql).unwrap();
+                old.pragma_update(None, "user_version", v as i64 + 1).unwrap();
             }
-            migrate(&mut stepped).unwrap();
-            assert_eq!(dump(&fresh), dump(&stepped), "upgraded from version {at}");
+            migrate(&mut old).unwrap();
+            assert_eq!(dump(&fresh), dump(&old), "upgraded from version {from}");
         }
+    }
+
+    #[test]
+    fn keyed_projections_keep_the_lines_of_a_version_1_store() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let line = |line: &str, doc: &str, day: &str| {
+            format!(
+                "INSERT INTO labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi,
+                 hours_min, overtime_min, kind, rate_fen, overtime_rate_fen, cost_fen, note, entered_by, deleted,
+                 conflicts) VALUES ('{line}', '{doc}', 's', '{day}', 'w', 's/wi', 100, 480, 0, 'day_labor',
+                 43000, 8062, 43000, '', 'x', 0, 0)"
+            )
+        };
+        conn.execute_batch(&line("L1", "day|s|2026-09-01", "2026-09-01"))
+            .unwrap();
+        // A version 1 store could not hold the same id twice; the date of a crafted day could be anything.
+        conn.execute_batch(&line("L2", "day|s|+10000-01-01", "+10000-01-01"))
+            .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, String)> = conn
+            .prepare("SELECT doc_id, line_id FROM labor_lines")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows, vec![("day|s|2026-09-01".to_string(), "L1".to_string())]);
+        // Now two documents may hold the same line id.
+        conn.execute_batch(&line("L1", "day|t|2026-09-01", "2026-09-01"))
+            .unwrap();
     }
 
     #[test]

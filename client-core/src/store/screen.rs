@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::rules::{self, Author, Violation};
 use crate::store::Store;
+use crate::validate;
 
 /// Says who wrote a change, or which rule its signature or actor breaks.
 pub trait Authority {
@@ -41,6 +42,8 @@ pub struct Screened {
 #[derive(Default)]
 pub struct Screen {
     trials: HashMap<DocId, (Automerge, Tables)>,
+    /// Rosters read for checking day logs in this batch (`None`: the store does not hold the site).
+    rosters: HashMap<crate::ids::SiteId, Option<crate::roster::Roster>>,
 }
 
 impl std::fmt::Debug for Screen {
@@ -66,11 +69,30 @@ impl Screen {
         bytes: &[u8],
         site_org: Option<&str>,
         authority: &mut dyn Authority,
+        tenancy: &dyn validate::Tenancy,
     ) -> Result<Screened> {
         let bad = |reason: String| Error::BadChanges {
             doc: id.to_string(),
             reason,
         };
+        let roster = match id {
+            DocId::Day(site, _) => {
+                if !self.rosters.contains_key(site) {
+                    let r = match store.roster(site) {
+                        Ok(r) => Some(r),
+                        Err(Error::UnknownSite(_)) => None,
+                        Err(e) => return Err(e),
+                    };
+                    self.rosters.insert(site.clone(), r);
+                }
+                self.rosters[site].clone()
+            }
+            _ => None,
+        };
+        validate::doc_id(id).map_err(|invalid| Error::Refused {
+            doc: id.to_string(),
+            invalid,
+        })?;
         let pending = changes::split(bytes).map_err(bad)?;
         if !self.trials.contains_key(id) {
             let doc = store
@@ -103,9 +125,26 @@ impl Screen {
                     continue;
                 }
                 moved = true;
-                match admit(trial, tables, id, site_org, &change, authority) {
-                    Ok(()) => {
-                        apply(trial, &change).map_err(bad)?;
+                let verdict = admit(trial, tables, id, site_org, &change, authority).and_then(|()| {
+                    // What the change leaves its records as must be valid: applied to a copy,
+                    // checked there, kept only if it passes.
+                    let mut next = trial.clone();
+                    apply(&mut next, &change).map_err(|reason| Violation::Structure { what: reason })?;
+                    let cx = validate::document::Context {
+                        roster: roster.as_ref(),
+                        tenancy,
+                    };
+                    validate::document::touched(&next, id, &trial.get_heads())
+                        .and_then(|t| validate::document::check(&next, id, &t, &cx))
+                        .map_err(|invalid| Violation::Invalid {
+                            field: invalid.field().to_string(),
+                            reason: invalid.to_string(),
+                        })?;
+                    Ok(next)
+                });
+                match verdict {
+                    Ok(next) => {
+                        *trial = next;
                         out.accepted.extend_from_slice(change.raw_bytes());
                         out.accepted_hashes.push(hash.to_string());
                     }

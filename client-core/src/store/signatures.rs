@@ -452,10 +452,11 @@ impl Store {
                 let mut ranges: HashMap<automerge::ActorId, Vec<(u64, u64, String)>> = HashMap::new();
                 for c in d.get_changes(&[]) {
                     let start = c.start_op().get();
-                    ranges
-                        .entry(c.actor_id().clone())
-                        .or_default()
-                        .push((start, start + c.len() as u64, c.hash().to_string()));
+                    ranges.entry(c.actor_id().clone()).or_default().push((
+                        start,
+                        start + c.len() as u64,
+                        c.hash().to_string(),
+                    ));
                 }
                 let made_by = |op: &automerge::ObjId| -> String {
                     if let automerge::ObjId::Id(counter, actor, _) = op
@@ -470,7 +471,9 @@ impl Store {
                 for table in &names {
                     let obj = doc::table(d, table)?;
                     for item in d.map_range(&obj, ..) {
-                        let Some((record, field)) = item.key.rsplit_once('.') else { continue };
+                        let Some((record, field)) = item.key.rsplit_once('.') else {
+                            continue;
+                        };
                         let mut values = Vec::new();
                         if let Some((v, op)) = d.get(&obj, item.key.as_ref())? {
                             if let Some(s) = v.as_scalar() {

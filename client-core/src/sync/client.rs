@@ -12,6 +12,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{Error, Result};
 use crate::store::Store;
+use crate::sync::backoff::Refusals;
 use crate::sync::engine::{Engine, Progress, keys};
 use crate::sync::protocol::{self, ClientMsg, ServerMsg};
 use crate::sync::status::{Binding, SyncStatus, binding};
@@ -143,13 +144,7 @@ async fn exchange(store: &mut Store) -> Result<Progress> {
     Ok(progress)
 }
 
-/// Backoff between reconnects: doubling from half a second to a minute, with ±50 % jitter so a
-/// thousand phones coming back at 7 a.m. do not reconnect in lockstep.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 500u64.saturating_mul(1 << attempt.min(7)).min(60_000);
-    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 255; // 0..=base
-    Duration::from_millis(base / 2 + jitter / 2 + jitter / 4)
-}
+pub use crate::sync::backoff::backoff;
 
 /// Called with the sync status as it changes.
 pub type StatusCallback = Box<dyn FnMut(&SyncStatus) + Send>;
@@ -185,8 +180,9 @@ impl WatchHooks {
 
 /// Keeps the store in sync until `stop` resolves: stays connected, applies live changes, pushes
 /// within `poll` of a local write (written by this or any other process; at once when `hooks.wake`
-/// is notified), and reconnects after failures with [`backoff`]. Fails only when the server refuses
-/// the device.
+/// is notified), and reconnects after failures with [`backoff`]. A document the server refuses
+/// (for any reason, `Unavailable` included) is pushed again only after a backoff of its own
+/// ([`Refusals`]), on this connection or the next. Fails only when the server refuses the device.
 pub async fn watch(
     store: &mut Store,
     poll: Duration,
@@ -196,11 +192,13 @@ pub async fn watch(
     tokio::pin!(stop);
     let wake = hooks.wake.clone().unwrap_or_default();
     let mut attempt = 0u32;
+    let mut refusals = Refusals::default();
     loop {
         let session = async {
             let binding = store.binding()?.ok_or(Error::NotBound)?;
             let mut socket = connect(binding).await?;
             let mut engine = Engine::new();
+            refusals.hold(&mut engine, std::time::Instant::now());
             let hello = engine.hello(store)?;
             send(&mut socket, &hello).await?;
             store.set_meta(binding::CONNECTED, "1")?;
@@ -211,6 +209,7 @@ pub async fn watch(
                     msg = recv(&mut socket) => match msg? {
                         Some(msg) => {
                             step(&mut socket, store, &mut engine, msg).await?;
+                            refusals.note(&engine, std::time::Instant::now());
                             if engine.idle() && engine.pending(store)?.is_empty() {
                                 store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
                                 store.set_meta(keys::LAST_ERROR, "")?;
@@ -224,6 +223,10 @@ pub async fn watch(
                     () = wake.notified() => true,
                 };
                 if push_now {
+                    if !refusals.is_empty() {
+                        refusals.forget_done(&store.pending()?);
+                        refusals.release_due(&mut engine, std::time::Instant::now());
+                    }
                     let pushes = if engine.idle() { engine.push(store)? } else { Vec::new() };
                     for p in &pushes {
                         send(&mut socket, p).await?;

@@ -61,8 +61,12 @@ pub struct Engine {
     next_req: u64,
     /// Pushes awaiting their `Ack`, with the documents they carried.
     inflight: HashMap<u64, Vec<DocId>>,
-    /// Documents the server refused on this connection: not pushed again until reconnect.
+    /// Documents the server refused on this connection, for any reason (`Unavailable` included):
+    /// not pushed again until reconnect or [`Engine::release`], so a refusal never turns into a
+    /// tight loop of pushes.
     refused: HashMap<DocId, Refusal>,
+    /// Documents the shell holds back (refused earlier, waiting out a backoff).
+    held: std::collections::HashSet<DocId>,
     /// Whether the server's `Welcome` (and any `Changed` it announced) has been applied.
     welcomed: bool,
     /// Whether the welcome said more updates follow.
@@ -102,8 +106,25 @@ impl Engine {
         Ok(store
             .pending()?
             .into_iter()
-            .filter(|d| !self.refused.contains_key(d) && !inflight.contains(&d))
+            .filter(|d| !self.refused.contains_key(d) && !self.held.contains(d) && !inflight.contains(&d))
             .collect())
+    }
+
+    /// The documents refused on this connection and not released, with why.
+    pub fn refusals(&self) -> impl Iterator<Item = (&DocId, &Refusal)> {
+        self.refused.iter()
+    }
+
+    /// Holds a document back from pushes until [`Engine::release`] (a document refused on an
+    /// earlier connection, waiting out its backoff).
+    pub fn hold(&mut self, id: DocId) {
+        self.held.insert(id);
+    }
+
+    /// Lets a refused or held document be pushed again (its backoff is over).
+    pub fn release(&mut self, id: &DocId) {
+        self.refused.remove(id);
+        self.held.remove(id);
     }
 
     /// Pushes of every pending document not already in flight (empty when there is nothing to send).
@@ -218,9 +239,9 @@ impl Engine {
                         DocResult::Refused { doc, reason } => {
                             let id: DocId = doc.parse()?;
                             self.progress.refused.push((doc, format!("{reason:?}")));
-                            if reason != Refusal::Unavailable {
-                                self.refused.insert(id, reason);
-                            }
+                            // Even `Unavailable`: pushing again at once would only meet the same
+                            // answer (once ~50 times a second); the shell retries with backoff.
+                            self.refused.insert(id, reason);
                         }
                     }
                 }

@@ -70,7 +70,7 @@ pub enum ClientMsg {
 }
 
 /// Why a document was refused; the rest of the batch is unaffected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
     /// The device has no grant for the document's site (or org).
     Forbidden,
@@ -82,6 +82,15 @@ pub enum Refusal {
     Malformed,
     /// The server could not store it (disk); retry later.
     Unavailable,
+    /// A record the changes touch fails the server's checks (`sitesync_core::validate`): a worker
+    /// not on the site's roster, a negative work-day, a rate past the bound, a line under another
+    /// document's id, a date outside the window. Nothing of the document's changes was stored.
+    Invalid {
+        /// The field, as the API names it.
+        field: String,
+        /// Why, in a sentence.
+        reason: String,
+    },
 }
 
 /// The outcome for one document of a push.

@@ -294,3 +294,41 @@ fn deleted_lines_stay_deleted_and_refuse_edits() {
     assert_eq!(again.id, line.id);
     assert_eq!(a.day(&hz(), d("2026-12-03")).unwrap().labor[0].work_days.centi(), 50);
 }
+
+#[test]
+fn a_document_that_cannot_be_written_fails_alone_in_a_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut phone_a = phone(&dir, "a", false);
+    let mut server = phone(&dir, "server", false);
+    phone_a
+        .add_labor(&entry("2026-11-10", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    phone_a
+        .add_labor(&entry("2026-11-11", "w-0002", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let (bad, good) = (DocId::Day(hz(), d("2026-11-10")), DocId::Day(hz(), d("2026-11-11")));
+    let bad_bytes = phone_a.export_changes(&bad, &[]).unwrap().unwrap();
+    let good_bytes = phone_a.export_changes(&good, &[]).unwrap().unwrap();
+    // The disk refuses one document's rows (what a full disk or a constraint does to one document),
+    // through another connection to the same file.
+    let sql = rusqlite::Connection::open(dir.path().join("server.sqlite3")).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON labor_lines WHEN NEW.doc_id = 'day|site-hz-01|2026-11-10'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .unwrap();
+    let results = server
+        .merge_many(&[(bad.clone(), &bad_bytes[..]), (good.clone(), &good_bytes[..])])
+        .unwrap();
+    assert!(results[0].is_err(), "{results:?}");
+    assert!(matches!(results[1], Ok(true)), "{results:?}");
+    // The other document landed, the failed one left nothing: on disk, in projections, in memory.
+    assert!(server.heads(&bad).unwrap().is_empty());
+    assert_eq!(server.heads(&good).unwrap(), phone_a.heads(&good).unwrap());
+    assert_eq!(server.day(&hz(), d("2026-11-11")).unwrap().labor.len(), 1);
+    assert!(server.day(&hz(), d("2026-11-10")).unwrap().labor.is_empty());
+    // Once the disk takes it again, the same bytes merge whole.
+    sql.execute_batch("DROP TRIGGER refuse").unwrap();
+    assert!(server.merge_changes(&bad, &bad_bytes).unwrap());
+    assert_eq!(server.day(&hz(), d("2026-11-10")).unwrap().labor.len(), 1);
+}

@@ -14,8 +14,12 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
     let (foreman_device, token) = server.device_with_id("u-foreman-hz-01").await;
     let mut foreman = phone(dir.path(), "崔贵", &server.url(), &token);
     sync(&mut foreman).await;
-    foreman.add_labor(&entry("2026-12-05", "w-0001", "site-hz-01/wi-4.1", "1.0"), None).unwrap();
-    foreman.add_labor(&entry("2026-12-05", "w-0002", "site-hz-01/wi-4.1", "0.5"), None).unwrap();
+    foreman
+        .add_labor(&entry("2026-12-05", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    foreman
+        .add_labor(&entry("2026-12-05", "w-0002", "site-hz-01/wi-4.1", "0.5"), None)
+        .unwrap();
     foreman.submit_day(&hz(), d("2026-12-05")).unwrap();
     sync(&mut foreman).await;
 
@@ -52,7 +56,10 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
     assert_eq!(line["device"], foreman_device);
     let approval = by("action", "approved");
     assert_eq!(approval["user_name"], "龙东江");
-    assert_eq!(approval["device"], "server", "the server wrote the approval for the signed-in manager");
+    assert_eq!(
+        approval["device"], "server",
+        "the server wrote the approval for the signed-in manager"
+    );
     // Each current value names who entered it.
     let work_days = h["fields"]
         .as_array()
@@ -64,10 +71,21 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
 
     // The same on the phone, offline, from the directory the server sent.
     sync(&mut foreman).await;
-    let offline = foreman.history(&sitesync_core::ids::DocId::Day(hz(), d("2026-12-05")), "this device", &Default::default()).unwrap();
+    let offline = foreman
+        .history(
+            &sitesync_core::ids::DocId::Day(hz(), d("2026-12-05")),
+            "this device",
+            &Default::default(),
+        )
+        .unwrap();
     let approved = offline
         .iter()
-        .find(|e| e.change.writes.iter().any(|w| w.field == "action" && w.value.to_string() == "\"approved\""))
+        .find(|e| {
+            e.change
+                .writes
+                .iter()
+                .any(|w| w.field == "action" && w.value.to_string() == "\"approved\"")
+        })
         .unwrap();
     assert_eq!(approved.author.device.as_deref(), Some("server"));
 
@@ -81,7 +99,10 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
     let report = verify_file(&text, Some(server_key)).unwrap();
     assert_eq!(report.lines.len(), 2);
     for l in &report.lines {
-        assert!(l.fields.iter().all(|f| f.by.starts_with("崔贵 (u-foreman-hz-01")), "{l:?}");
+        assert!(
+            l.fields.iter().all(|f| f.by.starts_with("崔贵 (u-foreman-hz-01")),
+            "{l:?}"
+        );
     }
     assert!(
         report
@@ -90,7 +111,12 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
             .any(|r| r.action == "approved" && r.by.starts_with("龙东江 (u-manager-hz-01, device server)")),
         "{report:?}"
     );
-    assert!(report.reviews.iter().any(|r| r.action == "submitted" && r.by.starts_with("崔贵")));
+    assert!(
+        report
+            .reviews
+            .iter()
+            .any(|r| r.action == "submitted" && r.by.starts_with("崔贵"))
+    );
 
     // A byte changed in a change, in an enrolment record, in a signature: each is caught.
     for needle in ["\"changes\":[\"", "\"user_name\":\"", "\"sig\":\"", "\"signature\":\""] {
@@ -118,5 +144,10 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
     let month = verify_file(&String::from_utf8(file).unwrap(), Some(server_key)).unwrap();
     assert!(matches!(month.subject, Subject::WorkerMonth { .. }));
     assert_eq!(month.lines.len(), 1);
-    assert!(month.lines[0].fields.iter().any(|f| f.field == "worker" && f.value == "\"w-0002\""));
+    assert!(
+        month.lines[0]
+            .fields
+            .iter()
+            .any(|f| f.field == "worker" && f.value == "\"w-0002\"")
+    );
 }

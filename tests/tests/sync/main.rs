@@ -2,6 +2,7 @@
 
 mod authz;
 mod authz_table;
+mod backoff;
 mod backup;
 mod convergence;
 mod evidence;
@@ -11,6 +12,7 @@ mod limits;
 mod live;
 mod sans_io;
 mod stall;
+mod validation;
 
 use chrono::NaiveDate;
 use sitesync_core::Store;

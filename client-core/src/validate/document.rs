@@ -1,0 +1,433 @@
+//! The checks of [`crate::validate`] applied to what changes did to a document: every record the
+//! changes touched must read, strictly, as a record that passes its check. Records the changes did
+//! not touch are not judged again — a document may hold older data that today's checks would refuse
+//! (it is flagged where it is read, see `doc/day.rs`), and a good change must not be refused for it.
+//!
+//! The server runs this on the trial copy of each pushed document before anything is stored
+//! (`Store::merge_many_checked`); the per-change gate runs it after each change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{Automerge, ChangeHash, ObjId, ROOT, Value};
+use chrono::{DateTime, NaiveDate};
+
+use crate::doc::day::{delay_record, labor_record, progress_record, shown};
+use crate::doc::{Record, read_table, table, tables};
+use crate::ids::{CrewId, DocId, OrgId, SiteId, WorkItemId, WorkerId, parse_date};
+use crate::labor::ReviewAction;
+use crate::okr::{CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Status, Thresholds};
+use crate::roster::{Roster, WorkItem, Worker};
+use crate::units::{Fen, Quantity};
+use crate::validate::{self, Invalid, Tenancy};
+
+/// The records changes touched, by table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Touched {
+    /// Table name to record ids.
+    pub records: BTreeMap<&'static str, BTreeSet<String>>,
+}
+
+impl Touched {
+    /// Whether any record of `table` was touched.
+    pub fn any(&self, table: &str) -> bool {
+        self.records.get(table).is_some_and(|r| !r.is_empty())
+    }
+}
+
+fn malformed(field: &'static str, reason: impl Into<String>) -> Invalid {
+    Invalid::Malformed {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The records that the changes from `before` to the document's heads touched. A change to the root
+/// (which only the genesis writes) or a record field that holds an object or a counter is refused
+/// here: no reader could make sense of it.
+pub(crate) fn touched(doc: &Automerge, id: &DocId, before: &[ChangeHash]) -> Result<Touched, Invalid> {
+    let mut objs: Vec<(&'static str, ObjId)> = Vec::new();
+    for name in tables(id.kind()) {
+        let obj = table(doc, name).map_err(|e| Invalid::Layout { reason: e.to_string() })?;
+        objs.push((name, obj));
+    }
+    let mut out = Touched::default();
+    for patch in doc.diff(before, &doc.get_heads()) {
+        if patch.obj == ROOT {
+            return Err(Invalid::Layout {
+                reason: "a change writes the document's root".into(),
+            });
+        }
+        let Some((name, _)) = objs.iter().find(|(_, o)| *o == patch.obj) else {
+            // Inside an object nobody reads (created where a scalar belongs: refused below).
+            continue;
+        };
+        let key = match patch.action {
+            automerge::PatchAction::PutMap { key, value, .. } => {
+                if !matches!(value.0, Value::Scalar(_)) {
+                    return Err(malformed("record", format!("{key} holds an object, not a value")));
+                }
+                key
+            }
+            automerge::PatchAction::DeleteMap { key } => key,
+            automerge::PatchAction::Increment { prop, .. } => {
+                return Err(malformed("record", format!("{prop:?} is a counter")));
+            }
+            _ => continue,
+        };
+        // Keys without a field part are never read.
+        if let Some((rec, _)) = key.rsplit_once('.') {
+            out.records.entry(name).or_default().insert(rec.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// What the checks of a document need besides the document.
+pub(crate) struct Context<'a> {
+    /// The master data of a day document's site (`None`: the store does not hold it).
+    pub roster: Option<&'a Roster>,
+    /// Whose sites are whose, and what the author may read.
+    pub tenancy: &'a dyn Tenancy,
+}
+
+/// Checks every touched record of the document as it reads now.
+pub(crate) fn check(doc: &Automerge, id: &DocId, touched: &Touched, cx: &Context<'_>) -> Result<(), Invalid> {
+    for (name, records) in &touched.records {
+        let obj = table(doc, name).map_err(|e| Invalid::Layout { reason: e.to_string() })?;
+        let all = read_table(doc, &obj, None).map_err(|e| malformed("record", e.to_string()))?;
+        for rec in records {
+            // Every field deleted: the record is gone, and nothing reads it.
+            let Some(r) = all.get(rec) else { continue };
+            match id {
+                DocId::Day(site, date) => day_record(site, *date, name, rec, r, cx)?,
+                DocId::Site(site) => site_record(site, name, rec, r)?,
+                DocId::Okr(org, _) => okr_record(org, name, rec, r, cx)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn roster<'a>(site: &SiteId, cx: &Context<'a>) -> Result<&'a Roster, Invalid> {
+    cx.roster.ok_or_else(|| Invalid::NotOnRoster {
+        field: "site",
+        id: site.to_string(),
+    })
+}
+
+/// Fields that, where present, must hold text.
+fn texts(r: &Record, fields: &[&'static str]) -> Result<(), Invalid> {
+    for f in fields {
+        if r.fields.contains_key(*f) {
+            r.str_strict(f)?;
+        }
+    }
+    Ok(())
+}
+
+fn day_record(
+    site: &SiteId,
+    date: NaiveDate,
+    table: &str,
+    rec: &str,
+    r: &Record,
+    cx: &Context<'_>,
+) -> Result<(), Invalid> {
+    match table {
+        "labor" => {
+            let line = labor_record(rec, r, true)?;
+            // A deleted line counts nowhere and must stay deletable whatever it held.
+            if shown(line.deleted, &line.conflicts) {
+                validate::labor_line(site, date, &line, roster(site, cx)?)?;
+            }
+        }
+        "progress" => {
+            let line = progress_record(rec, r, true)?;
+            if shown(line.deleted, &line.conflicts) {
+                validate::progress_line(site, date, &line, roster(site, cx)?)?;
+            }
+        }
+        "delays" => {
+            if let Some(d) = delay_record(rec, r, true)? {
+                validate::delay(site, &d, roster(site, cx)?)?;
+            }
+        }
+        "reviews" => {
+            let action = r.str_strict("action")?;
+            ReviewAction::parse(&action)
+                .ok_or_else(|| malformed("action", format!("{action:?} is not a review action")))?;
+            let at = r.str_strict("at")?;
+            DateTime::parse_from_rfc3339(&at).map_err(|_| malformed("at", format!("{at:?} is not a time")))?;
+            texts(r, &["by", "reason", "heads"])?;
+        }
+        _ => texts(r, &["weather", "note"])?,
+    }
+    Ok(())
+}
+
+fn money(field: &'static str, fen: i64) -> Result<Fen, Invalid> {
+    Fen::new(field, fen).map_err(|e| Invalid::Range {
+        field,
+        reason: e.to_string(),
+    })
+}
+
+fn plan(field: &'static str, text: &str) -> Result<Option<NaiveDate>, Invalid> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let d = parse_date(text).map_err(|e| malformed(field, e.to_string()))?;
+    validate::plan_date(field, d)?;
+    Ok(Some(d))
+}
+
+fn site_record(site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), Invalid> {
+    let id_err = |field: &'static str| move |e: crate::Error| malformed(field, e.to_string());
+    match table {
+        "info" => {
+            if rec == "site" {
+                let named = r.str_strict("id")?;
+                if named != site.as_str() {
+                    return Err(malformed(
+                        "site",
+                        format!("the master data of {site} names site {named}"),
+                    ));
+                }
+            }
+            texts(r, &["code", "name", "timezone"])
+        }
+        "crews" => {
+            CrewId::new(rec).map_err(id_err("crew"))?;
+            texts(r, &["name", "leader", "trade"])
+        }
+        "workers" => {
+            texts(r, &["name", "phone", "trade"])?;
+            let w = Worker {
+                id: WorkerId::new(rec).map_err(id_err("worker"))?,
+                name: r.str("name"),
+                phone: r.str("phone"),
+                trade: r.str("trade"),
+                crew: CrewId::new(r.str_strict("crew")?).map_err(id_err("crew"))?,
+                day_rate: money("day_rate", r.int_strict("day_rate_fen")?)?,
+                overtime_rate: money("overtime_rate", r.int_strict("overtime_rate_fen")?)?,
+                active: r.bool_strict("active")?,
+            };
+            validate::worker(&w)
+        }
+        "work_items" => {
+            texts(r, &["code", "name", "unit"])?;
+            let planned = r.int_strict("planned_quantity_milli")?;
+            let wi = WorkItem {
+                id: WorkItemId::new(rec).map_err(id_err("work_item"))?,
+                code: r.str("code"),
+                name: r.str("name"),
+                unit: r.str("unit"),
+                planned_quantity: Quantity::from_milli("planned_quantity", planned).map_err(|e| Invalid::Range {
+                    field: "planned_quantity",
+                    reason: e.to_string(),
+                })?,
+                budget: money("budget", r.int_strict("budget_fen")?)?,
+                planned_start: plan("planned_start", &r.str_strict("planned_start")?)?,
+                planned_end: plan("planned_end", &r.str_strict("planned_end")?)?,
+            };
+            validate::work_item(&wi)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn date(field: &'static str, text: &str) -> Result<NaiveDate, Invalid> {
+    parse_date(text).map_err(|e| malformed(field, e.to_string()))
+}
+
+fn okr_record(org: &OrgId, table: &str, rec: &str, r: &Record, cx: &Context<'_>) -> Result<(), Invalid> {
+    if r.fields.contains_key("deleted") && r.bool_strict("deleted")? {
+        return Ok(());
+    }
+    if r.fields.contains_key("score_tenths") && !(0..=10).contains(&r.int_strict("score_tenths")?) {
+        return Err(Invalid::Range {
+            field: "score",
+            reason: "a score is 0.0 to 1.0".into(),
+        });
+    }
+    texts(r, &["retro"])?;
+    match table {
+        "cycle" if rec == "cycle" => {
+            let kind = r.str_strict("kind")?;
+            let c = Cycle {
+                org: org.to_string(),
+                id: String::new(),
+                kind: CycleKind::parse(&kind)
+                    .ok_or_else(|| malformed("kind", format!("{kind:?} is not a cycle kind")))?,
+                title: r.str_strict("title")?,
+                team: r.str("team"),
+                start: date("start", &r.str_strict("start")?)?,
+                end: date("end", &r.str_strict("end")?)?,
+                review_every_days: r.int_strict("review_every_days")?,
+                thresholds: Thresholds {
+                    green_within: r.int_strict("green_within_tenths")? as f64 / 10.0,
+                    yellow_within: r.int_strict("yellow_within_tenths")? as f64 / 10.0,
+                },
+                retrospective: r.str("retrospective"),
+                closed: r.bool("closed", false),
+            };
+            texts(r, &["team", "retrospective"])?;
+            validate::cycle(&c)
+        }
+        "objectives" => texts(r, &["title", "owner", "team", "parent"]),
+        "key_results" => {
+            let direction = r.str_strict("direction")?;
+            let kind = r.str_strict("kind")?;
+            let metric = r.str_strict("metric")?;
+            let metric: Option<Metric> = if metric.is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str(&metric).map_err(|e| malformed("metric", e.to_string()))?)
+            };
+            let status = r.str("override_status");
+            if !status.is_empty() && Status::parse(&status).is_none() {
+                return Err(malformed("override_status", format!("{status:?} is not a status")));
+            }
+            texts(r, &["objective", "title", "owner", "unit", "override_note"])?;
+            let kr = KeyResult {
+                id: rec.to_string(),
+                objective: r.str("objective"),
+                title: r.str("title"),
+                owner: r.str("owner"),
+                unit: r.str("unit"),
+                start_milli: r.int_strict("start_milli")?,
+                target_milli: r.int_strict("target_milli")?,
+                direction: Direction::parse(&direction)
+                    .ok_or_else(|| malformed("direction", format!("{direction:?} is not a direction")))?,
+                kind: KrKind::parse(&kind).ok_or_else(|| malformed("kind", format!("{kind:?} is not a kind")))?,
+                weight: r.int_strict("weight")?,
+                due: date("due", &r.str_strict("due")?)?,
+                metric,
+                status_override: None,
+            };
+            validate::key_result(&kr, org, &|s| cx.tenancy.site_org(s))?;
+            // The author binds a key result only to a site they may read: otherwise the feed would
+            // hand them figures of a site their grants hide.
+            if let Some(m) = &kr.metric {
+                let site = SiteId::new(validate::metric_site(m)).map_err(|e| malformed("metric", e.to_string()))?;
+                if !cx.tenancy.may_read(&site) {
+                    return Err(Invalid::Foreign {
+                        field: "metric",
+                        site: site.to_string(),
+                    });
+                }
+            }
+            Ok(())
+        }
+        "checkins" => {
+            let status = r.str("status");
+            if !status.is_empty() && Status::parse(&status).is_none() {
+                return Err(malformed("status", format!("{status:?} is not a status")));
+            }
+            let at = r.str_strict("at")?;
+            texts(r, &["kr", "note", "author"])?;
+            let c = CheckIn {
+                id: rec.to_string(),
+                kr: r.str_strict("kr")?,
+                value_milli: r.int_strict("value_milli")?,
+                status: None,
+                confidence: match r.fields.contains_key("confidence") {
+                    true => Some(r.int_strict("confidence")?),
+                    false => None,
+                },
+                note: r.str("note"),
+                author: r.str("author"),
+                date: date("date", &r.str_strict("date")?)?,
+                at: DateTime::parse_from_rfc3339(&at)
+                    .map_err(|_| malformed("at", format!("{at:?} is not a time")))?
+                    .with_timezone(&chrono::Utc),
+            };
+            validate::check_in(&c)
+        }
+        "reviews" => {
+            validate::plan_date("date", date("date", &r.str_strict("date")?)?)?;
+            let values = r.str_strict("values")?;
+            serde_json::from_str::<Vec<(String, i64)>>(&values).map_err(|e| malformed("values", e.to_string()))?;
+            texts(r, &["by", "notes"])
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ReadDoc};
+
+    use super::*;
+    use crate::doc::{commit, genesis, put};
+
+    struct Anyone;
+
+    impl Tenancy for Anyone {
+        fn site_org(&self, _: &SiteId) -> Option<OrgId> {
+            None
+        }
+        fn may_read(&self, _: &SiteId) -> bool {
+            true
+        }
+    }
+
+    fn day() -> DocId {
+        "day|site-hz-01|2026-09-01".parse().unwrap()
+    }
+
+    #[test]
+    fn only_what_changes_touched_is_judged() {
+        let id = day();
+        let mut doc = genesis(&id);
+        let labor = table(&doc, "labor").unwrap();
+        let mut tx = doc.transaction();
+        // Older data no check would pass today …
+        put(&mut tx, &labor, "Lold", "work_days_centi", -100i64).unwrap();
+        commit(tx);
+        let before = doc.get_heads();
+        // … and a change that only sets the weather.
+        let info = table(&doc, "day").unwrap();
+        let mut tx = doc.transaction();
+        put(&mut tx, &info, "day", "weather", "晴").unwrap();
+        commit(tx);
+        let t = touched(&doc, &id, &before).unwrap();
+        assert_eq!(t.records.keys().copied().collect::<Vec<_>>(), ["day"]);
+        let cx = Context {
+            roster: None,
+            tenancy: &Anyone,
+        };
+        assert_eq!(check(&doc, &id, &t, &cx), Ok(()));
+        // The old line, touched, is judged.
+        let before = doc.get_heads();
+        let mut tx = doc.transaction();
+        put(&mut tx, &labor, "Lold", "note", "x").unwrap();
+        commit(tx);
+        let t = touched(&doc, &id, &before).unwrap();
+        assert!(t.any("labor"));
+        assert!(check(&doc, &id, &t, &cx).is_err());
+    }
+
+    #[test]
+    fn the_layout_and_the_shape_of_records_are_not_for_changes_to_alter() {
+        let id = day();
+        let g = genesis(&id);
+        let mut doc = g.fork();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "labor", "gone").unwrap();
+        commit(tx);
+        assert!(matches!(
+            touched(&doc, &id, &g.get_heads()),
+            Err(Invalid::Layout { .. })
+        ));
+        let mut doc = g.fork();
+        let labor = table(&doc, "labor").unwrap();
+        let mut tx = doc.transaction();
+        tx.put_object(&labor, "L1.rate_fen", ObjType::Map).unwrap();
+        commit(tx);
+        let err = touched(&doc, &id, &g.get_heads()).unwrap_err();
+        assert!(err.is_malformed(), "{err:?}");
+        assert!(doc.get(&labor, "L1.rate_fen").unwrap().is_some());
+    }
+}
