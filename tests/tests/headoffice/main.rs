@@ -2,6 +2,7 @@
 //! server fed by real phones.
 
 mod fixtures;
+mod formulas;
 mod okr;
 mod small;
 
