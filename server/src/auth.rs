@@ -106,7 +106,9 @@ fn random_hex(n: usize) -> Result<String> {
 impl AuthDb {
     /// Opens (creating) the database in the data directory and migrates it.
     pub fn open(dir: &Path) -> Result<AuthDb> {
-        let mut conn = Connection::open(dir.join("server.sqlite3"))?;
+        let path = dir.join("server.sqlite3");
+        crate::files::private_database(&path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod limits;
 pub mod report;
 pub mod session;

@@ -151,6 +151,8 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    // Everything the server writes (databases, logs, backups, tokens) is for its own user only.
+    sitesync_server::files::restrict_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
@@ -213,7 +215,7 @@ async fn load_demo(state: &AppState) -> Result<()> {
         lines.push(format!("{user}\t{device}\t{token}"));
     }
     let path = state.data_dir().join("demo-tokens.txt");
-    std::fs::write(&path, lines.join("\n") + "\n")?;
+    sitesync_server::files::write_secret(&path, &(lines.join("\n") + "\n"))?;
     println!(
         "demo company {} loaded: {} sites, {} users; device tokens in {}",
         report.org,

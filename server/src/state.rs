@@ -75,9 +75,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AppState {
     /// Opens the data directory (creating it), its credential database and document store.
     pub fn open(data_dir: &Path) -> Result<AppState> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::Internal(format!("{}: {e}", data_dir.display())))?;
+        crate::files::tighten_data_dir(data_dir)?;
         let auth = AuthDb::open(data_dir)?;
-        let mut docs = Store::open(data_dir.join("documents.sqlite3"))?;
+        let documents = data_dir.join("documents.sqlite3");
+        crate::files::private_database(&documents)?;
+        let mut docs = Store::open(documents)?;
         if docs.user() != "server" {
             docs.set_user("server")?;
         }
