@@ -11,7 +11,7 @@ use sitesync_core::sync::protocol::{DocResult, DocSync};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::auth::Principal;
-use crate::limits::{Guard, Limits};
+use crate::limits::{ConnectionLimits, Guard, Limits};
 
 use crate::auth::AuthDb;
 use crate::error::{Error, Result};
@@ -44,6 +44,8 @@ pub struct AppState {
     data_dir: PathBuf,
     /// How sync connections are kept alive and when silent ones are closed.
     timing: SessionTiming,
+    /// The front door's limits: connections, header timeout, body sizes.
+    connection_limits: ConnectionLimits,
 }
 
 /// Keep-alive of sync connections: a ping every `ping_every`; a connection from which nothing (not
@@ -115,7 +117,20 @@ impl AppState {
             shutdown: Arc::new(watch::channel(false).0),
             data_dir: data_dir.to_path_buf(),
             timing: SessionTiming::default(),
+            connection_limits: ConnectionLimits::default(),
         })
+    }
+
+    /// The same state with other front-door limits (the binary fits them to the open-file limit;
+    /// tests use small ones).
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> AppState {
+        self.connection_limits = limits;
+        self
+    }
+
+    /// The front door's limits.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.connection_limits
     }
 
     /// The same state with other keep-alive timing (tests use short ones).

@@ -5,6 +5,7 @@ mod authz_table;
 mod backup;
 mod convergence;
 mod faults;
+mod front_door;
 mod hostile;
 mod limits;
 mod live;
