@@ -22,10 +22,14 @@ use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::connections::Scheme;
+
 /// What one request has learned about its caller.
 struct Caller {
     /// The peer's address.
     ip: Option<IpAddr>,
+    /// The scheme the request came in on.
+    scheme: Scheme,
     /// The device it authenticated as, or the one its token names.
     device: RefCell<Option<String>>,
     /// The device's user.
@@ -43,6 +47,7 @@ tokio::task_local! {
 pub async fn layer(req: Request, next: Next) -> Response {
     let caller = Caller {
         ip: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        scheme: req.extensions().get::<Scheme>().copied().unwrap_or(Scheme::Http),
         device: RefCell::new(None),
         user: RefCell::new(None),
         reason: RefCell::new(None),
@@ -81,6 +86,12 @@ pub async fn layer(req: Request, next: Next) -> Response {
 
 fn ip_text(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "-".to_string(), |ip| ip.to_string())
+}
+
+/// The scheme the current request came in on (plain HTTP outside a request: an origin check made
+/// there fails closed for a server on HTTPS).
+pub(crate) fn scheme() -> Scheme {
+    REQUEST.try_with(|c| c.scheme).unwrap_or(Scheme::Http)
 }
 
 /// Records who the current request is (or claims to be).

@@ -259,7 +259,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// The principal behind the request's bearer token, counted against its API request rate.
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let who = principal_of(state, headers).await?;
+    let who = principal_of(state, headers, false).await?;
     state
         .guard()
         .api_request(&who.device_id)
@@ -267,28 +267,60 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
     Ok(who)
 }
 
-/// The principal behind the request's bearer token (or session cookie).
-async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let token = bearer(headers)
-        .or_else(|| web::cookie_token(headers))
-        .ok_or(Error::Unauthorized)?;
-    let who = state
-        .auth(move |a| a.authenticate(&token))
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    audit::identify(&who.device_id, Some(&who.user_id));
-    Ok(who)
+/// The principal behind the request's bearer token (phones, the API) or dashboard session cookie.
+/// A cookie is refused from a page of another origin (SameSite does not tell ports or sibling
+/// subdomains apart), and on the sync WebSocket (`websocket`), whose handshake a browser always
+/// sends with its origin, unless the origin is the server's own.
+async fn principal_of(state: &AppState, headers: &HeaderMap, websocket: bool) -> Result<Principal> {
+    let checked = if let Some(token) = bearer(headers) {
+        state.auth(move |a| a.check_token(&token)).await?
+    } else if let Some(id) = web::cookie_session(headers) {
+        match web::origin_of(headers) {
+            web::Origin::Other => {
+                return Err(Error::Forbidden(
+                    "a page of another origin may not use the session".into(),
+                ));
+            }
+            web::Origin::Absent if websocket => {
+                return Err(Error::Forbidden(
+                    "a sync connection by session cookie must come from this server's page".into(),
+                ));
+            }
+            _ => {}
+        }
+        let policy = state.browser_sessions();
+        let now = chrono::Utc::now().timestamp();
+        state.auth(move |a| a.check_browser_session(&id, now, policy)).await?
+    } else {
+        audit::refuse("no credential");
+        return Err(Error::Unauthorized);
+    };
+    match checked {
+        Ok(who) => {
+            audit::identify(&who.device_id, Some(&who.user_id));
+            Ok(who)
+        }
+        Err(refusal) => {
+            if let Some(device) = &refusal.device {
+                audit::identify(device, None);
+            }
+            audit::refuse(refusal.reason);
+            Err(Error::Unauthorized)
+        }
+    }
 }
 
 /// Bytes a sync connection reads from its socket at a time.
 const READ_BUFFER: usize = 8 * 1024;
 
-/// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token.
+/// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token (or the dashboard's
+/// session cookie from the server's own page only).
 #[utoipa::path(get, path = "/v1/sync", security(("bearer" = [])),
-    responses((status = 101, description = "Switching to the sync protocol"), (status = 401, description = "Unknown or revoked token")))]
+    responses((status = 101, description = "Switching to the sync protocol"), (status = 401, description = "Unknown or revoked token"),
+        (status = 403, description = "A session cookie from a page of another origin")))]
 async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<impl IntoResponse> {
     // A connection attempt counts as a sync message (its rate), not as an API request.
-    let who = principal_of(&state, &headers).await?;
+    let who = principal_of(&state, &headers, true).await?;
     state
         .guard()
         .sync_attempt(&who.device_id)

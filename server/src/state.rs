@@ -10,6 +10,7 @@ use sitesync_core::ids::DocId;
 use sitesync_core::sync::protocol::{DocResult, DocSync};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::auth::BrowserSessions;
 use crate::auth::Principal;
 use crate::limits::{ConnectionLimits, Guard, Limits};
 
@@ -46,6 +47,8 @@ pub struct AppState {
     timing: SessionTiming,
     /// The front door's limits: connections, header timeout, body sizes.
     connection_limits: ConnectionLimits,
+    /// How long a dashboard sign-in lasts.
+    browser_sessions: BrowserSessions,
 }
 
 /// Keep-alive of sync connections: a ping every `ping_every`; a connection from which nothing (not
@@ -118,6 +121,7 @@ impl AppState {
             data_dir: data_dir.to_path_buf(),
             timing: SessionTiming::default(),
             connection_limits: ConnectionLimits::default(),
+            browser_sessions: BrowserSessions::default(),
         })
     }
 
@@ -131,6 +135,17 @@ impl AppState {
     /// The front door's limits.
     pub fn connection_limits(&self) -> ConnectionLimits {
         self.connection_limits
+    }
+
+    /// The same state with other dashboard session lifetimes.
+    pub fn with_browser_sessions(mut self, policy: BrowserSessions) -> AppState {
+        self.browser_sessions = policy;
+        self
+    }
+
+    /// How long a dashboard sign-in lasts.
+    pub fn browser_sessions(&self) -> BrowserSessions {
+        self.browser_sessions
     }
 
     /// The same state with other keep-alive timing (tests use short ones).

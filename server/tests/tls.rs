@@ -185,9 +185,16 @@ async fn phones_sync_over_https_refuse_what_does_not_chain_or_match_and_a_renewa
     let reason = tls_reason(phone_sync(phones.path(), "d", &url, &token, None).await);
     assert!(reason.contains("does not chain to a trusted root"), "{reason}");
 
-    // Browsers are told to stay on HTTPS.
-    let (answer, _) = https(addr, &company.pem(), &get("/healthz", addr)).await.unwrap();
+    // Over HTTPS the session cookie is Secure, and browsers are told to stay on HTTPS.
+    let body = format!("{{\"token\":\"{token}\"}}");
+    let sign_in = format!(
+        "POST /v1/session HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (answer, _) = https(addr, &company.pem(), &sign_in).await.unwrap();
     let head = answer.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    let cookie = head.lines().find(|l| l.starts_with("set-cookie:")).unwrap();
+    assert!(cookie.contains("; secure") && cookie.contains("httponly"), "{cookie}");
     assert!(head.contains("strict-transport-security: max-age="), "{head}");
 
     // Renewal to a certificate for another host name: SIGHUP, and new connections get it — which

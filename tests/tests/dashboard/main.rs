@@ -148,5 +148,22 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
         .await;
     assert_eq!(violations, serde_json::json!([]), "content security policy violations");
 
+    // Signing out from the page (the server ending the session is tested in tests/sync/sessions.rs).
+    let kept = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/session').then((r) => done(r.status));",
+        )
+        .await;
+    assert_eq!(kept, 200);
+    browser.click("#signout").await;
+    browser.wait_text("#signin-title", "Sign in").await;
+    let after = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/session').then((r) => done(r.status));",
+        )
+        .await;
+    assert_eq!(after, 401, "signed out");
     server.stop().await;
 }

@@ -1,5 +1,6 @@
 //! Sync end to end: a real server on loopback, real phone stores, real WebSockets.
 
+mod audit;
 mod authz;
 mod authz_table;
 mod backup;
@@ -10,6 +11,7 @@ mod hostile;
 mod limits;
 mod live;
 mod sans_io;
+mod sessions;
 mod stall;
 
 use chrono::NaiveDate;
