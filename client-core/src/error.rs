@@ -137,6 +137,15 @@ pub enum Error {
     /// The store is not bound to a server yet (`sitesync init --server URL --token TOKEN`).
     #[error("this store is not bound to a server; run `sitesync init --server URL --token TOKEN`")]
     NotBound,
+    /// The TLS connection to the server failed: its certificate does not chain to a trusted root
+    /// (or to the CA given at `init`), it is not valid for the server's host, or the server does not
+    /// speak TLS. Nothing was sent: there is no fallback to plain text. Sync retries (a renewed
+    /// certificate fixes it); a wrong server address or CA needs a new `init`.
+    #[error("TLS: {reason}")]
+    Tls {
+        /// Which, in a sentence.
+        reason: String,
+    },
     /// The network or the server failed during sync; local data is intact and sync will retry.
     #[error("sync: {0}")]
     Sync(String),

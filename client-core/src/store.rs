@@ -115,6 +115,7 @@ impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        create_private(&path)?;
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Every statement on the write path stays prepared (the default cache of 16 is too small).
@@ -983,4 +984,22 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     )?
     .execute([key, value])?;
     Ok(())
+}
+
+/// Creates a new store file readable by its owner only (it holds the device token): SQLite then
+/// gives its `-wal` and `-shm` files the same mode. An existing file keeps the mode it has.
+fn create_private(path: &Path) -> Result<()> {
+    if path.as_os_str() == ":memory:" || path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it meanwhile: open it as it is.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

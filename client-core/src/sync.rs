@@ -7,6 +7,8 @@ pub mod client;
 pub mod engine;
 pub mod protocol;
 pub mod status;
+#[cfg(feature = "net")]
+pub mod tls;
 
 pub use engine::{Engine, Progress};
 pub use status::{Binding, DocStatus, SyncStatus};

@@ -29,6 +29,14 @@ pub enum SiteSyncError {
         /// What happened.
         reason: String,
     },
+    /// The server's certificate was refused (it does not chain to the trusted roots or the company
+    /// CA, or is not valid for the server's host), or the server does not speak TLS. Nothing was
+    /// sent. Sync retries; if it persists, the server address or CA given to `open` is wrong.
+    #[error("TLS: {reason}")]
+    Tls {
+        /// Which, in a sentence.
+        reason: String,
+    },
     /// The phone's storage failed (disk full, damaged file).
     #[error("storage: {reason}")]
     Storage {
@@ -96,6 +104,7 @@ impl From<sitesync_core::Error> for SiteSyncError {
             // rule the server applies: a foreman approving, a name that is not the user's).
             E::Unauthorized(_) | E::NotAuthorized { .. } => SiteSyncError::NotAuthorized,
             E::Sync(reason) => SiteSyncError::Offline { reason },
+            E::Tls { reason } => SiteSyncError::Tls { reason },
             E::Storage(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
                 SiteSyncError::Storage { reason: text }
             }

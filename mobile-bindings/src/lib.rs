@@ -153,20 +153,24 @@ impl SiteSync {
 #[uniffi::export(async_runtime = "tokio")]
 impl SiteSync {
     /// Opens (creating) the store at `path`; binds it to `server_url` with the device `token` when
-    /// given; records `user` as the author of what this phone enters.
-    #[uniffi::constructor]
+    /// given; records `user` as the author of what this phone enters. `ca_cert_pem`, a company's own
+    /// CA certificate (PEM), is then the only root the server's certificate may chain to; without it
+    /// the platform's roots are trusted. `server_url` is `https://…` (plain `http://` only to a
+    /// server on the same device, for development).
+    #[uniffi::constructor(default(ca_cert_pem = None))]
     pub async fn open(
         path: String,
         server_url: Option<String>,
         token: Option<String>,
         user: Option<String>,
+        ca_cert_pem: Option<String>,
     ) -> Result<Arc<SiteSync>> {
         let p = path.clone();
         let store = runtime()
             .spawn_blocking(move || -> Result<Store> {
                 let mut s = Store::open(&p)?;
                 if let (Some(url), Some(token)) = (server_url, token) {
-                    s.bind(&url, &token)?;
+                    s.bind_with_ca(&url, &token, ca_cert_pem.as_deref())?;
                 }
                 if let Some(user) = user {
                     s.set_user(&user)?;

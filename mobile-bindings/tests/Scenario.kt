@@ -1,6 +1,8 @@
 // The mobile scenario from Kotlin on the JVM, against the real library and a real server:
 // open a store, log a crew-day offline, start sync, see the listener report "synced",
-// read back a head-office approval. Arguments: server URL, foreman token, manager token, store path.
+// read back a head-office approval; then sync over HTTPS with the company's CA, and see a phone that
+// does not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
+// path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file).
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
@@ -69,4 +71,19 @@ fun main(args: Array<String>) = runBlocking {
     val totals = phone.totals(site, day1, day2, GroupByRecord.DAY)
     check(totals.total.lines == 6L && totals.rows.size == 2, "totals: $totals")
     println("kotlin scenario: ok")
+
+    // HTTPS with the company's CA given to open(); a phone without it is refused, and told why.
+    val (tlsUrl, tlsToken, caPath) = Triple(args[6], args[7], args[8])
+    val ca = java.io.File(caPath).readText()
+    val secure = SiteSync.open("$path-tls", tlsUrl, tlsToken, "崔贵", caCertPem = ca)
+    secure.syncNow()
+    check(secure.roster(site).workers.isNotEmpty(), "the roster arrived over HTTPS")
+    val stranger = SiteSync.open("$path-untrusting", tlsUrl, tlsToken, "崔贵")
+    try {
+        stranger.syncNow()
+        throw AssertionError("a certificate of an unknown CA was accepted")
+    } catch (e: SiteSyncException.Tls) {
+        check(e.reason.contains("does not chain"), "the reason: ${e.reason}")
+    }
+    println("kotlin scenario over TLS: ok")
 }

@@ -1,6 +1,8 @@
 """The mobile scenario through the generated Python module, against the real library and a real
 server: open a store, log a crew-day offline, start sync, see the listener report "synced", read
-back a head-office approval. Arguments: server URL, foreman token, manager token, store path."""
+back a head-office approval; then sync over HTTPS with the company's CA, and see a phone that does
+not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
+path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file)."""
 import asyncio
 import json
 import sys
@@ -81,4 +83,20 @@ async def main(url, foreman_token, manager_token, path, day1, day2):
     print("python scenario: ok")
 
 
+async def over_tls(url, token, ca_path, path):
+    with open(ca_path, encoding="ascii") as f:
+        ca = f.read()
+    phone = await m.SiteSync.open(path + "-tls", url, token, "崔贵", ca_cert_pem=ca)
+    await phone.sync_now()
+    assert (await phone.roster("site-hz-01")).workers, "the roster arrived over HTTPS"
+    stranger = await m.SiteSync.open(path + "-untrusting", url, token, "崔贵")
+    try:
+        await stranger.sync_now()
+        raise AssertionError("a certificate of an unknown CA was accepted")
+    except m.SiteSyncError.Tls as e:
+        assert "does not chain" in e.reason, e
+    print("python scenario over TLS: ok")
+
+
 asyncio.run(main(*sys.argv[1:7]))
+asyncio.run(over_tls(sys.argv[7], sys.argv[8], sys.argv[9], sys.argv[4]))

@@ -97,7 +97,7 @@ pub fn bootstrap(auth: &AuthDb, dir: &std::path::Path) -> Result<Option<std::pat
     auth.put_user(SYSTEM_ORG, "admin", "administrator", Role::Admin, true)?;
     let (_, token) = auth.add_device("admin", "bootstrap admin")?;
     let path = dir.join("admin-token");
-    write_secret(&path, &token)?;
+    crate::files::write_secret(&path, &format!("{token}\n"))?;
     Ok(Some(path))
 }
 
@@ -108,8 +108,7 @@ pub const DATABASES: &[&str] = &["documents.sqlite3", "server.sqlite3"];
 /// the server keeps serving; each copy is integrity-checked. `out` is then a data directory a server
 /// can be started on (`serve --data OUT`). Refuses to overwrite an existing backup.
 pub fn backup(data: &std::path::Path, out: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
-    let io = |e: std::io::Error| Error::Internal(format!("{}: {e}", out.display()));
-    std::fs::create_dir_all(out).map_err(io)?;
+    crate::files::private_dir(out)?;
     let mut written = Vec::new();
     for name in DATABASES {
         let dst_path = out.join(name);
@@ -120,6 +119,7 @@ pub fn backup(data: &std::path::Path, out: &std::path::Path) -> Result<Vec<std::
             )));
         }
         let src = rusqlite::Connection::open_with_flags(data.join(name), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        crate::files::private_database(&dst_path)?;
         let mut dst = rusqlite::Connection::open(&dst_path)?;
         {
             // All pages in one step: the copy is one consistent snapshot of the source. A writer
@@ -150,17 +150,4 @@ pub fn backup(data: &std::path::Path, out: &std::path::Path) -> Result<Vec<std::
     let copy = AuthDb::open(out)?;
     copy.renew_epoch()?;
     Ok(written)
-}
-
-/// Writes a secret readable by the owner only.
-fn write_secret(path: &std::path::Path, secret: &str) -> Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options
-        .open(path)
-        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
-    writeln!(f, "{secret}").map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
 }

@@ -73,9 +73,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self> {
+        let limit = req.extensions().get::<crate::BodyLimit>().map(|l| l.0);
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(JsonBody(value)),
             Err(JsonRejection::MissingJsonContentType(e)) => Err(Error::UnsupportedMediaType(e.body_text())),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::TooLarge(limit.unwrap_or_default()))
+            }
             Err(e) => Err(Error::BadRequest(e.body_text())),
         }
     }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_device_keys.sql"),
     include_str!("../migrations/003_refusals.sql"),
+    include_str!("../migrations/004_browser_sessions.sql"),
 ];
 
 pub use sitesync_core::rules::Role;
@@ -113,6 +114,40 @@ pub enum Access {
     Write,
 }
 
+/// Why a credential was refused, and the device when it is known: for the audit trail (a caller
+/// learns only "unauthorized").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What was wrong, in a few words.
+    pub reason: &'static str,
+    /// The device the credential belongs to or names, if it exists.
+    pub device: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, device: Option<String>) -> Refusal {
+        Refusal { reason, device }
+    }
+}
+
+/// How long a dashboard sign-in lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrowserSessions {
+    /// Ended after this long without a request.
+    pub idle: std::time::Duration,
+    /// Ended this long after signing in, however busy.
+    pub lifetime: std::time::Duration,
+}
+
+impl Default for BrowserSessions {
+    fn default() -> Self {
+        BrowserSessions {
+            idle: std::time::Duration::from_secs(12 * 3600),
+            lifetime: std::time::Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 /// The credential database.
 pub struct AuthDb {
     /// One connection; callers serialise access (the server wraps it in a mutex).
@@ -140,7 +175,9 @@ fn random_hex(n: usize) -> Result<String> {
 impl AuthDb {
     /// Opens (creating) the database in the data directory and migrates it.
     pub fn open(dir: &Path) -> Result<AuthDb> {
-        let mut conn = Connection::open(dir.join("server.sqlite3"))?;
+        let path = dir.join("server.sqlite3");
+        crate::files::private_database(&path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -316,32 +353,130 @@ impl AuthDb {
         Ok((device_id, token))
     }
 
-    /// Revokes a device: its token is refused from its next message on.
+    /// Revokes a device: its token is refused from its next message on, and its dashboard sessions
+    /// end now.
     pub fn revoke_device(&self, device_id: &str) -> Result<()> {
-        let n = self.conn.execute(
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx.execute(
             "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
             params![device_id, chrono::Utc::now().to_rfc3339()],
         )?;
         if n == 0 {
             return Err(Error::NotFound(format!("active device {device_id}")));
         }
+        tx.execute("DELETE FROM browser_sessions WHERE device_id = ?1", [device_id])?;
+        tx.commit()?;
         Ok(())
     }
 
     /// The principal behind a bearer token, if the token is known and not revoked.
     pub fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
-        let row: Option<String> = self
+        Ok(self.check_token(token)?.ok())
+    }
+
+    /// The principal behind a bearer token, or why the token is refused.
+    pub fn check_token(&self, token: &str) -> Result<std::result::Result<Principal, Refusal>> {
+        let row: Option<(String, bool)> = self
             .conn
             .query_row(
-                "SELECT device_id FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
+                "SELECT device_id, revoked_at IS NOT NULL FROM devices WHERE token_hash = ?1",
                 [token_hash(token)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
         match row {
-            Some(device) => self.principal(&device),
-            None => Ok(None),
+            Some((device, true)) => Ok(Err(Refusal::new("revoked device", Some(device)))),
+            Some((device, false)) => Ok(self
+                .principal(&device)?
+                .ok_or_else(|| Refusal::new("revoked device", Some(device)))),
+            None => {
+                // A token names its device (`sst_<id>_<secret>`): say which, if it exists.
+                let named = named_device(token);
+                let known = match &named {
+                    Some(d) => self.device_org(d)?.is_some(),
+                    None => false,
+                };
+                Ok(Err(if known {
+                    Refusal::new("wrong token for the device", named)
+                } else {
+                    Refusal::new("unknown token", None)
+                }))
+            }
         }
+    }
+
+    /// Starts a dashboard session for an active device; returns the session id (64 hex digits) for
+    /// the cookie. Only its hash is stored. Ended sessions are cleared out on the way.
+    pub fn open_browser_session(&self, device_id: &str, now: i64, policy: BrowserSessions) -> Result<String> {
+        let id = random_hex(32)?;
+        let idle = policy.idle.as_secs() as i64;
+        self.conn.execute(
+            "DELETE FROM browser_sessions WHERE expires_at <= ?1 OR last_seen + ?2 <= ?1",
+            params![now, idle],
+        )?;
+        self.conn.execute(
+            "INSERT INTO browser_sessions (id_hash, device_id, created_at, last_seen, expires_at)
+             VALUES (?1, ?2, ?3, ?3, ?4)",
+            params![
+                token_hash(&id),
+                device_id,
+                now,
+                now.saturating_add(policy.lifetime.as_secs() as i64)
+            ],
+        )?;
+        Ok(id)
+    }
+
+    /// The principal of a dashboard session, or why it is refused (unknown, ended, its device
+    /// revoked). A session in use has its idle clock reset (written at most once a minute).
+    pub fn check_browser_session(
+        &self,
+        id: &str,
+        now: i64,
+        policy: BrowserSessions,
+    ) -> Result<std::result::Result<Principal, Refusal>> {
+        let hash = token_hash(id);
+        let row: Option<(String, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT device_id, last_seen, expires_at FROM browser_sessions WHERE id_hash = ?1",
+                [&hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((device, last_seen, expires_at)) = row else {
+            return Ok(Err(Refusal::new("unknown session", None)));
+        };
+        let idle = policy.idle.as_secs() as i64;
+        if now >= expires_at || now >= last_seen.saturating_add(idle) {
+            self.conn
+                .execute("DELETE FROM browser_sessions WHERE id_hash = ?1", [&hash])?;
+            return Ok(Err(Refusal::new("expired session", Some(device))));
+        }
+        let Some(who) = self.principal(&device)? else {
+            return Ok(Err(Refusal::new("revoked device", Some(device))));
+        };
+        if now - last_seen >= (idle / 4).clamp(1, 60) {
+            self.conn.execute(
+                "UPDATE browser_sessions SET last_seen = ?2 WHERE id_hash = ?1",
+                params![hash, now],
+            )?;
+        }
+        Ok(Ok(who))
+    }
+
+    /// Ends a dashboard session; returns its device, if the session existed.
+    pub fn close_browser_session(&self, id: &str) -> Result<Option<String>> {
+        let hash = token_hash(id);
+        let device: Option<String> = self
+            .conn
+            .query_row(
+                "DELETE FROM browser_sessions WHERE id_hash = ?1 RETURNING device_id",
+                [&hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(device)
     }
 
     /// The principal of an active device (re-checked at every sync message).
@@ -690,6 +825,15 @@ impl AuthDb {
     }
 }
 
+/// The device id a token names (`sst_<12 hex>_<secret>`), if it has that shape.
+fn named_device(token: &str) -> Option<String> {
+    let mut parts = token.split('_');
+    let (Some("sst"), Some(id), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("d-{id}"))
+}
+
 /// What a principal may do with a document, given the org of the document's site (`None` for an
 /// unknown site; ignored for OKR documents, which name their org).
 pub fn access_in(who: &Principal, doc: &DocId, site_org: Option<&str>) -> Access {
@@ -714,5 +858,94 @@ pub fn access_in(who: &Principal, doc: &DocId, site_org: Option<&str>) -> Access
                 Access::None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_with_device() -> (tempfile::TempDir, AuthDb, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = AuthDb::open(dir.path()).unwrap();
+        db.put_org("o", "org").unwrap();
+        db.put_user("o", "u", "user", Role::HeadOffice, true).unwrap();
+        let (device, token) = db.add_device("u", "test").unwrap();
+        (dir, db, device, token)
+    }
+
+    const POLICY: BrowserSessions = BrowserSessions {
+        idle: std::time::Duration::from_secs(600),
+        lifetime: std::time::Duration::from_secs(3600),
+    };
+
+    #[test]
+    fn a_browser_session_ends_when_idle_at_its_lifetime_at_sign_out_and_at_revocation() {
+        let (_dir, db, device, _) = db_with_device();
+        let check = |id: &str, now| db.check_browser_session(id, now, POLICY).unwrap();
+
+        // Idle: in use every 9 minutes it lives on; 10 minutes unused end it.
+        let id = db.open_browser_session(&device, 1_000, POLICY).unwrap();
+        assert_eq!(id.len(), 64);
+        for now in [1_540, 2_080, 2_620] {
+            assert_eq!(check(&id, now).unwrap().device_id, device);
+        }
+        let refused = check(&id, 3_220).unwrap_err();
+        assert_eq!(refused, Refusal::new("expired session", Some(device.clone())));
+        assert_eq!(
+            check(&id, 3_221).unwrap_err().reason,
+            "unknown session",
+            "an ended session is gone"
+        );
+
+        // The lifetime: however busy, an hour after signing in.
+        let id = db.open_browser_session(&device, 10_000, POLICY).unwrap();
+        let mut now = 10_000;
+        while now + 300 < 13_600 {
+            now += 300;
+            assert!(check(&id, now).is_ok(), "{now}");
+        }
+        assert_eq!(check(&id, 13_600).unwrap_err().reason, "expired session");
+
+        // Sign-out.
+        let id = db.open_browser_session(&device, 20_000, POLICY).unwrap();
+        assert_eq!(db.close_browser_session(&id).unwrap(), Some(device.clone()));
+        assert_eq!(check(&id, 20_001).unwrap_err().reason, "unknown session");
+
+        // Revocation deletes the device's sessions.
+        let id = db.open_browser_session(&device, 30_000, POLICY).unwrap();
+        db.revoke_device(&device).unwrap();
+        assert_eq!(check(&id, 30_001).unwrap_err().reason, "unknown session");
+        let n: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM browser_sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_refused_token_names_its_device_only_when_it_exists() {
+        let (_dir, db, device, token) = db_with_device();
+        assert_eq!(db.check_token(&token).unwrap().unwrap().device_id, device);
+        let secret_changed = format!("{}0", &token[..token.len() - 1]);
+        let wrong = if secret_changed == token {
+            format!("{}1", &token[..token.len() - 1])
+        } else {
+            secret_changed
+        };
+        assert_eq!(
+            db.check_token(&wrong).unwrap().unwrap_err(),
+            Refusal::new("wrong token for the device", Some(device.clone()))
+        );
+        let stranger = "sst_0badc0ffee00_00";
+        assert_eq!(
+            db.check_token(stranger).unwrap().unwrap_err(),
+            Refusal::new("unknown token", None)
+        );
+        db.revoke_device(&device).unwrap();
+        assert_eq!(
+            db.check_token(&token).unwrap().unwrap_err(),
+            Refusal::new("revoked device", Some(device))
+        );
     }
 }

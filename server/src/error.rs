@@ -35,6 +35,12 @@ pub enum Error {
     /// The token made too many requests; it may try again after the duration.
     #[error("too many requests: try again in {} s", .0.as_secs().max(1))]
     TooManyRequests(std::time::Duration),
+    /// The request body is larger than the route takes.
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The server's configuration (a certificate or key file) is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
     /// Anything else.
     #[error("internal: {0}")]
     Internal(String),
@@ -60,12 +66,16 @@ impl IntoResponse for Error {
             Error::Conflict(_) => (StatusCode::CONFLICT, self.to_string()),
             Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()),
             Error::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, self.to_string()),
+            Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
             Error::Store(e) if e.is_bad_input() => (StatusCode::BAD_REQUEST, self.to_string()),
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
             }
         };
+        if matches!(status.as_u16(), 401 | 403 | 413 | 429) {
+            crate::audit::refuse(&message);
+        }
         if let Error::TooManyRequests(wait) = &self {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             return (

@@ -1,5 +1,13 @@
 //! Reports as tables, written as CSV or Excel (.xlsx): numbers as numbers, dates as dates, money in
 //! yuan with two decimals, Chinese text intact, a header row and a totals row.
+//!
+//! Formula injection (found 2026-11-30): text in a CSV cell that starts with `=`, `+`, `-` or `@`
+//! becomes a formula when a clerk opens the file in Excel, WPS or LibreOffice — an OKR titled
+//! `=cmd|' /C calc'!A0` ran a program on old Excel, `=HYPERLINK(…)` leaks data on current ones.
+//! Anyone who can name a worker, a work item or a key result on a phone can write such text. In CSV
+//! every text cell starting with one of those characters, a tab or a carriage return gets a leading
+//! `'` (OWASP's advice), so it shows as text; numbers and dates are ours and written as they are.
+//! The Excel export writes text as text cells, which are never evaluated.
 
 use chrono::{Datelike, NaiveDate};
 use rust_xlsxwriter::{ExcelDateTime, Format, FormatAlign, Workbook};
@@ -63,6 +71,20 @@ pub fn yuan(fen: i64) -> String {
     format!("{sign}¥{grouped}.{:02}", fen.abs() % 100)
 }
 
+/// Text a spreadsheet program would read as the start of a formula.
+fn formula_like(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// Text as a CSV cell: with a leading `'` where it would otherwise become a formula.
+pub fn csv_text(text: &str) -> String {
+    if formula_like(text) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
 impl Cell {
     fn text(&self) -> String {
         match self {
@@ -82,9 +104,13 @@ impl Table {
     pub fn to_csv(&self) -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(vec![0xef, 0xbb, 0xbf]);
         let io = |e: csv::Error| Error::Internal(format!("csv: {e}"));
-        w.write_record(&self.header).map_err(io)?;
+        w.write_record(self.header.iter().map(|h| csv_text(h))).map_err(io)?;
         for row in self.rows.iter().chain(self.totals.iter()) {
-            w.write_record(row.iter().map(Cell::text)).map_err(io)?;
+            w.write_record(row.iter().map(|c| match c {
+                Cell::Text(s) => csv_text(s),
+                other => other.text(),
+            }))
+            .map_err(io)?;
         }
         w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
     }
@@ -168,5 +194,55 @@ mod tests {
         assert_eq!(yuan(5), "¥0.05");
         assert_eq!(yuan(100_000), "¥1,000.00");
         assert_eq!(fixed_text(150, 2), "1.50");
+    }
+
+    #[test]
+    fn csv_text_that_would_be_a_formula_is_written_as_text() {
+        let table = Table {
+            title: "t".into(),
+            header: vec!["=HEADER()".into(), "b".into()],
+            rows: [
+                "=2*21",
+                "=cmd|' /C calc'!A0",
+                "+1",
+                "-1+1",
+                "@SUM(A1)",
+                "\t=1",
+                "\r=1",
+                "a=1",
+                "５",
+                "≡",
+            ]
+            .iter()
+            .map(|t| vec![Cell::Text(t.to_string()), Cell::Int(-5)])
+            .collect(),
+            totals: Some(vec![Cell::Text("合计".into()), Cell::Fen(-150)]),
+        };
+        let csv = String::from_utf8(table.to_csv().unwrap()[3..].to_vec()).unwrap();
+        let cells: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        let firsts: Vec<&str> = cells.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            firsts,
+            [
+                "'=2*21",
+                "'=cmd|' /C calc'!A0",
+                "'+1",
+                "'-1+1",
+                "'@SUM(A1)",
+                "'\t=1",
+                "'\r=1",
+                "a=1",
+                "５",
+                "≡",
+                "合计"
+            ]
+        );
+        // Numbers stay numbers, negative ones included.
+        assert!(cells.iter().take(10).all(|r| r[1] == "-5"));
+        assert_eq!(cells[10][1], "-1.50");
+        assert!(csv.starts_with("'=HEADER(),b"), "{csv}");
     }
 }

@@ -15,16 +15,20 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod authorship;
+pub mod connections;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod history;
 pub mod limits;
 pub mod report;
 pub mod session;
 pub mod state;
 pub mod tenancy;
+pub mod tls;
 pub mod web;
 
 use std::future::Future;
@@ -93,10 +97,12 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The HTTP routes, with the OpenAPI document at `/v1/openapi.json` and the dashboard at `/`.
+/// The HTTP routes, with the OpenAPI document at `/v1/openapi.json` and the dashboard at `/`; every
+/// answer carries the security headers, every request body is limited, every refusal is audited.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();
     let openapi = std::sync::Arc::new(openapi);
+    let limits = state.connection_limits();
     router
         .route(
             "/v1/openapi.json",
@@ -106,12 +112,67 @@ pub fn app(state: AppState) -> Router {
         .route("/app.js", axum::routing::get(web::app_js))
         .route("/app.css", axum::routing::get(web::app_css))
         .with_state(state)
+        // The limit is `body_limit`'s, per route, for every extractor alike.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(limits, body_limit))
+        .layer(axum::middleware::from_fn(web::security_headers))
+        .layer(axum::middleware::from_fn(audit::layer))
 }
 
-/// Serves until `shutdown` completes, then closes live sync connections and drains.
+/// The body limit a request is held to (read by `api::JsonBody` to say so in its 413).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+/// Limits every request's body: the company import to `import_bytes`, everything else to
+/// `body_bytes`. A declared length over it is a 413 before anything is read; a chunked body is cut
+/// off where it passes the limit (also a 413, from the extractor reading it).
+async fn body_limit(
+    State(limits): State<limits::ConnectionLimits>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = if req.uri().path() == "/v1/admin/import" {
+        limits.import_bytes
+    } else {
+        limits.body_bytes
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Error::TooLarge(limit).into_response();
+    }
+    req.extensions_mut().insert(BodyLimit(limit));
+    let req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(req).await
+}
+
+/// Serves plain HTTP until `shutdown` completes, then closes live sync connections and drains.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve(listener, state, None, shutdown).await
+}
+
+/// Serves HTTPS with the certificate `tls` holds (reloadable) until `shutdown` completes, then
+/// closes live sync connections and drains.
+pub async fn run_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: std::sync::Arc<tls::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve(listener, state, Some(tls), shutdown).await
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<std::sync::Arc<tls::Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Writes made by other processes on the same data directory (admin commands) reach live
@@ -180,18 +241,12 @@ pub async fn run(
     };
     let closing = state.clone();
     let state_for_exit = state.clone();
-    // No Nagle: sync frames are small, and a reply held back for a delayed ACK costs 40 ms.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing.begin_shutdown();
-        })
-        .await;
+    let limits = state.connection_limits();
+    let result = connections::serve(listener, app(state), tls, limits, async move {
+        shutdown.await;
+        closing.begin_shutdown();
+    })
+    .await;
     poller.abort();
     feeder.abort();
     recorder.abort();
@@ -215,7 +270,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// The principal behind the request's bearer token, counted against its API request rate.
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let who = principal_of(state, headers).await?;
+    let who = principal_of(state, headers, false).await?;
     state
         .guard()
         .api_request(&who.device_id)
@@ -223,26 +278,60 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
     Ok(who)
 }
 
-/// The principal behind the request's bearer token (or session cookie).
-async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let token = bearer(headers)
-        .or_else(|| web::cookie_token(headers))
-        .ok_or(Error::Unauthorized)?;
-    state
-        .auth(move |a| a.authenticate(&token))
-        .await?
-        .ok_or(Error::Unauthorized)
+/// The principal behind the request's bearer token (phones, the API) or dashboard session cookie.
+/// A cookie is refused from a page of another origin (SameSite does not tell ports or sibling
+/// subdomains apart), and on the sync WebSocket (`websocket`), whose handshake a browser always
+/// sends with its origin, unless the origin is the server's own.
+async fn principal_of(state: &AppState, headers: &HeaderMap, websocket: bool) -> Result<Principal> {
+    let checked = if let Some(token) = bearer(headers) {
+        state.auth(move |a| a.check_token(&token)).await?
+    } else if let Some(id) = web::cookie_session(headers) {
+        match web::origin_of(headers) {
+            web::Origin::Other => {
+                return Err(Error::Forbidden(
+                    "a page of another origin may not use the session".into(),
+                ));
+            }
+            web::Origin::Absent if websocket => {
+                return Err(Error::Forbidden(
+                    "a sync connection by session cookie must come from this server's page".into(),
+                ));
+            }
+            _ => {}
+        }
+        let policy = state.browser_sessions();
+        let now = chrono::Utc::now().timestamp();
+        state.auth(move |a| a.check_browser_session(&id, now, policy)).await?
+    } else {
+        audit::refuse("no credential");
+        return Err(Error::Unauthorized);
+    };
+    match checked {
+        Ok(who) => {
+            audit::identify(&who.device_id, Some(&who.user_id));
+            Ok(who)
+        }
+        Err(refusal) => {
+            if let Some(device) = &refusal.device {
+                audit::identify(device, None);
+            }
+            audit::refuse(refusal.reason);
+            Err(Error::Unauthorized)
+        }
+    }
 }
 
 /// Bytes a sync connection reads from its socket at a time.
 const READ_BUFFER: usize = 8 * 1024;
 
-/// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token.
+/// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token (or the dashboard's
+/// session cookie from the server's own page only).
 #[utoipa::path(get, path = "/v1/sync", security(("bearer" = [])),
-    responses((status = 101, description = "Switching to the sync protocol"), (status = 401, description = "Unknown or revoked token")))]
+    responses((status = 101, description = "Switching to the sync protocol"), (status = 401, description = "Unknown or revoked token"),
+        (status = 403, description = "A session cookie from a page of another origin")))]
 async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<impl IntoResponse> {
     // A connection attempt counts as a sync message (its rate), not as an API request.
-    let who = principal_of(&state, &headers).await?;
+    let who = principal_of(&state, &headers, true).await?;
     state
         .guard()
         .sync_attempt(&who.device_id)
@@ -262,6 +351,11 @@ async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUp
             let _ticket = ticket;
             session::serve(state, socket, who.device_id).await;
         }))
+}
+
+/// Audits a change made through the admin API, with the admin who made it.
+fn admin_event(who: &Principal, action: &str) {
+    audit::event("admin", Some(&who.device_id), Some(&who.user_id), action);
 }
 
 /// An admin principal allowed to act on `org` (the operators' admin acts on every org).
@@ -289,10 +383,11 @@ async fn admin_import(
     _caller: api::Caller,
     api::JsonBody(company): api::JsonBody<Company>,
 ) -> Result<impl IntoResponse> {
-    admin(&state, &headers, Some(company.org.id.as_str())).await?;
+    let who = admin(&state, &headers, Some(company.org.id.as_str())).await?;
     let report = state
         .both(move |auth, store| admin::import_company(auth, store, &company))
         .await?;
+    admin_event(&who, &format!("import org {}", report.org));
     let _ = state.notify_changes().await;
     Ok(Json(report))
 }
@@ -313,7 +408,8 @@ async fn admin_org(
     _caller: api::Caller,
     api::JsonBody(org): api::JsonBody<NewOrg>,
 ) -> Result<impl IntoResponse> {
-    admin(&state, &headers, Some(&org.id)).await?;
+    let who = admin(&state, &headers, Some(&org.id)).await?;
+    admin_event(&who, &format!("put org {}", org.id));
     state.auth(move |a| a.put_org(&org.id, &org.name)).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -328,7 +424,8 @@ async fn admin_site(
     _caller: api::Caller,
     api::JsonBody(site): api::JsonBody<admin::NewSite>,
 ) -> Result<impl IntoResponse> {
-    admin(&state, &headers, Some(&site.org)).await?;
+    let who = admin(&state, &headers, Some(&site.org)).await?;
+    admin_event(&who, &format!("put site {} in org {}", site.site.id, site.org));
     state
         .both(move |auth, store| admin::add_site(auth, store, &site))
         .await?;
@@ -356,8 +453,9 @@ async fn admin_user(
     _caller: api::Caller,
     api::JsonBody(u): api::JsonBody<NewUser>,
 ) -> Result<impl IntoResponse> {
-    admin(&state, &headers, Some(&u.org)).await?;
+    let who = admin(&state, &headers, Some(&u.org)).await?;
     let role = crate::auth::parse_role(&u.role)?;
+    admin_event(&who, &format!("put user {} ({}) in org {}", u.id, role.as_str(), u.org));
     state
         .auth(move |a| a.put_user(&u.org, &u.id, &u.name, role, u.all_sites))
         .await?;
@@ -387,7 +485,8 @@ async fn admin_grant(
         .auth(move |a| a.site_org(&site))
         .await?
         .ok_or_else(|| Error::NotFound(format!("site {}", g.site)))?;
-    admin(&state, &headers, Some(&org)).await?;
+    let who = admin(&state, &headers, Some(&org)).await?;
+    admin_event(&who, &format!("grant {} site {}", g.user, g.site));
     state.auth(move |a| a.grant(&g.user, &g.site)).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -410,6 +509,7 @@ async fn admin_device(
     api::JsonBody(d): api::JsonBody<NewDevice>,
 ) -> Result<impl IntoResponse> {
     let who = admin(&state, &headers, None).await?;
+    let by = who.clone();
     let (device_id, token) = state
         .auth(move |a| {
             let org: Option<String> = a.user_org(&d.user)?;
@@ -420,8 +520,13 @@ async fn admin_device(
                 ));
             }
             a.add_device(&d.user, &d.label)
+                .map(|(device, token)| (device, token, d.user))
         })
-        .await?;
+        .await
+        .map(|(device, token, user)| {
+            admin_event(&by, &format!("enroll device {device} for user {user}"));
+            (device, token)
+        })?;
     Ok(Json(serde_json::json!({ "device_id": device_id, "token": token })))
 }
 
@@ -434,6 +539,7 @@ async fn admin_revoke(
     Path(device): Path<String>,
 ) -> Result<impl IntoResponse> {
     let who = admin(&state, &headers, None).await?;
+    let (by, revoked) = (who.clone(), device.clone());
     state
         .auth(move |a| {
             if who.org_id != admin::SYSTEM_ORG && a.device_org(&device)?.as_deref() != Some(who.org_id.as_str()) {
@@ -442,5 +548,11 @@ async fn admin_revoke(
             a.revoke_device(&device)
         })
         .await?;
+    audit::event(
+        "revoke",
+        Some(&revoked),
+        None,
+        &format!("by device {} of user {}", by.device_id, by.user_id),
+    );
     Ok(Json(serde_json::json!({ "ok": true })))
 }

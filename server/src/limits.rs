@@ -151,3 +151,72 @@ impl Drop for ConnectionTicket {
         }
     }
 }
+
+/// Limits of the front door, for every client before it is known: a server on the internet gets
+/// clients that never finish a request (slow-loris), floods of connections, and huge bodies.
+///
+/// Found 2026-11-30, before these existed: 300 connections each sending half a request header, with
+/// a 256-descriptor limit, made `/healthz` time out for 30 s while the log filled with `accept
+/// error: Too many open files` — a full outage for phones and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once (sync WebSockets and event streams included); one more is closed
+    /// as soon as it is accepted, so it fails fast instead of waiting in a queue. Lowered at start to
+    /// fit the open-file limit.
+    pub max_connections: usize,
+    /// Time a client has to complete the TLS handshake, and then each request's header (also how
+    /// long an idle keep-alive connection stays open).
+    pub header_timeout: Duration,
+    /// Largest request body on every route but the company import (typed 413 beyond it).
+    pub body_bytes: usize,
+    /// Largest company import (`POST /v1/admin/import`).
+    pub import_bytes: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_bytes: 1024 * 1024,
+            import_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Descriptors kept free of connections: databases and their logs, the listener, standard streams,
+/// files SQLite and the runtime open now and then.
+pub const RESERVED_FILES: u64 = 64;
+
+/// Raises the soft open-file limit to the hard one where the system allows; returns the soft limit in
+/// force afterwards (`None` where it cannot be read).
+pub fn raise_open_files() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if let (Some(current), Some(hard)) = (limit.current, limit.maximum)
+            && current < hard
+        {
+            let raised = rustix::process::Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            if let Err(e) = setrlimit(Resource::Nofile, raised) {
+                tracing::warn!(error = %e, soft = current, hard, "could not raise the open-file limit");
+            }
+        }
+        getrlimit(Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// The connection cap that fits `open_files` descriptors (one per connection, `RESERVED_FILES`
+/// kept for the rest), never above `wanted` nor below 1.
+pub fn fit_connections(wanted: usize, open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(n) => wanted.min(n.saturating_sub(RESERVED_FILES).max(1) as usize),
+        None => wanted,
+    }
+}

@@ -1,8 +1,10 @@
 //! `sitesync-server`: run the relay and head-office service, or administer its data directory.
 
-use sitesync_server::limits::Limits;
+use sitesync_server::limits::{ConnectionLimits, Limits};
+use sitesync_server::tls::Tls;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -38,6 +40,21 @@ enum Command {
         /// HTTP API requests a device token may make in a burst.
         #[arg(long, env = "SITESYNC_API_BURST", default_value_t = Limits::default().api_burst)]
         api_burst: u32,
+        /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. The files are
+        /// read again on SIGHUP, so a renewed certificate needs no restart.
+        #[arg(long, env = "SITESYNC_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, env = "SITESYNC_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Connections served at once (sync, API, dashboard); one more is closed at once. Lowered at
+        /// start to fit the open-file limit (which is raised to the system's hard limit first).
+        #[arg(long, env = "SITESYNC_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+        max_connections: usize,
+        /// Seconds a client has for the TLS handshake and for each request header (also how long an
+        /// idle keep-alive connection stays open).
+        #[arg(long, env = "SITESYNC_HEADER_TIMEOUT", default_value_t = ConnectionLimits::default().header_timeout.as_secs_f64())]
+        header_timeout: f64,
     },
     /// Administer a data directory; works while the server runs on it.
     Admin {
@@ -149,7 +166,11 @@ async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file (the audit trail) gets plain `key=value` lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Everything the server writes (databases, logs, backups, tokens) is for its own user only.
+    sitesync_server::files::restrict_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
@@ -158,22 +179,57 @@ async fn main() -> Result<()> {
             demo,
             api_rate,
             api_burst,
+            tls_cert,
+            tls_key,
+            max_connections,
+            header_timeout,
         } => {
             let limits = Limits {
                 api_per_second: api_rate,
                 api_burst,
                 ..Limits::default()
             };
-            serve(&data, listen, demo, limits).await
+            if !(header_timeout.is_finite() && header_timeout > 0.0) {
+                anyhow::bail!("--header-timeout must be a positive number of seconds");
+            }
+            let open_files = sitesync_server::limits::raise_open_files();
+            let fitted = sitesync_server::limits::fit_connections(max_connections, open_files);
+            if fitted < max_connections {
+                tracing::warn!(
+                    open_files,
+                    wanted = max_connections,
+                    max_connections = fitted,
+                    "the open-file limit allows fewer connections than asked"
+                );
+            }
+            tracing::info!(open_files, max_connections = fitted, "limits");
+            let front = ConnectionLimits {
+                max_connections: fitted,
+                header_timeout: std::time::Duration::from_secs_f64(header_timeout),
+                ..ConnectionLimits::default()
+            };
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(Arc::new(Tls::load(&cert, &key)?)),
+                _ => None,
+            };
+            serve(&data, listen, demo, limits, front, tls).await
         }
         Command::Admin { data, command } => admin_command(&data, command).await,
     }
 }
 
-async fn serve(data: &Path, listen: SocketAddr, demo: bool, limits: Limits) -> Result<()> {
+async fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    demo: bool,
+    limits: Limits,
+    front: ConnectionLimits,
+    tls: Option<Arc<Tls>>,
+) -> Result<()> {
     let state = AppState::open(data)
         .with_context(|| format!("opening {}", data.display()))?
-        .with_limits(limits);
+        .with_limits(limits)
+        .with_connection_limits(front);
     let fresh = state.auth(|a| a.is_empty()).await?;
     let dir = data.to_path_buf();
     if let Some(path) = state.auth(move |a| admin::bootstrap(a, &dir)).await? {
@@ -188,8 +244,21 @@ async fn serve(data: &Path, listen: SocketAddr, demo: bool, limits: Limits) -> R
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    tracing::info!("sitesync-server listening on http://{}", listener.local_addr()?);
-    sitesync_server::run(listener, state, shutdown_signal()).await?;
+    match tls {
+        None => {
+            tracing::info!("sitesync-server listening on http://{}", listener.local_addr()?);
+            sitesync_server::run(listener, state, shutdown_signal()).await?;
+        }
+        Some(tls) => {
+            tracing::info!(
+                certificate = %tls.fingerprint()?,
+                "sitesync-server listening on https://{}",
+                listener.local_addr()?
+            );
+            reload_on_sighup(tls.clone());
+            sitesync_server::run_tls(listener, state, tls, shutdown_signal()).await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -212,7 +281,7 @@ async fn load_demo(state: &AppState) -> Result<()> {
         lines.push(format!("{user}\t{device}\t{token}"));
     }
     let path = state.data_dir().join("demo-tokens.txt");
-    std::fs::write(&path, lines.join("\n") + "\n")?;
+    sitesync_server::files::write_secret(&path, &(lines.join("\n") + "\n"))?;
     println!(
         "demo company {} loaded: {} sites, {} users; device tokens in {}",
         report.org,
@@ -221,6 +290,26 @@ async fn load_demo(state: &AppState) -> Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Reads the certificate and key again at every SIGHUP (a renewal); a bad pair is logged and the
+/// certificate in force stays.
+fn reload_on_sighup(tls: Arc<Tls>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the certificate is read at start only");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(fingerprint) => tracing::info!(certificate = %fingerprint, "TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 async fn shutdown_signal() {
@@ -247,6 +336,8 @@ async fn shutdown_signal() {
 
 async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
     let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+    // The audit line names the command and its arguments (none of which is a secret).
+    let action = format!("admin subcommand {command:?}");
     match command {
         AdminCommand::Import { file } => {
             let company: Company = sitesync_core::import::read_json(&file)?;
@@ -296,9 +387,12 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
             println!("ok");
         }
         AdminCommand::Device(DeviceCommand::Add { user, label }) => {
-            let (device, token) = state.auth(move |a| a.add_device(&user, &label)).await?;
+            let u = user.clone();
+            let (device, token) = state.auth(move |a| a.add_device(&u, &label)).await?;
+            sitesync_server::audit::event("admin", Some(&device), Some(&user), &action);
             eprintln!("device {device} enrolled; its token (shown once):");
             println!("{token}");
+            return Ok(());
         }
         AdminCommand::Backup { out } => {
             for path in admin::backup(data, &out)? {
@@ -310,9 +404,13 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
             println!("reindexed {n} documents");
         }
         AdminCommand::Device(DeviceCommand::Revoke { device }) => {
-            state.auth(move |a| a.revoke_device(&device)).await?;
+            let d = device.clone();
+            state.auth(move |a| a.revoke_device(&d)).await?;
+            sitesync_server::audit::event("revoke", Some(&device), None, &action);
             println!("revoked");
+            return Ok(());
         }
     }
+    sitesync_server::audit::event("admin", None, None, &action);
     Ok(())
 }

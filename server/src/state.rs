@@ -10,8 +10,9 @@ use sitesync_core::ids::DocId;
 use sitesync_core::sync::protocol::{DocResult, DocSync};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::auth::BrowserSessions;
 use crate::auth::Principal;
-use crate::limits::{Guard, Limits};
+use crate::limits::{ConnectionLimits, Guard, Limits};
 
 use crate::auth::AuthDb;
 use crate::error::{Error, Result};
@@ -44,6 +45,10 @@ pub struct AppState {
     data_dir: PathBuf,
     /// How sync connections are kept alive and when silent ones are closed.
     timing: SessionTiming,
+    /// The front door's limits: connections, header timeout, body sizes.
+    connection_limits: ConnectionLimits,
+    /// How long a dashboard sign-in lasts.
+    browser_sessions: BrowserSessions,
 }
 
 /// Keep-alive of sync connections: a ping every `ping_every`; a connection from which nothing (not
@@ -75,9 +80,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AppState {
     /// Opens the data directory (creating it), its credential database and document store.
     pub fn open(data_dir: &Path) -> Result<AppState> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::Internal(format!("{}: {e}", data_dir.display())))?;
+        crate::files::tighten_data_dir(data_dir)?;
         let auth = AuthDb::open(data_dir)?;
-        let mut docs = Store::open(data_dir.join("documents.sqlite3"))?;
+        let documents = data_dir.join("documents.sqlite3");
+        crate::files::private_database(&documents)?;
+        let mut docs = Store::open(documents)?;
         if docs.user() != "server" {
             docs.set_user("server")?;
         }
@@ -116,7 +123,32 @@ impl AppState {
             shutdown: Arc::new(watch::channel(false).0),
             data_dir: data_dir.to_path_buf(),
             timing: SessionTiming::default(),
+            connection_limits: ConnectionLimits::default(),
+            browser_sessions: BrowserSessions::default(),
         })
+    }
+
+    /// The same state with other front-door limits (the binary fits them to the open-file limit;
+    /// tests use small ones).
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> AppState {
+        self.connection_limits = limits;
+        self
+    }
+
+    /// The front door's limits.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.connection_limits
+    }
+
+    /// The same state with other dashboard session lifetimes.
+    pub fn with_browser_sessions(mut self, policy: BrowserSessions) -> AppState {
+        self.browser_sessions = policy;
+        self
+    }
+
+    /// How long a dashboard sign-in lasts.
+    pub fn browser_sessions(&self) -> BrowserSessions {
+        self.browser_sessions
     }
 
     /// The same state with other keep-alive timing (tests use short ones).

@@ -51,11 +51,14 @@ impl TestServer {
         timing: sitesync_server::state::SessionTiming,
         limits: sitesync_server::limits::Limits,
     ) -> TestServer {
+        Self::start_configured(move |s| s.with_timing(timing).with_limits(limits)).await
+    }
+
+    /// Starts a server with the fixture company imported, its state set up by `configure` (front-door
+    /// limits, session lifetimes …).
+    pub async fn start_configured(configure: impl FnOnce(AppState) -> AppState) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(dir.path())
-            .unwrap()
-            .with_timing(timing)
-            .with_limits(limits);
+        let state = configure(AppState::open(dir.path()).unwrap());
         let company: Company = sitesync_core::import::read_json(&fixtures().join("company.json")).unwrap();
         state
             .both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company))

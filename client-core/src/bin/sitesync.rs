@@ -161,12 +161,17 @@ enum Command {
     Okr(OkrCmd),
     /// Bind this store to a server and device token (from `sitesync-server admin device add`).
     Init {
-        /// The server's base address, e.g. http://127.0.0.1:8080.
+        /// The server's base address: https://host[:port] (http:// only for a server on this
+        /// machine, e.g. http://127.0.0.1:8080).
         #[arg(long)]
         server: String,
         /// The device token.
         #[arg(long, env = "SITESYNC_TOKEN")]
         token: String,
+        /// A company CA certificate (PEM file): the server's certificate must then chain to it, and
+        /// to nothing else. Without it, the system's trusted roots are used.
+        #[arg(long)]
+        ca_cert: Option<std::path::PathBuf>,
     },
     /// Sync with the server once (exit status 1 if it could not complete), or keep syncing.
     Sync {
@@ -849,9 +854,19 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Okr(cmd) => okr(&mut store, out, cmd)?,
-        Command::Init { server, token } => {
-            store.bind(&server, &token)?;
-            writeln!(out, "bound to {server}; run `sitesync sync` to sync")?;
+        Command::Init { server, token, ca_cert } => {
+            let pem = match &ca_cert {
+                Some(path) => {
+                    Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+                }
+                None => None,
+            };
+            store.bind_with_ca(&server, &token, pem.as_deref())?;
+            let trust = match &ca_cert {
+                Some(path) => format!(" (trusting only the CA in {})", path.display()),
+                None => String::new(),
+            };
+            writeln!(out, "bound to {server}{trust}; run `sitesync sync` to sync")?;
         }
         Command::Sync { watch } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

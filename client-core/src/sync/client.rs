@@ -8,14 +8,15 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::backoff::Refusals;
 use crate::sync::engine::{Engine, Progress, keys};
 use crate::sync::protocol::{self, ClientMsg, ServerMsg};
-use crate::sync::status::{Binding, SyncStatus, binding};
+use crate::sync::status::{Binding, SyncStatus, binding, host_of, is_loopback_http};
+use crate::sync::tls;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -35,9 +36,23 @@ fn sync_url(server: &str) -> String {
     format!("{ws}/v1/sync")
 }
 
-/// Opens an authenticated sync connection. (Takes the binding, not the store: a future that held a
+/// Opens an authenticated sync connection: TLS for `https://` (see `sync::tls` for whom it trusts),
+/// plain only to a server on this machine. (Takes the binding, not the store: a future that held a
 /// shared borrow of the store across an await could not move between threads.)
 async fn connect(b: Binding) -> Result<Socket> {
+    let connector = if b.server.starts_with("https://") {
+        Connector::Rustls(tls::client_config(b.ca_cert.as_deref())?)
+    } else if is_loopback_http(&b.server) {
+        Connector::Plain
+    } else {
+        // A store bound before plain text to other hosts was refused: never send the token in clear.
+        return Err(Error::Tls {
+            reason: format!(
+                "{} is plain http:// to another host: bind the store to https://",
+                b.server
+            ),
+        });
+    };
     let mut request = sync_url(&b.server)
         .into_client_request()
         .map_err(|e| Error::Sync(e.to_string()))?;
@@ -45,12 +60,15 @@ async fn connect(b: Binding) -> Result<Socket> {
         .parse()
         .map_err(|_| Error::invalid("token", "not a valid header value"))?;
     request.headers_mut().insert("authorization", auth);
-    match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+    match tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
             Err(Error::Unauthorized("the server refused this device's token".into()))
         }
-        Err(e) => Err(Error::Sync(format!("cannot reach {}: {e}", b.server))),
+        Err(e) => match tls::explain(&e, host_of(&b.server), b.ca_cert.is_some()) {
+            Some(reason) => Err(Error::Tls { reason }),
+            None => Err(Error::Sync(format!("cannot reach {}: {e}", b.server))),
+        },
     }
 }
 

@@ -1,6 +1,8 @@
 //! What the app shows about sync: bound or not, pending changes, last success and error, and per
 //! document whether head office has it (the delivery receipt a foreman can show).
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -16,15 +18,20 @@ pub(crate) mod binding {
     pub const TOKEN: &str = "sync.token";
     /// "1" while a `sync --watch` (or the app's sync loop) holds a connection, else "0".
     pub const CONNECTED: &str = "sync.connected";
+    /// The company CA the server's certificate must chain to (PEM), or "" for the platform's roots.
+    pub const CA_CERT: &str = "sync.ca_cert";
 }
 
 /// Where this store syncs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
-    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
+    /// The server's base URL, e.g. `https://hq.example.com` (plain `http://` only to loopback).
     pub server: String,
     /// The device's bearer token.
     pub token: String,
+    /// The company CA (PEM) the server's certificate must chain to; `None` trusts the platform's
+    /// roots (see `sync::tls`).
+    pub ca_cert: Option<String>,
 }
 
 /// One document's delivery state.
@@ -56,26 +63,50 @@ pub struct SyncStatus {
 }
 
 impl Store {
-    /// Binds the store to a server and device token (replacing any previous binding).
+    /// Binds the store to a server and device token, trusting the platform's roots (replacing any
+    /// previous binding).
     pub fn bind(&mut self, server: &str, token: &str) -> Result<()> {
+        self.bind_with_ca(server, token, None)
+    }
+
+    /// Binds the store to a server and device token; with `ca_cert` (PEM), the server's certificate
+    /// must chain to that CA (a company's own), else to the platform's roots. Replaces any previous
+    /// binding. `https://` is required unless the server is on this machine (loopback), where plain
+    /// `http://` is allowed for development.
+    pub fn bind_with_ca(&mut self, server: &str, token: &str, ca_cert: Option<&str>) -> Result<()> {
         let server = server.trim().trim_end_matches('/');
         if !(server.starts_with("http://") || server.starts_with("https://")) {
             return Err(crate::Error::invalid(
                 "server",
-                "the server URL starts with http:// or https://",
+                "the server URL starts with https:// (or http:// for a server on this machine)",
+            ));
+        }
+        if server.starts_with("http://") && !is_loopback_http(server) {
+            return Err(crate::Error::invalid(
+                "server",
+                "plain http:// would send the token and the wages in clear text: use https:// (http:// \
+                 only for a server on this machine)",
             ));
         }
         if token.trim().is_empty() {
             return Err(crate::Error::invalid("token", "the device token is empty"));
         }
+        if let Some(pem) = ca_cert {
+            ca_certificates(pem)?;
+        }
         self.set_meta(binding::SERVER, server)?;
-        self.set_meta(binding::TOKEN, token.trim())
+        self.set_meta(binding::TOKEN, token.trim())?;
+        self.set_meta(binding::CA_CERT, ca_cert.unwrap_or(""))
     }
 
     /// The server binding, if any.
     pub fn binding(&self) -> Result<Option<Binding>> {
         Ok(match (self.meta(binding::SERVER)?, self.meta(binding::TOKEN)?) {
-            (Some(server), Some(token)) => Some(Binding { server, token }),
+            (Some(server), Some(token)) => Some(Binding {
+                server,
+                token,
+                ca_cert: self.meta(binding::CA_CERT)?.filter(|p| !p.is_empty()),
+            }),
             _ => None,
         })
     }
@@ -100,5 +131,108 @@ impl Store {
             cursor: self.meta(keys::CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
             documents,
         })
+    }
+}
+
+/// The certificates of a PEM text; an error unless there is at least one.
+pub(crate) fn ca_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| crate::Error::invalid("ca_cert", format!("not a PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(crate::Error::invalid(
+            "ca_cert",
+            "no certificate found (expected PEM: -----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(certs)
+}
+
+/// The host of a server URL, as its certificate must name it.
+pub(crate) fn host_of(server: &str) -> &str {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
+/// Whether a server URL is plain `http://` to this machine (the only plain text allowed).
+pub(crate) fn is_loopback_http(server: &str) -> bool {
+    if !server.starts_with("http://") {
+        return false;
+    }
+    let host = host_of(server);
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_for_this_machine_only() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.2",
+            "http://localhost:1/x",
+            "http://[::1]:8080",
+            "http://LOCALHOST",
+        ] {
+            assert!(is_loopback_http(ok), "{ok}");
+        }
+        for no in [
+            "http://192.168.1.5:8080",
+            "http://example.com",
+            "http://127.0.0.1.example.com",
+            "http://[::2]:1",
+            "https://127.0.0.1",
+        ] {
+            assert!(!is_loopback_http(no), "{no}");
+        }
+        assert_eq!(host_of("https://hq.example.com:8443/x"), "hq.example.com");
+        assert_eq!(host_of("https://[::1]:8443"), "::1");
+        assert_eq!(host_of("https://127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn a_binding_keeps_its_ca_and_refuses_clear_text_to_another_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("s.sqlite3")).unwrap();
+        let err = store.bind("http://hq.example.com", "t").unwrap_err();
+        assert!(matches!(err, crate::Error::Invalid { field: "server", .. }), "{err}");
+        let err = store
+            .bind_with_ca("https://hq.example.com", "t", Some("not pem"))
+            .unwrap_err();
+        assert!(matches!(err, crate::Error::Invalid { field: "ca_cert", .. }), "{err}");
+        assert_eq!(store.binding().unwrap(), None, "a refused binding writes nothing");
+
+        let pem = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+        store.bind_with_ca("https://hq.example.com/", "t", Some(pem)).unwrap();
+        let b = store.binding().unwrap().unwrap();
+        assert_eq!(
+            (b.server.as_str(), b.ca_cert.as_deref()),
+            ("https://hq.example.com", Some(pem))
+        );
+        store.bind("http://127.0.0.1:8080", "t").unwrap();
+        assert_eq!(
+            store.binding().unwrap().unwrap().ca_cert,
+            None,
+            "a new binding replaces the CA"
+        );
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        assert!(matches!(
+            ca_certificates("hello"),
+            Err(crate::Error::Invalid { field: "ca_cert", .. })
+        ));
+        let bad = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            ca_certificates(bad),
+            Err(crate::Error::Invalid { field: "ca_cert", .. })
+        ));
     }
 }

@@ -57,3 +57,19 @@ fn chunks_are_compacted_and_reload_identically() {
     assert_eq!(reopened.storage_stats(&id).unwrap().unwrap().chunk_count, 0);
     assert_eq!(reopened.day(&hz(), d("2026-12-10")).unwrap(), sheet);
 }
+
+/// A phone's store holds its device token: a new store file, and the write-ahead log beside it,
+/// are readable by the owner only, whatever the umask.
+#[cfg(unix)]
+#[test]
+fn a_new_store_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite3");
+    let mut s = sitesync_core::Store::open(&path).unwrap();
+    s.bind("http://127.0.0.1:8080", "sst_0_secret").unwrap();
+    for p in [path.clone(), dir.path().join("phone.sqlite3-wal")] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+}

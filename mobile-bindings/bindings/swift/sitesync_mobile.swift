@@ -867,13 +867,16 @@ open class SiteSync: SiteSyncProtocol, @unchecked Sendable {
     
     /**
      * Opens (creating) the store at `path`; binds it to `server_url` with the device `token` when
-     * given; records `user` as the author of what this phone enters.
+     * given; records `user` as the author of what this phone enters. `ca_cert_pem`, a company's own
+     * CA certificate (PEM), is then the only root the server's certificate may chain to; without it
+     * the platform's roots are trusted. `server_url` is `https://…` (plain `http://` only to a
+     * server on the same device, for development).
      */
-public static func `open`(path: String, serverUrl: String?, token: String?, user: String?)async throws  -> SiteSync  {
+public static func `open`(path: String, serverUrl: String?, token: String?, user: String?, caCertPem: String? = nil)async throws  -> SiteSync  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_sitesync_mobile_fn_constructor_sitesync_open(FfiConverterString.lower(path),FfiConverterOptionString.lower(serverUrl),FfiConverterOptionString.lower(token),FfiConverterOptionString.lower(user)
+                uniffi_sitesync_mobile_fn_constructor_sitesync_open(FfiConverterString.lower(path),FfiConverterOptionString.lower(serverUrl),FfiConverterOptionString.lower(token),FfiConverterOptionString.lower(user),FfiConverterOptionString.lower(caCertPem)
                 )
             },
             pollFunc: ffi_sitesync_mobile_rust_future_poll_u64,
@@ -3760,6 +3763,16 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
+     * The server's certificate was refused (it does not chain to the trusted roots or the company
+     * CA, or is not valid for the server's host), or the server does not speak TLS. Nothing was
+     * sent. Sync retries; if it persists, the server address or CA given to `open` is wrong.
+     */
+    case Tls(
+        /**
+         * Which, in a sentence.
+         */reason: String
+    )
+    /**
      * The phone's storage failed (disk full, damaged file).
      */
     case Storage(
@@ -3815,10 +3828,13 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
         case 4: return .Offline(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Storage(
+        case 5: return .Tls(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Internal(
+        case 6: return .Storage(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3853,13 +3869,18 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Tls(reason):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4356,7 +4377,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_synclistener_on_status() != 20570) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sitesync_mobile_checksum_constructor_sitesync_open() != 59765) {
+    if (uniffi_sitesync_mobile_checksum_constructor_sitesync_open() != 39776) {
         return InitializationResult.apiChecksumMismatch
     }
 

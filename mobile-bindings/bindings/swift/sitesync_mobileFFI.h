@@ -286,7 +286,7 @@ void uniffi_sitesync_mobile_fn_free_sitesync(uint64_t handle, RustCallStatus *_N
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CONSTRUCTOR_SITESYNC_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CONSTRUCTOR_SITESYNC_OPEN
-uint64_t uniffi_sitesync_mobile_fn_constructor_sitesync_open(RustBuffer path, RustBuffer server_url, RustBuffer token, RustBuffer user
+uint64_t uniffi_sitesync_mobile_fn_constructor_sitesync_open(RustBuffer path, RustBuffer server_url, RustBuffer token, RustBuffer user, RustBuffer ca_cert_pem
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_LABOR

@@ -85,10 +85,17 @@ impl Drop for Process {
 
 /// Starts `sitesync-server serve` on `data`, appending its warnings to `log`.
 pub fn start(data: &Path, addr: SocketAddr, log: &Path) -> Process {
+    start_with(Command::new(server_bin()), data, addr, log, &[])
+}
+
+/// Starts `serve` on `data` with more arguments, through `command` (the server binary, or a program
+/// that runs it, such as `prlimit`), appending its warnings to `log`.
+pub fn start_with(mut command: Command, data: &Path, addr: SocketAddr, log: &Path, args: &[&str]) -> Process {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = Command::new(server_bin())
+    let child = command
         .args(["serve", "--listen", &addr.to_string(), "--data"])
         .arg(data)
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)

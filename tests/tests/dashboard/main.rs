@@ -54,6 +54,16 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
     let browser = Browser::start().await;
     browser.goto(&server.url()).await;
     browser.wait_text("#signin-title", "登录").await;
+    // The page runs under its content security policy (no inline script or style): every violation
+    // from here on is recorded, and there must be none.
+    browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             window.cspViolations = [];
+             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+             done(true);",
+        )
+        .await;
     browser.screenshot(&shots().join("0-sign-in.png")).await;
     browser.type_into("#token", "wrong").await;
     browser.click("#signin-btn").await;
@@ -133,5 +143,27 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
     browser.screenshot(&shots().join("5-okr-en.png")).await;
     let api = Api::new(&server, &office_token);
     assert_eq!(api.get("/", &[]).await.0, 200);
+    let violations = browser
+        .run_async("arguments[arguments.length - 1](window.cspViolations);")
+        .await;
+    assert_eq!(violations, serde_json::json!([]), "content security policy violations");
+
+    // Signing out from the page (the server ending the session is tested in tests/sync/sessions.rs).
+    let kept = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/session').then((r) => done(r.status));",
+        )
+        .await;
+    assert_eq!(kept, 200);
+    browser.click("#signout").await;
+    browser.wait_text("#signin-title", "Sign in").await;
+    let after = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/session').then((r) => done(r.status));",
+        )
+        .await;
+    assert_eq!(after, 401, "signed out");
     server.stop().await;
 }

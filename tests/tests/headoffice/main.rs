@@ -2,6 +2,7 @@
 //! server fed by real phones.
 
 mod fixtures;
+mod formulas;
 mod metric_access;
 mod okr;
 mod small;

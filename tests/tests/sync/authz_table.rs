@@ -12,6 +12,11 @@
 //!
 //! The route table is checked against the served OpenAPI document and the routes `server/src` adds
 //! outside it, so a new route without a row fails `every_route_answers_every_caller_as_the_table_says`.
+//!
+//! Every route is called three ways: with the bearer token; with the dashboard's session cookie (a
+//! session id the caller got by signing in with its token, the revoked device's before it was
+//! revoked) sent as the dashboard's own page sends it; and with the same cookie from a page of
+//! another origin, which every route that reads the cookie or signs in or out must refuse.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
@@ -58,6 +63,8 @@ const CYCLE: &str = "2026-Q4";
 const SEED_DAY: &str = "2026-11-02";
 /// The right shape, never issued.
 const BAD_TOKEN: &str = "sst_0badc0ffee00_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// A session id of the right shape, never issued.
+const BAD_SESSION: &str = "5e5510000badc0ffee0123456789abcdef0123456789abcdef0123456789abcd";
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -180,6 +187,8 @@ enum Prep {
     SubmittedDay,
     /// A fresh device of `TEMP_USER` (a device is revoked once).
     Device,
+    /// A fresh dashboard session for the cookie (signing out ends the one it is called with).
+    Session,
 }
 
 /// What a row's request is built from.
@@ -321,7 +330,7 @@ fn device(_: &Target<'_>) -> Req {
 /// Every route the server serves. A route missing here fails the completeness check.
 #[rustfmt::skip]
 fn routes() -> Vec<Row> {
-    use Prep::{Device, Nothing, SubmittedDay};
+    use Prep::{Device, Nothing, Session, SubmittedDay};
     vec![
         // Public: liveness, the API description, the dashboard's page and assets, signing out.
         row(Get,       "/healthz",                          None,          Nothing,      nothing,    PUBLIC),
@@ -329,7 +338,7 @@ fn routes() -> Vec<Row> {
         row(Get,       "/",                                 None,          Nothing,      nothing,    PUBLIC),
         row(Get,       "/app.js",                           None,          Nothing,      nothing,    PUBLIC),
         row(Get,       "/app.css",                          None,          Nothing,      nothing,    PUBLIC),
-        row(Delete,    "/v1/session",                       None,          Nothing,      nothing,    PUBLIC),
+        row(Delete,    "/v1/session",                       None,          Session,      nothing,    PUBLIC),
         // Any valid device: signing in (the token is in the body), who am I, live events, sync.
         row(Post,      "/v1/session",                       None,          Nothing,      sign_in,    SIGNED_IN),
         row(Get,       "/v1/session",                       None,          Nothing,      nothing,    SIGNED_IN),
@@ -483,25 +492,53 @@ fn doc_of(kind: Kind, place: Place) -> DocId {
 enum Cred {
     Nothing,
     Bearer(String),
-    Cookie(String),
+    /// A session id in the cookie, with the `Origin` the page sends (if any).
+    Cookie {
+        session: String,
+        origin: Option<String>,
+    },
+    /// No credential, from a page of another origin.
+    Origin(String),
 }
 
 impl Cred {
-    fn header(&self) -> Option<(&'static str, String)> {
+    fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            Cred::Nothing => None,
-            Cred::Bearer(t) => Some(("authorization", format!("Bearer {t}"))),
-            Cred::Cookie(t) => Some(("cookie", format!("{SESSION_COOKIE}={t}"))),
+            Cred::Nothing => Vec::new(),
+            Cred::Bearer(t) => vec![("authorization", format!("Bearer {t}"))],
+            Cred::Cookie { session, origin } => {
+                let mut h = vec![("cookie", format!("{SESSION_COOKIE}={session}"))];
+                h.extend(origin.iter().map(|o| ("origin", o.clone())));
+                h
+            }
+            Cred::Origin(o) => vec![("origin", o.clone())],
         }
     }
 }
 
-/// How the route table presents tokens: the API's bearer header, or the dashboard's session cookie
-/// (every route takes both).
-#[derive(Debug, Clone, Copy)]
+/// How the route table presents credentials: the API's bearer header, the dashboard's session
+/// cookie from the dashboard's own page, or the same cookie from a page of another origin (a port of
+/// the same host: the browser sends the cookie, since SameSite does not separate ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {
     Bearer,
     Cookie,
+    CrossOrigin,
+}
+
+/// A page on another port of the server's host.
+const OTHER_ORIGIN: &str = "http://127.0.0.1:1";
+
+/// What a route must answer a call from a page of another origin: the public pages and documents as
+/// usual; signing in or out refused (403) whoever calls; every other route refused (403) whatever
+/// session the cookie holds, and 401 without a cookie, as ever.
+fn cross_origin(row: &Row, expect: Expect, who: Who) -> Expect {
+    match (row.method, row.path) {
+        (Post | Delete, "/v1/session") => E403,
+        _ if row.expect == PUBLIC => expect,
+        _ if who == Anonymous => expect,
+        _ => E403,
+    }
 }
 
 /// A server with the fixture company, a second org, and a device for every caller.
@@ -516,6 +553,11 @@ struct World {
     devices: BTreeMap<Who, String>,
     /// Every token this test saw: presented, issued, or answered; none may be stored or logged.
     seen: Vec<String>,
+    /// Each caller's dashboard session id (a never-issued one for `BadToken`; the revoked device's
+    /// from before its revocation).
+    sessions: BTreeMap<Who, String>,
+    /// Sessions made to be signed out.
+    signed_out: Vec<String>,
     /// The records of the sites callers aim at, for the admin API.
     site_records: BTreeMap<&'static str, Value>,
     /// Days made for approvals so far.
@@ -540,6 +582,8 @@ impl World {
             tokens: BTreeMap::new(),
             devices: BTreeMap::new(),
             seen: vec![operator.clone(), BAD_TOKEN.to_string()],
+            sessions: BTreeMap::from([(BadToken, BAD_SESSION.to_string())]),
+            signed_out: Vec::new(),
             site_records: BTreeMap::new(),
             days_made: 0,
         };
@@ -579,6 +623,12 @@ impl World {
         w.enroll(&admin, "u-manager-hz-01", &[ManagerOwn, ManagerOther]).await;
         w.enroll(&admin, "u-office-1", &[Office]).await;
         w.enroll(&admin, "u-foreman-hz-01", &[Revoked]).await;
+        for who in CALLERS {
+            if let Some(token) = w.tokens.get(&who).filter(|_| who != BadToken).cloned() {
+                let session = w.sign_in(&token).await;
+                w.sessions.insert(who, session);
+            }
+        }
         let revoked = w.devices[&Revoked].clone();
         w.admin_ok(&admin, &format!("/v1/admin/devices/{revoked}/revoke"), json!({}))
             .await;
@@ -629,6 +679,43 @@ impl World {
         self.tokens.get(&who).map(String::as_str)
     }
 
+    /// Whether a session id still signs in its holder (from the dashboard's own page).
+    async fn session_works(&self, session: &str) -> bool {
+        let resp = self
+            .http
+            .get(format!("{}/v1/session", self.server.url()))
+            .header("cookie", format!("{SESSION_COOKIE}={session}"))
+            .send()
+            .await
+            .unwrap();
+        resp.status() == 200
+    }
+
+    /// Signs in to the dashboard with a token, as its page does; returns the session id the cookie
+    /// is set to, after checking the cookie's attributes.
+    async fn sign_in(&self, token: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/v1/session", self.server.url()))
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "signing in");
+        let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+        let (pair, attributes) = cookie.split_once(';').unwrap();
+        let session = pair.strip_prefix(&format!("{SESSION_COOKIE}=")).unwrap().to_string();
+        assert!(
+            session.len() == 64 && session.bytes().all(|b| b.is_ascii_hexdigit()) && !token.contains(&session),
+            "a session id of 256 random bits, not the token: {session}"
+        );
+        for a in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+            assert!(attributes.contains(a), "{a} in {cookie}");
+        }
+        assert!(!attributes.contains("Secure"), "not Secure over plain HTTP: {cookie}");
+        session
+    }
+
     /// POSTs to the admin API and insists on 200.
     async fn admin_ok(&self, token: &str, path: &str, body: Value) -> Value {
         let resp = self
@@ -664,7 +751,8 @@ impl World {
     /// A fresh submitted day on `site`, for an approval.
     async fn submitted_day(&mut self, site: &str) -> NaiveDate {
         self.days_made += 1;
-        let date = d("2026-10-01").checked_add_days(Days::new(self.days_made)).unwrap();
+        // Three transports, twelve callers: September holds them all, clear of the seeded November days.
+        let date = d("2026-09-01").checked_add_days(Days::new(self.days_made)).unwrap();
         let id: SiteId = site.parse().unwrap();
         self.server
             .store(move |s| {
@@ -747,7 +835,7 @@ async fn ws_connect(
     cred: &Cred,
 ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, u16> {
     let mut req = format!("ws://{addr}/v1/sync").into_client_request().unwrap();
-    if let Some((name, value)) = cred.header() {
+    for (name, value) in cred.headers() {
         req.headers_mut().insert(name, value.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(req).await {
@@ -817,7 +905,7 @@ async fn call(w: &World, row: &Row, path: &str, req: &Req, cred: &Cred) -> Answe
     if let Some(body) = &req.body {
         b = b.json(body);
     }
-    if let Some((name, value)) = cred.header() {
+    for (name, value) in cred.headers() {
         b = b.header(name, value);
     }
     let resp = b.send().await.unwrap();
@@ -879,12 +967,34 @@ async fn run_routes(w: &mut World, transport: Transport) -> Vec<String> {
     let mut wrong = Vec::new();
     for row in routes() {
         for (col, who) in CALLERS.into_iter().enumerate() {
-            let expect = row.expect[col];
+            let expect = match transport {
+                Transport::CrossOrigin => cross_origin(&row, row.expect[col], who),
+                _ => row.expect[col],
+            };
             let token = w.token(who).map(str::to_string);
-            let cred = match (&token, who, transport) {
-                (_, Anonymous, _) | (None, _, _) => Cred::Nothing,
-                (Some(t), _, Transport::Bearer) => Cred::Bearer(t.clone()),
-                (Some(t), _, Transport::Cookie) => Cred::Cookie(t.clone()),
+            let own = w.server.url();
+            let fresh = match (row.prep, &token) {
+                (Prep::Session, Some(t)) if !matches!(who, BadToken | Revoked) && transport != Transport::Bearer => {
+                    let s = w.sign_in(t).await;
+                    w.signed_out.push(s.clone());
+                    Some(s)
+                }
+                _ => None,
+            };
+            let session = fresh.as_ref().or(w.sessions.get(&who));
+            let cred = match (session, who, transport) {
+                (_, Anonymous, Transport::CrossOrigin) => Cred::Origin(OTHER_ORIGIN.into()),
+                (_, Anonymous, _) => Cred::Nothing,
+                (_, _, Transport::Bearer) => Cred::Bearer(token.clone().unwrap()),
+                (Some(s), _, Transport::Cookie) => Cred::Cookie {
+                    session: s.clone(),
+                    origin: Some(own),
+                },
+                (Some(s), _, Transport::CrossOrigin) => Cred::Cookie {
+                    session: s.clone(),
+                    origin: Some(OTHER_ORIGIN.into()),
+                },
+                (None, _, _) => unreachable!("every caller but Anonymous has a session"),
             };
             let site = who.site();
             let day = match row.prep {
@@ -927,6 +1037,15 @@ async fn run_routes(w: &mut World, transport: Transport) -> Vec<String> {
             }
             if row.prep == Prep::SubmittedDay && expect != OK && w.day_status(site, day).await != DayStatus::Submitted {
                 wrong.push(format!("{what}: refused, yet the day was decided"));
+            }
+            // Signing out ends the session on the server at once; a refused sign-out ends nothing.
+            if let Some(session) = &fresh {
+                let still = w.session_works(session).await;
+                if expect == OK && still {
+                    wrong.push(format!("{what}: signed out, yet the session still works"));
+                } else if expect != OK && !still {
+                    wrong.push(format!("{what}: refused, yet the session ended"));
+                }
             }
             if expect == OK
                 && let Some(ct) = content_type_of(&row)
@@ -1076,7 +1195,7 @@ async fn assert_table_is_complete(w: &World) {
 /// every crate but Automerge's op-by-op tracing. The `log` crate is not bridged: the server logs
 /// through `tracing`; `log` is used by the clients of these tests (tungstenite logs its client
 /// handshake request, Authorization header included, at trace level).
-fn logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
@@ -1135,9 +1254,10 @@ fn secrets_in(bytes: &[u8], secrets: &HashSet<&[u8]>) -> BTreeSet<String> {
     found
 }
 
-/// No token, nor its secret part, is stored anywhere in the data directory (every text and blob
-/// column of every table of both databases, and the raw files with their write-ahead logs), the
-/// devices table holds each token's SHA-256, and no token reaches the logs.
+/// No token, nor its secret part, nor a dashboard session id, is stored anywhere in the data
+/// directory (every text and blob column of every table of both databases, and the raw files with
+/// their write-ahead logs), the devices table holds each token's SHA-256, and no token or session id
+/// reaches the logs.
 async fn assert_no_secret_leaks(w: &World) {
     let mut tokens = w.seen.clone();
     tokens.sort();
@@ -1145,6 +1265,8 @@ async fn assert_no_secret_leaks(w: &World) {
     for t in &tokens {
         assert_token_shape(t);
     }
+    let sessions: Vec<String> = w.sessions.values().chain(&w.signed_out).cloned().collect();
+    let s2 = sessions.clone();
     let dir = w.server.dir.path().to_path_buf();
     let t2 = tokens.clone();
     let problems = tokio::task::spawn_blocking(move || {
@@ -1170,12 +1292,11 @@ async fn assert_no_secret_leaks(w: &World) {
                     let sql =
                         format!("SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS BLOB), ?1) > 0");
                     let mut stmt = conn.prepare(&sql).unwrap();
-                    for t in &t2 {
-                        for needle in [t.as_str(), secret_of(t)] {
-                            let hits: i64 = stmt.query_row([needle.as_bytes()], |r| r.get(0)).unwrap();
-                            if hits > 0 {
-                                problems.push(format!("{db} {table}.{column} holds {}…", &needle[..12]));
-                            }
+                    let needles = t2.iter().flat_map(|t| [t.as_str(), secret_of(t)]);
+                    for needle in needles.chain(s2.iter().map(String::as_str)) {
+                        let hits: i64 = stmt.query_row([needle.as_bytes()], |r| r.get(0)).unwrap();
+                        if hits > 0 {
+                            problems.push(format!("{db} {table}.{column} holds {}…", &needle[..12]));
                         }
                     }
                 }
@@ -1200,7 +1321,11 @@ async fn assert_no_secret_leaks(w: &World) {
                 }
             }
         }
-        let secrets: HashSet<&[u8]> = t2.iter().map(|t| secret_of(t).as_bytes()).collect();
+        let secrets: HashSet<&[u8]> = t2
+            .iter()
+            .map(|t| secret_of(t).as_bytes())
+            .chain(s2.iter().map(|s| s.as_bytes()))
+            .collect();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             // The first start's admin credential is a file by design (mode 0600), for the operators
@@ -1230,7 +1355,11 @@ async fn assert_no_secret_leaks(w: &World) {
     assert!(problems.is_empty(), "secrets at rest: {problems:#?}");
 
     let logged = logs().lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let secrets: HashSet<&[u8]> = tokens.iter().map(|t| secret_of(t).as_bytes()).collect();
+    let secrets: HashSet<&[u8]> = tokens
+        .iter()
+        .map(|t| secret_of(t).as_bytes())
+        .chain(sessions.iter().map(|s| s.as_bytes()))
+        .collect();
     let found = secrets_in(&logged, &secrets);
     let whole: Vec<&String> = tokens.iter().filter(|t| contains(&logged, t.as_bytes())).collect();
     assert!(
@@ -1248,6 +1377,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     assert_table_is_complete(&w).await;
     let mut wrong = run_routes(&mut w, Transport::Bearer).await;
     wrong.extend(run_routes(&mut w, Transport::Cookie).await);
+    wrong.extend(run_routes(&mut w, Transport::CrossOrigin).await);
     assert!(
         wrong.is_empty(),
         "{} answers differ from the table:\n{}",

@@ -1,5 +1,6 @@
 //! Sync end to end: a real server on loopback, real phone stores, real WebSockets.
 
+mod audit;
 mod authz;
 mod authz_table;
 mod backoff;
@@ -7,10 +8,12 @@ mod backup;
 mod convergence;
 mod evidence;
 mod faults;
+mod front_door;
 mod hostile;
 mod limits;
 mod live;
 mod sans_io;
+mod sessions;
 mod stall;
 mod validation;
 
