@@ -89,6 +89,9 @@ pub struct Store {
     /// Who the server says this store's device is, once it has said so: every local write is
     /// checked against the same rules the server applies before it is made.
     author: Option<crate::rules::Author>,
+    /// Signatures to write in the next write transaction, with the changes they prove (the server's
+    /// group commit: one fsync for both, and never a change stored without its proof).
+    staged_sigs: Vec<signatures::Staged>,
     /// Who this store writes as (`entered_by`, reviewers); set by the app or CLI.
     user: String,
     /// Recently used documents, so a burst of edits to today's log does not reload it each time.
@@ -137,6 +140,7 @@ impl Store {
             actor,
             key,
             author,
+            staged_sigs: Vec::new(),
             user,
             cache: HashMap::new(),
             tick: 0,
@@ -343,6 +347,7 @@ impl Store {
         // handle's write.
         let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = chrono::Utc::now().to_rfc3339();
+        signatures::write_staged(&tx, std::mem::take(&mut self.staged_sigs), &now)?;
         let mut versions = Vec::with_capacity(docs.len());
         let mut failures = Vec::with_capacity(docs.len());
         for (id, l) in docs.iter_mut() {

@@ -215,7 +215,7 @@ pub fn push_batch(
         whos.push(who);
     }
 
-    // 2. The signatures, then the changes, each batch in one transaction: a change is never stored
+    // 2. The changes and their signatures in one transaction (one fsync): a change is never stored
     //    without the proof of who made it.
     for (k, (id, _)) in merges.iter().enumerate() {
         let mut by_signer: HashMap<(String, String), Vec<ChangeSig>> = HashMap::new();
@@ -226,7 +226,7 @@ pub fn push_batch(
                 .push(sig.clone());
         }
         for ((device, user), sigs) in by_signer {
-            store.keep_signatures(id, &sigs, Some((&device, &user)))?;
+            store.stage_signatures(id, &sigs, &device, &user);
         }
     }
     let cursor_before = store.change_cursor()?;

@@ -25,6 +25,37 @@ mod keys {
     pub const AUTHOR: &str = "identity.author";
 }
 
+/// A signature waiting for the next write transaction.
+pub(super) struct Staged {
+    doc: String,
+    sig: ChangeSig,
+    device: String,
+    user_id: String,
+}
+
+/// Writes staged signatures inside the caller's transaction.
+pub(super) fn write_staged(tx: &Connection, staged: Vec<Staged>, now: &str) -> Result<()> {
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for s in staged {
+        stmt.execute(params![
+            hex::encode(s.sig.hash),
+            s.doc,
+            &s.sig.key[..],
+            s.sig.sig,
+            s.device,
+            s.user_id,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
 /// Loads the store's key, making and keeping one on first open.
 pub(super) fn load_or_make_key(conn: &Connection) -> Result<Keypair> {
     if let Some(secret) = meta_get(conn, keys::SIGNING_KEY)? {
@@ -202,6 +233,18 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Signatures the server verified, written in the same transaction as the next merge (the group
+    /// commit), with the device that signed and its user.
+    pub fn stage_signatures(&mut self, doc: &DocId, sigs: &[ChangeSig], device: &str, user_id: &str) {
+        let doc = doc.to_string();
+        self.staged_sigs.extend(sigs.iter().map(|sig| Staged {
+            doc: doc.clone(),
+            sig: sig.clone(),
+            device: device.to_string(),
+            user_id: user_id.to_string(),
+        }));
     }
 
     /// Signatures for the changes of `doc` named by `hashes`: kept ones, and this store's own changes
