@@ -14,8 +14,8 @@ use sitesync_core::ids::{DocId, LineId, SiteId, WorkItemId, WorkerId, parse_date
 use sitesync_core::rules::{Author, Role, Violation};
 use sitesync_core::signing::ChangeSig;
 use sitesync_core::sync::protocol::{
-    self, ClientMsg, DirectoryEntry, DocResult, DocSync, ErrorCode, Hash, MAX_FRAME, RefusedChange, Refusal,
-    ServerMsg, VERSION,
+    self, ClientMsg, DirectoryEntry, DocResult, DocSync, ErrorCode, Hash, MAX_FRAME, Refusal, RefusedChange, ServerMsg,
+    VERSION,
 };
 use sitesync_core::units::WorkDays;
 
