@@ -10,6 +10,7 @@ mod limits;
 mod live;
 mod sans_io;
 mod stall;
+mod trust;
 
 use chrono::NaiveDate;
 use sitesync_core::Store;
