@@ -92,6 +92,13 @@ impl From<sitesync_core::Error> for SiteSyncError {
             | E::UnknownObjective(_)
             | E::UnknownKeyResult(_) => SiteSyncError::NotFound { what: text },
             E::Unauthorized(_) => SiteSyncError::NotAuthorized,
+            // The user's role or grants do not allow the write (the server would refuse it too):
+            // the app shows it like any refused input. The rule's stable name only, since the
+            // violation's text may name people.
+            E::NotAuthorized { violation } => SiteSyncError::Validation {
+                field: "permission".into(),
+                reason: format!("this user may not make this change ({})", violation.rule()),
+            },
             E::Sync(reason) => SiteSyncError::Offline { reason },
             E::Storage(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
                 SiteSyncError::Storage { reason: text }
