@@ -131,7 +131,17 @@ impl Device {
                 .await?
                 .context("no ack within 120 s")?
             {
-                ServerMsg::Ack { req: r, results } if r == req => return Ok((start.elapsed(), results)),
+                ServerMsg::Ack { req: r, results } if r == req => {
+                    // The acknowledgement carries the server's heads, which the device now holds
+                    // (a phone merges what came with it): its own edit counts as received.
+                    let now = Instant::now();
+                    for r in &results {
+                        if let DocResult::Synced(d) | DocResult::Partial { update: d, .. } = r {
+                            self.received.insert(d.doc.clone(), (hex_heads(&d.heads), now));
+                        }
+                    }
+                    return Ok((start.elapsed(), results));
+                }
                 ServerMsg::Changed { cursor, docs } => self.take(cursor, docs).await?,
                 ServerMsg::Error { code, message } => bail!("server error {code:?}: {message}"),
                 _ => {}
