@@ -41,11 +41,11 @@ impl DataDir {
         let mut writers = HashMap::new();
         for d in docs {
             let Some(key) = d.writer_key() else { continue };
-            if !writers.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(e) = writers.entry(key) {
                 let user = foreman_of(&d.site);
                 let (device, _) = auth.add_device(&user, &format!("bench-writer-{}", d.site))?;
                 auth.register_key(&device, &key)?;
-                writers.insert(key, (device, user));
+                e.insert((device, user));
             }
         }
         Ok(DataDir { dir, writers })
