@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
+use sitesync_core::signing::Keypair;
 use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, DocSync, ServerMsg, hashes, hex_heads};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -25,11 +26,13 @@ pub struct Device {
     pub bytes_in: usize,
     /// The server change cursor this device has applied.
     pub cursor: u64,
+    /// The device's signing key, registered by its hello; its edits are made and signed under it.
+    key: Keypair,
 }
 
 impl Device {
-    /// Connects with a device token.
-    pub async fn connect(addr: SocketAddr, token: &str) -> Result<Device> {
+    /// Connects with a device token, as the device whose store holds `key`.
+    pub async fn connect(addr: SocketAddr, token: &str, key: Keypair) -> Result<Device> {
         let mut req = format!("ws://{addr}/v1/sync").into_client_request()?;
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);
@@ -42,7 +45,13 @@ impl Device {
             received: HashMap::new(),
             bytes_in: 0,
             cursor: 0,
+            key,
         })
+    }
+
+    /// The device's signing key.
+    pub fn key(&self) -> &Keypair {
+        &self.key
     }
 
     async fn send(&mut self, msg: &ClientMsg) -> Result<()> {
@@ -82,7 +91,11 @@ impl Device {
 
     /// Says hello with `cursor` and takes in the welcome (all of its frames).
     pub async fn hello(&mut self, cursor: u64) -> Result<u64> {
-        self.send(&ClientMsg::Hello { cursor }).await?;
+        self.send(&ClientMsg::Hello {
+            cursor,
+            key: self.key.public(),
+        })
+        .await?;
         let mut more = true;
         let mut at = 0;
         while more {
@@ -118,7 +131,17 @@ impl Device {
                 .await?
                 .context("no ack within 120 s")?
             {
-                ServerMsg::Ack { req: r, results } if r == req => return Ok((start.elapsed(), results)),
+                ServerMsg::Ack { req: r, results } if r == req => {
+                    // The acknowledgement carries the server's heads, which the device now holds
+                    // (a phone merges what came with it): its own edit counts as received.
+                    let now = Instant::now();
+                    for r in &results {
+                        if let DocResult::Synced(d) | DocResult::Partial { update: d, .. } = r {
+                            self.received.insert(d.doc.clone(), (hex_heads(&d.heads), now));
+                        }
+                    }
+                    return Ok((start.elapsed(), results));
+                }
                 ServerMsg::Changed { cursor, docs } => self.take(cursor, docs).await?,
                 ServerMsg::Error { code, message } => bail!("server error {code:?}: {message}"),
                 _ => {}
@@ -152,6 +175,7 @@ pub fn new_doc(doc: &crate::workload::DayDoc) -> DocSync {
         base: Vec::new(),
         heads: hashes(&doc.heads),
         changes: doc.bytes.clone(),
+        sigs: doc.sigs.clone(),
     }
 }
 
@@ -162,10 +186,11 @@ pub fn edit(e: &crate::workload::Edits, k: usize) -> DocSync {
         base: hashes(&e.heads[k]),
         heads: hashes(&e.heads[k + 1]),
         changes: e.changes[k].clone(),
+        sigs: vec![e.sigs[k].clone()],
     }
 }
 
-/// Whether every result is `Synced`.
+/// Whether every result is `Synced` (a `Partial` one had changes refused: an error of the bench).
 pub fn all_synced(results: &[DocResult]) -> bool {
     results.iter().all(|r| matches!(r, DocResult::Synced(_)))
 }

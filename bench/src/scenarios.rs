@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use futures_util::future::join_all;
 use sitesync_core::Store;
 use sitesync_core::ids::DocId;
+use sitesync_core::signing::Keypair;
 use tokio::sync::Barrier;
 
 use crate::device::{Device, all_synced, edit, new_doc, percentile_ms};
@@ -78,14 +79,20 @@ fn assign(docs: &[DayDoc], n: usize) -> Result<Vec<DayDoc>> {
         .collect()
 }
 
-/// Connects `tokens.len()` devices (at most 100 handshakes at a time) and says hello.
-async fn connect_all(server: &ServerProcess, tokens: &[String]) -> Result<Vec<Device>> {
+/// A signing key for each of `n` devices, as each phone's store makes its own.
+fn keys(n: usize) -> Vec<Keypair> {
+    (0..n).map(|_| Keypair::generate()).collect()
+}
+
+/// Connects `tokens.len()` devices, each with its key (at most 100 handshakes at a time), and
+/// says hello.
+async fn connect_all(server: &ServerProcess, tokens: &[String], keys: &[Keypair]) -> Result<Vec<Device>> {
     let gate = Arc::new(tokio::sync::Semaphore::new(100));
-    let tasks = tokens.iter().map(|t| {
-        let (gate, t, addr) = (gate.clone(), t.clone(), server.addr);
+    let tasks = tokens.iter().zip(keys).map(|(t, k)| {
+        let (gate, t, k, addr) = (gate.clone(), t.clone(), k.clone(), server.addr);
         tokio::spawn(async move {
             let _permit = gate.acquire().await?;
-            let mut d = Device::connect(addr, &t).await?;
+            let mut d = Device::connect(addr, &t, k).await?;
             d.hello(0).await?;
             anyhow::Ok(d)
         })
@@ -100,12 +107,12 @@ pub async fn devices(
     docs: &[DayDoc],
     n: usize,
 ) -> Result<(Figures, DataDir, ServerProcess, Vec<Device>, Vec<DayDoc>)> {
-    let data = DataDir::new(fixtures)?;
+    let data = DataDir::new(fixtures, docs)?;
     let mine = assign(docs, n)?;
     let users: Vec<String> = (0..n).map(|i| foreman_of(SITES[i % 3])).collect();
     let tokens = data.devices(&users)?;
     let server = ServerProcess::start(data.path())?;
-    let devices = connect_all(&server, &tokens).await?;
+    let devices = connect_all(&server, &tokens, &keys(n)).await?;
     // What each site's devices must end up holding.
     let mut site_docs: HashMap<String, HashSet<String>> = HashMap::new();
     for d in &mine {
@@ -194,8 +201,9 @@ pub async fn steady(
     let interval = Duration::from_secs_f64(n as f64 / rate);
     let chains: Vec<Edits> = docs
         .iter()
+        .zip(&devices)
         .enumerate()
-        .map(|(i, d)| workload::edits(d, per_device, i as u64))
+        .map(|(i, (d, dev))| workload::edits(d, per_device, i as u64, dev.key()))
         .collect::<Result<_>>()?;
     let cpu0 = server.cpu_seconds()?;
     server.reset_peak();
@@ -234,11 +242,12 @@ pub async fn steady(
 /// goes to a different stored document the server has not touched since it started. Hot: each
 /// device edits one document (kept in the server's cache) again and again.
 pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total: usize, hot: bool) -> Result<Figures> {
-    let data = DataDir::new(fixtures)?;
+    let data = DataDir::new(fixtures, docs)?;
     data.preload(docs)?;
     // Connection c is a foreman's phone on site c % 3, editing days of its site.
     let users: Vec<String> = (0..conns).map(|c| foreman_of(SITES[c % 3])).collect();
     let tokens = data.devices(&users)?;
+    let keys = keys(conns);
     let mut by_site: HashMap<&str, Vec<&DayDoc>> = HashMap::new();
     for d in docs {
         by_site.entry(d.site.as_str()).or_default().push(d);
@@ -248,7 +257,7 @@ pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total
         .map(|c| {
             let site = &by_site[SITES[c % 3]];
             if hot {
-                let e = workload::edits(site[c / 3], per_conn, c as u64)?;
+                let e = workload::edits(site[c / 3], per_conn, c as u64, &keys[c])?;
                 Ok((0..per_conn).map(|k| (clone_edits(&e, k), 0)).collect())
             } else {
                 (0..per_conn)
@@ -256,14 +265,14 @@ pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total
                         let d = site
                             .get((c / 3) * per_conn + k)
                             .context("not enough documents for the cold pushes")?;
-                        Ok((workload::edits(d, 1, k as u64)?, 0))
+                        Ok((workload::edits(d, 1, k as u64, &keys[c])?, 0))
                     })
                     .collect()
             }
         })
         .collect::<Result<_>>()?;
     let server = ServerProcess::start(data.path())?;
-    let devices = connect_all(&server, &tokens).await?;
+    let devices = connect_all(&server, &tokens, &keys).await?;
     let cpu0 = server.cpu_seconds()?;
     server.reset_peak();
     let start = Instant::now();
@@ -326,6 +335,7 @@ fn clone_edits(e: &Edits, k: usize) -> Edits {
         id: e.id.clone(),
         heads: vec![e.heads[k].clone(), e.heads[k + 1].clone()],
         changes: vec![e.changes[k].clone()],
+        sigs: vec![e.sigs[k].clone()],
     }
 }
 
@@ -338,10 +348,11 @@ pub async fn rush(
     per_device: usize,
     jitter: Duration,
 ) -> Result<Figures> {
-    let data = DataDir::new(fixtures)?;
+    let data = DataDir::new(fixtures, docs)?;
     data.preload(docs)?;
     let users: Vec<String> = (0..n).map(|i| foreman_of(SITES[i % 3])).collect();
     let tokens = data.devices(&users)?;
+    let keys = keys(n);
     let mut by_site: HashMap<&str, Vec<&DayDoc>> = HashMap::new();
     for d in docs {
         by_site.entry(d.site.as_str()).or_default().push(d);
@@ -352,7 +363,10 @@ pub async fn rush(
         .map(|i| {
             let site = &by_site[SITES[i % 3]];
             (0..per_device)
-                .map(|j| workload::edits(site[(i / 3 * 7 + j * 13) % site.len()], 1, (i * per_device + j) as u64))
+                .map(|j| {
+                    let doc = site[(i / 3 * 7 + j * 13) % site.len()];
+                    workload::edits(doc, 1, (i * per_device + j) as u64, &keys[i])
+                })
                 .collect()
         })
         .collect::<Result<_>>()?;
@@ -365,7 +379,7 @@ pub async fn rush(
     // Every device was up to date before the night: it connected once, took everything in, and
     // kept the cursor.
     let mut cursors = Vec::with_capacity(n);
-    for d in connect_all(&server, &tokens).await? {
+    for d in connect_all(&server, &tokens, &keys).await? {
         cursors.push(d.cursor);
         d.close().await;
     }
@@ -375,14 +389,15 @@ pub async fn rush(
     let addr = server.addr;
     let tasks: Vec<_> = tokens
         .into_iter()
+        .zip(keys)
         .zip(work)
         .zip(cursors)
         .enumerate()
-        .map(|(i, ((token, edits), cursor))| {
+        .map(|(i, (((token, key), edits), cursor))| {
             tokio::spawn(async move {
                 tokio::time::sleep(jitter.mul_f64(fastrand::f64())).await;
                 let began = Instant::now();
-                let mut dev = Device::connect(addr, &token).await?;
+                let mut dev = Device::connect(addr, &token, key).await?;
                 dev.hello(cursor).await?;
                 let (rtt, results) = dev.push(edits.iter().map(|e| edit(e, 0)).collect()).await?;
                 let ok = all_synced(&results);
@@ -488,7 +503,7 @@ async fn final_heads(
     token: &str,
     docs: &HashMap<String, usize>,
 ) -> Result<HashMap<String, Vec<String>>> {
-    let mut observer = Device::connect(server.addr, token).await?;
+    let mut observer = Device::connect(server.addr, token, Keypair::generate()).await?;
     observer.hello(0).await?;
     let out = docs
         .keys()
@@ -504,7 +519,7 @@ async fn final_heads(
 /// Scenario: one real phone (a client-core store and its sync client) uploads `docs` documents of
 /// `entries` labor lines each, the comparison with automerge-repo's 200 × 50.
 pub async fn upload(fixtures: &Fixtures, docs: usize, entries: usize) -> Result<Figures> {
-    let data = DataDir::new(fixtures)?;
+    let data = DataDir::new(fixtures, &[])?;
     let token = data.devices(&["u-office-1".to_string()])?.remove(0);
     let days = fixtures.days_with_entries(docs, entries);
     let phone_dir = tempfile::tempdir()?;

@@ -1,6 +1,7 @@
 //! The server under test, in its own process (this binary re-run as `serve-child`), so that its CPU
 //! time and peak memory are its own; and the data directory it serves, prepared beforehand.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ use crate::workload::{DayDoc, Fixtures};
 pub struct DataDir {
     /// The directory (removed on drop).
     pub dir: tempfile::TempDir,
+    /// The devices whose stores wrote the generated documents, by their key: (device, user), to
+    /// keep the documents' signatures as the server would have when it received them.
+    writers: HashMap<[u8; 32], (String, String)>,
 }
 
 /// The fixture user who uses a device on `site` (its foreman).
@@ -24,15 +28,27 @@ pub fn foreman_of(site: &str) -> String {
 }
 
 impl DataDir {
-    /// A fresh server data directory with the fixture company imported.
-    pub fn new(fixtures: &Fixtures) -> Result<DataDir> {
+    /// A fresh server data directory with the fixture company imported, and the stores that wrote
+    /// `docs` enrolled as devices of their sites' foremen with their keys registered, as if those
+    /// phones had said hello: the server takes their signatures.
+    pub fn new(fixtures: &Fixtures, docs: &[DayDoc]) -> Result<DataDir> {
         let dir = tempfile::Builder::new().prefix("sitesync-bench-").tempdir()?;
         // What `AppState::open` does, without a runtime: the bench may be inside one.
         let auth = sitesync_server::auth::AuthDb::open(dir.path())?;
         let mut store = Store::open(dir.path().join("documents.sqlite3"))?;
         store.set_user("server")?;
         sitesync_server::admin::import_company(&auth, &mut store, &fixtures.company)?;
-        Ok(DataDir { dir })
+        let mut writers = HashMap::new();
+        for d in docs {
+            let Some(key) = d.writer_key() else { continue };
+            if let std::collections::hash_map::Entry::Vacant(e) = writers.entry(key) {
+                let user = foreman_of(&d.site);
+                let (device, _) = auth.add_device(&user, &format!("bench-writer-{}", d.site))?;
+                auth.register_key(&device, &key)?;
+                e.insert((device, user));
+            }
+        }
+        Ok(DataDir { dir, writers })
     }
 
     /// Enrolls one device per user in `users`; returns their tokens in order.
@@ -45,10 +61,14 @@ impl DataDir {
             .collect()
     }
 
-    /// Stores documents on the server beforehand, as if phones had pushed them earlier.
+    /// Stores documents on the server beforehand, with their signatures, as if phones had pushed
+    /// them earlier.
     pub fn preload(&self, docs: &[DayDoc]) -> Result<()> {
         let mut store = Store::open(self.dir.path().join("documents.sqlite3"))?;
         for d in docs {
+            if let Some((device, user)) = d.writer_key().and_then(|k| self.writers.get(&k)) {
+                store.keep_signatures(&d.id, &d.sigs, Some((device, user)))?;
+            }
             store.merge_changes(&d.id, &d.bytes)?;
         }
         Ok(())

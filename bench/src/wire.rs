@@ -103,7 +103,7 @@ pub async fn wire(fixtures: &Fixtures) -> Result<Vec<Wire>> {
     today.labor.truncate(30);
     let scratch = tempfile::tempdir()?;
     let docs = workload::build_days(scratch.path(), fixtures, &history)?;
-    let data = DataDir::new(fixtures)?;
+    let data = DataDir::new(fixtures, &docs)?;
     data.preload(&docs)?;
     let tokens = data.devices(&[foreman_of(site)])?;
     let server = ServerProcess::start(data.path())?;

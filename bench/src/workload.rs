@@ -1,15 +1,22 @@
 //! The data the benchmarks push: real site-day documents built by the client library from the
 //! fixture company, and small one-entry edits made on top of them by other devices.
+//!
+//! Since protocol v2 every change is signed by the device that made it, and the server checks the
+//! signer's rights on each one: a site's days are written by a store of its foreman (its key is
+//! registered to a device of that foreman, see `server::DataDir`), and each simulated device makes
+//! its edits under its own key and signs each change once, as a phone does.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc, Value};
+use automerge::{Automerge, ObjType, ROOT, ReadDoc, Value};
 use chrono::Duration;
 use sitesync_core::Store;
 use sitesync_core::ids::DocId;
 use sitesync_core::import::{Company, LogDay, LogLabor};
+use sitesync_core::signing::{ChangeSig, Keypair};
 
 /// The fixture company and its 90 days of logs.
 pub struct Fixtures {
@@ -103,29 +110,54 @@ pub struct DayDoc {
     pub bytes: Vec<u8>,
     /// Its heads, hex.
     pub heads: Vec<String>,
+    /// A signature for each change, by the site foreman's store that wrote it.
+    pub sigs: Vec<ChangeSig>,
 }
 
-/// Builds the documents of `days` with the client library (in a scratch store in `dir`).
-pub fn build_days(dir: &Path, fixtures: &Fixtures, days: &[LogDay]) -> Result<Vec<DayDoc>> {
-    let mut store = Store::open(dir.join("generator.sqlite3"))?;
-    store.set_user("u-foreman")?;
-    store.import_company(&fixtures.company)?;
-    store.import_logs(days).context("building site-days")?;
-    let mut out = Vec::with_capacity(days.len());
-    for d in days {
-        let id = DocId::Day(d.site.clone(), d.date);
-        let bytes = store.export_changes(&id, &[])?.context("generated day missing")?;
-        out.push(DayDoc {
-            site: d.site.to_string(),
-            lines: d.labor.len(),
-            heads: store.heads(&id)?,
-            id,
-            bytes,
-        });
+impl DayDoc {
+    /// The key that signed the document: its writer's store's.
+    pub fn writer_key(&self) -> Option<[u8; 32]> {
+        self.sigs.first().map(|s| s.key)
     }
-    drop(store);
-    std::fs::remove_file(dir.join("generator.sqlite3")).ok();
-    Ok(out)
+}
+
+/// Builds the documents of `days` with the client library, each site's days in a scratch store in
+/// `dir` that writes as the site's foreman.
+pub fn build_days(dir: &Path, fixtures: &Fixtures, days: &[LogDay]) -> Result<Vec<DayDoc>> {
+    let mut by_site: HashMap<String, Vec<LogDay>> = HashMap::new();
+    for d in days {
+        by_site.entry(d.site.to_string()).or_default().push(d.clone());
+    }
+    let mut built: HashMap<DocId, DayDoc> = HashMap::with_capacity(days.len());
+    for (site, site_days) in by_site {
+        let path = dir.join(format!("generator-{site}.sqlite3"));
+        let mut store = Store::open(&path)?;
+        store.set_user(&crate::server::foreman_of(&site))?;
+        store.import_company(&fixtures.company)?;
+        store.import_logs(&site_days).context("building site-days")?;
+        for d in &site_days {
+            let id = DocId::Day(d.site.clone(), d.date);
+            let (bytes, sigs) = store.export_signed(&id, &[])?.context("generated day missing")?;
+            let doc = DayDoc {
+                site: site.clone(),
+                lines: d.labor.len(),
+                heads: store.heads(&id)?,
+                id: id.clone(),
+                bytes,
+                sigs,
+            };
+            built.insert(id, doc);
+        }
+        drop(store);
+        std::fs::remove_file(&path).ok();
+    }
+    days.iter()
+        .map(|d| {
+            built
+                .remove(&DocId::Day(d.site.clone(), d.date))
+                .context("generated day missing")
+        })
+        .collect()
 }
 
 /// A chain of one-entry edits to one document by one device (its own Automerge actor): each edit
@@ -137,12 +169,16 @@ pub struct Edits {
     pub heads: Vec<Vec<String>>,
     /// Each edit's change bytes (`save_after` the previous heads).
     pub changes: Vec<Vec<u8>>,
+    /// Each edit's signature, by the device that made it.
+    pub sigs: Vec<ChangeSig>,
 }
 
-/// `count` successive one-entry edits of `doc` made by a new actor.
-pub fn edits(doc: &DayDoc, count: usize, seed: u64) -> Result<Edits> {
+/// `count` successive one-entry edits of `doc` made by a new actor of the device holding `key`, each
+/// change signed once with it.
+pub fn edits(doc: &DayDoc, count: usize, seed: u64, key: &Keypair) -> Result<Edits> {
     let mut am = Automerge::load(&doc.bytes)?;
-    am.set_actor(ActorId::random());
+    am.set_actor(key.new_actor());
+    let doc_id = doc.id.to_string();
     let labor = match am.get(ROOT, "labor")? {
         Some((Value::Object(ObjType::Map), id)) => id,
         _ => anyhow::bail!("{} has no labor table", doc.id),
@@ -151,12 +187,14 @@ pub fn edits(doc: &DayDoc, count: usize, seed: u64) -> Result<Edits> {
     anyhow::ensure!(!notes.is_empty(), "{} has no labor lines", doc.id);
     let mut heads = vec![hex(&am.get_heads())];
     let mut changes = Vec::with_capacity(count);
+    let mut sigs = Vec::with_capacity(count);
     for k in 0..count {
         let before = am.get_heads();
-        let key = &notes[(seed as usize + k) % notes.len()];
+        let note = &notes[(seed as usize + k) % notes.len()];
         let mut tx = am.transaction();
-        tx.put(&labor, key.as_str(), format!("补记 {seed}-{k}"))?;
-        tx.commit();
+        tx.put(&labor, note.as_str(), format!("补记 {seed}-{k}"))?;
+        let (hash, _) = tx.commit();
+        sigs.push(key.sign_change(&doc_id, hash.context("an edit makes a change")?.0));
         changes.push(am.save_after(&before));
         heads.push(hex(&am.get_heads()));
     }
@@ -164,6 +202,7 @@ pub fn edits(doc: &DayDoc, count: usize, seed: u64) -> Result<Edits> {
         id: doc.id.clone(),
         heads,
         changes,
+        sigs,
     })
 }
 

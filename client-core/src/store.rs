@@ -34,7 +34,7 @@ pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveVie
 pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
-pub use signatures::{Attribution, FieldValues, HistoryEntry, RefusedRow};
+pub use signatures::{Attribution, FieldValues, HistoryEntry, KeptSignature, RefusedRow};
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;

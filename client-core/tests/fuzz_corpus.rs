@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 use sitesync_core::Store;
 use sitesync_core::ids::{DocId, LineId, SiteId, WorkItemId, WorkerId, parse_date};
+use sitesync_core::rules::{Author, Role, Violation};
+use sitesync_core::signing::ChangeSig;
 use sitesync_core::sync::protocol::{
-    self, ClientMsg, DocResult, DocSync, ErrorCode, Hash, MAX_FRAME, Refusal, ServerMsg, VERSION,
+    self, ClientMsg, DirectoryEntry, DocResult, DocSync, ErrorCode, Hash, MAX_FRAME, Refusal, RefusedChange, ServerMsg,
+    VERSION,
 };
 use sitesync_core::units::WorkDays;
 
@@ -219,6 +222,12 @@ fn write_seeds() {
     }
 }
 
+/// The user the seeds' changes are written as (the base day's own changes are older, written as
+/// `foreman` and `manager`): the fixture site manager of site-hz-01, who may make every one of them,
+/// so that a test pushing the seeds as that user's device sees them pass the server's rules and
+/// only the damage it does to them decides.
+const SEED_USER: &str = "u-manager-hz-01";
+
 /// Real Automerge bytes of the fixture day, as phones produce them.
 struct DaySeeds {
     /// The saved fixture day (`tests/fixtures/`).
@@ -227,11 +236,19 @@ struct DaySeeds {
     base_heads: Vec<String>,
     /// Two amendments made on top of the base, one after the other: change chunks since the base.
     amended: Vec<u8>,
+    /// Their signatures, by the amending store's key.
+    amended_sigs: Vec<ChangeSig>,
     /// The second amendment alone (depends on the first).
     second_only: Vec<u8>,
+    /// Its signatures.
+    second_sigs: Vec<ChangeSig>,
     /// The same day logged independently on another phone (the small fixture's import): a whole
     /// document concurrent with the base.
     concurrent: Vec<u8>,
+    /// Its signatures (the genesis is nobody's and is not signed).
+    concurrent_sigs: Vec<ChangeSig>,
+    /// The amending store's public key.
+    key: [u8; 32],
     /// Another day's document (refused as the wrong document).
     other_day: Vec<u8>,
     /// The site's master-data document (refused as the wrong document).
@@ -248,6 +265,7 @@ impl DaySeeds {
 
         let dir = tempfile::tempdir().unwrap();
         let mut a = Store::open(dir.path().join("a.sqlite3")).unwrap();
+        a.set_user(SEED_USER).unwrap();
         let company = sitesync_core::import::read_json(&small.join("company.json")).unwrap();
         a.import_company(&company).unwrap();
         a.merge_changes(&id, &base).unwrap();
@@ -271,21 +289,26 @@ impl DaySeeds {
         a.delete_labor(&line, Some("记错人")).unwrap();
         a.set_day_info(&site, date, Some("大雨"), Some("下午停工"), Some("天气更正"))
             .unwrap();
-        let amended = a.export_changes(&id, &base_heads).unwrap().unwrap();
-        let second_only = a.export_changes(&id, &middle).unwrap().unwrap();
+        let (amended, amended_sigs) = a.export_signed(&id, &base_heads).unwrap().unwrap();
+        let (second_only, second_sigs) = a.export_signed(&id, &middle).unwrap().unwrap();
         let site_doc = a.export_changes(&DocId::Site(site.clone()), &[]).unwrap().unwrap();
 
         let mut b = Store::open(dir.path().join("b.sqlite3")).unwrap();
+        b.set_user(SEED_USER).unwrap();
         b.import_dir(&small).unwrap();
-        let concurrent = b.export_changes(&id, &[]).unwrap().unwrap();
+        let (concurrent, concurrent_sigs) = b.export_signed(&id, &[]).unwrap().unwrap();
         let other = DocId::Day(site, parse_date("2026-09-02").unwrap());
         let other_day = b.export_changes(&other, &[]).unwrap().unwrap();
         DaySeeds {
             base,
             base_heads,
+            key: a.public_key(),
             amended,
+            amended_sigs,
             second_only,
+            second_sigs,
             concurrent,
+            concurrent_sigs,
             other_day,
             site: site_doc,
         }
@@ -306,31 +329,48 @@ impl DaySeeds {
 }
 
 fn frame_seeds(seeds: &DaySeeds) -> Vec<(String, Vec<u8>)> {
-    let doc = |changes: &[u8], base: Vec<Hash>| DocSync {
+    let doc = |changes: &[u8], sigs: &[ChangeSig], base: Vec<Hash>| DocSync {
         doc: checks::DAY_DOC.into(),
         base,
         heads: vec![[7; 32], [9; 32]],
         changes: changes.to_vec(),
+        sigs: sigs.to_vec(),
     };
+    let second_sigs = &seeds.second_sigs;
     let base = protocol::hashes(&seeds.base_heads);
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     let mut client = |name: &str, m: ClientMsg| out.push((format!("client-{name}"), protocol::encode(&m)));
-    client("hello-new", ClientMsg::Hello { cursor: 0 });
-    client("hello-max", ClientMsg::Hello { cursor: u64::MAX });
+    client(
+        "hello-new",
+        ClientMsg::Hello {
+            cursor: 0,
+            key: seeds.key,
+        },
+    );
+    client(
+        "hello-max",
+        ClientMsg::Hello {
+            cursor: u64::MAX,
+            key: [0xff; 32],
+        },
+    );
     client("applied", ClientMsg::Applied { cursor: 300 });
     client("push-empty", ClientMsg::Push { req: 0, docs: vec![] });
     client(
         "push-document",
         ClientMsg::Push {
             req: 1,
-            docs: vec![doc(&seeds.concurrent, vec![])],
+            docs: vec![doc(&seeds.concurrent, &seeds.concurrent_sigs, vec![])],
         },
     );
     client(
         "push-changes",
         ClientMsg::Push {
             req: 2,
-            docs: vec![doc(&seeds.amended, base.clone()), doc(&[], base.clone())],
+            docs: vec![
+                doc(&seeds.amended, &seeds.amended_sigs, base.clone()),
+                doc(&[], &[], base.clone()),
+            ],
         },
     );
     client(
@@ -338,30 +378,60 @@ fn frame_seeds(seeds: &DaySeeds) -> Vec<(String, Vec<u8>)> {
         ClientMsg::Push {
             req: u64::MAX,
             docs: vec![
-                doc(&seeds.second_only, base.clone()),
+                doc(&seeds.second_only, second_sigs, base.clone()),
                 DocSync {
                     doc: "not a doc".into(),
                     base: vec![],
                     heads: vec![],
                     changes: vec![1, 2, 3],
+                    sigs: vec![],
                 },
                 DocSync {
                     doc: "site|site-hz-01".into(),
                     base: vec![],
                     heads: vec![],
                     changes: seeds.site.clone(),
+                    sigs: vec![],
                 },
             ],
         },
     );
+    let you = Author {
+        device: "d-0123456789ab".into(),
+        user_id: SEED_USER.into(),
+        user_name: "龙东江".into(),
+        org: "org-hz".into(),
+        role: Role::SiteManager,
+        all_sites: false,
+        sites: vec!["site-hz-01".into()],
+        system: false,
+    };
+    let directory = vec![
+        DirectoryEntry {
+            key: seeds.key,
+            device: you.device.clone(),
+            user_id: you.user_id.clone(),
+            user_name: you.user_name.clone(),
+            role: you.role,
+        },
+        DirectoryEntry {
+            key: [5; 32],
+            device: "server".into(),
+            user_id: "system".into(),
+            user_name: "server".into(),
+            role: Role::Admin,
+        },
+    ];
     let mut server = |name: &str, m: ServerMsg| out.push((format!("server-{name}"), protocol::encode(&m)));
     server(
         "welcome",
         ServerMsg::Welcome {
             epoch: "e-2026".into(),
             cursor: 12,
-            docs: vec![doc(&seeds.amended, base.clone())],
+            docs: vec![doc(&seeds.amended, &seeds.amended_sigs, base.clone())],
             more: true,
+            you: you.clone(),
+            directory,
         },
     );
     server(
@@ -371,13 +441,15 @@ fn frame_seeds(seeds: &DaySeeds) -> Vec<(String, Vec<u8>)> {
             cursor: 0,
             docs: vec![],
             more: false,
+            you,
+            directory: vec![],
         },
     );
     server(
         "changed",
         ServerMsg::Changed {
             cursor: 13,
-            docs: vec![doc(&seeds.second_only, base.clone())],
+            docs: vec![doc(&seeds.second_only, second_sigs, base.clone())],
         },
     );
     let refusals = [
@@ -387,8 +459,27 @@ fn frame_seeds(seeds: &DaySeeds) -> Vec<(String, Vec<u8>)> {
         Refusal::Malformed,
         Refusal::Unavailable,
     ];
+    let refused = |violation: Violation| RefusedChange {
+        hash: [3; 32],
+        violation,
+    };
     let mut results = vec![
-        DocResult::Synced(doc(&[], base.clone())),
+        DocResult::Synced(doc(&[], &[], base.clone())),
+        DocResult::Partial {
+            update: doc(&seeds.second_only, second_sigs, base.clone()),
+            refused: vec![
+                refused(Violation::ReviewNotAllowed {
+                    action: "approved".into(),
+                }),
+                refused(Violation::ForgedAuthor {
+                    field: "entered_by".into(),
+                    claimed: "经理".into(),
+                    actual: "崔贵".into(),
+                }),
+                refused(Violation::DependsOnRefused { hash: "03".repeat(32) }),
+                refused(Violation::Unsigned),
+            ],
+        },
         DocResult::NeedHistory {
             doc: checks::DAY_DOC.into(),
             heads: base.clone(),

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use futures_util::{SinkExt, StreamExt};
 use sitesync_core::Store;
+use sitesync_core::ids::DocId;
 use sitesync_core::import::Company;
+use sitesync_core::signing::{ChangeSig, Keypair};
 use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, DocSync, ServerMsg};
 use sitesync_server::AppState;
 use tokio_tungstenite::tungstenite::Message;
@@ -155,21 +157,86 @@ pub fn phone(dir: &Path, name: &str, url: &str, token: &str) -> Store {
     s
 }
 
-/// A raw protocol connection, for tests that send what a well-behaved phone never would.
+/// A raw protocol connection, for tests that send what a well-behaved phone never would. It skips
+/// the phone's own rule checks, not the signatures every push needs since protocol version 2: its
+/// `Hello` registers a signing key to its device, and what it pushes is signed with that key
+/// ([`RawClient::signed`]) or by the scratch store whose key it registered ([`store_push`]).
 pub struct RawClient {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    /// The public key this client's `Hello` registers to its device.
+    key: [u8; 32],
+    /// Its secret half, when the client signs for itself (`None` when a scratch store signs).
+    signer: Option<Keypair>,
 }
 
 impl RawClient {
-    /// Connects with a token; `Err` carries the HTTP status of a refused upgrade.
+    /// Connects with a token and a fresh signing key; `Err` carries the HTTP status of a refused
+    /// upgrade.
     pub async fn connect(addr: SocketAddr, token: &str) -> Result<RawClient, u16> {
+        Self::connect_with_key(addr, token, Keypair::generate()).await
+    }
+
+    /// Connects with a token, to sign with `key` (another client's, to prove a key belongs to one
+    /// device).
+    pub async fn connect_with_key(addr: SocketAddr, token: &str, key: Keypair) -> Result<RawClient, u16> {
+        let socket = Self::open(addr, token).await?;
+        Ok(RawClient {
+            socket,
+            key: key.public(),
+            signer: Some(key),
+        })
+    }
+
+    /// Connects with a token as the device of a scratch store: its `Hello` registers the store's
+    /// key, and the store signs what is pushed ([`store_push`]).
+    pub async fn connect_as(addr: SocketAddr, token: &str, store: &Store) -> Result<RawClient, u16> {
+        let socket = Self::open(addr, token).await?;
+        Ok(RawClient {
+            socket,
+            key: store.public_key(),
+            signer: None,
+        })
+    }
+
+    async fn open(
+        addr: SocketAddr,
+        token: &str,
+    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, u16> {
         let mut req = format!("ws://{addr}/v1/sync").into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         match tokio_tungstenite::connect_async(req).await {
-            Ok((socket, _)) => Ok(RawClient { socket }),
+            Ok((socket, _)) => Ok(socket),
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
             Err(e) => panic!("connect: {e}"),
+        }
+    }
+
+    /// The signing key this client holds (panics for a client whose scratch store signs).
+    pub fn key(&self) -> &Keypair {
+        self.signer.as_ref().expect("this client's scratch store holds its key")
+    }
+
+    /// The `Hello` of this client: `cursor` and its key.
+    pub fn hello(&self, cursor: u64) -> ClientMsg {
+        ClientMsg::Hello { cursor, key: self.key }
+    }
+
+    /// Says hello with `cursor` and returns the answer (the `Welcome`, or an `Error`).
+    pub async fn welcome(&mut self, cursor: u64) -> Option<ServerMsg> {
+        self.send(&self.hello(cursor)).await;
+        self.recv().await
+    }
+
+    /// A push of `changes` to `doc` from nothing (no base, no heads), every change signed with this
+    /// client's key.
+    pub fn signed(&self, doc: &str, changes: Vec<u8>) -> DocSync {
+        DocSync {
+            doc: doc.to_string(),
+            base: Vec::new(),
+            heads: Vec::new(),
+            sigs: sign_changes(self.key(), doc, &changes),
+            changes,
         }
     }
 
@@ -189,24 +256,20 @@ impl RawClient {
     }
 
     /// Says hello from cursor 0 and waits for the welcome.
-    pub async fn hello(&mut self) {
-        self.send(&ClientMsg::Hello { cursor: 0 }).await;
+    pub async fn say_hello(&mut self) {
+        self.send(&self.hello(0)).await;
         match self.recv().await {
             Some(ServerMsg::Welcome { .. }) => {}
             other => panic!("expected a welcome, got {other:?}"),
         }
     }
 
-    /// Pushes whole documents (`(id, bytes)`, no base) and returns the server's results, in order.
+    /// Pushes whole documents (`(id, bytes)`, no base), every change signed with this client's key,
+    /// and returns the server's results, in order.
     pub async fn push(&mut self, docs: Vec<(String, Vec<u8>)>) -> Vec<DocResult> {
         let docs = docs
             .into_iter()
-            .map(|(doc, changes)| DocSync {
-                doc,
-                base: vec![],
-                heads: vec![],
-                changes,
-            })
+            .map(|(doc, changes)| self.signed(&doc, changes))
             .collect();
         self.send(&ClientMsg::Push { req: 1, docs }).await;
         loop {
@@ -231,6 +294,73 @@ impl RawClient {
         });
         next.await.expect("the server answers within 10 s")
     }
+}
+
+/// A push of everything `store` holds of `id` from nothing, with the signatures the store has for
+/// it: its own changes signed with its key, others' as it kept them (what an honest phone sends,
+/// minus the phone's own rule checks).
+pub fn store_push(store: &mut Store, id: &DocId) -> DocSync {
+    let (changes, sigs) = store.export_signed(id, &[]).unwrap().unwrap_or_default();
+    DocSync {
+        doc: id.to_string(),
+        base: Vec::new(),
+        heads: Vec::new(),
+        changes,
+        sigs,
+    }
+}
+
+/// Signs every change in `bytes` (runs of changes, saved documents, or both) as a change of `doc`
+/// with `key`, whoever's actor made it. Bytes that do not decode as Automerge chunks are signed as
+/// far as they do: the server refuses them as malformed anyway.
+pub fn sign_changes(key: &Keypair, doc: &str, bytes: &[u8]) -> Vec<ChangeSig> {
+    change_hashes(bytes)
+        .into_iter()
+        .map(|hash| key.sign_change(doc, hash))
+        .collect()
+}
+
+/// The hashes of the changes in Automerge bytes, chunk by chunk (magic, checksum, type, LEB128
+/// length), as far as they decode; Automerge's panics on hostile bytes count as the end.
+pub fn change_hashes(bytes: &[u8]) -> Vec<[u8; 32]> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 10 && rest[..4] == MAGIC {
+        let (mut len, mut shift, mut i) = (0u64, 0u32, 9usize);
+        loop {
+            let Some(&b) = rest.get(i) else { return out };
+            len |= u64::from(b & 0x7f) << shift;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 56 {
+                return out;
+            }
+        }
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(i))
+            .filter(|&e| e <= rest.len())
+        else {
+            return out;
+        };
+        let (chunk, kind) = (&rest[..end], rest[8]);
+        let decoded = std::panic::catch_unwind(|| match kind {
+            0 => automerge::Automerge::load(chunk)
+                .map(|d| d.get_changes(&[]).iter().map(|c| c.hash().0).collect())
+                .unwrap_or_default(),
+            1 | 2 => automerge::Change::from_bytes(chunk.to_vec())
+                .map(|c| vec![c.hash().0])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        });
+        out.extend(decoded.unwrap_or_default());
+        rest = &rest[end..];
+    }
+    out
 }
 
 /// A REST client for the head-office API, authenticated as one device.

@@ -74,6 +74,10 @@ pub(super) fn stored_author(conn: &Connection) -> Result<Option<Author>> {
     Ok(meta_get(conn, keys::AUTHOR)?.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
+/// A kept signature with what the server recorded of it: the signing device, its user, and when
+/// the change was received (RFC 3339); all `None` on a phone.
+pub type KeptSignature = (ChangeSig, Option<String>, Option<String>, Option<String>);
+
 /// Who wrote a change, as far as this store can tell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attribution {
@@ -324,7 +328,7 @@ impl Store {
     }
 
     /// The kept signatures of a document's changes, by hash.
-    pub fn signatures(&self, doc: &DocId) -> Result<Vec<(ChangeSig, Option<String>, Option<String>, Option<String>)>> {
+    pub fn signatures(&self, doc: &DocId) -> Result<Vec<KeptSignature>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT hash, key, sig, device, user_id, received_at FROM signatures WHERE doc_id = ?1 ORDER BY hash",
         )?;
@@ -382,7 +386,7 @@ impl Store {
                 Ok(out)
             })?
             .unwrap_or_default();
-        let sigs: HashMap<String, (ChangeSig, Option<String>, Option<String>, Option<String>)> = self
+        let sigs: HashMap<String, KeptSignature> = self
             .signatures(id)?
             .into_iter()
             .map(|s| (hex::encode(s.0.hash), s))

@@ -74,12 +74,15 @@ async fn reports_over_the_synced_fixtures_equal_logs_json() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let all: Vec<LogDay> = sitesync_core::import::read_json(&fixtures().join("logs.json")).unwrap();
+    let mut tokens = HashMap::new();
     for (site, user) in [
         ("site-hz-01", "u-foreman-hz-01"),
         ("site-sz-02", "u-foreman-sz-02"),
         ("site-nb-03", "u-foreman-nb-03"),
     ] {
-        let mut p = phone(dir.path(), user, &server.url(), &server.device(user).await);
+        let token = server.device(user).await;
+        let mut p = phone(dir.path(), user, &server.url(), &token);
+        tokens.insert(user, token);
         sync(&mut p).await;
         let days: Vec<LogDay> = all.iter().filter(|d| d.site.as_str() == site).cloned().collect();
         p.import_logs(&days).unwrap();
@@ -204,14 +207,10 @@ async fn reports_over_the_synced_fixtures_equal_logs_json() {
     assert_eq!(found, missing);
     assert!(!missing.is_empty(), "the fixture has gaps to find");
 
-    // Approvals: the foreman submits a week; the site manager approves it in bulk.
+    // Approvals: the foreman submits a week; the site manager approves it in bulk. The foreman's
+    // phone is the same store on the same device (its key is that device's alone).
     let week: Vec<String> = (1..=7).map(|d| format!("2026-09-{d:02}")).collect();
-    let mut foreman = phone(
-        dir.path(),
-        "u-foreman-hz-01",
-        &server.url(),
-        &server.device("u-foreman-hz-01").await,
-    );
+    let mut foreman = phone(dir.path(), "u-foreman-hz-01", &server.url(), &tokens["u-foreman-hz-01"]);
     for d in &week {
         foreman.submit_day(&hz(), parse_date(d).unwrap()).unwrap();
     }

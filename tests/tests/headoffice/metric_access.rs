@@ -67,7 +67,7 @@ async fn refused_on_metric(server: &TestServer, user: &str, id: &DocId, bytes: V
     let mut c = RawClient::connect(server.addr, &server.device(user).await)
         .await
         .unwrap();
-    c.hello().await;
+    c.say_hello().await;
     let results = c.push(vec![(id.to_string(), bytes)]).await;
     assert!(
         matches!(&results[0], DocResult::Refused { reason: Refusal::Invalid { field, .. }, .. } if field == "metric"),

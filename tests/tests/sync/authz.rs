@@ -2,17 +2,23 @@
 
 use sitesync_core::ids::DocId;
 use sitesync_core::import::Company;
+use sitesync_core::rules::Violation;
 use sitesync_core::sync::protocol::{ClientMsg, DocResult, DocSync, ErrorCode, Refusal, ServerMsg};
-use sitesync_tests::harness::{RawClient, TestServer, phone};
+use sitesync_tests::harness::{RawClient, TestServer, phone, store_push};
 
 use crate::*;
 
-/// Saved bytes of a real document of `id`, made on a scratch store that holds the fixture rosters.
-fn doc_bytes(id: &DocId) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = sitesync_core::Store::open(dir.path().join("x.sqlite3")).unwrap();
+/// A scratch store holding the fixture rosters, whose key a raw client registers and which signs
+/// what that client pushes.
+fn scratch(dir: &tempfile::TempDir) -> sitesync_core::Store {
+    let mut s = sitesync_core::Store::open(dir.path().join("scratch.sqlite3")).unwrap();
     s.import_dir(&sitesync_tests::harness::fixtures().join("small"))
         .unwrap();
+    s
+}
+
+/// A push of a real document of `id`, made and signed on a scratch store.
+fn doc_bytes(s: &mut sitesync_core::Store, id: &DocId) -> DocSync {
     let (site, date) = match id {
         DocId::Day(s, d) => (s.clone(), *d),
         _ => unreachable!(),
@@ -24,19 +30,14 @@ fn doc_bytes(id: &DocId) -> Vec<u8> {
         s.put_roster(&r).unwrap();
     }
     s.set_day_info(&site, date, Some("晴"), None, None).unwrap();
-    s.export_changes(id, &[]).unwrap().unwrap()
+    store_push(s, id)
 }
 
-async fn push(client: &mut RawClient, id: &DocId) -> DocResult {
+async fn push(client: &mut RawClient, doc: DocSync) -> DocResult {
     client
         .send(&ClientMsg::Push {
             req: 1,
-            docs: vec![DocSync {
-                doc: id.to_string(),
-                base: vec![],
-                heads: vec![],
-                changes: doc_bytes(id),
-            }],
+            docs: vec![doc],
         })
         .await;
     ack(client).await.into_iter().next().unwrap()
@@ -54,8 +55,7 @@ async fn ack(client: &mut RawClient) -> Vec<DocResult> {
 }
 
 async fn hello(client: &mut RawClient) -> Vec<String> {
-    client.send(&ClientMsg::Hello { cursor: 0 }).await;
-    match client.recv().await {
+    match client.welcome(0).await {
         Some(ServerMsg::Welcome { docs, .. }) => docs.into_iter().map(|d| d.doc).collect(),
         other => panic!("expected a welcome, got {other:?}"),
     }
@@ -85,21 +85,26 @@ async fn grants_decide_every_document_and_nothing_crosses_orgs() {
     let other_site = DocId::Day("site-sz-02".parse().unwrap(), d("2026-12-01"));
     let other_org = DocId::Day("site-other-01".parse().unwrap(), d("2026-12-01"));
 
-    let mut foreman = RawClient::connect(server.addr, &server.device("u-foreman-hz-01").await)
+    let dir = tempfile::tempdir().unwrap();
+    let mut bench = scratch(&dir);
+    let mut foreman = RawClient::connect_as(server.addr, &server.device("u-foreman-hz-01").await, &bench)
         .await
         .unwrap();
     let seen = hello(&mut foreman).await;
     assert!(seen.iter().all(|d| d.contains("site-hz-01")), "{seen:?}");
-    assert!(matches!(push(&mut foreman, &own).await, DocResult::Synced(_)));
     assert!(matches!(
-        push(&mut foreman, &other_site).await,
+        push(&mut foreman, doc_bytes(&mut bench, &own)).await,
+        DocResult::Synced(_)
+    ));
+    assert!(matches!(
+        push(&mut foreman, doc_bytes(&mut bench, &other_site)).await,
         DocResult::Refused {
             reason: Refusal::Forbidden,
             ..
         }
     ));
     assert!(matches!(
-        push(&mut foreman, &other_org).await,
+        push(&mut foreman, doc_bytes(&mut bench, &other_org)).await,
         DocResult::Refused {
             reason: Refusal::Forbidden,
             ..
@@ -110,24 +115,15 @@ async fn grants_decide_every_document_and_nothing_crosses_orgs() {
         .send(&ClientMsg::Push {
             req: 2,
             docs: vec![
-                DocSync {
-                    doc: other_site.to_string(),
-                    base: vec![],
-                    heads: vec![],
-                    changes: doc_bytes(&other_site),
-                },
+                doc_bytes(&mut bench, &other_site),
                 DocSync {
                     doc: "not a doc".into(),
                     base: vec![],
                     heads: vec![],
                     changes: vec![1, 2, 3],
+                    sigs: vec![],
                 },
-                DocSync {
-                    doc: own.to_string(),
-                    base: vec![],
-                    heads: vec![],
-                    changes: doc_bytes(&own),
-                },
+                doc_bytes(&mut bench, &own),
             ],
         })
         .await;
@@ -147,20 +143,40 @@ async fn grants_decide_every_document_and_nothing_crosses_orgs() {
         }
     ));
     assert!(matches!(results[2], DocResult::Synced(_)));
-    // Master data is head office's: a foreman reads it but cannot change it.
+    // Master data is head office's: a foreman reads it but cannot change it. The phone refuses to
+    // make the change …
     let dir = tempfile::tempdir().unwrap();
     let mut p = phone(dir.path(), "f", &server.url(), &server.device("u-foreman-hz-01").await);
     sync(&mut p).await;
     let mut roster = p.roster(&hz()).unwrap();
     roster.workers[0].day_rate = sitesync_core::units::Fen::new("r", 99_900).unwrap();
-    p.put_roster(&roster).unwrap();
-    let err = sitesync_core::sync::client::sync_once(&mut p).await.unwrap_err();
-    assert!(err.to_string().contains("ReadOnly"), "{err}");
+    let err = p.put_roster(&roster).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            sitesync_core::Error::NotAuthorized {
+                violation: Violation::MasterData
+            }
+        ),
+        "{err}"
+    );
+    assert!(p.pending().unwrap().is_empty(), "nothing was written");
+    // … and the server refuses the document from a client that skips the phone's checks.
+    bench.put_roster(&roster).unwrap();
+    assert!(matches!(
+        push(&mut foreman, store_push(&mut bench, &DocId::Site(hz()))).await,
+        DocResult::Refused {
+            reason: Refusal::ReadOnly,
+            ..
+        }
+    ));
     let rate = server.store(|s| s.roster(&hz()).unwrap().workers[0].day_rate).await;
     assert_ne!(rate.fen(), 99_900);
 
     // Head office reads every site of its org, and none of another org.
-    let mut office = RawClient::connect(server.addr, &server.device("u-office-1").await)
+    let dir = tempfile::tempdir().unwrap();
+    let mut office_bench = scratch(&dir);
+    let mut office = RawClient::connect_as(server.addr, &server.device("u-office-1").await, &office_bench)
         .await
         .unwrap();
     let seen = hello(&mut office).await;
@@ -170,7 +186,7 @@ async fn grants_decide_every_document_and_nothing_crosses_orgs() {
     );
     assert!(!seen.iter().any(|d| d.contains("site-other")), "{seen:?}");
     assert!(matches!(
-        push(&mut office, &other_org).await,
+        push(&mut office, doc_bytes(&mut office_bench, &other_org)).await,
         DocResult::Refused {
             reason: Refusal::Forbidden,
             ..
@@ -187,8 +203,7 @@ async fn wrong_tokens_get_401_and_revoked_devices_are_cut_off_at_their_next_mess
     let mut client = RawClient::connect(server.addr, &token).await.unwrap();
     hello(&mut client).await;
     server.state.auth(move |a| a.revoke_device(&device)).await.unwrap();
-    client.send(&ClientMsg::Hello { cursor: 0 }).await;
-    match client.recv().await {
+    match client.welcome(0).await {
         Some(ServerMsg::Error {
             code: ErrorCode::Unauthorized,
             ..

@@ -50,6 +50,8 @@ impl Refusing {
                                 cursor: 0,
                                 docs: vec![],
                                 more: false,
+                                you: sitesync_core::rules::Author::system("org-zhuyuan"),
+                                directory: vec![],
                             },
                             ClientMsg::Push { req, docs } => {
                                 let day = docs.iter().filter(|d| d.doc == DAY).count();

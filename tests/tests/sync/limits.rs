@@ -18,13 +18,13 @@ fn asks(n: usize, from: usize) -> Vec<DocSync> {
             base: vec![],
             heads: vec![],
             changes: vec![],
+            sigs: vec![],
         })
         .collect()
 }
 
 async fn welcome(c: &mut RawClient) {
-    c.send(&ClientMsg::Hello { cursor: 0 }).await;
-    assert!(matches!(c.recv().await, Some(ServerMsg::Welcome { .. })));
+    assert!(matches!(c.welcome(0).await, Some(ServerMsg::Welcome { .. })));
 }
 
 /// The answer to a push: its results, or the error the server closed with.

@@ -15,6 +15,7 @@ mod live;
 mod sans_io;
 mod sessions;
 mod stall;
+mod trust;
 mod validation;
 
 use chrono::NaiveDate;

@@ -19,13 +19,17 @@ async fn exchange(server: &TestServer, device: &str, msg: ClientMsg) -> Vec<Serv
         .both(move |auth, store| {
             let who = auth.principal(&device)?.expect("an active device");
             Ok(match msg {
-                ClientMsg::Hello { cursor } => {
+                ClientMsg::Hello { cursor, key } => {
+                    // As the session does: the key is registered to the device before anything else.
+                    auth.register_key(&device, &key)?;
                     let (now, frames) = session::updates(auth, store, &who, cursor)?;
                     vec![ServerMsg::Welcome {
                         epoch: auth.epoch()?,
                         cursor: now,
                         docs: frames.into_iter().flatten().collect(),
                         more: false,
+                        you: who.author(),
+                        directory: auth.directory(&who.org_id)?,
                     }]
                 }
                 ClientMsg::Push { req, docs } => vec![ServerMsg::Ack {
@@ -53,13 +57,22 @@ async fn engine_and_session_speak_the_protocol_without_sockets() {
 
     // Hello → Welcome with the site's master data.
     let hello = engine.hello(&p).unwrap();
-    assert_eq!(hello, ClientMsg::Hello { cursor: 0 });
+    assert_eq!(
+        hello,
+        ClientMsg::Hello {
+            cursor: 0,
+            key: p.public_key()
+        }
+    );
     for reply in exchange(&server, &device, hello).await {
         let back = engine.receive(&mut p, reply).unwrap();
         assert!(matches!(back[..], [ClientMsg::Applied { .. }]));
     }
     assert!(engine.idle());
     assert!(p.roster(&hz()).is_ok());
+    // The welcome said who the device is: the phone writes as that user from now on.
+    assert_eq!(p.author().map(|a| a.user_id.as_str()), Some("u-foreman-hz-01"));
+    assert_eq!(p.user(), "崔贵");
     assert!(engine.push(&mut p).unwrap().is_empty(), "nothing to push yet");
 
     // A day of work: exactly one push frame, one document, acknowledged in one round trip.

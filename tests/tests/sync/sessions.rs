@@ -92,7 +92,10 @@ async fn sync_with_cookie(server: &TestServer, cookie: &str, origin: Option<&str
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
         Err(e) => panic!("{e}"),
     };
-    let hello = protocol::encode(&ClientMsg::Hello { cursor: 0 });
+    let hello = protocol::encode(&ClientMsg::Hello {
+        cursor: 0,
+        key: sitesync_core::signing::Keypair::generate().public(),
+    });
     socket.send(Message::Binary(hello.into())).await.unwrap();
     let mut bytes = 0;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use sitesync_core::sync::protocol::ClientMsg;
 use sitesync_server::state::SessionTiming;
 use sitesync_tests::harness::{RawClient, TestServer, phone};
 
@@ -16,7 +15,8 @@ async fn a_stalled_connection_is_closed_and_a_pinged_one_stays() {
     let token = server.device("u-foreman-hz-01").await;
     // A peer that says hello and then never reads nor answers pings.
     let mut stalled = RawClient::connect(server.addr, &token).await.unwrap();
-    stalled.send(&ClientMsg::Hello { cursor: 0 }).await;
+    let hello = stalled.hello(0);
+    stalled.send(&hello).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await; // the peer is silent: nothing to wait on
     // By now the server has given up on it: after the welcome, the connection ends.
     let mut ended = false;

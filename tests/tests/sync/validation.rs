@@ -25,7 +25,7 @@ async fn crafted_client(server: &TestServer, user: &str) -> RawClient {
     let mut c = RawClient::connect(server.addr, &server.device(user).await)
         .await
         .unwrap();
-    c.hello().await;
+    c.say_hello().await;
     c
 }
 
