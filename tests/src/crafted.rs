@@ -73,7 +73,9 @@ impl Crafted {
             .put("labor", id, "rate_fen", line.rate_fen)
             .put("labor", id, "overtime_rate_fen", line.overtime_rate_fen)
             .put("labor", id, "note", "")
-            .put("labor", id, "entered_by", "crafted")
+            // No name: who wrote the line is the device whose key signs it, and a name that is not
+            // that device's user's would be refused as forged before the values are read.
+            .put("labor", id, "entered_by", "")
             .put("labor", id, "deleted", false)
     }
 

@@ -41,7 +41,7 @@ pub struct Screened {
 /// same batch see each other's accepted changes.
 #[derive(Default)]
 pub struct Screen {
-    trials: HashMap<DocId, (Automerge, Tables)>,
+    trials: HashMap<DocId, (Automerge, Tables, Vec<Change>)>,
     /// Rosters read for checking day logs in this batch (`None`: the store does not hold the site).
     rosters: HashMap<crate::ids::SiteId, Option<crate::roster::Roster>>,
 }
@@ -98,9 +98,9 @@ impl Screen {
             let doc = store
                 .read_doc(id, |d| Ok(d.clone()))?
                 .unwrap_or_else(|| doc::genesis(id));
-            self.trials.insert(id.clone(), (doc, Tables::of(id)));
+            self.trials.insert(id.clone(), (doc, Tables::of(id), Vec::new()));
         }
-        let (trial, tables) = self.trials.get_mut(id).expect("inserted above");
+        let (trial, tables, taken) = self.trials.get_mut(id).expect("inserted above");
         let mut out = Screened::default();
         let mut refused: HashMap<ChangeHash, ()> = HashMap::new();
         let mut pending = pending;
@@ -125,28 +125,39 @@ impl Screen {
                     continue;
                 }
                 moved = true;
-                let verdict = admit(trial, tables, id, site_org, &change, authority).and_then(|()| {
-                    // What the change leaves its records as must be valid: applied to a copy,
-                    // checked there, kept only if it passes.
-                    let mut next = trial.clone();
-                    apply(&mut next, &change).map_err(|reason| Violation::Structure { what: reason })?;
+                let mut verdict = admit(trial, tables, id, site_org, &change, authority);
+                if verdict.is_ok() {
+                    // What the change leaves its records as must be valid. Applied in place and
+                    // checked there; the rare failure rebuilds the copy without it (cheaper than
+                    // copying the document for every change).
+                    let before = trial.get_heads();
                     let cx = validate::document::Context {
                         roster: roster.as_ref(),
                         tenancy,
                     };
-                    validate::document::touched(&next, id, &trial.get_heads())
-                        .and_then(|t| validate::document::check(&next, id, &t, &cx))
-                        .map_err(|invalid| Violation::Invalid {
-                            field: invalid.field().to_string(),
-                            reason: invalid.to_string(),
-                        })?;
-                    Ok(next)
-                });
+                    verdict = apply(trial, &change)
+                        .map_err(|reason| Violation::Structure { what: reason })
+                        .and_then(|()| {
+                            validate::document::touched(trial, id, &before)
+                                .and_then(|t| validate::document::check(trial, id, &t, &cx))
+                                .map_err(|invalid| Violation::Invalid {
+                                    field: invalid.field().to_string(),
+                                    reason: invalid.to_string(),
+                                })
+                        });
+                    if verdict.is_err() && trial.get_heads() != before {
+                        let mut fresh = store.read_doc(id, |d| Ok(d.clone()))?.unwrap_or_else(|| doc::genesis(id));
+                        for c in taken.iter() {
+                            apply(&mut fresh, c).map_err(bad)?;
+                        }
+                        *trial = fresh;
+                    }
+                }
                 match verdict {
-                    Ok(next) => {
-                        *trial = next;
+                    Ok(()) => {
                         out.accepted.extend_from_slice(change.raw_bytes());
                         out.accepted_hashes.push(hash.to_string());
+                        taken.push(change);
                     }
                     Err(v) => {
                         refused.insert(hash, ());

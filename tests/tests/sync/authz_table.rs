@@ -157,6 +157,9 @@ const ORG_READ: [Expect; 12]      = [E401, E401, E401, OK,   OK,   OK,   OK,   O
 const DECIDE: [Expect; 12]        = [E401, E401, E401, E403, E403, OK,   ITEM, OK,   OK,   ITEM, E403, ITEM];
 #[rustfmt::skip]
 const ADMIN: [Expect; 12]         = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, E403];
+/// Head office and admins, each of their own org (the refusal log).
+#[rustfmt::skip]
+const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
 
 /// How a route is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +299,11 @@ fn okr(t: &Target<'_>) -> Req {
     query(&[("cycle", CYCLE), ("org", t.org), ("date", "2026-11-30")])
 }
 
+fn day_of_site(t: &Target<'_>) -> Req {
+    let day = t.day.to_string();
+    query(&[("site", t.site), ("date", day.as_str())])
+}
+
 fn queue(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("status", "submitted")])
 }
@@ -366,6 +374,11 @@ fn routes() -> Vec<Row> {
         // Approvals: the queue is read like a report; deciding takes a manager's role and a grant.
         row(Get,       "/v1/approvals",                     None,          Nothing,      queue,      SITE_READ),
         row(Post,      "/v1/approvals",                     None,          SubmittedDay, decide,     DECIDE),
+        // Who wrote what: a day's history and its evidence are read like a report; the log of refused
+        // changes is head office's.
+        row(Get,       "/v1/history",                       None,          SubmittedDay, day_of_site, SITE_READ),
+        row(Get,       "/v1/evidence",                      None,          SubmittedDay, day_of_site, SITE_READ),
+        row(Get,       "/v1/refusals",                      None,          Nothing,      nothing,    HEAD_OFFICE),
         // The admin API: admins of the org, and the operators' admin.
         row(Post,      "/v1/admin/import",                  None,          Nothing,      import,     ADMIN),
         row(Post,      "/v1/admin/orgs",                    None,          Nothing,      org,        ADMIN),
@@ -397,15 +410,16 @@ enum Push {
     Partial,
     /// `Refused { Forbidden }`: not even readable.
     Forbidden,
-    /// `Refused { ReadOnly }`: readable, not writable.
-    ReadOnly,
+    /// `Partial`, the edit refused for `site.head_office_only`: a device that reads the site's
+    /// master data may not write it.
+    MasterData,
 }
 
 const NC: Push = Push::NoConnection;
 const SY: Push = Push::Synced;
 const PT: Push = Push::Partial;
 const FB: Push = Push::Forbidden;
-const RO: Push = Push::ReadOnly;
+const MD: Push = Push::MasterData;
 
 /// The columns of the sync table: the sites a caller aims at are the rows here.
 const SYNC_CALLERS: [Who; 10] = [
@@ -452,9 +466,9 @@ const SYNC: [(Kind, Place, [Push; 10]); 8] = [
     (Kind::Day,  Place::OurOrg,   [NC, NC, NC, FB, FB, SY, SY, FB, FB, FB]),
     (Kind::Day,  Place::OtherOrg, [NC, NC, NC, FB, FB, FB, FB, FB, SY, SY]),
     // Master data is head office's to change; phones read it.
-    (Kind::Site, Place::Granted,  [NC, NC, NC, RO, RO, SY, SY, FB, FB, FB]),
+    (Kind::Site, Place::Granted,  [NC, NC, NC, MD, MD, SY, SY, FB, FB, FB]),
     (Kind::Site, Place::OurOrg,   [NC, NC, NC, FB, FB, SY, SY, FB, FB, FB]),
-    (Kind::Site, Place::OtherOrg, [NC, NC, NC, FB, FB, FB, FB, FB, RO, SY]),
+    (Kind::Site, Place::OtherOrg, [NC, NC, NC, FB, FB, FB, FB, FB, MD, SY]),
     // Every member of an org reads and writes its OKR documents, but only head office shapes a
     // cycle: the foreman's and site manager's edit of the cycle is refused change by change
     // (`okr.head_office_only`; this was a FINDING until the per-change rules of protocol v2).
@@ -758,8 +772,9 @@ impl World {
     /// A fresh submitted day on `site`, for an approval.
     async fn submitted_day(&mut self, site: &str) -> NaiveDate {
         self.days_made += 1;
-        // Three transports, twelve callers: September holds them all, clear of the seeded November days.
-        let date = d("2026-09-01").checked_add_days(Days::new(self.days_made)).unwrap();
+        // Three transports, twelve callers, three routes: the first months of the year hold them all,
+        // clear of the seeded November days.
+        let date = d("2026-01-01").checked_add_days(Days::new(self.days_made)).unwrap();
         let id: SiteId = site.parse().unwrap();
         self.server
             .store(move |s| {
@@ -1544,7 +1559,7 @@ async fn sync_reads_and_writes_follow_grants_for_every_caller() {
         let may_read = |doc: &DocId| {
             let at = place_of(doc);
             let (_, _, expect) = SYNC.iter().find(|(k, p, _)| (*k, *p) == at).unwrap();
-            matches!(expect[col], SY | RO | PT)
+            matches!(expect[col], SY | MD | PT)
         };
         let cred = match w.token(who) {
             None => Cred::Nothing,
@@ -1604,14 +1619,15 @@ async fn sync_reads_and_writes_follow_grants_for_every_caller() {
                 {
                     Some(PT)
                 }
+                DocResult::Partial { refused, .. }
+                    if matches!(&refused[..], [r] if matches!(r.violation, Violation::MasterData)) =>
+                {
+                    Some(MD)
+                }
                 DocResult::Refused {
                     reason: Refusal::Forbidden,
                     ..
                 } => Some(FB),
-                DocResult::Refused {
-                    reason: Refusal::ReadOnly,
-                    ..
-                } => Some(RO),
                 _ => None,
             };
             if seen != Some(expect[col]) {

@@ -424,7 +424,7 @@ const TABLE: [(Write, Who, Outcome); 14] = [
     (Write::ForgedName,        Who::Foreman, Refused("author.forged")),
     (Write::ForgedName,        Who::Manager, Refused("author.forged")),
     (Write::SystemCheckIn,     Who::Office,  Refused("okr.system_only")),
-    (Write::MasterData,        Who::Foreman, Document(Refusal::ReadOnly)),
+    (Write::MasterData,        Who::Foreman, Refused("site.head_office_only")),
     (Write::MasterData,        Who::Office,  Stored),
     (Write::OtherSite,         Who::Foreman, Document(Refusal::Forbidden)),
     (Write::CarriedOtherSite,  Who::Foreman, Refused("site.grant")),

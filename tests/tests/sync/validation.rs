@@ -16,8 +16,19 @@ use sitesync_tests::harness::{Api, RawClient, TestServer, phone};
 use crate::*;
 
 /// Whether the server refused a document as invalid on `field`.
+/// Whether the push was refused for `field`: its change refused alone by the gate (what a document
+/// of one bad change gets), or the whole document by the backstop check.
 fn invalid_on(result: &DocResult, field: &str) -> bool {
-    matches!(result, DocResult::Refused { reason: Refusal::Invalid { field: f, .. }, .. } if f == field)
+    match result {
+        DocResult::Refused {
+            reason: Refusal::Invalid { field: f, .. },
+            ..
+        } => f == field,
+        DocResult::Partial { refused, .. } => refused
+            .iter()
+            .any(|r| matches!(&r.violation, sitesync_core::rules::Violation::Invalid { field: f, .. } if f == field)),
+        _ => false,
+    }
 }
 
 /// A raw connection of a fixture user's new device, welcomed.
@@ -274,12 +285,13 @@ async fn a_worker_of_another_site_is_refused_and_an_anomaly_once_stored() {
     let mut crafted = crafted_client(&server, "u-foreman-hz-01").await;
     let results = crafted.push(vec![(day.to_string(), bytes.clone())]).await;
     assert!(invalid_on(&results[0], "worker"), "{results:?}");
-    let DocResult::Refused {
-        reason: Refusal::Invalid { reason, .. },
-        ..
-    } = &results[0]
-    else {
-        unreachable!()
+    let reason = match &results[0] {
+        DocResult::Refused {
+            reason: Refusal::Invalid { reason, .. },
+            ..
+        } => reason.clone(),
+        DocResult::Partial { refused, .. } => refused[0].violation.to_string(),
+        other => panic!("{other:?}"),
     };
     assert!(reason.contains("w-0054"), "{reason}");
 
