@@ -303,10 +303,8 @@ pub fn check(
         {
             // "" and `local` name nobody (a store that did not yet know its user writes `local`):
             // the signature says who wrote it.
-            let allowed = author.is_named(name)
-                || name.is_empty()
-                || name == "local"
-                || (author.system && name == "system");
+            let allowed =
+                author.is_named(name) || name.is_empty() || name == "local" || (author.system && name == "system");
             // A check-in in the system's name is the server's: `check_okr` refuses it to others.
             if !(allowed || (w.table == "checkins" && name == "system")) {
                 return Err(Violation::ForgedAuthor {

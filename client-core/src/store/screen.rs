@@ -146,7 +146,9 @@ impl Screen {
                                 })
                         });
                     if verdict.is_err() && trial.get_heads() != before {
-                        let mut fresh = store.read_doc(id, |d| Ok(d.clone()))?.unwrap_or_else(|| doc::genesis(id));
+                        let mut fresh = store
+                            .read_doc(id, |d| Ok(d.clone()))?
+                            .unwrap_or_else(|| doc::genesis(id));
                         for c in taken.iter() {
                             apply(&mut fresh, c).map_err(bad)?;
                         }

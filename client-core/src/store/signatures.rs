@@ -21,6 +21,9 @@ use crate::sync::protocol::DirectoryEntry;
 mod keys {
     /// The secret half of the store's signing key, hex.
     pub const SIGNING_KEY: &str = "identity.signing_key";
+    /// Keys the store signed with before it was bound to another device (JSON list of secret hex):
+    /// its changes made under them are still signed with them.
+    pub const OLD_KEYS: &str = "identity.old_keys";
     /// Who the server says the device is (JSON of [`crate::rules::Author`]).
     pub const AUTHOR: &str = "identity.author";
 }
@@ -150,6 +153,39 @@ impl Store {
         self.author.as_ref()
     }
 
+    /// Starts signing with a new key (the store was bound to another device token): the old key
+    /// is kept to sign the changes made under it, and who the device is must be learnt again.
+    pub(crate) fn rotate_key(&mut self) -> Result<()> {
+        let mut old: Vec<String> = meta_get(&self.conn, keys::OLD_KEYS)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default();
+        old.push(self.key.secret_hex());
+        let json = serde_json::to_string(&old).map_err(|e| Error::invalid("old_keys", e.to_string()))?;
+        let key = Keypair::generate();
+        let tx = self.conn.transaction()?;
+        meta_set(&tx, keys::OLD_KEYS, &json)?;
+        meta_set(&tx, keys::SIGNING_KEY, &key.secret_hex())?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [keys::AUTHOR])?;
+        tx.commit()?;
+        self.key = key;
+        self.author = None;
+        self.actor = self.key.new_actor();
+        for l in self.cache.values_mut() {
+            l.doc.set_actor(self.actor.clone());
+        }
+        Ok(())
+    }
+
+    /// Keys this store signed with before its current one.
+    fn old_keys(&self) -> Result<Vec<Keypair>> {
+        Ok(meta_get(&self.conn, keys::OLD_KEYS)?
+            .and_then(|j| serde_json::from_str::<Vec<String>>(&j).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| Keypair::from_secret_hex(s))
+            .collect())
+    }
+
     /// Records who the server says this device is; from then on every write is checked against
     /// that user's rights before it is made, and names the user.
     pub fn set_author(&mut self, author: &Author) -> Result<()> {
@@ -255,6 +291,7 @@ impl Store {
     /// signed now. A change with neither is left out (the receiver decides).
     fn signatures_for(&self, doc: &DocId, changes: &[(ChangeHash, String)]) -> Result<Vec<ChangeSig>> {
         let own = fingerprint(&self.key.public());
+        let old = self.old_keys()?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT key, sig FROM signatures WHERE hash = ?1")?;
@@ -270,6 +307,11 @@ impl Store {
                 out.push(ChangeSig { hash: hash.0, key, sig });
             } else if actor_fingerprint(actor) == Some(own) {
                 out.push(self.key.sign_change(&doc_text, hash.0));
+            } else if let Some(k) = old
+                .iter()
+                .find(|k| actor_fingerprint(actor) == Some(fingerprint(&k.public())))
+            {
+                out.push(k.sign_change(&doc_text, hash.0));
             }
         }
         Ok(out)

@@ -94,6 +94,11 @@ impl Store {
         if let Some(pem) = ca_cert {
             ca_certificates(pem)?;
         }
+        if self.meta(binding::TOKEN)?.is_some_and(|old| old != token.trim()) {
+            // Another device token: the server registers a key to one device forever, so this
+            // store signs from now on with a new key (and may belong to another user).
+            self.rotate_key()?;
+        }
         self.set_meta(binding::SERVER, server)?;
         self.set_meta(binding::TOKEN, token.trim())?;
         self.set_meta(binding::CA_CERT, ca_cert.unwrap_or(""))

@@ -1619,9 +1619,7 @@ async fn sync_reads_and_writes_follow_grants_for_every_caller() {
                 {
                     Some(PT)
                 }
-                DocResult::Partial { refused, .. }
-                    if matches!(&refused[..], [r] if matches!(r.violation, Violation::MasterData)) =>
-                {
+                DocResult::Partial { refused, .. } if matches!(&refused[..], [r] if matches!(r.violation, Violation::MasterData)) => {
                     Some(MD)
                 }
                 DocResult::Refused {

@@ -711,3 +711,33 @@ async fn each_change_is_judged_by_its_signers_rights_and_only_the_refused_one_is
     );
     server.stop().await;
 }
+
+/// A phone re-enrolled with a new device token keeps syncing: the store starts signing with a new
+/// key (a key belongs to one device forever), still signs what it made under the old one, and
+/// learns who it is again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_bound_to_a_new_device_token_signs_with_a_new_key_and_keeps_syncing() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = server.device("u-foreman-hz-01").await;
+    let mut phone = sitesync_tests::harness::phone(dir.path(), "崔贵", &server.url(), &first);
+    sync(&mut phone).await;
+    let old_key = phone.public_key();
+    // Offline, under the first device's key; then the phone is enrolled again.
+    phone
+        .add_labor(&entry("2026-12-07", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let second = server.device("u-foreman-hz-01").await;
+    phone.bind(&server.url(), &second).unwrap();
+    assert_ne!(phone.public_key(), old_key, "a new device token means a new key");
+    phone
+        .add_labor(&entry("2026-12-07", "w-0002", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let progress = sync(&mut phone).await;
+    assert!(progress.refused_changes.is_empty(), "{progress:?}");
+    let lines = server
+        .store(|s| s.day(&hz(), d("2026-12-07")).unwrap().labor.len())
+        .await;
+    assert_eq!(lines, 2, "both lines, made under either key, reached head office");
+    assert_eq!(phone.author().map(|a| a.user_id.as_str()), Some("u-foreman-hz-01"));
+}
