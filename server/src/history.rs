@@ -106,6 +106,9 @@ pub struct History {
     pub fields: Vec<FieldView>,
 }
 
+/// Who wrote a change, for naming the authors of values: user name, user id, device, device time.
+type Writer = (Option<String>, Option<String>, Option<String>, i64);
+
 fn history_doc(who: &Principal, q: &HistoryQuery) -> Result<DocId> {
     match (&q.site, q.date, &q.cycle) {
         (Some(site), Some(date), None) => Ok(DocId::Day(
@@ -141,21 +144,20 @@ pub async fn history(
             }
             let names = auth.user_names(&who.org_id)?;
             let entries = store.history(&id, SERVER_DEVICE, &names)?;
-            let by_hash: std::collections::HashMap<String, (Option<String>, Option<String>, Option<String>, i64)> =
-                entries
-                    .iter()
-                    .map(|e| {
+            let by_hash: std::collections::HashMap<String, Writer> = entries
+                .iter()
+                .map(|e| {
+                    (
+                        e.change.hash.clone(),
                         (
-                            e.change.hash.clone(),
-                            (
-                                e.author.user_name.clone(),
-                                e.author.user_id.clone(),
-                                e.author.device.clone(),
-                                e.change.time_ms,
-                            ),
-                        )
-                    })
-                    .collect();
+                            e.author.user_name.clone(),
+                            e.author.user_id.clone(),
+                            e.author.device.clone(),
+                            e.change.time_ms,
+                        ),
+                    )
+                })
+                .collect();
             let fields = store
                 .field_values(&id)?
                 .into_iter()

@@ -505,7 +505,7 @@ impl Store {
         let Some(changes) = self.read_doc(id, |d| Ok(crate::evidence::document_changes(d)))? else {
             return Ok(None);
         };
-        let kept: HashMap<String, (ChangeSig, Option<String>, Option<String>, Option<String>)> = self
+        let kept: HashMap<String, KeptSignature> = self
             .signatures(id)?
             .into_iter()
             .map(|s| (hex::encode(s.0.hash), s))
@@ -564,10 +564,10 @@ impl Store {
                             continue;
                         };
                         let mut values = Vec::new();
-                        if let Some((v, op)) = d.get(&obj, item.key.as_ref())? {
-                            if let Some(s) = v.as_scalar() {
-                                values.push((Value::from_scalar(s), made_by(&op)));
-                            }
+                        if let Some((v, op)) = d.get(&obj, item.key.as_ref())?
+                            && let Some(s) = v.as_scalar()
+                        {
+                            values.push((Value::from_scalar(s), made_by(&op)));
                         }
                         if item.conflict {
                             for (v, op) in d.get_all(&obj, item.key.as_ref())? {
