@@ -3750,7 +3750,8 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */what: String
     )
     /**
-     * The server refused this device (revoked or unknown token): enroll it again.
+     * The server refused this device (revoked or unknown token): enroll it again. Also: the user's
+     * role may not make this write (a foreman approving a day); nothing was written.
      */
     case NotAuthorized
     /**
