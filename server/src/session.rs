@@ -97,6 +97,12 @@ pub fn push_batch(
             };
             let access = crate::auth::access_in(&who, &id, site_org.as_deref());
             if access == Access::None {
+                crate::audit::event(
+                    "sync_refused",
+                    Some(&who.device_id),
+                    Some(&who.user_id),
+                    &format!("no grant for {}", d.doc),
+                );
                 plan.push(Plan::Answer(DocResult::Refused {
                     doc: d.doc,
                     reason: Refusal::Forbidden,
@@ -173,16 +179,11 @@ pub fn push_batch(
                 .refused
                 .into_iter()
                 .map(|(hash, violation)| {
-                    tracing::warn!(
-                        target: "audit",
-                        event = "change_refused",
-                        device = %who.device_id,
-                        user = %who.user_id,
-                        doc = %d.doc,
-                        change = %hash,
-                        rule = violation.rule(),
-                        reason = %violation,
-                        "refused a change"
+                    crate::audit::event(
+                        "change_refused",
+                        Some(&who.device_id),
+                        Some(&who.user_id),
+                        &format!("{} change {hash}: {} ({violation})", d.doc, violation.rule()),
                     );
                     RefusedChange {
                         hash: hashes(std::slice::from_ref(&hash)).pop().unwrap_or([0; 32]),
