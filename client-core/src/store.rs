@@ -887,15 +887,7 @@ fn write_doc(tx: &Connection, id: &DocId, l: &mut Loaded, now: &str) -> Result<i
         _ => l.doc.save_after(&base),
     };
     if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
-        let snapshot = l.doc.save();
-        tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
-            .execute([&key])?;
-        tx.prepare_cached(
-            "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
-                 heads = ?4, version = version + 1, updated_at = ?5,
-                 change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-        )?
-        .execute(params![key, snapshot, snapshot.len() as i64, heads_text, now])?;
+        replace_snapshot(tx, &key, &l.doc, now)?;
     } else if !chunk.is_empty() {
         tx.prepare_cached(
             "INSERT INTO chunks (doc_id, seq, data)
@@ -974,6 +966,22 @@ fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64
         return Err(corrupt("a stored chunk depends on changes that are not stored".into()));
     }
     Ok(Some((doc, version)))
+}
+
+/// Replaces a stored document by a fresh snapshot of `doc` (its chunks folded in and deleted),
+/// moving its version and the change cursor.
+fn replace_snapshot(tx: &Connection, key: &str, doc: &Automerge, now: &str) -> Result<()> {
+    let snapshot = doc.save();
+    let heads = heads_hex(&doc.get_heads()).join(",");
+    tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+        .execute([key])?;
+    tx.prepare_cached(
+        "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+             heads = ?4, version = version + 1, updated_at = ?5,
+             change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
+    )?
+    .execute(params![key, snapshot, snapshot.len() as i64, heads, now])?;
+    Ok(())
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {

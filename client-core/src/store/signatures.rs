@@ -699,20 +699,11 @@ impl Store {
     /// re-projects it, in one transaction.
     fn rewrite(&mut self, id: &DocId, loaded: &mut Loaded) -> Result<()> {
         let key = id.to_string();
-        let snapshot = loaded.doc.save();
-        let heads = doc::heads_hex(&loaded.doc.get_heads()).join(",");
         let now = chrono::Utc::now().to_rfc3339();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
-            .execute([&key])?;
-        tx.prepare_cached(
-            "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
-             heads = ?4, version = version + 1, updated_at = ?5,
-             change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-        )?
-        .execute(params![key, snapshot, snapshot.len() as i64, heads, now])?;
+        super::replace_snapshot(&tx, &key, &loaded.doc, &now)?;
         projection::project(&tx, id, &loaded.doc)?;
         let version: i64 = tx.query_row("SELECT version FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))?;
         tx.commit()?;
