@@ -569,6 +569,16 @@ impl AuthDb {
 
     /// The device an older store's actor is bound to, binding it to `device_id` on first sight.
     pub fn bind_actor(&self, actor: &str, device_id: &str) -> Result<String> {
+        // Read first: a write (even one that ignores a conflict) costs a commit, and an actor is
+        // bound once and read at every change after.
+        let bound: Option<String> = self
+            .conn
+            .prepare_cached("SELECT device_id FROM actors WHERE actor = ?1")?
+            .query_row([actor], |r| r.get(0))
+            .optional()?;
+        if let Some(device) = bound {
+            return Ok(device);
+        }
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO actors (actor, device_id, bound_at) VALUES (?1, ?2, ?3)")?
             .execute(params![actor, device_id, chrono::Utc::now().to_rfc3339()])?;
