@@ -41,6 +41,41 @@ fn fmt_scaled(f: &mut fmt::Formatter<'_>, value: i64, scale: i64, decimals: usiz
     }
 }
 
+/// A fixed-point number as text: `fixed(150, 2)` is `1.50`, `fixed(-5, 3)` is `-0.005`. The one
+/// formatter for every stored unit (work-days in hundredths, quantities in thousandths …), so that no
+/// figure passes through floating point on its way to a person.
+pub fn fixed(value: i64, decimals: u32) -> String {
+    struct Fixed(i64, u32);
+    impl fmt::Display for Fixed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt_scaled(f, self.0, 10_i64.pow(self.1), self.1 as usize)
+        }
+    }
+    Fixed(value, decimals.min(18)).to_string()
+}
+
+/// Minutes as hours with two decimals: `90` is `1.50`. Truncates below a hundredth of an hour
+/// (a minute is 1.67 hundredths), which is how the reports have always shown hours.
+pub fn hours(minutes: i64) -> String {
+    fixed(minutes.saturating_mul(100) / 60, 2)
+}
+
+/// An amount in fen as people read it, with thousands separators: `¥1,234.50`, `-¥3.00`. The API, the
+/// exports and the CLI all print money through this.
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    let whole = (abs / 100).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}¥{grouped}.{:02}", abs % 100)
+}
+
 /// Work-days (工日) in hundredths: `100` is one full day, `50` half a day. Valid range 0–3 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -154,10 +189,9 @@ impl Fen {
 }
 
 impl fmt::Display for Fen {
-    /// `¥1,234.50`-style without the thousands separator: `¥1234.50`.
+    /// As [`yuan`] writes it: `¥1,234.50`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("¥")?;
-        fmt_scaled(f, self.0, 100, 2)
+        f.write_str(&yuan(self.0))
     }
 }
 
@@ -278,5 +312,15 @@ mod tests {
         assert_eq!(Fen::new("x", 43_050).unwrap().to_string(), "¥430.50");
         assert_eq!(Quantity::from_milli("x", 1_500).unwrap().to_string(), "1.500");
         assert_eq!(Minutes::from_min("x", 510).unwrap().to_string(), "8h30");
+        assert_eq!(Fen::new("x", 58_689_154).unwrap().to_string(), "¥586,891.54");
+        assert_eq!(yuan(-123_456_789), "-¥1,234,567.89");
+        assert_eq!(yuan(i64::MIN), "-¥92,233,720,368,547,758.08");
+        assert_eq!(yuan(5), "¥0.05");
+        assert_eq!(fixed(150, 2), "1.50");
+        assert_eq!(fixed(-5, 3), "-0.005");
+        assert_eq!(fixed(7, 0), "7");
+        // 9,007,199,254,740,993 is the first integer an f64 cannot hold.
+        assert_eq!(fixed(9_007_199_254_740_993, 2), "90071992547409.93");
+        assert_eq!(hours(90), "1.50");
     }
 }

@@ -57,19 +57,7 @@ fn fixed_text(v: i64, scale: u32) -> String {
     }
 }
 
-/// Money as people read it: `¥1,234.56`.
-pub fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let whole = (fen.abs() / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}¥{grouped}.{:02}", fen.abs() % 100)
-}
+pub use sitesync_core::units::yuan;
 
 /// Text a spreadsheet program would read as the start of a formula.
 fn formula_like(text: &str) -> bool {
