@@ -1,6 +1,8 @@
 //! The site-day log as plain records: labor lines (点工/包工), progress lines, the day's weather,
 //! note and delays, and the submission and approval trail.
 
+use std::fmt;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -202,6 +204,12 @@ impl ReviewAction {
     }
 }
 
+impl fmt::Display for ReviewAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One record in the review trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewEvent {
@@ -233,6 +241,45 @@ pub enum DayStatus {
     Rejected,
     /// Approved, then changed: see what changed since the approved version.
     AmendedAfterApproval,
+}
+
+impl DayStatus {
+    /// Every status, in the order a day moves through them.
+    pub const ALL: [DayStatus; 5] = [
+        DayStatus::Draft,
+        DayStatus::Submitted,
+        DayStatus::Approved,
+        DayStatus::Rejected,
+        DayStatus::AmendedAfterApproval,
+    ];
+
+    /// The stored and serialized name (`amended_after_approval`), the same text serde writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayStatus::Draft => "draft",
+            DayStatus::Submitted => "submitted",
+            DayStatus::Approved => "approved",
+            DayStatus::Rejected => "rejected",
+            DayStatus::AmendedAfterApproval => "amended_after_approval",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// Whether a manager has a decision to make: submitted days, and days changed since their approval
+    /// (their approved totals stand until the amendment is approved).
+    pub fn awaits_review(self) -> bool {
+        matches!(self, DayStatus::Submitted | DayStatus::AmendedAfterApproval)
+    }
+}
+
+impl fmt::Display for DayStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A site-day as the app shows it: the day's sheet.

@@ -35,6 +35,7 @@ pub mod ids;
 pub mod import;
 pub mod labor;
 pub mod okr;
+pub mod report;
 pub mod roster;
 pub mod rules;
 pub mod signing;

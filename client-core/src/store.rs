@@ -31,7 +31,9 @@ use crate::validate;
 
 pub use logging::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
-pub use queries::{GroupBy, Sums, Totals, TotalsRow, WorkItemProgress, WorkerDay, WorkerMonth};
+pub use queries::{Totals, WorkItemProgress, WorkerDay, WorkerMonth};
+// Until the CLI reads `report` directly.
+pub use crate::report::{GroupBy, Sums};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
 pub use signatures::{Attribution, FieldValues, HistoryEntry, KeptSignature, RefusedRow};
@@ -127,14 +129,14 @@ impl Store {
         // FULL: a commit is on stable storage when it returns, not only safe from a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn)?;
+        let found = schema::migrate(&mut conn)?;
         let key = signatures::load_or_make_key(&conn)?;
         // A fresh actor per open: two handles on one file (the app and a sync process, two CLI runs)
         // must never write changes under the same actor and sequence number.
         let actor = key.new_actor();
         let user = meta_get(&conn, "user")?.unwrap_or_else(|| "local".to_string());
         let author = signatures::stored_author(&conn)?;
-        Ok(Store {
+        let mut store = Store {
             conn,
             path,
             actor,
@@ -146,7 +148,11 @@ impl Store {
             tick: 0,
             cache_docs: CACHE_DOCS,
             exports: HashMap::new(),
-        })
+        };
+        if (1..schema::PINNED_VERSIONS).contains(&found) {
+            store.reproject_where("SELECT doc_id FROM day_status WHERE status = 'amended_after_approval'")?;
+        }
+        Ok(store)
     }
 
     /// Keeps up to `docs` recently used documents in memory (default [`CACHE_DOCS`]: what a phone
@@ -759,6 +765,27 @@ impl Store {
         }
         tx.commit()?;
         Ok(ids.len())
+    }
+
+    /// Projects again the documents `sql` selects (one `doc_id` column), in one transaction.
+    fn reproject_where(&mut self, sql: &str) -> Result<()> {
+        let ids: Vec<DocId> = {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut ids = Vec::new();
+            for id in rows {
+                ids.push(id?.parse()?);
+            }
+            ids
+        };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for id in &ids {
+            if let Some((doc, _)) = load_from_disk(&tx, &id.to_string())? {
+                projection::project(&tx, id, &doc)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Every projected row as text, table by table, for comparing two projections.

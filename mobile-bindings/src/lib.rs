@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, LineId, SiteId, WorkItemId, WorkerId};
 use sitesync_core::labor::{LaborEntry, LaborPatch};
-use sitesync_core::store::GroupBy;
+use sitesync_core::report::Sums;
 use sitesync_core::sync::client::{WatchHooks, sync_once, watch};
 use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
 
@@ -365,15 +365,8 @@ impl SiteSync {
         by: Option<GroupByRecord>,
     ) -> Result<TotalsRecord> {
         self.with_store(move |s| {
-            let by = by.map(|b| match b {
-                GroupByRecord::Day => GroupBy::Day,
-                GroupByRecord::Crew => GroupBy::Crew,
-                GroupByRecord::Trade => GroupBy::Trade,
-                GroupByRecord::Worker => GroupBy::Worker,
-                GroupByRecord::WorkItem => GroupBy::WorkItem,
-            });
             let t = s.totals(Some(&SiteId::new(site)?), date("from", &from)?, date("to", &to)?, by)?;
-            let row = |key: String, label: String, x: &sitesync_core::store::Sums| TotalsRowRecord {
+            let row = |key: String, label: String, x: &Sums| TotalsRowRecord {
                 key,
                 label,
                 work_days_centi: x.work_days_centi,

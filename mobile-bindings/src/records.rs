@@ -382,19 +382,18 @@ pub struct CrewCopyRecord {
     pub skipped: Vec<String>,
 }
 
-/// How totals are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// How totals are grouped: the core's one grouping, exposed as it is (uniffi checks this mirror
+/// against the real enum, variant by variant).
+pub type GroupByRecord = sitesync_core::report::GroupBy;
+
+#[uniffi::remote(Enum)]
 pub enum GroupByRecord {
-    /// Per date.
-    Day,
-    /// Per crew.
+    Site,
     Crew,
-    /// Per trade.
     Trade,
-    /// Per worker.
     Worker,
-    /// Per work item.
     WorkItem,
+    Day,
 }
 
 /// One group of totals.

@@ -543,7 +543,7 @@ pub async fn queue(
                 sites: Some(sites),
                 ..RowFilter::default()
             };
-            let days: Vec<_> = store.day_rows(&f)?.into_iter().filter(|d| d.status == wanted).collect();
+            let days: Vec<_> = store.day_rows(&f)?.into_iter().filter(|d| d.status.as_str() == wanted).collect();
             let lines = store.labor_rows(&f)?;
             let reviews = store.review_rows(&f)?;
             Ok(days
@@ -562,7 +562,7 @@ pub async fn queue(
                     QueueItem {
                         site: d.site,
                         date: d.date,
-                        status: d.status,
+                        status: d.status.to_string(),
                         lines: n,
                         work_days_centi: wd,
                         cost_fen: cost,

@@ -8,80 +8,25 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
 use sitesync_core::ids::SiteId;
-use sitesync_core::store::{LaborRow, RowFilter};
+use sitesync_core::labor::DayStatus;
+use sitesync_core::store::{RowFilter, WorkItemProgress};
 use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 use crate::export::{Cell, Table, yuan};
 use sitesync_core::units::add_saturating as add;
 
-/// How the labor summary is grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupBy {
-    /// One row per site.
-    Site,
-    /// One row per crew.
-    Crew,
-    /// One row per trade (工种).
-    Trade,
-    /// One row per worker.
-    Worker,
-    /// One row per work item (部位).
-    WorkItem,
-    /// One row per date.
-    Day,
-}
+pub use sitesync_core::report::{Group, GroupBy, Pending, Sums};
 
-/// Work-days, hours, overtime and cost over some labor lines.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Sums {
-    /// Work-days in hundredths.
-    pub work_days_centi: i64,
-    /// Hours in minutes.
-    pub hours_min: i64,
-    /// Overtime in minutes.
-    pub overtime_min: i64,
-    /// Cost in fen.
-    pub cost_fen: i64,
-    /// Cost as people read it, e.g. `¥1,234.50`.
-    pub cost: String,
-    /// Number of lines.
-    pub lines: i64,
-}
-
-impl Sums {
-    /// Adds a line, saturating rather than wrapping (lines are bounded, so no real sum comes near).
-    fn add(&mut self, r: &LaborRow) {
-        self.work_days_centi = add(self.work_days_centi, r.work_days_centi);
-        self.hours_min = add(self.hours_min, r.hours_min);
-        self.overtime_min = add(self.overtime_min, r.overtime_min);
-        self.cost_fen = add(self.cost_fen, r.cost_fen);
-        self.lines = add(self.lines, 1);
-        self.cost = yuan(self.cost_fen);
-    }
-
-    fn cells(&self) -> Vec<Cell> {
-        vec![
-            Cell::Fixed(self.work_days_centi, 2),
-            Cell::Fixed(self.hours_min * 100 / 60, 2),
-            Cell::Fixed(self.overtime_min * 100 / 60, 2),
-            Cell::Fen(self.cost_fen),
-            Cell::Int(self.lines),
-        ]
-    }
-}
-
-/// One group of the labor summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct SummaryRow {
-    /// The group's key (site id, crew id, trade code, worker id, work item id or date).
-    pub key: String,
-    /// A readable name for the key.
-    pub label: String,
-    /// The sums.
-    #[serde(flatten)]
-    pub sums: Sums,
+/// [`Sums`] as table cells: work-days, hours, overtime hours, cost, lines.
+fn sums_cells(s: &Sums) -> Vec<Cell> {
+    vec![
+        Cell::Fixed(s.work_days_centi, 2),
+        Cell::Fixed(s.hours_min * 100 / 60, 2),
+        Cell::Fixed(s.overtime_min * 100 / 60, 2),
+        Cell::Fen(s.cost_fen),
+        Cell::Int(s.lines),
+    ]
 }
 
 /// 点工汇总: labor totals over a date range, grouped.
@@ -95,12 +40,17 @@ pub struct LaborSummary {
     pub to: NaiveDate,
     /// The grouping.
     pub by: GroupBy,
-    /// Whether days not (yet) approved are counted.
+    /// Whether days not (yet) approved are counted. Without them, a day amended after its approval
+    /// counts as it was approved, and `pending` says what approving the amendments would change.
     pub include_unapproved: bool,
     /// One row per group.
-    pub rows: Vec<SummaryRow>,
+    pub rows: Vec<Group>,
     /// Totals.
     pub total: Sums,
+    /// Days amended since their approval, as approved in `total`; absent when there are none or
+    /// `include_unapproved` is set (then they count as they stand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
 }
 
 fn filter(sites: &[String], from: NaiveDate, to: NaiveDate, approved_only: bool) -> RowFilter {
@@ -124,36 +74,16 @@ pub fn labor_summary(
     if to < from {
         return Err(Error::BadRequest("`to` is before `from`".into()));
     }
-    let mut groups: BTreeMap<String, SummaryRow> = BTreeMap::new();
-    let mut total = Sums {
-        cost: yuan(0),
-        ..Sums::default()
-    };
-    for r in store.labor_rows(&filter(sites, from, to, !include_unapproved))? {
-        let (key, label) = match by {
-            GroupBy::Site => (r.site.clone(), r.site.clone()),
-            GroupBy::Crew => (r.crew.clone(), r.crew_name.clone()),
-            GroupBy::Trade => (r.trade.clone(), r.trade.clone()),
-            GroupBy::Worker => (r.worker.clone(), r.worker_name.clone()),
-            GroupBy::WorkItem => (r.work_item.clone(), r.work_item_name.clone()),
-            GroupBy::Day => (r.date.to_string(), r.date.to_string()),
-        };
-        let row = groups.entry(key.clone()).or_insert_with(|| SummaryRow {
-            key,
-            label,
-            sums: Sums::default(),
-        });
-        row.sums.add(&r);
-        total.add(&r);
-    }
+    let summary = store.summary(&filter(sites, from, to, !include_unapproved), Some(by))?;
     Ok(LaborSummary {
         sites: sites.to_vec(),
         from,
         to,
         by,
         include_unapproved,
-        rows: groups.into_values().collect(),
-        total,
+        rows: summary.rows,
+        total: summary.total,
+        pending: summary.pending,
     })
 }
 
@@ -174,12 +104,12 @@ impl LaborSummary {
             .iter()
             .map(|r| {
                 let mut row = vec![Cell::Text(r.key.clone()), Cell::Text(r.label.clone())];
-                row.extend(r.sums.cells());
+                row.extend(sums_cells(&r.sums));
                 row
             })
             .collect();
         let mut totals = vec![Cell::Text("合计 total".into()), Cell::Empty];
-        totals.extend(self.total.cells());
+        totals.extend(sums_cells(&self.total));
         Table {
             title: "点工汇总".into(),
             header: header.iter().map(|s| s.to_string()).collect(),
@@ -371,34 +301,21 @@ pub fn progress(
     lag_threshold: f64,
     include_unapproved: bool,
 ) -> Result<Progress> {
-    let roster = store.roster(&SiteId::new(site)?)?;
-    let f = RowFilter {
-        sites: Some(vec![site.to_string()]),
-        from: None,
-        to: Some(date),
-        approved_only: !include_unapproved,
-    };
-    let mut done: BTreeMap<String, i64> = BTreeMap::new();
-    for p in store.progress_rows(&f)? {
-        let d = done.entry(p.work_item).or_default();
-        *d = add(*d, p.quantity_milli);
-    }
-    let mut cost: BTreeMap<String, i64> = BTreeMap::new();
-    for l in store.labor_rows(&f)? {
-        let c = cost.entry(l.work_item).or_default();
-        *c = add(*c, l.cost_fen);
-    }
+    let site_id = SiteId::new(site)?;
+    let roster = store.roster(&site_id)?;
+    let figures: BTreeMap<String, WorkItemProgress> = store
+        .progress(&site_id, date, !include_unapproved)?
+        .into_iter()
+        .map(|p| (p.work_item.to_string(), p))
+        .collect();
     let items = roster
         .work_items
         .iter()
         .map(|wi| {
             let planned = wi.planned_quantity.milli();
-            let qty = done.get(wi.id.as_str()).copied().unwrap_or(0);
-            let pc = if planned > 0 {
-                round1(qty as f64 * 100.0 / planned as f64)
-            } else {
-                0.0
-            };
+            let figures = figures.get(wi.id.as_str());
+            let qty = figures.map_or(0, |f| f.quantity_to_date_milli);
+            let pc = figures.map_or(0.0, |f| f.percent_complete);
             let elapsed = match (wi.planned_start, wi.planned_end) {
                 (Some(s), Some(e)) if e > s => {
                     let span = (e - s).num_days() as f64;
@@ -407,7 +324,7 @@ pub fn progress(
                 (Some(s), Some(_)) if date >= s => 100.0,
                 _ => 0.0,
             };
-            let labor = cost.get(wi.id.as_str()).copied().unwrap_or(0);
+            let labor = figures.map_or(0, |f| f.labor_cost_fen);
             ProgressItem {
                 work_item: wi.id.to_string(),
                 code: wi.code.clone(),
@@ -506,6 +423,21 @@ pub enum AnomalyKind {
     /// A stored line that does not read as a valid one (a negative work-day, a cost that overflows,
     /// an id not its own): left out of every sum.
     InvalidLine,
+}
+
+impl AnomalyKind {
+    /// The name the API writes (`over_work_days`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::OverWorkDays => "over_work_days",
+            AnomalyKind::OverHours => "over_hours",
+            AnomalyKind::MissingLog => "missing_log",
+            AnomalyKind::AmendedAfterApproval => "amended_after_approval",
+            AnomalyKind::RateMismatch => "rate_mismatch",
+            AnomalyKind::NotOnRoster => "not_on_roster",
+            AnomalyKind::InvalidLine => "invalid_line",
+        }
+    }
 }
 
 /// One anomaly.
@@ -656,7 +588,7 @@ pub fn anomalies(
         });
     }
     for day in store.day_rows(&f)? {
-        if day.status == "amended_after_approval" {
+        if day.status == DayStatus::AmendedAfterApproval {
             let changes = store.amendments(&SiteId::new(&day.site)?, day.date)?;
             let what: Vec<String> = changes
                 .iter()
@@ -696,12 +628,7 @@ pub fn anomalies_table(list: &[Anomaly]) -> Table {
             vec![
                 Cell::Date(a.date),
                 Cell::Text(a.site.clone()),
-                Cell::Text(
-                    serde_json::to_value(a.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                ),
+                Cell::Text(a.kind.as_str().into()),
                 Cell::Text(a.worker.clone().unwrap_or_default()),
                 Cell::Text(a.detail.clone()),
             ]

@@ -417,21 +417,28 @@ pub(crate) fn status(doc: &Automerge, content: &DayContent) -> Result<DayStatus>
     })
 }
 
-/// What differs between the last approved version and now, conflicts included (a concurrent edit
-/// that lost the merge is still a change to review); empty when not approved or unchanged.
-pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendment>> {
+/// The day as the last decision approved it (at the heads the approval pinned), or `None` when the
+/// last decision is not an approval or the approved version is not (yet) in this replica.
+pub(crate) fn approved_version(doc: &Automerge, now: &DayContent) -> Result<Option<DayContent>> {
     let Some(approval) = last_decision(&now.reviews)
         .map(|i| &now.reviews[i])
         .filter(|e| e.action == ReviewAction::Approved)
     else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let heads = heads_parse(&approval.heads).unwrap_or_default();
     if heads.is_empty() || !doc.get_missing_deps(&heads).is_empty() {
-        // The approved version is not (yet) in this replica; nothing can be compared.
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let then = read(doc, Some(&heads))?;
+    read(doc, Some(&heads)).map(Some)
+}
+
+/// What differs between the last approved version and now, conflicts included (a concurrent edit
+/// that lost the merge is still a change to review); empty when not approved or unchanged.
+pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendment>> {
+    let Some(then) = approved_version(doc, now)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     let mut diff = |line: &str, field: &str, a: Option<String>, b: Option<String>| {
         if a != b {

@@ -29,6 +29,20 @@ fn default_hours(work_days: WorkDays) -> Minutes {
     Minutes::from_min("hours", (work_days.centi() * 480 / 100).min(Minutes::DAY.minutes())).unwrap_or(Minutes::DAY)
 }
 
+/// The patch to write: one that changes work-days alone, on a line whose hours are still the default
+/// for its work-days, moves the hours to the new default too (1.00 → 0.50 work-days: 8 h → 4 h), so a
+/// crew never reads 188 work-days against 1,508 hours. Hours a person set by hand stay as they are.
+fn hours_follow_work_days(line: &LaborLine, patch: &LaborPatch) -> LaborPatch {
+    let mut patch = patch.clone();
+    if let Some(work_days) = patch.work_days
+        && patch.hours.is_none()
+        && line.hours == default_hours(line.work_days)
+    {
+        patch.hours = Some(default_hours(work_days));
+    }
+    patch
+}
+
 impl Store {
     /// The master data of a site.
     pub fn roster(&mut self, site: &SiteId) -> Result<Roster> {
@@ -280,6 +294,7 @@ impl Store {
         if line.deleted && !day::shown(line.deleted, &line.conflicts) {
             return Err(Error::LineDeleted(id.to_string()));
         }
+        let patch = &hours_follow_work_days(&line, patch);
         if let Some(v) = patch.work_days {
             line.work_days = v;
         }

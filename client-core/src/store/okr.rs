@@ -10,6 +10,7 @@ use super::Store;
 use crate::doc::okr as doc;
 use crate::error::{Error, Result};
 use crate::ids::{DocId, OrgId};
+use crate::labor::DayStatus;
 use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
 use crate::store::RowFilter;
 use crate::units::add_saturating;
@@ -605,7 +606,7 @@ impl Store {
                 let logged = self
                     .day_rows(&any)?
                     .iter()
-                    .filter(|d| d.status != "draft" && d.status != "rejected")
+                    .filter(|d| !matches!(d.status, DayStatus::Draft | DayStatus::Rejected))
                     .count() as i64;
                 (days > 0).then(|| logged * 100_000 / days)
             }

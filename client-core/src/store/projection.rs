@@ -15,6 +15,7 @@ use rusqlite::{Connection, params};
 use crate::doc::{day, site};
 use crate::error::Result;
 use crate::ids::DocId;
+use crate::labor::DayStatus;
 
 /// Every projection table, in the order a rebuild clears them.
 pub(super) const TABLES: &[&str] = &[
@@ -24,6 +25,8 @@ pub(super) const TABLES: &[&str] = &[
     "work_items",
     "labor_lines",
     "progress_lines",
+    "pinned_labor_lines",
+    "pinned_progress_lines",
     "reviews",
     "day_status",
     "invalid_records",
@@ -108,6 +111,8 @@ fn clear_day(tx: &Connection, doc_id: &str) -> Result<()> {
     for table in [
         "labor_lines",
         "progress_lines",
+        "pinned_labor_lines",
+        "pinned_progress_lines",
         "reviews",
         "day_status",
         "invalid_records",
@@ -138,48 +143,13 @@ fn flag(
 
 fn project_day(tx: &Connection, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
     let content = day::read(doc, None)?;
-    let mut labor = tx.prepare_cached(
-        "INSERT INTO labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi, hours_min,
-         overtime_min, kind, rate_fen, overtime_rate_fen, cost_fen, note, entered_by, deleted, conflicts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?;
-    for l in content.labor.values() {
-        labor.execute(params![
-            l.id.as_str(),
-            doc_id,
-            site_id,
-            date,
-            l.worker.as_str(),
-            l.work_item.as_str(),
-            l.work_days.centi(),
-            l.hours.minutes(),
-            l.overtime.minutes(),
-            l.kind.as_str(),
-            l.day_rate.fen(),
-            l.overtime_rate.fen(),
-            l.cost().fen(),
-            l.note,
-            l.entered_by,
-            l.deleted,
-            l.conflicts.len() as i64
-        ])?;
-    }
-    let mut progress = tx.prepare_cached(
-        "INSERT INTO progress_lines (line_id, doc_id, site_id, day, work_item_id, quantity_milli, note, entered_by, deleted)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    for p in content.progress.values() {
-        progress.execute(params![
-            p.id.as_str(),
-            doc_id,
-            site_id,
-            date,
-            p.work_item.as_str(),
-            p.quantity.milli(),
-            p.note,
-            p.entered_by,
-            p.deleted
-        ])?;
+    let at = Lines { doc_id, site_id, date };
+    at.insert(tx, Version::Current, &content)?;
+    let status = day::status(doc, &content)?;
+    if status == DayStatus::AmendedAfterApproval
+        && let Some(approved) = day::approved_version(doc, &content)?
+    {
+        at.insert(tx, Version::Pinned, &approved)?;
     }
     let mut review = tx.prepare_cached(
         "INSERT INTO reviews (event_id, doc_id, site_id, day, seq, action, by_user, at, reason, heads)
@@ -210,15 +180,76 @@ fn project_day(tx: &Connection, doc_id: &str, site_id: &str, date: &str, doc: &A
             &format!("{} line: {}", f.table, f.invalid),
         )?;
     }
-    let status = day::status(doc, &content)?;
     tx.prepare_cached("INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![
-            doc_id,
-            site_id,
-            date,
-            serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-        ])?;
+        .execute(params![doc_id, site_id, date, status.as_str()])?;
     Ok(())
+}
+
+/// Which tables a day's lines go to: the day as it stands, or (for a day amended after approval) the
+/// version its approval pinned, which the approved totals read until the amendment is approved.
+#[derive(Clone, Copy)]
+enum Version {
+    Current,
+    Pinned,
+}
+
+/// Where a day's lines are projected.
+struct Lines<'a> {
+    doc_id: &'a str,
+    site_id: &'a str,
+    date: &'a str,
+}
+
+impl Lines<'_> {
+    fn insert(&self, tx: &Connection, version: Version, content: &day::DayContent) -> Result<()> {
+        let prefix = match version {
+            Version::Current => "",
+            Version::Pinned => "pinned_",
+        };
+        let (doc_id, site_id, date) = (self.doc_id, self.site_id, self.date);
+        let mut labor = tx.prepare_cached(&format!(
+            "INSERT INTO {prefix}labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi,
+             hours_min, overtime_min, kind, rate_fen, overtime_rate_fen, cost_fen, note, entered_by, deleted, conflicts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))?;
+        for l in content.labor.values() {
+            labor.execute(params![
+                l.id.as_str(),
+                doc_id,
+                site_id,
+                date,
+                l.worker.as_str(),
+                l.work_item.as_str(),
+                l.work_days.centi(),
+                l.hours.minutes(),
+                l.overtime.minutes(),
+                l.kind.as_str(),
+                l.day_rate.fen(),
+                l.overtime_rate.fen(),
+                l.cost().fen(),
+                l.note,
+                l.entered_by,
+                l.deleted,
+                l.conflicts.len() as i64
+            ])?;
+        }
+        let mut progress = tx.prepare_cached(&format!(
+            "INSERT INTO {prefix}progress_lines (line_id, doc_id, site_id, day, work_item_id, quantity_milli, note,
+             entered_by, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))?;
+        for p in content.progress.values() {
+            progress.execute(params![
+                p.id.as_str(),
+                doc_id,
+                site_id,
+                date,
+                p.work_item.as_str(),
+                p.quantity.milli(),
+                p.note,
+                p.entered_by,
+                p.deleted
+            ])?;
+        }
+        Ok(())
+    }
 }

@@ -1,82 +1,32 @@
 //! Offline queries answered from the projections: totals, a worker's month, progress to date.
 
 use chrono::{Datelike, NaiveDate};
-use rusqlite::params;
+use rusqlite::{params, params_from_iter};
 use serde::Serialize;
 
-use super::Store;
+use super::{RowFilter, Store};
 use crate::error::{Error, Result};
 use crate::ids::{SiteId, WorkItemId, WorkerId};
-use crate::units::add_saturating;
+use crate::report::{Group, GroupBy, Pending, Summary, Sums};
 
-/// How totals are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupBy {
-    /// One row per calendar date.
-    Day,
-    /// One row per crew (the worker's crew on the roster now).
-    Crew,
-    /// One row per trade (工种).
-    Trade,
-    /// One row per worker.
-    Worker,
-    /// One row per work item (部位/分项).
-    WorkItem,
+/// The sums of [`Sums`] in SQL over lines `t`, in field order. SQLite's SUM fails rather than wraps
+/// on overflow; projected lines are bounded (a line that is not valid is flagged, not projected).
+const SUMS: &str = "COALESCE(SUM(t.work_days_centi), 0), COALESCE(SUM(t.hours_min), 0),
+    COALESCE(SUM(t.overtime_min), 0), COALESCE(SUM(t.cost_fen), 0), COUNT(*)";
+
+/// [`Sums`] from the columns [`SUMS`] wrote, starting at column `at`.
+fn sums(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Sums> {
+    Ok(Sums {
+        work_days_centi: r.get(at)?,
+        hours_min: r.get(at + 1)?,
+        overtime_min: r.get(at + 2)?,
+        cost_fen: r.get(at + 3)?,
+        lines: r.get(at + 4)?,
+    })
 }
 
-impl GroupBy {
-    /// SQL for the group key and its label.
-    fn columns(self) -> (&'static str, &'static str) {
-        match self {
-            GroupBy::Day => ("l.day", "l.day"),
-            GroupBy::Crew => ("COALESCE(w.crew_id, '')", "COALESCE(c.name, '')"),
-            GroupBy::Trade => ("COALESCE(w.trade, '')", "COALESCE(w.trade, '')"),
-            GroupBy::Worker => ("l.worker_id", "COALESCE(w.name, '')"),
-            GroupBy::WorkItem => ("l.work_item_id", "COALESCE(wi.name, '')"),
-        }
-    }
-}
-
-/// Sums over labor lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Sums {
-    /// Work-days in hundredths.
-    pub work_days_centi: i64,
-    /// Hours in minutes.
-    pub hours_min: i64,
-    /// Overtime in minutes.
-    pub overtime_min: i64,
-    /// Cost in fen (each line rounded half up, then summed).
-    pub cost_fen: i64,
-    /// Number of lines.
-    pub lines: i64,
-}
-
-impl Sums {
-    /// Adds another group's sums, saturating rather than wrapping (see [`add_saturating`]).
-    fn add(&mut self, o: &Sums) {
-        self.work_days_centi = add_saturating(self.work_days_centi, o.work_days_centi);
-        self.hours_min = add_saturating(self.hours_min, o.hours_min);
-        self.overtime_min = add_saturating(self.overtime_min, o.overtime_min);
-        self.cost_fen = add_saturating(self.cost_fen, o.cost_fen);
-        self.lines = add_saturating(self.lines, o.lines);
-    }
-}
-
-/// One group of [`Totals`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TotalsRow {
-    /// The group's key: a date, crew id, trade code, worker id or work item id.
-    pub key: String,
-    /// A readable name for the key (crew name, worker name …).
-    pub label: String,
-    /// The sums.
-    #[serde(flatten)]
-    pub sums: Sums,
-}
-
-/// Labor totals over a date range, overall and per group.
+/// Labor totals over a date range on the phone: every day as it stands, whatever its review status
+/// (the foreman's own view), overall and per group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Totals {
     /// The site, or `None` for every site in the store.
@@ -91,7 +41,7 @@ pub struct Totals {
     #[serde(flatten)]
     pub total: Sums,
     /// One row per group, ordered by key; empty when not grouped.
-    pub rows: Vec<TotalsRow>,
+    pub rows: Vec<Group>,
 }
 
 /// One day in a worker's month.
@@ -151,55 +101,89 @@ pub struct WorkItemProgress {
 }
 
 impl Store {
-    /// Work-days, hours, overtime, cost and line count over `from..=to`, optionally grouped.
+    /// Work-days, hours, overtime, cost and line count over `from..=to` as every day stands now,
+    /// optionally grouped.
     pub fn totals(&self, site: Option<&SiteId>, from: NaiveDate, to: NaiveDate, by: Option<GroupBy>) -> Result<Totals> {
         if to < from {
             return Err(Error::invalid("to", "the range ends before it starts"));
         }
-        let (key, label) = by.map(GroupBy::columns).unwrap_or(("''", "''"));
-        // SQLite's SUM fails rather than wraps on overflow; projected lines are bounded (a line
-        // that is not valid is flagged, not projected), so no real sum comes near it.
-        let sql = format!(
-            "SELECT {key}, {label}, SUM(l.work_days_centi), SUM(l.hours_min), SUM(l.overtime_min), SUM(l.cost_fen), COUNT(*)
-             FROM labor_lines l
-             LEFT JOIN workers w ON w.site_id = l.site_id AND w.worker_id = l.worker_id
-             LEFT JOIN crews c ON c.site_id = w.site_id AND c.crew_id = w.crew_id
-             LEFT JOIN work_items wi ON wi.site_id = l.site_id AND wi.work_item_id = l.work_item_id
-             WHERE l.deleted = 0 AND (?1 IS NULL OR l.site_id = ?1) AND l.day BETWEEN ?2 AND ?3
-             GROUP BY 1 ORDER BY 1"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![site.map(SiteId::as_str), from.to_string(), to.to_string()],
-            |r| {
-                Ok(TotalsRow {
-                    key: r.get(0)?,
-                    label: r.get(1)?,
-                    sums: Sums {
-                        work_days_centi: r.get(2)?,
-                        hours_min: r.get(3)?,
-                        overtime_min: r.get(4)?,
-                        cost_fen: r.get(5)?,
-                        lines: r.get(6)?,
-                    },
-                })
-            },
-        )?;
-        let mut total = Sums::default();
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row?;
-            total.add(&row.sums);
-            out.push(row);
-        }
+        let filter = RowFilter {
+            sites: site.map(|s| vec![s.to_string()]),
+            from: Some(from),
+            to: Some(to),
+            approved_only: false,
+        };
+        let summary = self.summary(&filter, by)?;
         Ok(Totals {
             site: site.cloned(),
             from,
             to,
             by,
-            total,
-            rows: if by.is_some() { out } else { Vec::new() },
+            total: summary.total,
+            rows: summary.rows,
         })
+    }
+
+    /// The labor lines `filter` selects, summed overall and per group, labels resolved. Reading the
+    /// approved version, it also says what the days amended since their approval would change.
+    pub fn summary(&self, filter: &RowFilter, by: Option<GroupBy>) -> Result<Summary> {
+        let (cond, args) = filter.versioned_sql();
+        let (key, label) = by.map(GroupBy::columns).unwrap_or(("''", "''"));
+        let sql = format!(
+            "SELECT {key}, {label}, {SUMS}
+             FROM {table} t
+             LEFT JOIN workers w ON w.site_id = t.site_id AND w.worker_id = t.worker_id
+             LEFT JOIN crews c ON c.site_id = w.site_id AND c.crew_id = w.crew_id
+             LEFT JOIN work_items wi ON wi.site_id = t.site_id AND wi.work_item_id = t.work_item_id
+             LEFT JOIN sites s ON s.site_id = t.site_id
+             WHERE t.deleted = 0 AND {cond}
+             GROUP BY 1 ORDER BY 1",
+            table = filter.labor_table(),
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok(Group {
+                key: r.get(0)?,
+                label: r.get(1)?,
+                sums: sums(r, 2)?,
+            })
+        })?;
+        let mut total = Sums::default();
+        let mut groups = Vec::new();
+        for row in rows {
+            let row = row?;
+            total.add(&row.sums);
+            groups.push(row);
+        }
+        Ok(Summary {
+            by,
+            rows: if by.is_some() { groups } else { Vec::new() },
+            total,
+            pending: if filter.approved_only { self.amended_pending(filter)? } else { None },
+        })
+    }
+
+    /// Days in `filter`'s range amended after their approval: their sums now minus as approved.
+    fn amended_pending(&self, filter: &RowFilter) -> Result<Option<Pending>> {
+        let (cond, args) = filter.versioned_sql();
+        let amended = |table: &str| -> Result<(i64, Sums)> {
+            let sql = format!(
+                "SELECT COUNT(DISTINCT t.doc_id), {SUMS} FROM {table} t
+                 JOIN day_status d ON d.doc_id = t.doc_id AND d.status = 'amended_after_approval'
+                 WHERE t.deleted = 0 AND {cond}"
+            );
+            Ok(self
+                .conn
+                .prepare_cached(&sql)?
+                .query_row(params_from_iter(args.iter()), |r| Ok((r.get(0)?, sums(r, 1)?)))?)
+        };
+        let (days_now, now) = amended("labor_lines")?;
+        let (days_then, then) = amended("pinned_labor_lines")?;
+        let days = days_now.max(days_then);
+        Ok((days > 0).then(|| Pending {
+            days,
+            difference: now.minus(&then),
+        }))
     }
 
     /// A worker's lines in the month containing `month`, on every site.
@@ -253,16 +237,28 @@ impl Store {
         })
     }
 
-    /// Quantity installed to `date` (inclusive) per work item of the site, against the plan.
+    /// Quantity installed to `date` (inclusive) per work item of the site, against the plan, as every
+    /// day stands now.
     pub fn progress_to_date(&self, site: &SiteId, date: NaiveDate) -> Result<Vec<WorkItemProgress>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.progress(site, date, false)
+    }
+
+    /// Quantity installed and labor booked to `date` (inclusive) per work item of the site, against
+    /// plan and budget: as every day stands now, or (`approved_only`) the approved version of each day.
+    pub fn progress(&self, site: &SiteId, date: NaiveDate, approved_only: bool) -> Result<Vec<WorkItemProgress>> {
+        let f = RowFilter {
+            approved_only,
+            ..RowFilter::default()
+        };
+        let (progress, labor) = (f.progress_table(), f.labor_table());
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT wi.work_item_id, wi.code, wi.name, wi.unit, wi.planned_quantity_milli, wi.budget_fen,
-               (SELECT COALESCE(SUM(p.quantity_milli), 0) FROM progress_lines p
+               (SELECT COALESCE(SUM(p.quantity_milli), 0) FROM {progress} p
                  WHERE p.site_id = wi.site_id AND p.work_item_id = wi.work_item_id AND p.deleted = 0 AND p.day <= ?2),
-               (SELECT COALESCE(SUM(l.cost_fen), 0) FROM labor_lines l
+               (SELECT COALESCE(SUM(l.cost_fen), 0) FROM {labor} l
                  WHERE l.site_id = wi.site_id AND l.work_item_id = wi.work_item_id AND l.deleted = 0 AND l.day <= ?2)
-             FROM work_items wi WHERE wi.site_id = ?1 ORDER BY wi.code, wi.work_item_id",
-        )?;
+             FROM work_items wi WHERE wi.site_id = ?1 ORDER BY wi.code, wi.work_item_id"
+        ))?;
         let rows = stmt.query_map(params![site.as_str(), date.to_string()], |r| {
             Ok((
                 r.get::<_, String>(0)?,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Store;
 use crate::error::Result;
 use crate::ids::parse_date;
+use crate::labor::{DayStatus, ReviewAction};
 
 /// A calendar date as stored: `YYYY-MM-DD`, four-digit year.
 const DATE_GLOB: &str = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]";
@@ -21,13 +22,17 @@ pub struct RowFilter {
     pub from: Option<NaiveDate>,
     /// Last date, inclusive.
     pub to: Option<NaiveDate>,
-    /// Only days whose status is `approved` (the default for cost figures).
+    /// Only the approved version of each day (the default for cost figures): approved days as they
+    /// stand, days amended after approval as the approval pinned them (until the amendment is
+    /// approved), and nothing of drafts, submitted or rejected days.
     pub approved_only: bool,
 }
 
 impl RowFilter {
     /// SQL conditions on table alias `t` with columns `site_id`, `day`, `doc_id`, and their values.
-    fn sql(&self) -> (String, Vec<String>) {
+    /// `versioned`: `t` already reads the approved version (an `approved_*` view), so
+    /// `approved_only` needs no condition of its own.
+    fn sql(&self, versioned: bool) -> (String, Vec<String>) {
         // Only rows dated in the storable window: a day dated `+10000-01-01` in a projection made
         // before such days were skipped sorts before every real date and ranges wrongly.
         let mut cond = vec![format!("t.day GLOB '{DATE_GLOB}' AND t.day >= '2000-01-01'")];
@@ -48,10 +53,33 @@ impl RowFilter {
             cond.push("t.day <= ?".into());
             args.push(to.to_string());
         }
-        if self.approved_only {
-            cond.push("(SELECT status FROM day_status s WHERE s.doc_id = t.doc_id) = 'approved'".into());
+        if self.approved_only && !versioned {
+            cond.push(
+                "(SELECT status FROM day_status s WHERE s.doc_id = t.doc_id) IN ('approved', 'amended_after_approval')"
+                    .into(),
+            );
         }
         (cond.join(" AND "), args)
+    }
+
+    /// The labor table to read: every line as it stands, or the approved version.
+    pub(super) fn labor_table(&self) -> &'static str {
+        if self.approved_only { "approved_labor_lines" } else { "labor_lines" }
+    }
+
+    /// The progress table to read, as [`RowFilter::labor_table`].
+    pub(super) fn progress_table(&self) -> &'static str {
+        if self.approved_only { "approved_progress_lines" } else { "progress_lines" }
+    }
+
+    /// Conditions for reading [`RowFilter::labor_table`] or [`RowFilter::progress_table`].
+    pub(super) fn versioned_sql(&self) -> (String, Vec<String>) {
+        self.sql(true)
+    }
+
+    /// Conditions for a table that holds one row set per day (statuses, reviews, flags).
+    pub(super) fn day_sql(&self) -> (String, Vec<String>) {
+        self.sql(false)
     }
 }
 
@@ -97,7 +125,7 @@ pub struct LaborRow {
     /// Note.
     pub note: String,
     /// The day's review status.
-    pub status: String,
+    pub status: DayStatus,
 }
 
 /// One progress line.
@@ -112,7 +140,7 @@ pub struct ProgressRow {
     /// Quantity in thousandths.
     pub quantity_milli: i64,
     /// The day's review status.
-    pub status: String,
+    pub status: DayStatus,
 }
 
 /// A site-day's status.
@@ -122,8 +150,8 @@ pub struct DayRow {
     pub site: String,
     /// Date.
     pub date: NaiveDate,
-    /// `draft`, `submitted`, `approved`, `rejected` or `amended_after_approval`.
-    pub status: String,
+    /// Where the day stands in review.
+    pub status: DayStatus,
 }
 
 /// One review event.
@@ -133,8 +161,8 @@ pub struct ReviewRow {
     pub site: String,
     /// Date.
     pub date: NaiveDate,
-    /// `submitted`, `approved`, `rejected` or `amended`.
-    pub action: String,
+    /// What happened.
+    pub action: ReviewAction,
     /// Who.
     pub by: String,
     /// When (RFC 3339).
@@ -163,16 +191,31 @@ fn date(text: String) -> rusqlite::Result<NaiveDate> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
+/// A stored name that no build wrote: the projection is corrupt, not the query.
+fn unknown(kind: &str, text: String) -> rusqlite::Error {
+    let e = crate::error::Error::invalid("status", format!("unknown {kind} {text:?} in the projection"));
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn status(text: String) -> rusqlite::Result<DayStatus> {
+    DayStatus::parse(&text).ok_or_else(|| unknown("day status", text))
+}
+
+fn action(text: String) -> rusqlite::Result<ReviewAction> {
+    ReviewAction::parse(&text).ok_or_else(|| unknown("review action", text))
+}
+
 impl Store {
     /// Labor lines (deleted ones excluded) with roster context.
     pub fn labor_rows(&self, filter: &RowFilter) -> Result<Vec<LaborRow>> {
-        let (cond, args) = filter.sql();
+        let (cond, args) = filter.versioned_sql();
+        let table = filter.labor_table();
         let sql = format!(
             "SELECT t.line_id, t.site_id, t.day, t.worker_id, COALESCE(w.name, ''), COALESCE(w.crew_id, ''),
                     COALESCE(c.name, ''), COALESCE(w.trade, ''), t.work_item_id, COALESCE(wi.name, ''),
                     t.work_days_centi, t.hours_min, t.overtime_min, t.kind, t.rate_fen, t.overtime_rate_fen,
                     w.day_rate_fen, t.cost_fen, t.note, COALESCE(s.status, 'draft')
-             FROM labor_lines t
+             FROM {table} t
              LEFT JOIN workers w ON w.site_id = t.site_id AND w.worker_id = t.worker_id
              LEFT JOIN crews c ON c.site_id = w.site_id AND c.crew_id = w.crew_id
              LEFT JOIN work_items wi ON wi.site_id = t.site_id AND wi.work_item_id = t.work_item_id
@@ -202,7 +245,7 @@ impl Store {
                 roster_rate_fen: r.get(16)?,
                 cost_fen: r.get(17)?,
                 note: r.get(18)?,
-                status: r.get(19)?,
+                status: status(r.get(19)?)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -210,10 +253,11 @@ impl Store {
 
     /// Progress lines (deleted ones excluded).
     pub fn progress_rows(&self, filter: &RowFilter) -> Result<Vec<ProgressRow>> {
-        let (cond, args) = filter.sql();
+        let (cond, args) = filter.versioned_sql();
+        let table = filter.progress_table();
         let sql = format!(
             "SELECT t.site_id, t.day, t.work_item_id, t.quantity_milli, COALESCE(s.status, 'draft')
-             FROM progress_lines t LEFT JOIN day_status s ON s.doc_id = t.doc_id
+             FROM {table} t LEFT JOIN day_status s ON s.doc_id = t.doc_id
              WHERE t.deleted = 0 AND {cond} ORDER BY t.site_id, t.day, t.work_item_id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -223,7 +267,7 @@ impl Store {
                 date: date(r.get(1)?)?,
                 work_item: r.get(2)?,
                 quantity_milli: r.get(3)?,
-                status: r.get(4)?,
+                status: status(r.get(4)?)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -231,14 +275,14 @@ impl Store {
 
     /// Site-days with a document, and their status.
     pub fn day_rows(&self, filter: &RowFilter) -> Result<Vec<DayRow>> {
-        let (cond, args) = filter.sql();
+        let (cond, args) = filter.day_sql();
         let sql = format!("SELECT t.site_id, t.day, t.status FROM day_status t WHERE {cond} ORDER BY t.site_id, t.day");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
             Ok(DayRow {
                 site: r.get(0)?,
                 date: date(r.get(1)?)?,
-                status: r.get(2)?,
+                status: status(r.get(2)?)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -251,7 +295,7 @@ impl Store {
             approved_only: false,
             ..filter.clone()
         };
-        let (cond, args) = filter.sql();
+        let (cond, args) = filter.day_sql();
         let sql = format!(
             "SELECT t.site_id, t.day, t.record_id, t.field, t.reason FROM invalid_records t WHERE {cond}
              ORDER BY t.site_id, t.day, t.record_id"
@@ -271,7 +315,7 @@ impl Store {
 
     /// Review events in causal order per day.
     pub fn review_rows(&self, filter: &RowFilter) -> Result<Vec<ReviewRow>> {
-        let (cond, args) = filter.sql();
+        let (cond, args) = filter.day_sql();
         let sql = format!(
             "SELECT t.site_id, t.day, t.action, t.by_user, t.at, t.reason FROM reviews t WHERE {cond}
              ORDER BY t.site_id, t.day, t.seq"
@@ -281,7 +325,7 @@ impl Store {
             Ok(ReviewRow {
                 site: r.get(0)?,
                 date: date(r.get(1)?)?,
-                action: r.get(2)?,
+                action: action(r.get(2)?)?,
                 by: r.get(3)?,
                 at: r.get(4)?,
                 reason: r.get(5)?,

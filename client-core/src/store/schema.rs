@@ -9,13 +9,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_init.sql"),
     include_str!("../../migrations/002_keyed_projections.sql"),
     include_str!("../../migrations/003_signatures.sql"),
+    include_str!("../../migrations/004_approved_versions.sql"),
 ];
+
+/// The first version holding the approved version of amended days: a store upgraded from before it
+/// has to project those days again (SQL cannot read a document).
+pub(crate) const PINNED_VERSIONS: i64 = 4;
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database up to [`VERSION`], refusing a database from a newer build.
-pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+/// Brings the database up to [`VERSION`], refusing a database from a newer build; returns the version
+/// it found (0 for a new file).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > VERSION {
         return Err(Error::StoreTooNew {
@@ -29,7 +35,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
-    Ok(())
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sitesync_core::Store;
 use sitesync_core::ids::CrewId;
-use sitesync_core::store::GroupBy;
+use sitesync_core::report::GroupBy;
 
 use crate::common::*;
 
@@ -135,4 +135,39 @@ fn worker_month_and_progress_to_date() {
             .quantity_to_date_milli,
         before + 12_500
     );
+}
+
+/// Editing work-days alone moves hours that were never set by hand (8 h a work-day); hours a person
+/// typed stay.
+#[test]
+fn hours_follow_work_days_unless_set_by_hand() {
+    use sitesync_core::labor::LaborPatch;
+    use sitesync_core::units::{Minutes, WorkDays};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = phone(&dir, "foreman", true);
+    let date = d("2026-09-03");
+    let lines = s.day(&hz(), date).unwrap().labor;
+    let defaulted = lines
+        .iter()
+        .find(|l| l.hours.minutes() == l.work_days.centi() * 480 / 100)
+        .expect("a line with default hours")
+        .clone();
+    let half = LaborPatch {
+        work_days: Some(WorkDays::parse("0.5").unwrap()),
+        ..Default::default()
+    };
+    let edited = s.edit_labor(&defaulted.id, &half, None).unwrap();
+    assert_eq!((edited.work_days.centi(), edited.hours.minutes()), (50, 240));
+
+    // Hours typed by hand (9 h on a full day) stay when only the work-days change.
+    let other = lines.iter().find(|l| l.id != defaulted.id).unwrap().clone();
+    let by_hand = LaborPatch {
+        work_days: Some(WorkDays::parse("1.0").unwrap()),
+        hours: Some(Minutes::parse_hours("hours", "9").unwrap()),
+        ..Default::default()
+    };
+    s.edit_labor(&other.id, &by_hand, None).unwrap();
+    let edited = s.edit_labor(&other.id, &half, None).unwrap();
+    assert_eq!((edited.work_days.centi(), edited.hours.minutes()), (50, 540));
 }

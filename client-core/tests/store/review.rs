@@ -1,6 +1,6 @@
 //! Submission, approval pinned to a version, locking, and audited amendments.
 
-use sitesync_core::Error;
+use sitesync_core::{Error, Store};
 use sitesync_core::labor::{DayStatus, LaborPatch, ReviewAction};
 use sitesync_core::units::Minutes;
 
@@ -130,4 +130,71 @@ fn rejection_needs_a_reason_and_reaches_the_foreman() {
         )
         .unwrap();
     assert_eq!(foreman.submit_day(&hz(), date).unwrap().status, DayStatus::Submitted);
+}
+
+/// Wages are paid from what the manager approved: an amendment moves the approved totals only when
+/// it is approved in turn, and until then the summary says what it would change.
+#[test]
+fn approved_totals_keep_the_approved_version_until_the_amendment_is_approved() {
+    use sitesync_core::report::GroupBy;
+    use sitesync_core::store::RowFilter;
+    use sitesync_core::units::WorkDays;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut foreman = phone(&dir, "foreman", true);
+    let mut manager = phone(&dir, "manager", false);
+    let date = d("2026-09-03");
+    let approved = |s: &Store| {
+        let f = RowFilter {
+            sites: Some(vec![hz().to_string()]),
+            from: Some(date),
+            to: Some(date),
+            approved_only: true,
+        };
+        s.summary(&f, Some(GroupBy::Worker)).unwrap()
+    };
+    assert!(approved(&manager).total.is_zero(), "nothing approved yet");
+    foreman.submit_day(&hz(), date).unwrap();
+    exchange(&mut foreman, &mut manager);
+    manager.approve_day(&hz(), date).unwrap();
+    exchange(&mut foreman, &mut manager);
+    let as_approved = approved(&manager);
+    assert!(as_approved.total.cost_fen > 0);
+    assert_eq!(as_approved.pending, None);
+
+    // Half a day less for one worker, after approval.
+    let line = foreman.day(&hz(), date).unwrap().labor[0].clone();
+    let patch = LaborPatch {
+        work_days: Some(WorkDays::from_centi(line.work_days.centi() - 50).unwrap()),
+        ..Default::default()
+    };
+    let now = foreman.edit_labor(&line.id, &patch, Some("下午没来")).unwrap();
+    exchange(&mut foreman, &mut manager);
+    assert_eq!(manager.day(&hz(), date).unwrap().status, DayStatus::AmendedAfterApproval);
+    for s in [&foreman, &manager] {
+        let summary = approved(s);
+        assert_eq!(summary.total, as_approved.total, "the approved version still counts");
+        assert_eq!(summary.rows, as_approved.rows);
+        let pending = summary.pending.expect("the amendment is shown");
+        assert_eq!(pending.days, 1);
+        assert_eq!(pending.difference.work_days_centi, -50);
+        assert_eq!(pending.difference.cost_fen, now.cost().fen() - line.cost().fen());
+        assert_eq!(pending.difference.lines, 0);
+    }
+    // The foreman's own view counts the day as it stands.
+    let current = foreman.totals(Some(&hz()), date, date, None).unwrap();
+    assert_eq!(current.total.work_days_centi, as_approved.total.work_days_centi - 50);
+
+    // Approving the amendment moves the approved totals, and nothing is pending.
+    manager.approve_day(&hz(), date).unwrap();
+    let summary = approved(&manager);
+    assert_eq!(summary.total, current.total);
+    assert_eq!(summary.pending, None);
+
+    // A rebuild from the documents alone gives the same projections, pinned versions included.
+    exchange(&mut foreman, &mut manager);
+    let before = foreman.projection_dump().unwrap();
+    assert!(before.iter().any(|r| r.starts_with("labor_lines|")));
+    foreman.reindex().unwrap();
+    assert_eq!(foreman.projection_dump().unwrap(), before);
 }
