@@ -19,12 +19,11 @@ use crate::rules::Violation;
 /// A value written to a field, or its deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Value {
-    /// Text.
     Str(String),
     /// An integer (fen, hundredths of a work-day, minutes, thousandths …).
     Int(i64),
-    /// A flag.
     Bool(bool),
     /// The field was deleted.
     Deleted,
@@ -58,12 +57,12 @@ impl std::fmt::Display for Value {
 
 /// One field set (or deleted) by a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Write {
     /// The table (`labor`, `reviews`, `checkins` …).
     pub table: String,
     /// The record's id within the table.
     pub record: String,
-    /// The field.
     pub field: String,
     /// What it was set to.
     pub value: Value,

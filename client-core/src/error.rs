@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 /// Validation variants are returned before anything is written: a call that fails changes nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Error {
     /// A field's value is outside what the domain allows (negative money, 25 hours, 4 work-days …).
     #[error("invalid {field}: {reason}")]
@@ -66,7 +67,6 @@ pub enum Error {
     DuplicateLine {
         /// The existing line.
         line: String,
-        /// The worker.
         worker: String,
         /// The work item.
         work_item: String,
@@ -121,10 +121,7 @@ pub enum Error {
     /// Changes received from elsewhere depend on changes this replica does not have; nothing was
     /// applied. Send the missing history (all changes since the heads this replica has).
     #[error("changes for {doc} depend on history this replica does not have")]
-    MissingHistory {
-        /// The document.
-        doc: String,
-    },
+    MissingHistory { doc: String },
     /// The server refused this device's credentials (wrong, unknown or revoked token).
     #[error("not authorized: {0}")]
     Unauthorized(String),

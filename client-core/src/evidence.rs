@@ -26,17 +26,12 @@ pub const FORMAT: u32 = 1;
 /// What the file is evidence of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Subject {
     /// One site's log of one day.
-    SiteDay {
-        /// The site.
-        site: String,
-        /// The date.
-        date: String,
-    },
+    SiteDay { site: String, date: String },
     /// Every line of one worker in one month.
     WorkerMonth {
-        /// The worker.
         worker: String,
         /// `YYYY-MM`.
         month: String,
@@ -46,10 +41,10 @@ pub enum Subject {
 /// A device as the server enrolled it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Device {
     /// The device (`server` for the server itself).
     pub device: String,
-    /// Its user.
     pub user_id: String,
     /// The user's name.
     pub user_name: String,
@@ -94,6 +89,7 @@ pub struct Document {
 /// The signed part of the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Payload {
     /// What it is evidence of.
     pub subject: Subject,
@@ -103,7 +99,6 @@ pub struct Payload {
     pub server_key: String,
     /// Every device whose key signed a change in the file, and the server.
     pub devices: Vec<Device>,
-    /// The documents.
     pub documents: Vec<Document>,
 }
 
@@ -151,8 +146,8 @@ pub fn seal(payload: &Payload, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
 
 /// Who entered one value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct FieldAuthor {
-    /// The field.
     pub field: String,
     /// Its value as the document holds it.
     pub value: String,
@@ -164,8 +159,8 @@ pub struct FieldAuthor {
 
 /// One line and who entered each of its values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LineReport {
-    /// The document.
     pub doc: String,
     /// `labor` or `progress`.
     pub table: String,
@@ -177,8 +172,8 @@ pub struct LineReport {
 
 /// A review event and who made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ReviewReport {
-    /// The document.
     pub doc: String,
     /// `submitted`, `approved`, `rejected`, `amended`.
     pub action: String,
@@ -190,12 +185,12 @@ pub struct ReviewReport {
 
 /// What a verified file shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Report {
     /// What it is evidence of.
     pub subject: Subject,
     /// Fingerprint of the server key that signed it (compare it with the server's own).
     pub server_key: String,
-    /// Changes checked.
     pub changes: usize,
     /// Every line (of the worker, for a worker's month).
     pub lines: Vec<LineReport>,

@@ -16,8 +16,8 @@ use crate::units::{Fen, Minutes, Quantity, WorkDays};
 
 /// `company.json`: the org, its trades, sites with rosters and work items, and users.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Company {
-    /// The organisation.
     pub org: Org,
     /// Trade codes and names.
     #[serde(default)]
@@ -31,34 +31,31 @@ pub struct Company {
 
 /// The organisation record.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Org {
-    /// Stable id.
     pub id: OrgId,
-    /// Name.
     pub name: String,
-    /// English name.
     #[serde(default)]
     pub name_en: String,
 }
 
 /// A trade (工种).
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Trade {
     /// Code, e.g. `rebar`.
     pub code: String,
     /// Chinese name, e.g. `钢筋工`.
     pub name: String,
-    /// English name.
     #[serde(default)]
     pub name_en: String,
 }
 
 /// A user and where they may work.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct User {
-    /// Stable id.
     pub id: String,
-    /// Name.
     pub name: String,
     /// `foreman`, `site_manager`, `head_office` or `admin`.
     pub role: String,
@@ -78,51 +75,38 @@ pub enum SiteGrant {
 
 /// A site as written in `company.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CompanySite {
-    /// Stable id.
     pub id: SiteId,
-    /// Short code.
     pub code: String,
-    /// Name.
     pub name: String,
-    /// English name.
     #[serde(default)]
     pub name_en: String,
     /// IANA time zone.
     pub timezone: String,
-    /// Crews.
     pub crews: Vec<CompanyCrew>,
-    /// Workers.
     pub workers: Vec<CompanyWorker>,
-    /// Work items.
     pub work_items: Vec<CompanyWorkItem>,
 }
 
 /// A crew as written in `company.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CompanyCrew {
-    /// Id.
     pub id: CrewId,
-    /// Name.
     pub name: String,
-    /// Leader's name.
     pub leader: String,
-    /// Trade code.
     pub trade: String,
 }
 
 /// A worker as written in `company.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CompanyWorker {
-    /// Id.
     pub id: WorkerId,
-    /// Name.
     pub name: String,
-    /// Trade code.
     pub trade: String,
-    /// Crew id.
     pub crew: CrewId,
-    /// Mobile number.
     #[serde(default)]
     pub phone: String,
     /// Day rate in fen.
@@ -140,49 +124,39 @@ fn yes() -> bool {
 
 /// A work item as written in `company.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CompanyWorkItem {
-    /// Id.
     pub id: WorkItemId,
-    /// WBS code.
     pub code: String,
-    /// Name.
     pub name: String,
-    /// Unit.
     pub unit: String,
     /// Planned quantity in thousandths.
     pub planned_quantity_milli: i64,
     /// Budget in fen.
     pub budget_fen: i64,
-    /// Planned start.
     pub planned_start: Option<NaiveDate>,
-    /// Planned end.
     pub planned_end: Option<NaiveDate>,
 }
 
 /// One site-day in `logs.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LogDay {
-    /// Site id.
     pub site: SiteId,
-    /// Calendar date.
     pub date: NaiveDate,
-    /// Weather.
     #[serde(default)]
     pub weather: String,
-    /// Labor lines.
     pub labor: Vec<LogLabor>,
-    /// Progress lines.
     #[serde(default)]
     pub progress: Vec<LogProgress>,
-    /// Daily note.
     #[serde(default)]
     pub note: String,
 }
 
 /// A labor line in `logs.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LogLabor {
-    /// Worker id.
     pub worker: WorkerId,
     /// Work item id.
     pub work_item: WorkItemId,
@@ -196,13 +170,13 @@ pub struct LogLabor {
     pub kind: String,
     /// Day rate in fen.
     pub rate_fen: i64,
-    /// Note.
     #[serde(default)]
     pub note: String,
 }
 
 /// A progress line in `logs.json`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LogProgress {
     /// Work item id.
     pub work_item: WorkItemId,
@@ -211,7 +185,6 @@ pub struct LogProgress {
     /// Running total in the source system (recomputed here, not imported).
     #[serde(default)]
     pub cumulative_milli: i64,
-    /// Note.
     #[serde(default)]
     pub note: String,
 }
@@ -286,8 +259,8 @@ impl CompanySite {
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ImportSummary {
-    /// Sites written.
     pub sites: usize,
     /// Workers on their rosters.
     pub workers: usize,

@@ -40,43 +40,35 @@ impl LaborKind {
 
 /// What a foreman enters for one worker on one work item on one day.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborEntry {
-    /// The site.
     pub site: SiteId,
     /// The calendar date of the site.
     pub date: NaiveDate,
-    /// Who worked.
     pub worker: WorkerId,
-    /// On what.
     pub work_item: WorkItemId,
     /// Work-days (工日).
     pub work_days: WorkDays,
     /// Hours worked; defaults to 8 hours per work-day when not given.
     pub hours: Option<Minutes>,
-    /// Overtime.
     pub overtime: Minutes,
     /// Day labor or piecework.
     pub kind: LaborKind,
     /// Day rate to record; defaults to the worker's rate on the roster now.
     pub day_rate: Option<Fen>,
-    /// Free text.
     pub note: String,
 }
 
 /// A change to an existing labor line; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborPatch {
-    /// New work-days.
     pub work_days: Option<WorkDays>,
-    /// New hours.
     pub hours: Option<Minutes>,
-    /// New overtime.
     pub overtime: Option<Minutes>,
-    /// New kind.
     pub kind: Option<LaborKind>,
     /// New day rate.
     pub day_rate: Option<Fen>,
-    /// New note.
     pub note: Option<String>,
 }
 
@@ -93,12 +85,11 @@ pub struct Conflict {
 
 /// One labor line as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborLine {
     /// Derived id: same worker, work item, site and day give the same id on every phone.
     pub id: LineId,
-    /// Who worked.
     pub worker: WorkerId,
-    /// On what.
     pub work_item: WorkItemId,
     /// Work-days in hundredths.
     #[serde(rename = "work_days_centi")]
@@ -117,7 +108,6 @@ pub struct LaborLine {
     /// The overtime rate per hour in force when the line was entered.
     #[serde(rename = "overtime_rate_fen")]
     pub overtime_rate: Fen,
-    /// Free text.
     pub note: String,
     /// Who entered it (user name or id).
     pub entered_by: String,
@@ -136,6 +126,7 @@ impl LaborLine {
 
 /// Quantity installed on one work item on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ProgressLine {
     /// Derived id: one progress line per work item per day.
     pub id: LineId,
@@ -144,7 +135,6 @@ pub struct ProgressLine {
     /// Quantity installed that day, in thousandths of the item's unit.
     #[serde(rename = "quantity_milli")]
     pub quantity: Quantity,
-    /// Free text.
     pub note: String,
     /// Who entered it.
     pub entered_by: String,
@@ -156,8 +146,8 @@ pub struct ProgressLine {
 
 /// A delay or blocker recorded for the day (rain, missing material, inspection …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Delay {
-    /// Random id.
     pub id: String,
     /// What held the work up.
     pub text: String,
@@ -212,10 +202,9 @@ impl fmt::Display for ReviewAction {
 
 /// One record in the review trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ReviewEvent {
-    /// Random id.
     pub id: String,
-    /// What happened.
     pub action: ReviewAction,
     /// Who did it.
     pub by: String,
@@ -284,12 +273,11 @@ impl fmt::Display for DayStatus {
 
 /// A site-day as the app shows it: the day's sheet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct DaySheet {
-    /// The site.
     pub site: SiteId,
     /// The calendar date of the site.
     pub date: NaiveDate,
-    /// Review state.
     pub status: DayStatus,
     /// Weather as the foreman wrote it.
     pub weather: String,

@@ -45,12 +45,10 @@ impl CycleKind {
 /// Where a key result stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Status {
-    /// On track.
     Green,
-    /// At risk.
     Yellow,
-    /// Off track.
     Red,
 }
 
@@ -144,40 +142,34 @@ impl KrKind {
 /// A field metric a key result can be bound to; the server computes it from approved data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "metric", rename_all = "snake_case")]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Metric {
     /// Labor cost in yuan, of a site or one of its work items, over the cycle.
     LaborCost {
-        /// The site.
         site: String,
         /// One work item, or the whole site.
         work_item: Option<String>,
     },
     /// Work-days logged, of a site or one of its work items, over the cycle.
     WorkDays {
-        /// The site.
         site: String,
         /// One work item, or the whole site.
         work_item: Option<String>,
     },
     /// Labor cost in yuan per unit of a work item installed, over the cycle.
     CostPerUnit {
-        /// The site.
         site: String,
         /// The work item.
         work_item: String,
     },
     /// Percent of a work item's planned quantity installed to date.
     ProgressPercent {
-        /// The site.
         site: String,
         /// The work item.
         work_item: String,
     },
     /// Percent of the cycle's days so far with a submitted (or approved) log.
-    LogCoverage {
-        /// The site.
-        site: String,
-    },
+    LogCoverage { site: String },
 }
 
 /// Thresholds of the traffic light: how far (in percentage points) progress may trail the share of
@@ -201,24 +193,20 @@ impl Default for Thresholds {
 
 /// An OKR cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Cycle {
-    /// The org.
     pub org: String,
     /// The cycle id, e.g. `2026-Q4`.
     pub id: String,
     /// Quarter, month or year.
     pub kind: CycleKind,
-    /// Title.
     pub title: String,
     /// The team, or "" for the whole org.
     pub team: String,
-    /// First day.
     pub start: NaiveDate,
-    /// Last day.
     pub end: NaiveDate,
     /// Days between mid-cycle reviews (default 14).
     pub review_every_days: i64,
-    /// Traffic-light thresholds.
     pub thresholds: Thresholds,
     /// Retrospective notes, once the cycle is closed.
     pub retrospective: String,
@@ -226,16 +214,12 @@ pub struct Cycle {
     pub closed: bool,
 }
 
-/// An objective.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Objective {
-    /// Id.
     pub id: String,
-    /// Title.
     pub title: String,
-    /// Owner.
     pub owner: String,
-    /// Team.
     pub team: String,
     /// The objective this one supports (top-down alignment), if any.
     pub parent: Option<String>,
@@ -243,14 +227,12 @@ pub struct Objective {
 
 /// A key result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct KeyResult {
-    /// Id.
     pub id: String,
     /// The objective it measures.
     pub objective: String,
-    /// Title.
     pub title: String,
-    /// Owner.
     pub owner: String,
     /// Unit (days, %, SKUs, ¥ …).
     pub unit: String,
@@ -264,7 +246,6 @@ pub struct KeyResult {
     pub kind: KrKind,
     /// Weight in its objective's roll-up (default 1).
     pub weight: i64,
-    /// Due date.
     pub due: NaiveDate,
     /// The field metric feeding it, if any.
     pub metric: Option<Metric>,
@@ -274,6 +255,7 @@ pub struct KeyResult {
 
 /// A check-in on a key result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CheckIn {
     /// Random id: concurrent check-ins never collide.
     pub id: String,
@@ -285,7 +267,6 @@ pub struct CheckIn {
     pub status: Option<Status>,
     /// Confidence 0–10, if given.
     pub confidence: Option<i64>,
-    /// Note.
     pub note: String,
     /// Who (`system` for metric-fed values).
     pub author: String,
@@ -297,14 +278,13 @@ pub struct CheckIn {
 
 /// A mid-cycle review: the values at the time, to compare the next review against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Review {
-    /// Random id.
     pub id: String,
     /// The date of the review.
     pub date: NaiveDate,
     /// Who held it.
     pub by: String,
-    /// Notes.
     pub notes: String,
     /// Each key result's value at the review, thousandths.
     pub values: Vec<(String, i64)>,

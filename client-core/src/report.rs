@@ -181,7 +181,7 @@ mod tests {
             work_days_centi: 150,
             hours_min: 720,
             overtime_min: 30,
-            cost_fen: 123_456_78,
+            cost_fen: 12_345_678,
             lines: 2,
         };
         let v = serde_json::to_value(Group {

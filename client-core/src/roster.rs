@@ -8,12 +8,12 @@ use crate::units::{Fen, Quantity};
 
 /// A construction site (工地).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Site {
     /// Stable id, e.g. `site-hz-01`.
     pub id: SiteId,
     /// Short code people use, e.g. `HZ-01`.
     pub code: String,
-    /// Full name.
     pub name: String,
     /// IANA time zone of the site: "today" and every log date are calendar dates there.
     pub timezone: String,
@@ -34,12 +34,11 @@ pub struct Crew {
 
 /// A worker on a site's roster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Worker {
     /// Stable id, e.g. `w-0001`.
     pub id: WorkerId,
-    /// Full name.
     pub name: String,
-    /// Mobile number.
     pub phone: String,
     /// Trade code (工种), e.g. `rebar`.
     pub trade: String,

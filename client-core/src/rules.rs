@@ -122,6 +122,7 @@ impl Author {
 /// A rule a change broke: sent to the phone, logged, and shown to the org admin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Violation {
     /// Approvals and rejections are a manager's.
     #[error("only a site manager of this site or head office may mark a day {action}")]
@@ -140,10 +141,7 @@ pub enum Violation {
     MasterData,
     /// The author has no grant for the document's site.
     #[error("the author has no grant for site {site}")]
-    SiteNotGranted {
-        /// The site.
-        site: String,
-    },
+    SiteNotGranted { site: String },
     /// The document belongs to another org than the author's.
     #[error("the document belongs to another organisation")]
     OtherOrg,
@@ -164,10 +162,7 @@ pub enum Violation {
     SystemOnly,
     /// A deleted line is edited without being restored.
     #[error("line {line} was deleted; restore it before editing")]
-    DeletedLine {
-        /// The line.
-        line: String,
-    },
+    DeletedLine { line: String },
     /// An approved day is changed without an audited amendment.
     #[error("the day is approved; a correction must be an amendment with a reason")]
     DayLocked,
@@ -213,7 +208,6 @@ pub enum Violation {
     Invalid {
         /// The field, as the API names it.
         field: String,
-        /// Why.
         reason: String,
     },
 }

@@ -76,12 +76,12 @@ pub trait Tenancy {
 /// Why a record may not be stored. Each variant names the field, as the API and the wire name it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Invalid {
     /// A field is missing, of the wrong type, or does not parse (an id with a space, a date
     /// `2026-02-30`, a kind nobody knows).
     #[error("malformed {field}: {reason}")]
     Malformed {
-        /// The field.
         field: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -89,7 +89,6 @@ pub enum Invalid {
     /// A number outside what the domain allows (4 work-days, 25 hours, a ¥1 million day rate).
     #[error("{field} out of range: {reason}")]
     Range {
-        /// The field.
         field: &'static str,
         /// The value and the range, in a sentence.
         reason: String,
@@ -97,7 +96,6 @@ pub enum Invalid {
     /// A date outside the sane window.
     #[error("{field} out of range: {reason}")]
     Date {
-        /// The field.
         field: &'static str,
         /// The date and the window.
         reason: String,
@@ -128,10 +126,7 @@ pub enum Invalid {
     },
     /// Money that does not fit in 64 bits.
     #[error("{field} overflows")]
-    Overflow {
-        /// The field.
-        field: &'static str,
-    },
+    Overflow { field: &'static str },
     /// A change to the document's layout (its root, which only the genesis writes).
     #[error("the document's layout cannot change: {reason}")]
     Layout {

@@ -3,6 +3,7 @@
 /// What went wrong, as an app acts on it.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[non_exhaustive]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum SiteSyncError {
     /// The input was refused; nothing was written. Show `reason` next to `field`.
     #[error("{field}: {reason}")]
@@ -25,10 +26,7 @@ pub enum SiteSyncError {
     /// The server could not be reached or the exchange broke off; local data is intact and sync
     /// retries.
     #[error("offline: {reason}")]
-    Offline {
-        /// What happened.
-        reason: String,
-    },
+    Offline { reason: String },
     /// The server's certificate was refused (it does not chain to the trusted roots or the company
     /// CA, or is not valid for the server's host), or the server does not speak TLS. Nothing was
     /// sent. Sync retries; if it persists, the server address or CA given to `open` is wrong.
@@ -39,16 +37,10 @@ pub enum SiteSyncError {
     },
     /// The phone's storage failed (disk full, damaged file).
     #[error("storage: {reason}")]
-    Storage {
-        /// What happened.
-        reason: String,
-    },
+    Storage { reason: String },
     /// A bug: a panic or an unexpected failure inside the library, caught at the boundary.
     #[error("internal error: {reason}")]
-    Internal {
-        /// What happened.
-        reason: String,
-    },
+    Internal { reason: String },
 }
 
 impl From<sitesync_core::Error> for SiteSyncError {

@@ -8,10 +8,10 @@ use sitesync_core::sync::SyncStatus;
 
 /// 点工 day labor or 包工 piecework.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum LaborKindRecord {
     /// Paid by the work-day.
     DayLabor,
-    /// Piecework.
     Piecework,
 }
 
@@ -62,12 +62,11 @@ impl From<DayStatus> for DayStatusRecord {
 
 /// One worker on one work item for one day, as the foreman enters it.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborInput {
-    /// Site id.
     pub site: String,
     /// Date, `YYYY-MM-DD`.
     pub date: String,
-    /// Worker id.
     pub worker: String,
     /// Work item id.
     pub work_item: String,
@@ -81,12 +80,12 @@ pub struct LaborInput {
     pub kind: LaborKindRecord,
     /// Day rate in fen; `None`: the worker's rate on the roster.
     pub rate_fen: Option<i64>,
-    /// Note.
     pub note: String,
 }
 
 /// Changes to a line; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborPatchInput {
     /// Work-days in hundredths.
     pub work_days_centi: Option<i64>,
@@ -94,18 +93,16 @@ pub struct LaborPatchInput {
     pub hours_min: Option<i64>,
     /// Overtime in minutes.
     pub overtime_min: Option<i64>,
-    /// Kind.
     pub kind: Option<LaborKindRecord>,
     /// Day rate in fen.
     pub rate_fen: Option<i64>,
-    /// Note.
     pub note: Option<String>,
 }
 
 /// A value that lost a concurrent edit, kept for review.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ConflictRecord {
-    /// The field.
     pub field: String,
     /// The value shown.
     pub chosen: String,
@@ -115,10 +112,9 @@ pub struct ConflictRecord {
 
 /// A labor line.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborLineRecord {
-    /// Line id.
     pub id: String,
-    /// Worker id.
     pub worker: String,
     /// Work item id.
     pub work_item: String,
@@ -128,7 +124,6 @@ pub struct LaborLineRecord {
     pub hours_min: i64,
     /// Overtime in minutes.
     pub overtime_min: i64,
-    /// Kind.
     pub kind: LaborKindRecord,
     /// Day rate in fen.
     pub rate_fen: i64,
@@ -136,7 +131,6 @@ pub struct LaborLineRecord {
     pub overtime_rate_fen: i64,
     /// Cost in fen.
     pub cost_fen: i64,
-    /// Note.
     pub note: String,
     /// Who entered it.
     pub entered_by: String,
@@ -174,14 +168,13 @@ impl From<&LaborLine> for LaborLineRecord {
 
 /// A progress line.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ProgressRecord {
-    /// Line id.
     pub id: String,
     /// Work item id.
     pub work_item: String,
     /// Quantity installed that day, thousandths.
     pub quantity_milli: i64,
-    /// Note.
     pub note: String,
 }
 
@@ -198,10 +191,10 @@ impl From<&ProgressLine> for ProgressRecord {
 
 /// A step of the review trail.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ReviewRecord {
     /// submitted, approved, rejected or amended.
     pub action: String,
-    /// Who.
     pub by: String,
     /// When (RFC 3339).
     pub at: String,
@@ -222,20 +215,14 @@ impl From<&ReviewEvent> for ReviewRecord {
 
 /// A site-day: today's sheet.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct DaySheetRecord {
-    /// Site id.
     pub site: String,
-    /// Date.
     pub date: String,
-    /// Review status.
     pub status: DayStatusRecord,
-    /// Weather.
     pub weather: String,
-    /// Note.
     pub note: String,
-    /// Labor lines.
     pub labor: Vec<LaborLineRecord>,
-    /// Progress lines.
     pub progress: Vec<ProgressRecord>,
     /// Review trail, oldest first.
     pub reviews: Vec<ReviewRecord>,
@@ -264,14 +251,11 @@ impl From<&DaySheet> for DaySheetRecord {
 
 /// A worker on the roster.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkerRecord {
-    /// Worker id.
     pub id: String,
-    /// Name.
     pub name: String,
-    /// Trade code.
     pub trade: String,
-    /// Crew id.
     pub crew: String,
     /// Day rate in fen.
     pub day_rate_fen: i64,
@@ -281,29 +265,23 @@ pub struct WorkerRecord {
     pub active: bool,
 }
 
-/// A crew.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CrewRecord {
-    /// Crew id.
     pub id: String,
-    /// Name.
     pub name: String,
-    /// Leader.
     pub leader: String,
-    /// Trade.
     pub trade: String,
 }
 
 /// A work item.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkItemRecord {
     /// Work item id.
     pub id: String,
-    /// WBS code.
     pub code: String,
-    /// Name.
     pub name: String,
-    /// Unit.
     pub unit: String,
     /// Planned quantity, thousandths.
     pub planned_quantity_milli: i64,
@@ -311,20 +289,15 @@ pub struct WorkItemRecord {
 
 /// A site's master data.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct RosterRecord {
-    /// Site id.
     pub site: String,
-    /// Site code.
     pub code: String,
-    /// Site name.
     pub name: String,
     /// IANA time zone.
     pub timezone: String,
-    /// Crews.
     pub crews: Vec<CrewRecord>,
-    /// Workers.
     pub workers: Vec<WorkerRecord>,
-    /// Work items.
     pub work_items: Vec<WorkItemRecord>,
 }
 
@@ -375,8 +348,8 @@ impl From<&Roster> for RosterRecord {
 
 /// What a crew-day copy did.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct CrewCopyRecord {
-    /// Lines created.
     pub created: Vec<String>,
     /// Workers skipped (already logged that day, or inactive).
     pub skipped: Vec<String>,
@@ -398,6 +371,7 @@ pub enum GroupByRecord {
 
 /// One group of totals.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct TotalsRowRecord {
     /// The group's key.
     pub key: String,
@@ -411,7 +385,6 @@ pub struct TotalsRowRecord {
     pub overtime_min: i64,
     /// Cost in fen.
     pub cost_fen: i64,
-    /// Lines.
     pub lines: i64,
 }
 
@@ -426,10 +399,9 @@ pub struct TotalsRecord {
 
 /// A worker's day in a month.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkerDayRecord {
-    /// Date.
     pub date: String,
-    /// Site id.
     pub site: String,
     /// Work item id.
     pub work_item: String,
@@ -443,12 +415,11 @@ pub struct WorkerDayRecord {
 
 /// A worker's month across sites.
 #[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkerMonthRecord {
-    /// Worker id.
     pub worker: String,
     /// The month, `YYYY-MM`.
     pub month: String,
-    /// The days.
     pub days: Vec<WorkerDayRecord>,
     /// Work-days in hundredths.
     pub work_days_centi: i64,

@@ -543,7 +543,11 @@ pub async fn queue(
                 sites: Some(sites),
                 ..RowFilter::default()
             };
-            let days: Vec<_> = store.day_rows(&f)?.into_iter().filter(|d| d.status.as_str() == wanted).collect();
+            let days: Vec<_> = store
+                .day_rows(&f)?
+                .into_iter()
+                .filter(|d| d.status.as_str() == wanted)
+                .collect();
             let lines = store.labor_rows(&f)?;
             let reviews = store.review_rows(&f)?;
             Ok(days

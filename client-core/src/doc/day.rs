@@ -33,7 +33,6 @@ const PROGRESS_FIELDS: &[&str] = &["quantity_milli", "note", "deleted"];
 pub(crate) struct DayContent {
     /// Weather as written.
     pub weather: String,
-    /// Daily note.
     pub note: String,
     /// Concurrent values of weather or note that lost, for review.
     pub info_conflicts: Vec<crate::labor::Conflict>,
@@ -57,7 +56,6 @@ pub(crate) struct Flagged {
     pub table: &'static str,
     /// The record's id.
     pub record: String,
-    /// Why.
     pub invalid: Invalid,
 }
 

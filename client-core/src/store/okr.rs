@@ -24,26 +24,22 @@ fn narrow(v: i128) -> i64 {
 /// A key result to add. `target` and `due` are optional here only so that leaving them out is a
 /// typed validation error (SMART: measurable and time-bound), not a compile error in a form.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct NewKeyResult {
     /// The objective it measures.
     pub objective: String,
-    /// Title.
     pub title: String,
-    /// Owner.
     pub owner: String,
-    /// Unit.
     pub unit: String,
     /// Baseline, thousandths.
     pub start_milli: i64,
     /// Target, thousandths.
     pub target_milli: Option<i64>,
-    /// Direction.
     pub direction: Direction,
     /// Baseline or stretch.
     pub kind: KrKind,
     /// Weight (default 1).
     pub weight: i64,
-    /// Due date.
     pub due: Option<NaiveDate>,
     /// Field metric feeding it.
     pub metric: Option<Metric>,
@@ -51,6 +47,7 @@ pub struct NewKeyResult {
 
 /// A key result on the board.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct KrView {
     /// The key result.
     #[serde(flatten)]
@@ -59,7 +56,6 @@ pub struct KrView {
     pub current_milli: i64,
     /// Progress 0–1.
     pub progress: f64,
-    /// Traffic light.
     pub status: Status,
     /// The latest check-in.
     pub last_checkin: Option<CheckIn>,
@@ -75,8 +71,8 @@ pub struct KrView {
 
 /// An objective on the board.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ObjectiveView {
-    /// The objective.
     #[serde(flatten)]
     pub objective: Objective,
     /// Weighted progress of its key results, 0–1.
@@ -93,10 +89,9 @@ pub struct ObjectiveView {
 
 /// A node of the alignment tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct AlignmentNode {
-    /// Objective id.
     pub id: String,
-    /// Title.
     pub title: String,
     /// Objectives supporting it.
     pub children: Vec<AlignmentNode>,
@@ -104,21 +99,20 @@ pub struct AlignmentNode {
 
 /// What changed for a key result since the last review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct KrChange {
     /// Key result id.
     pub kr: String,
-    /// Title.
     pub title: String,
     /// Value at the last review (`None`: no review yet, or the key result is new).
     pub at_review_milli: Option<i64>,
-    /// Value now.
     pub now_milli: i64,
 }
 
 /// A cycle at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Board {
-    /// The cycle.
     pub cycle: Cycle,
     /// The day the board is computed for.
     pub today: NaiveDate,

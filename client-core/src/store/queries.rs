@@ -46,10 +46,9 @@ pub struct Totals {
 
 /// One day in a worker's month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkerDay {
-    /// The date.
     pub date: NaiveDate,
-    /// The site.
     pub site: SiteId,
     /// The work item.
     pub work_item: WorkItemId,
@@ -65,8 +64,8 @@ pub struct WorkerDay {
 
 /// A worker's month across every site: the lines and the sums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkerMonth {
-    /// The worker.
     pub worker: WorkerId,
     /// First day of the month.
     pub month: NaiveDate,
@@ -79,12 +78,11 @@ pub struct WorkerMonth {
 
 /// Progress to date on one work item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WorkItemProgress {
     /// The work item.
     pub work_item: WorkItemId,
-    /// WBS code.
     pub code: String,
-    /// Name.
     pub name: String,
     /// Unit of quantity.
     pub unit: String,
@@ -159,7 +157,11 @@ impl Store {
             by,
             rows: if by.is_some() { groups } else { Vec::new() },
             total,
-            pending: if filter.approved_only { self.amended_pending(filter)? } else { None },
+            pending: if filter.approved_only {
+                self.amended_pending(filter)?
+            } else {
+                None
+            },
         })
     }
 

@@ -64,12 +64,20 @@ impl RowFilter {
 
     /// The labor table to read: every line as it stands, or the approved version.
     pub(super) fn labor_table(&self) -> &'static str {
-        if self.approved_only { "approved_labor_lines" } else { "labor_lines" }
+        if self.approved_only {
+            "approved_labor_lines"
+        } else {
+            "labor_lines"
+        }
     }
 
     /// The progress table to read, as [`RowFilter::labor_table`].
     pub(super) fn progress_table(&self) -> &'static str {
-        if self.approved_only { "approved_progress_lines" } else { "progress_lines" }
+        if self.approved_only {
+            "approved_progress_lines"
+        } else {
+            "progress_lines"
+        }
     }
 
     /// Conditions for reading [`RowFilter::labor_table`] or [`RowFilter::progress_table`].
@@ -85,14 +93,12 @@ impl RowFilter {
 
 /// One labor line with its roster context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborRow {
     /// The line id.
     pub line_id: String,
-    /// Site id.
     pub site: String,
-    /// Date.
     pub date: NaiveDate,
-    /// Worker id.
     pub worker: String,
     /// Worker name ("" if no longer on the roster).
     pub worker_name: String,
@@ -122,7 +128,6 @@ pub struct LaborRow {
     pub roster_rate_fen: Option<i64>,
     /// Cost in fen.
     pub cost_fen: i64,
-    /// Note.
     pub note: String,
     /// The day's review status.
     pub status: DayStatus,
@@ -130,10 +135,9 @@ pub struct LaborRow {
 
 /// One progress line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ProgressRow {
-    /// Site id.
     pub site: String,
-    /// Date.
     pub date: NaiveDate,
     /// Work item id.
     pub work_item: String,
@@ -145,10 +149,9 @@ pub struct ProgressRow {
 
 /// A site-day's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct DayRow {
-    /// Site id.
     pub site: String,
-    /// Date.
     pub date: NaiveDate,
     /// Where the day stands in review.
     pub status: DayStatus,
@@ -156,14 +159,11 @@ pub struct DayRow {
 
 /// One review event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ReviewRow {
-    /// Site id.
     pub site: String,
-    /// Date.
     pub date: NaiveDate,
-    /// What happened.
     pub action: ReviewAction,
-    /// Who.
     pub by: String,
     /// When (RFC 3339).
     pub at: String,
@@ -173,16 +173,14 @@ pub struct ReviewRow {
 
 /// A record left out of the projections because it does not read as a valid one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct InvalidRow {
-    /// Site id.
     pub site: String,
-    /// Date.
     pub date: NaiveDate,
     /// The record (a line id).
     pub record: String,
     /// The field that failed.
     pub field: String,
-    /// Why.
     pub reason: String,
 }
 

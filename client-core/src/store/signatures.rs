@@ -109,12 +109,10 @@ pub struct HistoryEntry {
 /// Every value a field holds now — the one every replica shows first, then those that lost a
 /// concurrent edit — each with the change that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct FieldValues {
-    /// The table.
     pub table: String,
-    /// The record.
     pub record: String,
-    /// The field.
     pub field: String,
     /// (value, hash of the change that wrote it), the shown value first.
     pub values: Vec<(Value, String)>,
@@ -122,10 +120,10 @@ pub struct FieldValues {
 
 /// A change of this phone's that the server refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct RefusedRow {
     /// The change hash.
     pub hash: String,
-    /// The document.
     pub doc: String,
     /// The rule's stable name.
     pub rule: String,

@@ -1,8 +1,8 @@
 //! Submission, approval pinned to a version, locking, and audited amendments.
 
-use sitesync_core::{Error, Store};
 use sitesync_core::labor::{DayStatus, LaborPatch, ReviewAction};
 use sitesync_core::units::Minutes;
+use sitesync_core::{Error, Store};
 
 use crate::common::*;
 
@@ -170,7 +170,10 @@ fn approved_totals_keep_the_approved_version_until_the_amendment_is_approved() {
     };
     let now = foreman.edit_labor(&line.id, &patch, Some("下午没来")).unwrap();
     exchange(&mut foreman, &mut manager);
-    assert_eq!(manager.day(&hz(), date).unwrap().status, DayStatus::AmendedAfterApproval);
+    assert_eq!(
+        manager.day(&hz(), date).unwrap().status,
+        DayStatus::AmendedAfterApproval
+    );
     for s in [&foreman, &manager] {
         let summary = approved(s);
         assert_eq!(summary.total, as_approved.total, "the approved version still counts");

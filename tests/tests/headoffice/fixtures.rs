@@ -116,7 +116,12 @@ async fn reports_over_the_synced_fixtures_equal_logs_json() {
     }
     assert_eq!(by_site["rows"].as_array().unwrap().len(), 3);
     // A site's row is labelled with the site's name, not its id again.
-    let hz_row = by_site["rows"].as_array().unwrap().iter().find(|r| r["key"] == "site-hz-01").unwrap();
+    let hz_row = by_site["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "site-hz-01")
+        .unwrap();
     assert_eq!(hz_row["label"], "杭州滨江商业综合体");
     let by_crew = office
         .json(

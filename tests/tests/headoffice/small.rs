@@ -256,11 +256,22 @@ async fn the_openapi_document_matches_the_routes_and_guards_them() {
     // client-core, whose schemas are written by hand where serde reshapes them).
     let text = doc.to_string();
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in text.split("\"#/components/schemas/").skip(1).map(|s| &s[..s.find('"').unwrap()]) {
+    for name in text
+        .split("\"#/components/schemas/")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+    {
         assert!(schemas.contains_key(name), "{name} is referenced but not defined");
     }
     let sums = &schemas["Sums"]["properties"];
-    for field in ["work_days_centi", "hours_min", "overtime_min", "cost_fen", "cost", "lines"] {
+    for field in [
+        "work_days_centi",
+        "hours_min",
+        "overtime_min",
+        "cost_fen",
+        "cost",
+        "lines",
+    ] {
         assert!(sums.get(field).is_some(), "Sums documents {field}: {sums}");
     }
     // Every documented operation exists (no 404/405) and, but for /healthz, refuses a bad token.
