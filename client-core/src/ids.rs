@@ -1,6 +1,6 @@
 //! Identifiers: of records (sites, crews, workers, work items, lines) and of documents.
 //!
-//! Document ids are derived from what a document *is* — the log of site S on date D is `log/S/D`
+//! Document ids are derived from what a document *is* — the log of site S on date D is `day|S|D`
 //! wherever it is first created — so two phones that start the same day offline create the same
 //! document, not two.
 

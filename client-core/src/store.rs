@@ -7,7 +7,7 @@
 //! survives a killed process or a dead battery. Documents are compacted into a fresh snapshot once
 //! their chunks outgrow it or number [`COMPACT_AFTER_CHUNKS`].
 
-mod logging;
+mod day_log;
 mod okr;
 mod projection;
 mod queries;
@@ -29,7 +29,7 @@ use crate::ids::{DocId, SiteId};
 use crate::roster::Roster;
 use crate::validate;
 
-pub use logging::{CrewCopy, entry};
+pub use day_log::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
 pub use queries::{Totals, WorkItemProgress, WorkerDay, WorkerMonth};
 // Until the CLI reads `report` directly.
