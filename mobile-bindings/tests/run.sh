@@ -16,12 +16,17 @@ if ! diff -u mobile-bindings/bindings/swift/sitesync_mobile.swift "$OUT/sitesync
 fi
 cargo build -q -p sitesync-server
 
+# Each install says what it installs and where, before it runs.
+installing() { echo "run.sh: installing $*" >&2; }
+
 if [ ! -x "$TOOLS/package/bin/kotlinc" ]; then
+    installing "kotlinc $KOTLIN_VERSION (npm package kotlin-compiler) into $TOOLS"
     mkdir -p "$TOOLS"
     (cd "$TOOLS" && npm pack -q "kotlin-compiler@$KOTLIN_VERSION" >/dev/null && tar xzf "kotlin-compiler-$KOTLIN_VERSION.tgz")
 fi
 JNA=/usr/share/java/jna.jar
 if [ ! -f "$JNA" ]; then
+    installing "JNA (Debian package libjna-java, apt-get, needs root)"
     apt-get update -qq && apt-get install -y -qq libjna-java >/dev/null
 fi
 KLIB="$TOOLS/package/lib"
@@ -42,7 +47,7 @@ for _ in $(seq 1 300); do
 done
 
 # A second server over HTTPS, with a company CA and a certificate for 127.0.0.1 made here (openssl).
-command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+command -v openssl >/dev/null || { installing "openssl (Debian package openssl, apt-get, needs root)"; apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
 PKI="$DATA/pki"
 mkdir -p "$PKI"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=sitesync scenario CA" \

@@ -3,6 +3,7 @@
 //! tests already use.
 
 use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -39,7 +40,9 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // Its own process group, which Chromium and its helpers join, so that drop can end them all.
         let driver = Command::new("/usr/bin/chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -185,9 +188,34 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the browser and returns the processes still running with its profile (none, unless
+    /// Chromium outlived its driver).
+    pub fn close(self) -> Vec<String> {
+        let profile = self._profile.path().display().to_string();
+        drop(self);
+        let left = Command::new("pgrep")
+            .args(["-a", "-f", "--", &format!("--user-data-dir={profile}")])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        left.lines().map(str::to_string).collect()
+    }
+}
+
 impl Drop for Browser {
+    /// Kills the driver's whole process group: killing chromedriver alone left the headless
+    /// Chromium it started running after every test.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !killed {
+            let _ = self.driver.kill();
+        }
         let _ = self.driver.wait();
     }
 }

@@ -165,5 +165,7 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
         )
         .await;
     assert_eq!(after, 401, "signed out");
+    let left = browser.close();
+    assert!(left.is_empty(), "the browser outlived its test: {left:?}");
     server.stop().await;
 }
