@@ -1529,9 +1529,6 @@ public func FfiConverterTypeSyncListener_lower(_ value: SyncListener) -> UInt64 
  * A value that lost a concurrent edit, kept for review.
  */
 public struct ConflictRecord: Equatable, Hashable {
-    /**
-     * The field.
-     */
     public var field: String
     /**
      * The value shown.
@@ -1544,10 +1541,7 @@ public struct ConflictRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * The field.
-         */field: String, 
+    public init(field: String, 
         /**
          * The value shown.
          */chosen: String, 
@@ -1608,9 +1602,6 @@ public func FfiConverterTypeConflictRecord_lower(_ value: ConflictRecord) -> Rus
  * What a crew-day copy did.
  */
 public struct CrewCopyRecord: Equatable, Hashable {
-    /**
-     * Lines created.
-     */
     public var created: [String]
     /**
      * Workers skipped (already logged that day, or inactive).
@@ -1619,10 +1610,7 @@ public struct CrewCopyRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Lines created.
-         */created: [String], 
+    public init(created: [String], 
         /**
          * Workers skipped (already logged that day, or inactive).
          */skipped: [String]) {
@@ -1673,42 +1661,15 @@ public func FfiConverterTypeCrewCopyRecord_lower(_ value: CrewCopyRecord) -> Rus
 }
 
 
-/**
- * A crew.
- */
 public struct CrewRecord: Equatable, Hashable {
-    /**
-     * Crew id.
-     */
     public var id: String
-    /**
-     * Name.
-     */
     public var name: String
-    /**
-     * Leader.
-     */
     public var leader: String
-    /**
-     * Trade.
-     */
     public var trade: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Crew id.
-         */id: String, 
-        /**
-         * Name.
-         */name: String, 
-        /**
-         * Leader.
-         */leader: String, 
-        /**
-         * Trade.
-         */trade: String) {
+    public init(id: String, name: String, leader: String, trade: String) {
         self.id = id
         self.name = name
         self.leader = leader
@@ -1766,33 +1727,12 @@ public func FfiConverterTypeCrewRecord_lower(_ value: CrewRecord) -> RustBuffer 
  * A site-day: today's sheet.
  */
 public struct DaySheetRecord: Equatable, Hashable {
-    /**
-     * Site id.
-     */
     public var site: String
-    /**
-     * Date.
-     */
     public var date: String
-    /**
-     * Review status.
-     */
     public var status: DayStatusRecord
-    /**
-     * Weather.
-     */
     public var weather: String
-    /**
-     * Note.
-     */
     public var note: String
-    /**
-     * Labor lines.
-     */
     public var labor: [LaborLineRecord]
-    /**
-     * Progress lines.
-     */
     public var progress: [ProgressRecord]
     /**
      * Review trail, oldest first.
@@ -1809,28 +1749,7 @@ public struct DaySheetRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Site id.
-         */site: String, 
-        /**
-         * Date.
-         */date: String, 
-        /**
-         * Review status.
-         */status: DayStatusRecord, 
-        /**
-         * Weather.
-         */weather: String, 
-        /**
-         * Note.
-         */note: String, 
-        /**
-         * Labor lines.
-         */labor: [LaborLineRecord], 
-        /**
-         * Progress lines.
-         */progress: [ProgressRecord], 
+    public init(site: String, date: String, status: DayStatusRecord, weather: String, note: String, labor: [LaborLineRecord], progress: [ProgressRecord], 
         /**
          * Review trail, oldest first.
          */reviews: [ReviewRecord], 
@@ -1915,17 +1834,11 @@ public func FfiConverterTypeDaySheetRecord_lower(_ value: DaySheetRecord) -> Rus
  * One worker on one work item for one day, as the foreman enters it.
  */
 public struct LaborInput: Equatable, Hashable {
-    /**
-     * Site id.
-     */
     public var site: String
     /**
      * Date, `YYYY-MM-DD`.
      */
     public var date: String
-    /**
-     * Worker id.
-     */
     public var worker: String
     /**
      * Work item id.
@@ -1951,23 +1864,14 @@ public struct LaborInput: Equatable, Hashable {
      * Day rate in fen; `None`: the worker's rate on the roster.
      */
     public var rateFen: Int64?
-    /**
-     * Note.
-     */
     public var note: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Site id.
-         */site: String, 
+    public init(site: String, 
         /**
          * Date, `YYYY-MM-DD`.
-         */date: String, 
-        /**
-         * Worker id.
-         */worker: String, 
+         */date: String, worker: String, 
         /**
          * Work item id.
          */workItem: String, 
@@ -1985,10 +1889,7 @@ public struct LaborInput: Equatable, Hashable {
          */kind: LaborKindRecord, 
         /**
          * Day rate in fen; `None`: the worker's rate on the roster.
-         */rateFen: Int64?, 
-        /**
-         * Note.
-         */note: String) {
+         */rateFen: Int64?, note: String) {
         self.site = site
         self.date = date
         self.worker = worker
@@ -2064,13 +1965,7 @@ public func FfiConverterTypeLaborInput_lower(_ value: LaborInput) -> RustBuffer 
  * A labor line.
  */
 public struct LaborLineRecord: Equatable, Hashable {
-    /**
-     * Line id.
-     */
     public var id: String
-    /**
-     * Worker id.
-     */
     public var worker: String
     /**
      * Work item id.
@@ -2088,9 +1983,6 @@ public struct LaborLineRecord: Equatable, Hashable {
      * Overtime in minutes.
      */
     public var overtimeMin: Int64
-    /**
-     * Kind.
-     */
     public var kind: LaborKindRecord
     /**
      * Day rate in fen.
@@ -2104,9 +1996,6 @@ public struct LaborLineRecord: Equatable, Hashable {
      * Cost in fen.
      */
     public var costFen: Int64
-    /**
-     * Note.
-     */
     public var note: String
     /**
      * Who entered it.
@@ -2119,13 +2008,7 @@ public struct LaborLineRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Line id.
-         */id: String, 
-        /**
-         * Worker id.
-         */worker: String, 
+    public init(id: String, worker: String, 
         /**
          * Work item id.
          */workItem: String, 
@@ -2137,10 +2020,7 @@ public struct LaborLineRecord: Equatable, Hashable {
          */hoursMin: Int64, 
         /**
          * Overtime in minutes.
-         */overtimeMin: Int64, 
-        /**
-         * Kind.
-         */kind: LaborKindRecord, 
+         */overtimeMin: Int64, kind: LaborKindRecord, 
         /**
          * Day rate in fen.
          */rateFen: Int64, 
@@ -2149,10 +2029,7 @@ public struct LaborLineRecord: Equatable, Hashable {
          */overtimeRateFen: Int64, 
         /**
          * Cost in fen.
-         */costFen: Int64, 
-        /**
-         * Note.
-         */note: String, 
+         */costFen: Int64, note: String, 
         /**
          * Who entered it.
          */enteredBy: String, 
@@ -2255,17 +2132,11 @@ public struct LaborPatchInput: Equatable, Hashable {
      * Overtime in minutes.
      */
     public var overtimeMin: Int64?
-    /**
-     * Kind.
-     */
     public var kind: LaborKindRecord?
     /**
      * Day rate in fen.
      */
     public var rateFen: Int64?
-    /**
-     * Note.
-     */
     public var note: String?
 
     // Default memberwise initializers are never public by default, so we
@@ -2279,16 +2150,10 @@ public struct LaborPatchInput: Equatable, Hashable {
          */hoursMin: Int64?, 
         /**
          * Overtime in minutes.
-         */overtimeMin: Int64?, 
-        /**
-         * Kind.
-         */kind: LaborKindRecord?, 
+         */overtimeMin: Int64?, kind: LaborKindRecord?, 
         /**
          * Day rate in fen.
-         */rateFen: Int64?, 
-        /**
-         * Note.
-         */note: String?) {
+         */rateFen: Int64?, note: String?) {
         self.workDaysCenti = workDaysCenti
         self.hoursMin = hoursMin
         self.overtimeMin = overtimeMin
@@ -2352,9 +2217,6 @@ public func FfiConverterTypeLaborPatchInput_lower(_ value: LaborPatchInput) -> R
  * A progress line.
  */
 public struct ProgressRecord: Equatable, Hashable {
-    /**
-     * Line id.
-     */
     public var id: String
     /**
      * Work item id.
@@ -2364,26 +2226,17 @@ public struct ProgressRecord: Equatable, Hashable {
      * Quantity installed that day, thousandths.
      */
     public var quantityMilli: Int64
-    /**
-     * Note.
-     */
     public var note: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Line id.
-         */id: String, 
+    public init(id: String, 
         /**
          * Work item id.
          */workItem: String, 
         /**
          * Quantity installed that day, thousandths.
-         */quantityMilli: Int64, 
-        /**
-         * Note.
-         */note: String) {
+         */quantityMilli: Int64, note: String) {
         self.id = id
         self.workItem = workItem
         self.quantityMilli = quantityMilli
@@ -2445,9 +2298,6 @@ public struct ReviewRecord: Equatable, Hashable {
      * submitted, approved, rejected or amended.
      */
     public var action: String
-    /**
-     * Who.
-     */
     public var by: String
     /**
      * When (RFC 3339).
@@ -2463,10 +2313,7 @@ public struct ReviewRecord: Equatable, Hashable {
     public init(
         /**
          * submitted, approved, rejected or amended.
-         */action: String, 
-        /**
-         * Who.
-         */by: String, 
+         */action: String, by: String, 
         /**
          * When (RFC 3339).
          */at: String, 
@@ -2530,59 +2377,23 @@ public func FfiConverterTypeReviewRecord_lower(_ value: ReviewRecord) -> RustBuf
  * A site's master data.
  */
 public struct RosterRecord: Equatable, Hashable {
-    /**
-     * Site id.
-     */
     public var site: String
-    /**
-     * Site code.
-     */
     public var code: String
-    /**
-     * Site name.
-     */
     public var name: String
     /**
      * IANA time zone.
      */
     public var timezone: String
-    /**
-     * Crews.
-     */
     public var crews: [CrewRecord]
-    /**
-     * Workers.
-     */
     public var workers: [WorkerRecord]
-    /**
-     * Work items.
-     */
     public var workItems: [WorkItemRecord]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Site id.
-         */site: String, 
-        /**
-         * Site code.
-         */code: String, 
-        /**
-         * Site name.
-         */name: String, 
+    public init(site: String, code: String, name: String, 
         /**
          * IANA time zone.
-         */timezone: String, 
-        /**
-         * Crews.
-         */crews: [CrewRecord], 
-        /**
-         * Workers.
-         */workers: [WorkerRecord], 
-        /**
-         * Work items.
-         */workItems: [WorkItemRecord]) {
+         */timezone: String, crews: [CrewRecord], workers: [WorkerRecord], workItems: [WorkItemRecord]) {
         self.site = site
         self.code = code
         self.name = name
@@ -2920,9 +2731,6 @@ public struct TotalsRowRecord: Equatable, Hashable {
      * Cost in fen.
      */
     public var costFen: Int64
-    /**
-     * Lines.
-     */
     public var lines: Int64
 
     // Default memberwise initializers are never public by default, so we
@@ -2945,10 +2753,7 @@ public struct TotalsRowRecord: Equatable, Hashable {
          */overtimeMin: Int64, 
         /**
          * Cost in fen.
-         */costFen: Int64, 
-        /**
-         * Lines.
-         */lines: Int64) {
+         */costFen: Int64, lines: Int64) {
         self.key = key
         self.label = label
         self.workDaysCenti = workDaysCenti
@@ -3019,17 +2824,8 @@ public struct WorkItemRecord: Equatable, Hashable {
      * Work item id.
      */
     public var id: String
-    /**
-     * WBS code.
-     */
     public var code: String
-    /**
-     * Name.
-     */
     public var name: String
-    /**
-     * Unit.
-     */
     public var unit: String
     /**
      * Planned quantity, thousandths.
@@ -3041,16 +2837,7 @@ public struct WorkItemRecord: Equatable, Hashable {
     public init(
         /**
          * Work item id.
-         */id: String, 
-        /**
-         * WBS code.
-         */code: String, 
-        /**
-         * Name.
-         */name: String, 
-        /**
-         * Unit.
-         */unit: String, 
+         */id: String, code: String, name: String, unit: String, 
         /**
          * Planned quantity, thousandths.
          */plannedQuantityMilli: Int64) {
@@ -3114,13 +2901,7 @@ public func FfiConverterTypeWorkItemRecord_lower(_ value: WorkItemRecord) -> Rus
  * A worker's day in a month.
  */
 public struct WorkerDayRecord: Equatable, Hashable {
-    /**
-     * Date.
-     */
     public var date: String
-    /**
-     * Site id.
-     */
     public var site: String
     /**
      * Work item id.
@@ -3141,13 +2922,7 @@ public struct WorkerDayRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Date.
-         */date: String, 
-        /**
-         * Site id.
-         */site: String, 
+    public init(date: String, site: String, 
         /**
          * Work item id.
          */workItem: String, 
@@ -3223,17 +2998,11 @@ public func FfiConverterTypeWorkerDayRecord_lower(_ value: WorkerDayRecord) -> R
  * A worker's month across sites.
  */
 public struct WorkerMonthRecord: Equatable, Hashable {
-    /**
-     * Worker id.
-     */
     public var worker: String
     /**
      * The month, `YYYY-MM`.
      */
     public var month: String
-    /**
-     * The days.
-     */
     public var days: [WorkerDayRecord]
     /**
      * Work-days in hundredths.
@@ -3246,16 +3015,10 @@ public struct WorkerMonthRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Worker id.
-         */worker: String, 
+    public init(worker: String, 
         /**
          * The month, `YYYY-MM`.
-         */month: String, 
-        /**
-         * The days.
-         */days: [WorkerDayRecord], 
+         */month: String, days: [WorkerDayRecord], 
         /**
          * Work-days in hundredths.
          */workDaysCenti: Int64, 
@@ -3322,21 +3085,9 @@ public func FfiConverterTypeWorkerMonthRecord_lower(_ value: WorkerMonthRecord) 
  * A worker on the roster.
  */
 public struct WorkerRecord: Equatable, Hashable {
-    /**
-     * Worker id.
-     */
     public var id: String
-    /**
-     * Name.
-     */
     public var name: String
-    /**
-     * Trade code.
-     */
     public var trade: String
-    /**
-     * Crew id.
-     */
     public var crew: String
     /**
      * Day rate in fen.
@@ -3353,19 +3104,7 @@ public struct WorkerRecord: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Worker id.
-         */id: String, 
-        /**
-         * Name.
-         */name: String, 
-        /**
-         * Trade code.
-         */trade: String, 
-        /**
-         * Crew id.
-         */crew: String, 
+    public init(id: String, name: String, trade: String, crew: String, 
         /**
          * Day rate in fen.
          */dayRateFen: Int64, 
@@ -3542,32 +3281,15 @@ public func FfiConverterTypeDayStatusRecord_lower(_ value: DayStatusRecord) -> R
 
 
 
-/**
- * How totals are grouped.
- */
 
 public enum GroupByRecord: Equatable, Hashable {
     
-    /**
-     * Per date.
-     */
-    case day
-    /**
-     * Per crew.
-     */
+    case site
     case crew
-    /**
-     * Per trade.
-     */
     case trade
-    /**
-     * Per worker.
-     */
     case worker
-    /**
-     * Per work item.
-     */
     case workItem
+    case day
 
 
 
@@ -3589,7 +3311,7 @@ public struct FfiConverterTypeGroupByRecord: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .day
+        case 1: return .site
         
         case 2: return .crew
         
@@ -3599,6 +3321,8 @@ public struct FfiConverterTypeGroupByRecord: FfiConverterRustBuffer {
         
         case 5: return .workItem
         
+        case 6: return .day
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3607,7 +3331,7 @@ public struct FfiConverterTypeGroupByRecord: FfiConverterRustBuffer {
         switch value {
         
         
-        case .day:
+        case .site:
             writeInt(&buf, Int32(1))
         
         
@@ -3625,6 +3349,10 @@ public struct FfiConverterTypeGroupByRecord: FfiConverterRustBuffer {
         
         case .workItem:
             writeInt(&buf, Int32(5))
+        
+        
+        case .day:
+            writeInt(&buf, Int32(6))
         
         }
     }
@@ -3657,9 +3385,6 @@ public enum LaborKindRecord: Equatable, Hashable {
      * Paid by the work-day.
      */
     case dayLabor
-    /**
-     * Piecework.
-     */
     case piecework
 
 
@@ -3758,10 +3483,7 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * The server could not be reached or the exchange broke off; local data is intact and sync
      * retries.
      */
-    case Offline(
-        /**
-         * What happened.
-         */reason: String
+    case Offline(reason: String
     )
     /**
      * The server's certificate was refused (it does not chain to the trusted roots or the company
@@ -3776,18 +3498,12 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     /**
      * The phone's storage failed (disk full, damaged file).
      */
-    case Storage(
-        /**
-         * What happened.
-         */reason: String
+    case Storage(reason: String
     )
     /**
      * A bug: a panic or an unexpected failure inside the library, caught at the boundary.
      */
-    case Internal(
-        /**
-         * What happened.
-         */reason: String
+    case Internal(reason: String
     )
 
     
