@@ -2,8 +2,8 @@
 //! dashboard's end-to-end tests. Speaks the W3C WebDriver JSON protocol with the HTTP client the
 //! tests already use.
 
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
