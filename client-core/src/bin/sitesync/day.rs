@@ -1,0 +1,339 @@
+//! One site-day: showing it, its weather, note and delays, and the progress recorded on it.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use sitesync_core::Store;
+use sitesync_core::ids::{LineId, SiteId, WorkItemId, WorkerId};
+use sitesync_core::labor::DaySheet;
+use sitesync_core::units::{Fen, Quantity};
+
+use crate::input::date;
+use crate::render::{fixed, json_out, table};
+use crate::review::status_text;
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Date (YYYY-MM-DD or "today" at the site).
+    #[arg(long)]
+    date: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NoteArgs {
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Date (YYYY-MM-DD or "today").
+    #[arg(long)]
+    date: String,
+    /// Weather, e.g. 晴.
+    #[arg(long)]
+    weather: Option<String>,
+    /// The daily note.
+    #[arg(long)]
+    note: Option<String>,
+    #[command(flatten)]
+    amend: Amend,
+}
+
+#[derive(Args, Debug)]
+pub struct DelayArgs {
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Date (YYYY-MM-DD or "today").
+    #[arg(long)]
+    date: String,
+    /// What held the work up.
+    #[arg(long)]
+    text: String,
+    /// The work item affected.
+    #[arg(long)]
+    work_item: Option<String>,
+    #[command(flatten)]
+    amend: Amend,
+}
+
+#[derive(Args, Debug)]
+pub struct Amend {
+    /// On an approved day: record this change as an amendment, with this reason.
+    #[arg(long, value_name = "REASON")]
+    pub amend: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProgressCmd {
+    /// Record the quantity installed on a work item that day (replaces that day's figure); prints the id.
+    Set {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Date (YYYY-MM-DD or "today").
+        #[arg(long)]
+        date: String,
+        /// Work item id.
+        #[arg(long)]
+        work_item: String,
+        /// Quantity in the work item's unit, e.g. 12.5.
+        #[arg(long, allow_negative_numbers = true)]
+        quantity: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Delete a progress line.
+    Rm {
+        /// The line's id.
+        id: String,
+        #[command(flatten)]
+        amend: Amend,
+    },
+    /// Progress to date per work item against plan.
+    List {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Up to and including this date (default today at the site).
+        #[arg(long)]
+        date: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn show(store: &mut Store, out: &mut impl Write, ShowArgs { site, date: d, json }: ShowArgs) -> Result<()> {
+    let site = SiteId::new(site)?;
+    let d = date(store, &site, &d)?;
+    let sheet = store.day(&site, d)?;
+    if json {
+        json_out(out, &day_json(&sheet))?;
+    } else {
+        print_day(store, out, &sheet)?;
+    }
+    Ok(())
+}
+
+pub fn note(store: &mut Store, out: &mut impl Write, args: NoteArgs) -> Result<()> {
+    let NoteArgs {
+        site,
+        date: d,
+        weather,
+        note,
+        amend,
+    } = args;
+    let site = SiteId::new(site)?;
+    let d = date(store, &site, &d)?;
+    store.set_day_info(&site, d, weather.as_deref(), note.as_deref(), amend.amend.as_deref())?;
+    writeln!(out, "saved")?;
+    Ok(())
+}
+
+pub fn delay(store: &mut Store, out: &mut impl Write, args: DelayArgs) -> Result<()> {
+    let DelayArgs {
+        site,
+        date: d,
+        text,
+        work_item,
+        amend,
+    } = args;
+    let site = SiteId::new(site)?;
+    let d = date(store, &site, &d)?;
+    let wi = work_item.map(WorkItemId::new).transpose()?;
+    writeln!(
+        out,
+        "{}",
+        store.add_delay(&site, d, &text, wi.as_ref(), amend.amend.as_deref())?
+    )?;
+    Ok(())
+}
+
+pub fn progress(store: &mut Store, out: &mut impl Write, cmd: ProgressCmd) -> Result<()> {
+    match cmd {
+        ProgressCmd::Set {
+            site,
+            date: d,
+            work_item,
+            quantity,
+            note,
+            amend,
+        } => {
+            let site = SiteId::new(site)?;
+            let d = date(store, &site, &d)?;
+            let line = store.set_progress(
+                &site,
+                d,
+                &WorkItemId::new(work_item)?,
+                Quantity::parse("quantity", &quantity)?,
+                &note,
+                amend.amend.as_deref(),
+            )?;
+            writeln!(out, "{}", line.id)?;
+        }
+        ProgressCmd::Rm { id, amend } => {
+            store.delete_progress(&LineId::new(id.clone())?, amend.amend.as_deref())?;
+            writeln!(out, "deleted {id}")?;
+        }
+        ProgressCmd::List { site, date: d, json } => {
+            let site = SiteId::new(site)?;
+            let d = date(store, &site, d.as_deref().unwrap_or("today"))?;
+            let items = store.progress_to_date(&site, d)?;
+            if json {
+                json_out(out, &items)?;
+            } else {
+                table(
+                    out,
+                    &[
+                        "work item",
+                        "name",
+                        "unit",
+                        "planned",
+                        "to date",
+                        "%",
+                        "labor cost",
+                        "budget",
+                    ],
+                    items.iter().map(|p| {
+                        vec![
+                            p.code.clone(),
+                            p.name.clone(),
+                            p.unit.clone(),
+                            fixed(p.planned_quantity_milli, 1000, 1),
+                            fixed(p.quantity_to_date_milli, 1000, 1),
+                            format!("{:.1}", p.percent_complete),
+                            fixed(p.labor_cost_fen, 100, 2),
+                            fixed(p.budget_fen, 100, 2),
+                        ]
+                    }),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn line_json(l: &sitesync_core::labor::LaborLine) -> serde_json::Value {
+    let mut v = serde_json::to_value(l).unwrap_or_default();
+    v["cost_fen"] = l.cost().fen().into();
+    v
+}
+
+fn day_json(s: &DaySheet) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    v["labor"] = s.labor.iter().map(line_json).collect();
+    let totals = s.labor.iter().fold([0i64; 5], |mut t, l| {
+        t[0] += l.work_days.centi();
+        t[1] += l.hours.minutes();
+        t[2] += l.overtime.minutes();
+        t[3] += l.cost().fen();
+        t[4] += 1;
+        t
+    });
+    v["totals"] = serde_json::json!({
+        "work_days_centi": totals[0], "hours_min": totals[1], "overtime_min": totals[2], "cost_fen": totals[3], "lines": totals[4]
+    });
+    v
+}
+
+fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()> {
+    let roster = store.roster(&s.site)?;
+    writeln!(
+        out,
+        "{} {} {}  status: {}  weather: {}",
+        roster.site.code,
+        roster.site.name,
+        s.date,
+        status_text(s),
+        if s.weather.is_empty() { "—" } else { &s.weather }
+    )?;
+    if !s.note.is_empty() {
+        writeln!(out, "note: {}", s.note)?;
+    }
+    let name = |w: &WorkerId| roster.worker(w).map(|w| w.name.clone()).unwrap_or_default();
+    let item = |w: &WorkItemId| {
+        roster
+            .work_item(w)
+            .map(|w| format!("{} {}", w.code, w.name))
+            .unwrap_or_else(|| w.to_string())
+    };
+    table(
+        out,
+        &[
+            "id",
+            "worker",
+            "name",
+            "work item",
+            "work-days",
+            "hours",
+            "overtime",
+            "cost",
+            "note",
+            "conflicts",
+        ],
+        s.labor.iter().map(|l| {
+            vec![
+                l.id.to_string(),
+                l.worker.to_string(),
+                name(&l.worker),
+                item(&l.work_item),
+                l.work_days.to_string(),
+                l.hours.to_string(),
+                l.overtime.to_string(),
+                l.cost().to_string(),
+                l.note.clone(),
+                l.conflicts
+                    .iter()
+                    .map(|c| format!("{}: {} vs {}", c.field, c.chosen, c.others.join("/")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]
+        }),
+    )?;
+    let total: i64 = s.labor.iter().map(|l| l.cost().fen()).sum();
+    let days: i64 = s.labor.iter().map(|l| l.work_days.centi()).sum();
+    writeln!(
+        out,
+        "{} lines, {} work-days, {}",
+        s.labor.len(),
+        fixed(days, 100, 2),
+        Fen::new("cost", total).map(|f| f.to_string()).unwrap_or_default()
+    )?;
+    if !s.progress.is_empty() {
+        table(
+            out,
+            &["id", "work item", "quantity", "note"],
+            s.progress.iter().map(|p| {
+                vec![
+                    p.id.to_string(),
+                    item(&p.work_item),
+                    p.quantity.to_string(),
+                    p.note.clone(),
+                ]
+            }),
+        )?;
+    }
+    for d in &s.delays {
+        writeln!(out, "delay: {}", d.text)?;
+    }
+    for r in &s.reviews {
+        writeln!(
+            out,
+            "{} {} by {} {}",
+            r.at.format("%Y-%m-%d %H:%M"),
+            r.action.as_str(),
+            r.by,
+            r.reason
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Reports over a range of days: a site's totals, grouped or not, and a worker's month.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use sitesync_core::ids::{SiteId, WorkerId, parse_date};
+use sitesync_core::store::GroupBy;
+use sitesync_core::units::Fen;
+use sitesync_core::{Error, Store};
+
+use crate::input::date;
+use crate::render::{fixed, json_out, table};
+
+#[derive(Args, Debug)]
+pub struct TotalsArgs {
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// First date, inclusive.
+    #[arg(long)]
+    from: String,
+    /// Last date, inclusive.
+    #[arg(long)]
+    to: String,
+    /// Group rows by this.
+    #[arg(long, value_enum)]
+    by: Option<By>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MonthArgs {
+    /// Worker id.
+    #[arg(long)]
+    worker: String,
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    month: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum By {
+    Day,
+    Crew,
+    Trade,
+    Worker,
+    WorkItem,
+}
+
+pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Result<()> {
+    let TotalsArgs {
+        site,
+        from,
+        to,
+        by,
+        json,
+    } = args;
+    let site = SiteId::new(site)?;
+    let from = date(store, &site, &from)?;
+    let to = date(store, &site, &to)?;
+    let by = by.map(|b| match b {
+        By::Day => GroupBy::Day,
+        By::Crew => GroupBy::Crew,
+        By::Trade => GroupBy::Trade,
+        By::Worker => GroupBy::Worker,
+        By::WorkItem => GroupBy::WorkItem,
+    });
+    store.roster(&site)?;
+    let t = store.totals(Some(&site), from, to, by)?;
+    if json {
+        json_out(out, &t)?;
+    } else {
+        let row = |key: &str, label: &str, s: &sitesync_core::store::Sums| {
+            vec![
+                key.to_string(),
+                label.to_string(),
+                fixed(s.work_days_centi, 100, 2),
+                fixed(s.hours_min * 100 / 60, 100, 2),
+                fixed(s.overtime_min * 100 / 60, 100, 2),
+                Fen::new("cost", s.cost_fen).map(|f| f.to_string()).unwrap_or_default(),
+                s.lines.to_string(),
+            ]
+        };
+        let mut rows: Vec<Vec<String>> = t.rows.iter().map(|r| row(&r.key, &r.label, &r.sums)).collect();
+        rows.push(row("total", "", &t.total));
+        table(
+            out,
+            &["key", "name", "work-days", "hours", "overtime h", "cost", "lines"],
+            rows.into_iter(),
+        )?;
+    }
+    Ok(())
+}
+
+pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month, json }: MonthArgs) -> Result<()> {
+    let first = parse_date(&format!("{month}-01")).map_err(|_| Error::InvalidDate(month.clone()))?;
+    let m = store.worker_month(&WorkerId::new(worker)?, first)?;
+    if json {
+        json_out(out, &m)?;
+    } else {
+        let mut rows: Vec<Vec<String>> = m
+            .days
+            .iter()
+            .map(|d| {
+                vec![
+                    d.date.to_string(),
+                    d.site.to_string(),
+                    d.work_item.to_string(),
+                    fixed(d.work_days_centi, 100, 2),
+                    fixed(d.overtime_min * 100 / 60, 100, 2),
+                    fixed(d.cost_fen, 100, 2),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "total".into(),
+            String::new(),
+            String::new(),
+            fixed(m.total.work_days_centi, 100, 2),
+            fixed(m.total.overtime_min * 100 / 60, 100, 2),
+            fixed(m.total.cost_fen, 100, 2),
+        ]);
+        table(
+            out,
+            &["date", "site", "work item", "work-days", "overtime h", "cost ¥"],
+            rows.into_iter(),
+        )?;
+    }
+    Ok(())
+}
