@@ -27,3 +27,11 @@ pub fn ok(store: &Path, args: &[&str]) -> String {
 pub fn json(store: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(store, args)).unwrap()
 }
+
+/// A fresh store in `dir` with the small fixture company and its logs imported.
+pub fn small_store(dir: &Path) -> std::path::PathBuf {
+    let store = dir.join("phone.sqlite3");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small");
+    ok(&store, &["import", fixtures.to_str().unwrap()]);
+    store
+}

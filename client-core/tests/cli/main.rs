@@ -5,4 +5,5 @@
 
 mod common;
 mod logging;
+mod report;
 mod store;

@@ -7,10 +7,10 @@ use clap::{Args, Subcommand};
 use sitesync_core::Store;
 use sitesync_core::ids::{LineId, SiteId, WorkItemId, WorkerId};
 use sitesync_core::labor::DaySheet;
-use sitesync_core::units::{Fen, Quantity};
+use sitesync_core::units::{Quantity, fixed, yuan};
 
 use crate::input::date;
-use crate::render::{fixed, json_out, table};
+use crate::render::{json_out, table};
 use crate::review::status_text;
 
 #[derive(Args, Debug)]
@@ -208,11 +208,11 @@ pub fn progress(store: &mut Store, out: &mut impl Write, cmd: ProgressCmd) -> Re
                             p.code.clone(),
                             p.name.clone(),
                             p.unit.clone(),
-                            fixed(p.planned_quantity_milli, 1000, 1),
-                            fixed(p.quantity_to_date_milli, 1000, 1),
+                            fixed(p.planned_quantity_milli, 3),
+                            fixed(p.quantity_to_date_milli, 3),
                             format!("{:.1}", p.percent_complete),
-                            fixed(p.labor_cost_fen, 100, 2),
-                            fixed(p.budget_fen, 100, 2),
+                            yuan(p.labor_cost_fen),
+                            yuan(p.budget_fen),
                         ]
                     }),
                 )?;
@@ -305,8 +305,8 @@ fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()
         out,
         "{} lines, {} work-days, {}",
         s.labor.len(),
-        fixed(days, 100, 2),
-        Fen::new("cost", total).map(|f| f.to_string()).unwrap_or_default()
+        fixed(days, 2),
+        yuan(total)
     )?;
     if !s.progress.is_empty() {
         table(

@@ -6,10 +6,10 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use sitesync_core::ids::parse_date;
-use sitesync_core::units::Quantity;
+use sitesync_core::units::{Quantity, fixed};
 use sitesync_core::{Error, Store};
 
-use crate::render::{fixed, json_out, table};
+use crate::render::{json_out, table};
 
 #[derive(Args, Debug)]
 pub struct CycleRef {
@@ -284,7 +284,7 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
             let (org, cycle) = org_of(store, &at)?;
             let board = store.review_cycle(&org, &cycle, today, &notes)?;
             for c in &board.since_last_review {
-                writeln!(out, "{}  {}", c.title, fixed(c.now_milli, 1000, 1))?;
+                writeln!(out, "{}  {}", c.title, fixed(c.now_milli, 3))?;
             }
         }
         OkrCmd::Close { at, retrospective } => {
@@ -335,8 +335,8 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
                             vec![
                                 format!("  {}", k.kr.id),
                                 k.kr.title.clone(),
-                                fixed(k.current_milli, 1000, 1),
-                                fixed(k.kr.target_milli, 1000, 1),
+                                fixed(k.current_milli, 3),
+                                fixed(k.kr.target_milli, 3),
                                 k.kr.unit.clone(),
                                 format!("{:.0}%", k.progress * 100.0),
                                 k.status.as_str().to_string(),

@@ -1,15 +1,10 @@
-//! Output shared by every command group: aligned tables, pretty JSON, fixed-point figures.
+//! Output shared by every command group: aligned tables, pretty JSON. Figures are
+//! formatted by `sitesync_core::units` (`fixed`, `hours`, `yuan`), the same functions the API uses.
 
 use std::io::Write;
 
 use anyhow::Result;
 use unicode_width::UnicodeWidthStr;
-
-/// `value / scale` with `decimals` decimals, for tables.
-pub fn fixed(value: i64, scale: i64, decimals: u32) -> String {
-    let f = value as f64 / scale as f64;
-    format!("{f:.*}", decimals as usize)
-}
 
 pub fn json_out(out: &mut impl Write, v: &impl serde::Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, v)?;

@@ -6,11 +6,11 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use sitesync_core::ids::{SiteId, WorkerId, parse_date};
 use sitesync_core::store::GroupBy;
-use sitesync_core::units::Fen;
+use sitesync_core::units::{fixed, hours, yuan};
 use sitesync_core::{Error, Store};
 
 use crate::input::date;
-use crate::render::{fixed, json_out, table};
+use crate::render::{json_out, table};
 
 #[derive(Args, Debug)]
 pub struct TotalsArgs {
@@ -44,6 +44,8 @@ pub struct MonthArgs {
     json: bool,
 }
 
+/// The CLI's own names for the groupings, so that `--by` keeps its spelling whatever the library's
+/// report model becomes; [`group_by`] is the one place they meet it.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum By {
     Day,
@@ -51,6 +53,17 @@ pub enum By {
     Trade,
     Worker,
     WorkItem,
+}
+
+/// The library's grouping for a `--by` value.
+fn group_by(by: By) -> GroupBy {
+    match by {
+        By::Day => GroupBy::Day,
+        By::Crew => GroupBy::Crew,
+        By::Trade => GroupBy::Trade,
+        By::Worker => GroupBy::Worker,
+        By::WorkItem => GroupBy::WorkItem,
+    }
 }
 
 pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Result<()> {
@@ -64,15 +77,8 @@ pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Resu
     let site = SiteId::new(site)?;
     let from = date(store, &site, &from)?;
     let to = date(store, &site, &to)?;
-    let by = by.map(|b| match b {
-        By::Day => GroupBy::Day,
-        By::Crew => GroupBy::Crew,
-        By::Trade => GroupBy::Trade,
-        By::Worker => GroupBy::Worker,
-        By::WorkItem => GroupBy::WorkItem,
-    });
     store.roster(&site)?;
-    let t = store.totals(Some(&site), from, to, by)?;
+    let t = store.totals(Some(&site), from, to, by.map(group_by))?;
     if json {
         json_out(out, &t)?;
     } else {
@@ -80,10 +86,10 @@ pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Resu
             vec![
                 key.to_string(),
                 label.to_string(),
-                fixed(s.work_days_centi, 100, 2),
-                fixed(s.hours_min * 100 / 60, 100, 2),
-                fixed(s.overtime_min * 100 / 60, 100, 2),
-                Fen::new("cost", s.cost_fen).map(|f| f.to_string()).unwrap_or_default(),
+                fixed(s.work_days_centi, 2),
+                hours(s.hours_min),
+                hours(s.overtime_min),
+                yuan(s.cost_fen),
                 s.lines.to_string(),
             ]
         };
@@ -112,9 +118,9 @@ pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month,
                     d.date.to_string(),
                     d.site.to_string(),
                     d.work_item.to_string(),
-                    fixed(d.work_days_centi, 100, 2),
-                    fixed(d.overtime_min * 100 / 60, 100, 2),
-                    fixed(d.cost_fen, 100, 2),
+                    fixed(d.work_days_centi, 2),
+                    hours(d.overtime_min),
+                    yuan(d.cost_fen),
                 ]
             })
             .collect();
@@ -122,13 +128,13 @@ pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month,
             "total".into(),
             String::new(),
             String::new(),
-            fixed(m.total.work_days_centi, 100, 2),
-            fixed(m.total.overtime_min * 100 / 60, 100, 2),
-            fixed(m.total.cost_fen, 100, 2),
+            fixed(m.total.work_days_centi, 2),
+            hours(m.total.overtime_min),
+            yuan(m.total.cost_fen),
         ]);
         table(
             out,
-            &["date", "site", "work item", "work-days", "overtime h", "cost ¥"],
+            &["date", "site", "work item", "work-days", "overtime h", "cost"],
             rows.into_iter(),
         )?;
     }
