@@ -10,7 +10,7 @@ fn a_foreman_logs_a_crew_day_from_the_command_line() {
     let store = dir.path().join("phone.sqlite3");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small");
     let out = ok(&store, &["import", fixtures.to_str().unwrap()]);
-    assert!(out.contains("1 sites"), "{out}");
+    assert!(out.starts_with("imported 1 site, 53 workers, 3 days, "), "{out}");
 
     let site = ["--site", "site-hz-01"];
     let id = ok(

@@ -4,6 +4,10 @@
 #![cfg(feature = "cli")]
 
 mod common;
+mod entry;
+mod language;
 mod logging;
+mod names;
 mod report;
 mod store;
+mod watch;

@@ -35,10 +35,7 @@ fn money_in_tables_prints_like_the_api() {
     let table = ok(&store, &["month", "--worker", "w-0001", "--month", "2026-09"]);
     let last = table.lines().last().unwrap();
     assert!(last.starts_with("total"), "{table}");
-    assert!(
-        last.ends_with(&yuan(m["cost_fen"].as_i64().unwrap())),
-        "{table}"
-    );
+    assert!(last.ends_with(&yuan(m["cost_fen"].as_i64().unwrap())), "{table}");
 
     // Budgets run to millions: ¥7,346,436.00, not 7346436.00.
     let progress = ok(

@@ -67,3 +67,26 @@ fn init_takes_a_company_ca_and_refuses_clear_text_to_another_host() {
         &["init", "--server", "http://127.0.0.1:8080", "--token", "sst_x_y"],
     );
 }
+
+#[test]
+fn init_says_the_next_command_with_the_store_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("site office.sqlite3");
+    let out = ok(
+        &store,
+        &["init", "--server", "http://127.0.0.1:8080", "--token", "sst_x_y"],
+    );
+    // Quoted for the shell: the path has a space.
+    let next = format!("run `sitesync --store '{}' sync`", store.display());
+    assert!(out.contains(&next), "{out}");
+
+    let plain = dir.path().join("a.sqlite3");
+    let out = ok(
+        &plain,
+        &["init", "--server", "http://127.0.0.1:8080", "--token", "sst_x_y"],
+    );
+    assert!(
+        out.contains(&format!("run `sitesync --store {} sync`", plain.display())),
+        "{out}"
+    );
+}

@@ -5,22 +5,18 @@ use std::io::Write;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use sitesync_core::Store;
-use sitesync_core::ids::{LineId, SiteId, WorkItemId, WorkerId};
+use sitesync_core::ids::{LineId, WorkItemId, WorkerId};
 use sitesync_core::labor::DaySheet;
-use sitesync_core::units::{Quantity, fixed, yuan};
+use sitesync_core::units::{Quantity, add_saturating, fixed, yuan};
 
-use crate::input::date;
-use crate::render::{json_out, table};
-use crate::review::status_text;
+use crate::input::{self, SiteDay};
+use crate::msg::{Col, Msg, cols};
+use crate::render::{json_out, say, table};
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// Site id.
-    #[arg(long)]
-    site: String,
-    /// Date (YYYY-MM-DD or "today" at the site).
-    #[arg(long)]
-    date: String,
+    #[command(flatten)]
+    day: SiteDay,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -28,12 +24,8 @@ pub struct ShowArgs {
 
 #[derive(Args, Debug)]
 pub struct NoteArgs {
-    /// Site id.
-    #[arg(long)]
-    site: String,
-    /// Date (YYYY-MM-DD or "today").
-    #[arg(long)]
-    date: String,
+    #[command(flatten)]
+    day: SiteDay,
     /// Weather, e.g. 晴.
     #[arg(long)]
     weather: Option<String>,
@@ -46,12 +38,8 @@ pub struct NoteArgs {
 
 #[derive(Args, Debug)]
 pub struct DelayArgs {
-    /// Site id.
-    #[arg(long)]
-    site: String,
-    /// Date (YYYY-MM-DD or "today").
-    #[arg(long)]
-    date: String,
+    #[command(flatten)]
+    day: SiteDay,
     /// What held the work up.
     #[arg(long)]
     text: String,
@@ -60,6 +48,15 @@ pub struct DelayArgs {
     work_item: Option<String>,
     #[command(flatten)]
     amend: Amend,
+}
+
+/// The line `rm` deletes, for labor and progress alike.
+#[derive(Args, Debug)]
+pub struct LineRm {
+    /// The line's id.
+    pub id: String,
+    #[command(flatten)]
+    pub amend: Amend,
 }
 
 #[derive(Args, Debug)]
@@ -73,12 +70,8 @@ pub struct Amend {
 pub enum ProgressCmd {
     /// Record the quantity installed on a work item that day (replaces that day's figure); prints the id.
     Set {
-        /// Site id.
-        #[arg(long)]
-        site: String,
-        /// Date (YYYY-MM-DD or "today").
-        #[arg(long)]
-        date: String,
+        #[command(flatten)]
+        day: SiteDay,
         /// Work item id.
         #[arg(long)]
         work_item: String,
@@ -92,15 +85,10 @@ pub enum ProgressCmd {
         amend: Amend,
     },
     /// Delete a progress line.
-    Rm {
-        /// The line's id.
-        id: String,
-        #[command(flatten)]
-        amend: Amend,
-    },
+    Rm(LineRm),
     /// Progress to date per work item against plan.
     List {
-        /// Site id.
+        /// Site id, code (HZ-01) or name.
         #[arg(long)]
         site: String,
         /// Up to and including this date (default today at the site).
@@ -112,9 +100,8 @@ pub enum ProgressCmd {
     },
 }
 
-pub fn show(store: &mut Store, out: &mut impl Write, ShowArgs { site, date: d, json }: ShowArgs) -> Result<()> {
-    let site = SiteId::new(site)?;
-    let d = date(store, &site, &d)?;
+pub fn show(store: &mut Store, out: &mut impl Write, ShowArgs { day, json }: ShowArgs) -> Result<()> {
+    let (site, d) = day.read(store)?;
     let sheet = store.day(&site, d)?;
     if json {
         json_out(out, &day_json(&sheet))?;
@@ -126,29 +113,25 @@ pub fn show(store: &mut Store, out: &mut impl Write, ShowArgs { site, date: d, j
 
 pub fn note(store: &mut Store, out: &mut impl Write, args: NoteArgs) -> Result<()> {
     let NoteArgs {
-        site,
-        date: d,
+        day,
         weather,
         note,
         amend,
     } = args;
-    let site = SiteId::new(site)?;
-    let d = date(store, &site, &d)?;
+    let (site, d) = day.write(store)?;
     store.set_day_info(&site, d, weather.as_deref(), note.as_deref(), amend.amend.as_deref())?;
-    writeln!(out, "saved")?;
+    say(out, Msg::Saved)?;
     Ok(())
 }
 
 pub fn delay(store: &mut Store, out: &mut impl Write, args: DelayArgs) -> Result<()> {
     let DelayArgs {
-        site,
-        date: d,
+        day,
         text,
         work_item,
         amend,
     } = args;
-    let site = SiteId::new(site)?;
-    let d = date(store, &site, &d)?;
+    let (site, d) = day.write(store)?;
     let wi = work_item.map(WorkItemId::new).transpose()?;
     writeln!(
         out,
@@ -161,15 +144,13 @@ pub fn delay(store: &mut Store, out: &mut impl Write, args: DelayArgs) -> Result
 pub fn progress(store: &mut Store, out: &mut impl Write, cmd: ProgressCmd) -> Result<()> {
     match cmd {
         ProgressCmd::Set {
-            site,
-            date: d,
+            day,
             work_item,
             quantity,
             note,
             amend,
         } => {
-            let site = SiteId::new(site)?;
-            let d = date(store, &site, &d)?;
+            let (site, d) = day.write(store)?;
             let line = store.set_progress(
                 &site,
                 d,
@@ -180,29 +161,29 @@ pub fn progress(store: &mut Store, out: &mut impl Write, cmd: ProgressCmd) -> Re
             )?;
             writeln!(out, "{}", line.id)?;
         }
-        ProgressCmd::Rm { id, amend } => {
+        ProgressCmd::Rm(LineRm { id, amend }) => {
             store.delete_progress(&LineId::new(id.clone())?, amend.amend.as_deref())?;
-            writeln!(out, "deleted {id}")?;
+            say(out, Msg::Deleted(&id))?;
         }
         ProgressCmd::List { site, date: d, json } => {
-            let site = SiteId::new(site)?;
-            let d = date(store, &site, d.as_deref().unwrap_or("today"))?;
+            let site = input::site(store, &site)?;
+            let d = input::date(store, &site, d.as_deref().unwrap_or("today"))?;
             let items = store.progress_to_date(&site, d)?;
             if json {
                 json_out(out, &items)?;
             } else {
                 table(
                     out,
-                    &[
-                        "work item",
-                        "name",
-                        "unit",
-                        "planned",
-                        "to date",
-                        "%",
-                        "labor cost",
-                        "budget",
-                    ],
+                    &cols(&[
+                        Col::WorkItem,
+                        Col::Name,
+                        Col::Unit,
+                        Col::Planned,
+                        Col::ToDate,
+                        Col::Percent,
+                        Col::LaborCost,
+                        Col::Budget,
+                    ]),
                     items.iter().map(|p| {
                         vec![
                             p.code.clone(),
@@ -247,17 +228,18 @@ fn day_json(s: &DaySheet) -> serde_json::Value {
 
 fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()> {
     let roster = store.roster(&s.site)?;
-    writeln!(
+    say(
         out,
-        "{} {} {}  status: {}  weather: {}",
-        roster.site.code,
-        roster.site.name,
-        s.date,
-        status_text(s),
-        if s.weather.is_empty() { "—" } else { &s.weather }
+        Msg::DayHeader {
+            code: &roster.site.code,
+            name: &roster.site.name,
+            date: &s.date.to_string(),
+            status: s.status,
+            weather: if s.weather.is_empty() { "—" } else { &s.weather },
+        },
     )?;
     if !s.note.is_empty() {
-        writeln!(out, "note: {}", s.note)?;
+        say(out, Msg::DayNote(&s.note))?;
     }
     let name = |w: &WorkerId| roster.worker(w).map(|w| w.name.clone()).unwrap_or_default();
     let item = |w: &WorkItemId| {
@@ -268,18 +250,18 @@ fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()
     };
     table(
         out,
-        &[
-            "id",
-            "worker",
-            "name",
-            "work item",
-            "work-days",
-            "hours",
-            "overtime",
-            "cost",
-            "note",
-            "conflicts",
-        ],
+        &cols(&[
+            Col::Id,
+            Col::Worker,
+            Col::Name,
+            Col::WorkItem,
+            Col::WorkDays,
+            Col::Hours,
+            Col::Overtime,
+            Col::Cost,
+            Col::Note,
+            Col::Conflicts,
+        ]),
         s.labor.iter().map(|l| {
             vec![
                 l.id.to_string(),
@@ -293,25 +275,33 @@ fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()
                 l.note.clone(),
                 l.conflicts
                     .iter()
-                    .map(|c| format!("{}: {} vs {}", c.field, c.chosen, c.others.join("/")))
+                    .map(|c| {
+                        Msg::Conflict {
+                            field: &c.field,
+                            chosen: &c.chosen,
+                            others: &c.others.join("/"),
+                        }
+                        .to_string()
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
             ]
         }),
     )?;
-    let total: i64 = s.labor.iter().map(|l| l.cost().fen()).sum();
+    let total = s.labor.iter().map(|l| l.cost().fen()).fold(0, add_saturating);
     let days: i64 = s.labor.iter().map(|l| l.work_days.centi()).sum();
-    writeln!(
+    say(
         out,
-        "{} lines, {} work-days, {}",
-        s.labor.len(),
-        fixed(days, 2),
-        yuan(total)
+        Msg::DayTotals {
+            lines: s.labor.len(),
+            work_days: &fixed(days, 2),
+            cost: &yuan(total),
+        },
     )?;
     if !s.progress.is_empty() {
         table(
             out,
-            &["id", "work item", "quantity", "note"],
+            &cols(&[Col::Id, Col::WorkItem, Col::Quantity, Col::Note]),
             s.progress.iter().map(|p| {
                 vec![
                     p.id.to_string(),
@@ -323,16 +313,17 @@ fn print_day(store: &mut Store, out: &mut impl Write, s: &DaySheet) -> Result<()
         )?;
     }
     for d in &s.delays {
-        writeln!(out, "delay: {}", d.text)?;
+        say(out, Msg::Delay(&d.text))?;
     }
     for r in &s.reviews {
-        writeln!(
+        say(
             out,
-            "{} {} by {} {}",
-            r.at.format("%Y-%m-%d %H:%M"),
-            r.action.as_str(),
-            r.by,
-            r.reason
+            Msg::Reviewed {
+                at: &r.at.format("%Y-%m-%d %H:%M").to_string(),
+                action: r.action,
+                by: &r.by,
+                reason: &r.reason,
+            },
         )?;
     }
     Ok(())

@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use sitesync_core::ids::{SiteId, parse_date};
-use sitesync_core::{Error, Store};
+use sitesync_core::Store;
+use sitesync_core::ids::{DocId, OrgId};
 
-use crate::render::json_out;
+use crate::error::{CliError, Expected};
+use crate::input;
+use crate::msg::Msg;
+use crate::render::{json_out, say, short_hash};
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    /// Site id (with --date).
+    /// Site id, code or name (with --date).
     #[arg(long, requires = "date", conflicts_with = "cycle")]
     site: Option<String>,
     /// Date (YYYY-MM-DD).
@@ -51,35 +54,36 @@ pub fn history(store: &mut Store, out: &mut impl Write, args: HistoryArgs) -> Re
         json,
     } = args;
     let id = match (site, date, cycle, org) {
-        (Some(site), Some(date), None, None) => sitesync_core::ids::DocId::Day(SiteId::new(site)?, parse_date(&date)?),
-        (None, None, Some(cycle), Some(org)) => {
-            sitesync_core::ids::DocId::Okr(sitesync_core::ids::OrgId::new(org)?, cycle)
-        }
-        _ => anyhow::bail!("give --site and --date, or --cycle and --org"),
+        (Some(site), Some(date), None, None) => DocId::Day(input::site(store, &site)?, input::day(&date)?),
+        (None, None, Some(cycle), Some(org)) => DocId::Okr(OrgId::new(org)?, cycle),
+        _ => return Err(CliError::HistoryArgs.into()),
     };
     let entries = store.history(&id, "this device", &Default::default())?;
     if json {
         json_out(out, &entries)?;
     } else if entries.is_empty() {
-        writeln!(out, "{id}: nothing in this store")?;
+        say(out, Msg::NothingInStore(&id.to_string()))?;
     } else {
         for e in &entries {
             let who = match (&e.author.user_name, &e.author.user_id, &e.author.device) {
                 (Some(n), Some(u), Some(d)) => format!("{n} ({u}, {d})"),
                 (Some(n), None, Some(d)) => format!("{n} ({d})"),
                 (_, _, Some(d)) => d.clone(),
-                _ => "unknown device".to_string(),
+                _ => Msg::UnknownDevice.to_string(),
             };
             let at = chrono::DateTime::from_timestamp_millis(e.change.time_ms)
                 .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_default();
-            let received = e
-                .received_at
-                .as_deref()
-                .map(|r| format!(", received {r}"))
-                .unwrap_or_default();
-            let signed = if e.author.signed { "" } else { " [unsigned]" };
-            writeln!(out, "{} {at} by {who}{received}{signed}", &e.change.hash[..12])?;
+            say(
+                out,
+                Msg::HistoryEntry {
+                    hash: short_hash(&e.change.hash),
+                    at: &at,
+                    who: &who,
+                    received: e.received_at.as_deref(),
+                    signed: e.author.signed,
+                },
+            )?;
             for w in &e.change.writes {
                 writeln!(out, "    {}.{}.{} = {}", w.table, w.record, w.field, w.value)?;
             }
@@ -92,12 +96,14 @@ pub fn history(store: &mut Store, out: &mut impl Write, args: HistoryArgs) -> Re
 pub fn verify_evidence(store: &Path, args: &EvidenceArgs) -> Result<()> {
     let EvidenceArgs { file, server_key, json } = args;
     let (key, json) = (server_key.as_deref(), *json);
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| Msg::Reading(file).to_string())?;
     let pinned = match key {
         Some(k) => {
             let mut out = [0u8; 32];
-            hex::decode_to_slice(k.trim(), &mut out)
-                .map_err(|_| Error::invalid_public("server_key", "64 hex digits"))?;
+            hex::decode_to_slice(k.trim(), &mut out).map_err(|_| CliError::Invalid {
+                field: "server_key",
+                expected: Expected::HexKey,
+            })?;
             Some(out)
         }
         None if store.exists() => Store::open(store)?
@@ -115,17 +121,14 @@ pub fn verify_evidence(store: &Path, args: &EvidenceArgs) -> Result<()> {
             } else {
                 write!(out, "{}", report.to_text())?;
                 if pinned.is_none() {
-                    writeln!(
-                        out,
-                        "note: no server key to compare with; check the fingerprint above against your server's"
-                    )?;
+                    say(out, Msg::NoServerKey)?;
                 }
             }
             Ok(())
         }
         Err(e) => {
-            writeln!(out, "DOES NOT VERIFY: {e}")?;
-            anyhow::bail!("{} does not verify", file.display())
+            say(out, Msg::DoesNotVerify(&e.to_string()))?;
+            Err(CliError::DoesNotVerify(file.clone()).into())
         }
     }
 }

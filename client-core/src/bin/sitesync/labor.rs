@@ -6,26 +6,23 @@ use std::io::Write;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use sitesync_core::Store;
-use sitesync_core::ids::{CrewId, LineId, SiteId, WorkItemId, WorkerId};
+use sitesync_core::ids::{CrewId, LineId, WorkItemId};
 use sitesync_core::labor::{LaborKind, LaborPatch};
 use sitesync_core::store::entry;
 use sitesync_core::units::{Fen, Minutes, WorkDays};
 
-use crate::day::{Amend, line_json};
-use crate::input::date;
-use crate::render::json_out;
+use crate::day::{Amend, LineRm, line_json};
+use crate::input::{self, SiteDay};
+use crate::msg::Msg;
+use crate::render::{json_out, say};
 
 #[derive(Subcommand, Debug)]
 pub enum LaborCmd {
     /// Log a worker on a work item for a day; prints the line's id.
     Add {
-        /// Site id.
-        #[arg(long)]
-        site: String,
-        /// Date (YYYY-MM-DD or "today").
-        #[arg(long)]
-        date: String,
-        /// Worker id.
+        #[command(flatten)]
+        day: SiteDay,
+        /// Worker id, or name where only one worker has it.
         #[arg(long)]
         worker: String,
         /// Work item id.
@@ -43,7 +40,7 @@ pub enum LaborCmd {
     Edit {
         /// The line's id.
         id: String,
-        /// Work-days (工日).
+        /// Work-days (工日); without --hours the line's hours follow, at 8 a work-day.
         #[arg(long, allow_negative_numbers = true)]
         work_days: Option<String>,
         #[command(flatten)]
@@ -52,12 +49,7 @@ pub enum LaborCmd {
         amend: Amend,
     },
     /// Delete a line.
-    Rm {
-        /// The line's id.
-        id: String,
-        #[command(flatten)]
-        amend: Amend,
-    },
+    Rm(LineRm),
     /// Show one line.
     Show {
         /// The line's id.
@@ -91,7 +83,7 @@ pub struct LineFields {
 pub enum CrewCmd {
     /// Log a whole crew for a day like another day, in one step; then edit the exceptions.
     Copy {
-        /// Site id.
+        /// Site id, code (HZ-01) or name.
         #[arg(long)]
         site: String,
         /// Crew id.
@@ -120,23 +112,20 @@ pub enum Kind {
 pub fn labor(store: &mut Store, out: &mut impl Write, cmd: LaborCmd) -> Result<()> {
     match cmd {
         LaborCmd::Add {
-            site,
-            date: d,
+            day,
             worker,
             work_item,
             work_days,
             fields,
             amend,
         } => {
-            let site = SiteId::new(site)?;
-            let d = date(store, &site, &d)?;
-            let mut e = entry(
-                site.clone(),
-                d,
-                WorkerId::new(worker)?,
-                WorkItemId::new(work_item)?,
-                WorkDays::parse(&work_days)?,
-            );
+            let (site, d) = day.write(store)?;
+            let worker = input::worker(store, Some(&site), &worker)?;
+            let work_days = WorkDays::parse(&work_days)?;
+            if work_days.centi() == 0 {
+                input::warn(&Msg::ZeroWorkDays);
+            }
+            let mut e = entry(site.clone(), d, worker, WorkItemId::new(work_item)?, work_days);
             let patch = patch(None, &fields)?;
             e.hours = patch.hours;
             e.overtime = patch.overtime.unwrap_or_default();
@@ -152,16 +141,18 @@ pub fn labor(store: &mut Store, out: &mut impl Write, cmd: LaborCmd) -> Result<(
             fields,
             amend,
         } => {
-            let line = store.edit_labor(
-                &LineId::new(id)?,
-                &patch(work_days.as_deref(), &fields)?,
-                amend.amend.as_deref(),
-            )?;
+            let id = LineId::new(id)?;
+            let mut patch = patch(work_days.as_deref(), &fields)?;
+            if patch.work_days.is_some_and(|w| w.centi() == 0) {
+                input::warn(&Msg::ZeroWorkDays);
+            }
+            hours_follow_work_days(store, &id, &mut patch)?;
+            let line = store.edit_labor(&id, &patch, amend.amend.as_deref())?;
             writeln!(out, "{}", line.id)?;
         }
-        LaborCmd::Rm { id, amend } => {
+        LaborCmd::Rm(LineRm { id, amend }) => {
             store.delete_labor(&LineId::new(id.clone())?, amend.amend.as_deref())?;
-            writeln!(out, "deleted {id}")?;
+            say(out, Msg::Deleted(&id))?;
         }
         LaborCmd::Show { id, json } => {
             let (site, d, line) = store.labor_line(&LineId::new(id)?)?;
@@ -171,16 +162,19 @@ pub fn labor(store: &mut Store, out: &mut impl Write, cmd: LaborCmd) -> Result<(
                     &serde_json::json!({"site": site, "date": d, "line": line_json(&line)}),
                 )?;
             } else {
-                writeln!(
+                say(
                     out,
-                    "{site} {d} {} {} {} work-days, {} + {} overtime, {} ({})",
-                    line.worker,
-                    line.work_item,
-                    line.work_days,
-                    line.hours,
-                    line.overtime,
-                    line.cost(),
-                    if line.deleted { "deleted" } else { "active" }
+                    Msg::LineSummary {
+                        site: site.as_str(),
+                        date: &d.to_string(),
+                        worker: line.worker.as_str(),
+                        work_item: line.work_item.as_str(),
+                        work_days: &line.work_days.to_string(),
+                        hours: &line.hours.to_string(),
+                        overtime: &line.overtime.to_string(),
+                        cost: &line.cost().to_string(),
+                        deleted: line.deleted,
+                    },
                 )?;
             }
         }
@@ -196,24 +190,27 @@ pub fn crew(store: &mut Store, out: &mut impl Write, cmd: CrewCmd) -> Result<()>
         to,
         json,
     } = cmd;
-    let site = SiteId::new(site)?;
-    let from = date(store, &site, &from)?;
-    let to = date(store, &site, &to)?;
+    let site = input::site(store, &site)?;
+    let from = input::date(store, &site, &from)?;
+    let to = input::date_to_write(store, &site, &to)?;
     let copy = store.copy_crew_day(&site, &CrewId::new(crew)?, from, to)?;
     if json {
         json_out(out, &copy)?;
     } else {
-        writeln!(out, "copied {} lines from {from} to {to}", copy.created.len())?;
+        say(
+            out,
+            Msg::Copied {
+                lines: copy.created.len(),
+                from: &from.to_string(),
+                to: &to.to_string(),
+            },
+        )?;
         for id in &copy.created {
             writeln!(out, "{id}")?;
         }
         if !copy.skipped.is_empty() {
             let names: Vec<String> = copy.skipped.iter().map(ToString::to_string).collect();
-            writeln!(
-                out,
-                "skipped (already logged that day or inactive): {}",
-                names.join(", ")
-            )?;
+            say(out, Msg::CopySkipped(&names.join(", ")))?;
         }
     }
     Ok(())
@@ -240,4 +237,32 @@ fn patch(work_days: Option<&str>, f: &LineFields) -> Result<LaborPatch> {
         day_rate: f.rate.as_deref().map(|r| Fen::parse_yuan("rate", r)).transpose()?,
         note: f.note.clone(),
     })
+}
+
+/// Minutes a work-day stands for when hours are not given: 8 hours, the store's default for a new
+/// line (1.00 work-day is 8 h, 0.50 is 4 h).
+const MINUTES_PER_WORK_DAY: i64 = 8 * 60;
+
+/// Keeps a line's hours consistent with its work-days: an edit of the work-days without `--hours`
+/// also sets the hours to 8 a work-day, as a new line would get, and says so on stderr. (Left alone,
+/// a line edited from 1.00 to 0.50 work-days kept its 8 hours, and a crew read 188 work-days
+/// against 1,508 hours.) An explicit `--hours` always wins.
+fn hours_follow_work_days(store: &mut Store, id: &LineId, patch: &mut LaborPatch) -> Result<()> {
+    let (Some(work_days), None) = (patch.work_days, patch.hours) else {
+        return Ok(());
+    };
+    let (_, _, line) = store.labor_line(id)?;
+    let hours = Minutes::from_min("hours", work_days.centi() * MINUTES_PER_WORK_DAY / 100)?;
+    if hours != line.hours {
+        eprintln!(
+            "{}",
+            Msg::HoursFollow {
+                work_days: &work_days.to_string(),
+                from: &line.hours.to_string(),
+                to: &hours.to_string(),
+            }
+        );
+        patch.hours = Some(hours);
+    }
+    Ok(())
 }

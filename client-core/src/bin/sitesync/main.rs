@@ -5,9 +5,12 @@
 //! its own, with its arguments beside the code that acts on them.
 
 mod day;
+mod error;
 mod history;
 mod input;
 mod labor;
+mod locale;
+mod msg;
 mod okr;
 mod render;
 mod report;
@@ -15,18 +18,21 @@ mod review;
 mod store;
 mod sync;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sitesync_core::{Error, Store};
 
+use crate::error::CliError;
+use crate::msg::Msg;
+
 /// Offline-first day-labor and progress logging for construction sites.
 #[derive(Parser, Debug)]
 #[command(name = "sitesync", version, about, long_about = None)]
 struct Cli {
-    /// The store file (created if missing).
+    /// The store file. Only `import` and `init` create it; every other command needs it to exist.
     #[arg(long, global = true, env = "SITESYNC_STORE", default_value = "sitesync.sqlite3")]
     store: PathBuf,
     /// Who you are: recorded as the author of what you enter (remembered in the store).
@@ -67,9 +73,9 @@ enum Command {
     /// Record a delay or blocker for the day.
     Delay(day::DelayArgs),
     /// Submit a day for approval (foreman).
-    Submit(review::DayRef),
+    Submit(input::SiteDay),
     /// Approve a submitted day, pinning the exact version (manager).
-    Approve(review::DayRef),
+    Approve(input::SiteDay),
     /// Send a submitted day back with a reason (manager).
     Reject(review::RejectArgs),
     /// Show what changed in a day since it was approved.
@@ -86,7 +92,8 @@ enum Command {
     /// Sync with the server once (exit status 1 if it could not complete), or keep syncing.
     Sync {
         /// Stay connected: receive changes live, push local writes within a second, reconnect with
-        /// backoff after failures. Stop with Ctrl-C.
+        /// backoff after failures; one line for each change received, push acknowledged, drop and
+        /// reconnect. Stop with Ctrl-C.
         #[arg(long)]
         watch: bool,
     },
@@ -115,12 +122,21 @@ fn main() -> ExitCode {
         // A reader that stopped early (`sitesync day … | head`) is not an error.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            // Bad input is exit 2, like clap's own usage errors; anything else (disk, network,
-            // credentials) is 1.
-            let usage = e.downcast_ref::<Error>().is_some_and(Error::is_bad_input);
-            ExitCode::from(if usage { 2 } else { 1 })
+            eprintln!("{}{e:#}", Msg::Error);
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// Bad input is exit 2, like clap's own usage errors; anything else (disk, network, credentials, an
+/// evidence file that fails its check) is 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(e) = e.downcast_ref::<CliError>() {
+        e.exit_code()
+    } else if e.downcast_ref::<Error>().is_some_and(Error::is_bad_input) {
+        2
+    } else {
+        1
     }
 }
 
@@ -136,11 +152,25 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Command::VerifyEvidence(args) = &cli.command {
-        return history::verify_evidence(&cli.store, args);
+    let Cli {
+        store: path,
+        user,
+        command,
+    } = cli;
+    match command {
+        // Needs no store: it reads one's server key only if the store exists.
+        Command::VerifyEvidence(args) => history::verify_evidence(&path, &args),
+        // Only these make a store; any other command given a path with nothing there is a typo
+        // (it used to create an empty store and then fail with "unknown site").
+        Command::Import { .. } | Command::Init(_) => with_store(&path, user.as_deref(), command),
+        _ if !path.exists() => Err(CliError::NoStore(path).into()),
+        _ => with_store(&path, user.as_deref(), command),
     }
-    let mut store = Store::open(&cli.store).with_context(|| format!("opening store {}", cli.store.display()))?;
-    if let Some(user) = &cli.user
+}
+
+fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
+    let mut store = Store::open(path).with_context(|| Msg::OpeningStore(path).to_string())?;
+    if let Some(user) = user
         && user != store.user()
     {
         // A store the server has named belongs to that user: entries in another name would be
@@ -148,20 +178,18 @@ fn run(cli: Cli) -> Result<()> {
         if let Some(a) = store.author()
             && !a.is_named(user)
         {
-            return Err(Error::invalid_public(
-                "user",
-                &format!(
-                    "this store belongs to {} ({}); it cannot write as {user}",
-                    a.user_name, a.user_id
-                ),
-            )
+            return Err(CliError::NotYours {
+                name: a.user_name.clone(),
+                id: a.user_id.clone(),
+                user: user.to_string(),
+            }
             .into());
         }
         store.set_user(user)?;
     }
     let store = &mut store;
     let out = &mut std::io::stdout().lock();
-    match cli.command {
+    match command {
         Command::Import { dir } => store::import(store, out, &dir),
         Command::Sites { json } => store::sites(store, out, json),
         Command::Roster(args) => store::roster(store, out, args),
@@ -178,11 +206,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Totals(args) => report::totals(store, out, args),
         Command::Month(args) => report::month(store, out, args),
         Command::Okr(cmd) => okr::okr(store, out, cmd),
-        Command::Init(args) => store::init(store, out, args),
+        Command::Init(args) => store::init(store, out, path, args),
         Command::Sync { watch } => sync::sync(store, out, watch),
         Command::Status { json } => sync::status(store, out, json),
         Command::History(args) => history::history(store, out, args),
-        Command::VerifyEvidence(_) => unreachable!("handled before the store is opened"),
+        Command::VerifyEvidence(args) => history::verify_evidence(path, &args),
         Command::Compact => store::compact(store, out),
         Command::Verify => store::verify(store, out),
     }

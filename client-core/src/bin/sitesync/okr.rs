@@ -5,11 +5,13 @@ use std::io::Write;
 use anyhow::Result;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use sitesync_core::ids::parse_date;
+use sitesync_core::Store;
 use sitesync_core::units::{Quantity, fixed};
-use sitesync_core::{Error, Store};
 
-use crate::render::{json_out, table};
+use crate::error::{CliError, Expected};
+use crate::input;
+use crate::msg::{Col, Msg, okr_status};
+use crate::render::{json_out, say, table};
 
 #[derive(Args, Debug)]
 pub struct CycleRef {
@@ -166,20 +168,23 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
     let org_of = |store: &Store, r: &CycleRef| -> Result<(String, String)> {
         let org = match &r.org {
             Some(o) => o.clone(),
-            None => store
-                .meta("org")?
-                .ok_or_else(|| anyhow::anyhow!("say which org with --org"))?,
+            None => store.meta("org")?.ok_or(CliError::NeedOrg)?,
         };
         Ok((org, r.cycle.clone()))
     };
     let today = chrono::Utc::now().date_naive();
     let day =
-        |d: &Option<String>| -> Result<NaiveDate> { Ok(d.as_deref().map(parse_date).transpose()?.unwrap_or(today)) };
+        |d: &Option<String>| -> Result<NaiveDate> { Ok(d.as_deref().map(input::day).transpose()?.unwrap_or(today)) };
     let milli = |field: &'static str, v: &str| -> Result<i64> {
         Ok(Quantity::parse(field, v.trim_start_matches('-'))
             .map(|q| if v.starts_with('-') { -q.milli() } else { q.milli() })?)
     };
-    let status = |s: &str| Status::parse(s).ok_or_else(|| Error::invalid_public("status", "green, yellow or red"));
+    let status = |s: &str| {
+        Status::parse(s).ok_or(CliError::Invalid {
+            field: "status",
+            expected: Expected::Status,
+        })
+    };
     match cmd {
         OkrCmd::Cycle {
             at,
@@ -189,8 +194,10 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
             team,
         } => {
             let (org, id) = org_of(store, &at)?;
-            let kind =
-                CycleKind::parse(&kind).ok_or_else(|| Error::invalid_public("kind", "quarter, month or year"))?;
+            let kind = CycleKind::parse(&kind).ok_or(CliError::Invalid {
+                field: "kind",
+                expected: Expected::CycleKind,
+            })?;
             let cycle = Cycle::new(&org, &id, kind, &title, &team, day(&date)?);
             store.put_cycle(&cycle)?;
             writeln!(out, "{} {} – {}", cycle.id, cycle.start, cycle.end)?;
@@ -233,16 +240,24 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
                 unit,
                 start_milli: milli("start", &start)?,
                 target_milli: target.as_deref().map(|t| milli("target", t)).transpose()?,
-                direction: Direction::parse(&direction)
-                    .ok_or_else(|| Error::invalid_public("direction", "increase, decrease, at_least or at_most"))?,
-                kind: KrKind::parse(&kind).ok_or_else(|| Error::invalid_public("kind", "baseline or stretch"))?,
+                direction: Direction::parse(&direction).ok_or(CliError::Invalid {
+                    field: "direction",
+                    expected: Expected::Direction,
+                })?,
+                kind: KrKind::parse(&kind).ok_or(CliError::Invalid {
+                    field: "kind",
+                    expected: Expected::KrKind,
+                })?,
                 weight,
-                due: due.as_deref().map(parse_date).transpose()?,
+                due: due.as_deref().map(input::day).transpose()?,
                 metric: metric
                     .as_deref()
                     .map(serde_json::from_str)
                     .transpose()
-                    .map_err(|e| Error::invalid_public("metric", &e.to_string()))?,
+                    .map_err(|e| CliError::Invalid {
+                        field: "metric",
+                        expected: Expected::Metric(e.to_string()),
+                    })?,
             };
             writeln!(out, "{}", store.add_key_result(&org, &cycle, &new)?.id)?;
         }
@@ -278,7 +293,7 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
             let (org, cycle) = org_of(store, &at)?;
             let s = s.as_deref().map(status).transpose()?;
             store.override_status(&org, &cycle, &kr, s.map(|s| (s, note.as_str())))?;
-            writeln!(out, "saved")?;
+            say(out, Msg::Saved)?;
         }
         OkrCmd::Review { at, notes } => {
             let (org, cycle) = org_of(store, &at)?;
@@ -300,14 +315,15 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
             if json {
                 json_out(out, &board)?;
             } else {
-                writeln!(
+                say(
                     out,
-                    "{} {} ({} – {}), {:.0}% elapsed",
-                    board.cycle.id,
-                    board.cycle.title,
-                    board.cycle.start,
-                    board.cycle.end,
-                    board.elapsed * 100.0
+                    Msg::BoardHeader {
+                        id: &board.cycle.id,
+                        title: &board.cycle.title,
+                        start: &board.cycle.start.to_string(),
+                        end: &board.cycle.end.to_string(),
+                        elapsed_pct: board.elapsed * 100.0,
+                    },
                 )?;
                 for o in &board.objectives {
                     writeln!(
@@ -315,21 +331,21 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
                         "{} {:>3.0}% {:<6} {}  [{}]",
                         o.objective.id,
                         o.progress * 100.0,
-                        o.status.as_str(),
+                        okr_status(o.status),
                         o.objective.title,
                         o.objective.owner
                     )?;
                     table(
                         out,
                         &[
-                            "  kr",
-                            "title",
-                            "current",
-                            "target",
-                            "unit",
-                            "progress",
-                            "status",
-                            "last check-in",
+                            format!("  {}", Col::KeyResult.label()),
+                            Col::Title.label().into(),
+                            Col::Current.label().into(),
+                            Col::Target.label().into(),
+                            Col::Unit.label().into(),
+                            Col::Progress.label().into(),
+                            Col::Status.label().into(),
+                            Col::LastCheckIn.label().into(),
                         ],
                         o.key_results.iter().map(|k| {
                             vec![
@@ -339,17 +355,23 @@ pub fn okr(store: &mut Store, out: &mut impl Write, cmd: OkrCmd) -> Result<()> {
                                 fixed(k.kr.target_milli, 3),
                                 k.kr.unit.clone(),
                                 format!("{:.0}%", k.progress * 100.0),
-                                k.status.as_str().to_string(),
+                                okr_status(k.status).to_string(),
                                 k.last_checkin
                                     .as_ref()
-                                    .map(|c| format!("{} by {}", c.date, c.author))
+                                    .map(|c| {
+                                        Msg::CheckedIn {
+                                            date: &c.date.to_string(),
+                                            by: &c.author,
+                                        }
+                                        .to_string()
+                                    })
                                     .unwrap_or_default(),
                             ]
                         }),
                     )?;
                 }
                 for w in &board.warnings {
-                    writeln!(out, "note: {w}")?;
+                    say(out, Msg::Note(w))?;
                 }
             }
         }

@@ -4,17 +4,18 @@ use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use sitesync_core::ids::{SiteId, WorkerId, parse_date};
+
+use sitesync_core::Store;
 use sitesync_core::store::GroupBy;
 use sitesync_core::units::{fixed, hours, yuan};
-use sitesync_core::{Error, Store};
 
-use crate::input::date;
+use crate::input;
+use crate::msg::{Col, Msg, cols};
 use crate::render::{json_out, table};
 
 #[derive(Args, Debug)]
 pub struct TotalsArgs {
-    /// Site id.
+    /// Site id, code (HZ-01) or name.
     #[arg(long)]
     site: String,
     /// First date, inclusive.
@@ -33,7 +34,7 @@ pub struct TotalsArgs {
 
 #[derive(Args, Debug)]
 pub struct MonthArgs {
-    /// Worker id.
+    /// Worker id, or name where only one worker has it.
     #[arg(long)]
     worker: String,
     /// The month, YYYY-MM.
@@ -74,10 +75,9 @@ pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Resu
         by,
         json,
     } = args;
-    let site = SiteId::new(site)?;
-    let from = date(store, &site, &from)?;
-    let to = date(store, &site, &to)?;
-    store.roster(&site)?;
+    let site = input::site(store, &site)?;
+    let from = input::date(store, &site, &from)?;
+    let to = input::date(store, &site, &to)?;
     let t = store.totals(Some(&site), from, to, by.map(group_by))?;
     if json {
         json_out(out, &t)?;
@@ -94,10 +94,18 @@ pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Resu
             ]
         };
         let mut rows: Vec<Vec<String>> = t.rows.iter().map(|r| row(&r.key, &r.label, &r.sums)).collect();
-        rows.push(row("total", "", &t.total));
+        rows.push(row(&Msg::Total.to_string(), "", &t.total));
         table(
             out,
-            &["key", "name", "work-days", "hours", "overtime h", "cost", "lines"],
+            &cols(&[
+                Col::Key,
+                Col::Name,
+                Col::WorkDays,
+                Col::Hours,
+                Col::OvertimeHours,
+                Col::Cost,
+                Col::Lines,
+            ]),
             rows.into_iter(),
         )?;
     }
@@ -105,8 +113,9 @@ pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Resu
 }
 
 pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month, json }: MonthArgs) -> Result<()> {
-    let first = parse_date(&format!("{month}-01")).map_err(|_| Error::InvalidDate(month.clone()))?;
-    let m = store.worker_month(&WorkerId::new(worker)?, first)?;
+    let first = input::month(&month)?;
+    let worker = input::worker(store, None, &worker)?;
+    let m = store.worker_month(&worker, first)?;
     if json {
         json_out(out, &m)?;
     } else {
@@ -125,7 +134,7 @@ pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month,
             })
             .collect();
         rows.push(vec![
-            "total".into(),
+            Msg::Total.to_string(),
             String::new(),
             String::new(),
             fixed(m.total.work_days_centi, 2),
@@ -134,7 +143,14 @@ pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month,
         ]);
         table(
             out,
-            &["date", "site", "work item", "work-days", "overtime h", "cost"],
+            &cols(&[
+                Col::Date,
+                Col::Site,
+                Col::WorkItem,
+                Col::WorkDays,
+                Col::OvertimeHours,
+                Col::Cost,
+            ]),
             rows.into_iter(),
         )?;
     }

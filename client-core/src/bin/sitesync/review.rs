@@ -9,23 +9,14 @@ use sitesync_core::Store;
 use sitesync_core::ids::SiteId;
 use sitesync_core::labor::DaySheet;
 
-use crate::input::date;
-use crate::render::{json_out, table};
-
-#[derive(Args, Debug)]
-pub struct DayRef {
-    /// Site id.
-    #[arg(long)]
-    site: String,
-    /// Date (YYYY-MM-DD or "today").
-    #[arg(long)]
-    date: String,
-}
+use crate::input::SiteDay;
+use crate::msg::{Col, Msg, cols};
+use crate::render::{json_out, say, table};
 
 #[derive(Args, Debug)]
 pub struct RejectArgs {
     #[command(flatten)]
-    day: DayRef,
+    day: SiteDay,
     /// Why it is sent back.
     #[arg(long)]
     reason: String,
@@ -34,44 +25,41 @@ pub struct RejectArgs {
 #[derive(Args, Debug)]
 pub struct ChangesArgs {
     #[command(flatten)]
-    day: DayRef,
+    day: SiteDay,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-pub fn submit(store: &mut Store, out: &mut impl Write, day: DayRef) -> Result<()> {
-    let (site, d) = day_ref(store, day)?;
+pub fn submit(store: &mut Store, out: &mut impl Write, day: SiteDay) -> Result<()> {
+    let (site, d) = day.read(store)?;
     let sheet = store.submit_day(&site, d)?;
-    writeln!(out, "{site} {d}: {}", status_text(&sheet))?;
-    Ok(())
+    day_is(out, &site, d, &sheet)
 }
 
-pub fn approve(store: &mut Store, out: &mut impl Write, day: DayRef) -> Result<()> {
-    let (site, d) = day_ref(store, day)?;
+pub fn approve(store: &mut Store, out: &mut impl Write, day: SiteDay) -> Result<()> {
+    let (site, d) = day.read(store)?;
     let sheet = store.approve_day(&site, d)?;
-    writeln!(out, "{site} {d}: {}", status_text(&sheet))?;
-    Ok(())
+    day_is(out, &site, d, &sheet)
 }
 
 pub fn reject(store: &mut Store, out: &mut impl Write, RejectArgs { day, reason }: RejectArgs) -> Result<()> {
-    let (site, d) = day_ref(store, day)?;
+    let (site, d) = day.read(store)?;
     let sheet = store.reject_day(&site, d, &reason)?;
-    writeln!(out, "{site} {d}: {}", status_text(&sheet))?;
-    Ok(())
+    day_is(out, &site, d, &sheet)
 }
 
 pub fn changes(store: &mut Store, out: &mut impl Write, ChangesArgs { day, json }: ChangesArgs) -> Result<()> {
-    let (site, d) = day_ref(store, day)?;
+    let (site, d) = day.read(store)?;
     let changes = store.amendments(&site, d)?;
     if json {
         json_out(out, &changes)?;
     } else if changes.is_empty() {
-        writeln!(out, "no changes since approval")?;
+        say(out, Msg::NoChanges)?;
     } else {
         table(
             out,
-            &["line", "field", "approved", "now"],
+            &cols(&[Col::Line, Col::Field, Col::Approved, Col::Now]),
             changes.iter().map(|c| {
                 vec![
                     c.line.clone(),
@@ -85,15 +73,14 @@ pub fn changes(store: &mut Store, out: &mut impl Write, ChangesArgs { day, json 
     Ok(())
 }
 
-fn day_ref(store: &mut Store, d: DayRef) -> Result<(SiteId, NaiveDate)> {
-    let site = SiteId::new(d.site)?;
-    let date = date(store, &site, &d.date)?;
-    Ok((site, date))
-}
-
-pub fn status_text(s: &DaySheet) -> String {
-    serde_json::to_value(s.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+/// Where the day stands after a review action: "site-hz-01 2026-09-01: approved".
+fn day_is(out: &mut impl Write, site: &SiteId, d: NaiveDate, sheet: &DaySheet) -> Result<()> {
+    say(
+        out,
+        Msg::DayIs {
+            site: site.as_str(),
+            date: &d.to_string(),
+            status: sheet.status,
+        },
+    )
 }

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use sitesync_core::Store;
-use sitesync_core::ids::SiteId;
 
-use crate::render::{json_out, table};
+use crate::input;
+use crate::msg::{Col, Msg, cols, yes_no};
+use crate::render::{json_out, say, table};
 
 #[derive(Args, Debug)]
 pub struct RosterArgs {
-    /// Site id.
+    /// Site id, code (HZ-01) or name.
     #[arg(long)]
     site: String,
     /// Print JSON instead of a table.
@@ -38,17 +39,18 @@ pub struct InitArgs {
 
 pub fn import(store: &mut Store, out: &mut impl Write, dir: &Path) -> Result<()> {
     let s = store.import_dir(dir)?;
-    writeln!(
+    say(
         out,
-        "imported {} sites, {} workers, {} days, {} labor lines, {} progress lines",
-        s.sites, s.workers, s.days, s.labor_lines, s.progress_lines
+        Msg::Imported {
+            sites: s.sites,
+            workers: s.workers,
+            days: s.days,
+            labor_lines: s.labor_lines,
+            progress_lines: s.progress_lines,
+        },
     )?;
     if s.approved_skipped > 0 {
-        writeln!(
-            out,
-            "left {} approved days untouched (correct them with --amend)",
-            s.approved_skipped
-        )?;
+        say(out, Msg::ApprovedSkipped(s.approved_skipped))?;
     }
     Ok(())
 }
@@ -60,7 +62,7 @@ pub fn sites(store: &mut Store, out: &mut impl Write, json: bool) -> Result<()> 
     } else {
         table(
             out,
-            &["id", "code", "name", "timezone"],
+            &cols(&[Col::Id, Col::Code, Col::Name, Col::Timezone]),
             sites
                 .iter()
                 .map(|s| vec![s.id.to_string(), s.code.clone(), s.name.clone(), s.timezone.clone()]),
@@ -70,21 +72,30 @@ pub fn sites(store: &mut Store, out: &mut impl Write, json: bool) -> Result<()> 
 }
 
 pub fn roster(store: &mut Store, out: &mut impl Write, RosterArgs { site, json }: RosterArgs) -> Result<()> {
-    let r = store.roster(&SiteId::new(site)?)?;
+    let site = input::site(store, &site)?;
+    let r = store.roster(&site)?;
     if json {
         return json_out(out, &r);
     }
     writeln!(out, "{} {} ({})", r.site.code, r.site.name, r.site.timezone)?;
     table(
         out,
-        &["crew", "name", "leader", "trade"],
+        &cols(&[Col::Crew, Col::Name, Col::Leader, Col::Trade]),
         r.crews
             .iter()
             .map(|c| vec![c.id.to_string(), c.name.clone(), c.leader.clone(), c.trade.clone()]),
     )?;
     table(
         out,
-        &["worker", "name", "trade", "crew", "day rate", "ot rate/h", "active"],
+        &cols(&[
+            Col::Worker,
+            Col::Name,
+            Col::Trade,
+            Col::Crew,
+            Col::DayRate,
+            Col::OvertimeRate,
+            Col::Active,
+        ]),
         r.workers.iter().map(|w| {
             vec![
                 w.id.to_string(),
@@ -93,13 +104,20 @@ pub fn roster(store: &mut Store, out: &mut impl Write, RosterArgs { site, json }
                 w.crew.to_string(),
                 w.day_rate.to_string(),
                 w.overtime_rate.to_string(),
-                w.active.to_string(),
+                yes_no(w.active).to_string(),
             ]
         }),
     )?;
     table(
         out,
-        &["work item", "code", "name", "unit", "planned", "budget"],
+        &cols(&[
+            Col::WorkItem,
+            Col::Code,
+            Col::Name,
+            Col::Unit,
+            Col::Planned,
+            Col::Budget,
+        ]),
         r.work_items.iter().map(|w| {
             vec![
                 w.id.to_string(),
@@ -113,26 +131,28 @@ pub fn roster(store: &mut Store, out: &mut impl Write, RosterArgs { site, json }
     )
 }
 
-pub fn init(store: &mut Store, out: &mut impl Write, InitArgs { server, token, ca_cert }: InitArgs) -> Result<()> {
+/// `path` is the store as the user named it, for the next command to print.
+pub fn init(store: &mut Store, out: &mut impl Write, path: &Path, args: InitArgs) -> Result<()> {
+    let InitArgs { server, token, ca_cert } = args;
     let pem = match &ca_cert {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| Msg::Reading(p).to_string())?),
         None => None,
     };
     store.bind_with_ca(&server, &token, pem.as_deref())?;
-    let trust = match &ca_cert {
-        Some(path) => format!(" (trusting only the CA in {})", path.display()),
-        None => String::new(),
-    };
-    writeln!(out, "bound to {server}{trust}; run `sitesync sync` to sync")?;
-    Ok(())
+    say(
+        out,
+        Msg::Bound {
+            server: &server,
+            ca: ca_cert.as_deref(),
+            store: path,
+        },
+    )
 }
 
 pub fn compact(store: &mut Store, out: &mut impl Write) -> Result<()> {
-    writeln!(out, "compacted {} documents", store.compact()?)?;
-    Ok(())
+    say(out, Msg::Compacted(store.compact()?))
 }
 
 pub fn verify(store: &mut Store, out: &mut impl Write) -> Result<()> {
-    writeln!(out, "ok: {} documents decode, integrity check passed", store.verify()?)?;
-    Ok(())
+    say(out, Msg::Verified(store.verify()?))
 }
