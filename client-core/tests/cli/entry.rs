@@ -3,7 +3,7 @@
 
 use chrono::Days;
 
-use crate::common::{add_line, json, ok, sitesync, small_store, stderr};
+use crate::common::{add_line, json, sitesync, small_store, stderr};
 
 fn add(store: &std::path::Path, date: &str, worker: &str, work_days: &str) -> std::process::Output {
     add_line(store, "site-hz-01", date, worker, work_days)
@@ -68,7 +68,7 @@ fn zero_work_days_and_dates_far_ahead_are_warned_of_and_kept() {
 }
 
 #[test]
-fn editing_work_days_brings_the_hours_along_unless_hours_are_given() {
+fn editing_work_days_brings_default_hours_along_and_says_what_became_of_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
     let out = add(&store, "2026-09-05", "w-0001", "1.0");
@@ -76,23 +76,16 @@ fn editing_work_days_brings_the_hours_along_unless_hours_are_given() {
     let line = || json(&store, &["labor", "show", &id, "--json"])["line"].clone();
     assert_eq!(line()["hours_min"], 480);
 
+    // Default hours follow the work-days: 1.00 → 0.50 is 8 h → 4 h, and stderr says so.
     let out = sitesync(&store, &["labor", "edit", &id, "--work-days", "0.5"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("hours 8h → 4h"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hours 8h → 4h to match 0.50 work-days"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(line()["work_days_centi"], 50);
     assert_eq!(line()["hours_min"], 240);
-
-    // Hours given: they win, and there is nothing to explain.
-    let out = sitesync(&store, &["labor", "edit", &id, "--work-days", "1.0", "--hours", "7.5"]);
-    assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
-    assert_eq!(line()["hours_min"], 450);
-
-    // An edit that leaves work-days alone leaves hours alone.
-    ok(&store, &["labor", "edit", &id, "--note", "二层"]);
-    assert_eq!(line()["hours_min"], 450);
-
-    // The crew's totals agree: 8 hours a work-day across the day.
-    ok(&store, &["labor", "edit", &id, "--work-days", "0.5"]);
     let t = json(
         &store,
         &[
@@ -106,6 +99,28 @@ fn editing_work_days_brings_the_hours_along_unless_hours_are_given() {
             "--json",
         ],
     );
-    assert_eq!(t["work_days_centi"], 50);
-    assert_eq!(t["hours_min"], 240);
+    assert_eq!(
+        (t["work_days_centi"].clone(), t["hours_min"].clone()),
+        (50.into(), 240.into())
+    );
+
+    // Hours given: they win, and there is nothing to explain.
+    let out = sitesync(&store, &["labor", "edit", &id, "--work-days", "1.0", "--hours", "7.5"]);
+    assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
+    assert_eq!(line()["hours_min"], 450);
+
+    // An edit that leaves work-days alone leaves hours alone, silently.
+    let out = sitesync(&store, &["labor", "edit", &id, "--note", "二层"]);
+    assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
+    assert_eq!(line()["hours_min"], 450);
+
+    // Hours set by hand stay when the work-days change, and stderr says that too.
+    let out = sitesync(&store, &["labor", "edit", &id, "--work-days", "0.5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hours stay 7h30, set by hand"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(line()["hours_min"], 450);
 }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, LineId, WorkItemId};
-use sitesync_core::labor::{LaborKind, LaborPatch};
+use sitesync_core::labor::{LaborKind, LaborLine, LaborPatch};
 use sitesync_core::store::entry;
 use sitesync_core::units::{Fen, Minutes, WorkDays};
 
@@ -142,12 +142,19 @@ pub fn labor(store: &mut Store, out: &mut impl Write, cmd: LaborCmd) -> Result<(
             amend,
         } => {
             let id = LineId::new(id)?;
-            let mut patch = patch(work_days.as_deref(), &fields)?;
+            let patch = patch(work_days.as_deref(), &fields)?;
             if patch.work_days.is_some_and(|w| w.centi() == 0) {
                 input::warn(&Msg::ZeroWorkDays);
             }
-            hours_follow_work_days(store, &id, &mut patch)?;
+            // Work-days without hours: the store decides the hours; say what it decided.
+            let before = match (patch.work_days, patch.hours) {
+                (Some(_), None) => Some(store.labor_line(&id)?.2),
+                _ => None,
+            };
             let line = store.edit_labor(&id, &patch, amend.amend.as_deref())?;
+            if let Some(before) = &before {
+                explain_hours(before, &line);
+            }
             writeln!(out, "{}", line.id)?;
         }
         LaborCmd::Rm(LineRm { id, amend }) => {
@@ -239,30 +246,31 @@ fn patch(work_days: Option<&str>, f: &LineFields) -> Result<LaborPatch> {
     })
 }
 
-/// Minutes a work-day stands for when hours are not given: 8 hours, the store's default for a new
-/// line (1.00 work-day is 8 h, 0.50 is 4 h).
-const MINUTES_PER_WORK_DAY: i64 = 8 * 60;
-
-/// Keeps a line's hours consistent with its work-days: an edit of the work-days without `--hours`
-/// also sets the hours to 8 a work-day, as a new line would get, and says so on stderr. (Left alone,
-/// a line edited from 1.00 to 0.50 work-days kept its 8 hours, and a crew read 188 work-days
-/// against 1,508 hours.) An explicit `--hours` always wins.
-fn hours_follow_work_days(store: &mut Store, id: &LineId, patch: &mut LaborPatch) -> Result<()> {
-    let (Some(work_days), None) = (patch.work_days, patch.hours) else {
-        return Ok(());
-    };
-    let (_, _, line) = store.labor_line(id)?;
-    let hours = Minutes::from_min("hours", work_days.centi() * MINUTES_PER_WORK_DAY / 100)?;
-    if hours != line.hours {
+/// Says on stderr what became of a line's hours when its work-days were edited without `--hours`:
+/// the store moves hours that were the default (8 a work-day) to the new default and keeps hours
+/// set by hand, and a person should not have to run `labor show` to learn which. `before` is the
+/// line as it was, `after` as the store wrote it.
+fn explain_hours(before: &LaborLine, after: &LaborLine) {
+    if after.work_days == before.work_days {
+        return;
+    }
+    let work_days = after.work_days.to_string();
+    if after.hours != before.hours {
         eprintln!(
             "{}",
             Msg::HoursFollow {
-                work_days: &work_days.to_string(),
-                from: &line.hours.to_string(),
-                to: &hours.to_string(),
+                work_days: &work_days,
+                from: &before.hours.to_string(),
+                to: &after.hours.to_string(),
             }
         );
-        patch.hours = Some(hours);
+    } else {
+        eprintln!(
+            "{}",
+            Msg::HoursKept {
+                work_days: &work_days,
+                hours: &after.hours.to_string(),
+            }
+        );
     }
-    Ok(())
 }

@@ -55,11 +55,16 @@ pub enum Msg<'a> {
         to: &'a str,
     },
     CopySkipped(&'a str),
-    /// A line's work-days changed without `--hours`: its hours follow at 8 a work-day.
+    /// A line's work-days changed without `--hours`, and the store moved its default hours along.
     HoursFollow {
         work_days: &'a str,
         from: &'a str,
         to: &'a str,
+    },
+    /// A line's work-days changed without `--hours`, and the store kept hours set by hand.
+    HoursKept {
+        work_days: &'a str,
+        hours: &'a str,
     },
     DayHeader {
         code: &'a str,

@@ -115,6 +115,11 @@ impl fmt::Display for Msg<'_> {
                 "hours {from} → {to} to match {work_days} work-days (8 h a work-day); give --hours to set others",
                 "工时 {from} → {to}，与 {work_days} 工日一致（每工日 8 小时）；如需其他工时请用 --hours"
             ),
+            Msg::HoursKept { work_days, hours } => tr!(
+                f,
+                "hours stay {hours}, set by hand, at {work_days} work-days; give --hours to change them",
+                "工时保持手工填写的 {hours}（现为 {work_days} 工日）；如需修改请用 --hours"
+            ),
             Msg::DayHeader {
                 code,
                 name,
