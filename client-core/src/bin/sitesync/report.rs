@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use sitesync_core::Store;
-use sitesync_core::store::GroupBy;
+use sitesync_core::report::{GroupBy, Sums};
 use sitesync_core::units::{fixed, hours, yuan};
 
 use crate::input;
@@ -82,7 +82,7 @@ pub fn totals(store: &mut Store, out: &mut impl Write, args: TotalsArgs) -> Resu
     if json {
         json_out(out, &t)?;
     } else {
-        let row = |key: &str, label: &str, s: &sitesync_core::store::Sums| {
+        let row = |key: &str, label: &str, s: &Sums| {
             vec![
                 key.to_string(),
                 label.to_string(),
