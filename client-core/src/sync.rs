@@ -10,5 +10,5 @@ pub mod status;
 #[cfg(feature = "net")]
 pub mod tls;
 
-pub use engine::{Engine, Progress};
+pub use engine::{Engine, Progress, SyncEvent};
 pub use status::{Binding, DocStatus, SyncStatus};

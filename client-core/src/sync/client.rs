@@ -13,7 +13,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::backoff::Refusals;
-use crate::sync::engine::{Engine, Progress, keys};
+use crate::sync::engine::{Engine, Progress, SyncEvent, keys};
 use crate::sync::protocol::{self, ClientMsg, ServerMsg};
 use crate::sync::status::{Binding, SyncStatus, binding, host_of, is_loopback_http};
 use crate::sync::tls;
@@ -196,6 +196,27 @@ impl WatchHooks {
     }
 }
 
+/// What the [`watch`] loop tells an observer, one event per thing a person watching would want to
+/// see: the connection coming and going, and what each document did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchEvent {
+    /// Connected (or reconnected) and greeted the server.
+    Connected {
+        /// The server's base URL.
+        server: String,
+    },
+    /// What the engine did on this connection.
+    Sync(SyncEvent),
+    /// The connection dropped, or could not be made; the loop tries again after `retry_in`.
+    Disconnected {
+        /// Why, as the error says it.
+        reason: String,
+        /// The backoff before the next attempt.
+        retry_in: Duration,
+    },
+}
+
 /// Keeps the store in sync until `stop` resolves: stays connected, applies live changes, pushes
 /// within `poll` of a local write (written by this or any other process; at once when `hooks.wake`
 /// is notified), and reconnects after failures with [`backoff`]. A document the server refuses
@@ -204,7 +225,20 @@ impl WatchHooks {
 pub async fn watch(
     store: &mut Store,
     poll: Duration,
+    hooks: WatchHooks,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    watch_reporting(store, poll, hooks, |_| {}, stop).await
+}
+
+/// [`watch`], telling `on_event` of each connection, drop and document as it happens (the CLI's
+/// `sync --watch` prints them). A separate function rather than a field of [`WatchHooks`], which
+/// apps build field by field.
+pub async fn watch_reporting(
+    store: &mut Store,
+    poll: Duration,
     mut hooks: WatchHooks,
+    mut on_event: impl FnMut(&WatchEvent),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     tokio::pin!(stop);
@@ -214,6 +248,7 @@ pub async fn watch(
     loop {
         let session = async {
             let binding = store.binding()?.ok_or(Error::NotBound)?;
+            let server = binding.server.clone();
             let mut socket = connect(binding).await?;
             let mut engine = Engine::new();
             refusals.hold(&mut engine, std::time::Instant::now());
@@ -221,12 +256,18 @@ pub async fn watch(
             send(&mut socket, &hello).await?;
             store.set_meta(binding::CONNECTED, "1")?;
             hooks.report(store);
+            on_event(&WatchEvent::Connected { server });
             let mut tick = tokio::time::interval(poll);
             loop {
                 let push_now = tokio::select! {
                     msg = recv(&mut socket) => match msg? {
                         Some(msg) => {
-                            step(&mut socket, store, &mut engine, msg).await?;
+                            let stepped = step(&mut socket, store, &mut engine, msg).await;
+                            // What was merged or acknowledged before a failed reply still happened.
+                            for e in engine.take_events() {
+                                on_event(&WatchEvent::Sync(e));
+                            }
+                            stepped?;
                             refusals.note(&engine, std::time::Instant::now());
                             if engine.idle() && engine.pending(store)?.is_empty() {
                                 store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
@@ -261,7 +302,7 @@ pub async fn watch(
             }
         };
         store.set_meta(binding::CONNECTED, "0")?;
-        match outcome {
+        let retry_in = match outcome {
             Err(e @ (Error::Unauthorized(_) | Error::NotBound)) => {
                 store.set_meta(keys::LAST_ERROR, &e.to_string())?;
                 hooks.report(store);
@@ -270,12 +311,22 @@ pub async fn watch(
             Err(e) => {
                 store.set_meta(keys::LAST_ERROR, &e.to_string())?;
                 attempt = attempt.saturating_add(1);
+                hooks.report(store);
+                let retry_in = backoff(attempt);
+                on_event(&WatchEvent::Disconnected {
+                    reason: e.to_string(),
+                    retry_in,
+                });
+                retry_in
             }
-            Ok(()) => attempt = 0,
-        }
-        hooks.report(store);
+            Ok(()) => {
+                attempt = 0;
+                hooks.report(store);
+                backoff(attempt)
+            }
+        };
         tokio::select! {
-            () = tokio::time::sleep(backoff(attempt)) => {}
+            () = tokio::time::sleep(retry_in) => {}
             () = &mut stop => return Ok(()),
         }
     }

@@ -54,6 +54,22 @@ pub struct RefusedNote {
     pub reason: String,
 }
 
+/// Something the engine did that a person watching sync wants to hear of, in the order it happened.
+/// The engine only queues these ([`Engine::take_events`]); the shell decides who hears them, so the
+/// protocol stays free of I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncEvent {
+    /// Changes from the server were merged into this document.
+    Received(DocId),
+    /// The server acknowledged every change of this document this phone pushed as durable.
+    Acknowledged(DocId),
+    /// The server took the document but refused one of its changes, now out of this store's copy.
+    ChangeRefused(RefusedNote),
+    /// The server refused the whole document; it is pushed again after a backoff.
+    Refused(DocId, Refusal),
+}
+
 /// The sync state machine for one connection.
 #[derive(Debug, Default)]
 pub struct Engine {
@@ -73,6 +89,8 @@ pub struct Engine {
     expecting_more: bool,
     /// What happened so far.
     progress: Progress,
+    /// Events not yet taken by the shell; bounded by the documents of one connection.
+    events: Vec<SyncEvent>,
 }
 
 impl Engine {
@@ -98,6 +116,11 @@ impl Engine {
     /// What has happened on this connection.
     pub fn progress(&self) -> &Progress {
         &self.progress
+    }
+
+    /// The events since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<SyncEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// Documents with local changes the server has not acknowledged and not refused.
@@ -207,6 +230,7 @@ impl Engine {
                             }
                             self.apply_updates(store, std::slice::from_ref(&update))?;
                             self.progress.pushed += 1;
+                            self.events.push(SyncEvent::Acknowledged(id));
                         }
                         DocResult::Partial { update, refused } => {
                             let id: DocId = update.doc.parse()?;
@@ -220,15 +244,18 @@ impl Engine {
                             // Out of the copy first: the server's heads do not include them.
                             store.drop_refused(&id, &refused)?;
                             for (hash, v) in refused {
-                                self.progress.refused_changes.push(RefusedNote {
+                                let note = RefusedNote {
                                     doc: update.doc.clone(),
                                     hash,
                                     rule: v.rule().to_string(),
                                     reason: v.to_string(),
-                                });
+                                };
+                                self.events.push(SyncEvent::ChangeRefused(note.clone()));
+                                self.progress.refused_changes.push(note);
                             }
                             self.apply_updates(store, std::slice::from_ref(&update))?;
                             self.progress.pushed += 1;
+                            self.events.push(SyncEvent::Acknowledged(id));
                         }
                         DocResult::NeedHistory { doc, .. } => {
                             // The server lost history (a restored backup): resend everything.
@@ -239,6 +266,7 @@ impl Engine {
                         DocResult::Refused { doc, reason } => {
                             let id: DocId = doc.parse()?;
                             self.progress.refused.push((doc, format!("{reason:?}")));
+                            self.events.push(SyncEvent::Refused(id.clone(), reason.clone()));
                             // Even `Unavailable`: pushing again at once would only meet the same
                             // answer (once ~50 times a second); the shell retries with backoff.
                             self.refused.insert(id, reason);
@@ -270,6 +298,7 @@ impl Engine {
             if !update.changes.is_empty() {
                 store.merge_changes(&id, &update.changes)?;
                 self.progress.received += 1;
+                self.events.push(SyncEvent::Received(id.clone()));
             }
             let heads = hex_heads(&update.heads);
             if store.synced_heads(&id)?.is_some() || !store.heads(&id)?.is_empty() {

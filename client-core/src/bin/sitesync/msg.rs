@@ -1,0 +1,211 @@
+//! The catalogue: every sentence, column heading and word the CLI prints itself, as one enum with two
+//! renderings, English and Chinese, side by side in `text.rs` (words and headings in `words.rs`).
+//! Commands build a [`Msg`] and print it; none holds text of its own, so a message is translated (or
+//! its plural fixed) in one place. Data (names, notes, ids) and the library's own error text pass
+//! through untranslated.
+
+mod text;
+mod words;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sitesync_core::ids::DocId;
+use sitesync_core::labor::{DayStatus, ReviewAction};
+use sitesync_core::sync::protocol::Refusal;
+
+pub use words::{Col, Count, Doc, Noun, cols, okr_status, status, yes_no};
+
+use crate::error::{Candidate, Kind};
+
+/// Every sentence the CLI says, each variant with the values it needs to say it.
+pub enum Msg<'a> {
+    Imported {
+        sites: usize,
+        workers: usize,
+        days: usize,
+        labor_lines: usize,
+        progress_lines: usize,
+    },
+    ApprovedSkipped(usize),
+    /// `store` is the path as the user gave it: the next command must name it.
+    Bound {
+        server: &'a str,
+        ca: Option<&'a Path>,
+        store: &'a Path,
+    },
+    Compacted(usize),
+    Verified(usize),
+    Deleted(&'a str),
+    Saved,
+    LineSummary {
+        site: &'a str,
+        date: &'a str,
+        worker: &'a str,
+        work_item: &'a str,
+        work_days: &'a str,
+        hours: &'a str,
+        overtime: &'a str,
+        cost: &'a str,
+        deleted: bool,
+    },
+    Copied {
+        lines: usize,
+        from: &'a str,
+        to: &'a str,
+    },
+    CopySkipped(&'a str),
+    /// A line's work-days changed without `--hours`, and the store moved its default hours along.
+    HoursFollow {
+        work_days: &'a str,
+        from: &'a str,
+        to: &'a str,
+    },
+    /// A line's work-days changed without `--hours`, and the store kept hours set by hand.
+    HoursKept {
+        work_days: &'a str,
+        hours: &'a str,
+    },
+    DayHeader {
+        code: &'a str,
+        name: &'a str,
+        date: &'a str,
+        status: DayStatus,
+        weather: &'a str,
+    },
+    DayNote(&'a str),
+    DayTotals {
+        lines: usize,
+        work_days: &'a str,
+        cost: &'a str,
+    },
+    Delay(&'a str),
+    Reviewed {
+        at: &'a str,
+        action: ReviewAction,
+        by: &'a str,
+        reason: &'a str,
+    },
+    Conflict {
+        field: &'a str,
+        chosen: &'a str,
+        others: &'a str,
+    },
+    DayIs {
+        site: &'a str,
+        date: &'a str,
+        status: DayStatus,
+    },
+    NoChanges,
+    Total,
+    BoardHeader {
+        id: &'a str,
+        title: &'a str,
+        start: &'a str,
+        end: &'a str,
+        elapsed_pct: f64,
+    },
+    CheckedIn {
+        date: &'a str,
+        by: &'a str,
+    },
+    Note(&'a str),
+    Synced {
+        pushed: usize,
+        received: usize,
+    },
+    ChangeRefused {
+        doc: &'a str,
+        hash: &'a str,
+        reason: &'a str,
+        rule: &'a str,
+    },
+    StatusServer(Option<&'a str>),
+    StatusConnected(bool),
+    StatusLastSync(Option<&'a str>),
+    StatusLastError(&'a str),
+    StatusDocuments {
+        delivered: usize,
+        pending: usize,
+    },
+    StatusPending(&'a str),
+    StatusRefused(usize),
+    AndMore(usize),
+    Connected(&'a str),
+    Received(&'a DocId),
+    Acknowledged(&'a DocId),
+    DocRefused(&'a DocId, &'a Refusal),
+    Disconnected {
+        reason: &'a str,
+        retry_in: Duration,
+    },
+    NothingInStore(&'a str),
+    UnknownDevice,
+    HistoryEntry {
+        hash: &'a str,
+        at: &'a str,
+        who: &'a str,
+        received: Option<&'a str>,
+        signed: bool,
+    },
+    StatusRefusedEntry {
+        doc: &'a str,
+        hash: &'a str,
+        at: &'a str,
+        reason: &'a str,
+        rule: &'a str,
+        wrote: &'a str,
+    },
+    NoServerKey,
+    DoesNotVerify(&'a str),
+    /// On stderr: which id a code or name was taken for.
+    Chose {
+        kind: Kind,
+        given: &'a str,
+        chosen: &'a Candidate,
+    },
+    ZeroWorkDays,
+    FarAhead {
+        date: &'a str,
+        today: &'a str,
+        days: i64,
+    },
+    OpeningStore(&'a Path),
+    Reading(&'a Path),
+    Error,
+    Warning,
+}
+
+/// `path` as a shell word: quoted when it holds anything a shell would split or expand.
+fn shell_word(path: &Path) -> String {
+    let s = path.display().to_string();
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | '@' | '%' | ','));
+    if plain {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn candidate(c: &Candidate) -> String {
+    format!("{} ({})", c.id, c.label)
+}
+
+fn listed(candidates: &[Candidate]) -> String {
+    candidates.iter().map(candidate).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_shell_words() {
+        assert_eq!(shell_word(Path::new("a.sqlite3")), "a.sqlite3");
+        assert_eq!(shell_word(Path::new("/tmp/x/b.sqlite3")), "/tmp/x/b.sqlite3");
+        assert_eq!(shell_word(Path::new("my store.db")), "'my store.db'");
+        assert_eq!(shell_word(Path::new("it's")), r"'it'\''s'");
+    }
+}
