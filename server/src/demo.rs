@@ -579,12 +579,26 @@ mod tests {
             for s in [Status::Green, Status::Yellow, Status::Red] {
                 assert!(intended.contains(&s), "{now}: a key result {s:?}");
             }
-            let fed = current
+            let fed: Vec<_> = current
                 .objectives
                 .iter()
                 .flat_map(|o| &o.key_results)
-                .filter(|k| k.metric.is_some());
-            assert!(fed.count() >= 3, "{now}: key results fed from field data");
+                .filter_map(|k| k.metric.as_ref())
+                .collect();
+            assert!(fed.len() >= 3, "{now}: key results fed from field data");
+            for m in fed {
+                // A fed progress key result has approved progress to show from the first day on.
+                if let sitesync_core::okr::Metric::ProgressPercent { site, work_item } = m {
+                    let today = p.site(site).unwrap().today;
+                    let approved = p.days.iter().filter(|d| (today - d.log.date).num_days() > WAITING_DAYS);
+                    assert!(
+                        approved
+                            .flat_map(|d| &d.log.progress)
+                            .any(|l| l.work_item.as_str() == work_item),
+                        "{now}: {work_item} has no approved progress"
+                    );
+                }
+            }
         }
         // Labor cost against the budget earned so far (budget × share built): within the 4–12 %
         // margin give or take the day-to-day noise, and the lagging item's 1 / 0.78 per unit built.

@@ -278,7 +278,7 @@ fn this_quarter(
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let busy = s.in_progress.iter().find(|w| Some(*w) != s.lagging.as_ref());
+            let busy = s.under_way.iter().find(|w| Some(*w) != s.lagging.as_ref());
             let chosen = if i + 1 == sites.len() {
                 s.lagging.as_ref().or(busy)
             } else {
@@ -309,7 +309,11 @@ fn this_quarter(
             None,
             vec![
                 fed(
-                    format!("{} 本季度人工费不超过 ¥{}", first.code, cap_yuan),
+                    format!(
+                        "{} 本季度人工费不超过 {}",
+                        first.code,
+                        crate::export::yuan(cap_yuan * 100)
+                    ),
                     head,
                     "¥",
                     cap_yuan * 1000,

@@ -150,8 +150,9 @@ pub struct SitePlan {
     pub foreman: UserRef,
     /// Approves and rejects.
     pub manager: UserRef,
-    /// Work items in progress today (started, not past their planned end), earliest end first.
-    pub in_progress: Vec<WorkItemId>,
+    /// Work items under way for two weeks or more and not past their planned end (so approved
+    /// progress exists), earliest end first.
+    pub under_way: Vec<WorkItemId>,
     /// The item whose gang builds less than planned.
     pub lagging: Option<WorkItemId>,
     /// The site's labor cost over the calendar quarter containing today, as planned (days past
@@ -410,8 +411,8 @@ pub(super) fn site(company: &Company, site: &CompanySite, today: NaiveDate, rng:
         .collect();
     stories(site, &mut days, rng)?;
 
-    let mut in_progress: Vec<usize> = (0..windows.len()).filter(|&i| in_progress_at(i, 0, 0)).collect();
-    in_progress.sort_by_key(|&i| (windows[i].1, i));
+    let mut under_way: Vec<usize> = (0..windows.len()).filter(|&i| in_progress_at(i, 14, 0)).collect();
+    under_way.sort_by_key(|&i| (windows[i].1, i));
     Ok(Planned {
         site: planned_site,
         plan: SitePlan {
@@ -420,7 +421,7 @@ pub(super) fn site(company: &Company, site: &CompanySite, today: NaiveDate, rng:
             today,
             foreman,
             manager,
-            in_progress: in_progress.iter().map(|&i| site.work_items[i].id.clone()).collect(),
+            under_way: under_way.iter().map(|&i| site.work_items[i].id.clone()).collect(),
             lagging: lagging.map(|i| site.work_items[i].id.clone()),
             quarter_cost_fen,
             not_yet_today,
