@@ -495,14 +495,12 @@ mod tests {
     use crate::signing::Keypair;
     use crate::store::Store;
 
-    /// A day logged on a phone, as an evidence file signed by a stand-in server key.
-    fn file() -> (String, Keypair) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut phone = Store::open(dir.path().join("p.sqlite3")).unwrap();
-        phone
+    /// The small fixture in `store`, and one line logged by 崔贵 on site-hz-01 on 2026-12-05.
+    fn log_a_line(store: &mut Store) -> DocId {
+        store
             .import_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small"))
             .unwrap();
-        phone.set_user("崔贵").unwrap();
+        store.set_user("崔贵").unwrap();
         let site = crate::ids::SiteId::new("site-hz-01").unwrap();
         let date = crate::ids::parse_date("2026-12-05").unwrap();
         let e = crate::store::entry(
@@ -512,8 +510,15 @@ mod tests {
             crate::ids::WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
             crate::units::WorkDays::parse("1.0").unwrap(),
         );
-        phone.add_labor(&e, None).unwrap();
-        let id = DocId::Day(site, date);
+        store.add_labor(&e, None).unwrap();
+        DocId::Day(site, date)
+    }
+
+    /// A day logged on a phone, as an evidence file signed by a stand-in server key.
+    fn file() -> (String, Keypair) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut phone = Store::open(dir.path().join("p.sqlite3")).unwrap();
+        let id = log_a_line(&mut phone);
         let (_, sigs) = phone.export_signed(&id, &[]).unwrap().unwrap();
         phone.keep_signatures(&id, &sigs, None).unwrap();
         let doc = phone.evidence_document(&id, "phone").unwrap().unwrap();
@@ -564,21 +569,10 @@ mod tests {
     fn values_the_server_wrote_for_several_users_name_each_one() {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Store::open(dir.path().join("s.sqlite3")).unwrap();
-        server
-            .import_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small"))
-            .unwrap();
-        let site = crate::ids::SiteId::new("site-hz-01").unwrap();
-        let date = crate::ids::parse_date("2026-12-05").unwrap();
-        let id = DocId::Day(site.clone(), date);
-        server.set_user("崔贵").unwrap();
-        let e = crate::store::entry(
-            site.clone(),
-            date,
-            crate::ids::WorkerId::new("w-0001").unwrap(),
-            crate::ids::WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
-            crate::units::WorkDays::parse("1.0").unwrap(),
-        );
-        server.add_labor(&e, None).unwrap();
+        let id = log_a_line(&mut server);
+        let DocId::Day(site, date) = id.clone() else {
+            unreachable!("a site-day")
+        };
         server.submit_day(&site, date).unwrap();
         server.sign_own_changes(&id, "server", "u-foreman-hz-01").unwrap();
         server

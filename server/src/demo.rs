@@ -367,16 +367,16 @@ fn write_cycle(store: &mut Store, org: &str, head: &UserRef, c: &CyclePlan) -> c
             for k in &o.key_results {
                 let new = NewKeyResult {
                     objective: objective.id.clone(),
-                    title: k.title.clone(),
-                    owner: k.owner.name.clone(),
-                    unit: k.unit.clone(),
-                    start_milli: k.start_milli,
-                    target_milli: Some(k.target_milli),
-                    direction: k.direction,
-                    kind: sitesync_core::okr::KrKind::Baseline,
-                    weight: 1,
-                    due: Some(k.due),
-                    metric: k.metric.clone(),
+                    title: k.kr.title.clone(),
+                    owner: k.kr.owner.clone(),
+                    unit: k.kr.unit.clone(),
+                    start_milli: k.kr.start_milli,
+                    target_milli: Some(k.kr.target_milli),
+                    direction: k.kr.direction,
+                    kind: k.kr.kind,
+                    weight: k.kr.weight,
+                    due: Some(k.kr.due),
+                    metric: k.kr.metric.clone(),
                 };
                 krs.push(s.add_key_result(org, cycle, &new)?.id);
             }
@@ -583,7 +583,7 @@ mod tests {
                 .objectives
                 .iter()
                 .flat_map(|o| &o.key_results)
-                .filter_map(|k| k.metric.as_ref())
+                .filter_map(|k| k.kr.metric.as_ref())
                 .collect();
             assert!(fed.len() >= 3, "{now}: key results fed from field data");
             for m in fed {

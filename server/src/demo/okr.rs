@@ -47,24 +47,40 @@ pub struct ObjectivePlan {
 /// A key result (written by head office; checked in by its owner or fed by the server).
 #[derive(Debug, Clone, Serialize)]
 pub struct KrPlan {
-    /// Title.
-    pub title: String,
-    /// Owner: checks in, may override the status.
+    /// The record as written, but for its `id` and `objective`, which are made when it is written
+    /// (empty here); `owner` is the owner's name, as people write it.
+    pub kr: KeyResult,
+    /// Its owner, who checks in and may override the status.
     pub owner: UserRef,
-    /// Unit.
-    pub unit: String,
-    /// Start value, thousandths of the unit.
-    pub start_milli: i64,
-    /// Target value, thousandths of the unit.
-    pub target_milli: i64,
-    /// Which way it should move.
-    pub direction: Direction,
-    /// Due date.
-    pub due: NaiveDate,
-    /// The field metric feeding it (`None`: people check in).
-    pub metric: Option<Metric>,
     /// Where its check-ins place it (`None` for a fed key result).
     pub intended: Option<Status>,
+}
+
+/// A key result to plan, from its start to its target (thousandths): weight 1, a baseline.
+fn key_result(
+    title: String,
+    owner: &UserRef,
+    unit: &str,
+    (start_milli, target_milli): (i64, i64),
+    direction: Direction,
+    due: NaiveDate,
+    metric: Option<Metric>,
+) -> KeyResult {
+    KeyResult {
+        id: String::new(),
+        objective: String::new(),
+        title,
+        owner: owner.name.clone(),
+        unit: unit.into(),
+        start_milli,
+        target_milli,
+        direction,
+        kind: KrKind::Baseline,
+        weight: 1,
+        due,
+        metric,
+        status_override: None,
+    }
 }
 
 /// Something that happens in a cycle. Key results are named by (objective, key result) index.
@@ -117,19 +133,22 @@ fn manual(
     due: NaiveDate,
     intended: Status,
 ) -> KrPlan {
+    let direction = if target >= start {
+        Direction::Increase
+    } else {
+        Direction::Decrease
+    };
     KrPlan {
-        title: title.into(),
+        kr: key_result(
+            title.into(),
+            owner,
+            unit,
+            (start * 1000, target * 1000),
+            direction,
+            due,
+            None,
+        ),
         owner: owner.clone(),
-        unit: unit.into(),
-        start_milli: start * 1000,
-        target_milli: target * 1000,
-        direction: if target >= start {
-            Direction::Increase
-        } else {
-            Direction::Decrease
-        },
-        due,
-        metric: None,
         intended: Some(intended),
     }
 }
@@ -145,14 +164,8 @@ fn fed(
     metric: Metric,
 ) -> KrPlan {
     KrPlan {
-        title,
+        kr: key_result(title, owner, unit, (0, target_milli), direction, due, Some(metric)),
         owner: owner.clone(),
-        unit: unit.into(),
-        start_milli: 0,
-        target_milli,
-        direction,
-        due,
-        metric: Some(metric),
         intended: None,
     }
 }
@@ -415,8 +428,9 @@ fn check_ins(cycle: &Cycle, objectives: &[ObjectivePlan], until: NaiveDate, revi
         }
         let elapsed = okr::elapsed(cycle, date);
         for (o, obj) in objectives.iter().enumerate() {
-            for (k, kr) in obj.key_results.iter().enumerate() {
-                let Some(intended) = kr.intended else { continue };
+            for (k, plan) in obj.key_results.iter().enumerate() {
+                let Some(intended) = plan.intended else { continue };
+                let kr = &plan.kr;
                 let step = rounding(&kr.unit);
                 let raw = kr.start_milli as f64 + (kr.target_milli - kr.start_milli) as f64 * share(intended, elapsed);
                 let (confidence, note) = match intended {
@@ -444,8 +458,9 @@ fn overrides(cycle: &Cycle, objectives: &[ObjectivePlan], events: &[Event], toda
     let elapsed = okr::elapsed(cycle, today);
     let mut out = Vec::new();
     for (o, obj) in objectives.iter().enumerate() {
-        for (k, kr) in obj.key_results.iter().enumerate() {
-            let Some(intended) = kr.intended else { continue };
+        for (k, plan) in obj.key_results.iter().enumerate() {
+            let Some(intended) = plan.intended else { continue };
+            let kr = &plan.kr;
             let last = events.iter().rev().find_map(|e| match e {
                 Event::CheckIn {
                     objective,
@@ -455,23 +470,8 @@ fn overrides(cycle: &Cycle, objectives: &[ObjectivePlan], events: &[Event], toda
                 } if *objective == o && *i == k => Some(*value_milli),
                 _ => None,
             });
-            let probe = KeyResult {
-                id: String::new(),
-                objective: String::new(),
-                title: kr.title.clone(),
-                owner: kr.owner.name.clone(),
-                unit: kr.unit.clone(),
-                start_milli: kr.start_milli,
-                target_milli: kr.target_milli,
-                direction: kr.direction,
-                kind: KrKind::Baseline,
-                weight: 1,
-                due: kr.due,
-                metric: None,
-                status_override: None,
-            };
             let value = last.unwrap_or(kr.start_milli);
-            if okr::status(&probe, okr::progress(&probe, value), elapsed, &cycle.thresholds) != intended {
+            if okr::status(kr, okr::progress(kr, value), elapsed, &cycle.thresholds) != intended {
                 out.push(Event::Override {
                     objective: o,
                     kr: k,
