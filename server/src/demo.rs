@@ -33,7 +33,7 @@ use serde::Serialize;
 use sitesync_core::Store;
 use sitesync_core::ids::{DocId, LineId, OrgId};
 use sitesync_core::import::{Company, LogDay};
-use sitesync_core::labor::{LaborPatch, ReviewAction};
+use sitesync_core::labor::{DayStatus, LaborPatch, ReviewAction};
 use sitesync_core::store::{NewKeyResult, RowFilter};
 use sitesync_core::units::{Minutes, WorkDays};
 
@@ -296,14 +296,13 @@ fn write(auth: &AuthDb, store: &mut Store, plan: &Plan) -> crate::Result<(Import
     }
     let mut counts = DayCounts::default();
     for d in store.day_rows(&RowFilter::default())? {
-        match d.status.as_str() {
-            "approved" => counts.approved += 1,
-            "submitted" => counts.submitted += 1,
-            "draft" => counts.draft += 1,
-            "amended_after_approval" => counts.amended += 1,
-            "rejected" => counts.rejected += 1,
-            _ => {}
-        }
+        *match d.status {
+            DayStatus::Approved => &mut counts.approved,
+            DayStatus::Submitted => &mut counts.submitted,
+            DayStatus::Draft => &mut counts.draft,
+            DayStatus::AmendedAfterApproval => &mut counts.amended,
+            DayStatus::Rejected => &mut counts.rejected,
+        } += 1;
     }
     Ok((report, counts))
 }

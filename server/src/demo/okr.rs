@@ -325,7 +325,7 @@ fn this_quarter(
                     format!(
                         "{} 本季度人工费不超过 {}",
                         first.code,
-                        crate::export::yuan(cap_yuan * 100)
+                        sitesync_core::units::yuan(cap_yuan * 100)
                     ),
                     head,
                     "¥",
