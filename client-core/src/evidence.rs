@@ -236,6 +236,11 @@ struct Signer {
     device: String,
 }
 
+/// A change of one actor: the operation counters it holds (`start..end`), its signer and its time
+/// (ms). Values are attributed by change, not by actor: the server writes under one actor for
+/// every user it writes for (an import, the foreman's lines, the manager's approval).
+type Made = (u64, u64, Signer, i64);
+
 fn check_payload(p: &Payload, server_key: [u8; 32]) -> Result<Report, EvidenceError> {
     let mut problems = Vec::new();
     let mut keys: HashMap<[u8; 32], &Device> = HashMap::new();
@@ -282,9 +287,8 @@ fn check_payload(p: &Payload, server_key: [u8; 32]) -> Result<Report, EvidenceEr
         }
         let tables = Tables::of(&id);
         let sigs: HashMap<&str, &Signature> = d.signatures.iter().map(|s| (s.hash.as_str(), s)).collect();
-        // Actor → signer, from the changes each actor made (all signed by one key).
-        let mut signers: HashMap<String, Signer> = HashMap::new();
-        let mut times: HashMap<String, i64> = HashMap::new();
+        // Actor → its changes with their signers; an actor's changes are all signed by one device.
+        let mut made: HashMap<String, Vec<Made>> = HashMap::new();
         for change in doc.get_changes(&[]) {
             report.changes += 1;
             let hash = change.hash();
@@ -340,25 +344,15 @@ fn check_payload(p: &Payload, server_key: [u8; 32]) -> Result<Report, EvidenceEr
                 problems.push(format!("{label} was signed by a key of no enrolled device"));
                 continue;
             };
-            if let Some(prev) = signers.get(&actor)
-                && prev.device != signer.device
-            {
+            let changes = made.entry(actor.clone()).or_default();
+            if changes.iter().any(|(_, _, prev, _)| prev.device != signer.device) {
                 problems.push(format!("{label}: actor {actor} signed by two devices"));
                 continue;
             }
-            times.insert(actor.clone(), change.timestamp());
-            signers.insert(actor, signer);
+            let start = change.start_op().get();
+            changes.push((start, start + change.len() as u64, signer, change.timestamp()));
         }
-        read_authors(
-            &doc,
-            &id,
-            &d.doc,
-            &p.subject,
-            &signers,
-            &times,
-            &mut report,
-            &mut problems,
-        );
+        read_authors(&doc, &d.doc, &p.subject, &made, &mut report, &mut problems);
     }
     if problems.is_empty() {
         Ok(report)
@@ -367,14 +361,11 @@ fn check_payload(p: &Payload, server_key: [u8; 32]) -> Result<Report, EvidenceEr
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_authors(
     doc: &Automerge,
-    _id: &DocId,
     doc_name: &str,
     subject: &Subject,
-    signers: &HashMap<String, Signer>,
-    times: &HashMap<String, i64>,
+    made: &HashMap<String, Vec<Made>>,
     report: &mut Report,
     problems: &mut Vec<String>,
 ) {
@@ -384,16 +375,19 @@ fn read_authors(
             .as_scalar()
             .map(|v| Value::from_scalar(v).to_string())
             .unwrap_or_default();
-        let actor = match &at {
-            ObjId::Id(_, actor, _) => actor.to_hex_string(),
+        let (counter, actor) = match &at {
+            ObjId::Id(counter, actor, _) => (*counter, actor.to_hex_string()),
             ObjId::Root => return None,
         };
-        let (by, when) = match signers.get(&actor) {
-            Some(s) => (
+        let change = made.get(&actor).and_then(|changes| {
+            changes
+                .iter()
+                .find(|(start, end, ..)| (*start..*end).contains(&counter))
+        });
+        let (by, when) = match change {
+            Some((_, _, s, time)) => (
                 format!("{} ({}, device {})", s.name, s.user, s.device),
-                times
-                    .get(&actor)
-                    .and_then(|t| chrono::DateTime::from_timestamp_millis(*t))
+                chrono::DateTime::from_timestamp_millis(*time)
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default(),
             ),
@@ -501,14 +495,12 @@ mod tests {
     use crate::signing::Keypair;
     use crate::store::Store;
 
-    /// A day logged on a phone, as an evidence file signed by a stand-in server key.
-    fn file() -> (String, Keypair) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut phone = Store::open(dir.path().join("p.sqlite3")).unwrap();
-        phone
+    /// The small fixture in `store`, and one line logged by 崔贵 on site-hz-01 on 2026-12-05.
+    fn log_a_line(store: &mut Store) -> DocId {
+        store
             .import_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small"))
             .unwrap();
-        phone.set_user("崔贵").unwrap();
+        store.set_user("崔贵").unwrap();
         let site = crate::ids::SiteId::new("site-hz-01").unwrap();
         let date = crate::ids::parse_date("2026-12-05").unwrap();
         let e = crate::store::entry(
@@ -518,8 +510,15 @@ mod tests {
             crate::ids::WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
             crate::units::WorkDays::parse("1.0").unwrap(),
         );
-        phone.add_labor(&e, None).unwrap();
-        let id = DocId::Day(site, date);
+        store.add_labor(&e, None).unwrap();
+        DocId::Day(site, date)
+    }
+
+    /// A day logged on a phone, as an evidence file signed by a stand-in server key.
+    fn file() -> (String, Keypair) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut phone = Store::open(dir.path().join("p.sqlite3")).unwrap();
+        let id = log_a_line(&mut phone);
         let (_, sigs) = phone.export_signed(&id, &[]).unwrap().unwrap();
         phone.keep_signatures(&id, &sigs, None).unwrap();
         let doc = phone.evidence_document(&id, "phone").unwrap().unwrap();
@@ -562,6 +561,68 @@ mod tests {
             verify_file(&text, Some(other.public())),
             Err(EvidenceError::WrongServer { .. })
         ));
+    }
+
+    /// The server writes under one actor for everyone it writes for: each value is still its own
+    /// change's signer's.
+    #[test]
+    fn values_the_server_wrote_for_several_users_name_each_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Store::open(dir.path().join("s.sqlite3")).unwrap();
+        let id = log_a_line(&mut server);
+        let DocId::Day(site, date) = id.clone() else {
+            unreachable!("a site-day")
+        };
+        server.submit_day(&site, date).unwrap();
+        server.sign_own_changes(&id, "server", "u-foreman-hz-01").unwrap();
+        server
+            .review_as(&site, date, crate::labor::ReviewAction::Approved, "", "u-manager-hz-01")
+            .unwrap();
+        server.sign_own_changes(&id, "server", "u-manager-hz-01").unwrap();
+        let doc = server.evidence_document(&id, "server").unwrap().unwrap();
+        let device = |user: &str, name: &str, role: &str| Device {
+            device: format!("d-{user}"),
+            user_id: user.into(),
+            user_name: name.into(),
+            role: role.into(),
+            enrolled_at: "2026-12-01T08:00:00+00:00".into(),
+            revoked_at: None,
+            keys: Vec::new(),
+        };
+        let payload = Payload {
+            subject: Subject::SiteDay {
+                site: "site-hz-01".into(),
+                date: "2026-12-05".into(),
+            },
+            generated_at: "2026-12-05T20:00:00+00:00".into(),
+            server_key: hex::encode(server.public_key()),
+            devices: vec![
+                device("u-foreman-hz-01", "崔贵", "foreman"),
+                device("u-manager-hz-01", "龙东江", "site_manager"),
+            ],
+            documents: vec![doc],
+        };
+        let text = seal(&payload, |m| server.sign(m));
+        let report = verify_file(&text, Some(server.public_key())).unwrap();
+        assert!(
+            report.lines[0]
+                .fields
+                .iter()
+                .all(|f| f.by == "崔贵 (u-foreman-hz-01, device server)"),
+            "{report:?}"
+        );
+        let reviews: BTreeMap<&str, &str> = report
+            .reviews
+            .iter()
+            .map(|r| (r.action.as_str(), r.by.as_str()))
+            .collect();
+        assert_eq!(
+            reviews,
+            BTreeMap::from([
+                ("approved", "龙东江 (u-manager-hz-01, device server)"),
+                ("submitted", "崔贵 (u-foreman-hz-01, device server)"),
+            ])
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod authorship;
 pub mod connections;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod files;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sitesync_core::import::{Company, LogDay};
+use sitesync_core::import::Company;
 use sitesync_server::{AppState, admin};
 
 /// The sitesync relay and head-office service.
@@ -30,8 +30,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "SITESYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// On an empty data directory, load the demo company (3 sites, 156 workers, 90 days of logs)
-        /// and write a device token per demo user to DATA/demo-tokens.txt.
+        /// On an empty data directory, load the demo company (3 sites, 156 workers, 90 days of work up to
+        /// today, generated from a fixed seed) and write a device token per demo user to
+        /// DATA/demo-tokens.txt.
         #[arg(long)]
         demo: bool,
         /// HTTP API requests per second allowed per device token, sustained (beyond it: 429).
@@ -156,11 +157,6 @@ enum DeviceCommand {
     },
 }
 
-/// The demo company, built into the binary so a newcomer needs nothing else.
-const DEMO_COMPANY: &[u8] = include_bytes!("../../fixtures/company.json");
-/// The demo company's 90 days of logs.
-const DEMO_LOGS: &[u8] = include_bytes!("../../fixtures/logs.json");
-
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -264,31 +260,8 @@ async fn serve(
 }
 
 async fn load_demo(state: &AppState) -> Result<()> {
-    let company: Company = serde_json::from_slice(DEMO_COMPANY)?;
-    let logs: Vec<LogDay> = serde_json::from_slice(DEMO_LOGS)?;
-    let users: Vec<String> = company.users.iter().map(|u| u.id.clone()).collect();
-    let report = state
-        .both(move |auth, store| {
-            let r = admin::import_company(auth, store, &company)?;
-            store.import_logs(&logs)?;
-            Ok(r)
-        })
-        .await?;
-    let mut lines = Vec::new();
-    for user in users {
-        let u = user.clone();
-        let (device, token) = state.auth(move |a| a.add_device(&u, "demo")).await?;
-        lines.push(format!("{user}\t{device}\t{token}"));
-    }
-    let path = state.data_dir().join("demo-tokens.txt");
-    sitesync_server::files::write_secret(&path, &(lines.join("\n") + "\n"))?;
-    println!(
-        "demo company {} loaded: {} sites, {} users; device tokens in {}",
-        report.org,
-        report.sites,
-        report.users,
-        path.display()
-    );
+    let loaded = sitesync_server::demo::load(state, sitesync_server::demo::SEED, chrono::Utc::now()).await?;
+    println!("{loaded}");
     Ok(())
 }
 

@@ -69,6 +69,18 @@ impl TestServer {
         Self::serve(dir, state).await
     }
 
+    /// Starts a server on a fresh data directory loaded, as `serve --demo` loads it, with the demo
+    /// company of `seed` planned for `now`; returns it with what the demo says it loaded.
+    pub async fn start_demo(
+        seed: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (TestServer, sitesync_server::demo::Loaded) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::open(dir.path()).unwrap();
+        let loaded = sitesync_server::demo::load(&state, seed, now).await.unwrap();
+        (Self::serve(dir, state).await, loaded)
+    }
+
     /// Starts a server on an existing data directory (a restored backup), taking ownership of it.
     pub async fn start_on(dir: tempfile::TempDir) -> TestServer {
         let state = AppState::open(dir.path()).unwrap();
