@@ -452,11 +452,9 @@ impl Store {
                 });
             }
             if !(2..=4).contains(&krs.len()) {
-                warnings.push(format!(
-                    "objective “{}” has {} key results; 2–4 is good practice",
-                    o.title,
-                    krs.len()
-                ));
+                let n = krs.len();
+                let noun = if n == 1 { "key result" } else { "key results" };
+                warnings.push(format!("objective “{}” has {n} {noun}; 2–4 is good practice", o.title));
             }
             let weight: i64 = krs.iter().map(|k| k.kr.weight).sum();
             let progress = if weight == 0 {
@@ -475,10 +473,9 @@ impl Store {
             });
         }
         if !(3..=5).contains(&objectives.len()) {
-            warnings.push(format!(
-                "the cycle has {} objectives; 3–5 is good practice",
-                objectives.len()
-            ));
+            let n = objectives.len();
+            let noun = if n == 1 { "objective" } else { "objectives" };
+            warnings.push(format!("the cycle has {n} {noun}; 3–5 is good practice"));
         }
         fn tree(parent: Option<&str>, all: &BTreeMap<String, Objective>) -> Vec<AlignmentNode> {
             all.values()
