@@ -3,7 +3,10 @@
 //! the store fills them ([`crate::Store::summary`]) with every label resolved there, so a reader
 //! only chooses the grouping and renders.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+use crate::ids::WorkItemId;
 
 use crate::units::{add_saturating, yuan};
 
@@ -169,6 +172,33 @@ pub struct Summary {
     pub total: Sums,
     /// When the approved version was read and some day in range was amended since its approval.
     pub pending: Option<Pending>,
+}
+
+/// Progress against plan on one work item, to a date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[allow(missing_docs, reason = "fields named for what they hold")]
+pub struct WorkItemProgress {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub work_item: WorkItemId,
+    /// WBS code (`1.2`): the order people read work items in.
+    pub code: String,
+    pub name: String,
+    /// Unit of quantity (m³, t …).
+    pub unit: String,
+    /// Planned quantity in thousandths of the unit.
+    pub planned_quantity_milli: i64,
+    /// Installed to date, in thousandths of the unit.
+    pub quantity_to_date_milli: i64,
+    /// Installed ÷ planned, in percent, one decimal; 0 without a plan.
+    pub percent_complete: f64,
+    /// Labor cost booked on the item to date, in fen.
+    pub labor_cost_fen: i64,
+    /// The item's budget, in fen.
+    pub budget_fen: i64,
+    /// When the work is planned to start and end, where the plan says.
+    pub planned_start: Option<NaiveDate>,
+    pub planned_end: Option<NaiveDate>,
 }
 
 #[cfg(test)]

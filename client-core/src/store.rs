@@ -31,9 +31,7 @@ use crate::ids::DocId;
 
 pub use day_log::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
-pub use queries::{Totals, WorkItemProgress, WorkerDay, WorkerMonth};
-// Until the CLI reads `report` directly.
-pub use crate::report::{GroupBy, Sums};
+pub use queries::{Totals, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
 pub use signatures::{Attribution, FieldValues, HistoryEntry, KeptSignature, RefusedRow};

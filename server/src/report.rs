@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
 use sitesync_core::ids::SiteId;
 use sitesync_core::labor::DayStatus;
-use sitesync_core::store::{RowFilter, WorkItemProgress};
+use sitesync_core::store::RowFilter;
 use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 use crate::export::{Cell, Table, yuan};
 use sitesync_core::units::add_saturating as add;
 
-pub use sitesync_core::report::{Group, GroupBy, Pending, Sums};
+pub use sitesync_core::report::{Group, GroupBy, Pending, Sums, WorkItemProgress};
 
 /// [`Sums`] as table cells: work-days, hours, overtime hours, cost, lines.
 fn sums_cells(s: &Sums) -> Vec<Cell> {
@@ -239,35 +239,16 @@ impl Attendance {
     }
 }
 
-/// Progress against plan on one work item.
+/// Progress against plan on one work item, with time elapsed against the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ProgressItem {
-    /// Work item id.
-    pub work_item: String,
-    /// WBS code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Unit.
-    pub unit: String,
-    /// Planned quantity, thousandths.
-    pub planned_quantity_milli: i64,
-    /// Installed to date, thousandths.
-    pub quantity_to_date_milli: i64,
-    /// Installed ÷ planned, percent with one decimal.
-    pub percent_complete: f64,
-    /// Planned start.
-    pub planned_start: Option<NaiveDate>,
-    /// Planned end.
-    pub planned_end: Option<NaiveDate>,
+    /// Quantity, labor and budget to date.
+    #[serde(flatten)]
+    pub item: WorkItemProgress,
     /// Share of the planned duration elapsed at `date`, percent with one decimal.
     pub percent_time_elapsed: f64,
-    /// Labor cost booked to date, fen.
-    pub labor_cost_fen: i64,
     /// Labor cost as people read it.
     pub labor_cost: String,
-    /// Budget, fen.
-    pub budget_fen: i64,
     /// Budget as people read it.
     pub budget: String,
     /// Progress trails elapsed time by more than the lag threshold.
@@ -301,22 +282,11 @@ pub fn progress(
     lag_threshold: f64,
     include_unapproved: bool,
 ) -> Result<Progress> {
-    let site_id = SiteId::new(site)?;
-    let roster = store.roster(&site_id)?;
-    let figures: BTreeMap<String, WorkItemProgress> = store
-        .progress(&site_id, date, !include_unapproved)?
+    let items = store
+        .progress(&SiteId::new(site)?, date, !include_unapproved)?
         .into_iter()
-        .map(|p| (p.work_item.to_string(), p))
-        .collect();
-    let items = roster
-        .work_items
-        .iter()
-        .map(|wi| {
-            let planned = wi.planned_quantity.milli();
-            let figures = figures.get(wi.id.as_str());
-            let qty = figures.map_or(0, |f| f.quantity_to_date_milli);
-            let pc = figures.map_or(0.0, |f| f.percent_complete);
-            let elapsed = match (wi.planned_start, wi.planned_end) {
+        .map(|item| {
+            let elapsed = match (item.planned_start, item.planned_end) {
                 (Some(s), Some(e)) if e > s => {
                     let span = (e - s).num_days() as f64;
                     round1(((date - s).num_days() as f64 / span * 100.0).clamp(0.0, 100.0))
@@ -324,23 +294,12 @@ pub fn progress(
                 (Some(s), Some(_)) if date >= s => 100.0,
                 _ => 0.0,
             };
-            let labor = figures.map_or(0, |f| f.labor_cost_fen);
             ProgressItem {
-                work_item: wi.id.to_string(),
-                code: wi.code.clone(),
-                name: wi.name.clone(),
-                unit: wi.unit.clone(),
-                planned_quantity_milli: planned,
-                quantity_to_date_milli: qty,
-                percent_complete: pc,
-                planned_start: wi.planned_start,
-                planned_end: wi.planned_end,
                 percent_time_elapsed: elapsed,
-                labor_cost_fen: labor,
-                labor_cost: yuan(labor),
-                budget_fen: wi.budget.fen(),
-                budget: yuan(wi.budget.fen()),
-                lagging: elapsed - pc > lag_threshold,
+                labor_cost: yuan(item.labor_cost_fen),
+                budget: yuan(item.budget_fen),
+                lagging: elapsed - item.percent_complete > lag_threshold,
+                item,
             }
         })
         .collect();
@@ -375,23 +334,23 @@ impl Progress {
             .iter()
             .map(|i| {
                 vec![
-                    Cell::Text(i.code.clone()),
-                    Cell::Text(i.name.clone()),
-                    Cell::Text(i.unit.clone()),
-                    Cell::Fixed(i.planned_quantity_milli, 3),
-                    Cell::Fixed(i.quantity_to_date_milli, 3),
-                    Cell::Percent(i.percent_complete),
-                    i.planned_start.map_or(Cell::Empty, Cell::Date),
-                    i.planned_end.map_or(Cell::Empty, Cell::Date),
+                    Cell::Text(i.item.code.clone()),
+                    Cell::Text(i.item.name.clone()),
+                    Cell::Text(i.item.unit.clone()),
+                    Cell::Fixed(i.item.planned_quantity_milli, 3),
+                    Cell::Fixed(i.item.quantity_to_date_milli, 3),
+                    Cell::Percent(i.item.percent_complete),
+                    i.item.planned_start.map_or(Cell::Empty, Cell::Date),
+                    i.item.planned_end.map_or(Cell::Empty, Cell::Date),
                     Cell::Percent(i.percent_time_elapsed),
-                    Cell::Fen(i.labor_cost_fen),
-                    Cell::Fen(i.budget_fen),
+                    Cell::Fen(i.item.labor_cost_fen),
+                    Cell::Fen(i.item.budget_fen),
                     Cell::Text(if i.lagging { "是 yes".into() } else { String::new() }),
                 ]
             })
             .collect();
-        let labor = self.items.iter().map(|i| i.labor_cost_fen).fold(0, add);
-        let budget = self.items.iter().map(|i| i.budget_fen).fold(0, add);
+        let labor = self.items.iter().map(|i| i.item.labor_cost_fen).fold(0, add);
+        let budget = self.items.iter().map(|i| i.item.budget_fen).fold(0, add);
         let mut totals = vec![Cell::Text("合计 total".into())];
         totals.extend(std::iter::repeat_n(Cell::Empty, 8));
         totals.extend([Cell::Fen(labor), Cell::Fen(budget), Cell::Empty]);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{RowFilter, Store};
 use crate::error::{Error, Result};
 use crate::ids::{SiteId, WorkItemId, WorkerId};
-use crate::report::{Group, GroupBy, Pending, Summary, Sums};
+use crate::report::{Group, GroupBy, Pending, Summary, Sums, WorkItemProgress};
 
 /// The sums of [`Sums`] in SQL over lines `t`, in field order. SQLite's SUM fails rather than wraps
 /// on overflow; projected lines are bounded (a line that is not valid is flagged, not projected).
@@ -74,28 +74,6 @@ pub struct WorkerMonth {
     /// The month's sums.
     #[serde(flatten)]
     pub total: Sums,
-}
-
-/// Progress to date on one work item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs, reason = "fields and variants named for what they hold")]
-pub struct WorkItemProgress {
-    /// The work item.
-    pub work_item: WorkItemId,
-    pub code: String,
-    pub name: String,
-    /// Unit of quantity.
-    pub unit: String,
-    /// Planned quantity in thousandths.
-    pub planned_quantity_milli: i64,
-    /// Installed to date, in thousandths.
-    pub quantity_to_date_milli: i64,
-    /// Installed ÷ planned, in percent, one decimal.
-    pub percent_complete: f64,
-    /// Labor cost booked on the item to date, in fen.
-    pub labor_cost_fen: i64,
-    /// The item's budget, in fen.
-    pub budget_fen: i64,
 }
 
 impl Store {
@@ -255,6 +233,7 @@ impl Store {
         let (progress, labor) = (f.progress_table(), f.labor_table());
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT wi.work_item_id, wi.code, wi.name, wi.unit, wi.planned_quantity_milli, wi.budget_fen,
+               wi.planned_start, wi.planned_end,
                (SELECT COALESCE(SUM(p.quantity_milli), 0) FROM {progress} p
                  WHERE p.site_id = wi.site_id AND p.work_item_id = wi.work_item_id AND p.deleted = 0 AND p.day <= ?2),
                (SELECT COALESCE(SUM(l.cost_fen), 0) FROM {labor} l
@@ -269,13 +248,16 @@ impl Store {
                 r.get(3)?,
                 r.get::<_, i64>(4)?,
                 r.get(5)?,
-                r.get::<_, i64>(6)?,
-                r.get(7)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, i64>(8)?,
+                r.get(9)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, code, name, unit, planned, budget, done, cost) = row?;
+            let (id, code, name, unit, planned, budget, start, end, done, cost) = row?;
+            let date_of = |d: Option<String>| d.map(|d| crate::ids::parse_date(&d)).transpose();
             let percent = if planned > 0 {
                 (done as f64 * 1000.0 / planned as f64).round() / 10.0
             } else {
@@ -291,6 +273,8 @@ impl Store {
                 percent_complete: percent,
                 labor_cost_fen: cost,
                 budget_fen: budget,
+                planned_start: date_of(start)?,
+                planned_end: date_of(end)?,
             });
         }
         if out.is_empty() && !self.sites()?.iter().any(|s| &s.id == site) {
