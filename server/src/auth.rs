@@ -765,19 +765,6 @@ impl AuthDb {
             .collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
-    /// The heads the server believes a device holds for a document.
-    pub fn device_heads(&self, device_id: &str, doc: &str) -> Result<Option<Vec<String>>> {
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT heads FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
-                [device_id, doc],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(text.map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
-    }
-
     /// Everything the server believes a device holds: document id to heads.
     pub fn device_docs(&self, device_id: &str) -> Result<std::collections::HashMap<String, Vec<String>>> {
         let mut stmt = self
@@ -819,18 +806,6 @@ impl AuthDb {
     pub fn forget_device_docs(&self, device_id: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM device_docs WHERE device_id = ?1", [device_id])?;
-        Ok(())
-    }
-
-    /// Records what a device holds of a document.
-    pub fn set_device_heads(&self, device_id: &str, doc: &str, heads: &[String]) -> Result<()> {
-        let mut sorted = heads.to_vec();
-        sorted.sort();
-        self.conn.execute(
-            "INSERT INTO device_docs (device_id, doc_id, heads) VALUES (?1, ?2, ?3)
-             ON CONFLICT(device_id, doc_id) DO UPDATE SET heads = excluded.heads",
-            params![device_id, doc, sorted.join(",")],
-        )?;
         Ok(())
     }
 }

@@ -315,8 +315,6 @@ struct PushJob {
 /// Pushes taken into one transaction at most.
 const PUSHES_PER_COMMIT: usize = 256;
 
-/// The group-commit writer: takes every push waiting, applies them all in one transaction, answers
-/// each. Runs until every sender (every `AppState` clone) is gone.
 /// What the writer thread shares with the server.
 struct Shared {
     /// The credential database.
@@ -331,6 +329,8 @@ struct Shared {
     evented: Arc<AtomicU64>,
 }
 
+/// The group-commit writer: takes every push waiting, applies them all in one transaction, answers
+/// each. Runs until every sender (every `AppState` clone) is gone.
 fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
     let Shared {
         auth,
