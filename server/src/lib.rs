@@ -25,9 +25,10 @@ pub mod export;
 pub mod files;
 pub mod history;
 pub mod limits;
+pub mod push;
 pub mod report;
-pub mod session;
 pub mod state;
+pub mod sync_conn;
 pub mod tenancy;
 pub mod tls;
 pub mod web;
@@ -350,7 +351,7 @@ async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUp
         .on_upgrade(move |socket| async move {
             // The connection counts against the device's limit while it is served.
             let _ticket = ticket;
-            session::serve(state, socket, who.device_id).await;
+            sync_conn::socket::serve(state, socket, who.device_id).await;
         }))
 }
 

@@ -10,12 +10,10 @@ use sitesync_core::ids::DocId;
 use sitesync_core::sync::protocol::{DocResult, DocSync};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::auth::BrowserSessions;
-use crate::auth::Principal;
-use crate::limits::{ConnectionLimits, Guard, Limits};
-
-use crate::auth::AuthDb;
+use crate::auth::{AuthDb, BrowserSessions, Principal};
 use crate::error::{Error, Result};
+use crate::limits::{ConnectionLimits, Guard, Limits};
+use crate::sync_conn::Stores;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -44,7 +42,7 @@ pub struct AppState {
     /// Where the data lives.
     data_dir: PathBuf,
     /// How sync connections are kept alive and when silent ones are closed.
-    timing: SessionTiming,
+    timing: KeepAlive,
     /// The front door's limits: connections, header timeout, body sizes.
     connection_limits: ConnectionLimits,
     /// How long a dashboard sign-in lasts.
@@ -55,16 +53,16 @@ pub struct AppState {
 /// even a pong) arrived for `idle_after` is closed and its resources freed, as is one whose peer
 /// stops reading for that long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionTiming {
+pub struct KeepAlive {
     /// How often the server pings.
     pub ping_every: std::time::Duration,
     /// How long a connection may stay silent (or refuse to read) before it is closed.
     pub idle_after: std::time::Duration,
 }
 
-impl Default for SessionTiming {
+impl Default for KeepAlive {
     fn default() -> Self {
-        SessionTiming {
+        KeepAlive {
             ping_every: std::time::Duration::from_secs(30),
             idle_after: std::time::Duration::from_secs(90),
         }
@@ -122,7 +120,7 @@ impl AppState {
             guard: Guard::new(Limits::default()),
             shutdown: Arc::new(watch::channel(false).0),
             data_dir: data_dir.to_path_buf(),
-            timing: SessionTiming::default(),
+            timing: KeepAlive::default(),
             connection_limits: ConnectionLimits::default(),
             browser_sessions: BrowserSessions::default(),
         })
@@ -152,7 +150,7 @@ impl AppState {
     }
 
     /// The same state with other keep-alive timing (tests use short ones).
-    pub fn with_timing(mut self, timing: SessionTiming) -> AppState {
+    pub fn with_timing(mut self, timing: KeepAlive) -> AppState {
         self.timing = timing;
         self
     }
@@ -169,7 +167,7 @@ impl AppState {
     }
 
     /// The keep-alive timing of sync connections.
-    pub fn timing(&self) -> SessionTiming {
+    pub fn timing(&self) -> KeepAlive {
         self.timing
     }
 
@@ -200,6 +198,26 @@ impl AppState {
         })
         .await
         .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    /// Runs `f` on a blocking thread with the databases offered as [`Stores`], each locked on first
+    /// use (the credential database always first) and held until `f` returns.
+    pub(crate) async fn with_stores<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Stores) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (auth, docs) = (self.auth.clone(), self.docs.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut stores = Locked {
+                auth_lock: &auth,
+                docs_lock: &docs,
+                auth: None,
+                docs: None,
+            };
+            f(&mut stores)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("store task: {e}")))
     }
 
     /// Re-reads the change cursor and wakes live connections if documents changed.
@@ -263,6 +281,30 @@ impl AppState {
     /// Tells live connections to close.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+/// The databases locked as a sync connection first needs them (`AppState::with_stores`).
+struct Locked<'a> {
+    /// The credential database's mutex.
+    auth_lock: &'a Mutex<AuthDb>,
+    /// The document store's mutex.
+    docs_lock: &'a Mutex<Store>,
+    /// The credential database, once locked.
+    auth: Option<std::sync::MutexGuard<'a, AuthDb>>,
+    /// The document store, once locked (always after the credential database).
+    docs: Option<std::sync::MutexGuard<'a, Store>>,
+}
+
+impl Stores for Locked<'_> {
+    fn auth(&mut self) -> Option<&AuthDb> {
+        Some(&**self.auth.get_or_insert_with(|| lock(self.auth_lock)))
+    }
+
+    fn both(&mut self) -> Option<(&AuthDb, &mut Store)> {
+        let auth = self.auth.get_or_insert_with(|| lock(self.auth_lock));
+        let docs = self.docs.get_or_insert_with(|| lock(self.docs_lock));
+        Some((&**auth, &mut **docs))
     }
 }
 
@@ -351,7 +393,7 @@ fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let auth = lock(&auth);
             let mut store = lock(&docs);
-            let out = crate::session::push_batch(&auth, &mut store, pushes, &deliveries, &events);
+            let out = crate::push::push_batch(&auth, &mut store, pushes, &deliveries, &events);
             if let Ok(c) = store.change_cursor() {
                 evented.fetch_max(c, Ordering::SeqCst);
             }

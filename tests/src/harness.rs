@@ -35,22 +35,22 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the fixture company imported.
     pub async fn start() -> TestServer {
-        Self::start_with_timing(sitesync_server::state::SessionTiming::default()).await
+        Self::start_with_timing(sitesync_server::state::KeepAlive::default()).await
     }
 
     /// Starts a server with the fixture company imported and the given keep-alive timing.
-    pub async fn start_with_timing(timing: sitesync_server::state::SessionTiming) -> TestServer {
+    pub async fn start_with_timing(timing: sitesync_server::state::KeepAlive) -> TestServer {
         Self::start_with(timing, sitesync_server::limits::Limits::default()).await
     }
 
     /// Starts a server with the fixture company imported and the given limits.
     pub async fn start_with_limits(limits: sitesync_server::limits::Limits) -> TestServer {
-        Self::start_with(sitesync_server::state::SessionTiming::default(), limits).await
+        Self::start_with(sitesync_server::state::KeepAlive::default(), limits).await
     }
 
     /// Starts a server with the fixture company imported, keep-alive timing and limits.
     pub async fn start_with(
-        timing: sitesync_server::state::SessionTiming,
+        timing: sitesync_server::state::KeepAlive,
         limits: sitesync_server::limits::Limits,
     ) -> TestServer {
         Self::start_configured(move |s| s.with_timing(timing).with_limits(limits)).await

@@ -1,61 +1,66 @@
-//! The phone's engine against the server's session logic with no sockets at all: messages are
-//! handed across in memory, so the protocol can be checked step by step.
+//! The phone's engine against the server's own sync connection (`sitesync_server::sync_conn`) with
+//! no sockets at all: messages are handed across in memory, encoded and decoded as on the wire, and
+//! the server side runs exactly what its WebSocket loop runs (`socket::drive`), so the protocol can
+//! be checked step by step.
 
+use sitesync_core::Store;
 use sitesync_core::sync::Engine;
 use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, ServerMsg};
-use sitesync_server::session;
+use sitesync_server::sync_conn::socket::drive;
+use sitesync_server::sync_conn::{Input, SyncConn};
 use sitesync_tests::harness::{TestServer, phone};
 
 use crate::*;
 
-/// Sends one client message through the server logic (encoded and decoded, as on the wire) and
-/// returns the server's replies.
-async fn exchange(server: &TestServer, device: &str, msg: ClientMsg) -> Vec<ServerMsg> {
-    let msg: ClientMsg = protocol::decode(&protocol::encode(&msg)).unwrap();
-    let device = device.to_string();
-    let (deliveries, events) = (server.state.deliveries(), server.state.event_sender());
-    let replies = server
-        .state
-        .both(move |auth, store| {
-            let who = auth.principal(&device)?.expect("an active device");
-            Ok(match msg {
-                ClientMsg::Hello { cursor, key } => {
-                    // As the session does: the key is registered to the device before anything else.
-                    auth.register_key(&device, &key)?;
-                    let (now, frames) = session::updates(auth, store, &who, cursor)?;
-                    vec![ServerMsg::Welcome {
-                        epoch: auth.epoch()?,
-                        cursor: now,
-                        docs: frames.into_iter().flatten().collect(),
-                        more: false,
-                        you: who.author(),
-                        directory: auth.directory(&who.org_id)?,
-                    }]
-                }
-                ClientMsg::Push { req, docs } => vec![ServerMsg::Ack {
-                    req,
-                    results: session::push(auth, store, &who, docs, &deliveries, &events)?,
-                }],
-                ClientMsg::Applied { .. } => Vec::new(),
-            })
-        })
+/// A device's connection to `server`, as the WebSocket handler makes it.
+fn conn(server: &TestServer, device: &str) -> SyncConn {
+    SyncConn::new(
+        device.to_string(),
+        server.state.guard().limits(),
+        server.state.deliveries(),
+    )
+}
+
+/// Hands one client message to the connection as a frame and returns the server's replies, decoded
+/// from their wire form.
+async fn exchange(server: &TestServer, conn: &mut SyncConn, msg: &ClientMsg) -> Vec<ServerMsg> {
+    let replies = drive(&server.state, conn, Input::Frame(protocol::encode(msg)))
         .await
-        .unwrap();
-    replies
-        .into_iter()
+        .unwrap_or_else(|last| panic!("the connection closed: {last:?}"));
+    wire(replies)
+}
+
+fn wire(msgs: Vec<ServerMsg>) -> Vec<ServerMsg> {
+    msgs.into_iter()
         .map(|m| protocol::decode(&protocol::encode(&m)).unwrap())
         .collect()
 }
 
+/// Hands every server message to the phone's engine and what the engine answers back to the
+/// connection, until neither has anything more to say.
+async fn converse(server: &TestServer, conn: &mut SyncConn, engine: &mut Engine, p: &mut Store, msgs: Vec<ServerMsg>) {
+    let mut pending = msgs;
+    while !pending.is_empty() {
+        let mut next = Vec::new();
+        for reply in pending {
+            for back in engine.receive(p, reply).unwrap() {
+                next.extend(exchange(server, conn, &back).await);
+            }
+        }
+        pending = next;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn engine_and_session_speak_the_protocol_without_sockets() {
+async fn engine_and_sync_connection_speak_the_protocol_without_sockets() {
     let server = TestServer::start().await;
     let (device, token) = server.device_with_id("u-foreman-hz-01").await;
     let dir = tempfile::tempdir().unwrap();
     let mut p = phone(dir.path(), "foreman", &server.url(), &token);
     let mut engine = Engine::new();
+    let mut foreman = conn(&server, &device);
 
-    // Hello → Welcome with the site's master data.
+    // Hello → Welcome with the site's master data; the engine confirms it with `Applied`.
     let hello = engine.hello(&p).unwrap();
     assert_eq!(
         hello,
@@ -64,9 +69,17 @@ async fn engine_and_session_speak_the_protocol_without_sockets() {
             key: p.public_key()
         }
     );
-    for reply in exchange(&server, &device, hello).await {
+    let welcome = exchange(&server, &mut foreman, &hello).await;
+    assert!(matches!(welcome[..], [ServerMsg::Welcome { .. }]), "{welcome:?}");
+    for reply in welcome {
         let back = engine.receive(&mut p, reply).unwrap();
         assert!(matches!(back[..], [ClientMsg::Applied { .. }]));
+        for b in back {
+            assert!(
+                exchange(&server, &mut foreman, &b).await.is_empty(),
+                "a receipt is not answered"
+            );
+        }
     }
     assert!(engine.idle());
     assert!(p.roster(&hz()).is_ok());
@@ -74,6 +87,17 @@ async fn engine_and_session_speak_the_protocol_without_sockets() {
     assert_eq!(p.author().map(|a| a.user_id.as_str()), Some("u-foreman-hz-01"));
     assert_eq!(p.user(), "崔贵");
     assert!(engine.push(&mut p).unwrap().is_empty(), "nothing to push yet");
+
+    // The site manager's phone is connected too, and hears of the foreman's push live.
+    let (manager_device, manager_token) = server.device_with_id("u-manager-hz-01").await;
+    let mut q = phone(dir.path(), "manager", &server.url(), &manager_token);
+    let mut manager_engine = Engine::new();
+    let mut manager = conn(&server, &manager_device);
+    let hello = manager_engine.hello(&q).unwrap();
+    let welcome = exchange(&server, &mut manager, &hello).await;
+    converse(&server, &mut manager, &mut manager_engine, &mut q, welcome).await;
+    assert!(manager_engine.idle());
+    let (mut events, mut own_events) = (server.state.subscribe_events(), server.state.subscribe_events());
 
     // A day of work: exactly one push frame, one document, acknowledged in one round trip.
     for n in 1..=30 {
@@ -92,7 +116,7 @@ async fn engine_and_session_speak_the_protocol_without_sockets() {
         frame.len() / 30
     );
     assert!(!engine.idle(), "a push is in flight");
-    let replies = exchange(&server, &device, pushes[0].clone()).await;
+    let replies = exchange(&server, &mut foreman, &pushes[0]).await;
     let [ServerMsg::Ack { results, .. }] = &replies[..] else {
         panic!("{replies:?}")
     };
@@ -101,9 +125,48 @@ async fn engine_and_session_speak_the_protocol_without_sockets() {
     assert!(engine.idle());
     assert!(p.pending().unwrap().is_empty());
 
+    // The push's event, handed to the manager's connection, is forwarded as one `Changed` holding
+    // the day, from the event alone; the manager's phone then has all thirty lines.
+    let event = events.try_recv().expect("the push sent an event");
+    let live = wire(
+        drive(&server.state, &mut manager, Input::Events(vec![event]))
+            .await
+            .unwrap(),
+    );
+    let [ServerMsg::Changed { docs, .. }] = &live[..] else {
+        panic!("{live:?}")
+    };
+    assert_eq!(docs.len(), 1);
+    converse(&server, &mut manager, &mut manager_engine, &mut q, live).await;
+    assert_eq!(q.day(&hz(), d("2026-12-01")).unwrap().labor.len(), 30);
+    // The foreman's own connection forwards nothing of it: the acknowledgement said it all.
+    let event = own_events.try_recv().expect("the push sent an event");
+    let own = drive(&server.state, &mut foreman, Input::Events(vec![event]))
+        .await
+        .unwrap();
+    assert!(own.is_empty(), "{own:?}");
+    assert!(
+        drive(&server.state, &mut foreman, Input::Moved(0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a cursor the connection is past reads nothing"
+    );
+
     // Pushing the same thing again changes nothing on the server.
     let before = server.store(|s| s.change_cursor().unwrap()).await;
-    exchange(&server, &device, pushes[0].clone()).await;
+    exchange(&server, &mut foreman, &pushes[0]).await;
     assert_eq!(server.store(|s| s.change_cursor().unwrap()).await, before, "idempotent");
+
+    // A revoked device is cut off at its next message, with the reason.
+    let revoked = device.clone();
+    server.state.auth(move |a| a.revoke_device(&revoked)).await.unwrap();
+    let last = drive(&server.state, &mut foreman, Input::Frame(protocol::encode(&pushes[0])))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&last[..], [ServerMsg::Error { message, .. }] if message == "device revoked"),
+        "{last:?}"
+    );
     server.stop().await;
 }

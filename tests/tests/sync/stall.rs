@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use sitesync_server::state::SessionTiming;
+use sitesync_server::state::KeepAlive;
 use sitesync_tests::harness::{RawClient, TestServer, phone};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_connection_is_closed_and_a_pinged_one_stays() {
-    let timing = SessionTiming {
+    let timing = KeepAlive {
         ping_every: Duration::from_millis(100),
         idle_after: Duration::from_millis(500),
     };

@@ -1,0 +1,720 @@
+//! One device's sync connection (`docs/protocol.md`) as a state machine, like the phone's
+//! `sitesync_core::sync::Engine`: it is handed what happened — a frame from the device, the group
+//! commit's answer to its push, other devices' push events, a moved change cursor — and answers with
+//! a [`Step`]: messages to send, the connection to close, a push to apply, or that it needs the
+//! databases. It does no I/O and never waits; [`socket`] is the thin tokio shell that feeds it from
+//! the WebSocket and carries out its steps, and tests drive it the same way without a socket.
+//!
+//! The databases are reached through [`Stores`]. Most live updates are forwarded from the push event
+//! alone, so that a push reaches a thousand devices at the cost of one store read: the shell first
+//! offers no stores ([`NoStores`]), and only when the connection asks ([`Step::NeedStores`]) resumes
+//! it on a blocking thread with the databases locked (2026-12-01: the same store reads as when this
+//! logic awaited the stores inline, in fewer hops).
+
+pub mod socket;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sitesync_core::Store;
+use sitesync_core::ids::DocId;
+use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, DocSync, ErrorCode, ServerMsg, hashes, hex_heads};
+
+use crate::auth::{Access, AuthDb, Principal};
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::push::sorted;
+use crate::state::{Deliveries, EventDoc, PushEvent};
+
+/// Changes per update frame before the rest goes in another frame, well under the frame limit.
+const FRAME_BUDGET: usize = 4 * 1024 * 1024;
+
+/// Documents per live `Changed` frame gathered from queued events.
+const EVENTS_PER_FRAME: usize = 256;
+
+/// How long a connection trusts the device's grants for forwarding live updates before re-reading
+/// them (every message from the device re-reads them at once).
+const PRINCIPAL_TTL: Duration = Duration::from_secs(1);
+
+/// The databases as a connection may reach them at one step: `None` where the shell did not offer
+/// them (the connection then asks for them with [`Step::NeedStores`]).
+pub trait Stores {
+    /// The credential database.
+    fn auth(&mut self) -> Option<&AuthDb>;
+    /// The credential database and the document store, always locked in that order.
+    fn both(&mut self) -> Option<(&AuthDb, &mut Store)>;
+}
+
+/// No databases: what the shell offers first, so that a step that can do without them does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoStores;
+
+impl Stores for NoStores {
+    fn auth(&mut self) -> Option<&AuthDb> {
+        None
+    }
+
+    fn both(&mut self) -> Option<(&AuthDb, &mut Store)> {
+        None
+    }
+}
+
+/// What happened, for the connection to act on.
+#[derive(Debug)]
+pub enum Input {
+    /// A binary frame from the device.
+    Frame(Vec<u8>),
+    /// The group commit's results for the push asked for with [`Step::Push`].
+    Pushed(Result<Vec<DocResult>>),
+    /// Push events, in the order they were sent (the first one and those queued behind it).
+    Events(Vec<Arc<PushEvent>>),
+    /// Push events were missed (the connection fell behind): what changed is read from the store.
+    Missed,
+    /// The store's change cursor moved, by a write that may have no push event (an approval, an
+    /// admin command, another process).
+    Moved(u64),
+}
+
+/// What the connection asks of its shell.
+#[derive(Debug)]
+pub enum Step {
+    /// Send these, in order (none is fine).
+    Send(Vec<ServerMsg>),
+    /// Send these, the last one saying why, and close the connection.
+    Close(Vec<ServerMsg>),
+    /// Call [`SyncConn::resume`] with the databases; with `throttle`, first wait until the device's
+    /// message rate allows another message (past its rate a device is read more slowly, not refused:
+    /// nothing it sends is lost).
+    NeedStores {
+        /// Whether a request from the device waits for the stores (rather than live updates).
+        throttle: bool,
+    },
+    /// Apply this push through the group commit (durable when it answers), and hand its results
+    /// back as [`Input::Pushed`].
+    Push {
+        /// The device, as its grants were read for this push.
+        who: Principal,
+        /// The documents pushed.
+        docs: Vec<DocSync>,
+    },
+}
+
+/// Why a step stopped short.
+enum Halt {
+    /// The connection ends with this message, which says why (boxed: the error path is rare, the
+    /// `Result`s carrying it are not).
+    Close(Box<ServerMsg>),
+    /// The step needs databases it was not offered; it resumes where it stopped.
+    NeedStores,
+}
+
+impl From<ServerMsg> for Halt {
+    fn from(last: ServerMsg) -> Halt {
+        Halt::Close(Box::new(last))
+    }
+}
+
+/// A failure of the server's own, logged; the device is told only that it happened.
+fn fail(e: impl Into<Error>) -> Halt {
+    internal(e.into()).into()
+}
+
+/// Updates sent on this connection and not yet confirmed, by the cursor they carried.
+type Unconfirmed = Vec<(u64, Vec<(String, Vec<String>)>)>;
+
+/// Live work waiting, in order.
+#[derive(Debug)]
+enum Live {
+    /// A push event to forward.
+    Event(Arc<PushEvent>),
+    /// Read what changed since the connection's cursor from the store.
+    CatchUp,
+}
+
+/// One device's connection: where it is in the change stream, what its device holds, and the work
+/// a step left for the next.
+#[derive(Debug, Default)]
+pub struct SyncConn {
+    /// The device, as authenticated when the connection opened.
+    device_id: String,
+    /// Documents per push and per connection the device may send.
+    limits: Limits,
+    /// Where confirmed deliveries are recorded (written to the database in batches).
+    deliveries: Deliveries,
+    /// The change cursor delivered up to; `None` until the device said hello.
+    cursor: Option<u64>,
+    /// Updates sent and not yet confirmed with `Applied`.
+    unconfirmed: Unconfirmed,
+    /// What the device holds of each document (sorted hex heads), as far as this connection knows:
+    /// read at hello, then kept up to date by what is sent and acknowledged.
+    holds: HashMap<String, Vec<String>>,
+    /// The device's grants and when they were read, for live updates.
+    who: Option<(Principal, Instant)>,
+    /// The org of each site seen, for access checks without the database.
+    site_orgs: HashMap<String, Option<String>>,
+    /// Documents this connection has pushed, against the per-connection limit.
+    pushed: HashSet<String>,
+    /// A hello or push from the device, decoded and waiting for the databases.
+    request: Option<ClientMsg>,
+    /// The request number of the push handed to the group commit, until its results come back.
+    pushing: Option<u64>,
+    /// Live work not done yet (what a step left when it needed the databases).
+    live: VecDeque<Live>,
+    /// How far forwarding got into the first queued event: its documents before this index are in
+    /// `frame`; `None` before it started (its cursor not yet taken).
+    started: Option<usize>,
+    /// Documents gathered from events for the next `Changed`.
+    frame: Vec<DocSync>,
+    /// Messages made before a step needed the databases, sent with the rest of the step.
+    outbox: Vec<ServerMsg>,
+}
+
+impl SyncConn {
+    /// A connection of an authenticated device that has said nothing yet.
+    pub fn new(device_id: String, limits: Limits, deliveries: Deliveries) -> SyncConn {
+        SyncConn {
+            device_id,
+            limits,
+            deliveries,
+            ..SyncConn::default()
+        }
+    }
+
+    /// The device this connection serves.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// Whether the device said hello: only then does it get live updates.
+    pub fn said_hello(&self) -> bool {
+        self.cursor.is_some()
+    }
+
+    /// Acts on `input` at `now`, with whatever databases `stores` offers.
+    pub fn handle(&mut self, input: Input, now: Instant, stores: &mut dyn Stores) -> Step {
+        match input {
+            Input::Frame(bytes) => match protocol::decode::<ClientMsg>(&bytes) {
+                Err(e) => Step::Close(vec![error(e.code(), &e.to_string())]),
+                Ok(ClientMsg::Applied { cursor }) => {
+                    self.applied(cursor);
+                    Step::Send(Vec::new())
+                }
+                Ok(request) => {
+                    // Every other message re-reads the device's grants: it always needs the stores.
+                    self.request = Some(request);
+                    Step::NeedStores { throttle: true }
+                }
+            },
+            Input::Pushed(results) => self.pushed(results),
+            Input::Events(events) => {
+                if self.said_hello() {
+                    self.live.extend(events.into_iter().map(Live::Event));
+                }
+                self.run_live(now, stores)
+            }
+            Input::Missed => {
+                if self.said_hello() {
+                    self.live.push_back(Live::CatchUp);
+                }
+                self.run_live(now, stores)
+            }
+            Input::Moved(at) => {
+                if self.cursor.is_some_and(|c| at > c) {
+                    self.live.push_back(Live::CatchUp);
+                }
+                self.run_live(now, stores)
+            }
+        }
+    }
+
+    /// Carries on where the last step stopped for the databases, now offered in `stores`.
+    pub fn resume(&mut self, now: Instant, stores: &mut dyn Stores) -> Step {
+        let Some(request) = self.request.take() else {
+            return self.run_live(now, stores);
+        };
+        if stores.auth().is_none() {
+            self.request = Some(request);
+            return Step::NeedStores { throttle: false };
+        }
+        match self.request(request, now, stores) {
+            Ok(step) => step,
+            Err(Halt::Close(last)) => self.close(*last),
+            Err(Halt::NeedStores) => self.close(internal(Error::Internal(
+                "a request was resumed without the document store".into(),
+            ))),
+        }
+    }
+
+    /// A receipt: the updates sent up to `upto` are applied on the device. It reads and writes no
+    /// document, so it needs no fresh look at the grants.
+    fn applied(&mut self, upto: u64) {
+        let (done, rest): (Unconfirmed, Unconfirmed) = std::mem::take(&mut self.unconfirmed)
+            .into_iter()
+            .partition(|(c, _)| *c <= upto);
+        self.unconfirmed = rest;
+        for (doc, heads) in done.into_iter().flat_map(|(_, d)| d) {
+            self.deliveries.record(&self.device_id, &doc, heads);
+        }
+    }
+
+    /// A hello or a push, with the stores.
+    fn request(&mut self, msg: ClientMsg, now: Instant, stores: &mut dyn Stores) -> Result<Step, Halt> {
+        let who = self.principal(now, stores)?;
+        match msg {
+            ClientMsg::Hello { cursor: from, key } => self.hello(who, from, &key, stores),
+            ClientMsg::Push { req, docs } => {
+                if self.cursor.is_none() {
+                    return Err(error(ErrorCode::Malformed, "say hello first").into());
+                }
+                if docs.len() > self.limits.docs_per_push {
+                    return Err(error(
+                        ErrorCode::RateLimited,
+                        &format!("at most {} documents per push", self.limits.docs_per_push),
+                    )
+                    .into());
+                }
+                self.pushed.extend(docs.iter().map(|d| d.doc.clone()));
+                if self.pushed.len() > self.limits.docs_per_connection {
+                    return Err(error(
+                        ErrorCode::RateLimited,
+                        &format!(
+                            "at most {} documents per connection: reconnect",
+                            self.limits.docs_per_connection
+                        ),
+                    )
+                    .into());
+                }
+                self.pushing = Some(req);
+                Ok(Step::Push { who, docs })
+            }
+            ClientMsg::Applied { cursor } => {
+                self.applied(cursor);
+                Ok(self.send(Vec::new()))
+            }
+        }
+    }
+
+    /// The welcome: the device's key registered, and everything it may read and lacks since `from`.
+    fn hello(&mut self, who: Principal, from: u64, key: &[u8; 32], stores: &mut dyn Stores) -> Result<Step, Halt> {
+        let auth = stores.auth().ok_or(Halt::NeedStores)?;
+        let directory = match auth
+            .register_key(&who.device_id, key)
+            .and_then(|()| auth.directory(&who.org_id))
+        {
+            Ok(d) => d,
+            Err(Error::Conflict(m)) => {
+                tracing::warn!(target: "audit", event = "key_refused", device = %self.device_id, "{m}");
+                return Err(error(ErrorCode::Unauthorized, &m).into());
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        let (auth, store) = stores.both().ok_or(Halt::NeedStores)?;
+        let mut read = || -> Result<_> {
+            if from == 0 {
+                // A store that has applied nothing holds nothing, whatever this device token's
+                // earlier stores held (a reinstalled app, a wiped phone).
+                self.deliveries.forget(&who.device_id);
+                auth.forget_device_docs(&who.device_id)?;
+            } else {
+                self.deliveries.flush(auth)?;
+            }
+            let epoch = auth.epoch()?;
+            let holds = auth.device_docs(&who.device_id)?;
+            let (now, frames) = updates(auth, store, &who, from)?;
+            Ok((epoch, holds, now, frames))
+        };
+        let (epoch, holds, now, frames) = read().map_err(fail)?;
+        self.cursor = Some(now);
+        self.holds = holds.into_iter().map(|(d, h)| (d, sorted(h))).collect();
+        for f in &frames {
+            self.sent(f);
+        }
+        let (n, you) = (frames.len(), who.author());
+        let msgs = frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, docs)| {
+                if i == 0 {
+                    ServerMsg::Welcome {
+                        epoch: epoch.clone(),
+                        cursor: now,
+                        docs,
+                        more: n > 1,
+                        you: you.clone(),
+                        directory: directory.clone(),
+                    }
+                } else {
+                    ServerMsg::Changed { cursor: now, docs }
+                }
+            })
+            .collect();
+        Ok(self.send(msgs))
+    }
+
+    /// The acknowledgement of the push in flight.
+    fn pushed(&mut self, results: Result<Vec<DocResult>>) -> Step {
+        let Some(req) = self.pushing.take() else {
+            return self.close(internal(Error::Internal("push results without a push".into())));
+        };
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => return self.close(internal(e)),
+        };
+        for r in &results {
+            if let DocResult::Synced(d) | DocResult::Partial { update: d, .. } = r {
+                // The acknowledgement carries what the device lacked: it now holds `heads`.
+                self.holds.insert(d.doc.clone(), sorted(hex_heads(&d.heads)));
+            }
+        }
+        self.send(vec![ServerMsg::Ack { req, results }])
+    }
+
+    /// Does the live work queued, as far as `stores` allows.
+    fn run_live(&mut self, now: Instant, stores: &mut dyn Stores) -> Step {
+        match self.forward_live(now, stores) {
+            Ok(()) => {
+                self.flush_frame();
+                self.send(Vec::new())
+            }
+            Err(Halt::NeedStores) => Step::NeedStores { throttle: false },
+            Err(Halt::Close(last)) => {
+                self.live.clear();
+                self.started = None;
+                self.frame.clear();
+                self.close(*last)
+            }
+        }
+    }
+
+    /// Forwards queued push events, one `Changed` per [`EVENTS_PER_FRAME`] documents, reading the
+    /// store only for a document the device holds at other heads than the event starts from, and
+    /// reads the store instead where events were missed. Stops, resumable, where it needs the stores.
+    fn forward_live(&mut self, now: Instant, stores: &mut dyn Stores) -> Result<(), Halt> {
+        while let Some(next) = self.live.front() {
+            let event = match next {
+                Live::CatchUp => {
+                    self.flush_frame();
+                    let msgs = self.catch_up(now, stores)?;
+                    self.outbox.extend(msgs);
+                    self.live.pop_front();
+                    continue;
+                }
+                Live::Event(e) => e.clone(),
+            };
+            let Some(cursor) = self.cursor else {
+                self.live.clear();
+                break;
+            };
+            let from = match self.started {
+                Some(i) => i,
+                None if event.cursor <= cursor => {
+                    self.live.pop_front();
+                    continue;
+                }
+                None if event.prev_cursor != cursor => {
+                    // Something was written that this connection has no event for: read the store
+                    // (which covers this event too).
+                    self.live[0] = Live::CatchUp;
+                    continue;
+                }
+                None => {
+                    self.cursor = Some(event.cursor);
+                    0
+                }
+            };
+            for (i, doc) in event.docs.iter().enumerate().skip(from) {
+                self.started = Some(i);
+                if let Some(d) = self.forward(doc, now, stores)? {
+                    self.frame.push(d);
+                }
+            }
+            self.started = None;
+            self.live.pop_front();
+            if self.frame.len() >= EVENTS_PER_FRAME {
+                self.flush_frame();
+            }
+        }
+        Ok(())
+    }
+
+    /// What the device lacks of one changed document, if it may read it and lacks anything.
+    fn forward(&mut self, e: &EventDoc, now: Instant, stores: &mut dyn Stores) -> Result<Option<DocSync>, Halt> {
+        let who = self.recent_principal(now, stores)?;
+        if self.access(&who, &e.doc, stores)? == Access::None {
+            return Ok(None);
+        }
+        let doc = e.doc.to_string();
+        let holds = self.holds.get(&doc);
+        if holds == Some(&e.heads) {
+            return Ok(None);
+        }
+        if holds.map_or(e.base.is_empty(), |h| *h == e.base) {
+            return Ok(Some(DocSync {
+                doc,
+                base: hashes(&e.base),
+                heads: hashes(&e.heads),
+                changes: e.changes.clone(),
+                sigs: e.sigs.clone(),
+            }));
+        }
+        // The device holds something else (or nothing, and the event is not the whole document).
+        let base = holds.cloned().unwrap_or_default();
+        let (_, store) = stores.both().ok_or(Halt::NeedStores)?;
+        let heads = store.heads(&e.doc).map_err(fail)?;
+        let (changes, sigs) = store.export_signed(&e.doc, &base).map_err(fail)?.unwrap_or_default();
+        Ok(Some(DocSync {
+            doc,
+            base: hashes(&base),
+            heads: hashes(&heads),
+            changes,
+            sigs,
+        }))
+    }
+
+    /// Everything that changed since this connection's cursor, read from the store.
+    fn catch_up(&mut self, now: Instant, stores: &mut dyn Stores) -> Result<Vec<ServerMsg>, Halt> {
+        let who = self.principal(now, stores)?;
+        let from = self.cursor.unwrap_or(0);
+        let (auth, store) = stores.both().ok_or(Halt::NeedStores)?;
+        self.deliveries.flush(auth).map_err(fail)?;
+        let (now, frames) = updates(auth, store, &who, from).map_err(fail)?;
+        self.cursor = Some(now);
+        let frames: Vec<Vec<DocSync>> = frames.into_iter().filter(|f| !f.is_empty()).collect();
+        for f in &frames {
+            self.sent(f);
+        }
+        Ok(frames
+            .into_iter()
+            .map(|docs| ServerMsg::Changed { cursor: now, docs })
+            .collect())
+    }
+
+    /// The device, re-read from the database so that a revocation cuts it off at once.
+    fn principal(&mut self, now: Instant, stores: &mut dyn Stores) -> Result<Principal, Halt> {
+        let auth = stores.auth().ok_or(Halt::NeedStores)?;
+        match auth.principal(&self.device_id) {
+            Ok(Some(p)) => {
+                self.who = Some((p.clone(), now));
+                Ok(p)
+            }
+            Ok(None) => Err(error(ErrorCode::Unauthorized, "device revoked").into()),
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    /// The device's grants, re-read if older than [`PRINCIPAL_TTL`].
+    fn recent_principal(&mut self, now: Instant, stores: &mut dyn Stores) -> Result<Principal, Halt> {
+        match &self.who {
+            Some((p, at)) if now.saturating_duration_since(*at) < PRINCIPAL_TTL => Ok(p.clone()),
+            _ => self.principal(now, stores),
+        }
+    }
+
+    /// What the device may do with a document (the site's org cached per connection).
+    fn access(&mut self, who: &Principal, doc: &DocId, stores: &mut dyn Stores) -> Result<Access, Halt> {
+        let site = match doc {
+            DocId::Site(s) | DocId::Day(s, _) => s.to_string(),
+            DocId::Okr(..) => return Ok(crate::auth::access_in(who, doc, None)),
+        };
+        if !self.site_orgs.contains_key(&site) {
+            let auth = stores.auth().ok_or(Halt::NeedStores)?;
+            let org = auth.site_org(&site).map_err(fail)?;
+            self.site_orgs.insert(site.clone(), org);
+        }
+        Ok(crate::auth::access_in(who, doc, self.site_orgs[&site].as_deref()))
+    }
+
+    /// Notes what the device will hold once it applies `docs`.
+    fn sent(&mut self, docs: &[DocSync]) {
+        for d in docs {
+            self.holds.insert(d.doc.clone(), sorted(hex_heads(&d.heads)));
+        }
+    }
+
+    /// The documents gathered from events as one `Changed` at the connection's cursor.
+    fn flush_frame(&mut self) {
+        if self.frame.is_empty() {
+            return;
+        }
+        let docs = std::mem::take(&mut self.frame);
+        self.sent(&docs);
+        self.outbox.push(ServerMsg::Changed {
+            cursor: self.cursor.unwrap_or(0),
+            docs,
+        });
+    }
+
+    /// Sends what the step made, after anything made earlier in it, and remembers the updates
+    /// among them until the device confirms them.
+    fn send(&mut self, msgs: Vec<ServerMsg>) -> Step {
+        let mut out = std::mem::take(&mut self.outbox);
+        out.extend(msgs);
+        for msg in &out {
+            if let ServerMsg::Welcome { cursor, docs, .. } | ServerMsg::Changed { cursor, docs } = msg {
+                self.unconfirmed.push((
+                    *cursor,
+                    docs.iter().map(|d| (d.doc.clone(), hex_heads(&d.heads))).collect(),
+                ));
+            }
+        }
+        Step::Send(out)
+    }
+
+    /// Ends the connection with `last`, after what the step made before it.
+    fn close(&mut self, last: ServerMsg) -> Step {
+        let mut out = std::mem::take(&mut self.outbox);
+        out.push(last);
+        Step::Close(out)
+    }
+}
+
+fn error(code: ErrorCode, message: &str) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: message.to_string(),
+    }
+}
+
+/// The message for a failure of the server's own, which is logged and not shown.
+fn internal(e: Error) -> ServerMsg {
+    tracing::error!(error = %e, "sync failed");
+    error(ErrorCode::Internal, "internal error")
+}
+
+/// The documents the device may read that changed after `cursor`, each with what the device lacks,
+/// split into frames; returns the cursor they cover. Nothing is recorded as delivered here: the
+/// phone confirms with `Applied`.
+fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -> Result<(u64, Vec<Vec<DocSync>>)> {
+    let now = store.change_cursor()?;
+    let mut frames = vec![Vec::new()];
+    let mut size = 0;
+    let changed = store.changed_since(cursor)?;
+    // One read each of what the device holds and of the sites' orgs, not one per document.
+    let mut holds = if changed.is_empty() {
+        HashMap::new()
+    } else {
+        auth.device_docs(&who.device_id)?
+    };
+    let mut orgs: HashMap<String, Option<String>> = HashMap::new();
+    for (id, _) in changed {
+        let org = match &id {
+            DocId::Site(site) | DocId::Day(site, _) => {
+                if !orgs.contains_key(site.as_str()) {
+                    orgs.insert(site.to_string(), auth.site_org(site.as_str())?);
+                }
+                orgs[site.as_str()].clone()
+            }
+            DocId::Okr(..) => None,
+        };
+        if crate::auth::access_in(who, &id, org.as_deref()) == Access::None {
+            continue;
+        }
+        let doc = id.to_string();
+        let heads = store.heads(&id)?;
+        let has = holds.remove(&doc);
+        if has.as_ref().map(|h| sorted(h.clone())) == Some(sorted(heads.clone())) {
+            continue;
+        }
+        let base = has.unwrap_or_default();
+        let (changes, sigs) = store.export_signed(&id, &base)?.unwrap_or_default();
+        if size + changes.len() > FRAME_BUDGET && !frames.last().is_some_and(Vec::is_empty) {
+            frames.push(Vec::new());
+            size = 0;
+        }
+        size += changes.len();
+        frames.last_mut().expect("one frame at least").push(DocSync {
+            doc,
+            base: hashes(&base),
+            heads: hashes(&heads),
+            changes,
+            sigs,
+        });
+    }
+    Ok((now, frames))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> SyncConn {
+        SyncConn::new("d-000000000001".into(), Limits::default(), Deliveries::default())
+    }
+
+    #[test]
+    fn a_frame_that_does_not_decode_closes_the_connection_without_the_stores() {
+        let mut c = conn();
+        // The right version, then a body that is no message.
+        let step = c.handle(Input::Frame(vec![2, 0, 0xff, 0xff]), Instant::now(), &mut NoStores);
+        let Step::Close(last) = step else { panic!("{step:?}") };
+        assert!(
+            matches!(
+                &last[..],
+                [ServerMsg::Error {
+                    code: ErrorCode::Malformed,
+                    ..
+                }]
+            ),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn a_request_waits_for_the_stores_and_the_devices_rate_and_keeps_until_they_come() {
+        let mut c = conn();
+        let hello = protocol::encode(&ClientMsg::Hello {
+            cursor: 0,
+            key: [7; 32],
+        });
+        let step = c.handle(Input::Frame(hello), Instant::now(), &mut NoStores);
+        assert!(matches!(step, Step::NeedStores { throttle: true }), "{step:?}");
+        // Resumed without them, it asks again and loses nothing.
+        let step = c.resume(Instant::now(), &mut NoStores);
+        assert!(matches!(step, Step::NeedStores { throttle: false }), "{step:?}");
+        assert!(matches!(c.request, Some(ClientMsg::Hello { cursor: 0, .. })));
+        assert!(!c.said_hello());
+    }
+
+    #[test]
+    fn a_receipt_confirms_exactly_the_updates_up_to_its_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = AuthDb::open(dir.path()).unwrap();
+        let mut c = conn();
+        let update = |cursor, doc: &str| ServerMsg::Changed {
+            cursor,
+            docs: vec![DocSync {
+                doc: doc.into(),
+                base: Vec::new(),
+                heads: vec![[cursor as u8; 32]],
+                changes: Vec::new(),
+                sigs: Vec::new(),
+            }],
+        };
+        assert!(matches!(c.send(vec![update(3, "a"), update(5, "b"), update(9, "c")]), Step::Send(m) if m.len() == 3));
+        let receipt = protocol::encode(&ClientMsg::Applied { cursor: 5 });
+        let step = c.handle(Input::Frame(receipt), Instant::now(), &mut NoStores);
+        assert!(matches!(&step, Step::Send(m) if m.is_empty()), "{step:?}");
+        c.deliveries.flush(&auth).unwrap();
+        let held = auth.device_docs(&c.device_id).unwrap();
+        let mut docs: Vec<&str> = held.keys().map(String::as_str).collect();
+        docs.sort();
+        assert_eq!(docs, ["a", "b"]);
+        assert_eq!(held["b"], vec![hex::encode([5u8; 32])]);
+        assert_eq!(c.unconfirmed.len(), 1, "the update at 9 is still unconfirmed");
+    }
+
+    #[test]
+    fn live_updates_wait_for_a_hello() {
+        let mut c = conn();
+        let event = Arc::new(PushEvent {
+            prev_cursor: 0,
+            cursor: 1,
+            docs: Vec::new(),
+        });
+        let step = c.handle(Input::Events(vec![event]), Instant::now(), &mut NoStores);
+        assert!(matches!(&step, Step::Send(m) if m.is_empty()), "{step:?}");
+        let step = c.handle(Input::Missed, Instant::now(), &mut NoStores);
+        assert!(matches!(&step, Step::Send(m) if m.is_empty()), "{step:?}");
+    }
+}

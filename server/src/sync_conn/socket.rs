@@ -1,0 +1,143 @@
+//! The tokio shell of a sync connection: reads the WebSocket and the server's change notices, hands
+//! them to the [`SyncConn`] state machine, and does what it asks (send, close, apply a push through
+//! the group commit, lend it the databases on a blocking thread). Keep-alive is the shell's alone.
+
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket};
+use sitesync_core::sync::protocol::{self, ErrorCode, ServerMsg};
+use tokio::sync::broadcast;
+
+use super::{Input, NoStores, Step, SyncConn, error, internal};
+use crate::state::AppState;
+
+/// Serves one authenticated device until it disconnects, is revoked, or the server shuts down.
+pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
+    let mut changes = state.watch_changes();
+    let mut events = state.subscribe_events();
+    let mut shutdown = state.watch_shutdown();
+    let mut conn = SyncConn::new(device_id, state.guard().limits(), state.deliveries());
+    let timing = state.timing();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval(timing.ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let said_hello = conn.said_hello();
+        let inputs: Vec<Input> = tokio::select! {
+            _ = ping.tick() => {
+                if last_heard.elapsed() > timing.idle_after {
+                    tracing::info!(device = %conn.device_id(), "closing a silent sync connection");
+                    break;
+                }
+                let pinged = tokio::time::timeout(timing.idle_after, socket.send(Message::Ping(Default::default()))).await;
+                if !matches!(pinged, Ok(Ok(()))) {
+                    break;
+                }
+                continue;
+            }
+            incoming = socket.recv() => {
+                last_heard = tokio::time::Instant::now();
+                match incoming {
+                    Some(Ok(Message::Binary(b))) => vec![Input::Frame(b.into())],
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(Message::Text(_))) => {
+                        let _ = send(&mut socket, &error(ErrorCode::Malformed, "frames are binary")).await;
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                }
+            }
+            event = events.recv(), if said_hello => match event {
+                Ok(first) => queued_behind(first, &mut events),
+                Err(broadcast::error::RecvError::Lagged(_)) => vec![Input::Missed],
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            changed = changes.changed(), if said_hello => {
+                if changed.is_err() {
+                    break;
+                }
+                vec![Input::Moved(*changes.borrow_and_update())]
+            }
+            _ = shutdown.changed() => break,
+        };
+        for input in inputs {
+            match drive(&state, &mut conn, input).await {
+                Ok(reply) => {
+                    for msg in reply {
+                        // A peer that stops reading must not hold this task (and its memory) forever.
+                        match tokio::time::timeout(timing.idle_after, send(&mut socket, &msg)).await {
+                            Ok(Ok(())) => {}
+                            _ => return,
+                        }
+                    }
+                }
+                Err(last) => {
+                    for msg in last {
+                        let _ = send(&mut socket, &msg).await;
+                    }
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            }
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// A push event and those already queued behind it, which go out in the same `Changed` (pushes come
+/// in bursts); events missed while draining the queue are read from the store after them.
+fn queued_behind(
+    first: std::sync::Arc<crate::state::PushEvent>,
+    events: &mut broadcast::Receiver<std::sync::Arc<crate::state::PushEvent>>,
+) -> Vec<Input> {
+    let mut batch = vec![first];
+    loop {
+        match events.try_recv() {
+            Ok(e) => batch.push(e),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => return vec![Input::Events(batch), Input::Missed],
+            Err(_) => return vec![Input::Events(batch)],
+        }
+    }
+}
+
+/// Hands `input` to the connection and carries out its steps until it has something to send:
+/// `Ok` with the messages to send, `Err` with the last ones before closing. This is all of the sync
+/// logic a WebSocket connection runs, without the socket.
+pub async fn drive(state: &AppState, conn: &mut SyncConn, input: Input) -> Result<Vec<ServerMsg>, Vec<ServerMsg>> {
+    let mut step = conn.handle(input, Instant::now(), &mut NoStores);
+    loop {
+        step = match step {
+            Step::Send(msgs) => return Ok(msgs),
+            Step::Close(last) => return Err(last),
+            Step::NeedStores { throttle } => {
+                if throttle {
+                    state.guard().sync_message(conn.device_id()).await;
+                }
+                // The connection goes to the blocking thread and comes back with its step; a panic
+                // there loses it, and the connection closes.
+                let mut lent = std::mem::take(conn);
+                let resumed = state
+                    .with_stores(move |stores| {
+                        let step = lent.resume(Instant::now(), stores);
+                        (lent, step)
+                    })
+                    .await;
+                match resumed {
+                    Ok((back, step)) => {
+                        *conn = back;
+                        step
+                    }
+                    Err(e) => return Err(vec![internal(e)]),
+                }
+            }
+            Step::Push { who, docs } => {
+                let results = state.push(who, docs).await;
+                conn.handle(Input::Pushed(results), Instant::now(), &mut NoStores)
+            }
+        };
+    }
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
+    socket.send(Message::Binary(protocol::encode(msg).into())).await
+}
