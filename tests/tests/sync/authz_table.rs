@@ -36,7 +36,7 @@ use sitesync_core::signing::Keypair;
 use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, DocSync, Refusal, ServerMsg};
 use sitesync_core::units::WorkDays;
 use sitesync_server::admin;
-use sitesync_server::web::SESSION_COOKIE;
+use sitesync_server::http::session::SESSION_COOKIE;
 use sitesync_tests::harness::{RawClient, TestServer, store_push};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -1173,7 +1173,7 @@ async fn assert_table_is_complete(w: &World) {
                     let mut values = enum_values(&doc, &p["schema"]);
                     if values.is_empty() {
                         // The document refers to a `Format` schema it does not define: take the
-                        // formats `server/src/api.rs` documents.
+                        // formats `server/src/http/reports.rs` documents.
                         values = ["json", "csv", "xlsx"].map(String::from).to_vec();
                     }
                     for v in values {
@@ -1774,7 +1774,7 @@ async fn the_grant_route_tells_nothing_before_authenticating() {
     server.stop().await;
 }
 
-/// Found by this table and fixed (server/src/web.rs, `events`): the event stream authenticated once,
+/// Found by this table and fixed (server/src/http/dashboard.rs, `events`): the event stream authenticated once,
 /// when it opened; a device revoked afterwards kept being told when its documents changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_devices_event_stream_ends_at_the_next_change() {

@@ -6,7 +6,7 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sitesync_core::sync::protocol::{self, ClientMsg, ServerMsg};
-use sitesync_server::web::SESSION_COOKIE;
+use sitesync_server::http::session::SESSION_COOKIE;
 use sitesync_tests::harness::TestServer;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -1,24 +1,20 @@
-//! The head-office REST API under `/v1/`: reports (JSON, CSV, Excel) and approvals. Authenticated
-//! like sync (bearer device token), authorized by role and site grants.
+//! Reports under `/v1/reports/`: 点工汇总, the attendance grid, progress against plan, anomalies and
+//! the OKR board, as JSON, CSV or Excel. Authenticated like sync (bearer device token), each covers
+//! the sites its caller reads.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::State;
 use axum::http::header;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Weekday};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sitesync_core::ids::{DocId, SiteId};
-use sitesync_core::labor::ReviewAction;
-use sitesync_core::store::RowFilter;
-use sitesync_core::units::add_saturating as add;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Access, Principal, Role};
-use crate::error::{Error, ErrorBody, Result};
-use crate::export::{Table, yuan};
+use crate::error::{Error, Result};
+use crate::export::Table;
+use crate::http::caller::{Caller, sites};
+use crate::http::extract::QueryParams;
+use crate::http::{NotFound, Refusals};
 use crate::report::{self, AnomalyRules, GroupBy};
 use crate::state::AppState;
 
@@ -33,56 +29,6 @@ pub enum Format {
     Csv,
     /// Excel workbook.
     Xlsx,
-}
-
-/// The caller, authenticated before anything else of the request is read: a request without a
-/// valid token is a 401 whatever else is wrong with it. Put it before the query or body extractor.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        crate::authenticate(state, &parts.headers).await.map(Caller)
-    }
-}
-
-/// The query string, deserialized; a malformed one is this API's typed 400 (`ErrorBody`), not
-/// axum's plain-text rejection.
-#[derive(Debug, Clone)]
-pub struct QueryParams<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(QueryParams(value)),
-            Err(e) => Err(Error::BadRequest(e.body_text())),
-        }
-    }
-}
-
-/// The JSON request body, deserialized; a malformed one is this API's typed 400, a body sent
-/// without `Content-Type: application/json` a typed 415.
-#[derive(Debug, Clone)]
-pub struct JsonBody<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = Error;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self> {
-        let limit = req.extensions().get::<crate::BodyLimit>().map(|l| l.0);
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(JsonBody(value)),
-            Err(JsonRejection::MissingJsonContentType(e)) => Err(Error::UnsupportedMediaType(e.body_text())),
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(Error::TooLarge(limit.unwrap_or_default()))
-            }
-            Err(e) => Err(Error::BadRequest(e.body_text())),
-        }
-    }
 }
 
 /// A number a query may give, refused unless finite and not negative (NaN would slip through every
@@ -129,24 +75,6 @@ fn deliver<T: Serialize>(format: Format, name: &str, report: &T, table: impl FnO
     })
 }
 
-/// The sites a request covers: the one asked for (if readable), or every site the principal reads.
-pub(crate) async fn sites(state: &AppState, who: &Principal, site: Option<String>) -> Result<Vec<String>> {
-    let who = who.clone();
-    state
-        .auth(move |a| match site {
-            Some(site) => {
-                let id = SiteId::new(&site).map_err(|e| Error::BadRequest(e.to_string()))?;
-                match a.access(&who, &DocId::Site(id))? {
-                    Access::None => Err(Error::Forbidden(format!("no grant for site {site}"))),
-                    _ => Ok(vec![site]),
-                }
-            }
-            None if who.all_sites => a.org_sites(&who.org_id),
-            None => Ok(who.sites.clone()),
-        })
-        .await
-}
-
 /// Query of the labor summary.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -177,10 +105,7 @@ pub struct LaborQuery {
             (report::LaborSummary = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals))]
 pub async fn labor_report(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -223,10 +148,7 @@ pub struct AttendanceQuery {
             (report::Attendance = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals))]
 pub async fn attendance_report(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -273,10 +195,7 @@ pub struct ProgressQuery {
             (report::Progress = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals))]
 pub async fn progress_report(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -329,10 +248,7 @@ pub struct AnomalyQuery {
             (Vec<report::Anomaly> = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals))]
 pub async fn anomaly_report(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -374,212 +290,6 @@ pub async fn anomaly_report(
     })
 }
 
-/// Approve or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Approve the day as it is now (the exact version is pinned).
-    Approve,
-    /// Send it back with a reason.
-    Reject,
-}
-
-/// One decision on a site-day.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct Decision {
-    /// The site.
-    pub site: String,
-    /// The date.
-    pub date: NaiveDate,
-    /// Approve or reject.
-    pub decision: Verdict,
-    /// Why (required to reject).
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// Decisions, singly or in bulk.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct Decisions {
-    /// The decisions, applied in order; one failing does not stop the others.
-    pub decisions: Vec<Decision>,
-}
-
-/// The outcome of one decision.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DecisionResult {
-    /// The site.
-    pub site: String,
-    /// The date.
-    pub date: NaiveDate,
-    /// Whether it was recorded.
-    pub ok: bool,
-    /// The day's status afterwards.
-    pub status: Option<String>,
-    /// Why not, if not.
-    pub error: Option<String>,
-}
-
-/// Approves or rejects submitted days. Site managers decide on their sites; head office on every
-/// site of the org. The decision reaches the foreman's phone at its next sync.
-#[utoipa::path(post, path = "/v1/approvals", request_body = Decisions, security(("bearer" = [])),
-    responses(
-        (status = 200, description = "One result per decision", body = Vec<DecisionResult>),
-        (status = 400, description = "The body is not a list of decisions", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "Foremen do not decide", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
-pub async fn decide(
-    State(state): State<AppState>,
-    Caller(who): Caller,
-    JsonBody(body): JsonBody<Decisions>,
-) -> Result<Json<Vec<DecisionResult>>> {
-    if who.role == Role::Foreman {
-        return Err(Error::Forbidden("foremen submit days; managers decide on them".into()));
-    }
-    let results = state
-        .both(move |auth, store| {
-            let mut out = Vec::with_capacity(body.decisions.len());
-            for d in body.decisions {
-                let outcome = (|| -> Result<String> {
-                    let site = SiteId::new(&d.site).map_err(|e| Error::BadRequest(e.to_string()))?;
-                    if auth.access(&who, &DocId::Day(site.clone(), d.date))? != Access::Write {
-                        return Err(Error::Forbidden(format!("no grant for site {}", d.site)));
-                    }
-                    let action = match d.decision {
-                        Verdict::Approve => ReviewAction::Approved,
-                        Verdict::Reject => ReviewAction::Rejected,
-                    };
-                    let sheet = store.review_as(&site, d.date, action, &d.reason, &who.user_id)?;
-                    // The server made the change for this user: signed with its key, in their name.
-                    store.sign_own_changes(
-                        &DocId::Day(site.clone(), d.date),
-                        crate::state::SERVER_DEVICE,
-                        &who.user_id,
-                    )?;
-                    Ok(serde_json::to_value(sheet.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default())
-                })();
-                out.push(match outcome {
-                    Ok(status) => DecisionResult {
-                        site: d.site,
-                        date: d.date,
-                        ok: true,
-                        status: Some(status),
-                        error: None,
-                    },
-                    Err(e) => DecisionResult {
-                        site: d.site,
-                        date: d.date,
-                        ok: false,
-                        status: None,
-                        error: Some(e.to_string()),
-                    },
-                });
-            }
-            Ok(out)
-        })
-        .await?;
-    let _ = state.notify_changes().await;
-    Ok(Json(results))
-}
-
-/// Query of the approval queue.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct QueueQuery {
-    /// One site; default every site the caller may read.
-    #[param(pattern = r"^[^\s|]{1,100}$")]
-    site: Option<String>,
-    /// Which days (default `submitted`): draft, submitted, approved, rejected, amended_after_approval.
-    status: Option<String>,
-}
-
-/// A day in the approval queue.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct QueueItem {
-    /// The site.
-    pub site: String,
-    /// The date.
-    pub date: NaiveDate,
-    /// Its status.
-    pub status: String,
-    /// Labor lines.
-    pub lines: i64,
-    /// Work-days in hundredths.
-    pub work_days_centi: i64,
-    /// Cost in fen.
-    pub cost_fen: i64,
-    /// Cost as people read it.
-    pub cost: String,
-    /// The last review event (who submitted, rejected …), if any.
-    pub last_review: Option<String>,
-}
-
-/// The days waiting for a decision (or in another status).
-#[utoipa::path(get, path = "/v1/approvals", params(QueueQuery), security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The queue", body = Vec<QueueItem>),
-        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
-pub async fn queue(
-    State(state): State<AppState>,
-    Caller(who): Caller,
-    QueryParams(q): QueryParams<QueueQuery>,
-) -> Result<Json<Vec<QueueItem>>> {
-    let sites = sites(&state, &who, q.site).await?;
-    let wanted = q.status.unwrap_or_else(|| "submitted".into());
-    let org = who.org_id.clone();
-    let items = state
-        .both(move |auth, store| {
-            // The gate lets a review name only its signer, by id or by name: show the name.
-            let names = auth.user_names(&org)?;
-            let f = RowFilter {
-                sites: Some(sites),
-                ..RowFilter::default()
-            };
-            let days: Vec<_> = store
-                .day_rows(&f)?
-                .into_iter()
-                .filter(|d| d.status.as_str() == wanted)
-                .collect();
-            let lines = store.labor_rows(&f)?;
-            let reviews = store.review_rows(&f)?;
-            Ok(days
-                .into_iter()
-                .map(|d| {
-                    let of_day = lines.iter().filter(|l| l.site == d.site && l.date == d.date);
-                    let (n, wd, cost) = of_day.fold((0, 0, 0), |(n, wd, c), l| {
-                        (n + 1, add(wd, l.work_days_centi), add(c, l.cost_fen))
-                    });
-                    let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
-                        let by = names.get(&r.by).map_or(r.by.as_str(), |(_, name)| name.as_str());
-                        format!("{} by {} at {} {}", r.action, by, r.at, r.reason)
-                            .trim()
-                            .to_string()
-                    });
-                    QueueItem {
-                        site: d.site,
-                        date: d.date,
-                        status: d.status.to_string(),
-                        lines: n,
-                        work_days_centi: wd,
-                        cost_fen: cost,
-                        cost: yuan(cost),
-                        last_review: last,
-                    }
-                })
-                .collect())
-        })
-        .await?;
-    Ok(Json(items))
-}
-
 /// Query of the OKR dashboard.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -605,11 +315,7 @@ pub struct OkrQuery {
             (Object = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "The query is malformed or contradicts itself", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "Another org's OKRs", body = ErrorBody),
-        (status = 404, description = "No such cycle", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals, NotFound))]
 pub async fn okr_report(
     State(state): State<AppState>,
     Caller(who): Caller,

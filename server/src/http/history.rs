@@ -1,5 +1,6 @@
-//! Who wrote what, for people: a document's history change by change, the changes the server
-//! refused, and evidence files that prove the history outside this server.
+//! Who wrote what, for people: a document's history change by change (`/v1/history`), the changes
+//! the server refused (`/v1/refusals`), and evidence files that prove the history outside this
+//! server (`/v1/evidence`).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,9 +12,11 @@ use sitesync_core::evidence::{self, Payload, Subject};
 use sitesync_core::ids::{DocId, OrgId, SiteId};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Caller, QueryParams};
 use crate::auth::{Access, Principal, RefusalRow, Role};
-use crate::error::{Error, ErrorBody, Result};
+use crate::error::{Error, Result};
+use crate::http::caller::Caller;
+use crate::http::extract::QueryParams;
+use crate::http::{NotFound, Refusals};
 use crate::state::{AppState, SERVER_DEVICE};
 
 /// Which document: a site-day (`site` and `date`) or an OKR cycle (`cycle`, of the caller's org).
@@ -127,10 +130,7 @@ fn history_doc(who: &Principal, q: &HistoryQuery) -> Result<DocId> {
 #[utoipa::path(get, path = "/v1/history", params(HistoryQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The history", body = History),
-        (status = 400, description = "Neither site and date nor cycle", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals))]
 pub async fn history(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -231,10 +231,7 @@ pub struct RefusalsQuery {
 #[utoipa::path(get, path = "/v1/refusals", params(RefusalsQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "Newest first", body = Vec<RefusalRow>),
-        (status = 400, description = "Malformed query", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "Only admins and head office see refusals", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals))]
 pub async fn refusals(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -271,11 +268,7 @@ pub struct EvidenceQuery {
 #[utoipa::path(get, path = "/v1/evidence", params(EvidenceQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The evidence file (JSON)", content_type = "application/json"),
-        (status = 400, description = "Neither site and date nor worker and month", body = ErrorBody),
-        (status = 401, description = "No token, or an unknown or revoked one", body = ErrorBody),
-        (status = 403, description = "No grant for the site", body = ErrorBody),
-        (status = 404, description = "Nothing logged", body = ErrorBody),
-        (status = 429, description = "Too many requests from this token: retry after `Retry-After` seconds", body = ErrorBody)))]
+        Refusals, NotFound))]
 pub async fn evidence_file(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -298,7 +291,7 @@ pub async fn evidence_file(
         ),
         _ => return Err(Error::BadRequest("give site and date, or worker and month".into())),
     };
-    let readable = crate::api::sites(&state, &who, None).await?;
+    let readable = crate::http::caller::sites(&state, &who, None).await?;
     let file = state
         .both(move |auth, store| {
             let docs: Vec<DocId> = match &subject {

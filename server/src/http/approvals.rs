@@ -1,0 +1,219 @@
+//! Approvals under `/v1/approvals`: the queue of days waiting for a decision, and the decisions
+//! (approve, or reject with a reason), which reach the foreman's phone at its next sync.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sitesync_core::ids::{DocId, SiteId};
+use sitesync_core::labor::ReviewAction;
+use sitesync_core::store::RowFilter;
+use sitesync_core::units::add_saturating as add;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Access, Role};
+use crate::error::{Error, Result};
+use crate::export::yuan;
+use crate::http::caller::{Caller, sites};
+use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::{BodyRefusals, Refusals};
+use crate::state::AppState;
+
+/// Approve or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Approve the day as it is now (the exact version is pinned).
+    Approve,
+    /// Send it back with a reason.
+    Reject,
+}
+
+/// One decision on a site-day.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Decision {
+    /// The site.
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// Approve or reject.
+    pub decision: Verdict,
+    /// Why (required to reject).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Decisions, singly or in bulk.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Decisions {
+    /// The decisions, applied in order; one failing does not stop the others.
+    pub decisions: Vec<Decision>,
+}
+
+/// The outcome of one decision.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionResult {
+    /// The site.
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// Whether it was recorded.
+    pub ok: bool,
+    /// The day's status afterwards.
+    pub status: Option<String>,
+    /// Why not, if not.
+    pub error: Option<String>,
+}
+
+/// Approves or rejects submitted days. Site managers decide on their sites; head office on every
+/// site of the org. The decision reaches the foreman's phone at its next sync.
+#[utoipa::path(post, path = "/v1/approvals", request_body = Decisions, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One result per decision", body = Vec<DecisionResult>),
+        Refusals, BodyRefusals))]
+pub async fn decide(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    JsonBody(body): JsonBody<Decisions>,
+) -> Result<Json<Vec<DecisionResult>>> {
+    if who.role == Role::Foreman {
+        return Err(Error::Forbidden("foremen submit days; managers decide on them".into()));
+    }
+    let results = state
+        .both(move |auth, store| {
+            let mut out = Vec::with_capacity(body.decisions.len());
+            for d in body.decisions {
+                let outcome = (|| -> Result<String> {
+                    let site = SiteId::new(&d.site).map_err(|e| Error::BadRequest(e.to_string()))?;
+                    if auth.access(&who, &DocId::Day(site.clone(), d.date))? != Access::Write {
+                        return Err(Error::Forbidden(format!("no grant for site {}", d.site)));
+                    }
+                    let action = match d.decision {
+                        Verdict::Approve => ReviewAction::Approved,
+                        Verdict::Reject => ReviewAction::Rejected,
+                    };
+                    let sheet = store.review_as(&site, d.date, action, &d.reason, &who.user_id)?;
+                    // The server made the change for this user: signed with its key, in their name.
+                    store.sign_own_changes(
+                        &DocId::Day(site.clone(), d.date),
+                        crate::state::SERVER_DEVICE,
+                        &who.user_id,
+                    )?;
+                    Ok(serde_json::to_value(sheet.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default())
+                })();
+                out.push(match outcome {
+                    Ok(status) => DecisionResult {
+                        site: d.site,
+                        date: d.date,
+                        ok: true,
+                        status: Some(status),
+                        error: None,
+                    },
+                    Err(e) => DecisionResult {
+                        site: d.site,
+                        date: d.date,
+                        ok: false,
+                        status: None,
+                        error: Some(e.to_string()),
+                    },
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    let _ = state.notify_changes().await;
+    Ok(Json(results))
+}
+
+/// Query of the approval queue.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// One site; default every site the caller may read.
+    #[param(pattern = r"^[^\s|]{1,100}$")]
+    site: Option<String>,
+    /// Which days (default `submitted`): draft, submitted, approved, rejected, amended_after_approval.
+    status: Option<String>,
+}
+
+/// A day in the approval queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueItem {
+    /// The site.
+    pub site: String,
+    /// The date.
+    pub date: NaiveDate,
+    /// Its status.
+    pub status: String,
+    /// Labor lines.
+    pub lines: i64,
+    /// Work-days in hundredths.
+    pub work_days_centi: i64,
+    /// Cost in fen.
+    pub cost_fen: i64,
+    /// Cost as people read it.
+    pub cost: String,
+    /// The last review event (who submitted, rejected …), if any.
+    pub last_review: Option<String>,
+}
+
+/// The days waiting for a decision (or in another status).
+#[utoipa::path(get, path = "/v1/approvals", params(QueueQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The queue", body = Vec<QueueItem>),
+        Refusals))]
+pub async fn queue(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<QueueQuery>,
+) -> Result<Json<Vec<QueueItem>>> {
+    let sites = sites(&state, &who, q.site).await?;
+    let wanted = q.status.unwrap_or_else(|| "submitted".into());
+    let org = who.org_id.clone();
+    let items = state
+        .both(move |auth, store| {
+            // The gate lets a review name only its signer, by id or by name: show the name.
+            let names = auth.user_names(&org)?;
+            let f = RowFilter {
+                sites: Some(sites),
+                ..RowFilter::default()
+            };
+            let days: Vec<_> = store
+                .day_rows(&f)?
+                .into_iter()
+                .filter(|d| d.status.as_str() == wanted)
+                .collect();
+            let lines = store.labor_rows(&f)?;
+            let reviews = store.review_rows(&f)?;
+            Ok(days
+                .into_iter()
+                .map(|d| {
+                    let of_day = lines.iter().filter(|l| l.site == d.site && l.date == d.date);
+                    let (n, wd, cost) = of_day.fold((0, 0, 0), |(n, wd, c), l| {
+                        (n + 1, add(wd, l.work_days_centi), add(c, l.cost_fen))
+                    });
+                    let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
+                        let by = names.get(&r.by).map_or(r.by.as_str(), |(_, name)| name.as_str());
+                        format!("{} by {} at {} {}", r.action, by, r.at, r.reason)
+                            .trim()
+                            .to_string()
+                    });
+                    QueueItem {
+                        site: d.site,
+                        date: d.date,
+                        status: d.status.to_string(),
+                        lines: n,
+                        work_days_centi: wd,
+                        cost_fen: cost,
+                        cost: yuan(cost),
+                        last_review: last,
+                    }
+                })
+                .collect())
+        })
+        .await?;
+    Ok(Json(items))
+}

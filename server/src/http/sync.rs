@@ -1,0 +1,48 @@
+//! `GET /v1/sync`: the upgrade to a sync connection (`crate::sync_conn`, `docs/protocol.md`).
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use sitesync_core::sync::protocol::MAX_FRAME;
+
+use crate::error::{Error, Result};
+use crate::http::Refusals;
+use crate::http::caller::principal_of;
+use crate::state::AppState;
+
+/// Bytes a sync connection reads from its socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token (or the dashboard's
+/// session cookie from the server's own page only).
+#[utoipa::path(get, path = "/v1/sync", security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Switching to the sync protocol"), Refusals))]
+pub async fn sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<impl IntoResponse> {
+    // A connection attempt counts as a sync message (its rate), not as an API request.
+    let who = principal_of(&state, &headers, true).await?;
+    state
+        .guard()
+        .sync_attempt(&who.device_id)
+        .map_err(Error::TooManyRequests)?;
+    let ticket = state
+        .guard()
+        .open_connection(&who.device_id)
+        .ok_or(Error::TooManyRequests(std::time::Duration::from_secs(10)))?;
+    Ok(ws
+        // Small read buffers: tungstenite zeroes its whole buffer on every read, and most frames
+        // are a few hundred bytes (the 128 KiB default cost more CPU than the rest of a push).
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            // The connection counts against the device's limit while it is served.
+            let _ticket = ticket;
+            crate::sync_conn::socket::serve(state, socket, who.device_id).await;
+        }))
+}
