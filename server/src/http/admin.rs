@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use sitesync_core::import::Company;
@@ -13,46 +12,58 @@ use crate::admin::{self, ImportReport, NewSite};
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::http::caller::{Caller, authenticate};
+use crate::http::caller::Caller;
 use crate::http::extract::JsonBody;
 use crate::http::{BodyRefusals, Conflict, NotFound, Refusals};
 use crate::state::AppState;
 
-/// Audits a change made through the admin API, with the admin who made it.
-fn admin_event(who: &Principal, action: &str) {
-    audit::event("admin", Some(&who.device_id), Some(&who.user_id), action);
+/// An admin device calling the admin API. Made from the principal the request was authenticated as
+/// ([`Caller`]), never by authenticating again: each authentication counts against the rate.
+struct Admin(Principal);
+
+impl Admin {
+    /// The caller, if it is an admin device.
+    fn of(Caller(who): Caller) -> Result<Admin> {
+        if who.role != Role::Admin {
+            return Err(Error::Forbidden("the admin API needs an admin device".into()));
+        }
+        Ok(Admin(who))
+    }
+
+    /// Refuses, saying `refusal`, unless this admin administers `org`: their own org, or every org
+    /// for the operators' admin. An org not known (`None`) is the operators' admin's alone, so that
+    /// an org admin learns nothing of it.
+    fn check_org(&self, org: Option<&str>, refusal: &str) -> Result<()> {
+        if self.0.org_id == admin::SYSTEM_ORG || org == Some(self.0.org_id.as_str()) {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!("an org admin {refusal}")))
+    }
+
+    /// Audits a change made through the admin API, with the admin who made it.
+    fn event(&self, action: &str) {
+        audit::event("admin", Some(&self.0.device_id), Some(&self.0.user_id), action);
+    }
 }
 
-/// An admin principal allowed to act on `org` (the operators' admin acts on every org).
-async fn admin(state: &AppState, headers: &HeaderMap, org: Option<&str>) -> Result<Principal> {
-    let who = authenticate(state, headers).await?;
-    if who.role != Role::Admin {
-        return Err(Error::Forbidden("the admin API needs an admin device".into()));
-    }
-    if let Some(org) = org
-        && who.org_id != admin::SYSTEM_ORG
-        && who.org_id != org
-    {
-        return Err(Error::Forbidden("an org admin administers only their org".into()));
-    }
-    Ok(who)
-}
+/// What an org admin is told when the org is another's.
+const OWN_ORG: &str = "administers only their org";
 
 /// Imports a company.json (org, sites with master data, users, grants).
 #[utoipa::path(post, path = "/v1/admin/import", request_body(content = Object, description = "company.json"), security(("bearer" = [])),
     responses((status = 200, body = ImportReport), Refusals, BodyRefusals, Conflict))]
 pub async fn admin_import(
     State(state): State<AppState>,
-    headers: HeaderMap,
     // Authenticated before the body is read: a stranger learns nothing from a 400.
-    _caller: Caller,
+    caller: Caller,
     JsonBody(company): JsonBody<Company>,
 ) -> Result<impl IntoResponse> {
-    let who = admin(&state, &headers, Some(company.org.id.as_str())).await?;
+    let admin = Admin::of(caller)?;
+    admin.check_org(Some(company.org.id.as_str()), OWN_ORG)?;
     let report = state
         .both(move |auth, store| admin::import_company(auth, store, &company))
         .await?;
-    admin_event(&who, &format!("import org {}", report.org));
+    admin.event(&format!("import org {}", report.org));
     let _ = state.notify_changes().await;
     Ok(Json(report))
 }
@@ -68,13 +79,13 @@ pub struct NewOrg {
 #[utoipa::path(post, path = "/v1/admin/orgs", request_body = NewOrg, security(("bearer" = [])), responses((status = 200), Refusals, BodyRefusals, NotFound, Conflict))]
 pub async fn admin_org(
     State(state): State<AppState>,
-    headers: HeaderMap,
     // Authenticated before the body is read: a stranger learns nothing from a 400.
-    _caller: Caller,
+    caller: Caller,
     JsonBody(org): JsonBody<NewOrg>,
 ) -> Result<impl IntoResponse> {
-    let who = admin(&state, &headers, Some(&org.id)).await?;
-    admin_event(&who, &format!("put org {}", org.id));
+    let admin = Admin::of(caller)?;
+    admin.check_org(Some(&org.id), OWN_ORG)?;
+    admin.event(&format!("put org {}", org.id));
     state.auth(move |a| a.put_org(&org.id, &org.name)).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -84,13 +95,13 @@ pub async fn admin_org(
     security(("bearer" = [])), responses((status = 200), Refusals, BodyRefusals, NotFound, Conflict))]
 pub async fn admin_site(
     State(state): State<AppState>,
-    headers: HeaderMap,
     // Authenticated before the body is read: a stranger learns nothing from a 400.
-    _caller: Caller,
+    caller: Caller,
     JsonBody(site): JsonBody<NewSite>,
 ) -> Result<impl IntoResponse> {
-    let who = admin(&state, &headers, Some(&site.org)).await?;
-    admin_event(&who, &format!("put site {} in org {}", site.site.id, site.org));
+    let admin = Admin::of(caller)?;
+    admin.check_org(Some(&site.org), OWN_ORG)?;
+    admin.event(&format!("put site {} in org {}", site.site.id, site.org));
     state
         .both(move |auth, store| admin::add_site(auth, store, &site))
         .await?;
@@ -113,14 +124,14 @@ pub struct NewUser {
 #[utoipa::path(post, path = "/v1/admin/users", request_body = NewUser, security(("bearer" = [])), responses((status = 200), Refusals, BodyRefusals, NotFound, Conflict))]
 pub async fn admin_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
     // Authenticated before the body is read: a stranger learns nothing from a 400.
-    _caller: Caller,
+    caller: Caller,
     JsonBody(u): JsonBody<NewUser>,
 ) -> Result<impl IntoResponse> {
-    let who = admin(&state, &headers, Some(&u.org)).await?;
+    let admin = Admin::of(caller)?;
+    admin.check_org(Some(&u.org), OWN_ORG)?;
     let role = crate::auth::parse_role(&u.role)?;
-    admin_event(&who, &format!("put user {} ({}) in org {}", u.id, role.as_str(), u.org));
+    admin.event(&format!("put user {} ({}) in org {}", u.id, role.as_str(), u.org));
     state
         .auth(move |a| a.put_user(&u.org, &u.id, &u.name, role, u.all_sites))
         .await?;
@@ -138,20 +149,19 @@ pub struct NewGrant {
 #[utoipa::path(post, path = "/v1/admin/grants", request_body = NewGrant, security(("bearer" = [])), responses((status = 200), Refusals, BodyRefusals, NotFound, Conflict))]
 pub async fn admin_grant(
     State(state): State<AppState>,
-    headers: HeaderMap,
     // Authenticated before the body is read: a stranger learns nothing from a 400.
-    _caller: Caller,
+    caller: Caller,
     JsonBody(g): JsonBody<NewGrant>,
 ) -> Result<impl IntoResponse> {
-    // Authenticate before looking anything up: an unknown site must tell a stranger nothing.
-    admin(&state, &headers, None).await?;
+    // The role is checked before anything is looked up: an unknown site must tell a stranger nothing.
+    let admin = Admin::of(caller)?;
     let site = g.site.clone();
     let org = state
         .auth(move |a| a.site_org(&site))
         .await?
         .ok_or_else(|| Error::NotFound(format!("site {}", g.site)))?;
-    let who = admin(&state, &headers, Some(&org)).await?;
-    admin_event(&who, &format!("grant {} site {}", g.user, g.site));
+    admin.check_org(Some(&org), OWN_ORG)?;
+    admin.event(&format!("grant {} site {}", g.user, g.site));
     state.auth(move |a| a.grant(&g.user, &g.site)).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -168,30 +178,21 @@ pub struct NewDevice {
 #[utoipa::path(post, path = "/v1/admin/devices", request_body = NewDevice, security(("bearer" = [])), responses((status = 200), Refusals, BodyRefusals, NotFound, Conflict))]
 pub async fn admin_device(
     State(state): State<AppState>,
-    headers: HeaderMap,
     // Authenticated before the body is read: a stranger learns nothing from a 400.
-    _caller: Caller,
+    caller: Caller,
     JsonBody(d): JsonBody<NewDevice>,
 ) -> Result<impl IntoResponse> {
-    let who = admin(&state, &headers, None).await?;
-    let by = who.clone();
+    let admin = Admin::of(caller)?;
+    let (by, user) = (Admin(admin.0.clone()), d.user.clone());
     let (device_id, token) = state
         .auth(move |a| {
-            let org: Option<String> = a.user_org(&d.user)?;
+            let org = a.user_org(&d.user)?;
             let org = org.ok_or_else(|| Error::NotFound(format!("user {}", d.user)))?;
-            if who.org_id != admin::SYSTEM_ORG && who.org_id != org {
-                return Err(Error::Forbidden(
-                    "an org admin enrolls devices only in their org".into(),
-                ));
-            }
+            by.check_org(Some(&org), "enrolls devices only in their org")?;
             a.add_device(&d.user, &d.label)
-                .map(|(device, token)| (device, token, d.user))
         })
-        .await
-        .map(|(device, token, user)| {
-            admin_event(&by, &format!("enroll device {device} for user {user}"));
-            (device, token)
-        })?;
+        .await?;
+    admin.event(&format!("enroll device {device_id} for user {user}"));
     Ok(Json(serde_json::json!({ "device_id": device_id, "token": token })))
 }
 
@@ -200,24 +201,22 @@ pub async fn admin_device(
     security(("bearer" = [])), responses((status = 200), Refusals, NotFound))]
 pub async fn admin_revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(device): Path<String>,
 ) -> Result<impl IntoResponse> {
-    let who = admin(&state, &headers, None).await?;
-    let (by, revoked) = (who.clone(), device.clone());
+    let admin = Admin::of(caller)?;
+    let (by, d) = (Admin(admin.0.clone()), device.clone());
     state
         .auth(move |a| {
-            if who.org_id != admin::SYSTEM_ORG && a.device_org(&device)?.as_deref() != Some(who.org_id.as_str()) {
-                return Err(Error::Forbidden("an org admin revokes only their org's devices".into()));
-            }
-            a.revoke_device(&device)
+            by.check_org(a.device_org(&d)?.as_deref(), "revokes only their org's devices")?;
+            a.revoke_device(&d)
         })
         .await?;
     audit::event(
         "revoke",
-        Some(&revoked),
+        Some(&device),
         None,
-        &format!("by device {} of user {}", by.device_id, by.user_id),
+        &format!("by device {} of user {}", admin.0.device_id, admin.0.user_id),
     );
     Ok(Json(serde_json::json!({ "ok": true })))
 }

@@ -158,6 +158,67 @@ async fn api_requests_per_token_are_rate_limited() {
     assert_eq!(busy.get("/v1/reports/labor", &q).await.0, 200);
 }
 
+/// Each admin request counts once against its token's rate, however many checks it makes (the grant
+/// route used to authenticate three times, the others twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_request_counts_once_against_the_rate() {
+    const BURST: u32 = 12;
+    let server = TestServer::start_with_limits(Limits {
+        api_per_second: 1,
+        api_burst: BURST,
+        ..Limits::default()
+    })
+    .await;
+    let (_, temp) = server.device_with_id("u-foreman-hz-01").await;
+    let temp_device = format!("d-{}", temp.split('_').nth(1).unwrap());
+    let admin = Api::new(&server, &server.device("u-admin").await);
+    let user = serde_json::json!({ "org": "org-zhuyuan", "id": "u-rate", "name": "限速", "role": "foreman" });
+    let calls = [
+        ("/v1/admin/users", user),
+        (
+            "/v1/admin/grants",
+            serde_json::json!({ "user": "u-rate", "site": "site-hz-01" }),
+        ),
+        (
+            "/v1/admin/grants",
+            serde_json::json!({ "user": "u-rate", "site": "site-sz-02" }),
+        ),
+        (
+            "/v1/admin/grants",
+            serde_json::json!({ "user": "u-rate", "site": "site-nb-03" }),
+        ),
+        ("/v1/admin/devices", serde_json::json!({ "user": "u-rate" })),
+        ("/v1/admin/devices", serde_json::json!({ "user": "u-rate" })),
+        (
+            "/v1/admin/orgs",
+            serde_json::json!({ "id": "org-zhuyuan", "name": "筑远建设集团有限公司" }),
+        ),
+        (
+            "/v1/admin/import",
+            serde_json::json!({ "org": { "id": "org-zhuyuan", "name": "筑远建设集团有限公司" }, "sites": [], "users": [] }),
+        ),
+        (
+            &format!("/v1/admin/devices/{temp_device}/revoke"),
+            serde_json::json!({}),
+        ),
+    ];
+    // Nine requests that made 20 authentications: within a burst of 12 only if each counts once
+    // (the bucket refills one a second, so a slow run gains a few at most).
+    for (path, body) in &calls {
+        let (status, answer) = admin.post(path, body).await;
+        assert_eq!(status, 200, "POST {path}: {answer}");
+    }
+    // The bucket does hold: what is left of it runs out.
+    let mut refused = false;
+    for _ in 0..BURST {
+        if admin.post("/v1/admin/orgs", &calls[6].1).await.0 == 429 {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the admin token's rate is limited");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_past_its_sync_rate_is_slowed_not_refused() {
     let server = TestServer::start_with_limits(Limits {
