@@ -54,10 +54,12 @@ const iso = (d) => d.toISOString().slice(0, 10);
 // Calendar dates of a site, as the reader's language writes them (the ISO date stays in a title).
 const day = (isoDate) => `<time datetime="${esc(isoDate)}" title="${esc(isoDate)}">${new Intl.DateTimeFormat(locale(), { year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC" }).format(new Date(isoDate + "T00:00:00Z"))}</time>`;
 
-async function api(path, opts = {}) {
+// `outcomes`: the body lists one outcome per item whatever the status (POST /v1/approvals answers
+// 409 when no decision was recorded, with each decision's error).
+async function api(path, { outcomes = false, ...opts } = {}) {
   const r = await fetch(path, { credentials: "same-origin", ...opts });
   if (r.status === 401) { signedOut(); throw new Error("unauthorized"); }
-  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
+  if (!r.ok && !(outcomes && r.status === 409)) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
   return r.status === 204 ? null : r.json();
 }
 
@@ -140,7 +142,7 @@ const views = {
         if (decision === "reject" && !reason) { $("#decision-msg").textContent = t("need_reason"); return; }
         const picked = [...document.querySelectorAll(".pick:checked")].map((c) => q[+c.dataset.i]);
         if (!picked.length) return;
-        const res = await api("/v1/approvals", { method: "POST", headers: { "Content-Type": "application/json" },
+        const res = await api("/v1/approvals", { outcomes: true, method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ decisions: picked.map((d) => ({ site: d.site, date: d.date, decision, reason })) }) });
         $("#decision-msg").textContent = `${t("done")}: ${res.filter((r) => r.ok).length}/${res.length}` + res.filter((r) => !r.ok).map((r) => ` ${r.date}: ${r.error}`).join("");
         await render(`${t("done")}: ${res.filter((r) => r.ok).length}/${res.length}`);

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sitesync_core::ids::{DocId, SiteId};
@@ -66,16 +67,20 @@ pub struct DecisionResult {
 }
 
 /// Approves or rejects submitted days. Site managers decide on their sites; head office on every
-/// site of the org. The decision reaches the foreman's phone at its next sync.
+/// site of the org. The decision reaches the foreman's phone at its next sync. The status says
+/// whether every decision was recorded; the body says which were, in the same shape whatever the
+/// status.
 #[utoipa::path(post, path = "/v1/approvals", request_body = Decisions, security(("bearer" = [])),
     responses(
-        (status = 200, description = "One result per decision", body = Vec<DecisionResult>),
+        (status = 200, description = "Every decision was recorded: one result per decision", body = Vec<DecisionResult>),
+        (status = 207, description = "Some decisions were recorded and some not: one result per decision, each with `ok` and the `error` of those not recorded", body = Vec<DecisionResult>),
+        (status = 409, description = "No decision was recorded (a day not submitted, no grant for the site, no reason for a rejection …): one result per decision, each with its `error`", body = Vec<DecisionResult>),
         Refusals, BodyRefusals))]
 pub async fn decide(
     State(state): State<AppState>,
     Caller(who): Caller,
     JsonBody(body): JsonBody<Decisions>,
-) -> Result<Json<Vec<DecisionResult>>> {
+) -> Result<(StatusCode, Json<Vec<DecisionResult>>)> {
     if who.role == Role::Foreman {
         return Err(Error::Forbidden("foremen submit days; managers decide on them".into()));
     }
@@ -125,7 +130,20 @@ pub async fn decide(
         })
         .await?;
     let _ = state.notify_changes().await;
-    Ok(Json(results))
+    Ok((decided(&results), Json(results)))
+}
+
+/// The status of a batch of decisions: 200 when every one was recorded (none is every one), 409
+/// when none was, 207 Multi-Status in between.
+fn decided(results: &[DecisionResult]) -> StatusCode {
+    let recorded = results.iter().filter(|r| r.ok).count();
+    if recorded == results.len() {
+        StatusCode::OK
+    } else if recorded == 0 {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::MULTI_STATUS
+    }
 }
 
 /// Query of the approval queue.

@@ -1,6 +1,7 @@
 //! Head office: reports, approvals, anomalies, exports and the OpenAPI document, against a real
 //! server fed by real phones.
 
+mod approvals;
 mod demo;
 mod fixtures;
 mod formulas;

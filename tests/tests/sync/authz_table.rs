@@ -6,8 +6,8 @@
 //! The expected answers are the server's documented behaviour (`docs/protocol.md`, the route docs
 //! in `server/src`): 401 for a missing, unknown or revoked token; 403 for a valid token without the
 //! role or the grant, whether the site exists or not (so the answer does not tell which sites exist);
-//! approvals are decided one by one, so a decision on a site without a grant is refused inside a 200
-//! answer. Where the behaviour is a decision worth revisiting, a row says so in a `FINDING` comment;
+//! approvals are decided one by one, so a decision on a site without a grant is refused inside the
+//! answer, a 409 when no decision was recorded. Where the behaviour is a decision worth revisiting, a row says so in a `FINDING` comment;
 //! the two tests at the end pin down what this table found and what was fixed.
 //!
 //! The route table is checked against the served OpenAPI document and the routes `server/src` adds
@@ -134,7 +134,7 @@ enum Expect {
     Unauthorized,
     /// 403: authenticated, but not allowed.
     Forbidden,
-    /// 200, with every decision refused as forbidden (approvals are decided one by one).
+    /// 409, with every decision refused as forbidden (approvals are decided one by one).
     RefusedInBody,
 }
 
@@ -960,12 +960,12 @@ fn classify(row: &Row, a: &Answer) -> Result<Expect, String> {
     match a.status {
         401 => Ok(Expect::Unauthorized),
         403 => Ok(Expect::Forbidden),
-        200..=299 if row.method == Post && row.path == "/v1/approvals" => {
+        200..=299 | 409 if row.method == Post && row.path == "/v1/approvals" => {
             let results: Vec<Value> = serde_json::from_slice(&a.body).map_err(|e| format!("{e}: {}", text()))?;
             let refused = |r: &Value| r["error"].as_str().is_some_and(|e| e.starts_with("forbidden"));
-            if !results.is_empty() && results.iter().all(|r| r["ok"] == true) {
+            if a.status == 200 && !results.is_empty() && results.iter().all(|r| r["ok"] == true) {
                 Ok(Expect::Allowed)
-            } else if !results.is_empty() && results.iter().all(refused) {
+            } else if a.status == 409 && !results.is_empty() && results.iter().all(refused) {
                 Ok(Expect::RefusedInBody)
             } else {
                 Err(format!("{} {}", a.status, text()))
