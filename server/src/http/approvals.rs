@@ -153,7 +153,9 @@ pub struct QueueQuery {
     /// One site; default every site the caller may read.
     #[param(pattern = r"^[^\s|]{1,100}$")]
     site: Option<String>,
-    /// Which days (default `submitted`): draft, submitted, approved, rejected, amended_after_approval.
+    /// Which days: draft, submitted, approved, rejected or amended_after_approval; by default those
+    /// waiting for a decision, `submitted` and `amended_after_approval` (a correction of an approved
+    /// day is approved again or rejected like a submission).
     status: Option<String>,
 }
 
@@ -178,7 +180,8 @@ pub struct QueueItem {
     pub last_review: Option<String>,
 }
 
-/// The days waiting for a decision (or in another status).
+/// The days waiting for a decision (submitted, or amended after approval), or those in the status
+/// asked for.
 #[utoipa::path(get, path = "/v1/approvals", params(QueueQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The queue", body = Vec<QueueItem>),
@@ -189,7 +192,7 @@ pub async fn queue(
     QueryParams(q): QueryParams<QueueQuery>,
 ) -> Result<Json<Vec<QueueItem>>> {
     let sites = sites(&state, &who, q.site).await?;
-    let wanted = q.status.unwrap_or_else(|| "submitted".into());
+    let wanted = q.status;
     let org = who.org_id.clone();
     let items = state
         .both(move |auth, store| {
@@ -202,7 +205,10 @@ pub async fn queue(
             let days: Vec<_> = store
                 .day_rows(&f)?
                 .into_iter()
-                .filter(|d| d.status.as_str() == wanted)
+                .filter(|d| match &wanted {
+                    Some(status) => d.status.as_str() == status,
+                    None => d.status.awaits_review(),
+                })
                 .collect();
             let lines = store.labor_rows(&f)?;
             let reviews = store.review_rows(&f)?;

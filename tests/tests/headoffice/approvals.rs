@@ -81,3 +81,55 @@ async fn the_status_of_a_batch_of_decisions_says_whether_each_was_recorded() {
     assert!(results[0]["error"].as_str().unwrap().starts_with("forbidden"));
     server.stop().await;
 }
+
+/// `(date, status)` of each day in a queue answer.
+fn queued(queue: &Value) -> Vec<(String, String)> {
+    queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_amended_after_approval_waits_in_the_default_queue() {
+    let server = TestServer::start().await;
+    days(&server, &[], &["2026-12-05", "2026-12-06"]).await;
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let (status, results) = manager.post("/v1/approvals", &approve(&["2026-12-05"])).await;
+    assert_eq!(status, 200, "{results}");
+    // A line added after the approval, as an audited amendment.
+    server
+        .store(|s| {
+            let late = entry("2026-12-05", "w-0001", "site-hz-01/wi-4.1", "1.0");
+            s.add_labor(&late, Some("补记：漏记一人")).unwrap();
+        })
+        .await;
+    let amended = ("2026-12-05".to_string(), "amended_after_approval".to_string());
+    let submitted = ("2026-12-06".to_string(), "submitted".to_string());
+
+    // The default queue: every day waiting for a decision (the amended one was missing).
+    let queue = manager.json("/v1/approvals", &[]).await;
+    assert_eq!(queued(&queue), [amended.clone(), submitted.clone()], "{queue}");
+    assert_eq!(queue[0]["lines"], 1);
+    // A status asked for is that status alone.
+    let only = |status: &'static str| {
+        let manager = &manager;
+        async move { queued(&manager.json("/v1/approvals", &[("status", status)]).await) }
+    };
+    assert_eq!(only("submitted").await, std::slice::from_ref(&submitted));
+    assert_eq!(only("amended_after_approval").await, [amended]);
+    assert_eq!(only("approved").await, []);
+
+    // Approved again from the queue, it leaves it.
+    let (status, results) = manager.post("/v1/approvals", &approve(&["2026-12-05"])).await;
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(queued(&manager.json("/v1/approvals", &[]).await), [submitted]);
+    server.stop().await;
+}
