@@ -15,8 +15,7 @@
 //!
 //! Knobs: `SITESYNC_CLIENT_CRASH_ROUNDS` (default 24), `SITESYNC_CLIENT_CRASH_SEED` to replay.
 
-#[path = "support/harness.rs"]
-mod harness;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -25,12 +24,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use harness::Rng;
 use sitesync_core::ids::{DocId, LineId, SiteId, WorkItemId, WorkerId, parse_date};
 use sitesync_core::labor::LaborPatch;
 use sitesync_core::sync::client::sync_once;
 use sitesync_core::units::WorkDays;
 use sitesync_core::{Error, Store};
+use support::Rng;
 
 /// Workers the two phones log (the child the even ones, the parent's phone the odd ones).
 const WORKERS: usize = 16;
@@ -259,18 +258,18 @@ fn work_days(store: &mut Store, id: &str) -> Option<i64> {
 
 #[test]
 fn acknowledged_changes_survive_phone_sigkill_mid_sync() {
-    let rounds = harness::env_or("SITESYNC_CLIENT_CRASH_ROUNDS", 24);
-    let seed = harness::seed("SITESYNC_CLIENT_CRASH_SEED");
+    let rounds = support::env_or("SITESYNC_CLIENT_CRASH_ROUNDS", 24);
+    let seed = support::seed("SITESYNC_CLIENT_CRASH_SEED");
     eprintln!("client crash: {rounds} rounds, seed {seed} (replay: SITESYNC_CLIENT_CRASH_SEED={seed})");
     let started = Instant::now();
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
-    let tokens = harness::company(&data, &["u-foreman-hz-01", "u-manager-hz-01"]);
-    let addr = harness::free_addr();
-    let mut server = harness::start(&data, addr, &log);
-    harness::healthy(&mut server, addr, &log, "start");
+    let tokens = support::company(&data, &["u-foreman-hz-01", "u-manager-hz-01"]);
+    let addr = support::free_addr();
+    let mut server = support::start(&data, addr, &log);
+    support::healthy(&mut server, addr, &log, "start");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -300,7 +299,7 @@ fn acknowledged_changes_survive_phone_sigkill_mid_sync() {
     for round in 0..rounds {
         let context = format!("seed {seed} round {round}");
         other_phone_round(&rt, &mut other, &other_slice, round, &mut rng, &mut theirs, seed);
-        let mut child = harness::Process(
+        let mut child = support::Process(
             Command::new(&exe)
                 .args([
                     "phone_process",
@@ -353,7 +352,7 @@ fn acknowledged_changes_survive_phone_sigkill_mid_sync() {
         }
         let window = exchange.as_micros() as u64 * 3 / 2;
         std::thread::sleep(Duration::from_micros(rng.range(0, window)));
-        harness::sigkill(&mut child);
+        support::sigkill(&mut child);
         reader.join().unwrap();
         said.extend(rx.try_iter());
 
@@ -385,7 +384,7 @@ fn acknowledged_changes_survive_phone_sigkill_mid_sync() {
         // Opened the way the app reopens it (recovering the write-ahead log), then checked.
         let mut phone =
             Store::open(&path).unwrap_or_else(|e| panic!("{context}: the phone's store does not open: {e}"));
-        assert_eq!(harness::integrity(&path), "ok", "{context}: phone store after SIGKILL");
+        assert_eq!(support::integrity(&path), "ok", "{context}: phone store after SIGKILL");
         phone.verify().unwrap_or_else(|e| panic!("{context}: {e}"));
         if let Some((id, doc, centi)) = intent {
             let now = work_days(&mut phone, &id);
@@ -428,9 +427,9 @@ fn acknowledged_changes_survive_phone_sigkill_mid_sync() {
     assert!(
         server.0.try_wait().unwrap().is_none(),
         "seed {seed}: the server died:\n{}",
-        harness::tail(&log)
+        support::tail(&log)
     );
-    harness::stop(server);
+    support::stop(server);
 
     for (db, file) in [
         ("documents.sqlite3", data.join("documents.sqlite3")),
@@ -438,7 +437,7 @@ fn acknowledged_changes_survive_phone_sigkill_mid_sync() {
         ("the phone", path.clone()),
         ("the other phone", dir.path().join("other.sqlite3")),
     ] {
-        assert_eq!(harness::integrity(&file), "ok", "seed {seed}: {db}");
+        assert_eq!(support::integrity(&file), "ok", "seed {seed}: {db}");
     }
     let mut docs = Store::open(data.join("documents.sqlite3")).unwrap();
     docs.verify().unwrap();

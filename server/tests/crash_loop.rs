@@ -19,8 +19,7 @@
 //! `SITESYNC_CRASH_ROUNDS`, `SITESYNC_CRASH_PHONES`, and `SITESYNC_CRASH_SEED` to replay a run (the
 //! seed fixes the kill times and every phone's choices; thread timing still varies).
 
-#[path = "support/harness.rs"]
-mod harness;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,12 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use harness::Rng;
 use sitesync_core::ids::{DocId, SiteId, WorkItemId, WorkerId, parse_date};
 use sitesync_core::labor::LaborPatch;
 use sitesync_core::sync::client::sync_once;
 use sitesync_core::units::WorkDays;
 use sitesync_core::{Error, Store};
+use support::Rng;
 
 /// Workers per site the phones log: few enough that phones keep meeting on the same lines.
 const WORKERS: usize = 16;
@@ -245,11 +244,11 @@ fn sync_clean(rt: &tokio::runtime::Runtime, phone: &mut Phone, seed: u64) -> u64
     );
 }
 
-/// Checks a copy of a server's databases (`harness::copy_databases`): both intact, every document
+/// Checks a copy of a server's databases (`support::copy_databases`): both intact, every document
 /// decodes, and every acknowledgement in `acks` is in the document store.
 fn check_copy(copy: &Path, acks: &[Ack], context: &str) {
     for db in ["documents.sqlite3", "server.sqlite3"] {
-        let check = harness::integrity(&copy.join(db));
+        let check = support::integrity(&copy.join(db));
         assert_eq!(check, "ok", "{context}: {db} after SIGKILL");
     }
     let mut docs = Store::open(copy.join("documents.sqlite3"))
@@ -286,9 +285,9 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 #[test]
 fn acknowledged_changes_survive_repeated_server_sigkill_during_multi_device_sync() {
-    let rounds = harness::env_or("SITESYNC_CRASH_ROUNDS", 8);
-    let phones_n = harness::env_or("SITESYNC_CRASH_PHONES", 6) as usize;
-    let seed = harness::seed("SITESYNC_CRASH_SEED");
+    let rounds = support::env_or("SITESYNC_CRASH_ROUNDS", 8);
+    let phones_n = support::env_or("SITESYNC_CRASH_PHONES", 6) as usize;
+    let seed = support::seed("SITESYNC_CRASH_SEED");
     eprintln!("crash loop: {rounds} rounds, {phones_n} phones, seed {seed} (replay: SITESYNC_CRASH_SEED={seed})");
     let started = Instant::now();
     let mut rng = Rng::new(seed);
@@ -297,11 +296,11 @@ fn acknowledged_changes_survive_repeated_server_sigkill_during_multi_device_sync
     let log = dir.path().join("server.log");
     let scratch = dir.path().join("check");
     let scratch_early = dir.path().join("check-early");
-    let users: Vec<(&str, &str)> = (0..phones_n).map(|i| harness::SITE_USERS[i % 6]).collect();
-    let tokens = harness::company(&data, &users.iter().map(|(u, _)| *u).collect::<Vec<_>>());
-    let addr = harness::free_addr();
-    let mut server = harness::start(&data, addr, &log);
-    harness::healthy(&mut server, addr, &log, "first start");
+    let users: Vec<(&str, &str)> = (0..phones_n).map(|i| support::SITE_USERS[i % 6]).collect();
+    let tokens = support::company(&data, &users.iter().map(|(u, _)| *u).collect::<Vec<_>>());
+    let addr = support::free_addr();
+    let mut server = support::start(&data, addr, &log);
+    support::healthy(&mut server, addr, &log, "first start");
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -352,28 +351,28 @@ fn acknowledged_changes_survive_repeated_server_sigkill_during_multi_device_sync
         shared.round.store(round, Ordering::SeqCst);
         let context = format!("seed {seed} round {round}");
         std::thread::sleep(Duration::from_millis(rng.range(50, 800)));
-        harness::sigkill(&mut server);
+        support::sigkill(&mut server);
         let killed = Instant::now();
         kills += 1;
         if let Some(failure) = shared.failure.lock().unwrap().clone() {
             panic!("{context}: {failure}");
         }
         // Every acknowledgement recorded by now came from the server just killed (or an earlier one).
-        harness::copy_databases(&data, &scratch);
+        support::copy_databases(&data, &scratch);
         let acks: Vec<Ack> = shared.acks.lock().unwrap()[checked..].to_vec();
         if rng.index(8) == 0 {
             // Once more while it opens its databases and recovers the WAL of the crash just now.
-            let mut starting = harness::start(&data, addr, &log);
+            let mut starting = support::start(&data, addr, &log);
             std::thread::sleep(Duration::from_millis(rng.range(0, 40)));
-            harness::sigkill(&mut starting);
+            support::sigkill(&mut starting);
             kills += 1;
             early_kills += 1;
-            harness::copy_databases(&data, &scratch_early);
+            support::copy_databases(&data, &scratch_early);
             check_copy(&scratch_early, &acks, &format!("{context} (killed starting)"));
         }
         let restart = Instant::now();
-        server = harness::start(&data, addr, &log);
-        harness::healthy(&mut server, addr, &log, &format!("{context}: restart"));
+        server = support::start(&data, addr, &log);
+        support::healthy(&mut server, addr, &log, &format!("{context}: restart"));
         restarting += restart.elapsed();
         down += killed.elapsed();
         // Checked while the phones sync with the restarted server, so that most of the run is spent
@@ -410,16 +409,16 @@ fn acknowledged_changes_survive_repeated_server_sigkill_during_multi_device_sync
             total.pushed += sync_clean(&rt, phone, seed);
         }
     }
-    harness::stop(server);
+    support::stop(server);
     let acks = shared.acks.lock().unwrap().len();
 
     // (c) Every database is intact.
     for db in ["documents.sqlite3", "server.sqlite3"] {
-        assert_eq!(harness::integrity(&data.join(db)), "ok", "seed {seed}: {db}");
+        assert_eq!(support::integrity(&data.join(db)), "ok", "seed {seed}: {db}");
     }
     for phone in &phones {
         assert_eq!(
-            harness::integrity(&phone.path),
+            support::integrity(&phone.path),
             "ok",
             "seed {seed}: phone {}",
             phone.idx
@@ -429,7 +428,7 @@ fn acknowledged_changes_survive_repeated_server_sigkill_during_multi_device_sync
     server_docs.verify().unwrap();
 
     // (a) Every acknowledgement any phone ever saw is on the server.
-    harness::copy_databases(&data, &scratch);
+    support::copy_databases(&data, &scratch);
     check_copy(
         &scratch,
         &shared.acks.lock().unwrap(),

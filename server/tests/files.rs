@@ -4,8 +4,7 @@
 //! `umask 000`, the most permissive there is.
 #![cfg(unix)]
 
-#[path = "support/harness.rs"]
-mod harness;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -24,7 +23,7 @@ fn permissive(args: &[&str]) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg("umask 000 && exec \"$0\" \"$@\"")
-        .arg(harness::server_bin())
+        .arg(support::server_bin())
         .args(args);
     c
 }
@@ -33,9 +32,9 @@ fn permissive(args: &[&str]) -> Command {
 fn a_fresh_data_directory_its_databases_logs_tokens_and_backups_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
-    let addr = harness::free_addr();
-    let mut server = harness::start_with(permissive(&[]), &data, addr, &log, &["--demo"]);
-    harness::healthy(&mut server, addr, &log, "demo start");
+    let addr = support::free_addr();
+    let mut server = support::start_with(permissive(&[]), &data, addr, &log, &["--demo"]);
+    support::healthy(&mut server, addr, &log, "demo start");
 
     let mut files = vec![data.join("admin-token"), data.join("demo-tokens.txt")];
     for db in ["server.sqlite3", "documents.sqlite3"] {
@@ -72,18 +71,18 @@ fn a_fresh_data_directory_its_databases_logs_tokens_and_backups_are_private() {
         let p = entry.unwrap().path();
         assert_eq!(mode(&p), 0o600, "{}", p.display());
     }
-    harness::stop(server);
+    support::stop(server);
 
     // A directory made before this fix, 0755 with 0644 files, is tightened at the next start.
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     for f in files.iter().filter(|f| f.exists()) {
         std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    let mut server = harness::start_with(permissive(&[]), &data, addr, &log, &[]);
-    harness::healthy(&mut server, addr, &log, "restart");
+    let mut server = support::start_with(permissive(&[]), &data, addr, &log, &[]);
+    support::healthy(&mut server, addr, &log, "restart");
     assert_eq!(mode(&data), 0o700);
     for f in files.iter().filter(|f| f.exists()) {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
-    harness::stop(server);
+    support::stop(server);
 }

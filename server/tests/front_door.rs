@@ -6,8 +6,7 @@
 //! served as soon as a slot is free; with the default cap, 300 such connections do not delay it at
 //! all.
 
-#[path = "support/harness.rs"]
-mod harness;
+mod support;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -64,12 +63,12 @@ async fn healthz_within(addr: SocketAddr, bound: Duration) -> Duration {
 async fn slow_loris_under_256_descriptors_is_refused_fast_and_timed_out() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
-    harness::company(&data, &[]);
-    let addr = harness::free_addr();
+    support::company(&data, &[]);
+    let addr = support::free_addr();
     let mut prlimit = Command::new("prlimit");
-    prlimit.args(["--nofile=256:256", harness::server_bin()]);
-    let mut server = harness::start_with(prlimit, &data, addr, &log, &["--header-timeout", "4"]);
-    harness::healthy(&mut server, addr, &log, "under prlimit");
+    prlimit.args(["--nofile=256:256", support::server_bin()]);
+    let mut server = support::start_with(prlimit, &data, addr, &log, &["--header-timeout", "4"]);
+    support::healthy(&mut server, addr, &log, "under prlimit");
     let told = std::fs::read_to_string(&log).unwrap();
     assert!(
         told.contains("the open-file limit allows fewer connections than asked")
@@ -100,16 +99,16 @@ async fn slow_loris_under_256_descriptors_is_refused_fast_and_timed_out() {
         "the rest are closed when the header timeout runs out: the last after {slowest:?}"
     );
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains("Too many open files"), "{}", harness::tail(&log));
+    assert!(!text.contains("Too many open files"), "{}", support::tail(&log));
     assert!(
         text.contains("connection cap reached"),
         "refusals are audited:\n{}",
-        harness::tail(&log)
+        support::tail(&log)
     );
     assert!(
         text.contains("request header not received in time"),
         "{}",
-        harness::tail(&log)
+        support::tail(&log)
     );
     println!(
         "slow-loris, 256 descriptors: {LORIS} connections opened in {opened:?}; {fast} closed at once; \
@@ -117,23 +116,23 @@ async fn slow_loris_under_256_descriptors_is_refused_fast_and_timed_out() {
     );
     // And the server serves as before.
     assert!(healthz_within(addr, Duration::from_secs(2)).await < Duration::from_secs(2));
-    harness::stop(server);
+    support::stop(server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_below_the_default_cap_does_not_delay_anyone() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
-    harness::company(&data, &[]);
-    let addr = harness::free_addr();
-    let mut server = harness::start_with(
-        Command::new(harness::server_bin()),
+    support::company(&data, &[]);
+    let addr = support::free_addr();
+    let mut server = support::start_with(
+        Command::new(support::server_bin()),
         &data,
         addr,
         &log,
         &["--header-timeout", "2"],
     );
-    harness::healthy(&mut server, addr, &log, "default cap");
+    support::healthy(&mut server, addr, &log, "default cap");
     let (_, mut closed) = loris(addr, Duration::from_secs(10)).await;
     let waited = healthz_within(addr, Duration::from_secs(1)).await;
     println!("slow-loris, default cap: a fresh /healthz answered after {waited:?}");
@@ -143,5 +142,5 @@ async fn slow_loris_below_the_default_cap_does_not_delay_anyone() {
             "closed by the 2 s header timeout"
         );
     }
-    harness::stop(server);
+    support::stop(server);
 }

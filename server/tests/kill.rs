@@ -1,69 +1,31 @@
 //! The real `sitesync-server` binary is killed with SIGKILL while a phone syncs, and restarted:
 //! no change the phone saw acknowledged is lost, the phone resumes, and the database is intact.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use sitesync_core::Store;
 use sitesync_core::ids::{SiteId, WorkItemId, WorkerId, parse_date};
 use sitesync_core::sync::client::sync_once;
 use sitesync_core::units::WorkDays;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{Process, admin, fixtures};
 
 const ROUNDS: usize = 16;
 
-fn server_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sitesync-server")
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
-fn admin(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(server_bin())
-        .arg("admin")
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn start(data: &Path, addr: SocketAddr) -> Child {
-    Command::new(server_bin())
-        .args(["serve", "--listen", &addr.to_string(), "--data"])
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits (30 s at most) until the server answers `/healthz`.
-async fn healthy(addr: SocketAddr) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await;
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            if buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200") {
-                return;
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Starts the server on `data` and waits until it answers (off the runtime's threads: the wait
+/// blocks).
+async fn start(data: &Path, addr: std::net::SocketAddr, log: &Path) -> Process {
+    let (data, log) = (data.to_path_buf(), log.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let mut server = support::start(&data, addr, &log);
+        support::healthy(&mut server, addr, &log, "start");
+        server
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +34,8 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
     let data = dir.path().join("data");
     admin(&data, &["import", fixtures().join("company.json").to_str().unwrap()]);
     let token = admin(&data, &["device", "add", "--user", "u-foreman-hz-01"]);
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let mut server = start(&data, addr);
-    healthy(addr).await;
+    let (addr, log) = (support::free_addr(), dir.path().join("server.log"));
+    let mut server = start(&data, addr, &log).await;
 
     let mut phone = Store::open(dir.path().join("phone.sqlite3")).unwrap();
     phone.bind(&format!("http://{addr}"), &token).unwrap();
@@ -106,7 +64,7 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
         }
         // Kill the server at a random moment of this sync (or just after it).
         let delay = Duration::from_micros((seed.wrapping_mul(round as u64 + 1) >> 7) % 100_000);
-        let pid = server.id();
+        let pid = server.0.id();
         let killer = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             // SIGKILL, exactly what a crash or the OOM killer does.
@@ -117,10 +75,8 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
             Err(_) => interrupted += 1,
         }
         killer.await.unwrap();
-        let _ = server.kill();
-        server.wait().unwrap();
-        server = start(&data, addr);
-        healthy(addr).await;
+        support::sigkill(&mut server);
+        server = start(&data, addr, &log).await;
     }
     // The phone resumes: everything it still has pending goes through now.
     sync_once(&mut phone).await.unwrap();
@@ -152,8 +108,7 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
     admin(&data, &["device", "revoke", &foreman_device]);
     let err = sync_once(&mut phone).await.unwrap_err();
     assert!(matches!(err, sitesync_core::Error::Unauthorized(_)), "{err}");
-    let _ = server.kill();
-    server.wait().unwrap();
+    support::sigkill(&mut server);
     let mut docs = Store::open(data.join("documents.sqlite3")).unwrap();
     docs.verify().unwrap();
 }

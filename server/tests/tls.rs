@@ -3,8 +3,7 @@
 //! phones whose trust does not fit get a typed TLS error that says why — never plain text. Renewal:
 //! the files are replaced and the server is sent SIGHUP; new connections get the new certificate.
 
-#[path = "support/harness.rs"]
-mod harness;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -99,7 +98,7 @@ fn get(path: &str, addr: SocketAddr) -> String {
 }
 
 /// Waits (30 s at most) until the server presents the certificate with `fingerprint` and answers.
-async fn serving(addr: SocketAddr, ca: &str, fingerprint: &str, server: &mut harness::Process, log: &Path) {
+async fn serving(addr: SocketAddr, ca: &str, fingerprint: &str, server: &mut support::Process, log: &Path) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok((answer, presented)) = https(addr, ca, &get("/healthz", addr)).await
@@ -109,18 +108,18 @@ async fn serving(addr: SocketAddr, ca: &str, fingerprint: &str, server: &mut har
             return;
         }
         if let Some(status) = server.0.try_wait().unwrap() {
-            panic!("the server exited ({status}):\n{}", harness::tail(log));
+            panic!("the server exited ({status}):\n{}", support::tail(log));
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "the server did not present the certificate within 30 s:\n{}",
-            harness::tail(log)
+            support::tail(log)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-fn sighup(server: &harness::Process) {
+fn sighup(server: &support::Process) {
     let ok = Command::new("kill")
         .args(["-HUP", &server.0.id().to_string()])
         .status()
@@ -151,15 +150,15 @@ async fn phones_sync_over_https_refuse_what_does_not_chain_or_match_and_a_renewa
         dir.path().join("server.log"),
     );
     std::fs::create_dir_all(&tls_dir).unwrap();
-    let token = harness::company(&data, &["u-foreman-hz-01"]).remove(0);
+    let token = support::company(&data, &["u-foreman-hz-01"]).remove(0);
     let (company, other) = (Ca::new("筑远 company CA"), Ca::new("someone else's CA"));
     let first = company.server_cert(&["127.0.0.1", "localhost"]);
     install(&tls_dir, &first);
-    let addr = harness::free_addr();
+    let addr = support::free_addr();
     let cert = tls_dir.join("cert.pem");
     let key = tls_dir.join("key.pem");
-    let mut server = harness::start_with(
-        Command::new(harness::server_bin()),
+    let mut server = support::start_with(
+        Command::new(support::server_bin()),
         &data,
         addr,
         &log,
@@ -226,20 +225,20 @@ async fn phones_sync_over_https_refuse_what_does_not_chain_or_match_and_a_renewa
     install(&tls_dir, &mismatched);
     sighup(&server);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !harness::tail(&log).contains("TLS certificate not reloaded") {
-        assert!(tokio::time::Instant::now() < deadline, "{}", harness::tail(&log));
+    while !support::tail(&log).contains("TLS certificate not reloaded") {
+        assert!(tokio::time::Instant::now() < deadline, "{}", support::tail(&log));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     serving(addr, &other.pem(), &fingerprint_of_pem(&renewed.0), &mut server, &log).await;
-    harness::stop(server);
+    support::stop(server);
 }
 
 /// Waits (30 s at most) until a client trusting `ca` is refused (the certificate changed).
-async fn serving_refused(addr: SocketAddr, ca: &str, server: &mut harness::Process, log: &Path) {
+async fn serving_refused(addr: SocketAddr, ca: &str, server: &mut support::Process, log: &Path) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while https(addr, ca, &get("/healthz", addr)).await.is_ok() {
-        assert!(server.0.try_wait().unwrap().is_none(), "{}", harness::tail(log));
-        assert!(tokio::time::Instant::now() < deadline, "{}", harness::tail(log));
+        assert!(server.0.try_wait().unwrap().is_none(), "{}", support::tail(log));
+        assert!(tokio::time::Instant::now() < deadline, "{}", support::tail(log));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -248,10 +247,10 @@ async fn serving_refused(addr: SocketAddr, ca: &str, server: &mut harness::Proce
 async fn https_to_a_plain_server_fails_clearly_and_plain_http_is_for_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
-    let token = harness::company(&data, &["u-foreman-hz-01"]).remove(0);
-    let addr = harness::free_addr();
-    let mut server = harness::start(&data, addr, &log);
-    harness::healthy(&mut server, addr, &log, "plain server");
+    let token = support::company(&data, &["u-foreman-hz-01"]).remove(0);
+    let addr = support::free_addr();
+    let mut server = support::start(&data, addr, &log);
+    support::healthy(&mut server, addr, &log, "plain server");
     let phones = tempfile::tempdir().unwrap();
 
     // Plain http:// to this machine: the development set-up works as before.
@@ -268,5 +267,5 @@ async fn https_to_a_plain_server_fails_clearly_and_plain_http_is_for_loopback_on
     let mut phone = Store::open(phones.path().join("lan.sqlite3")).unwrap();
     let err = phone.bind("http://192.168.1.20:8080", &token).unwrap_err();
     assert!(err.to_string().contains("clear text"), "{err}");
-    harness::stop(server);
+    support::stop(server);
 }

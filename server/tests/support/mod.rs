@@ -1,9 +1,9 @@
-//! What the crash tests share: the real `sitesync-server` binary as a child process, its admin
+//! What the server's tests share: the real `sitesync-server` binary as a child process, its admin
 //! commands, a seeded PRNG whose seed is printed so a failure can be replayed, and SQLite's own
 //! integrity check.
 //!
-//! Included with `#[path]` by each crash test (cargo builds every file in `tests/` as its own crate),
-//! so a helper one of them does not use is not dead code.
+//! Each test file says `mod support;` (cargo builds every file in `tests/` as its own crate, and
+//! not this folder), so a helper one of them does not use is not dead code.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
