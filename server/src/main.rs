@@ -158,7 +158,19 @@ enum DeviceCommand {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes after colons, whatever RUST_BACKTRACE says: anyhow's `Debug`
+            // (what returning the error from `main` prints) adds a backtrace dump when it is set.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -222,6 +234,10 @@ async fn serve(
     front: ConnectionLimits,
     tls: Option<Arc<Tls>>,
 ) -> Result<()> {
+    // Bound before anything is initialised: with the address taken, nothing is written.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     let state = AppState::open(data)
         .with_context(|| format!("opening {}", data.display()))?
         .with_limits(limits)
@@ -229,17 +245,14 @@ async fn serve(
     let fresh = state.auth(|a| a.is_empty()).await?;
     let dir = data.to_path_buf();
     if let Some(path) = state.auth(move |a| admin::bootstrap(a, &dir)).await? {
-        tracing::info!("first start: admin token written to {}", path.display());
-        println!("admin token written to {}", path.display());
+        // On stdout, whatever the log level: the operator needs it to do anything at all.
+        println!("first start: admin token written to {}", path.display());
     }
     if demo && fresh {
         load_demo(&state).await?;
     } else if demo {
         tracing::info!("--demo ignored: {} already holds data", data.display());
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
     match tls {
         None => {
             tracing::info!("sitesync-server listening on http://{}", listener.local_addr()?);
