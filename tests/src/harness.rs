@@ -210,13 +210,33 @@ impl RawClient {
         })
     }
 
+    /// Connects presenting `headers` (a session cookie and an `Origin`, say, or nothing at all),
+    /// with a fresh signing key; `Err` carries the HTTP status of a refused upgrade.
+    pub async fn connect_with_headers(addr: SocketAddr, headers: &[(&str, String)]) -> Result<RawClient, u16> {
+        let key = Keypair::generate();
+        Ok(RawClient {
+            socket: Self::open_with(addr, headers).await?,
+            key: key.public(),
+            signer: Some(key),
+        })
+    }
+
     async fn open(
         addr: SocketAddr,
         token: &str,
     ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, u16> {
+        Self::open_with(addr, &[("authorization", format!("Bearer {token}"))]).await
+    }
+
+    async fn open_with(
+        addr: SocketAddr,
+        headers: &[(&str, String)],
+    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, u16> {
         let mut req = format!("ws://{addr}/v1/sync").into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        for (name, value) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            req.headers_mut().insert(name, value.parse().unwrap());
+        }
         match tokio_tungstenite::connect_async(req).await {
             Ok((socket, _)) => Ok(socket),
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
@@ -291,6 +311,11 @@ impl RawClient {
                 other => panic!("expected an ack, got {other:?}"),
             }
         }
+    }
+
+    /// Closes the connection as a phone going away does.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
     }
 
     /// The next message, or `None` once the server closed the connection (10 s at most).
@@ -375,12 +400,13 @@ pub fn change_hashes(bytes: &[u8]) -> Vec<[u8; 32]> {
     out
 }
 
-/// A REST client for the head-office API, authenticated as one device.
+/// A REST client for the head-office API, authenticated as one device (or as nobody, for a test
+/// that presents its own credential).
 pub struct Api {
     /// The server's base URL.
     base: String,
-    /// The bearer token.
-    token: String,
+    /// The bearer token, if this client has one.
+    token: Option<String>,
     /// The HTTP client.
     http: reqwest::Client,
 }
@@ -389,17 +415,33 @@ impl Api {
     /// A client for `server` as the device with `token`.
     pub fn new(server: &TestServer, token: &str) -> Api {
         Api {
+            token: Some(token.to_string()),
+            ..Api::anonymous(server)
+        }
+    }
+
+    /// A client for `server` that presents no credential of its own.
+    pub fn anonymous(server: &TestServer) -> Api {
+        Api {
             base: server.url(),
-            token: token.to_string(),
+            token: None,
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// A `method` request to `path`, with this client's token if it has one, for the caller to add
+    /// what the helpers below do not (other credentials, headers, raw bodies).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
         }
     }
 
     /// GET `path` with query pairs, authenticated.
     async fn send_get(&self, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        self.request(reqwest::Method::GET, path)
             .query(query)
             .send()
             .await
@@ -427,9 +469,7 @@ impl Api {
     /// POST a JSON body; returns the status and the parsed body.
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+            .request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await

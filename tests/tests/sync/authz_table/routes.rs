@@ -1,0 +1,633 @@
+//! The route table: every route the server serves against every kind of caller, called with the
+//! bearer token, with the dashboard's session cookie from its own page, and with the same cookie
+//! from a page of another origin.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+use sitesync_core::labor::DayStatus;
+use sitesync_core::sync::protocol::ServerMsg;
+use sitesync_tests::harness::{Api, RawClient};
+
+use super::openapi::assert_table_is_complete;
+use super::secrets::{assert_no_secret_leaks, contains};
+use super::world::*;
+use crate::d;
+
+/// What the server must answer a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expect {
+    /// 2xx (101 for the sync WebSocket, which then welcomes the device).
+    Allowed,
+    /// 401: no, unknown or revoked credential.
+    Unauthorized,
+    /// 403: authenticated, but not allowed.
+    Forbidden,
+    /// 409, with every decision refused as forbidden (approvals are decided one by one).
+    RefusedInBody,
+}
+
+pub(super) const OK: Expect = Expect::Allowed;
+pub(super) const E401: Expect = Expect::Unauthorized;
+pub(super) const E403: Expect = Expect::Forbidden;
+pub(super) const ITEM: Expect = Expect::RefusedInBody;
+
+// The answers, one column per caller, in `CALLERS` order:
+//                                   anon  bad   revkd f-own f-oth m-own m-oth offic admin oper  x-for x-adm
+#[rustfmt::skip]
+pub(super) const PUBLIC: [Expect; 12]        = [OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK];
+#[rustfmt::skip]
+pub(super) const SIGNED_IN: [Expect; 12]     = [E401, E401, E401, OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK,   OK];
+#[rustfmt::skip]
+pub(super) const SITE_READ: [Expect; 12]     = [E401, E401, E401, OK,   E403, OK,   E403, OK,   OK,   E403, E403, E403];
+#[rustfmt::skip]
+pub(super) const ORG_READ: [Expect; 12]      = [E401, E401, E401, OK,   OK,   OK,   OK,   OK,   OK,   E403, E403, E403];
+#[rustfmt::skip]
+pub(super) const DECIDE: [Expect; 12]        = [E401, E401, E401, E403, E403, OK,   ITEM, OK,   OK,   ITEM, E403, ITEM];
+#[rustfmt::skip]
+pub(super) const ADMIN: [Expect; 12]         = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, E403];
+/// Head office and admins, each of their own org (the refusal log).
+#[rustfmt::skip]
+pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
+
+/// How a route is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Method {
+    Get,
+    Post,
+    Delete,
+    /// A WebSocket upgrade (a GET in the OpenAPI document).
+    WebSocket,
+}
+
+use Method::*;
+
+impl Method {
+    /// The method as the OpenAPI document names it.
+    pub(super) fn verb(self) -> &'static str {
+        match self {
+            Get | WebSocket => "get",
+            Post => "post",
+            Delete => "delete",
+        }
+    }
+}
+
+/// What a request needs made before it, so that an allowed call succeeds each time it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Prep {
+    Nothing,
+    /// A fresh submitted day on the target site (a day is approved once).
+    SubmittedDay,
+    /// A fresh device of `TEMP_USER` (a device is revoked once).
+    Device,
+    /// A fresh dashboard session for the cookie (signing out ends the one it is called with).
+    Session,
+}
+
+/// What a row's request is built from.
+pub(super) struct Target<'a> {
+    /// The site aimed at.
+    site: &'a str,
+    /// The org aimed at.
+    org: &'a str,
+    /// The site's record (`{id, code, name, timezone}`), for the admin API.
+    site_record: &'a Value,
+    /// The day made by `Prep::SubmittedDay`.
+    day: NaiveDate,
+    /// The caller's own token ("" for none), for signing in.
+    token: &'a str,
+}
+
+/// A request: query pairs and a JSON body.
+#[derive(Default)]
+pub(super) struct Req {
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+}
+
+pub(super) fn query(pairs: &[(&'static str, &str)]) -> Req {
+    Req {
+        query: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        body: None,
+    }
+}
+
+pub(super) fn body(body: Value) -> Req {
+    Req {
+        query: Vec::new(),
+        body: Some(body),
+    }
+}
+
+/// One route and how every caller must be answered.
+pub(super) struct Row {
+    pub(super) method: Method,
+    /// As in the OpenAPI document (`{device}` is filled with a fresh device).
+    pub(super) path: &'static str,
+    /// `format=` of a report.
+    pub(super) format: Option<&'static str>,
+    pub(super) prep: Prep,
+    pub(super) request: fn(&Target<'_>) -> Req,
+    pub(super) expect: [Expect; 12],
+}
+
+pub(super) fn row(
+    method: Method,
+    path: &'static str,
+    format: Option<&'static str>,
+    prep: Prep,
+    request: fn(&Target<'_>) -> Req,
+    expect: [Expect; 12],
+) -> Row {
+    Row {
+        method,
+        path,
+        format,
+        prep,
+        request,
+        expect,
+    }
+}
+
+pub(super) fn nothing(_: &Target<'_>) -> Req {
+    Req::default()
+}
+
+pub(super) fn sign_in(t: &Target<'_>) -> Req {
+    body(json!({ "token": t.token }))
+}
+
+pub(super) fn labor(t: &Target<'_>) -> Req {
+    query(&[
+        ("site", t.site),
+        ("from", "2026-11-01"),
+        ("to", "2026-11-30"),
+        ("include_unapproved", "true"),
+    ])
+}
+
+pub(super) fn attendance(t: &Target<'_>) -> Req {
+    query(&[("site", t.site), ("month", "2026-11"), ("include_unapproved", "true")])
+}
+
+pub(super) fn progress(t: &Target<'_>) -> Req {
+    query(&[("site", t.site), ("date", "2026-11-30")])
+}
+
+pub(super) fn anomalies(t: &Target<'_>) -> Req {
+    query(&[
+        ("site", t.site),
+        ("from", "2026-11-01"),
+        ("to", "2026-11-30"),
+        ("today", "2026-11-30"),
+    ])
+}
+
+pub(super) fn okr(t: &Target<'_>) -> Req {
+    query(&[("cycle", CYCLE), ("org", t.org), ("date", "2026-11-30")])
+}
+
+pub(super) fn day_of_site(t: &Target<'_>) -> Req {
+    let day = t.day.to_string();
+    query(&[("site", t.site), ("date", day.as_str())])
+}
+
+pub(super) fn queue(t: &Target<'_>) -> Req {
+    query(&[("site", t.site), ("status", "submitted")])
+}
+
+pub(super) fn decide(t: &Target<'_>) -> Req {
+    body(json!({ "decisions": [{ "site": t.site, "date": t.day, "decision": "approve" }] }))
+}
+
+pub(super) fn import(t: &Target<'_>) -> Req {
+    // The org as it is, with no sites or users: changes nothing when allowed.
+    body(json!({ "org": { "id": t.org, "name": ORG_NAME }, "sites": [], "users": [] }))
+}
+
+pub(super) fn org(t: &Target<'_>) -> Req {
+    body(json!({ "id": t.org, "name": ORG_NAME }))
+}
+
+pub(super) fn site(t: &Target<'_>) -> Req {
+    body(json!({ "org": t.org, "site": t.site_record }))
+}
+
+pub(super) fn user(t: &Target<'_>) -> Req {
+    body(json!({ "org": t.org, "id": TEMP_USER, "name": "临时工长", "role": "foreman" }))
+}
+
+pub(super) fn grant(t: &Target<'_>) -> Req {
+    body(json!({ "user": TEMP_USER, "site": t.site }))
+}
+
+pub(super) fn device(_: &Target<'_>) -> Req {
+    body(json!({ "user": TEMP_USER, "label": "authz table" }))
+}
+
+/// Every route the server serves. A route missing here fails the completeness check.
+#[rustfmt::skip]
+pub(super) fn routes() -> Vec<Row> {
+    use Prep::{Device, Nothing, Session, SubmittedDay};
+    vec![
+        // Public: liveness, the API description, the dashboard's page and assets, signing out.
+        row(Get,       "/healthz",                          None,          Nothing,      nothing,    PUBLIC),
+        row(Get,       "/v1/openapi.json",                  None,          Nothing,      nothing,    PUBLIC),
+        row(Get,       "/",                                 None,          Nothing,      nothing,    PUBLIC),
+        row(Get,       "/app.js",                           None,          Nothing,      nothing,    PUBLIC),
+        row(Get,       "/app.css",                          None,          Nothing,      nothing,    PUBLIC),
+        row(Delete,    "/v1/session",                       None,          Session,      nothing,    PUBLIC),
+        // Any valid device: signing in (the token is in the body), who am I, live events, sync.
+        row(Post,      "/v1/session",                       None,          Nothing,      sign_in,    SIGNED_IN),
+        row(Get,       "/v1/session",                       None,          Nothing,      nothing,    SIGNED_IN),
+        row(Get,       "/v1/events",                        None,          Nothing,      nothing,    SIGNED_IN),
+        row(WebSocket, "/v1/sync",                          None,          Nothing,      nothing,    SIGNED_IN),
+        // Reports of one site: whoever reads the site, in every format.
+        row(Get,       "/v1/reports/labor",                 Some("json"),  Nothing,      labor,      SITE_READ),
+        row(Get,       "/v1/reports/labor",                 Some("csv"),   Nothing,      labor,      SITE_READ),
+        row(Get,       "/v1/reports/labor",                 Some("xlsx"),  Nothing,      labor,      SITE_READ),
+        row(Get,       "/v1/reports/attendance",            Some("json"),  Nothing,      attendance, SITE_READ),
+        row(Get,       "/v1/reports/attendance",            Some("csv"),   Nothing,      attendance, SITE_READ),
+        row(Get,       "/v1/reports/attendance",            Some("xlsx"),  Nothing,      attendance, SITE_READ),
+        row(Get,       "/v1/reports/progress",              Some("json"),  Nothing,      progress,   SITE_READ),
+        row(Get,       "/v1/reports/progress",              Some("csv"),   Nothing,      progress,   SITE_READ),
+        row(Get,       "/v1/reports/progress",              Some("xlsx"),  Nothing,      progress,   SITE_READ),
+        row(Get,       "/v1/reports/anomalies",             Some("json"),  Nothing,      anomalies,  SITE_READ),
+        row(Get,       "/v1/reports/anomalies",             Some("csv"),   Nothing,      anomalies,  SITE_READ),
+        row(Get,       "/v1/reports/anomalies",             Some("xlsx"),  Nothing,      anomalies,  SITE_READ),
+        // The OKR board: every member of the org, never another org.
+        row(Get,       "/v1/reports/okr",                   Some("json"),  Nothing,      okr,        ORG_READ),
+        row(Get,       "/v1/reports/okr",                   Some("csv"),   Nothing,      okr,        ORG_READ),
+        row(Get,       "/v1/reports/okr",                   Some("xlsx"),  Nothing,      okr,        ORG_READ),
+        // Approvals: the queue is read like a report; deciding takes a manager's role and a grant.
+        row(Get,       "/v1/approvals",                     None,          Nothing,      queue,      SITE_READ),
+        row(Post,      "/v1/approvals",                     None,          SubmittedDay, decide,     DECIDE),
+        // Who wrote what: a day's history and its evidence are read like a report; the log of refused
+        // changes is head office's.
+        row(Get,       "/v1/history",                       None,          SubmittedDay, day_of_site, SITE_READ),
+        row(Get,       "/v1/evidence",                      None,          SubmittedDay, day_of_site, SITE_READ),
+        row(Get,       "/v1/refusals",                      None,          Nothing,      nothing,    HEAD_OFFICE),
+        // The admin API: admins of the org, and the operators' admin.
+        row(Post,      "/v1/admin/import",                  None,          Nothing,      import,     ADMIN),
+        row(Post,      "/v1/admin/orgs",                    None,          Nothing,      org,        ADMIN),
+        row(Post,      "/v1/admin/sites",                   None,          Nothing,      site,       ADMIN),
+        row(Post,      "/v1/admin/users",                   None,          Nothing,      user,       ADMIN),
+        row(Post,      "/v1/admin/grants",                  None,          Nothing,      grant,      ADMIN),
+        row(Post,      "/v1/admin/devices",                 None,          Nothing,      device,     ADMIN),
+        row(Post,      "/v1/admin/devices/{device}/revoke", None,          Device,       nothing,    ADMIN),
+    ]
+}
+
+/// Routes the server adds outside the OpenAPI document (`server/src/lib.rs`, `fn app`).
+pub(super) const NON_API: [(&str, &str); 4] = [
+    ("get", "/v1/openapi.json"),
+    ("get", "/"),
+    ("get", "/app.js"),
+    ("get", "/app.css"),
+];
+
+/// How the route table presents credentials: the API's bearer header, the dashboard's session
+/// cookie from the dashboard's own page, or the same cookie from a page of another origin (a port of
+/// the same host: the browser sends the cookie, since SameSite does not separate ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transport {
+    Bearer,
+    Cookie,
+    CrossOrigin,
+}
+
+/// A page on another port of the server's host.
+pub(super) const OTHER_ORIGIN: &str = "http://127.0.0.1:1";
+
+/// What a route must answer a call from a page of another origin: the public pages and documents as
+/// usual; signing in or out refused (403) whoever calls; every other route refused (403) whatever
+/// session the cookie holds, and 401 without a cookie, as ever.
+pub(super) fn cross_origin(row: &Row, expect: Expect, who: Who) -> Expect {
+    match (row.method, row.path) {
+        (Post | Delete, "/v1/session") => E403,
+        _ if row.expect == PUBLIC => expect,
+        _ if who == Anonymous => expect,
+        _ => E403,
+    }
+}
+
+/// The answer to one call.
+pub(super) struct Answer {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+/// Calls `/v1/sync`: an allowed connection must welcome a `Hello`.
+async fn call_sync(addr: std::net::SocketAddr, cred: &Cred) -> Answer {
+    let mut client = match RawClient::connect_with_headers(addr, &cred.headers()).await {
+        Ok(c) => c,
+        Err(status) => {
+            return Answer {
+                status,
+                content_type: String::new(),
+                body: Vec::new(),
+            };
+        }
+    };
+    let first = client.welcome(0).await;
+    client.close().await;
+    match first {
+        Some(ServerMsg::Welcome { .. }) => Answer {
+            status: 101,
+            content_type: "websocket".into(),
+            body: Vec::new(),
+        },
+        other => Answer {
+            status: 0,
+            content_type: "websocket".into(),
+            body: format!("no welcome: {other:?}").into_bytes(),
+        },
+    }
+}
+
+/// Makes one call of the table.
+pub(super) async fn call(w: &World, row: &Row, path: &str, req: &Req, cred: &Cred) -> Answer {
+    if row.method == WebSocket {
+        return call_sync(w.server.addr, cred).await;
+    }
+    let method = match row.method {
+        Get => reqwest::Method::GET,
+        Post => reqwest::Method::POST,
+        Delete => reqwest::Method::DELETE,
+        WebSocket => unreachable!(),
+    };
+    let mut b = w.api.request(method, path);
+    let mut q = req.query.clone();
+    if let Some(f) = row.format {
+        q.push(("format", f.to_string()));
+    }
+    b = b.query(&q);
+    if let Some(body) = &req.body {
+        b = b.json(body);
+    }
+    for (name, value) in cred.headers() {
+        b = b.header(name, value);
+    }
+    let resp = b.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    // An event stream never ends: its headers are the answer.
+    let body = if content_type.starts_with("text/event-stream") {
+        Vec::new()
+    } else {
+        resp.bytes().await.unwrap().to_vec()
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// What an answer amounts to.
+pub(super) fn classify(row: &Row, a: &Answer) -> Result<Expect, String> {
+    let text = || String::from_utf8_lossy(&a.body[..a.body.len().min(300)]).into_owned();
+    match a.status {
+        401 => Ok(Expect::Unauthorized),
+        403 => Ok(Expect::Forbidden),
+        200..=299 | 409 if row.method == Post && row.path == "/v1/approvals" => {
+            let results: Vec<Value> = serde_json::from_slice(&a.body).map_err(|e| format!("{e}: {}", text()))?;
+            let refused = |r: &Value| r["error"].as_str().is_some_and(|e| e.starts_with("forbidden"));
+            if a.status == 200 && !results.is_empty() && results.iter().all(|r| r["ok"] == true) {
+                Ok(Expect::Allowed)
+            } else if a.status == 409 && !results.is_empty() && results.iter().all(refused) {
+                Ok(Expect::RefusedInBody)
+            } else {
+                Err(format!("{} {}", a.status, text()))
+            }
+        }
+        101 | 200..=299 => Ok(Expect::Allowed),
+        s => Err(format!("{s} {}", text())),
+    }
+}
+
+/// The content type an allowed call must answer with, where it says something.
+pub(super) fn content_type_of(row: &Row) -> Option<&'static str> {
+    match (row.format, row.path) {
+        (Some("json"), _) => Some("application/json"),
+        (Some("csv"), _) => Some("text/csv"),
+        (Some("xlsx"), _) => Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (_, "/v1/events") => Some("text/event-stream"),
+        _ => None,
+    }
+}
+
+/// Runs every row for every caller; returns what differed from the table.
+pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for row in routes() {
+        for (col, who) in CALLERS.into_iter().enumerate() {
+            let expect = match transport {
+                Transport::CrossOrigin => cross_origin(&row, row.expect[col], who),
+                _ => row.expect[col],
+            };
+            let token = w.token(who).map(str::to_string);
+            let own = w.server.url();
+            let fresh = match (row.prep, &token) {
+                (Prep::Session, Some(t)) if !matches!(who, BadToken | Revoked) && transport != Transport::Bearer => {
+                    let s = w.sign_in(t).await;
+                    w.signed_out.push(s.clone());
+                    Some(s)
+                }
+                _ => None,
+            };
+            let session = fresh.as_ref().or(w.sessions.get(&who));
+            let cred = match (session, who, transport) {
+                (_, Anonymous, Transport::CrossOrigin) => Cred::Origin(OTHER_ORIGIN.into()),
+                (_, Anonymous, _) => Cred::Nothing,
+                (_, _, Transport::Bearer) => Cred::Bearer(token.clone().unwrap()),
+                (Some(s), _, Transport::Cookie) => Cred::Cookie {
+                    session: s.clone(),
+                    origin: Some(own),
+                },
+                (Some(s), _, Transport::CrossOrigin) => Cred::Cookie {
+                    session: s.clone(),
+                    origin: Some(OTHER_ORIGIN.into()),
+                },
+                (None, _, _) => unreachable!("every caller but Anonymous has a session"),
+            };
+            let site = who.site();
+            let day = match row.prep {
+                Prep::SubmittedDay => w.submitted_day(site).await,
+                _ => d("2026-11-30"),
+            };
+            let path = match row.prep {
+                Prep::Device => row.path.replace("{device}", &w.spare_device().await),
+                _ => row.path.to_string(),
+            };
+            let target = Target {
+                site,
+                org: ORG,
+                site_record: &w.site_records[site],
+                day,
+                token: token.as_deref().unwrap_or(""),
+            };
+            let req = (row.request)(&target);
+            let before = if expect == OK {
+                None
+            } else {
+                Some(w.credentials().await)
+            };
+            let answer = call(w, &row, &path, &req, &cred).await;
+            let what = format!(
+                "{} {}{} as {who:?} via {transport:?}",
+                row.method.verb().to_uppercase(),
+                path,
+                row.format.map(|f| format!(" ({f})")).unwrap_or_default()
+            );
+            match classify(&row, &answer) {
+                Ok(seen) if seen == expect => {}
+                Ok(seen) => wrong.push(format!("{what}: expected {expect:?}, got {seen:?} ({})", answer.status)),
+                Err(e) => wrong.push(format!("{what}: expected {expect:?}, got {e}")),
+            }
+            if let Some(before) = before
+                && w.credentials().await != before
+            {
+                wrong.push(format!("{what}: refused, yet the credential database changed"));
+            }
+            if row.prep == Prep::SubmittedDay && expect != OK && w.day_status(site, day).await != DayStatus::Submitted {
+                wrong.push(format!("{what}: refused, yet the day was decided"));
+            }
+            // Signing out ends the session on the server at once; a refused sign-out ends nothing.
+            if let Some(session) = &fresh {
+                let still = w.session_works(session).await;
+                if expect == OK && still {
+                    wrong.push(format!("{what}: signed out, yet the session still works"));
+                } else if expect != OK && !still {
+                    wrong.push(format!("{what}: refused, yet the session ended"));
+                }
+            }
+            if expect == OK
+                && let Some(ct) = content_type_of(&row)
+                && !answer.content_type.starts_with(ct)
+            {
+                wrong.push(format!("{what}: content type {:?}, expected {ct}", answer.content_type));
+            }
+            if let Some(t) = &token
+                && contains(&answer.body, t.as_bytes())
+            {
+                wrong.push(format!("{what}: the answer echoes the caller's token"));
+            }
+            // An enrolled device's token is shown once, in the answer: it too must never be stored.
+            if let Ok(v) = serde_json::from_slice::<Value>(&answer.body)
+                && let Some(t) = v["token"].as_str()
+            {
+                assert_token_shape(t);
+                w.seen.push(t.to_string());
+            }
+        }
+    }
+    wrong
+}
+
+// ---- The test -------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub(super) async fn every_route_answers_every_caller_as_the_table_says() {
+    let mut w = World::new().await;
+    assert_table_is_complete(&w).await;
+    let mut wrong = run_routes(&mut w, Transport::Bearer).await;
+    wrong.extend(run_routes(&mut w, Transport::Cookie).await);
+    wrong.extend(run_routes(&mut w, Transport::CrossOrigin).await);
+    assert!(
+        wrong.is_empty(),
+        "{} answers differ from the table:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+
+    // Requests rejected before the handler looks at the token are logged by axum (at trace level):
+    // send one with every token, so that a rejection logging its request would show here.
+    let tokens: Vec<String> = w.tokens.values().cloned().collect();
+    for t in &tokens {
+        let status = Api::new(&w.server, t)
+            .request(reqwest::Method::POST, "/v1/approvals")
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        // Bad JSON from a valid token is a 400; revoked and wrong tokens are refused first.
+        assert!(status == 400 || status == 401, "{status}");
+    }
+
+    // Without a site, each caller's reports, queue and session cover exactly the sites it reads.
+    #[rustfmt::skip]
+    let scope: [(Who, &[&str]); 7] = [
+        (ForemanOwn,   &[OWN_SITE]),
+        (ManagerOwn,   &[OWN_SITE]),
+        (Office,       &[OWN_SITE, THIRD_SITE, OTHER_SITE]),
+        (Admin,        &[OWN_SITE, THIRD_SITE, OTHER_SITE]),
+        (Operator,     &[]),
+        (OtherForeman, &[OTHER_ORG_SITE]),
+        (OtherAdmin,   &[OTHER_ORG_SITE]),
+    ];
+    for (who, sites) in scope {
+        let api = Api::new(&w.server, w.token(who).unwrap());
+        let get = |path: &'static str, q: &'static [(&'static str, &'static str)]| api.json(path, q);
+        let session = get("/v1/session", &[]).await;
+        let mut ids: Vec<&str> = session["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, sites, "the session of {who:?}");
+        let labor = get(
+            "/v1/reports/labor",
+            &[
+                ("from", "2026-11-01"),
+                ("to", "2026-11-30"),
+                ("include_unapproved", "true"),
+            ],
+        )
+        .await;
+        let covered: Vec<&str> = labor["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(covered, sites, "the labor report of {who:?}");
+        let rows = labor["rows"].as_array().unwrap();
+        assert!(
+            rows.iter().all(|r| sites.contains(&r["key"].as_str().unwrap_or(""))),
+            "the labor report of {who:?} shows another site: {labor}"
+        );
+        let queue = get("/v1/approvals", &[("status", "draft")]).await;
+        let days = queue.as_array().unwrap();
+        assert!(
+            days.iter().all(|d| sites.contains(&d["site"].as_str().unwrap())),
+            "the queue of {who:?}: {queue}"
+        );
+        assert_eq!(
+            days.is_empty(),
+            sites.is_empty(),
+            "the queue of {who:?} has the seeded days"
+        );
+        let found = get("/v1/reports/anomalies", &[("from", "2026-11-01"), ("to", "2026-11-30")]).await;
+        assert!(
+            found.as_array().unwrap().iter().all(|a| a["site"]
+                .as_str()
+                .unwrap()
+                .split(',')
+                .all(|s| sites.contains(&s))),
+            "the anomalies of {who:?}: {found}"
+        );
+    }
+    assert_no_secret_leaks(&w).await;
+    w.server.stop().await;
+}
