@@ -493,12 +493,6 @@ impl SiteSync {
             listeners: Arc::downgrade(&self.listeners),
         })
     }
-
-    /// Diagnostic: runs a deliberately panicking task through the same path as every call, to show
-    /// on a device that a panic inside the library arrives as `SiteSyncError::Internal`.
-    pub async fn self_test_panic(&self) -> Result<()> {
-        self.with_store(|_| -> Result<()> { panic!("self-test panic") }).await
-    }
 }
 
 impl Drop for SiteSync {
@@ -506,5 +500,28 @@ impl Drop for SiteSync {
         if let Some((tx, _)) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside the library, on the path every call takes, reaches the app as `Internal`
+    /// (never as an abort across the FFI), and the phone's store stays usable.
+    #[test]
+    fn a_panic_inside_a_call_arrives_as_internal_and_the_store_stays_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.sqlite3").display().to_string();
+        runtime().block_on(async {
+            let phone = SiteSync::open(path, None, None, Some("崔贵".into()), None)
+                .await
+                .unwrap();
+            let outcome = phone
+                .with_store(|_| -> Result<()> { panic!("a bug inside the library") })
+                .await;
+            assert!(matches!(outcome, Err(SiteSyncError::Internal { .. })), "{outcome:?}");
+            phone.sync_status().await.unwrap();
+        });
     }
 }

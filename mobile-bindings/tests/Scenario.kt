@@ -46,10 +46,6 @@ fun main(args: Array<String>) = runBlocking {
     } catch (e: SiteSyncException.Validation) {
         check(e.field == "work_days", "the field is named: ${e.field}")
     }
-    try {
-        phone.selfTestPanic()
-        throw AssertionError("the panic did not surface")
-    } catch (e: SiteSyncException.Internal) { }
 
     // Background sync; the listener says when head office has everything.
     val recorder = Recorder()

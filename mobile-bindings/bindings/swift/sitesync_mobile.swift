@@ -749,12 +749,6 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func roster(site: String) async throws  -> RosterRecord
     
     /**
-     * Diagnostic: runs a deliberately panicking task through the same path as every call, to show
-     * on a device that a panic inside the library arrives as `SiteSyncError::Internal`.
-     */
-    func selfTestPanic() async throws 
-    
-    /**
      * Sets the day's weather and/or note.
      */
     func setDayInfo(site: String, dateIso: String, weather: String?, note: String?) async throws 
@@ -1031,26 +1025,6 @@ open func roster(site: String)async throws  -> RosterRecord  {
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeRosterRecord_lift,
-            errorHandler: FfiConverterTypeSiteSyncError_lift
-        )
-}
-    
-    /**
-     * Diagnostic: runs a deliberately panicking task through the same path as every call, to show
-     * on a device that a panic inside the library arrives as `SiteSyncError::Internal`.
-     */
-open func selfTestPanic()async throws   {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_sitesync_mobile_fn_method_sitesync_self_test_panic(
-                        self.uniffiCloneHandle()
-                )
-            },
-            pollFunc: ffi_sitesync_mobile_rust_future_poll_void,
-            completeFunc: ffi_sitesync_mobile_rust_future_complete_void,
-            freeFunc: ffi_sitesync_mobile_rust_future_free_void,
-            liftFunc: { $0 },
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -4053,9 +4027,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_roster() != 29753) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_sitesync_mobile_checksum_method_sitesync_self_test_panic() != 43406) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_set_day_info() != 19425) {

@@ -329,11 +329,6 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_okr_check_in(uint64_t ptr, Ru
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_roster(uint64_t ptr, RustBuffer site
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SELF_TEST_PANIC
-#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SELF_TEST_PANIC
-uint64_t uniffi_sitesync_mobile_fn_method_sitesync_self_test_panic(uint64_t ptr
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SET_DAY_INFO
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SET_DAY_INFO
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_set_day_info(uint64_t ptr, RustBuffer site, RustBuffer date_iso, RustBuffer weather, RustBuffer note
@@ -720,12 +715,6 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_okr_check_in(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ROSTER
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ROSTER
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_roster(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SELF_TEST_PANIC
-#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SELF_TEST_PANIC
-uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_self_test_panic(void
     
 );
 #endif
