@@ -104,10 +104,7 @@ pub async fn decide(
                         crate::state::SERVER_DEVICE,
                         &who.user_id,
                     )?;
-                    Ok(serde_json::to_value(sheet.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default())
+                    Ok(sheet.status.to_string())
                 })();
                 out.push(match outcome {
                     Ok(status) => DecisionResult {
