@@ -365,3 +365,76 @@ fn every_shell_block_of_the_readme_runs_as_written() {
         checked.len()
     );
 }
+
+/// The paths one line of the layout block names: `a/{b,c}.rs` is two.
+fn expand(path: &str) -> Vec<String> {
+    match (path.find('{'), path.find('}')) {
+        (Some(open), Some(close)) if open < close => path[open + 1..close]
+            .split(',')
+            .flat_map(|alt| expand(&format!("{}{alt}{}", &path[..open], &path[close + 1..])))
+            .collect(),
+        _ => vec![path.to_string()],
+    }
+}
+
+/// README's "Layout" block names only what exists, and every file git tracks is named or lies under a
+/// folder the block names: a crate's own line (`server/`) stands for the crate only when nothing of it
+/// is listed below; a folder listed inside a crate (`src/store/`) covers what it holds.
+#[test]
+fn the_layout_block_matches_the_tracked_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("## Layout\n\n```\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("README has a Layout block");
+    let mut entries = Vec::new();
+    let mut folders = Vec::new();
+    let mut parent = String::new();
+    for line in block.lines() {
+        let indented = line.starts_with("  ");
+        let path = line.split_whitespace().next().unwrap_or_default();
+        if indented {
+            let named = expand(&format!("{parent}{path}"));
+            folders.extend(named.iter().filter(|p| p.ends_with('/')).cloned());
+            entries.extend(named);
+        } else {
+            parent = path.to_string();
+            entries.extend(expand(path));
+        }
+    }
+    // Top-level folders with nothing listed below them.
+    for e in &entries {
+        if e.ends_with('/') && !entries.iter().any(|o| o != e && o.starts_with(e.as_str())) {
+            folders.push(e.clone());
+        }
+    }
+    let out = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(&root)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git ls-files: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for entry in &entries {
+        let exists = if entry.ends_with('/') {
+            files.iter().any(|f| f.starts_with(entry.as_str()))
+        } else {
+            files.contains(entry)
+        };
+        assert!(exists, "the layout names {entry}, which git does not track");
+    }
+    let unnamed: Vec<&String> = files
+        .iter()
+        .filter(|f| !entries.contains(f) && !folders.iter().any(|l| f.starts_with(l.as_str())))
+        .collect();
+    assert!(unnamed.is_empty(), "files the layout does not name: {unnamed:#?}");
+}
