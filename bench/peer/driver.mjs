@@ -1,4 +1,5 @@
 // Client workload driver for the automerge-repo sync server (the "peer").
+// Length: one script on purpose; run.sh copies it next to node_modules as a single file.
 //
 // Started by bench/peer/run.sh, which copies this file next to the node_modules
 // it installed in target/bench-peer/ (ESM resolves packages from the file's own

@@ -8,6 +8,8 @@
 //! nothing was added, removed or altered since the server wrote the file. The file is JSON with no
 //! free whitespace outside the signed part, so that a byte changed anywhere either breaks the JSON,
 //! names an unknown field or version, or fails a signature.
+//!
+//! Length: a quarter of the file is its tests, which flip every byte of a sealed file.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -6,6 +6,10 @@
 //! returns only after that transaction is committed with `synchronous=FULL`, so an acknowledged write
 //! survives a killed process or a dead battery. Documents are compacted into a fresh snapshot once
 //! their chunks outgrow it or number [`COMPACT_AFTER_CHUNKS`].
+//!
+//! Why ~700 lines: the document cache and the disk version it mirrors (`take`, `persist`, `put_back`)
+//! share one invariant that must be read in one place; merging and maintenance live in
+//! `store/merge.rs` and `store/maintenance.rs`.
 
 mod day_log;
 mod maintenance;

@@ -2,6 +2,9 @@
 //!
 //! Every sync message re-reads the device from this database (one indexed lookup), so an admin
 //! command run in another process — a new device, a revoked one — takes effect at the next message.
+//!
+//! Why one file: every credential table lives in one database with one migration path; the
+//! queries are short and read best next to each other.
 
 use std::path::Path;
 

@@ -1,5 +1,8 @@
 //! Writing the day: labor and progress lines, crew-day copies, weather and notes, delays, and the
 //! submit / approve / reject / amend trail. Every call validates first and writes nothing on error.
+//!
+//! Why one file: every write of the day passes the same lock and amendment checks (`check_unlocked`,
+//! `change_day`); split by record kind, those checks would be spread over five files.
 
 use chrono::NaiveDate;
 use serde::Serialize;

@@ -1,5 +1,8 @@
 //! OKR operations on the store: cycles, objectives, key results, check-ins, overrides, reviews,
 //! closing, the board, and key results fed by field metrics.
+//!
+//! Why one file: the board, the check-ins and the metric feed read one OKR document's content the
+//! same way; the feed's figures and the board's warnings must agree line for line.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,9 @@
 //! Authorship in the store: its signing key, who the server says its device is, the org's directory
 //! of device keys, the signatures of changes, the changes the server refused, and each document's
 //! history with the author of every change.
+//!
+//! Why one file: keys, signatures and the directory are written in the transaction that stores the
+//! changes they sign, and history reads them back; one schema, one file.
 
 use std::collections::{HashMap, HashSet};
 

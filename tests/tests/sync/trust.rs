@@ -2,6 +2,8 @@
 //! key signed it, against a real server on loopback. The writers here skip the phone's own checks
 //! (scratch stores that were never told who they are, raw protocol clients): they do what a
 //! tampered app could, and only the server stands between them and head office's data.
+//!
+//! Length: one test per write kind × role, each short; the table is easier to check whole.
 
 use std::collections::BTreeSet;
 

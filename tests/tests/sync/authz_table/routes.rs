@@ -1,6 +1,9 @@
 //! The route table: every route the server serves against every kind of caller, called with the
 //! bearer token, with the dashboard's session cookie from its own page, and with the same cookie
 //! from a page of another origin.
+//!
+//! Length: the route table is one table, every route × every caller, kept whole so a new route
+//! cannot be added without a row.
 
 use chrono::NaiveDate;
 use serde_json::{Value, json};
