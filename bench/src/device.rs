@@ -16,7 +16,6 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// One device's connection and what it has received.
 pub struct Device {
-    /// The connection.
     socket: Socket,
     /// The last request number used.
     req: u64,

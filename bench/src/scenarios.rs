@@ -19,11 +19,9 @@ use crate::workload::{self, DayDoc, Edits, Fixtures};
 /// Figures of one server run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Figures {
-    /// What ran.
     pub name: String,
     /// Devices (connections).
     pub devices: usize,
-    /// Pushes acknowledged.
     pub pushes: usize,
     /// Labor lines (or entries) acknowledged.
     pub lines: usize,

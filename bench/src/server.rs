@@ -74,7 +74,6 @@ impl DataDir {
         Ok(())
     }
 
-    /// The path.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -82,7 +81,6 @@ impl DataDir {
 
 /// A server process serving a data directory on loopback; stopped on drop.
 pub struct ServerProcess {
-    /// The child.
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,

@@ -62,7 +62,6 @@ impl Drop for CountingProxy {
 /// What one sync cost on the wire.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Wire {
-    /// What ran.
     pub name: String,
     /// Labor lines carried.
     pub lines: usize,

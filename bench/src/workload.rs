@@ -100,9 +100,7 @@ impl Fixtures {
 /// One site-day document as a phone would push it the first time.
 #[derive(Clone)]
 pub struct DayDoc {
-    /// Its id.
     pub id: DocId,
-    /// Its site.
     pub site: String,
     /// Labor lines in it.
     pub lines: usize,
@@ -163,7 +161,6 @@ pub fn build_days(dir: &Path, fixtures: &Fixtures, days: &[LogDay]) -> Result<Ve
 /// A chain of one-entry edits to one document by one device (its own Automerge actor): each edit
 /// changes one labor line's note, as a foreman fixing a line would.
 pub struct Edits {
-    /// The document.
     pub id: DocId,
     /// Heads before each edit, then after the last one (`heads[k]` → `heads[k + 1]` is edit `k`).
     pub heads: Vec<Vec<String>>,

@@ -15,8 +15,8 @@ pub const SYSTEM_ORG: &str = "system";
 
 /// What a company import did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ImportReport {
-    /// The org.
     pub org: String,
     /// Sites created or updated (each with its master-data document).
     pub sites: usize,

@@ -31,10 +31,9 @@ pub fn parse_role(s: &str) -> Result<Role> {
 
 /// An authenticated device: who it is and where it may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Principal {
-    /// The device.
     pub device_id: String,
-    /// Its user.
     pub user_id: String,
     /// The user's name, as documents and reports show it.
     pub user_name: String,
@@ -66,14 +65,13 @@ impl Principal {
 
 /// A change the server refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct RefusalRow {
     /// When (RFC 3339).
     pub at: String,
     /// The device that pushed it.
     pub device: String,
-    /// Its user.
     pub user_id: String,
-    /// The document.
     pub doc: String,
     /// The change hash.
     pub change: String,
@@ -85,10 +83,9 @@ pub struct RefusalRow {
 
 /// A device as enrolled, for evidence files: who it belongs to and which keys sign for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Enrolment {
-    /// The device.
     pub device: String,
-    /// Its user.
     pub user_id: String,
     /// The user's name.
     pub user_name: String,
@@ -108,10 +105,9 @@ pub struct Enrolment {
 
 /// Whether a principal may read and write a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Access {
-    /// Neither.
     None,
-    /// Read only.
     Read,
     /// Read and write.
     Write,

@@ -37,8 +37,8 @@ use crate::tls::Tls;
 
 /// The scheme a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Scheme {
-    /// Plain HTTP.
     Http,
     /// HTTP over TLS.
     Https,

@@ -56,6 +56,7 @@ const SYSTEM: &str = "system";
 /// Why the demo could not be made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Error {
     /// The company has nobody in a role the demo's story needs.
     #[error("the demo company has no {role} for {site}")]
@@ -71,7 +72,6 @@ pub enum Error {
     /// A site's time zone is not an IANA name.
     #[error("site {site}: unknown time zone {timezone:?}")]
     TimeZone {
-        /// The site.
         site: String,
         /// What it says.
         timezone: String,
@@ -161,10 +161,9 @@ pub struct DayCounts {
 
 /// What `load` made, for the start-up line.
 #[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Loaded {
-    /// The org.
     pub org: String,
-    /// Sites imported.
     pub sites: usize,
     /// Users imported, each with a demo device.
     pub users: usize,

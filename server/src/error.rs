@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Error {
     /// Missing, unknown or revoked credentials.
     #[error("unauthorized")]
@@ -41,7 +42,6 @@ pub enum Error {
     /// The server's configuration (a certificate or key file) is wrong.
     #[error("configuration: {0}")]
     Config(String),
-    /// Anything else.
     #[error("internal: {0}")]
     Internal(String),
 }

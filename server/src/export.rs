@@ -14,10 +14,9 @@ use rust_xlsxwriter::{ExcelDateTime, Format, FormatAlign, Workbook};
 
 use crate::error::{Error, Result};
 
-/// One cell.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Cell {
-    /// Text.
     Text(String),
     /// A whole number.
     Int(i64),
@@ -29,18 +28,16 @@ pub enum Cell {
     Percent(f64),
     /// A calendar date.
     Date(NaiveDate),
-    /// Nothing.
     Empty,
 }
 
 /// A report as a table.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Table {
     /// Sheet name and file name stem.
     pub title: String,
-    /// Column headers.
     pub header: Vec<String>,
-    /// Rows.
     pub rows: Vec<Vec<Cell>>,
     /// The totals row, if the report has one.
     pub totals: Option<Vec<Cell>>,

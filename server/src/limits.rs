@@ -53,8 +53,8 @@ fn quota(per_second: u32, burst: u32) -> Quota {
 
 /// The limits in force and their running counts; cheap to clone.
 #[derive(Clone)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Guard {
-    /// The numbers.
     limits: Limits,
     /// Token buckets for HTTP API requests, by device.
     api: Arc<DefaultKeyedRateLimiter<String>>,
@@ -83,7 +83,7 @@ impl Guard {
         }
     }
 
-    /// The numbers.
+    /// The limits this guard enforces, as configured at start.
     pub fn limits(&self) -> Limits {
         self.limits
     }
@@ -134,7 +134,6 @@ impl Guard {
 /// One open sync connection of a device, counted until dropped.
 #[derive(Debug)]
 pub struct ConnectionTicket {
-    /// The device.
     device: String,
     /// The shared counts.
     connections: Arc<Mutex<HashMap<String, usize>>>,

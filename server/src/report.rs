@@ -31,21 +31,17 @@ fn sums_cells(s: &Sums) -> Vec<Cell> {
 
 /// 点工汇总: labor totals over a date range, grouped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct LaborSummary {
-    /// Sites covered.
     pub sites: Vec<String>,
-    /// First date.
     pub from: NaiveDate,
-    /// Last date.
     pub to: NaiveDate,
-    /// The grouping.
     pub by: GroupBy,
     /// Whether days not (yet) approved are counted. Without them, a day amended after its approval
     /// counts as it was approved, and `pending` says what approving the amendments would change.
     pub include_unapproved: bool,
     /// One row per group.
     pub rows: Vec<Group>,
-    /// Totals.
     pub total: Sums,
     /// Days amended since their approval, as approved in `total`; absent when there are none or
     /// `include_unapproved` is set (then they count as they stand).
@@ -121,12 +117,10 @@ impl LaborSummary {
 
 /// One worker's row of the attendance grid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct AttendanceRow {
-    /// Worker id.
     pub worker: String,
-    /// Name.
     pub name: String,
-    /// Crew name.
     pub crew: String,
     /// Work-days (hundredths) per day of the month, index 0 = day 1; `null` where not logged.
     pub days: Vec<Option<i64>>,
@@ -140,8 +134,8 @@ pub struct AttendanceRow {
 
 /// The monthly attendance grid people print: one row per worker, one column per day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Attendance {
-    /// The site.
     pub site: String,
     /// First day of the month.
     pub month: NaiveDate,
@@ -257,8 +251,8 @@ pub struct ProgressItem {
 
 /// Progress against plan for a site.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Progress {
-    /// The site.
     pub site: String,
     /// As of this date.
     pub date: NaiveDate,
@@ -399,14 +393,12 @@ impl AnomalyKind {
     }
 }
 
-/// One anomaly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Anomaly {
-    /// What kind.
     pub kind: AnomalyKind,
     /// The site (for a worker over the limit across sites: every site involved, comma-separated).
     pub site: String,
-    /// The date.
     pub date: NaiveDate,
     /// The worker, where one is involved.
     pub worker: Option<String>,
@@ -414,8 +406,8 @@ pub struct Anomaly {
     pub detail: String,
 }
 
-/// Anomaly thresholds.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct AnomalyRules {
     /// Work-days per worker per day across all sites, hundredths (default 100).
     pub max_work_days_centi: i64,

@@ -331,8 +331,8 @@ pub struct PushEvent {
 
 /// One document a push changed: what a device that held `base` lacks to reach `heads`.
 #[derive(Debug)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct EventDoc {
-    /// The document.
     pub doc: DocId,
     /// The server's heads before, hex, sorted.
     pub base: Vec<String>,
@@ -340,15 +340,12 @@ pub struct EventDoc {
     pub heads: Vec<String>,
     /// The changes from `base` to `heads`, Automerge bytes.
     pub changes: Vec<u8>,
-    /// Their signatures.
     pub sigs: Vec<sitesync_core::signing::ChangeSig>,
 }
 
 /// A push waiting for the group commit.
 struct PushJob {
-    /// Who pushes.
     who: Principal,
-    /// What.
     docs: Vec<DocSync>,
     /// Where the results go.
     reply: oneshot::Sender<Result<Vec<DocResult>>>,

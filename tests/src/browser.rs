@@ -21,7 +21,6 @@ pub struct Browser {
     base: String,
     /// The session id.
     session: String,
-    /// HTTP client.
     http: reqwest::Client,
     /// The browser's profile directory.
     _profile: tempfile::TempDir,

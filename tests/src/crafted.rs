@@ -88,10 +88,10 @@ impl Crafted {
 
 /// A labor line as a crafted client writes it.
 #[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Line {
     /// The record id.
     pub id: String,
-    /// Worker id.
     pub worker: String,
     /// Work item id.
     pub work_item: String,

@@ -26,7 +26,6 @@ pub struct TestServer {
     pub state: AppState,
     /// Its data directory (removed on drop).
     pub dir: tempfile::TempDir,
-    /// Stops it.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The serving task.
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,

@@ -43,8 +43,8 @@ pub struct Progress {
 
 /// A change the server refused, as the phone tells its user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct RefusedNote {
-    /// The document.
     pub doc: String,
     /// The change hash, hex.
     pub hash: String,

@@ -46,6 +46,7 @@ pub struct DocSync {
 
 /// What a phone sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum ClientMsg {
     /// First message on a connection: the last change cursor this device has applied.
     Hello {
@@ -59,7 +60,6 @@ pub enum ClientMsg {
     Push {
         /// Echoed in the [`ServerMsg::Ack`].
         req: u64,
-        /// The documents.
         docs: Vec<DocSync>,
     },
     /// Acknowledges a [`ServerMsg::Changed`] up to `cursor` (the phone applied and stored it).
@@ -95,6 +95,7 @@ pub enum Refusal {
 
 /// The outcome for one document of a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum DocResult {
     /// Stored durably. `update.heads` are the server's heads (the phone's new acknowledged heads);
     /// `update.changes` is what the phone lacks.
@@ -102,7 +103,6 @@ pub enum DocResult {
     /// The server lacks history the changes depend on (e.g. restored from a backup): send the whole
     /// document. `heads` are what the server has.
     NeedHistory {
-        /// The document.
         doc: String,
         /// The server's heads.
         heads: Vec<Hash>,
@@ -115,11 +115,8 @@ pub enum DocResult {
         /// The changes not stored, each with the rule it broke.
         refused: Vec<RefusedChange>,
     },
-    /// Not accepted.
     Refused {
-        /// The document.
         doc: String,
-        /// Why.
         reason: Refusal,
     },
 }
@@ -135,12 +132,11 @@ pub struct RefusedChange {
 
 /// A device of the org, for showing authors while offline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct DirectoryEntry {
     /// The device's public key.
     pub key: [u8; 32],
-    /// The device.
     pub device: String,
-    /// Its user.
     pub user_id: String,
     /// The user's name.
     pub user_name: String,
@@ -167,6 +163,7 @@ pub enum ErrorCode {
 
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum ServerMsg {
     /// Answer to `Hello`: the documents the device may read that changed since its cursor, with
     /// what it lacks of them, and the cursor to store once they are applied.
@@ -190,7 +187,6 @@ pub enum ServerMsg {
     Ack {
         /// The push's `req`.
         req: u64,
-        /// Results.
         results: Vec<DocResult>,
     },
     /// Live: documents the device may read changed elsewhere.

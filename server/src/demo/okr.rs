@@ -31,12 +31,10 @@ pub struct CyclePlan {
 
 /// An objective (written by head office, whoever owns it).
 #[derive(Debug, Clone, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ObjectivePlan {
-    /// Title.
     pub title: String,
-    /// Owner.
     pub owner: UserRef,
-    /// Team.
     pub team: String,
     /// The objective it supports, by index in the cycle.
     pub parent: Option<usize>,
@@ -85,10 +83,10 @@ fn key_result(
 
 /// Something that happens in a cycle. Key results are named by (objective, key result) index.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Event {
     /// The key result's owner checks in.
     CheckIn {
-        /// Objective index.
         objective: usize,
         /// Key result index within it.
         kr: usize,
@@ -100,25 +98,17 @@ pub enum Event {
         status: Status,
         /// Confidence 0–10.
         confidence: i64,
-        /// Note.
         note: String,
     },
     /// Head office holds the fortnightly review.
-    Review {
-        /// When.
-        date: NaiveDate,
-        /// Minutes.
-        notes: String,
-    },
+    Review { date: NaiveDate, notes: String },
     /// The owner overrides the status the numbers give.
     Override {
-        /// Objective index.
         objective: usize,
         /// Key result index within it.
         kr: usize,
         /// The status the owner sees.
         status: Status,
-        /// Why.
         note: String,
     },
 }

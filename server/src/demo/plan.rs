@@ -139,8 +139,8 @@ pub struct PlannedDay {
 
 /// Who runs a site in the demo, and its calendar.
 #[derive(Debug, Clone, Serialize)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct SitePlan {
-    /// The site.
     pub site: SiteId,
     /// Its short code (`HZ-01`).
     pub code: String,

@@ -32,10 +32,9 @@ pub enum Verdict {
 
 /// One decision on a site-day.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Decision {
-    /// The site.
     pub site: String,
-    /// The date.
     pub date: NaiveDate,
     /// Approve or reject.
     pub decision: Verdict,
@@ -53,10 +52,9 @@ pub struct Decisions {
 
 /// The outcome of one decision.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct DecisionResult {
-    /// The site.
     pub site: String,
-    /// The date.
     pub date: NaiveDate,
     /// Whether it was recorded.
     pub ok: bool,
@@ -158,14 +156,11 @@ pub struct QueueQuery {
 
 /// A day in the approval queue.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct QueueItem {
-    /// The site.
     pub site: String,
-    /// The date.
     pub date: NaiveDate,
-    /// Its status.
     pub status: String,
-    /// Labor lines.
     pub lines: i64,
     /// Work-days in hundredths.
     pub work_days_centi: i64,

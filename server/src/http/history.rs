@@ -35,12 +35,11 @@ pub struct HistoryQuery {
 
 /// One write of a change.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct WriteView {
     /// The table (`labor`, `reviews` …).
     pub table: String,
-    /// The record.
     pub record: String,
-    /// The field.
     pub field: String,
     /// The value written, as text (`(deleted)` for a deletion).
     pub value: String,
@@ -69,6 +68,7 @@ pub struct ChangeView {
 
 /// One current value of a field and who entered it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct ValueView {
     /// The value, as text.
     pub value: String,
@@ -78,7 +78,6 @@ pub struct ValueView {
     pub user_name: Option<String>,
     /// Their user id.
     pub user_id: Option<String>,
-    /// The device.
     pub device: Option<String>,
     /// The writing device's clock (RFC 3339).
     pub device_time: String,
@@ -87,12 +86,11 @@ pub struct ValueView {
 /// A field of a record with every value it holds now: the one shown first, then those that lost a
 /// concurrent edit (a conflict to settle).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct FieldView {
-    /// The table.
     pub table: String,
     /// The record (a line id, a review event …).
     pub record: String,
-    /// The field.
     pub field: String,
     /// The values, the shown one first.
     pub values: Vec<ValueView>,
@@ -100,8 +98,8 @@ pub struct FieldView {
 
 /// The changes of a document in causal order, and who entered each current value.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct History {
-    /// The document.
     pub doc: String,
     /// Its changes, each after those it builds on.
     pub changes: Vec<ChangeView>,

@@ -21,13 +21,13 @@ use crate::state::AppState;
 /// How a report is delivered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub enum Format {
     /// JSON (the default).
     #[default]
     Json,
     /// CSV, UTF-8 with a byte-order mark.
     Csv,
-    /// Excel workbook.
     Xlsx,
 }
 
@@ -126,7 +126,6 @@ pub async fn labor_report(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttendanceQuery {
-    /// The site.
     #[param(pattern = r"^[^\s|]{1,100}$")]
     site: String,
     /// The month, YYYY-MM.
@@ -170,7 +169,6 @@ pub async fn attendance_report(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
-    /// The site.
     #[param(pattern = r"^[^\s|]{1,100}$")]
     site: String,
     /// As of this date (default today).

@@ -105,19 +105,17 @@ fn cookie_attributes() -> &'static str {
 
 /// A sign-in with a credential issued by the admin API (`device add`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct SignIn {
-    /// The token.
     pub token: String,
 }
 
 /// Who is signed in: the user of the device the browser session belongs to.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct Session {
-    /// User id.
     pub user: String,
-    /// Role.
     pub role: String,
-    /// Org.
     pub org: String,
     /// Sites the user may read, with names.
     pub sites: Vec<SiteName>,
@@ -125,12 +123,10 @@ pub struct Session {
 
 /// A site and its name.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct SiteName {
-    /// Site id.
     pub id: String,
-    /// Code.
     pub code: String,
-    /// Name.
     pub name: String,
 }
 

@@ -30,7 +30,7 @@ pub fn hz() -> SiteId {
     SiteId::new("site-hz-01").unwrap()
 }
 
-/// A date.
+/// A calendar date written `YYYY-MM-DD`.
 pub fn d(s: &str) -> NaiveDate {
     parse_date(s).unwrap()
 }

@@ -377,7 +377,6 @@ enum Write {
     UnknownKey,
 }
 
-/// Who writes.
 #[derive(Debug, Clone, Copy)]
 enum Who {
     Foreman,

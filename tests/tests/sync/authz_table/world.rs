@@ -43,7 +43,6 @@ pub(super) const BAD_TOKEN: &str = "sst_0badc0ffee00_0123456789abcdef0123456789a
 /// A session id of the right shape, never issued.
 pub(super) const BAD_SESSION: &str = "5e5510000badc0ffee0123456789abcdef0123456789abcdef0123456789abcd";
 
-/// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Who {
     /// No credential at all.
