@@ -201,3 +201,44 @@ fn approved_totals_keep_the_approved_version_until_the_amendment_is_approved() {
     foreman.reindex().unwrap();
     assert_eq!(foreman.projection_dump().unwrap(), before);
 }
+
+/// A store made before approved versions were kept (schema 3) gets them when this build opens it:
+/// its amended days count as approved, not as nothing.
+#[test]
+fn an_older_store_learns_the_approved_version_of_its_amended_days() {
+    use sitesync_core::store::RowFilter;
+    use sitesync_core::units::WorkDays;
+
+    let dir = tempfile::tempdir().unwrap();
+    let date = d("2026-09-03");
+    let path = {
+        let mut s = phone(&dir, "manager", true);
+        s.submit_day(&hz(), date).unwrap();
+        s.approve_day(&hz(), date).unwrap();
+        let line = s.day(&hz(), date).unwrap().labor[0].clone();
+        let patch = LaborPatch {
+            work_days: Some(WorkDays::from_centi(line.work_days.centi() - 50).unwrap()),
+            ..Default::default()
+        };
+        s.edit_labor(&line.id, &patch, Some("下午没来")).unwrap();
+        s.path().to_path_buf()
+    };
+    let approved = |s: &Store| {
+        let f = RowFilter {
+            approved_only: true,
+            ..RowFilter::default()
+        };
+        s.summary(&f, None).unwrap().total
+    };
+    let expected = approved(&Store::open(&path).unwrap());
+    assert!(expected.cost_fen > 0);
+    // Back to schema 3: no pinned lines, no views.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP VIEW approved_labor_lines; DROP VIEW approved_progress_lines;
+         DROP TABLE pinned_labor_lines; DROP TABLE pinned_progress_lines; PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(approved(&Store::open(&path).unwrap()), expected);
+}
