@@ -118,10 +118,11 @@ fn answers(addr: SocketAddr) -> bool {
     buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200")
 }
 
-/// Waits (30 s at most) until the server answers `/healthz`; panics with the end of its log if it
-/// exits or never answers.
+/// Waits (120 s at most: `--demo` generates 90 days of a company before it answers, ~12 s in a debug
+/// build on an idle machine, much more beside a loaded test run) until the server answers
+/// `/healthz`; panics with the end of its log if it exits or never answers.
 pub fn healthy(server: &mut Process, addr: SocketAddr, log: &Path, context: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if answers(addr) {
             return;
@@ -134,7 +135,7 @@ pub fn healthy(server: &mut Process, addr: SocketAddr, log: &Path, context: &str
         }
         assert!(
             Instant::now() < deadline,
-            "{context}: the server did not come up within 30 s:\n{}",
+            "{context}: the server did not come up within 120 s:\n{}",
             tail(log)
         );
         std::thread::sleep(Duration::from_millis(10));
