@@ -7,6 +7,7 @@
 //! queries are short and read best next to each other.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -149,8 +150,9 @@ impl Default for BrowserSessions {
 
 /// The credential database.
 pub struct AuthDb {
-    /// One connection; callers serialise access (the server wraps it in a mutex).
-    conn: Connection,
+    /// One connection, locked per call (never across calls), so that no caller holds it while it
+    /// waits for something else: requests authenticate while a batch of pushes is being stored.
+    conn: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for AuthDb {
@@ -172,6 +174,12 @@ fn random_hex(n: usize) -> Result<String> {
 }
 
 impl AuthDb {
+    /// The connection, for one call. A panic while it was held leaves nothing half-written (every
+    /// write is one statement or one transaction), so a poisoned lock is taken over.
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Opens (creating) the database in the data directory and migrates it.
     pub fn open(dir: &Path) -> Result<AuthDb> {
         let path = dir.join("server.sqlite3");
@@ -188,13 +196,13 @@ impl AuthDb {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(AuthDb { conn })
+        Ok(AuthDb { conn: Mutex::new(conn) })
     }
 
     /// The server's data epoch, created on first use.
     pub fn epoch(&self) -> Result<String> {
         let found: Option<String> = self
-            .conn
+            .conn()
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0))
             .optional()?;
         match found {
@@ -206,7 +214,7 @@ impl AuthDb {
     /// Starts a new data epoch (done to every backup copy).
     pub fn renew_epoch(&self) -> Result<String> {
         let epoch = random_hex(8)?;
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO meta (key, value) VALUES ('epoch', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [&epoch],
         )?;
@@ -216,14 +224,14 @@ impl AuthDb {
     /// Whether no user exists yet (a first start).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self
-            .conn
+            .conn()
             .query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))?
             == 0)
     }
 
     /// Whether any admin has an active device.
     pub fn has_admin_device(&self) -> Result<bool> {
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.conn().query_row(
             "SELECT COUNT(*) FROM devices d JOIN users u ON u.user_id = d.user_id
              WHERE u.role = 'admin' AND d.revoked_at IS NULL",
             [],
@@ -234,7 +242,7 @@ impl AuthDb {
 
     /// Creates or renames an org.
     pub fn put_org(&self, org_id: &str, name: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO orgs (org_id, name) VALUES (?1, ?2) ON CONFLICT(org_id) DO UPDATE SET name = excluded.name",
             [org_id, name],
         )?;
@@ -248,7 +256,7 @@ impl AuthDb {
         {
             return Err(Error::Conflict(format!("site {site_id} belongs to another org")));
         }
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO sites (site_id, org_id, name) VALUES (?1, ?2, ?3)
              ON CONFLICT(site_id) DO UPDATE SET name = excluded.name",
             params![site_id.as_str(), org_id, name],
@@ -259,7 +267,7 @@ impl AuthDb {
     /// The org a site belongs to.
     pub fn site_org(&self, site_id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
+            .conn()
             .query_row("SELECT org_id FROM sites WHERE site_id = ?1", [site_id], |r| r.get(0))
             .optional()?)
     }
@@ -270,13 +278,13 @@ impl AuthDb {
             return Err(Error::BadRequest("a user id has 1 to 100 characters".into()));
         }
         let org: Option<String> = self
-            .conn
+            .conn()
             .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
             .optional()?;
         if org.is_some_and(|o| o != org_id) {
             return Err(Error::Conflict(format!("user {user_id} belongs to another org")));
         }
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO users (user_id, org_id, name, role, all_sites) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(user_id) DO UPDATE SET name = excluded.name, role = excluded.role, all_sites = excluded.all_sites",
             params![user_id, org_id, name, role.as_str(), all_sites],
@@ -287,7 +295,7 @@ impl AuthDb {
     /// Grants a user a site of their own org.
     pub fn grant(&self, user_id: &str, site_id: &str) -> Result<()> {
         let user_org: Option<String> = self
-            .conn
+            .conn()
             .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
             .optional()?;
         let user_org = user_org.ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
@@ -299,7 +307,7 @@ impl AuthDb {
                 "a user can only be granted sites of their own org".into(),
             ));
         }
-        self.conn.execute(
+        self.conn().execute(
             "INSERT OR IGNORE INTO grants (user_id, site_id) VALUES (?1, ?2)",
             [user_id, site_id],
         )?;
@@ -309,7 +317,7 @@ impl AuthDb {
     /// The org of a user.
     pub fn user_org(&self, user_id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
+            .conn()
             .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
             .optional()?)
     }
@@ -317,7 +325,7 @@ impl AuthDb {
     /// The org of a device's user.
     pub fn device_org(&self, device_id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
+            .conn()
             .query_row(
                 "SELECT u.org_id FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
                 [device_id],
@@ -329,7 +337,7 @@ impl AuthDb {
     /// Enrolls a device for a user; returns `(device id, token)`. The token is shown only here.
     pub fn add_device(&self, user_id: &str, label: &str) -> Result<(String, String)> {
         let exists: bool = self
-            .conn
+            .conn()
             .query_row("SELECT COUNT(*) FROM users WHERE user_id = ?1", [user_id], |r| {
                 r.get::<_, i64>(0)
             })?
@@ -339,7 +347,7 @@ impl AuthDb {
         }
         let device_id = format!("d-{}", random_hex(6)?);
         let token = format!("sst_{}_{}", &device_id[2..], random_hex(32)?);
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO devices (device_id, user_id, token_hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 device_id,
@@ -355,7 +363,8 @@ impl AuthDb {
     /// Revokes a device: its token is refused from its next message on, and its dashboard sessions
     /// end now.
     pub fn revoke_device(&self, device_id: &str) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
         let n = tx.execute(
             "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
             params![device_id, chrono::Utc::now().to_rfc3339()],
@@ -376,7 +385,7 @@ impl AuthDb {
     /// The principal behind a bearer token, or why the token is refused.
     pub fn check_token(&self, token: &str) -> Result<std::result::Result<Principal, Refusal>> {
         let row: Option<(String, bool)> = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT device_id, revoked_at IS NOT NULL FROM devices WHERE token_hash = ?1",
                 [token_hash(token)],
@@ -409,11 +418,11 @@ impl AuthDb {
     pub fn open_browser_session(&self, device_id: &str, now: i64, policy: BrowserSessions) -> Result<String> {
         let id = random_hex(32)?;
         let idle = policy.idle.as_secs() as i64;
-        self.conn.execute(
+        self.conn().execute(
             "DELETE FROM browser_sessions WHERE expires_at <= ?1 OR last_seen + ?2 <= ?1",
             params![now, idle],
         )?;
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO browser_sessions (id_hash, device_id, created_at, last_seen, expires_at)
              VALUES (?1, ?2, ?3, ?3, ?4)",
             params![
@@ -436,7 +445,7 @@ impl AuthDb {
     ) -> Result<std::result::Result<Principal, Refusal>> {
         let hash = token_hash(id);
         let row: Option<(String, i64, i64)> = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT device_id, last_seen, expires_at FROM browser_sessions WHERE id_hash = ?1",
                 [&hash],
@@ -448,7 +457,7 @@ impl AuthDb {
         };
         let idle = policy.idle.as_secs() as i64;
         if now >= expires_at || now >= last_seen.saturating_add(idle) {
-            self.conn
+            self.conn()
                 .execute("DELETE FROM browser_sessions WHERE id_hash = ?1", [&hash])?;
             return Ok(Err(Refusal::new("expired session", Some(device))));
         }
@@ -456,7 +465,7 @@ impl AuthDb {
             return Ok(Err(Refusal::new("revoked device", Some(device))));
         };
         if now - last_seen >= (idle / 4).clamp(1, 60) {
-            self.conn.execute(
+            self.conn().execute(
                 "UPDATE browser_sessions SET last_seen = ?2 WHERE id_hash = ?1",
                 params![hash, now],
             )?;
@@ -468,7 +477,7 @@ impl AuthDb {
     pub fn close_browser_session(&self, id: &str) -> Result<Option<String>> {
         let hash = token_hash(id);
         let device: Option<String> = self
-            .conn
+            .conn()
             .query_row(
                 "DELETE FROM browser_sessions WHERE id_hash = ?1 RETURNING device_id",
                 [&hash],
@@ -481,7 +490,7 @@ impl AuthDb {
     /// The principal of an active device (re-checked at every sync message).
     pub fn principal(&self, device_id: &str) -> Result<Option<Principal>> {
         let user: Option<String> = self
-            .conn
+            .conn()
             .prepare_cached("SELECT user_id FROM devices WHERE device_id = ?1 AND revoked_at IS NULL")?
             .query_row([device_id], |r| r.get(0))
             .optional()?;
@@ -495,7 +504,7 @@ impl AuthDb {
     /// a device: "" when no device is involved, as for a key result's owner).
     pub fn user_principal(&self, user_id: &str, device_id: &str) -> Result<Option<Principal>> {
         let row: Option<(String, String, bool, String)> = self
-            .conn
+            .conn()
             .prepare_cached("SELECT org_id, role, all_sites, name FROM users WHERE user_id = ?1")?
             .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
@@ -503,9 +512,8 @@ impl AuthDb {
             return Ok(None);
         };
         let role = parse_role(&role)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
         let sites = stmt
             .query_map([user_id], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -524,7 +532,7 @@ impl AuthDb {
     /// refused: one key, one device, forever.
     pub fn register_key(&self, device_id: &str, key: &[u8; 32]) -> Result<()> {
         let owner: Option<String> = self
-            .conn
+            .conn()
             .prepare_cached("SELECT device_id FROM device_keys WHERE key = ?1")?
             .query_row([&key[..]], |r| r.get(0))
             .optional()?;
@@ -532,7 +540,7 @@ impl AuthDb {
             Some(d) if d == device_id => Ok(()),
             Some(_) => Err(Error::Conflict("this signing key belongs to another device".into())),
             None => {
-                self.conn.execute(
+                self.conn().execute(
                     "INSERT INTO device_keys (key, fingerprint, device_id, registered_at) VALUES (?1, ?2, ?3, ?4)",
                     params![
                         &key[..],
@@ -549,7 +557,7 @@ impl AuthDb {
     /// The device a key is registered to.
     pub fn key_device(&self, key: &[u8; 32]) -> Result<Option<String>> {
         Ok(self
-            .conn
+            .conn()
             .prepare_cached("SELECT device_id FROM device_keys WHERE key = ?1")?
             .query_row([&key[..]], |r| r.get(0))
             .optional()?)
@@ -559,7 +567,7 @@ impl AuthDb {
     /// a known key, and only that key may sign its changes).
     pub fn fingerprint_known(&self, fingerprint: &[u8]) -> Result<bool> {
         Ok(self
-            .conn
+            .conn()
             .prepare_cached("SELECT 1 FROM device_keys WHERE fingerprint = ?1 LIMIT 1")?
             .query_row([fingerprint], |_| Ok(()))
             .optional()?
@@ -571,18 +579,18 @@ impl AuthDb {
         // Read first: a write (even one that ignores a conflict) costs a commit, and an actor is
         // bound once and read at every change after.
         let bound: Option<String> = self
-            .conn
+            .conn()
             .prepare_cached("SELECT device_id FROM actors WHERE actor = ?1")?
             .query_row([actor], |r| r.get(0))
             .optional()?;
         if let Some(device) = bound {
             return Ok(device);
         }
-        self.conn
+        self.conn()
             .prepare_cached("INSERT OR IGNORE INTO actors (actor, device_id, bound_at) VALUES (?1, ?2, ?3)")?
             .execute(params![actor, device_id, chrono::Utc::now().to_rfc3339()])?;
         Ok(self
-            .conn
+            .conn()
             .prepare_cached("SELECT device_id FROM actors WHERE actor = ?1")?
             .query_row([actor], |r| r.get(0))?)
     }
@@ -590,7 +598,8 @@ impl AuthDb {
     /// The devices of an org with their keys (revoked ones included: their past changes still need
     /// names), and the server's own keys, for phones to show authors offline.
     pub fn directory(&self, org_id: &str) -> Result<Vec<sitesync_core::sync::protocol::DirectoryEntry>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
             "SELECT k.key, k.device_id, COALESCE(u.user_id, 'system'), COALESCE(u.name, 'server'), COALESCE(u.role, 'admin')
              FROM device_keys k LEFT JOIN devices d ON d.device_id = k.device_id LEFT JOIN users u ON u.user_id = d.user_id
              WHERE u.org_id = ?1 OR k.device_id = 'server' ORDER BY k.device_id, k.registered_at",
@@ -623,9 +632,8 @@ impl AuthDb {
 
     /// Every user of an org: id → (id, name), for naming authors.
     pub fn user_names(&self, org_id: &str) -> Result<std::collections::HashMap<String, (String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT user_id, name FROM users WHERE org_id = ?1")?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT user_id, name FROM users WHERE org_id = ?1")?;
         let rows = stmt.query_map([org_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = std::collections::HashMap::new();
         for row in rows {
@@ -637,8 +645,8 @@ impl AuthDb {
 
     /// A device's enrolment: its user, label, when it was enrolled and revoked.
     pub fn enrolment(&self, device_id: &str) -> Result<Option<Enrolment>> {
-        Ok(self
-            .conn
+        let found = self
+            .conn()
             .prepare_cached(
                 "SELECT d.device_id, d.user_id, u.name, u.role, u.org_id, d.label, d.created_at, d.revoked_at
                  FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
@@ -656,27 +664,30 @@ impl AuthDb {
                     keys: Vec::new(),
                 })
             })
-            .optional()?
-            .map(|mut e| {
-                e.keys = self.device_keys(device_id).unwrap_or_default();
-                e
-            }))
+            .optional()?;
+        // The connection is taken again by `device_keys`: the first statement must have ended.
+        Ok(match found {
+            Some(mut e) => {
+                e.keys = self.device_keys(device_id)?;
+                Some(e)
+            }
+            None => None,
+        })
     }
 
     /// The devices of a user, revoked ones included.
     pub fn user_devices(&self, user_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY created_at")?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY created_at")?;
         let rows = stmt.query_map([user_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The keys registered to a device, hex, oldest first.
     pub fn device_keys(&self, device_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key FROM device_keys WHERE device_id = ?1 ORDER BY registered_at, key")?;
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT key FROM device_keys WHERE device_id = ?1 ORDER BY registered_at, key")?;
         let rows = stmt.query_map([device_id], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -691,7 +702,8 @@ impl AuthDb {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339();
-        let tx = self.conn.unchecked_transaction()?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO refusals (at, org_id, device_id, user_id, doc_id, change, rule, reason)
@@ -716,7 +728,8 @@ impl AuthDb {
 
     /// The latest refusals of an org, newest first.
     pub fn refusals(&self, org_id: &str, limit: u32) -> Result<Vec<RefusalRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
             "SELECT at, device_id, user_id, doc_id, change, rule, reason FROM refusals
              WHERE org_id = ?1 ORDER BY seq DESC LIMIT ?2",
         )?;
@@ -737,7 +750,8 @@ impl AuthDb {
     /// The users of an org that a free-text name designates: the user with that id, and every user
     /// with that name.
     pub fn users_named(&self, org_id: &str, name: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
             "SELECT user_id FROM users WHERE org_id = ?1 AND (user_id = ?2 OR name = ?2) ORDER BY user_id",
         )?;
         Ok(stmt
@@ -756,9 +770,8 @@ impl AuthDb {
 
     /// Every site of an org, for head office's document list.
     pub fn org_sites(&self, org_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id")?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id")?;
         Ok(stmt
             .query_map([org_id], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?)
@@ -766,9 +779,8 @@ impl AuthDb {
 
     /// Everything the server believes a device holds: document id to heads.
     pub fn device_docs(&self, device_id: &str) -> Result<std::collections::HashMap<String, Vec<String>>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, heads FROM device_docs WHERE device_id = ?1")?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT doc_id, heads FROM device_docs WHERE device_id = ?1")?;
         let rows = stmt.query_map([device_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = std::collections::HashMap::new();
         for row in rows {
@@ -783,8 +795,9 @@ impl AuthDb {
 
     /// Records, in one transaction, what devices hold: `(device, document, heads)`.
     pub fn set_device_heads_many(&self, rows: &[(String, String, Vec<String>)]) -> Result<()> {
-        // The caller holds the only handle to this connection (the server's mutex).
-        let tx = self.conn.unchecked_transaction()?;
+        // Held for the whole transaction: no other call can interleave a statement of its own.
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO device_docs (device_id, doc_id, heads) VALUES (?1, ?2, ?3)
@@ -803,7 +816,7 @@ impl AuthDb {
     /// Forgets what the server believed a device holds (it starts from an empty store: a new install
     /// with an old token, a wiped phone).
     pub fn forget_device_docs(&self, device_id: &str) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM device_docs WHERE device_id = ?1", [device_id])?;
         Ok(())
     }
@@ -901,7 +914,7 @@ mod tests {
         db.revoke_device(&device).unwrap();
         assert_eq!(check(&id, 30_001).unwrap_err().reason, "unknown session");
         let n: i64 = db
-            .conn
+            .conn()
             .query_row("SELECT COUNT(*) FROM browser_sessions", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);

@@ -18,10 +18,14 @@ use crate::sync_conn::Stores;
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// Tenancy and credentials; a mutex because SQLite connections are used by one thread at a time.
-    auth: Arc<Mutex<AuthDb>>,
+    /// Tenancy and credentials. Its connection is locked per call (inside `AuthDb`), never while a
+    /// caller waits for the document store, so requests authenticate while pushes are stored.
+    auth: Arc<AuthDb>,
     /// The documents, in the same store the phones use; one writer.
     docs: Arc<Mutex<Store>>,
+    /// A second connection to the same file, for reports only: SQLite's WAL lets it read the last
+    /// committed state while the push writer holds `docs`, so reports never wait behind pushes.
+    reader: Arc<Mutex<Store>>,
     /// The store's change cursor, watched by every live connection to push updates to its device
     /// after writes other than pushes (approvals, admin commands, other processes).
     changes: Arc<watch::Sender<u64>>,
@@ -91,7 +95,9 @@ impl AppState {
         // with its documents store's key, registered like a device's.
         auth.register_key(SERVER_DEVICE, &docs.public_key())?;
         let cursor = docs.change_cursor()?;
-        let (auth, docs) = (Arc::new(Mutex::new(auth)), Arc::new(Mutex::new(docs)));
+        // Opened after the writer's, which brought the schema up to date; nothing writes through it.
+        let reader = Arc::new(Mutex::new(Store::open(data_dir.join("documents.sqlite3"))?));
+        let (auth, docs) = (Arc::new(auth), Arc::new(Mutex::new(docs)));
         let events = broadcast::channel(EVENT_BACKLOG).0;
         let deliveries = Deliveries::default();
         let (pushes, jobs) = mpsc::unbounded_channel();
@@ -112,6 +118,7 @@ impl AppState {
         Ok(AppState {
             auth,
             docs,
+            reader,
             changes: Arc::new(watch::channel(cursor).0),
             events,
             pushes,
@@ -179,25 +186,49 @@ impl AppState {
     /// Runs `f` with the credential database on a blocking thread.
     pub async fn auth<T: Send + 'static>(&self, f: impl FnOnce(&AuthDb) -> Result<T> + Send + 'static) -> Result<T> {
         let auth = self.auth.clone();
-        tokio::task::spawn_blocking(move || f(&lock(&auth)))
+        tokio::task::spawn_blocking(move || f(&auth))
             .await
             .map_err(|e| Error::Internal(format!("auth task: {e}")))?
     }
 
-    /// Runs `f` with the credential database and the document store (locked in that order, always)
-    /// on a blocking thread.
+    /// Runs `f` with the credential database and the document store on a blocking thread; only the
+    /// document store is held for the whole of `f`.
     pub async fn both<T: Send + 'static>(
         &self,
         f: impl FnOnce(&AuthDb, &mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (auth, docs) = (self.auth.clone(), self.docs.clone());
         tokio::task::spawn_blocking(move || {
-            let auth = lock(&auth);
             let mut docs = lock(&docs);
             f(&auth, &mut docs)
         })
         .await
         .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    /// Runs `f` on a blocking thread with the documents' read-only connection: what was committed
+    /// last, without waiting for the push writer (or an approval or import holding the writer's
+    /// store). Nothing `f` does through it may write.
+    pub async fn reports<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&reader)))
+            .await
+            .map_err(|e| Error::Internal(format!("report task: {e}")))?
+    }
+
+    /// Runs `f` on a blocking thread with the document store alone, held for the whole of `f` as
+    /// the push writer holds it.
+    pub async fn documents<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let docs = self.docs.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&docs)))
+            .await
+            .map_err(|e| Error::Internal(format!("store task: {e}")))?
     }
 
     /// Runs `f` on a blocking thread with the databases offered as [`Stores`], each locked on first
@@ -209,9 +240,8 @@ impl AppState {
         let (auth, docs) = (self.auth.clone(), self.docs.clone());
         tokio::task::spawn_blocking(move || {
             let mut stores = Locked {
-                auth_lock: &auth,
+                auth: &auth,
                 docs_lock: &docs,
-                auth: None,
                 docs: None,
             };
             f(&mut stores)
@@ -286,25 +316,22 @@ impl AppState {
 
 /// The databases locked as a sync connection first needs them (`AppState::with_stores`).
 struct Locked<'a> {
-    /// The credential database's mutex.
-    auth_lock: &'a Mutex<AuthDb>,
+    /// The credential database (it locks its connection per call).
+    auth: &'a AuthDb,
     /// The document store's mutex.
     docs_lock: &'a Mutex<Store>,
-    /// The credential database, once locked.
-    auth: Option<std::sync::MutexGuard<'a, AuthDb>>,
-    /// The document store, once locked (always after the credential database).
+    /// The document store, once locked.
     docs: Option<std::sync::MutexGuard<'a, Store>>,
 }
 
 impl Stores for Locked<'_> {
     fn auth(&mut self) -> Option<&AuthDb> {
-        Some(&**self.auth.get_or_insert_with(|| lock(self.auth_lock)))
+        Some(self.auth)
     }
 
     fn both(&mut self) -> Option<(&AuthDb, &mut Store)> {
-        let auth = self.auth.get_or_insert_with(|| lock(self.auth_lock));
         let docs = self.docs.get_or_insert_with(|| lock(self.docs_lock));
-        Some((&**auth, &mut **docs))
+        Some((self.auth, &mut **docs))
     }
 }
 
@@ -357,7 +384,7 @@ const PUSHES_PER_COMMIT: usize = 256;
 /// What the writer thread shares with the server.
 struct Shared {
     /// The credential database.
-    auth: Arc<Mutex<AuthDb>>,
+    auth: Arc<AuthDb>,
     /// The document store.
     docs: Arc<Mutex<Store>>,
     /// Deliveries to record.
@@ -388,7 +415,6 @@ fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
         }
         let (replies, pushes): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.reply, (j.who, j.docs))).unzip();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let auth = lock(&auth);
             let mut store = lock(&docs);
             let out = crate::push::push_batch(&auth, &mut store, pushes, &deliveries, &events);
             if let Ok(c) = store.change_cursor() {

@@ -45,7 +45,7 @@ const PRINCIPAL_TTL: Duration = Duration::from_secs(1);
 pub trait Stores {
     /// The credential database.
     fn auth(&mut self) -> Option<&AuthDb>;
-    /// The credential database and the document store, always locked in that order.
+    /// The credential database and the document store (the store held until the step ends).
     fn both(&mut self) -> Option<(&AuthDb, &mut Store)>;
 }
 

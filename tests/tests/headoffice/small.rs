@@ -308,3 +308,43 @@ async fn the_openapi_document_matches_the_routes_and_guards_them() {
     assert_eq!(status, 403, "a foreman reads only their sites");
     server.stop().await;
 }
+
+/// Reports read the last committed state on connections of their own, and requests authenticate
+/// without waiting for the documents: a report answers while the document store's writer is held
+/// (as a batch of pushes holds it), instead of queueing behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_do_not_wait_for_the_document_writer() {
+    let server = TestServer::start().await;
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn({
+        let state = server.state.clone();
+        async move {
+            state
+                .documents(move |_| {
+                    held_tx.send(()).unwrap();
+                    // Held until the report has answered (or for 30 s, if it never does).
+                    let _ = release_rx.recv_timeout(std::time::Duration::from_secs(30));
+                    Ok(())
+                })
+                .await
+        }
+    });
+    tokio::task::spawn_blocking(move || held_rx.recv().unwrap())
+        .await
+        .unwrap();
+    // Long enough for the server's change poller to start waiting for the store too.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        office.get("/v1/reports/labor", &[("from", "2026-09-01"), ("to", "2026-09-30")]),
+    )
+    .await;
+    let still_held = !holder.is_finished();
+    release_tx.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    let (status, body) = report.expect("the report answered while the writer was held");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(still_held, "the writer was still held when the report answered");
+}
