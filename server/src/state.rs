@@ -206,17 +206,18 @@ impl AppState {
         .map_err(|e| Error::Internal(format!("store task: {e}")))?
     }
 
-    /// Runs `f` on a blocking thread with the documents' read-only connection: what was committed
-    /// last, without waiting for the push writer (or an approval or import holding the writer's
-    /// store). Nothing `f` does through it may write.
-    pub async fn reports<T: Send + 'static>(
+    /// Runs `f` on a blocking thread with the credential database and the documents' read-only
+    /// connection: what was committed last, without waiting for the push writer (or an approval or
+    /// import holding the writer's store). Reports, the approval queue and the dashboard read here;
+    /// nothing `f` does through the store may write.
+    pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&AuthDb, &mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&reader)))
+        let (auth, reader) = (self.auth.clone(), self.reader.clone());
+        tokio::task::spawn_blocking(move || f(&auth, &mut lock(&reader)))
             .await
-            .map_err(|e| Error::Internal(format!("report task: {e}")))?
+            .map_err(|e| Error::Internal(format!("read task: {e}")))?
     }
 
     /// Runs `f` on a blocking thread with the document store alone, held for the whole of `f` as

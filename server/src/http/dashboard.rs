@@ -92,7 +92,7 @@ pub async fn events(
             let (from, device) = (seen, who.device_id.clone());
             // The grants as they are now: a revoked device's stream ends here.
             let relevant = state
-                .both(move |auth, store| {
+                .read(move |auth, store| {
                     let Some(who) = auth.principal(&device)? else {
                         return Ok(None);
                     };

@@ -115,7 +115,7 @@ pub async fn labor_report(
     let by = q.by.unwrap_or(GroupBy::Site);
     let (from, to, all) = (q.from, q.to, q.include_unapproved);
     let summary = state
-        .reports(move |store| report::labor_summary(store, &sites, from, to, by, all))
+        .read(move |_, store| report::labor_summary(store, &sites, from, to, by, all))
         .await?;
     deliver(q.format, &format!("labor-{}-{}", q.from, q.to), &summary, || {
         summary.table()
@@ -158,7 +158,7 @@ pub async fn attendance_report(
         .map_err(|_| Error::BadRequest(format!("month {:?} is not YYYY-MM", q.month)))?;
     let all = q.include_unapproved;
     let grid = state
-        .reports(move |store| report::attendance(store, &site, month, all))
+        .read(move |_, store| report::attendance(store, &site, month, all))
         .await?;
     deliver(q.format, &format!("attendance-{}-{}", q.site, q.month), &grid, || {
         grid.table()
@@ -206,7 +206,7 @@ pub async fn progress_report(
         q.include_unapproved,
     );
     let p = state
-        .reports(move |store| report::progress(store, &site, date, lag, all))
+        .read(move |_, store| report::progress(store, &site, date, lag, all))
         .await?;
     deliver(q.format, &format!("progress-{}-{date}", q.site), &p, || p.table())
 }
@@ -281,7 +281,7 @@ pub async fn anomaly_report(
     };
     let (from, to) = (q.from, q.to);
     let list = state
-        .reports(move |store| report::anomalies(store, &sites, from, to, &rules))
+        .read(move |_, store| report::anomalies(store, &sites, from, to, &rules))
         .await?;
     deliver(q.format, &format!("anomalies-{}-{}", q.from, q.to), &list, || {
         report::anomalies_table(&list)

@@ -143,7 +143,7 @@ async fn session_of(state: &AppState, who: crate::auth::Principal) -> Result<Ses
         })
         .await?;
     let sites = state
-        .both(move |_, store| {
+        .read(move |_, store| {
             Ok(store
                 .sites()?
                 .into_iter()
