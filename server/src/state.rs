@@ -186,9 +186,7 @@ impl AppState {
     /// Runs `f` with the credential database on a blocking thread.
     pub async fn auth<T: Send + 'static>(&self, f: impl FnOnce(&AuthDb) -> Result<T> + Send + 'static) -> Result<T> {
         let auth = self.auth.clone();
-        tokio::task::spawn_blocking(move || f(&auth))
-            .await
-            .map_err(|e| Error::Internal(format!("auth task: {e}")))?
+        blocking("auth", move || f(&auth)).await
     }
 
     /// Runs `f` with the credential database and the document store on a blocking thread; only the
@@ -198,12 +196,7 @@ impl AppState {
         f: impl FnOnce(&AuthDb, &mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (auth, docs) = (self.auth.clone(), self.docs.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut docs = lock(&docs);
-            f(&auth, &mut docs)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("store task: {e}")))?
+        blocking("store", move || f(&auth, &mut lock(&docs))).await
     }
 
     /// Runs `f` on a blocking thread with the credential database and the documents' read-only
@@ -215,9 +208,7 @@ impl AppState {
         f: impl FnOnce(&AuthDb, &mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (auth, reader) = (self.auth.clone(), self.reader.clone());
-        tokio::task::spawn_blocking(move || f(&auth, &mut lock(&reader)))
-            .await
-            .map_err(|e| Error::Internal(format!("read task: {e}")))?
+        blocking("read", move || f(&auth, &mut lock(&reader))).await
     }
 
     /// Runs `f` on a blocking thread with the document store alone, held for the whole of `f` as
@@ -227,33 +218,31 @@ impl AppState {
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let docs = self.docs.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&docs)))
-            .await
-            .map_err(|e| Error::Internal(format!("store task: {e}")))?
+        blocking("store", move || f(&mut lock(&docs))).await
     }
 
-    /// Runs `f` on a blocking thread with the databases offered as [`Stores`], each locked on first
-    /// use (the credential database always first) and held until `f` returns.
+    /// Runs `f` on a blocking thread with the databases offered as [`Stores`]: the document store
+    /// locked on first use and held until `f` returns (the credential database locks per call).
     pub(crate) async fn with_stores<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Stores) -> T + Send + 'static,
     ) -> Result<T> {
         let (auth, docs) = (self.auth.clone(), self.docs.clone());
-        tokio::task::spawn_blocking(move || {
+        blocking("store", move || {
             let mut stores = Locked {
                 auth: &auth,
                 docs_lock: &docs,
                 docs: None,
             };
-            f(&mut stores)
+            Ok(f(&mut stores))
         })
         .await
-        .map_err(|e| Error::Internal(format!("store task: {e}")))
     }
 
     /// Re-reads the change cursor and wakes live connections if documents changed.
     pub async fn notify_changes(&self) -> Result<()> {
-        let cursor = self.both(|_, docs| Ok(docs.change_cursor()?)).await?;
+        // What was committed: the read connection answers without waiting for the push writer.
+        let cursor = self.read(|_, docs| Ok(docs.change_cursor()?)).await?;
         let evented = self.evented.load(Ordering::SeqCst);
         self.changes.send_if_modified(|c| {
             // Writes a push event announced reach connections through it; only others wake them.
@@ -313,6 +302,14 @@ impl AppState {
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
     }
+}
+
+/// Runs `f` on tokio's blocking pool (SQLite calls block); a panic in `f` is an internal error of
+/// the `what` task, not of the caller.
+async fn blocking<T: Send + 'static>(what: &str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("{what} task: {e}")))?
 }
 
 /// The databases locked as a sync connection first needs them (`AppState::with_stores`).
