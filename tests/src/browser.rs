@@ -188,17 +188,27 @@ impl Browser {
 }
 
 impl Browser {
-    /// Ends the browser and returns the processes still running with its profile (none, unless
-    /// Chromium outlived its driver).
+    /// Ends the browser and returns the processes still running with its profile 5 s later (none,
+    /// unless Chromium outlived its driver). The kill is asynchronous: a killed renderer can stay in
+    /// the process table for a moment, so an immediate look would see it.
     pub fn close(self) -> Vec<String> {
         let profile = self._profile.path().display().to_string();
         drop(self);
-        let left = Command::new("pgrep")
-            .args(["-a", "-f", "--", &format!("--user-data-dir={profile}")])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        left.lines().map(str::to_string).collect()
+        let alive = || {
+            Command::new("pgrep")
+                .args(["-a", "-f", "--", &format!("--user-data-dir={profile}")])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left: Vec<String> = alive();
+            if left.is_empty() || std::time::Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
