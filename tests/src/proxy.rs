@@ -23,12 +23,25 @@ const CHUNK: usize = 8 * 1024;
 pub struct Faults {
     /// Probability in `[0, 1]` that an accepted connection is closed immediately.
     pub refuse: f64,
-    /// Per-direction byte budget range `(lo, hi)`; when reached, the connection is cut abruptly.
-    pub cut_after: Option<(usize, usize)>,
+    /// Which connections get a byte budget, and how large; `None` cuts none.
+    pub cut: Option<Cut>,
     /// Upper bound of the random delay applied before forwarding each read chunk.
     pub max_delay: Duration,
     /// Seed of the proxy's PRNG, so a run can be replayed.
     pub seed: u64,
+}
+
+/// Byte budgets: a connection that reaches its budget in either direction is cut abruptly.
+///
+/// Only a share of connections gets one. If every connection did, a phone whose backlog had
+/// grown past the largest budget could never get through, and each failure grows the backlog:
+/// the run would measure the proxy, not the sync engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cut {
+    /// Probability in `[0, 1]` that a connection (not refused) gets a budget.
+    pub chance: f64,
+    /// Per-direction budget range `(lo, hi)` in bytes, drawn uniformly for each direction.
+    pub after: (usize, usize),
 }
 
 /// Counters describing what a [`FaultProxy`] has done so far.
@@ -144,9 +157,14 @@ fn on_accept(client: TcpStream, shared: &Arc<Shared>, conns: &mut JoinSet<()>) {
         close_abruptly(client);
         return;
     }
-    let budgets = faults
-        .cut_after
-        .map(|(lo, hi)| (rng.in_range(lo, hi), rng.in_range(lo, hi)));
+    // Draw every value whatever the outcome, so connection `n` replays the same at one seed.
+    let budgets = faults.cut.map(|cut| {
+        let (lo, hi) = cut.after;
+        let picked = rng.chance(cut.chance);
+        let budgets = (rng.in_range(lo, hi), rng.in_range(lo, hi));
+        (picked, budgets)
+    });
+    let budgets = budgets.and_then(|(picked, budgets)| picked.then_some(budgets));
     let plan = ConnPlan {
         c2u_budget: budgets.map(|(c2u, _)| c2u),
         u2c_budget: budgets.map(|(_, u2c)| u2c),
@@ -448,7 +466,10 @@ mod tests {
     #[tokio::test]
     async fn cut_after_forwards_at_most_the_budget_then_closes() {
         let faults = Faults {
-            cut_after: Some((10, 10)),
+            cut: Some(Cut {
+                chance: 1.0,
+                after: (10, 10),
+            }),
             seed: 42,
             ..Faults::default()
         };
