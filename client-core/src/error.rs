@@ -157,6 +157,10 @@ pub enum Error {
     /// SQLite failed (disk full, file locked, I/O error).
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
+    /// A database other than the phone's SQLite failed (PostgreSQL on the server), or a row did
+    /// not hold the type the code expected.
+    #[error("database: {0}")]
+    Database(String),
     /// Reading or writing a file failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

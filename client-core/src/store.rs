@@ -21,6 +21,7 @@ mod rows;
 pub(crate) mod schema;
 mod screen;
 mod signatures;
+pub mod sql;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

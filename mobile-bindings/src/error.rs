@@ -97,7 +97,7 @@ impl From<sitesync_core::Error> for SiteSyncError {
             E::Unauthorized(_) | E::NotAuthorized { .. } => SiteSyncError::NotAuthorized,
             E::Sync(reason) => SiteSyncError::Offline { reason },
             E::Tls { reason } => SiteSyncError::Tls { reason },
-            E::Storage(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
+            E::Storage(_) | E::Database(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
                 SiteSyncError::Storage { reason: text }
             }
             _ => SiteSyncError::Internal { reason: text },
