@@ -27,6 +27,7 @@ pub mod limits;
 pub mod push;
 pub mod report;
 pub mod state;
+pub mod storage;
 pub mod sync_conn;
 pub mod tenancy;
 pub mod tls;
