@@ -7,16 +7,19 @@
 //! queries are short and read best next to each other.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sitesync_core::ids::{DocId, SiteId};
+use sitesync_core::store::sql::{Row, Sql, Value, transaction};
 
 use crate::error::{Error, Result};
+use crate::storage::{self, Database, SqliteDatabase};
 
-const MIGRATIONS: &[&str] = &[
+/// `server.sqlite3`'s schema steps; `PRAGMA user_version` counts those applied.
+const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_device_keys.sql"),
     include_str!("../migrations/003_refusals.sql"),
@@ -148,11 +151,11 @@ impl Default for BrowserSessions {
     }
 }
 
-/// The credential database.
+/// The credential database: SQLite's `server.sqlite3` or the shared PostgreSQL database.
 pub struct AuthDb {
-    /// One connection, locked per call (never across calls), so that no caller holds it while it
+    /// Connections handed out per call (never across calls), so that no caller holds one while it
     /// waits for something else: requests authenticate while a batch of pushes is being stored.
-    conn: Mutex<Connection>,
+    db: Arc<dyn Database>,
 }
 
 impl std::fmt::Debug for AuthDb {
@@ -173,14 +176,13 @@ fn random_hex(n: usize) -> Result<String> {
     Ok(hex::encode(buf))
 }
 
-impl AuthDb {
-    /// The connection, for one call. A panic while it was held leaves nothing half-written (every
-    /// write is one statement or one transaction), so a poisoned lock is taken over.
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// The first column of every row, as text.
+fn texts(rows: Vec<Row>) -> sitesync_core::Result<Vec<String>> {
+    rows.iter().map(|r| r.text(0)).collect()
+}
 
-    /// Opens (creating) the database in the data directory and migrates it.
+impl AuthDb {
+    /// Opens (creating) `server.sqlite3` in the data directory and migrates it.
     pub fn open(dir: &Path) -> Result<AuthDb> {
         let path = dir.join("server.sqlite3");
         crate::files::private_database(&path)?;
@@ -190,61 +192,96 @@ impl AuthDb {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        for (i, sql) in SQLITE_MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(AuthDb { conn: Mutex::new(conn) })
+        Ok(AuthDb::on(Arc::new(SqliteDatabase::new(conn))))
     }
 
-    /// The server's data epoch, created on first use.
+    /// The credential store on a database whose schema is already migrated (PostgreSQL migrates
+    /// once for every node, in [`crate::storage`]).
+    pub fn on(db: Arc<dyn Database>) -> AuthDb {
+        AuthDb { db }
+    }
+
+    /// Runs `f` on one connection.
+    fn with<T>(&self, f: impl FnOnce(&dyn Sql) -> sitesync_core::Result<T>) -> Result<T> {
+        Ok(storage::with(&*self.db, f)?)
+    }
+
+    /// Runs one statement; returns the rows it changed.
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.with(|db| db.exec(sql, params))
+    }
+
+    /// The first row of a query, if any.
+    fn first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.with(|db| db.first(sql, params))
+    }
+
+    /// Every row of a query.
+    fn rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.with(|db| db.query(sql, params))
+    }
+
+    /// The first column of the first row, as text, if there is a row.
+    fn text(&self, sql: &str, params: &[Value]) -> Result<Option<String>> {
+        Ok(self.first(sql, params)?.map(|r| r.text(0)).transpose()?)
+    }
+
+    /// A `COUNT(*)`.
+    fn count(&self, sql: &str, params: &[Value]) -> Result<i64> {
+        Ok(self.with(|db| db.one(sql, params)?.int(0))?)
+    }
+
+    /// The server's data epoch, created on first use. Two nodes starting at once agree: the first
+    /// insert wins and both read it back.
     pub fn epoch(&self) -> Result<String> {
-        let found: Option<String> = self
-            .conn()
-            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0))
-            .optional()?;
-        match found {
-            Some(e) => Ok(e),
-            None => self.renew_epoch(),
+        // Read first: the epoch is read at every hello and written once.
+        if let Some(epoch) = self.text("SELECT value FROM meta WHERE key = 'epoch'", &[])? {
+            return Ok(epoch);
         }
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?1) ON CONFLICT (key) DO NOTHING",
+            &[random_hex(8)?.into()],
+        )?;
+        self.text("SELECT value FROM meta WHERE key = 'epoch'", &[])?
+            .ok_or_else(|| Error::Internal("the epoch was not stored".into()))
     }
 
     /// Starts a new data epoch (done to every backup copy).
     pub fn renew_epoch(&self) -> Result<String> {
         let epoch = random_hex(8)?;
-        self.conn().execute(
-            "INSERT INTO meta (key, value) VALUES ('epoch', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [&epoch],
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[epoch.as_str().into()],
         )?;
         Ok(epoch)
     }
 
     /// Whether no user exists yet (a first start).
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))?
-            == 0)
+        Ok(self.count("SELECT COUNT(*) FROM users", &[])? == 0)
     }
 
     /// Whether any admin has an active device.
     pub fn has_admin_device(&self) -> Result<bool> {
-        let n: i64 = self.conn().query_row(
+        let n = self.count(
             "SELECT COUNT(*) FROM devices d JOIN users u ON u.user_id = d.user_id
              WHERE u.role = 'admin' AND d.revoked_at IS NULL",
-            [],
-            |r| r.get(0),
+            &[],
         )?;
         Ok(n > 0)
     }
 
     /// Creates or renames an org.
     pub fn put_org(&self, org_id: &str, name: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO orgs (org_id, name) VALUES (?1, ?2) ON CONFLICT(org_id) DO UPDATE SET name = excluded.name",
-            [org_id, name],
+        self.exec(
+            "INSERT INTO orgs (org_id, name) VALUES (?1, ?2) ON CONFLICT (org_id) DO UPDATE SET name = excluded.name",
+            &[org_id.into(), name.into()],
         )?;
         Ok(())
     }
@@ -256,20 +293,17 @@ impl AuthDb {
         {
             return Err(Error::Conflict(format!("site {site_id} belongs to another org")));
         }
-        self.conn().execute(
+        self.exec(
             "INSERT INTO sites (site_id, org_id, name) VALUES (?1, ?2, ?3)
-             ON CONFLICT(site_id) DO UPDATE SET name = excluded.name",
-            params![site_id.as_str(), org_id, name],
+             ON CONFLICT (site_id) DO UPDATE SET name = excluded.name",
+            &[site_id.as_str().into(), org_id.into(), name.into()],
         )?;
         Ok(())
     }
 
     /// The org a site belongs to.
     pub fn site_org(&self, site_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT org_id FROM sites WHERE site_id = ?1", [site_id], |r| r.get(0))
-            .optional()?)
+        self.text("SELECT org_id FROM sites WHERE site_id = ?1", &[site_id.into()])
     }
 
     /// Creates or updates a user.
@@ -277,28 +311,28 @@ impl AuthDb {
         if user_id.is_empty() || user_id.len() > 100 {
             return Err(Error::BadRequest("a user id has 1 to 100 characters".into()));
         }
-        let org: Option<String> = self
-            .conn()
-            .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
-            .optional()?;
-        if org.is_some_and(|o| o != org_id) {
+        if self.user_org(user_id)?.is_some_and(|o| o != org_id) {
             return Err(Error::Conflict(format!("user {user_id} belongs to another org")));
         }
-        self.conn().execute(
+        self.exec(
             "INSERT INTO users (user_id, org_id, name, role, all_sites) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(user_id) DO UPDATE SET name = excluded.name, role = excluded.role, all_sites = excluded.all_sites",
-            params![user_id, org_id, name, role.as_str(), all_sites],
+             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, role = excluded.role, all_sites = excluded.all_sites",
+            &[
+                user_id.into(),
+                org_id.into(),
+                name.into(),
+                role.as_str().into(),
+                all_sites.into(),
+            ],
         )?;
         Ok(())
     }
 
     /// Grants a user a site of their own org.
     pub fn grant(&self, user_id: &str, site_id: &str) -> Result<()> {
-        let user_org: Option<String> = self
-            .conn()
-            .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
-            .optional()?;
-        let user_org = user_org.ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+        let user_org = self
+            .user_org(user_id)?
+            .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
         let site_org = self
             .site_org(site_id)?
             .ok_or_else(|| Error::NotFound(format!("site {site_id}")))?;
@@ -307,54 +341,41 @@ impl AuthDb {
                 "a user can only be granted sites of their own org".into(),
             ));
         }
-        self.conn().execute(
-            "INSERT OR IGNORE INTO grants (user_id, site_id) VALUES (?1, ?2)",
-            [user_id, site_id],
+        self.exec(
+            "INSERT INTO grants (user_id, site_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[user_id.into(), site_id.into()],
         )?;
         Ok(())
     }
 
     /// The org of a user.
     pub fn user_org(&self, user_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT org_id FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
-            .optional()?)
+        self.text("SELECT org_id FROM users WHERE user_id = ?1", &[user_id.into()])
     }
 
     /// The org of a device's user.
     pub fn device_org(&self, device_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT u.org_id FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
-                [device_id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.text(
+            "SELECT u.org_id FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
+            &[device_id.into()],
+        )
     }
 
     /// Enrolls a device for a user; returns `(device id, token)`. The token is shown only here.
     pub fn add_device(&self, user_id: &str, label: &str) -> Result<(String, String)> {
-        let exists: bool = self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM users WHERE user_id = ?1", [user_id], |r| {
-                r.get::<_, i64>(0)
-            })?
-            > 0;
-        if !exists {
+        if self.user_org(user_id)?.is_none() {
             return Err(Error::NotFound(format!("user {user_id}")));
         }
         let device_id = format!("d-{}", random_hex(6)?);
         let token = format!("sst_{}_{}", &device_id[2..], random_hex(32)?);
-        self.conn().execute(
+        self.exec(
             "INSERT INTO devices (device_id, user_id, token_hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                device_id,
-                user_id,
-                token_hash(&token),
-                label,
-                chrono::Utc::now().to_rfc3339()
+            &[
+                device_id.as_str().into(),
+                user_id.into(),
+                token_hash(&token).into(),
+                label.into(),
+                chrono::Utc::now().to_rfc3339().into(),
             ],
         )?;
         Ok((device_id, token))
@@ -363,17 +384,19 @@ impl AuthDb {
     /// Revokes a device: its token is refused from its next message on, and its dashboard sessions
     /// end now.
     pub fn revoke_device(&self, device_id: &str) -> Result<()> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        let n = tx.execute(
-            "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
-            params![device_id, chrono::Utc::now().to_rfc3339()],
-        )?;
-        if n == 0 {
+        let revoked = self.with(|db| {
+            transaction(db, true, |tx| {
+                let n = tx.exec(
+                    "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+                    &[device_id.into(), chrono::Utc::now().to_rfc3339().into()],
+                )?;
+                tx.exec("DELETE FROM browser_sessions WHERE device_id = ?1", &[device_id.into()])?;
+                Ok(n > 0)
+            })
+        })?;
+        if !revoked {
             return Err(Error::NotFound(format!("active device {device_id}")));
         }
-        tx.execute("DELETE FROM browser_sessions WHERE device_id = ?1", [device_id])?;
-        tx.commit()?;
         Ok(())
     }
 
@@ -384,15 +407,12 @@ impl AuthDb {
 
     /// The principal behind a bearer token, or why the token is refused.
     pub fn check_token(&self, token: &str) -> Result<std::result::Result<Principal, Refusal>> {
-        let row: Option<(String, bool)> = self
-            .conn()
-            .query_row(
-                "SELECT device_id, revoked_at IS NOT NULL FROM devices WHERE token_hash = ?1",
-                [token_hash(token)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        match row {
+        let row = self.first(
+            "SELECT device_id, CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END FROM devices WHERE token_hash = ?1",
+            &[token_hash(token).into()],
+        )?;
+        let row = row.map(|r| Ok::<_, sitesync_core::Error>((r.text(0)?, r.int(1)? != 0)));
+        match row.transpose()? {
             Some((device, true)) => Ok(Err(Refusal::new("revoked device", Some(device)))),
             Some((device, false)) => Ok(self
                 .principal(&device)?
@@ -418,18 +438,18 @@ impl AuthDb {
     pub fn open_browser_session(&self, device_id: &str, now: i64, policy: BrowserSessions) -> Result<String> {
         let id = random_hex(32)?;
         let idle = policy.idle.as_secs() as i64;
-        self.conn().execute(
+        self.exec(
             "DELETE FROM browser_sessions WHERE expires_at <= ?1 OR last_seen + ?2 <= ?1",
-            params![now, idle],
+            &[now.into(), idle.into()],
         )?;
-        self.conn().execute(
+        self.exec(
             "INSERT INTO browser_sessions (id_hash, device_id, created_at, last_seen, expires_at)
              VALUES (?1, ?2, ?3, ?3, ?4)",
-            params![
-                token_hash(&id),
-                device_id,
-                now,
-                now.saturating_add(policy.lifetime.as_secs() as i64)
+            &[
+                token_hash(&id).into(),
+                device_id.into(),
+                now.into(),
+                now.saturating_add(policy.lifetime.as_secs() as i64).into(),
             ],
         )?;
         Ok(id)
@@ -444,30 +464,26 @@ impl AuthDb {
         policy: BrowserSessions,
     ) -> Result<std::result::Result<Principal, Refusal>> {
         let hash = token_hash(id);
-        let row: Option<(String, i64, i64)> = self
-            .conn()
-            .query_row(
-                "SELECT device_id, last_seen, expires_at FROM browser_sessions WHERE id_hash = ?1",
-                [&hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((device, last_seen, expires_at)) = row else {
+        let row = self.first(
+            "SELECT device_id, last_seen, expires_at FROM browser_sessions WHERE id_hash = ?1",
+            &[hash.as_str().into()],
+        )?;
+        let Some(row) = row else {
             return Ok(Err(Refusal::new("unknown session", None)));
         };
+        let (device, last_seen, expires_at) = (row.text(0)?, row.int(1)?, row.int(2)?);
         let idle = policy.idle.as_secs() as i64;
         if now >= expires_at || now >= last_seen.saturating_add(idle) {
-            self.conn()
-                .execute("DELETE FROM browser_sessions WHERE id_hash = ?1", [&hash])?;
+            self.exec("DELETE FROM browser_sessions WHERE id_hash = ?1", &[hash.into()])?;
             return Ok(Err(Refusal::new("expired session", Some(device))));
         }
         let Some(who) = self.principal(&device)? else {
             return Ok(Err(Refusal::new("revoked device", Some(device))));
         };
         if now - last_seen >= (idle / 4).clamp(1, 60) {
-            self.conn().execute(
+            self.exec(
                 "UPDATE browser_sessions SET last_seen = ?2 WHERE id_hash = ?1",
-                params![hash, now],
+                &[hash.into(), now.into()],
             )?;
         }
         Ok(Ok(who))
@@ -475,25 +491,18 @@ impl AuthDb {
 
     /// Ends a dashboard session; returns its device, if the session existed.
     pub fn close_browser_session(&self, id: &str) -> Result<Option<String>> {
-        let hash = token_hash(id);
-        let device: Option<String> = self
-            .conn()
-            .query_row(
-                "DELETE FROM browser_sessions WHERE id_hash = ?1 RETURNING device_id",
-                [&hash],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(device)
+        self.text(
+            "DELETE FROM browser_sessions WHERE id_hash = ?1 RETURNING device_id",
+            &[token_hash(id).into()],
+        )
     }
 
     /// The principal of an active device (re-checked at every sync message).
     pub fn principal(&self, device_id: &str) -> Result<Option<Principal>> {
-        let user: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT user_id FROM devices WHERE device_id = ?1 AND revoked_at IS NULL")?
-            .query_row([device_id], |r| r.get(0))
-            .optional()?;
+        let user = self.text(
+            "SELECT user_id FROM devices WHERE device_id = ?1 AND revoked_at IS NULL",
+            &[device_id.into()],
+        )?;
         match user {
             Some(user) => self.user_principal(&user, device_id),
             None => Ok(None),
@@ -503,20 +512,30 @@ impl AuthDb {
     /// What a user may read and write, as a principal on `device_id` (the grants of the user, not of
     /// a device: "" when no device is involved, as for a key result's owner).
     pub fn user_principal(&self, user_id: &str, device_id: &str) -> Result<Option<Principal>> {
-        let row: Option<(String, String, bool, String)> = self
-            .conn()
-            .prepare_cached("SELECT org_id, role, all_sites, name FROM users WHERE user_id = ?1")?
-            .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()?;
-        let Some((org_id, role, all, user_name)) = row else {
+        let found = self.with(|db| {
+            let Some(user) = db.first(
+                "SELECT org_id, role, all_sites, name FROM users WHERE user_id = ?1",
+                &[user_id.into()],
+            )?
+            else {
+                return Ok(None);
+            };
+            let sites = texts(db.query(
+                "SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id",
+                &[user_id.into()],
+            )?)?;
+            Ok(Some((
+                user.text(0)?,
+                user.text(1)?,
+                user.int(2)? != 0,
+                user.text(3)?,
+                sites,
+            )))
+        })?;
+        let Some((org_id, role, all, user_name, sites)) = found else {
             return Ok(None);
         };
         let role = parse_role(&role)?;
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT site_id FROM grants WHERE user_id = ?1 ORDER BY site_id")?;
-        let sites = stmt
-            .query_map([user_id], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(Some(Principal {
             device_id: device_id.to_string(),
             user_id: user_id.to_string(),
@@ -531,46 +550,39 @@ impl AuthDb {
     /// Registers a store's public key to a device. A key already registered to another device is
     /// refused: one key, one device, forever.
     pub fn register_key(&self, device_id: &str, key: &[u8; 32]) -> Result<()> {
-        let owner: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT device_id FROM device_keys WHERE key = ?1")?
-            .query_row([&key[..]], |r| r.get(0))
-            .optional()?;
-        match owner {
+        if self.key_device(key)?.is_none() {
+            // Two nodes registering one key at once: the first insert wins, the check below sees it.
+            self.exec(
+                "INSERT INTO device_keys (key, fingerprint, device_id, registered_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO NOTHING",
+                &[
+                    key[..].into(),
+                    sitesync_core::signing::fingerprint(key)[..].into(),
+                    device_id.into(),
+                    chrono::Utc::now().to_rfc3339().into(),
+                ],
+            )?;
+        }
+        match self.key_device(key)? {
             Some(d) if d == device_id => Ok(()),
             Some(_) => Err(Error::Conflict("this signing key belongs to another device".into())),
-            None => {
-                self.conn().execute(
-                    "INSERT INTO device_keys (key, fingerprint, device_id, registered_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        &key[..],
-                        &sitesync_core::signing::fingerprint(key)[..],
-                        device_id,
-                        chrono::Utc::now().to_rfc3339()
-                    ],
-                )?;
-                Ok(())
-            }
+            None => Err(Error::Internal("a registered key was not stored".into())),
         }
     }
 
     /// The device a key is registered to.
     pub fn key_device(&self, key: &[u8; 32]) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT device_id FROM device_keys WHERE key = ?1")?
-            .query_row([&key[..]], |r| r.get(0))
-            .optional()?)
+        self.text("SELECT device_id FROM device_keys WHERE key = ?1", &[key[..].into()])
     }
 
     /// Whether some registered key has this fingerprint (so an actor starting with it was made under
     /// a known key, and only that key may sign its changes).
     pub fn fingerprint_known(&self, fingerprint: &[u8]) -> Result<bool> {
         Ok(self
-            .conn()
-            .prepare_cached("SELECT 1 FROM device_keys WHERE fingerprint = ?1 LIMIT 1")?
-            .query_row([fingerprint], |_| Ok(()))
-            .optional()?
+            .first(
+                "SELECT 1 FROM device_keys WHERE fingerprint = ?1 LIMIT 1",
+                &[fingerprint.into()],
+            )?
             .is_some())
     }
 
@@ -578,53 +590,38 @@ impl AuthDb {
     pub fn bind_actor(&self, actor: &str, device_id: &str) -> Result<String> {
         // Read first: a write (even one that ignores a conflict) costs a commit, and an actor is
         // bound once and read at every change after.
-        let bound: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT device_id FROM actors WHERE actor = ?1")?
-            .query_row([actor], |r| r.get(0))
-            .optional()?;
+        let bound = self.text("SELECT device_id FROM actors WHERE actor = ?1", &[actor.into()])?;
         if let Some(device) = bound {
             return Ok(device);
         }
-        self.conn()
-            .prepare_cached("INSERT OR IGNORE INTO actors (actor, device_id, bound_at) VALUES (?1, ?2, ?3)")?
-            .execute(params![actor, device_id, chrono::Utc::now().to_rfc3339()])?;
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT device_id FROM actors WHERE actor = ?1")?
-            .query_row([actor], |r| r.get(0))?)
+        self.exec(
+            "INSERT INTO actors (actor, device_id, bound_at) VALUES (?1, ?2, ?3) ON CONFLICT (actor) DO NOTHING",
+            &[actor.into(), device_id.into(), chrono::Utc::now().to_rfc3339().into()],
+        )?;
+        self.text("SELECT device_id FROM actors WHERE actor = ?1", &[actor.into()])?
+            .ok_or_else(|| Error::Internal("a bound actor was not stored".into()))
     }
 
     /// The devices of an org with their keys (revoked ones included: their past changes still need
     /// names), and the server's own keys, for phones to show authors offline.
     pub fn directory(&self, org_id: &str) -> Result<Vec<sitesync_core::sync::protocol::DirectoryEntry>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.rows(
             "SELECT k.key, k.device_id, COALESCE(u.user_id, 'system'), COALESCE(u.name, 'server'), COALESCE(u.role, 'admin')
              FROM device_keys k LEFT JOIN devices d ON d.device_id = k.device_id LEFT JOIN users u ON u.user_id = d.user_id
              WHERE u.org_id = ?1 OR k.device_id = 'server' ORDER BY k.device_id, k.registered_at",
+            &[org_id.into()],
         )?;
-        let rows = stmt.query_map([org_id], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (key, device, user_id, user_name, role) = row?;
-            let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
+            let Ok(key) = <[u8; 32]>::try_from(row.bytes(0)?.as_slice()) else {
                 continue;
             };
             out.push(sitesync_core::sync::protocol::DirectoryEntry {
                 key,
-                device,
-                user_id,
-                user_name,
-                role: parse_role(&role)?,
+                device: row.text(1)?,
+                user_id: row.text(2)?,
+                user_name: row.text(3)?,
+                role: parse_role(&row.text(4)?)?,
             });
         }
         Ok(out)
@@ -632,66 +629,56 @@ impl AuthDb {
 
     /// Every user of an org: id → (id, name), for naming authors.
     pub fn user_names(&self, org_id: &str) -> Result<std::collections::HashMap<String, (String, String)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT user_id, name FROM users WHERE org_id = ?1")?;
-        let rows = stmt.query_map([org_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = self.rows("SELECT user_id, name FROM users WHERE org_id = ?1", &[org_id.into()])?;
         let mut out = std::collections::HashMap::new();
         for row in rows {
-            let (id, name) = row?;
-            out.insert(id.clone(), (id, name));
+            let id = row.text(0)?;
+            out.insert(id.clone(), (id, row.text(1)?));
         }
         Ok(out)
     }
 
     /// A device's enrolment: its user, label, when it was enrolled and revoked.
     pub fn enrolment(&self, device_id: &str) -> Result<Option<Enrolment>> {
-        let found = self
-            .conn()
-            .prepare_cached(
-                "SELECT d.device_id, d.user_id, u.name, u.role, u.org_id, d.label, d.created_at, d.revoked_at
-                 FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
-            )?
-            .query_row([device_id], |r| {
-                Ok(Enrolment {
-                    device: r.get(0)?,
-                    user_id: r.get(1)?,
-                    user_name: r.get(2)?,
-                    role: r.get(3)?,
-                    org: r.get(4)?,
-                    label: r.get(5)?,
-                    enrolled_at: r.get(6)?,
-                    revoked_at: r.get(7)?,
-                    keys: Vec::new(),
-                })
-            })
-            .optional()?;
-        // The connection is taken again by `device_keys`: the first statement must have ended.
-        Ok(match found {
-            Some(mut e) => {
-                e.keys = self.device_keys(device_id)?;
-                Some(e)
-            }
-            None => None,
-        })
+        let row = self.first(
+            "SELECT d.device_id, d.user_id, u.name, u.role, u.org_id, d.label, d.created_at, d.revoked_at
+             FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
+            &[device_id.into()],
+        )?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Enrolment {
+            device: r.text(0)?,
+            user_id: r.text(1)?,
+            user_name: r.text(2)?,
+            role: r.text(3)?,
+            org: r.text(4)?,
+            label: r.text(5)?,
+            enrolled_at: r.text(6)?,
+            revoked_at: r.opt_text(7)?,
+            keys: self.device_keys(device_id)?,
+        }))
     }
 
     /// The devices of a user, revoked ones included.
     pub fn user_devices(&self, user_id: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY created_at")?;
-        let rows = stmt.query_map([user_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = self.rows(
+            "SELECT device_id FROM devices WHERE user_id = ?1 ORDER BY created_at",
+            &[user_id.into()],
+        )?;
+        Ok(texts(rows)?)
     }
 
     /// The keys registered to a device, hex, oldest first.
     pub fn device_keys(&self, device_id: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT key FROM device_keys WHERE device_id = ?1 ORDER BY registered_at, key")?;
-        let rows = stmt.query_map([device_id], |r| r.get::<_, Vec<u8>>(0))?;
+        let rows = self.rows(
+            "SELECT key FROM device_keys WHERE device_id = ?1 ORDER BY registered_at, key",
+            &[device_id.into()],
+        )?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(hex::encode(row?));
+            out.push(hex::encode(row.bytes(0)?));
         }
         Ok(out)
     }
@@ -702,61 +689,59 @@ impl AuthDb {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339();
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO refusals (at, org_id, device_id, user_id, doc_id, change, rule, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (doc, change, rule, reason) in rows {
-                stmt.execute(params![
-                    now,
-                    who.org_id,
-                    who.device_id,
-                    who.user_id,
-                    doc,
-                    change,
-                    rule,
-                    reason
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.with(|db| {
+            transaction(db, true, |tx| {
+                for (doc, change, rule, reason) in rows {
+                    tx.exec(
+                        "INSERT INTO refusals (at, org_id, device_id, user_id, doc_id, change, rule, reason)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        &[
+                            now.as_str().into(),
+                            who.org_id.as_str().into(),
+                            who.device_id.as_str().into(),
+                            who.user_id.as_str().into(),
+                            doc.into(),
+                            change.into(),
+                            rule.into(),
+                            reason.into(),
+                        ],
+                    )?;
+                }
+                Ok(())
+            })
+        })
     }
 
     /// The latest refusals of an org, newest first.
     pub fn refusals(&self, org_id: &str, limit: u32) -> Result<Vec<RefusalRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.rows(
             "SELECT at, device_id, user_id, doc_id, change, rule, reason FROM refusals
              WHERE org_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            &[org_id.into(), i64::from(limit).into()],
         )?;
-        let rows = stmt.query_map(params![org_id, limit], |r| {
-            Ok(RefusalRow {
-                at: r.get(0)?,
-                device: r.get(1)?,
-                user_id: r.get(2)?,
-                doc: r.get(3)?,
-                change: r.get(4)?,
-                rule: r.get(5)?,
-                reason: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(RefusalRow {
+                at: r.text(0)?,
+                device: r.text(1)?,
+                user_id: r.text(2)?,
+                doc: r.text(3)?,
+                change: r.text(4)?,
+                rule: r.text(5)?,
+                reason: r.text(6)?,
+            });
+        }
+        Ok(out)
     }
 
     /// The users of an org that a free-text name designates: the user with that id, and every user
     /// with that name.
     pub fn users_named(&self, org_id: &str, name: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.rows(
             "SELECT user_id FROM users WHERE org_id = ?1 AND (user_id = ?2 OR name = ?2) ORDER BY user_id",
+            &[org_id.into(), name.into()],
         )?;
-        Ok(stmt
-            .query_map([org_id, name], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?)
+        Ok(texts(rows)?)
     }
 
     /// What a principal may do with a document.
@@ -770,23 +755,24 @@ impl AuthDb {
 
     /// Every site of an org, for head office's document list.
     pub fn org_sites(&self, org_id: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id")?;
-        Ok(stmt
-            .query_map([org_id], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?)
+        let rows = self.rows(
+            "SELECT site_id FROM sites WHERE org_id = ?1 ORDER BY site_id",
+            &[org_id.into()],
+        )?;
+        Ok(texts(rows)?)
     }
 
     /// Everything the server believes a device holds: document id to heads.
     pub fn device_docs(&self, device_id: &str) -> Result<std::collections::HashMap<String, Vec<String>>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT doc_id, heads FROM device_docs WHERE device_id = ?1")?;
-        let rows = stmt.query_map([device_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = self.rows(
+            "SELECT doc_id, heads FROM device_docs WHERE device_id = ?1",
+            &[device_id.into()],
+        )?;
         let mut out = std::collections::HashMap::new();
         for row in rows {
-            let (doc, text) = row?;
+            let text = row.text(1)?;
             out.insert(
-                doc,
+                row.text(0)?,
                 text.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect(),
             );
         }
@@ -795,29 +781,26 @@ impl AuthDb {
 
     /// Records, in one transaction, what devices hold: `(device, document, heads)`.
     pub fn set_device_heads_many(&self, rows: &[(String, String, Vec<String>)]) -> Result<()> {
-        // Held for the whole transaction: no other call can interleave a statement of its own.
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO device_docs (device_id, doc_id, heads) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(device_id, doc_id) DO UPDATE SET heads = excluded.heads",
-            )?;
-            for (device, doc, heads) in rows {
-                let mut sorted = heads.clone();
-                sorted.sort();
-                stmt.execute(params![device, doc, sorted.join(",")])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.with(|db| {
+            transaction(db, true, |tx| {
+                for (device, doc, heads) in rows {
+                    let mut sorted = heads.clone();
+                    sorted.sort();
+                    tx.exec(
+                        "INSERT INTO device_docs (device_id, doc_id, heads) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (device_id, doc_id) DO UPDATE SET heads = excluded.heads",
+                        &[device.into(), doc.into(), sorted.join(",").into()],
+                    )?;
+                }
+                Ok(())
+            })
+        })
     }
 
     /// Forgets what the server believed a device holds (it starts from an empty store: a new install
     /// with an old token, a wiped phone).
     pub fn forget_device_docs(&self, device_id: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM device_docs WHERE device_id = ?1", [device_id])?;
+        self.exec("DELETE FROM device_docs WHERE device_id = ?1", &[device_id.into()])?;
         Ok(())
     }
 }
@@ -913,10 +896,7 @@ mod tests {
         let id = db.open_browser_session(&device, 30_000, POLICY).unwrap();
         db.revoke_device(&device).unwrap();
         assert_eq!(check(&id, 30_001).unwrap_err().reason, "unknown session");
-        let n: i64 = db
-            .conn()
-            .query_row("SELECT COUNT(*) FROM browser_sessions", [], |r| r.get(0))
-            .unwrap();
+        let n = db.count("SELECT COUNT(*) FROM browser_sessions", &[]).unwrap();
         assert_eq!(n, 0);
     }
 
