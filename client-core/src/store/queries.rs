@@ -2,8 +2,9 @@
 //!
 //! The functions take any [`Sql`] connection, so the server answers the same reports from its
 //! PostgreSQL projections with the same statements; [`Store`]'s methods of the same names pass the
-//! phone's SQLite connection. Sums are cast back to `BIGINT`: PostgreSQL's `SUM` over `BIGINT` is
-//! `NUMERIC`.
+//! phone's SQLite connection. What keeps the text valid on both engines: sums are cast back to
+//! `BIGINT` (PostgreSQL's `SUM` over `BIGINT` is `NUMERIC`), and a grouped label is `MAX(label)`
+//! (PostgreSQL refuses a bare column beside `GROUP BY`; SQLite would take it from any row).
 
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
@@ -114,9 +115,15 @@ pub fn totals(
 
 /// The labor lines `filter` selects, summed overall and per group, labels resolved. Reading the
 /// approved version, it also says what the days amended since their approval would change.
+///
+/// A key with two labels (a worker id named differently on two sites) is reported with the greater
+/// label, byte-wise.
 pub fn summary(db: &dyn Sql, filter: &RowFilter, by: Option<GroupBy>) -> Result<Summary> {
     let (cond, args) = filter.versioned_sql(db.dialect());
-    let (key, label) = by.map(GroupBy::columns).unwrap_or(("''", "''"));
+    let (key, label) = match by.map(GroupBy::columns) {
+        Some((key, label)) => (key, format!("MAX({label})")),
+        None => ("''", "''".to_string()),
+    };
     let sql = format!(
         "SELECT {key}, {label}, {SUMS}
          FROM {table} t
