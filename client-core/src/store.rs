@@ -15,7 +15,7 @@ mod day_log;
 mod maintenance;
 mod merge;
 mod okr;
-mod projection;
+pub mod projection;
 pub mod queries;
 pub mod rows;
 pub(crate) mod schema;
