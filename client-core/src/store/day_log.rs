@@ -61,23 +61,9 @@ impl Store {
         self.change(&DocId::Site(roster.site.id.clone()), |tx| site::put_roster(tx, roster))
     }
 
-    /// Every site in the store.
+    /// Every site in the store: [`super::queries::sites`] on this store.
     pub fn sites(&self) -> Result<Vec<Site>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT site_id, code, name, timezone FROM sites ORDER BY site_id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, code, name, timezone) = row?;
-            out.push(Site {
-                id: SiteId::new(id)?,
-                code,
-                name,
-                timezone,
-            });
-        }
-        Ok(out)
+        super::queries::sites(&self.conn)
     }
 
     /// Today's date at a site, in the site's own time zone.

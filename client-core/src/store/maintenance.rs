@@ -26,7 +26,7 @@ impl Store {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
         for (id, doc) in ids.iter().zip(&docs) {
-            projection::project(&tx, id, doc)?;
+            projection::project(&*tx, id, doc)?;
         }
         tx.commit()?;
         Ok(ids.len())
@@ -46,32 +46,17 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for id in &ids {
             if let Some((doc, _)) = load_from_disk(&tx, &id.to_string())? {
-                projection::project(&tx, id, &doc)?;
+                projection::project(&*tx, id, &doc)?;
             }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Every projected row as text, table by table, for comparing two projections.
+    /// Every projected row as text, table by table, for comparing two projections:
+    /// [`projection::dump`] on this store.
     pub fn projection_dump(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for table in projection::TABLES {
-            let mut stmt = self.conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))?;
-            let n = stmt.column_count();
-            let rows = stmt.query_map([], |r| {
-                let mut cells = vec![table.to_string()];
-                for i in 0..n {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    cells.push(format!("{v:?}"));
-                }
-                Ok(cells.join("|"))
-            })?;
-            for row in rows {
-                out.push(row?);
-            }
-        }
-        Ok(out)
+        projection::dump(&self.conn)
     }
 
     /// Folds every document's chunks into a fresh snapshot and reclaims the space.

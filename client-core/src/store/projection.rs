@@ -8,17 +8,20 @@
 //! written to `invalid_records` instead of the sums (see `doc::day::read`), and a day dated outside
 //! the storable window (`validate::storable_date`) is projected as one such row and nothing else,
 //! so a date like `+10000-01-01` cannot reach the reports that sort and range over dates.
+//!
+//! The statements run on any [`Sql`] connection (the server projects into PostgreSQL with the
+//! same ones); the caller owns the transaction, so a document and its projection commit together.
 
 use automerge::Automerge;
-use rusqlite::{Connection, params};
 
+use super::sql::{Sql, Value};
 use crate::doc::{day, site};
 use crate::error::Result;
 use crate::ids::DocId;
 use crate::labor::DayStatus;
 
 /// Every projection table, in the order a rebuild clears them.
-pub(super) const TABLES: &[&str] = &[
+pub const TABLES: &[&str] = &[
     "sites",
     "crews",
     "workers",
@@ -32,8 +35,9 @@ pub(super) const TABLES: &[&str] = &[
     "invalid_records",
 ];
 
-/// Replaces the projected rows of `id` with what the document holds now.
-pub(super) fn project(tx: &Connection, id: &DocId, doc: &Automerge) -> Result<()> {
+/// Replaces the projected rows of `id` with what the document holds now. Run it inside the
+/// transaction that stores the document.
+pub fn project(tx: &dyn Sql, id: &DocId, doc: &Automerge) -> Result<()> {
     match id {
         DocId::Site(s) => project_site(tx, s.as_str(), doc),
         DocId::Day(s, d) => {
@@ -57,57 +61,71 @@ pub(super) fn project(tx: &Connection, id: &DocId, doc: &Automerge) -> Result<()
     }
 }
 
-fn project_site(tx: &Connection, site_id: &str, doc: &Automerge) -> Result<()> {
+fn project_site(tx: &dyn Sql, site_id: &str, doc: &Automerge) -> Result<()> {
     for table in ["sites", "crews", "workers", "work_items"] {
-        tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [site_id])?;
+        tx.exec(&format!("DELETE FROM {table} WHERE site_id = ?1"), &[site_id.into()])?;
     }
     let Some(r) = site::read(doc)? else { return Ok(()) };
-    tx.prepare_cached("INSERT INTO sites (site_id, code, name, timezone) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![site_id, r.site.code, r.site.name, r.site.timezone])?;
-    let mut crew =
-        tx.prepare_cached("INSERT INTO crews (site_id, crew_id, name, leader, trade) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    tx.exec(
+        "INSERT INTO sites (site_id, code, name, timezone) VALUES (?1, ?2, ?3, ?4)",
+        &[
+            site_id.into(),
+            (&r.site.code).into(),
+            (&r.site.name).into(),
+            (&r.site.timezone).into(),
+        ],
+    )?;
     for c in &r.crews {
-        crew.execute(params![site_id, c.id.as_str(), c.name, c.leader, c.trade])?;
+        tx.exec(
+            "INSERT INTO crews (site_id, crew_id, name, leader, trade) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                site_id.into(),
+                c.id.as_str().into(),
+                (&c.name).into(),
+                (&c.leader).into(),
+                (&c.trade).into(),
+            ],
+        )?;
     }
-    let mut worker = tx.prepare_cached(
-        "INSERT INTO workers (site_id, worker_id, name, phone, trade, crew_id, day_rate_fen, overtime_rate_fen, active)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
     for w in &r.workers {
-        worker.execute(params![
-            site_id,
-            w.id.as_str(),
-            w.name,
-            w.phone,
-            w.trade,
-            w.crew.as_str(),
-            w.day_rate.fen(),
-            w.overtime_rate.fen(),
-            w.active
-        ])?;
+        tx.exec(
+            "INSERT INTO workers (site_id, worker_id, name, phone, trade, crew_id, day_rate_fen, overtime_rate_fen, active)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[
+                site_id.into(),
+                w.id.as_str().into(),
+                (&w.name).into(),
+                (&w.phone).into(),
+                (&w.trade).into(),
+                w.crew.as_str().into(),
+                w.day_rate.fen().into(),
+                w.overtime_rate.fen().into(),
+                w.active.into(),
+            ],
+        )?;
     }
-    let mut item = tx.prepare_cached(
-        "INSERT INTO work_items (site_id, work_item_id, code, name, unit, planned_quantity_milli, budget_fen, planned_start, planned_end)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
     for wi in &r.work_items {
-        item.execute(params![
-            site_id,
-            wi.id.as_str(),
-            wi.code,
-            wi.name,
-            wi.unit,
-            wi.planned_quantity.milli(),
-            wi.budget.fen(),
-            wi.planned_start.map(|d| d.to_string()),
-            wi.planned_end.map(|d| d.to_string())
-        ])?;
+        tx.exec(
+            "INSERT INTO work_items (site_id, work_item_id, code, name, unit, planned_quantity_milli, budget_fen, planned_start, planned_end)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[
+                site_id.into(),
+                wi.id.as_str().into(),
+                (&wi.code).into(),
+                (&wi.name).into(),
+                (&wi.unit).into(),
+                wi.planned_quantity.milli().into(),
+                wi.budget.fen().into(),
+                wi.planned_start.map(|d| d.to_string()).into(),
+                wi.planned_end.map(|d| d.to_string()).into(),
+            ],
+        )?;
     }
     Ok(())
 }
 
 /// Removes every row a day document projected.
-fn clear_day(tx: &Connection, doc_id: &str) -> Result<()> {
+fn clear_day(tx: &dyn Sql, doc_id: &str) -> Result<()> {
     for table in [
         "labor_lines",
         "progress_lines",
@@ -117,31 +135,29 @@ fn clear_day(tx: &Connection, doc_id: &str) -> Result<()> {
         "day_status",
         "invalid_records",
     ] {
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?
-            .execute([doc_id])?;
+        tx.exec(&format!("DELETE FROM {table} WHERE doc_id = ?1"), &[doc_id.into()])?;
     }
     Ok(())
 }
 
 /// Records a record that is left out of the projection, and why.
-fn flag(
-    tx: &Connection,
-    doc_id: &str,
-    site_id: &str,
-    date: &str,
-    record: &str,
-    field: &str,
-    reason: &str,
-) -> Result<()> {
-    tx.prepare_cached(
+fn flag(tx: &dyn Sql, doc_id: &str, site_id: &str, date: &str, record: &str, field: &str, reason: &str) -> Result<()> {
+    tx.exec(
         "INSERT INTO invalid_records (doc_id, record_id, site_id, day, field, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(doc_id, record_id) DO UPDATE SET field = excluded.field, reason = excluded.reason",
-    )?
-    .execute(params![doc_id, record, site_id, date, field, reason])?;
+        &[
+            doc_id.into(),
+            record.into(),
+            site_id.into(),
+            date.into(),
+            field.into(),
+            reason.into(),
+        ],
+    )?;
     Ok(())
 }
 
-fn project_day(tx: &Connection, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
+fn project_day(tx: &dyn Sql, doc_id: &str, site_id: &str, date: &str, doc: &Automerge) -> Result<()> {
     let content = day::read(doc, None)?;
     let at = Lines { doc_id, site_id, date };
     at.insert(tx, Version::Current, &content)?;
@@ -151,23 +167,23 @@ fn project_day(tx: &Connection, doc_id: &str, site_id: &str, date: &str, doc: &A
     {
         at.insert(tx, Version::Pinned, &approved)?;
     }
-    let mut review = tx.prepare_cached(
-        "INSERT INTO reviews (event_id, doc_id, site_id, day, seq, action, by_user, at, reason, heads)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
     for (i, e) in content.reviews.iter().enumerate() {
-        review.execute(params![
-            e.id,
-            doc_id,
-            site_id,
-            date,
-            i as i64,
-            e.action.as_str(),
-            e.by,
-            e.at.to_rfc3339(),
-            e.reason,
-            e.heads.join(",")
-        ])?;
+        tx.exec(
+            "INSERT INTO reviews (event_id, doc_id, site_id, day, seq, action, by_user, at, reason, heads)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            &[
+                (&e.id).into(),
+                doc_id.into(),
+                site_id.into(),
+                date.into(),
+                (i as i64).into(),
+                e.action.as_str().into(),
+                (&e.by).into(),
+                e.at.to_rfc3339().into(),
+                (&e.reason).into(),
+                e.heads.join(",").into(),
+            ],
+        )?;
     }
     for f in &content.flagged {
         flag(
@@ -180,8 +196,10 @@ fn project_day(tx: &Connection, doc_id: &str, site_id: &str, date: &str, doc: &A
             &format!("{} line: {}", f.table, f.invalid),
         )?;
     }
-    tx.prepare_cached("INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![doc_id, site_id, date, status.as_str()])?;
+    tx.exec(
+        "INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)",
+        &[doc_id.into(), site_id.into(), date.into(), status.as_str().into()],
+    )?;
     Ok(())
 }
 
@@ -201,55 +219,82 @@ struct Lines<'a> {
 }
 
 impl Lines<'_> {
-    fn insert(&self, tx: &Connection, version: Version, content: &day::DayContent) -> Result<()> {
+    fn insert(&self, tx: &dyn Sql, version: Version, content: &day::DayContent) -> Result<()> {
         let prefix = match version {
             Version::Current => "",
             Version::Pinned => "pinned_",
         };
         let (doc_id, site_id, date) = (self.doc_id, self.site_id, self.date);
-        let mut labor = tx.prepare_cached(&format!(
+        let labor = format!(
             "INSERT INTO {prefix}labor_lines (line_id, doc_id, site_id, day, worker_id, work_item_id, work_days_centi,
              hours_min, overtime_min, kind, rate_fen, overtime_rate_fen, cost_fen, note, entered_by, deleted, conflicts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-        ))?;
+        );
         for l in content.labor.values() {
-            labor.execute(params![
-                l.id.as_str(),
-                doc_id,
-                site_id,
-                date,
-                l.worker.as_str(),
-                l.work_item.as_str(),
-                l.work_days.centi(),
-                l.hours.minutes(),
-                l.overtime.minutes(),
-                l.kind.as_str(),
-                l.day_rate.fen(),
-                l.overtime_rate.fen(),
-                l.cost().fen(),
-                l.note,
-                l.entered_by,
-                l.deleted,
-                l.conflicts.len() as i64
-            ])?;
+            tx.exec(
+                &labor,
+                &[
+                    l.id.as_str().into(),
+                    doc_id.into(),
+                    site_id.into(),
+                    date.into(),
+                    l.worker.as_str().into(),
+                    l.work_item.as_str().into(),
+                    l.work_days.centi().into(),
+                    l.hours.minutes().into(),
+                    l.overtime.minutes().into(),
+                    l.kind.as_str().into(),
+                    l.day_rate.fen().into(),
+                    l.overtime_rate.fen().into(),
+                    l.cost().fen().into(),
+                    (&l.note).into(),
+                    (&l.entered_by).into(),
+                    l.deleted.into(),
+                    (l.conflicts.len() as i64).into(),
+                ],
+            )?;
         }
-        let mut progress = tx.prepare_cached(&format!(
+        let progress = format!(
             "INSERT INTO {prefix}progress_lines (line_id, doc_id, site_id, day, work_item_id, quantity_milli, note,
              entered_by, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        ))?;
+        );
         for p in content.progress.values() {
-            progress.execute(params![
-                p.id.as_str(),
-                doc_id,
-                site_id,
-                date,
-                p.work_item.as_str(),
-                p.quantity.milli(),
-                p.note,
-                p.entered_by,
-                p.deleted
-            ])?;
+            tx.exec(
+                &progress,
+                &[
+                    p.id.as_str().into(),
+                    doc_id.into(),
+                    site_id.into(),
+                    date.into(),
+                    p.work_item.as_str().into(),
+                    p.quantity.milli().into(),
+                    (&p.note).into(),
+                    (&p.entered_by).into(),
+                    p.deleted.into(),
+                ],
+            )?;
         }
         Ok(())
     }
+}
+
+/// Every projected row as text, table by table in [`TABLES`] order and by the first two columns
+/// within a table, for comparing two projections (a rebuild against the incremental one, a store
+/// before and after a refused merge). Cells are spelled as rusqlite's `Value` debug output, as this
+/// dump always spelled them.
+pub fn dump(db: &dyn Sql) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for table in TABLES {
+        for row in db.query(&format!("SELECT * FROM {table} ORDER BY 1, 2"), &[])? {
+            let mut cells = vec![table.to_string()];
+            cells.extend(row.0.iter().map(|v| match v {
+                Value::Null => "Null".to_string(),
+                Value::Int(i) => format!("Integer({i})"),
+                Value::Text(t) => format!("Text({t:?})"),
+                Value::Bytes(b) => format!("Blob({b:?})"),
+            }));
+            out.push(cells.join("|"));
+        }
+    }
+    Ok(out)
 }

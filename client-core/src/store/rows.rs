@@ -1,17 +1,18 @@
 //! Flat rows from the projections for reports: labor and progress lines with their roster context,
 //! day statuses and review trails. Grouping and formatting are the reader's.
+//!
+//! The functions take any [`Sql`] connection, so the server reads the same rows from its
+//! PostgreSQL projections with the same statements; [`Store`]'s methods of the same names pass the
+//! phone's SQLite connection.
 
 use chrono::NaiveDate;
-use rusqlite::params_from_iter;
 use serde::Serialize;
 
 use super::Store;
-use crate::error::Result;
+use super::sql::{Dialect, Row, Sql, Value};
+use crate::error::{Error, Result};
 use crate::ids::parse_date;
 use crate::labor::{DayStatus, ReviewAction};
-
-/// A calendar date as stored: `YYYY-MM-DD`, four-digit year.
-const DATE_GLOB: &str = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]";
 
 /// Which rows to read.
 #[derive(Debug, Clone, Default)]
@@ -32,26 +33,26 @@ impl RowFilter {
     /// SQL conditions on table alias `t` with columns `site_id`, `day`, `doc_id`, and their values.
     /// `versioned`: `t` already reads the approved version (an `approved_*` view), so
     /// `approved_only` needs no condition of its own.
-    fn sql(&self, versioned: bool) -> (String, Vec<String>) {
+    fn sql(&self, dialect: Dialect, versioned: bool) -> (String, Vec<Value>) {
         // Only rows dated in the storable window: a day dated `+10000-01-01` in a projection made
         // before such days were skipped sorts before every real date and ranges wrongly.
-        let mut cond = vec![format!("t.day GLOB '{DATE_GLOB}' AND t.day >= '2000-01-01'")];
+        let mut cond = vec![format!("{} AND t.day >= '2000-01-01'", dialect.date_guard("t.day"))];
         let mut args = Vec::new();
         if let Some(sites) = &self.sites {
             if sites.is_empty() {
                 cond.push("0 = 1".into());
             } else {
                 cond.push(format!("t.site_id IN ({})", vec!["?"; sites.len()].join(", ")));
-                args.extend(sites.iter().cloned());
+                args.extend(sites.iter().map(Value::from));
             }
         }
         if let Some(from) = self.from {
             cond.push("t.day >= ?".into());
-            args.push(from.to_string());
+            args.push(from.to_string().into());
         }
         if let Some(to) = self.to {
             cond.push("t.day <= ?".into());
-            args.push(to.to_string());
+            args.push(to.to_string().into());
         }
         if self.approved_only && !versioned {
             cond.push(
@@ -81,13 +82,13 @@ impl RowFilter {
     }
 
     /// Conditions for reading [`RowFilter::labor_table`] or [`RowFilter::progress_table`].
-    pub(super) fn versioned_sql(&self) -> (String, Vec<String>) {
-        self.sql(true)
+    pub(super) fn versioned_sql(&self, dialect: Dialect) -> (String, Vec<Value>) {
+        self.sql(dialect, true)
     }
 
     /// Conditions for a table that holds one row set per day (statuses, reviews, flags).
-    pub(super) fn day_sql(&self) -> (String, Vec<String>) {
-        self.sql(false)
+    pub(super) fn day_sql(&self, dialect: Dialect) -> (String, Vec<Value>) {
+        self.sql(dialect, false)
     }
 }
 
@@ -184,151 +185,184 @@ pub struct InvalidRow {
     pub reason: String,
 }
 
-fn date(text: String) -> rusqlite::Result<NaiveDate> {
-    parse_date(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+/// A stored date. One that does not parse was written by no build: the projection is corrupt, not
+/// the query.
+fn date(row: &Row, i: usize) -> Result<NaiveDate> {
+    let text = row.text(i)?;
+    parse_date(&text).map_err(|e| Error::Database(format!("column {i}: {e} in the projection")))
 }
 
 /// A stored name that no build wrote: the projection is corrupt, not the query.
-fn unknown(kind: &str, text: String) -> rusqlite::Error {
-    let e = crate::error::Error::invalid("status", format!("unknown {kind} {text:?} in the projection"));
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+fn unknown(kind: &str, text: &str) -> Error {
+    Error::Database(format!("unknown {kind} {text:?} in the projection"))
 }
 
-fn status(text: String) -> rusqlite::Result<DayStatus> {
-    DayStatus::parse(&text).ok_or_else(|| unknown("day status", text))
+fn status(row: &Row, i: usize) -> Result<DayStatus> {
+    let text = row.text(i)?;
+    DayStatus::parse(&text).ok_or_else(|| unknown("day status", &text))
 }
 
-fn action(text: String) -> rusqlite::Result<ReviewAction> {
-    ReviewAction::parse(&text).ok_or_else(|| unknown("review action", text))
+fn action(row: &Row, i: usize) -> Result<ReviewAction> {
+    let text = row.text(i)?;
+    ReviewAction::parse(&text).ok_or_else(|| unknown("review action", &text))
+}
+
+/// Labor lines (deleted ones excluded) with roster context.
+pub fn labor_rows(db: &dyn Sql, filter: &RowFilter) -> Result<Vec<LaborRow>> {
+    let (cond, args) = filter.versioned_sql(db.dialect());
+    let table = filter.labor_table();
+    let sql = format!(
+        "SELECT t.line_id, t.site_id, t.day, t.worker_id, COALESCE(w.name, ''), COALESCE(w.crew_id, ''),
+                COALESCE(c.name, ''), COALESCE(w.trade, ''), t.work_item_id, COALESCE(wi.name, ''),
+                t.work_days_centi, t.hours_min, t.overtime_min, t.kind, t.rate_fen, t.overtime_rate_fen,
+                w.day_rate_fen, t.cost_fen, t.note, COALESCE(s.status, 'draft')
+         FROM {table} t
+         LEFT JOIN workers w ON w.site_id = t.site_id AND w.worker_id = t.worker_id
+         LEFT JOIN crews c ON c.site_id = w.site_id AND c.crew_id = w.crew_id
+         LEFT JOIN work_items wi ON wi.site_id = t.site_id AND wi.work_item_id = t.work_item_id
+         LEFT JOIN day_status s ON s.doc_id = t.doc_id
+         WHERE t.deleted = 0 AND {cond}
+         ORDER BY t.site_id, t.day, t.worker_id, t.work_item_id"
+    );
+    db.query(&sql, &args)?
+        .iter()
+        .map(|r| {
+            Ok(LaborRow {
+                line_id: r.text(0)?,
+                site: r.text(1)?,
+                date: date(r, 2)?,
+                worker: r.text(3)?,
+                worker_name: r.text(4)?,
+                crew: r.text(5)?,
+                crew_name: r.text(6)?,
+                trade: r.text(7)?,
+                work_item: r.text(8)?,
+                work_item_name: r.text(9)?,
+                work_days_centi: r.int(10)?,
+                hours_min: r.int(11)?,
+                overtime_min: r.int(12)?,
+                kind: r.text(13)?,
+                rate_fen: r.int(14)?,
+                overtime_rate_fen: r.int(15)?,
+                roster_rate_fen: r.opt_int(16)?,
+                cost_fen: r.int(17)?,
+                note: r.text(18)?,
+                status: status(r, 19)?,
+            })
+        })
+        .collect()
+}
+
+/// Progress lines (deleted ones excluded).
+pub fn progress_rows(db: &dyn Sql, filter: &RowFilter) -> Result<Vec<ProgressRow>> {
+    let (cond, args) = filter.versioned_sql(db.dialect());
+    let table = filter.progress_table();
+    let sql = format!(
+        "SELECT t.site_id, t.day, t.work_item_id, t.quantity_milli, COALESCE(s.status, 'draft')
+         FROM {table} t LEFT JOIN day_status s ON s.doc_id = t.doc_id
+         WHERE t.deleted = 0 AND {cond} ORDER BY t.site_id, t.day, t.work_item_id"
+    );
+    db.query(&sql, &args)?
+        .iter()
+        .map(|r| {
+            Ok(ProgressRow {
+                site: r.text(0)?,
+                date: date(r, 1)?,
+                work_item: r.text(2)?,
+                quantity_milli: r.int(3)?,
+                status: status(r, 4)?,
+            })
+        })
+        .collect()
+}
+
+/// Site-days with a document, and their status.
+pub fn day_rows(db: &dyn Sql, filter: &RowFilter) -> Result<Vec<DayRow>> {
+    let (cond, args) = filter.day_sql(db.dialect());
+    let sql = format!("SELECT t.site_id, t.day, t.status FROM day_status t WHERE {cond} ORDER BY t.site_id, t.day");
+    db.query(&sql, &args)?
+        .iter()
+        .map(|r| {
+            Ok(DayRow {
+                site: r.text(0)?,
+                date: date(r, 1)?,
+                status: status(r, 2)?,
+            })
+        })
+        .collect()
+}
+
+/// Records left out of the projections (flagged lines), with why.
+pub fn invalid_rows(db: &dyn Sql, filter: &RowFilter) -> Result<Vec<InvalidRow>> {
+    let filter = RowFilter {
+        // Flagged lines are on no approved day's sums: list them whatever the day's status.
+        approved_only: false,
+        ..filter.clone()
+    };
+    let (cond, args) = filter.day_sql(db.dialect());
+    let sql = format!(
+        "SELECT t.site_id, t.day, t.record_id, t.field, t.reason FROM invalid_records t WHERE {cond}
+         ORDER BY t.site_id, t.day, t.record_id"
+    );
+    db.query(&sql, &args)?
+        .iter()
+        .map(|r| {
+            Ok(InvalidRow {
+                site: r.text(0)?,
+                date: date(r, 1)?,
+                record: r.text(2)?,
+                field: r.text(3)?,
+                reason: r.text(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Review events in causal order per day.
+pub fn review_rows(db: &dyn Sql, filter: &RowFilter) -> Result<Vec<ReviewRow>> {
+    let (cond, args) = filter.day_sql(db.dialect());
+    let sql = format!(
+        "SELECT t.site_id, t.day, t.action, t.by_user, t.at, t.reason FROM reviews t WHERE {cond}
+         ORDER BY t.site_id, t.day, t.seq"
+    );
+    db.query(&sql, &args)?
+        .iter()
+        .map(|r| {
+            Ok(ReviewRow {
+                site: r.text(0)?,
+                date: date(r, 1)?,
+                action: action(r, 2)?,
+                by: r.text(3)?,
+                at: r.text(4)?,
+                reason: r.text(5)?,
+            })
+        })
+        .collect()
 }
 
 impl Store {
-    /// Labor lines (deleted ones excluded) with roster context.
+    /// Labor lines (deleted ones excluded) with roster context: [`labor_rows`] on this store.
     pub fn labor_rows(&self, filter: &RowFilter) -> Result<Vec<LaborRow>> {
-        let (cond, args) = filter.versioned_sql();
-        let table = filter.labor_table();
-        let sql = format!(
-            "SELECT t.line_id, t.site_id, t.day, t.worker_id, COALESCE(w.name, ''), COALESCE(w.crew_id, ''),
-                    COALESCE(c.name, ''), COALESCE(w.trade, ''), t.work_item_id, COALESCE(wi.name, ''),
-                    t.work_days_centi, t.hours_min, t.overtime_min, t.kind, t.rate_fen, t.overtime_rate_fen,
-                    w.day_rate_fen, t.cost_fen, t.note, COALESCE(s.status, 'draft')
-             FROM {table} t
-             LEFT JOIN workers w ON w.site_id = t.site_id AND w.worker_id = t.worker_id
-             LEFT JOIN crews c ON c.site_id = w.site_id AND c.crew_id = w.crew_id
-             LEFT JOIN work_items wi ON wi.site_id = t.site_id AND wi.work_item_id = t.work_item_id
-             LEFT JOIN day_status s ON s.doc_id = t.doc_id
-             WHERE t.deleted = 0 AND {cond}
-             ORDER BY t.site_id, t.day, t.worker_id, t.work_item_id"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok(LaborRow {
-                line_id: r.get(0)?,
-                site: r.get(1)?,
-                date: date(r.get(2)?)?,
-                worker: r.get(3)?,
-                worker_name: r.get(4)?,
-                crew: r.get(5)?,
-                crew_name: r.get(6)?,
-                trade: r.get(7)?,
-                work_item: r.get(8)?,
-                work_item_name: r.get(9)?,
-                work_days_centi: r.get(10)?,
-                hours_min: r.get(11)?,
-                overtime_min: r.get(12)?,
-                kind: r.get(13)?,
-                rate_fen: r.get(14)?,
-                overtime_rate_fen: r.get(15)?,
-                roster_rate_fen: r.get(16)?,
-                cost_fen: r.get(17)?,
-                note: r.get(18)?,
-                status: status(r.get(19)?)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        labor_rows(&self.conn, filter)
     }
 
-    /// Progress lines (deleted ones excluded).
+    /// Progress lines (deleted ones excluded): [`progress_rows`] on this store.
     pub fn progress_rows(&self, filter: &RowFilter) -> Result<Vec<ProgressRow>> {
-        let (cond, args) = filter.versioned_sql();
-        let table = filter.progress_table();
-        let sql = format!(
-            "SELECT t.site_id, t.day, t.work_item_id, t.quantity_milli, COALESCE(s.status, 'draft')
-             FROM {table} t LEFT JOIN day_status s ON s.doc_id = t.doc_id
-             WHERE t.deleted = 0 AND {cond} ORDER BY t.site_id, t.day, t.work_item_id"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok(ProgressRow {
-                site: r.get(0)?,
-                date: date(r.get(1)?)?,
-                work_item: r.get(2)?,
-                quantity_milli: r.get(3)?,
-                status: status(r.get(4)?)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        progress_rows(&self.conn, filter)
     }
 
-    /// Site-days with a document, and their status.
+    /// Site-days with a document, and their status: [`day_rows`] on this store.
     pub fn day_rows(&self, filter: &RowFilter) -> Result<Vec<DayRow>> {
-        let (cond, args) = filter.day_sql();
-        let sql = format!("SELECT t.site_id, t.day, t.status FROM day_status t WHERE {cond} ORDER BY t.site_id, t.day");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok(DayRow {
-                site: r.get(0)?,
-                date: date(r.get(1)?)?,
-                status: status(r.get(2)?)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        day_rows(&self.conn, filter)
     }
 
-    /// Records left out of the projections (flagged lines), with why.
+    /// Records left out of the projections (flagged lines), with why: [`invalid_rows`] on this store.
     pub fn invalid_rows(&self, filter: &RowFilter) -> Result<Vec<InvalidRow>> {
-        let filter = RowFilter {
-            // Flagged lines are on no approved day's sums: list them whatever the day's status.
-            approved_only: false,
-            ..filter.clone()
-        };
-        let (cond, args) = filter.day_sql();
-        let sql = format!(
-            "SELECT t.site_id, t.day, t.record_id, t.field, t.reason FROM invalid_records t WHERE {cond}
-             ORDER BY t.site_id, t.day, t.record_id"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok(InvalidRow {
-                site: r.get(0)?,
-                date: date(r.get(1)?)?,
-                record: r.get(2)?,
-                field: r.get(3)?,
-                reason: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        invalid_rows(&self.conn, filter)
     }
 
-    /// Review events in causal order per day.
+    /// Review events in causal order per day: [`review_rows`] on this store.
     pub fn review_rows(&self, filter: &RowFilter) -> Result<Vec<ReviewRow>> {
-        let (cond, args) = filter.day_sql();
-        let sql = format!(
-            "SELECT t.site_id, t.day, t.action, t.by_user, t.at, t.reason FROM reviews t WHERE {cond}
-             ORDER BY t.site_id, t.day, t.seq"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok(ReviewRow {
-                site: r.get(0)?,
-                date: date(r.get(1)?)?,
-                action: action(r.get(2)?)?,
-                by: r.get(3)?,
-                at: r.get(4)?,
-                reason: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        review_rows(&self.conn, filter)
     }
 }

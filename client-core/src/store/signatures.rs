@@ -705,7 +705,7 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         super::replace_snapshot(&tx, &key, &loaded.doc, &now)?;
-        projection::project(&tx, id, &loaded.doc)?;
+        projection::project(&*tx, id, &loaded.doc)?;
         let version: i64 = tx.query_row("SELECT version FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))?;
         tx.commit()?;
         loaded.saved = loaded.doc.get_heads();

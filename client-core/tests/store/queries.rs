@@ -171,3 +171,49 @@ fn hours_follow_work_days_unless_set_by_hand() {
     let edited = s.edit_labor(&other.id, &half, None).unwrap();
     assert_eq!((edited.work_days.centi(), edited.hours.minutes()), (50, 540));
 }
+
+/// A worker id on two sites' rosters under two names is one group when grouped by worker across
+/// sites, labelled with the byte-wise greater name on SQLite and PostgreSQL alike (`MAX(label)`:
+/// PostgreSQL refuses a bare label beside `GROUP BY`, and SQLite took it from whichever row its plan
+/// happened to read).
+#[test]
+fn a_worker_named_twice_is_reported_under_the_greater_name() {
+    use sitesync_core::ids::{SiteId, WorkItemId, WorkerId};
+    use sitesync_core::units::WorkDays;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path().join("two.sqlite3")).unwrap();
+    let first = tiny_roster();
+    let mut second = tiny_roster();
+    let crew = CrewId::new("site-u/crew-1").unwrap();
+    second.site.id = SiteId::new("site-u").unwrap();
+    second.crews[0].id = crew.clone();
+    for w in &mut second.workers {
+        w.crew = crew.clone();
+    }
+    for (i, item) in second.work_items.iter_mut().enumerate() {
+        item.id = WorkItemId::new(format!("site-u/wi-{}", i + 1)).unwrap();
+    }
+    // The greater name on the second site: the bare label SQLite chose before was the first site's.
+    second.workers[0].name = "工人一".into();
+    assert!("工人一".as_bytes() > "工人1".as_bytes());
+    s.put_roster(&first).unwrap();
+    s.put_roster(&second).unwrap();
+    let worker = WorkerId::new("t-1").unwrap();
+    for roster in [&first, &second] {
+        let line = sitesync_core::store::entry(
+            roster.site.id.clone(),
+            d("2026-09-01"),
+            worker.clone(),
+            roster.work_items[0].id.clone(),
+            WorkDays::parse("1.0").unwrap(),
+        );
+        s.add_labor(&line, None).unwrap();
+    }
+    let t = s
+        .totals(None, d("2026-09-01"), d("2026-09-01"), Some(GroupBy::Worker))
+        .unwrap();
+    assert_eq!(t.rows.len(), 1);
+    assert_eq!((t.rows[0].key.as_str(), t.rows[0].label.as_str()), ("t-1", "工人一"));
+    assert_eq!(t.rows[0].sums.lines, 2);
+}
