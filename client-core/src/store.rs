@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use automerge::transaction::Transaction;
 use automerge::{ActorId, Automerge, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::Connection;
+
+use sql::{Conn, Dialect, Sql, Value};
 
 use crate::doc::{self, heads_hex};
 use crate::error::{Error, Result};
@@ -82,8 +84,9 @@ pub struct StorageStats {
 
 /// The on-device store: open one per file, use it from one thread at a time.
 pub struct Store {
-    /// The one writer connection; every write is one SQLite transaction, durable at commit.
-    conn: Connection,
+    /// The one writer connection; every write is one transaction, durable at commit. SQLite on a
+    /// phone; SQLite or PostgreSQL on the server (see [`Store::open_on`]).
+    conn: Box<dyn Conn>,
     /// Where the file is, for messages.
     path: PathBuf,
     /// This handle's Automerge actor, new at every open and never shared with another writer; it
@@ -133,13 +136,30 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let found = schema::migrate(&mut conn)?;
-        let key = signatures::load_or_make_key(&conn)?;
+        let mut store = Store::assemble(Box::new(conn), path)?;
+        if (1..schema::PINNED_VERSIONS).contains(&found) {
+            store.reproject_where("SELECT doc_id FROM day_status WHERE status = 'amended_after_approval'")?;
+        }
+        Ok(store)
+    }
+
+    /// A store on a connection whose schema is already migrated: the server's documents on
+    /// PostgreSQL, where every node opens one (see `server/migrations/postgres`). `label` names it
+    /// in messages. Each handle writes under an actor of its own, so nodes never share one.
+    #[doc(hidden)]
+    pub fn open_on(conn: Box<dyn Conn>, label: impl Into<PathBuf>) -> Result<Store> {
+        Store::assemble(conn, label.into())
+    }
+
+    /// The store around an open, migrated connection.
+    fn assemble(conn: Box<dyn Conn>, path: PathBuf) -> Result<Store> {
+        let key = signatures::load_or_make_key(&*conn)?;
         // A fresh actor per open: two handles on one file (the app and a sync process, two CLI runs)
         // must never write changes under the same actor and sequence number.
         let actor = key.new_actor();
-        let user = meta_get(&conn, "user")?.unwrap_or_else(|| "local".to_string());
-        let author = signatures::stored_author(&conn)?;
-        let mut store = Store {
+        let user = meta_get(&*conn, "user")?.unwrap_or_else(|| "local".to_string());
+        let author = signatures::stored_author(&*conn)?;
+        Ok(Store {
             conn,
             path,
             actor,
@@ -151,11 +171,12 @@ impl Store {
             tick: 0,
             cache_docs: CACHE_DOCS,
             exports: HashMap::new(),
-        };
-        if (1..schema::PINNED_VERSIONS).contains(&found) {
-            store.reproject_where("SELECT doc_id FROM day_status WHERE status = 'amended_after_approval'")?;
-        }
-        Ok(store)
+        })
+    }
+
+    /// The connection, as the neutral SQL both engines speak.
+    pub(crate) fn db(&self) -> &dyn Sql {
+        &*self.conn
     }
 
     /// Keeps up to `docs` recently used documents in memory (default [`CACHE_DOCS`]: what a phone
@@ -179,36 +200,39 @@ impl Store {
         if user.trim().is_empty() {
             return Err(Error::invalid("user", "a user name cannot be empty"));
         }
-        meta_set(&self.conn, "user", user)?;
+        meta_set(self.db(), "user", user)?;
         self.user = user.to_string();
         Ok(())
     }
 
     /// A value from the store's key-value metadata (used by the sync engine for its binding).
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        meta_get(&self.conn, key)
+        meta_get(self.db(), key)
     }
 
     /// Sets a metadata value durably.
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        meta_set(&self.conn, key, value)
+        meta_set(self.db(), key, value)
     }
 
     /// Takes a document out of the cache or the database; `None` if the store has never held it.
     fn take(&mut self, id: &DocId) -> Result<Option<Loaded>> {
         let key = id.to_string();
         if let Some(l) = self.cache.remove(id) {
-            let version: Option<i64> = self
-                .conn
-                .prepare_cached("SELECT version FROM documents WHERE doc_id = ?1")?
-                .query_row([&key], |r| r.get(0))
-                .optional()?;
+            let version = self
+                .db()
+                .first(
+                    "SELECT version FROM documents WHERE doc_id = ?1",
+                    &[key.as_str().into()],
+                )?
+                .map(|r| r.int(0))
+                .transpose()?;
             if version == Some(l.version) {
                 return Ok(Some(l));
             }
             // Another handle on this file wrote the document since: reload it.
         }
-        Ok(load_from_disk(&self.conn, &key)?.map(|(mut doc, version)| {
+        Ok(load_from_disk(self.db(), &key)?.map(|(mut doc, version)| {
             doc.set_actor(self.actor.clone());
             let saved = doc.get_heads();
             Loaded {
@@ -352,31 +376,47 @@ impl Store {
     /// failure abandons the transaction and is returned as `Err`). `Err` also when the transaction
     /// itself cannot begin or commit. A document that failed must be dropped from memory.
     fn persist_each(&mut self, docs: &mut [(DocId, Loaded)], all_or_nothing: bool) -> Result<Vec<Option<Error>>> {
-        // IMMEDIATE takes the write lock up front, so the version check below cannot race another
-        // handle's write.
-        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = chrono::Utc::now().to_rfc3339();
-        signatures::write_staged(&tx, std::mem::take(&mut self.staged_sigs), &now)?;
-        let mut versions = Vec::with_capacity(docs.len());
-        let mut failures = Vec::with_capacity(docs.len());
-        for (id, l) in docs.iter_mut() {
-            let sp = tx.savepoint()?;
-            match write_doc(&sp, id, l, &now) {
-                Ok(version) => {
-                    sp.commit()?;
-                    versions.push(Some(version));
-                    failures.push(None);
-                }
-                // Dropping the savepoint rolls back what this document wrote.
-                Err(e) if all_or_nothing => return Err(e),
-                Err(e) => {
-                    drop(sp);
-                    versions.push(None);
-                    failures.push(Some(e));
+        let staged = std::mem::take(&mut self.staged_sigs);
+        // Documents are written (and on PostgreSQL row-locked) in id order, whatever order the
+        // batch came in: two nodes writing overlapping batches then never wait on each other in a
+        // cycle.
+        let mut order: Vec<usize> = (0..docs.len()).collect();
+        order.sort_by(|&a, &b| docs[a].0.cmp(&docs[b].0));
+        let db = &*self.conn;
+        // On SQLite, IMMEDIATE takes the write lock up front, so the version check in `write_doc`
+        // cannot race another handle's write; on PostgreSQL `write_doc` locks the document's row.
+        let outcome = sql::transaction(db, true, |tx| {
+            signatures::write_staged(tx, staged, &now)?;
+            let mut versions: Vec<Option<i64>> = vec![None; docs.len()];
+            let mut failures: Vec<Option<Error>> = (0..docs.len()).map(|_| None).collect();
+            let mut written = Vec::new();
+            for &i in &order {
+                let (id, l) = &mut docs[i];
+                tx.exec("SAVEPOINT doc", &[])?;
+                match write_doc(tx, id, l, &now) {
+                    Ok((version, wrote)) => {
+                        tx.exec("RELEASE SAVEPOINT doc", &[])?;
+                        versions[i] = Some(version);
+                        if wrote {
+                            written.push(id.to_string());
+                        }
+                    }
+                    Err(e) => {
+                        // Undoes what this document wrote, and (PostgreSQL) clears the error.
+                        tx.exec("ROLLBACK TO SAVEPOINT doc", &[])?;
+                        tx.exec("RELEASE SAVEPOINT doc", &[])?;
+                        if all_or_nothing {
+                            return Err(e);
+                        }
+                        failures[i] = Some(e);
+                    }
                 }
             }
-        }
-        tx.commit()?;
+            number_changes(tx, &written)?;
+            Ok((versions, failures))
+        });
+        let (versions, failures) = outcome?;
         for ((_, l), version) in docs.iter_mut().zip(versions) {
             if let Some(version) = version {
                 l.saved = l.doc.get_heads();
@@ -389,49 +429,47 @@ impl Store {
 
     /// How a document is stored: its snapshot and the incremental chunks saved since.
     pub fn storage_stats(&self, id: &DocId) -> Result<Option<StorageStats>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT snapshot_bytes, chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1")?
-            .query_row([id.to_string()], |r| {
-                Ok(StorageStats {
-                    snapshot_bytes: r.get(0)?,
-                    chunk_count: r.get(1)?,
-                    chunk_bytes: r.get(2)?,
-                })
+        let row = self.db().first(
+            "SELECT snapshot_bytes, chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1",
+            &[id.to_string().into()],
+        )?;
+        row.map(|r| {
+            Ok(StorageStats {
+                snapshot_bytes: r.int(0)?,
+                chunk_count: r.int(1)?,
+                chunk_bytes: r.int(2)?,
             })
-            .optional()?)
+        })
+        .transpose()
     }
 
     /// The store-wide change cursor: it grows with every write and merge that changes a document.
     pub fn change_cursor(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .prepare_cached("SELECT COALESCE(MAX(change_seq), 0) FROM documents")?
-            .query_row([], |r| r.get(0))?;
-        Ok(n as u64)
+        let sql = match self.db().dialect() {
+            Dialect::Sqlite => "SELECT COALESCE(MAX(change_seq), 0) FROM documents",
+            Dialect::Postgres => "SELECT cursor FROM change_cursor WHERE id = 1",
+        };
+        Ok(self.db().one(sql, &[])?.int(0)? as u64)
     }
 
     /// Documents whose last change is after `cursor`, oldest change first, with their cursor.
     pub fn changed_since(&self, cursor: u64) -> Result<Vec<(DocId, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, change_seq FROM documents WHERE change_seq > ?1 ORDER BY change_seq")?;
-        let rows = stmt.query_map([cursor as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, seq) = row?;
-            out.push((id.parse()?, seq as u64));
-        }
-        Ok(out)
+        let rows = self.db().query(
+            "SELECT doc_id, change_seq FROM documents WHERE change_seq > ?1 ORDER BY change_seq, doc_id",
+            &[(cursor as i64).into()],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.text(0)?.parse()?, r.int(1)? as u64)))
+            .collect()
     }
 
     /// The heads the server last acknowledged as durable for a document (`None`: never synced).
     pub fn synced_heads(&self, id: &DocId) -> Result<Option<Vec<String>>> {
-        let text: Option<Option<String>> = self
-            .conn
-            .prepare_cached("SELECT synced_heads FROM documents WHERE doc_id = ?1")?
-            .query_row([id.to_string()], |r| r.get(0))
-            .optional()?;
+        let row = self.db().first(
+            "SELECT synced_heads FROM documents WHERE doc_id = ?1",
+            &[id.to_string().into()],
+        )?;
+        let text = row.map(|r| r.opt_text(0)).transpose()?;
         Ok(text
             .flatten()
             .map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
@@ -445,36 +483,29 @@ impl Store {
             h.sort();
             h.join(",")
         });
-        self.conn
-            .prepare_cached("UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1")?
-            .execute(params![id.to_string(), text])?;
+        self.db().exec(
+            "UPDATE documents SET synced_heads = ?2 WHERE doc_id = ?1",
+            &[id.to_string().into(), text.into()],
+        )?;
         Ok(())
     }
 
     /// Forgets every server acknowledgement and the change cursor, so the next sync offers every
     /// document again (after the server was restored from a backup).
     pub fn forget_sync_state(&mut self) -> Result<()> {
-        self.conn
-            .prepare_cached("UPDATE documents SET synced_heads = NULL")?
-            .execute([])?;
-        meta_set(&self.conn, "sync.cursor", "0")
+        self.db().exec("UPDATE documents SET synced_heads = NULL", &[])?;
+        meta_set(self.db(), "sync.cursor", "0")
     }
 
     /// Documents with changes the server has not acknowledged, oldest change first.
     pub fn pending(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, heads, synced_heads FROM documents ORDER BY change_seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
+        let rows = self.db().query(
+            "SELECT doc_id, heads, synced_heads FROM documents ORDER BY change_seq, doc_id",
+            &[],
+        )?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, heads, synced) = row?;
+            let (id, heads, synced) = (row.text(0)?, row.text(1)?, row.opt_text(2)?);
             let mut heads: Vec<&str> = heads.split(',').filter(|h| !h.is_empty()).collect();
             heads.sort_unstable();
             if synced.as_deref() != Some(heads.join(",").as_str()) {
@@ -486,11 +517,8 @@ impl Store {
 
     /// The ids of every document in the store.
     pub fn doc_ids(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
-        let keys = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        keys.iter().map(|k| k.parse()).collect()
+        let rows = self.db().query("SELECT doc_id FROM documents ORDER BY doc_id", &[])?;
+        rows.iter().map(|r| r.text(0)?.parse()).collect()
     }
 
     /// The document's current heads as hex (empty if the store does not hold it).
@@ -501,11 +529,11 @@ impl Store {
 
     /// The heads stored with the document (hex), `None` if the store does not hold it.
     fn disk_heads(&self, id: &DocId) -> Result<Option<Vec<String>>> {
-        let text: Option<String> = self
-            .conn
-            .prepare_cached("SELECT heads FROM documents WHERE doc_id = ?1")?
-            .query_row([id.to_string()], |r| r.get(0))
-            .optional()?;
+        let row = self.db().first(
+            "SELECT heads FROM documents WHERE doc_id = ?1",
+            &[id.to_string().into()],
+        )?;
+        let text = row.map(|r| r.text(0)).transpose()?;
         Ok(text.map(|t| t.split(',').filter(|h| !h.is_empty()).map(str::to_string).collect()))
     }
 
@@ -562,17 +590,26 @@ impl Store {
 }
 
 /// Writes one document's new changes (a chunk, or a fresh snapshot) and re-projects it; returns the
-/// row's new version.
-fn write_doc(tx: &Connection, id: &DocId, l: &mut Loaded, now: &str) -> Result<i64> {
+/// row's new version and whether anything was written.
+///
+/// On PostgreSQL the document's row is locked first (`FOR UPDATE`) and held to the commit, so two
+/// nodes writing one document write one after the other, each merging what the other stored; its
+/// `change_seq` is given by [`number_changes`] at the end of the transaction.
+fn write_doc(tx: &dyn Sql, id: &DocId, l: &mut Loaded, now: &str) -> Result<(i64, bool)> {
     if l.stored && l.doc.get_heads() == l.saved {
-        return Ok(l.version);
+        return Ok((l.version, false));
     }
+    let dialect = tx.dialect();
     let key = id.to_string();
-    let row: Option<(i64, i64, i64, i64)> = tx
-        .prepare_cached("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1")?
-        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    let Some((version, count, bytes, snap)) = row else {
+    let lock = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    };
+    let row = tx.first(
+        &format!("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1{lock}"),
+        &[key.as_str().into()],
+    )?;
+    let Some(row) = row else {
         let snapshot = l.doc.save();
         let (site, day) = match id {
             DocId::Site(s) => (Some(s.to_string()), None),
@@ -580,28 +617,31 @@ fn write_doc(tx: &Connection, id: &DocId, l: &mut Loaded, now: &str) -> Result<i
             DocId::Okr(..) => (None, None),
         };
         let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-        tx.prepare_cached(
-            "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
-                 change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8,
-                 (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents))",
-        )?
-        .execute(params![
-            key,
-            id.kind().as_str(),
-            site,
-            day,
-            snapshot,
-            snapshot.len() as i64,
-            heads_text,
-            now
-        ])?;
+        tx.exec(
+            &format!(
+                "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
+                 change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, {})",
+                next_seq(dialect, "0")
+            ),
+            &[
+                key.as_str().into(),
+                id.kind().as_str().into(),
+                site.into(),
+                day.into(),
+                Value::Bytes(snapshot.clone()),
+                (snapshot.len() as i64).into(),
+                heads_text.into(),
+                now.into(),
+            ],
+        )?;
         projection::project(tx, id, &l.doc)?;
-        return Ok(1);
+        return Ok((1, true));
     };
+    let (version, count, bytes, snap) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
     let mut base = l.saved.clone();
     if !l.stored || version != l.version {
-        // Another handle wrote this document since this copy was loaded (or created it while
-        // this one started from the genesis): take its changes in before writing ours.
+        // Another handle (another node) wrote this document since this copy was loaded (or
+        // created it while this one started from the genesis): take its changes in before writing.
         if let Some((mut disk, _)) = load_from_disk(tx, &key)? {
             l.doc.merge(&mut disk)?;
             base = disk.get_heads();
@@ -616,20 +656,62 @@ fn write_doc(tx: &Connection, id: &DocId, l: &mut Loaded, now: &str) -> Result<i
     if count + 1 >= COMPACT_AFTER_CHUNKS || bytes + chunk.len() as i64 > snap {
         replace_snapshot(tx, &key, &l.doc, now)?;
     } else if !chunk.is_empty() {
-        tx.prepare_cached(
+        tx.exec(
             "INSERT INTO chunks (doc_id, seq, data)
                  VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chunks WHERE doc_id = ?1), ?2)",
-        )?
-        .execute(params![key, chunk])?;
-        tx.prepare_cached(
-            "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
-                 heads = ?3, version = version + 1, updated_at = ?4,
-                 change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-        )?
-        .execute(params![key, chunk.len() as i64, heads_text, now])?;
+            &[key.as_str().into(), Value::Bytes(chunk.clone())],
+        )?;
+        tx.exec(
+            &format!(
+                "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2,
+                 heads = ?3, version = version + 1, updated_at = ?4, change_seq = {} WHERE doc_id = ?1",
+                next_seq(dialect, "change_seq")
+            ),
+            &[
+                key.as_str().into(),
+                (chunk.len() as i64).into(),
+                heads_text.into(),
+                now.into(),
+            ],
+        )?;
     }
     projection::project(tx, id, &l.doc)?;
-    Ok(version + 1)
+    Ok((version + 1, true))
+}
+
+/// The `change_seq` a written document takes: on SQLite (one writer at a time) the next number at
+/// once; on PostgreSQL `placeholder` until [`number_changes`] numbers the transaction's documents.
+fn next_seq(dialect: Dialect, placeholder: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM documents)".to_string(),
+        Dialect::Postgres => placeholder.to_string(),
+    }
+}
+
+/// Numbers the documents a PostgreSQL transaction wrote, last thing before its commit, and wakes
+/// the other nodes. The counter row is updated here and nowhere else: a second transaction waits on
+/// it until the first has committed, so numbers follow commit order, and a reader that sees number
+/// N has every number below it (the gap Couchbase Sync Gateway's sequences had cannot open). The
+/// notification is sent at commit, and only wakes: nodes poll the cursor anyway.
+fn number_changes(tx: &dyn Sql, written: &[String]) -> Result<()> {
+    if tx.dialect() != Dialect::Postgres || written.is_empty() {
+        return Ok(());
+    }
+    let last = tx
+        .one(
+            "UPDATE change_cursor SET cursor = cursor + ?1 WHERE id = 1 RETURNING cursor",
+            &[(written.len() as i64).into()],
+        )?
+        .int(0)?;
+    let first = last - written.len() as i64 + 1;
+    for (k, doc) in written.iter().enumerate() {
+        tx.exec(
+            "UPDATE documents SET change_seq = ?2 WHERE doc_id = ?1",
+            &[doc.into(), (first + k as i64).into()],
+        )?;
+    }
+    tx.exec("SELECT pg_notify('sitesync_changes', ?1)", &[last.to_string().into()])?;
+    Ok(())
 }
 
 /// Whether the document holds every change named by `hashes`. (`get_missing_deps` looks the hashes
@@ -640,24 +722,24 @@ fn knows(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
 
 /// Loads a document strictly from its snapshot and chunks, with the row's version; a damaged chunk or
 /// a gap in the history is an error, never a silently shorter document.
-fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64)>> {
-    let row: Option<(Vec<u8>, i64)> = conn
-        .prepare_cached("SELECT snapshot, version FROM documents WHERE doc_id = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((snapshot, version)) = row else {
+fn load_from_disk(conn: &dyn Sql, key: &str) -> Result<Option<(Automerge, i64)>> {
+    let row = conn.first(
+        "SELECT snapshot, version FROM documents WHERE doc_id = ?1",
+        &[key.into()],
+    )?;
+    let Some(row) = row else {
         return Ok(None);
     };
+    let (snapshot, version) = (row.bytes(0)?, row.int(1)?);
     let corrupt = |reason: String| Error::CorruptDocument {
         doc: key.to_string(),
         reason,
     };
     let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
     let mut doc = Automerge::load_with_options(&snapshot, strict).map_err(|e| corrupt(e.to_string()))?;
-    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
-    let chunks = stmt.query_map([key], |r| r.get::<_, Vec<u8>>(0))?;
+    let chunks = conn.query("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY seq", &[key.into()])?;
     for chunk in chunks {
-        doc::apply_bytes(&mut doc, &chunk?).map_err(corrupt)?;
+        doc::apply_bytes(&mut doc, &chunk.bytes(0)?).map_err(corrupt)?;
     }
     if !doc.get_missing_deps(&[]).is_empty() {
         return Err(corrupt("a stored chunk depends on changes that are not stored".into()));
@@ -666,33 +748,40 @@ fn load_from_disk(conn: &Connection, key: &str) -> Result<Option<(Automerge, i64
 }
 
 /// Replaces a stored document by a fresh snapshot of `doc` (its chunks folded in and deleted),
-/// moving its version and the change cursor.
-fn replace_snapshot(tx: &Connection, key: &str, doc: &Automerge, now: &str) -> Result<()> {
+/// moving its version and the change cursor. The caller holds the document (SQLite's write lock, or
+/// the row lock on PostgreSQL), so no chunk another writer appends can be deleted unread.
+fn replace_snapshot(tx: &dyn Sql, key: &str, doc: &Automerge, now: &str) -> Result<()> {
     let snapshot = doc.save();
     let heads = heads_hex(&doc.get_heads()).join(",");
-    tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
-        .execute([key])?;
-    tx.prepare_cached(
-        "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
-             heads = ?4, version = version + 1, updated_at = ?5,
-             change_seq = (SELECT MAX(change_seq) + 1 FROM documents) WHERE doc_id = ?1",
-    )?
-    .execute(params![key, snapshot, snapshot.len() as i64, heads, now])?;
+    tx.exec("DELETE FROM chunks WHERE doc_id = ?1", &[key.into()])?;
+    tx.exec(
+        &format!(
+            "UPDATE documents SET snapshot_bytes = ?2, snapshot = ?3, chunk_count = 0, chunk_bytes = 0,
+             heads = ?4, version = version + 1, updated_at = ?5, change_seq = {} WHERE doc_id = ?1",
+            next_seq(tx.dialect(), "change_seq")
+        ),
+        &[
+            key.into(),
+            (snapshot.len() as i64).into(),
+            Value::Bytes(snapshot),
+            heads.into(),
+            now.into(),
+        ],
+    )?;
     Ok(())
 }
 
-fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
+fn meta_get(conn: &dyn Sql, key: &str) -> Result<Option<String>> {
+    conn.first("SELECT value FROM meta WHERE key = ?1", &[key.into()])?
+        .map(|r| r.text(0))
+        .transpose()
 }
 
-fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([key, value])?;
+fn meta_set(conn: &dyn Sql, key: &str, value: &str) -> Result<()> {
+    conn.exec(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[key.into(), value.into()],
+    )?;
     Ok(())
 }
 

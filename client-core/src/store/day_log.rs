@@ -63,7 +63,7 @@ impl Store {
 
     /// Every site in the store: [`super::queries::sites`] on this store.
     pub fn sites(&self) -> Result<Vec<Site>> {
-        super::queries::sites(&self.conn)
+        super::queries::sites(self.db())
     }
 
     /// Today's date at a site, in the site's own time zone.
@@ -232,17 +232,8 @@ impl Store {
         } else {
             "SELECT site_id, day, worker_id, work_item_id FROM labor_lines WHERE line_id = ?1 ORDER BY doc_id"
         };
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map([id.as_str()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (site, date, worker, item) = row?;
+        for row in self.db().query(sql, &[id.as_str().into()])? {
+            let (site, date, worker, item) = (row.text(0)?, row.text(1)?, row.text(2)?, row.text(3)?);
             let (Ok(site), Ok(date), Ok(item)) =
                 (SiteId::new(site), crate::ids::parse_date(&date), WorkItemId::new(item))
             else {

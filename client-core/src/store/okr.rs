@@ -581,13 +581,14 @@ impl Store {
                     .filter(|r| &r.work_item == work_item)
                     .map(|r| r.quantity_milli)
                     .fold(0, add_saturating);
-                let planned: i64 = self
-                    .conn
-                    .query_row(
+                let planned = self
+                    .db()
+                    .first(
                         "SELECT planned_quantity_milli FROM work_items WHERE site_id = ?1 AND work_item_id = ?2",
-                        [&site, work_item],
-                        |r| r.get(0),
-                    )
+                        &[site.as_str().into(), work_item.as_str().into()],
+                    )?
+                    .map(|r| r.int(0))
+                    .transpose()?
                     .unwrap_or(0);
                 (planned > 0).then(|| narrow(qty as i128 * 100_000 / planned as i128))
             }

@@ -310,18 +310,18 @@ impl Store {
     /// Work-days, hours, overtime, cost and line count over `from..=to` as every day stands now,
     /// optionally grouped: [`totals`] on this store.
     pub fn totals(&self, site: Option<&SiteId>, from: NaiveDate, to: NaiveDate, by: Option<GroupBy>) -> Result<Totals> {
-        totals(&self.conn, site, from, to, by)
+        totals(self.db(), site, from, to, by)
     }
 
     /// The labor lines `filter` selects, summed overall and per group: [`summary`] on this store.
     pub fn summary(&self, filter: &RowFilter, by: Option<GroupBy>) -> Result<Summary> {
-        summary(&self.conn, filter, by)
+        summary(self.db(), filter, by)
     }
 
     /// A worker's lines in the month containing `month`, on every site: [`worker_month`] on this
     /// store.
     pub fn worker_month(&self, worker: &WorkerId, month: NaiveDate) -> Result<WorkerMonth> {
-        worker_month(&self.conn, worker, month)
+        worker_month(self.db(), worker, month)
     }
 
     /// Quantity installed to `date` (inclusive) per work item of the site, against the plan, as every
@@ -333,12 +333,12 @@ impl Store {
     /// Quantity installed and labor booked to `date` (inclusive) per work item of the site:
     /// [`progress`] on this store.
     pub fn progress(&self, site: &SiteId, date: NaiveDate, approved_only: bool) -> Result<Vec<WorkItemProgress>> {
-        progress(&self.conn, site, date, approved_only)
+        progress(self.db(), site, date, approved_only)
     }
 
     /// The site-day documents in which a worker has a line in the month of `month`: [`worker_docs`]
     /// on this store.
     pub fn worker_docs(&self, worker: &WorkerId, month: NaiveDate) -> Result<Vec<DocId>> {
-        worker_docs(&self.conn, worker, month)
+        worker_docs(self.db(), worker, month)
     }
 }

@@ -343,26 +343,26 @@ pub fn review_rows(db: &dyn Sql, filter: &RowFilter) -> Result<Vec<ReviewRow>> {
 impl Store {
     /// Labor lines (deleted ones excluded) with roster context: [`labor_rows`] on this store.
     pub fn labor_rows(&self, filter: &RowFilter) -> Result<Vec<LaborRow>> {
-        labor_rows(&self.conn, filter)
+        labor_rows(self.db(), filter)
     }
 
     /// Progress lines (deleted ones excluded): [`progress_rows`] on this store.
     pub fn progress_rows(&self, filter: &RowFilter) -> Result<Vec<ProgressRow>> {
-        progress_rows(&self.conn, filter)
+        progress_rows(self.db(), filter)
     }
 
     /// Site-days with a document, and their status: [`day_rows`] on this store.
     pub fn day_rows(&self, filter: &RowFilter) -> Result<Vec<DayRow>> {
-        day_rows(&self.conn, filter)
+        day_rows(self.db(), filter)
     }
 
     /// Records left out of the projections (flagged lines), with why: [`invalid_rows`] on this store.
     pub fn invalid_rows(&self, filter: &RowFilter) -> Result<Vec<InvalidRow>> {
-        invalid_rows(&self.conn, filter)
+        invalid_rows(self.db(), filter)
     }
 
     /// Review events in causal order per day: [`review_rows`] on this store.
     pub fn review_rows(&self, filter: &RowFilter) -> Result<Vec<ReviewRow>> {
-        review_rows(&self.conn, filter)
+        review_rows(self.db(), filter)
     }
 }

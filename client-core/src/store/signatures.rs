@@ -7,8 +7,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::sql::{Sql, transaction};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::changes::{self, ChangeInfo, Tables, Value};
@@ -40,43 +40,43 @@ pub(super) struct Staged {
 }
 
 /// Writes staged signatures inside the caller's transaction.
-pub(super) fn write_staged(tx: &Connection, staged: Vec<Staged>, now: &str) -> Result<()> {
-    if staged.is_empty() {
-        return Ok(());
-    }
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
+pub(super) fn write_staged(tx: &dyn Sql, staged: Vec<Staged>, now: &str) -> Result<()> {
     for s in staged {
-        stmt.execute(params![
-            hex::encode(s.sig.hash),
-            s.doc,
-            &s.sig.key[..],
-            s.sig.sig,
-            s.device,
-            s.user_id,
-            now
-        ])?;
+        tx.exec(
+            "INSERT INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING",
+            &[
+                hex::encode(s.sig.hash).into(),
+                s.doc.into(),
+                s.sig.key[..].into(),
+                s.sig.sig.into(),
+                s.device.into(),
+                s.user_id.into(),
+                now.into(),
+            ],
+        )?;
     }
     Ok(())
 }
 
 /// Loads the store's key, making and keeping one on first open.
-pub(super) fn load_or_make_key(conn: &Connection) -> Result<Keypair> {
-    if let Some(secret) = meta_get(conn, keys::SIGNING_KEY)? {
-        return Keypair::from_secret_hex(&secret).ok_or_else(|| Error::CorruptDocument {
-            doc: "meta".into(),
-            reason: "the store's signing key is damaged".into(),
-        });
+pub(super) fn load_or_make_key(conn: &dyn Sql) -> Result<Keypair> {
+    if meta_get(conn, keys::SIGNING_KEY)?.is_none() {
+        // Two server nodes opening one new database at once: the first key stored is everyone's.
+        conn.exec(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            &[keys::SIGNING_KEY.into(), Keypair::generate().secret_hex().into()],
+        )?;
     }
-    let key = Keypair::generate();
-    meta_set(conn, keys::SIGNING_KEY, &key.secret_hex())?;
-    Ok(key)
+    let secret = meta_get(conn, keys::SIGNING_KEY)?.unwrap_or_default();
+    Keypair::from_secret_hex(&secret).ok_or_else(|| Error::CorruptDocument {
+        doc: "meta".into(),
+        reason: "the store's signing key is damaged".into(),
+    })
 }
 
 /// The identity the server gave this store's device, if it has.
-pub(super) fn stored_author(conn: &Connection) -> Result<Option<Author>> {
+pub(super) fn stored_author(conn: &dyn Sql) -> Result<Option<Author>> {
     Ok(meta_get(conn, keys::AUTHOR)?.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
@@ -157,17 +157,18 @@ impl Store {
     /// Starts signing with a new key (the store was bound to another device token): the old key
     /// is kept to sign the changes made under it, and who the device is must be learnt again.
     pub(crate) fn rotate_key(&mut self) -> Result<()> {
-        let mut old: Vec<String> = meta_get(&self.conn, keys::OLD_KEYS)?
+        let mut old: Vec<String> = meta_get(self.db(), keys::OLD_KEYS)?
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default();
         old.push(self.key.secret_hex());
         let json = serde_json::to_string(&old).map_err(|e| Error::invalid("old_keys", e.to_string()))?;
         let key = Keypair::generate();
-        let tx = self.conn.transaction()?;
-        meta_set(&tx, keys::OLD_KEYS, &json)?;
-        meta_set(&tx, keys::SIGNING_KEY, &key.secret_hex())?;
-        tx.execute("DELETE FROM meta WHERE key = ?1", [keys::AUTHOR])?;
-        tx.commit()?;
+        transaction(self.db(), true, |tx| {
+            meta_set(tx, keys::OLD_KEYS, &json)?;
+            meta_set(tx, keys::SIGNING_KEY, &key.secret_hex())?;
+            tx.exec("DELETE FROM meta WHERE key = ?1", &[keys::AUTHOR.into()])?;
+            Ok(())
+        })?;
         self.key = key;
         self.author = None;
         self.actor = self.key.new_actor();
@@ -179,7 +180,7 @@ impl Store {
 
     /// Keys this store signed with before its current one.
     fn old_keys(&self) -> Result<Vec<Keypair>> {
-        Ok(meta_get(&self.conn, keys::OLD_KEYS)?
+        Ok(meta_get(self.db(), keys::OLD_KEYS)?
             .and_then(|j| serde_json::from_str::<Vec<String>>(&j).ok())
             .unwrap_or_default()
             .iter()
@@ -194,44 +195,43 @@ impl Store {
             return Ok(());
         }
         let json = serde_json::to_string(author).map_err(|e| Error::invalid("author", e.to_string()))?;
-        meta_set(&self.conn, keys::AUTHOR, &json)?;
+        meta_set(self.db(), keys::AUTHOR, &json)?;
         self.author = Some(author.clone());
         self.set_user(&author.user_name)
     }
 
     /// Replaces the directory of the org's devices.
     pub fn set_directory(&mut self, entries: &[DirectoryEntry]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM directory", [])?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO directory (key, device, user_id, user_name, role) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+        transaction(self.db(), true, |tx| {
+            tx.exec("DELETE FROM directory", &[])?;
             for e in entries {
-                stmt.execute(params![&e.key[..], e.device, e.user_id, e.user_name, e.role.as_str()])?;
+                tx.exec(
+                    "INSERT INTO directory (key, device, user_id, user_name, role) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (key) DO UPDATE SET device = excluded.device, user_id = excluded.user_id,
+                     user_name = excluded.user_name, role = excluded.role",
+                    &[
+                        e.key[..].into(),
+                        e.device.as_str().into(),
+                        e.user_id.as_str().into(),
+                        e.user_name.as_str().into(),
+                        e.role.as_str().into(),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The directory of the org's devices as the server last sent it.
     pub fn directory(&self) -> Result<Vec<DirectoryEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, device, user_id, user_name, role FROM directory ORDER BY device")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
+        let rows = self.db().query(
+            "SELECT key, device, user_id, user_name, role FROM directory ORDER BY device",
+            &[],
+        )?;
         let mut out = Vec::new();
         for row in rows {
-            let (key, device, user_id, user_name, role) = row?;
+            let (key, device, user_id, user_name, role) =
+                (row.bytes(0)?, row.text(1)?, row.text(2)?, row.text(3)?, row.text(4)?);
             let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
                 continue;
             };
@@ -253,27 +253,25 @@ impl Store {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339();
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let doc = doc.to_string();
+        let doc = doc.to_string();
+        transaction(self.db(), true, |tx| {
             for s in sigs {
-                stmt.execute(params![
-                    hex::encode(s.hash),
-                    doc,
-                    &s.key[..],
-                    s.sig,
-                    signer.map(|x| x.0),
-                    signer.map(|x| x.1),
-                    signer.map(|_| now.as_str()),
-                ])?;
+                tx.exec(
+                    "INSERT INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING",
+                    &[
+                        hex::encode(s.hash).into(),
+                        doc.as_str().into(),
+                        s.key[..].into(),
+                        s.sig.clone().into(),
+                        signer.map(|x| x.0).into(),
+                        signer.map(|x| x.1).into(),
+                        signer.map(|_| now.as_str()).into(),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Signatures the server verified, written in the same transaction as the next merge (the group
@@ -293,15 +291,16 @@ impl Store {
     fn signatures_for(&self, doc: &DocId, changes: &[(ChangeHash, String)]) -> Result<Vec<ChangeSig>> {
         let own = fingerprint(&self.key.public());
         let old = self.old_keys()?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, sig FROM signatures WHERE hash = ?1")?;
         let doc_text = doc.to_string();
         let mut out = Vec::with_capacity(changes.len());
         for (hash, actor) in changes {
-            let kept: Option<(Vec<u8>, Vec<u8>)> = stmt
-                .query_row([hash.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
+            let kept = match self.db().first(
+                "SELECT key, sig FROM signatures WHERE hash = ?1",
+                &[hash.to_string().into()],
+            )? {
+                Some(r) => Some((r.bytes(0)?, r.bytes(1)?)),
+                None => None,
+            };
             if let Some((key, sig)) = kept
                 && let Ok(key) = <[u8; 32]>::try_from(key.as_slice())
             {
@@ -357,12 +356,12 @@ impl Store {
             })?
             .unwrap_or_default();
         let mut fresh = Vec::new();
-        {
-            let mut stmt = self.conn.prepare_cached("SELECT 1 FROM signatures WHERE hash = ?1")?;
-            for (hash, actor) in mine {
-                if stmt.query_row([hash.to_string()], |_| Ok(())).optional()?.is_none() {
-                    fresh.push((hash, actor));
-                }
+        for (hash, actor) in mine {
+            let kept = self
+                .db()
+                .first("SELECT 1 FROM signatures WHERE hash = ?1", &[hash.to_string().into()])?;
+            if kept.is_none() {
+                fresh.push((hash, actor));
             }
         }
         let sigs = self.signatures_for(doc, &fresh)?;
@@ -372,22 +371,14 @@ impl Store {
 
     /// The kept signatures of a document's changes, by hash.
     pub fn signatures(&self, doc: &DocId) -> Result<Vec<KeptSignature>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db().query(
             "SELECT hash, key, sig, device, user_id, received_at FROM signatures WHERE doc_id = ?1 ORDER BY hash",
+            &[doc.to_string().into()],
         )?;
-        let rows = stmt.query_map([doc.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-            ))
-        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (hash, key, sig, device, user, at) = row?;
+            let (hash, key, sig) = (row.text(0)?, row.bytes(1)?, row.bytes(2)?);
+            let (device, user, at) = (row.opt_text(3)?, row.opt_text(4)?, row.opt_text(5)?);
             let (Ok(key), Some(hash)) = (<[u8; 32]>::try_from(key.as_slice()), hash_bytes(&hash)) else {
                 continue;
             };
@@ -596,20 +587,22 @@ impl Store {
 
     /// Changes of this phone's the server refused, newest first.
     pub fn refused_changes(&self) -> Result<Vec<RefusedRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db().query(
             "SELECT hash, doc_id, rule, reason, writes, refused_at FROM refused_changes ORDER BY refused_at DESC, hash",
+            &[],
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(RefusedRow {
-                hash: r.get(0)?,
-                doc: r.get(1)?,
-                rule: r.get(2)?,
-                reason: r.get(3)?,
-                writes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                refused_at: r.get(5)?,
+        rows.iter()
+            .map(|r| {
+                Ok(RefusedRow {
+                    hash: r.text(0)?,
+                    doc: r.text(1)?,
+                    rule: r.text(2)?,
+                    reason: r.text(3)?,
+                    writes: serde_json::from_str(&r.text(4)?).unwrap_or_default(),
+                    refused_at: r.text(5)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
     }
 
     /// Takes changes the server refused out of this store's copy of a document, with every change
@@ -673,23 +666,23 @@ impl Store {
         loaded.doc = kept;
         loaded.encoded = None;
         self.rewrite(id, &mut loaded)?;
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT OR REPLACE INTO refused_changes (hash, doc_id, rule, reason, writes, refused_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        for (hash, v, info) in &rows {
+            let writes = serde_json::to_string(&info.as_ref().map(|i| i.writes.clone()).unwrap_or_default())
+                .unwrap_or_else(|_| "[]".into());
+            self.db().exec(
+                "INSERT INTO refused_changes (hash, doc_id, rule, reason, writes, refused_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (hash) DO UPDATE SET doc_id = excluded.doc_id, rule = excluded.rule,
+                 reason = excluded.reason, writes = excluded.writes, refused_at = excluded.refused_at",
+                &[
+                    hash.to_string().into(),
+                    id.to_string().into(),
+                    v.rule().into(),
+                    v.to_string().into(),
+                    writes.into(),
+                    now.as_str().into(),
+                ],
             )?;
-            for (hash, v, info) in &rows {
-                let writes = serde_json::to_string(&info.as_ref().map(|i| i.writes.clone()).unwrap_or_default())
-                    .unwrap_or_else(|_| "[]".into());
-                stmt.execute(params![
-                    hash.to_string(),
-                    id.to_string(),
-                    v.rule(),
-                    v.to_string(),
-                    writes,
-                    now
-                ])?;
-            }
         }
         let n = dropped.len();
         self.put_back(id.clone(), loaded);
@@ -701,13 +694,15 @@ impl Store {
     fn rewrite(&mut self, id: &DocId, loaded: &mut Loaded) -> Result<()> {
         let key = id.to_string();
         let now = chrono::Utc::now().to_rfc3339();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        super::replace_snapshot(&tx, &key, &loaded.doc, &now)?;
-        projection::project(&*tx, id, &loaded.doc)?;
-        let version: i64 = tx.query_row("SELECT version FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))?;
-        tx.commit()?;
+        let version = transaction(self.db(), true, |tx| {
+            super::replace_snapshot(tx, &key, &loaded.doc, &now)?;
+            projection::project(tx, id, &loaded.doc)?;
+            tx.one(
+                "SELECT version FROM documents WHERE doc_id = ?1",
+                &[key.as_str().into()],
+            )?
+            .int(0)
+        })?;
         loaded.saved = loaded.doc.get_heads();
         loaded.stored = true;
         loaded.version = version;

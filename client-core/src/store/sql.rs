@@ -188,6 +188,11 @@ pub trait Sql {
     }
 }
 
+/// A connection a [`crate::Store`] owns: the neutral SQL, movable to another thread.
+pub trait Conn: Sql + Send {}
+
+impl<T: Sql + Send> Conn for T {}
+
 /// Runs `f` inside one transaction on `db`: committed if it returns `Ok`, rolled back otherwise.
 /// `write` takes the write lock at the start (see [`Dialect::begin_write`]).
 pub fn transaction<T>(db: &dyn Sql, write: bool, f: impl FnOnce(&dyn Sql) -> Result<T>) -> Result<T> {
