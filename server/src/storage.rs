@@ -14,7 +14,7 @@ use std::sync::{Mutex, PoisonError};
 use rusqlite::Connection;
 use sitesync_core::store::sql::{Dialect, Sql};
 
-pub use self::pg::PgDatabase;
+pub use self::pg::{PgDatabase, migrate};
 
 /// Where the server's state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! PostgreSQL behind the [`Database`] boundary: a pool of `tokio-postgres` clients that the neutral
-//! SQL of [`sitesync_core::store::sql`] runs on.
+//! SQL of [`sitesync_core::store::sql`] runs on, and the schema migrations every node may start at
+//! the same moment.
 //!
 //! Decisions (2026-11-30):
 //! - **Blocking calls over a runtime of its own.** [`Database::run`] is synchronous, like the
@@ -26,6 +27,7 @@
 //!   not hold its locks for long), and `application_name` (`pg_stat_activity` says who is who). They
 //!   travel in the startup packet, so a connection has them before its first statement.
 
+mod migrations;
 mod placeholders;
 
 use std::cell::Cell;
@@ -38,6 +40,7 @@ use sitesync_core::{Error, Result};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Statement};
 
+pub use self::migrations::migrate;
 use super::Database;
 
 /// How long a call waits for a free pooled connection before it fails.
