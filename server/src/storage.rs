@@ -6,11 +6,15 @@
 //! each call a connection for its duration: the one SQLite connection under a mutex, or a pooled
 //! PostgreSQL client.
 
+mod pg;
+
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use rusqlite::Connection;
 use sitesync_core::store::sql::{Dialect, Sql};
+
+pub use self::pg::{PgDatabase, migrate};
 
 /// Where the server's state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

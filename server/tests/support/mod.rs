@@ -1,10 +1,12 @@
 //! What the server's tests share: the real `sitesync-server` binary as a child process, its admin
-//! commands, a seeded PRNG whose seed is printed so a failure can be replayed, and SQLite's own
-//! integrity check.
+//! commands, a seeded PRNG whose seed is printed so a failure can be replayed, SQLite's own
+//! integrity check, and a fresh PostgreSQL database per test ([`pg`]).
 //!
 //! Each test file says `mod support;` (cargo builds every file in `tests/` as its own crate, and
 //! not this folder), so a helper one of them does not use is not dead code.
 #![allow(dead_code)]
+
+pub mod pg;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
