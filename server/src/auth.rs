@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sitesync_core::ids::{DocId, SiteId};
-use sitesync_core::store::sql::{Row, Sql, Value, transaction};
+use sitesync_core::store::sql::{Dialect, Row, Sql, Value, transaction};
 
 use crate::error::{Error, Result};
 use crate::storage::{self, Database, SqliteDatabase};
@@ -234,7 +234,7 @@ impl AuthDb {
 
     /// A `COUNT(*)`.
     fn count(&self, sql: &str, params: &[Value]) -> Result<i64> {
-        Ok(self.with(|db| db.one(sql, params)?.int(0))?)
+        self.with(|db| db.one(sql, params)?.int(0))
     }
 
     /// The server's data epoch, created on first use. Two nodes starting at once agree: the first
@@ -391,6 +391,10 @@ impl AuthDb {
                     &[device_id.into(), chrono::Utc::now().to_rfc3339().into()],
                 )?;
                 tx.exec("DELETE FROM browser_sessions WHERE device_id = ?1", &[device_id.into()])?;
+                if n > 0 && tx.dialect() == Dialect::Postgres {
+                    // Every node closes the device's live connections (delivered at commit).
+                    tx.exec("SELECT pg_notify('sitesync_revoked', ?1)", &[device_id.into()])?;
+                }
                 Ok(n > 0)
             })
         })?;

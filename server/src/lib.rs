@@ -168,6 +168,10 @@ pub async fn run_tls(
     serve(listener, state, Some(tls), shutdown).await
 }
 
+/// How long the OKR feeder's lease lasts without renewal: a node that dies hands feeding to
+/// another within this.
+const FEEDER_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -188,6 +192,11 @@ async fn serve(
             }
         })
     };
+    // Other nodes on the same PostgreSQL announce their commits and revocations: a push through
+    // another node reaches this node's connections without waiting for the poll.
+    let other_nodes = state
+        .notifications_url()
+        .map(|url| tokio::spawn(storage::listen::listen(state.clone(), url.to_string())));
     // What devices confirmed they hold is written down in batches (it only saves resending).
     let recorder = {
         let state = state.clone();
@@ -210,6 +219,19 @@ async fn serve(
         let mut pushed = state.subscribe_events();
         tokio::spawn(async move {
             loop {
+                // One node feeds for the whole service (two would each write the same check-in).
+                match state.lease("okr-feeder", FEEDER_LEASE).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the feeder's lease could not be read");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
                 let today = chrono::Utc::now().date_naive();
                 // Whether each key result may be fed is asked again on every feed: grants change.
                 let feed = move |auth: &auth::AuthDb, store: &mut sitesync_core::Store| {
@@ -247,6 +269,9 @@ async fn serve(
     })
     .await;
     poller.abort();
+    if let Some(other_nodes) = other_nodes {
+        other_nodes.abort();
+    }
     feeder.abort();
     recorder.abort();
     if let Err(e) = state_for_exit.flush_deliveries().await {

@@ -9,7 +9,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sitesync_core::import::Company;
+use sitesync_server::storage::Location;
 use sitesync_server::{AppState, admin};
+
+/// How long the demo's loader holds its lease: longer than loading takes, so a second server
+/// started beside it does not load the demo again.
+const DEMO_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The sitesync relay and head-office service.
 #[derive(Parser, Debug)]
@@ -27,6 +32,8 @@ enum Command {
         /// Data directory (SQLite databases, admin token).
         #[arg(long, env = "SITESYNC_DATA", default_value = "./sitesync-data")]
         data: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// Address to listen on.
         #[arg(long, env = "SITESYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -57,14 +64,55 @@ enum Command {
         #[arg(long, env = "SITESYNC_HEADER_TIMEOUT", default_value_t = ConnectionLimits::default().header_timeout.as_secs_f64())]
         header_timeout: f64,
     },
-    /// Administer a data directory; works while the server runs on it.
+    /// Administer a data directory (or a PostgreSQL database); works while the server runs on it.
     Admin {
         /// Data directory.
         #[arg(long, env = "SITESYNC_DATA", default_value = "./sitesync-data")]
         data: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+/// Where the documents and credentials live.
+#[derive(clap::Args, Debug, Clone)]
+struct DatabaseArgs {
+    /// Keep documents and credentials in this PostgreSQL database (postgres://USER@HOST:PORT/DB)
+    /// instead of SQLite files in --data. Any number of servers may share one database; --data then
+    /// holds only the admin token of a first start and demo tokens. The schema is created or
+    /// migrated at start, once however many servers start together.
+    #[arg(long, env = "SITESYNC_DATABASE")]
+    database: Option<String>,
+    /// PostgreSQL connections pooled for credentials and reports (the documents' writer, reader
+    /// and jobs hold three more, and listening for other servers one).
+    #[arg(long, env = "SITESYNC_DB_CONNECTIONS", default_value_t = 8)]
+    db_connections: usize,
+}
+
+impl DatabaseArgs {
+    fn location(&self) -> Location {
+        match &self.database {
+            None => Location::Sqlite,
+            Some(url) => Location::Postgres {
+                url: url.clone(),
+                connections: self.db_connections,
+            },
+        }
+    }
+}
+
+/// Opens the state on a blocking thread (PostgreSQL's client blocks while it connects and migrates).
+async fn open_state(data: &Path, location: Location) -> Result<AppState> {
+    let dir = data.to_path_buf();
+    let what = match &location {
+        Location::Sqlite => data.display().to_string(),
+        Location::Postgres { .. } => "the PostgreSQL database".to_string(),
+    };
+    tokio::task::spawn_blocking(move || AppState::open_at(&dir, &location))
+        .await?
+        .with_context(|| format!("opening {what}"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -132,11 +180,15 @@ enum AdminCommand {
     /// Rebuild the report tables from the documents alone.
     Reindex,
     /// Copy the databases consistently while the server runs (SQLite online backup). Restore by
-    /// starting a server on the copy: `serve --data OUT`.
+    /// starting a server on the copy: `serve --data OUT`. On PostgreSQL use pg_dump, then
+    /// `renew-epoch` on the restored database.
     Backup {
         /// An empty directory for the copy.
         out: PathBuf,
     },
+    /// Start a new data epoch, so phones offer everything again: run it on a database restored
+    /// from a dump (changes acknowledged after the dump are not in it).
+    RenewEpoch,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +235,7 @@ async fn run() -> Result<()> {
     match cli.command {
         Command::Serve {
             data,
+            database,
             listen,
             demo,
             api_rate,
@@ -220,14 +273,19 @@ async fn run() -> Result<()> {
                 (Some(cert), Some(key)) => Some(Arc::new(Tls::load(&cert, &key)?)),
                 _ => None,
             };
-            serve(&data, listen, demo, limits, front, tls).await
+            serve(&data, database.location(), listen, demo, limits, front, tls).await
         }
-        Command::Admin { data, command } => admin_command(&data, command).await,
+        Command::Admin {
+            data,
+            database,
+            command,
+        } => admin_command(&data, database.location(), command).await,
     }
 }
 
 async fn serve(
     data: &Path,
+    location: Location,
     listen: SocketAddr,
     demo: bool,
     limits: Limits,
@@ -238,11 +296,12 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let state = AppState::open(data)
-        .with_context(|| format!("opening {}", data.display()))?
+    let state = open_state(data, location)
+        .await?
         .with_limits(limits)
         .with_connection_limits(front);
-    let fresh = state.auth(|a| a.is_empty()).await?;
+    // Servers sharing a database that start together load the demo once: the lease's holder.
+    let fresh = state.auth(|a| a.is_empty()).await? && (!demo || state.lease("demo", DEMO_LEASE).await?);
     let dir = data.to_path_buf();
     if let Some(path) = state.auth(move |a| admin::bootstrap(a, &dir)).await? {
         // On stdout, whatever the log level: the operator needs it to do anything at all.
@@ -320,8 +379,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
-    let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+async fn admin_command(data: &Path, location: Location, command: AdminCommand) -> Result<()> {
+    let postgres = location != Location::Sqlite;
+    let state = open_state(data, location).await?;
     // The audit line names the command and its arguments (none of which is a secret).
     let action = format!("admin subcommand {command:?}");
     match command {
@@ -379,6 +439,15 @@ async fn admin_command(data: &Path, command: AdminCommand) -> Result<()> {
             eprintln!("device {device} enrolled; its token (shown once):");
             println!("{token}");
             return Ok(());
+        }
+        AdminCommand::Backup { .. } if postgres => {
+            anyhow::bail!(
+                "the state is in PostgreSQL: back it up with pg_dump, and run `admin renew-epoch` after a restore"
+            );
+        }
+        AdminCommand::RenewEpoch => {
+            let epoch = state.auth(|a| a.renew_epoch()).await?;
+            println!("epoch {epoch}");
         }
         AdminCommand::Backup { out } => {
             for path in admin::backup(data, &out)? {

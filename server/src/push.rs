@@ -45,13 +45,14 @@ enum Plan {
 /// Every change first passes the gate (`sitesync_core::store::Screen`): its signature names its
 /// author, and the author's role and grants must allow each of its writes; refused changes are left
 /// out and named in the answer, the rest is stored. Returns each push's results in order, and sends
-/// one [`PushEvent`] with every document changed.
+/// one [`PushEvent`] with every document changed; `evented` then holds at least the event's cursor.
 pub(crate) fn push_batch(
     auth: &AuthDb,
     store: &mut Store,
     pushes: Vec<(Principal, Vec<DocSync>)>,
     deliveries: &Deliveries,
     events: &broadcast::Sender<Arc<PushEvent>>,
+    evented: &std::sync::atomic::AtomicU64,
 ) -> Result<Vec<Vec<DocResult>>> {
     // 1. Decide per document, reading only.
     let mut before: HashMap<DocId, Vec<String>> = HashMap::new();
@@ -336,6 +337,9 @@ pub(crate) fn push_batch(
             cursor,
             docs,
         }));
+        // Only what the event covers: a commit of another node numbered after it still wakes
+        // connections through the change poll.
+        evented.fetch_max(cursor, std::sync::atomic::Ordering::SeqCst);
     }
     Ok(out)
 }

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::auth::{AuthDb, BrowserSessions, Principal};
 use crate::error::{Error, Result};
 use crate::limits::{ConnectionLimits, Guard, Limits};
+use crate::storage::Location;
 use crate::sync_conn::Stores;
 
 /// Everything a request handler needs; cheap to clone.
@@ -51,6 +52,23 @@ pub struct AppState {
     connection_limits: ConnectionLimits,
     /// How long a dashboard sign-in lasts.
     browser_sessions: BrowserSessions,
+    /// Devices revoked (here, or on another node when they share PostgreSQL): their live
+    /// connections close at once.
+    revocations: broadcast::Sender<String>,
+    /// What this node shares with others, when the state lives in PostgreSQL.
+    shared: Option<SharedDatabase>,
+}
+
+/// What a node on PostgreSQL needs beyond its stores: leases for once-per-service jobs, and where
+/// to listen for other nodes' commits.
+#[derive(Clone, Debug)]
+struct SharedDatabase {
+    /// The documents' pool (the `jobs` table lives beside the documents).
+    docs: Arc<crate::storage::PgDatabase>,
+    /// The URL, for the one direct connection that LISTENs.
+    url: String,
+    /// This node's name in leases: random per start.
+    node: String,
 }
 
 /// Keep-alive of sync connections: a ping every `ping_every`; a connection from which nothing (not
@@ -82,11 +100,37 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AppState {
     /// Opens the data directory (creating it), its credential database and document store.
     pub fn open(data_dir: &Path) -> Result<AppState> {
+        AppState::open_at(data_dir, &Location::Sqlite)
+    }
+
+    /// Opens the state where `location` says, with `data_dir` for files (created if missing). On
+    /// PostgreSQL the schema is migrated first, once however many nodes start together.
+    pub fn open_at(data_dir: &Path, location: &Location) -> Result<AppState> {
         crate::files::tighten_data_dir(data_dir)?;
-        let auth = AuthDb::open(data_dir)?;
-        let documents = data_dir.join("documents.sqlite3");
-        crate::files::private_database(&documents)?;
-        let mut docs = Store::open(documents)?;
+        let (auth, mut docs, reader, shared) = match location {
+            Location::Sqlite => {
+                let auth = AuthDb::open(data_dir)?;
+                let documents = data_dir.join("documents.sqlite3");
+                crate::files::private_database(&documents)?;
+                let docs = Store::open(&documents)?;
+                // Opened after the writer's, which brought the schema up to date; nothing writes
+                // through it.
+                let reader = Store::open(&documents)?;
+                (auth, docs, reader, None)
+            }
+            Location::Postgres { url, connections } => {
+                let pg = crate::storage::open_postgres(url, *connections)?;
+                let auth = AuthDb::on(pg.auth.clone());
+                let docs = Store::open_on(Box::new(pg.docs.dedicated()?), "postgres (documents)")?;
+                let reader = Store::open_on(Box::new(pg.docs.dedicated()?), "postgres (reports)")?;
+                let shared = SharedDatabase {
+                    docs: pg.docs,
+                    url: url.clone(),
+                    node: format!("node-{}", hex::encode(rand_bytes()?)),
+                };
+                (auth, docs, reader, Some(shared))
+            }
+        };
         if docs.user() != "server" {
             docs.set_user("server")?;
         }
@@ -95,8 +139,7 @@ impl AppState {
         // with its documents store's key, registered like a device's.
         auth.register_key(SERVER_DEVICE, &docs.public_key())?;
         let cursor = docs.change_cursor()?;
-        // Opened after the writer's, which brought the schema up to date; nothing writes through it.
-        let reader = Arc::new(Mutex::new(Store::open(data_dir.join("documents.sqlite3"))?));
+        let reader = Arc::new(Mutex::new(reader));
         let (auth, docs) = (Arc::new(auth), Arc::new(Mutex::new(docs)));
         let events = broadcast::channel(EVENT_BACKLOG).0;
         let deliveries = Deliveries::default();
@@ -130,7 +173,36 @@ impl AppState {
             timing: KeepAlive::default(),
             connection_limits: ConnectionLimits::default(),
             browser_sessions: BrowserSessions::default(),
+            revocations: broadcast::channel(64).0,
+            shared,
         })
+    }
+
+    /// Whether this node holds (or now takes) the lease of a once-per-service job; on SQLite, one
+    /// process serves a data directory and always does.
+    pub async fn lease(&self, job: &'static str, ttl: std::time::Duration) -> Result<bool> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(true);
+        };
+        blocking("lease", move || {
+            Ok(crate::storage::lease(&*shared.docs, job, &shared.node, ttl)?)
+        })
+        .await
+    }
+
+    /// The PostgreSQL URL other nodes' commits are announced on, if the state lives there.
+    pub fn notifications_url(&self) -> Option<&str> {
+        self.shared.as_ref().map(|s| s.url.as_str())
+    }
+
+    /// Closes the live connections of a revoked device on this node.
+    pub fn revoked(&self, device: &str) {
+        let _ = self.revocations.send(device.to_string());
+    }
+
+    /// A receiver of revoked devices.
+    pub fn watch_revocations(&self) -> broadcast::Receiver<String> {
+        self.revocations.subscribe()
     }
 
     /// The same state with other front-door limits (the binary fits them to the open-file limit;
@@ -304,6 +376,13 @@ impl AppState {
     }
 }
 
+/// Eight random bytes from the OS.
+fn rand_bytes() -> Result<[u8; 8]> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| Error::Internal(format!("random: {e}")))?;
+    Ok(b)
+}
+
 /// Runs `f` on tokio's blocking pool (SQLite calls block); a panic in `f` is an internal error of
 /// the `what` task, not of the caller.
 async fn blocking<T: Send + 'static>(what: &str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -414,11 +493,7 @@ fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
         let (replies, pushes): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.reply, (j.who, j.docs))).unzip();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut store = lock(&docs);
-            let out = crate::push::push_batch(&auth, &mut store, pushes, &deliveries, &events);
-            if let Ok(c) = store.change_cursor() {
-                evented.fetch_max(c, Ordering::SeqCst);
-            }
-            out
+            crate::push::push_batch(&auth, &mut store, pushes, &deliveries, &events, &evented)
         }));
         match outcome {
             Ok(Ok(results)) => {

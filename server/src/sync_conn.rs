@@ -77,6 +77,9 @@ pub enum Input {
     /// The store's change cursor moved, by a write that may have no push event (an approval, an
     /// admin command, another process).
     Moved(u64),
+    /// The device was revoked (on this node or another): its grants are read again, which closes
+    /// the connection.
+    Revoked,
 }
 
 /// What the connection asks of its shell.
@@ -217,6 +220,12 @@ impl SyncConn {
                 self.run_live(now, stores)
             }
             Input::Missed => {
+                if self.said_hello() {
+                    self.live.push_back(Live::CatchUp);
+                }
+                self.run_live(now, stores)
+            }
+            Input::Revoked => {
                 if self.said_hello() {
                     self.live.push_back(Live::CatchUp);
                 }

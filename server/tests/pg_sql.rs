@@ -205,7 +205,10 @@ fn migrations_raced_by_eight_nodes_apply_each_step_once() {
 
     let db = test.connect(1);
     let recorded = with(&db, |sql| {
-        sql.query("SELECT version, applied_at FROM schema_migrations ORDER BY 1", &[])
+        sql.query(
+            "SELECT version, applied_at FROM sitesync.schema_migrations ORDER BY 1",
+            &[],
+        )
     })
     .unwrap();
     assert_eq!(
@@ -232,7 +235,7 @@ fn a_schema_from_a_newer_build_is_refused_and_left_alone() {
         other => panic!("an older build must refuse the newer schema, got {other:?}"),
     }
     let versions = with(&db, |sql| {
-        sql.one("SELECT COUNT(*) FROM schema_migrations", &[])?.int(0)
+        sql.one("SELECT COUNT(*) FROM sitesync.schema_migrations", &[])?.int(0)
     })
     .unwrap();
     assert_eq!(versions, 3);

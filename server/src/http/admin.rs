@@ -196,7 +196,7 @@ pub async fn admin_device(
     Ok(Json(serde_json::json!({ "device_id": device_id, "token": token })))
 }
 
-/// Revokes a device: it is cut off at its next message.
+/// Revokes a device: its live connections close at once (on every node), and its token is refused.
 #[utoipa::path(post, path = "/v1/admin/devices/{device}/revoke", params(("device" = String, Path, description = "Device id")),
     security(("bearer" = [])), responses((status = 200), Refusals, NotFound))]
 pub async fn admin_revoke(
@@ -212,6 +212,7 @@ pub async fn admin_revoke(
             a.revoke_device(&d)
         })
         .await?;
+    state.revoked(&device);
     audit::event(
         "revoke",
         Some(&device),

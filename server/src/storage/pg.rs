@@ -83,6 +83,12 @@ impl PgDatabase {
     /// of up to `max_connections` connections, and opens one now so that a wrong URL, a refused
     /// password or a missing database fails here rather than on the first request.
     pub fn connect(url: &str, max_connections: usize) -> Result<PgDatabase> {
+        PgDatabase::connect_in(url, max_connections, None)
+    }
+
+    /// [`PgDatabase::connect`] with every connection's `search_path` set to `schema`: the server
+    /// keeps its credentials and its documents in schemas of their own (both have a `sites` table).
+    pub fn connect_in(url: &str, max_connections: usize, schema: Option<&str>) -> Result<PgDatabase> {
         refuse_tls(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
@@ -95,10 +101,16 @@ impl PgDatabase {
                 "a PostgreSQL pool needs at least one connection".into(),
             ));
         }
-        let options = format!(
-            "{} -c lock_timeout={LOCK_TIMEOUT} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION}",
+        let mut options = format!(
+            "{} -c lock_timeout={LOCK_TIMEOUT} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION} -c client_min_messages=warning",
             config.get_options().unwrap_or_default()
         );
+        if let Some(schema) = schema {
+            if !schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                return Err(Error::Database(format!("not a schema name: {schema:?}")));
+            }
+            options.push_str(&format!(" -c search_path={schema}"));
+        }
         config.options(options.trim_start());
         if config.get_application_name().is_none() {
             config.application_name(APPLICATION);
@@ -149,6 +161,68 @@ impl PgDatabase {
     }
 }
 
+/// One connection a [`sitesync_core::Store`] keeps for itself (the server's document writer and
+/// reader each hold one), taken from the pool and replaced by a fresh one when PostgreSQL closed
+/// it (a restart, a failover) and no transaction was open on it.
+pub struct PgConnection {
+    db: std::sync::Arc<PgDatabase>,
+    client: std::cell::RefCell<Object>,
+    /// Whether a transaction may be open (see [`PgSql::open`]).
+    open: Cell<bool>,
+}
+
+impl std::fmt::Debug for PgConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConnection").finish_non_exhaustive()
+    }
+}
+
+impl PgDatabase {
+    /// A connection of the pool held until dropped.
+    pub fn dedicated(self: &std::sync::Arc<Self>) -> Result<PgConnection> {
+        Ok(PgConnection {
+            db: self.clone(),
+            client: std::cell::RefCell::new(self.client()?),
+            open: Cell::new(false),
+        })
+    }
+}
+
+impl PgConnection {
+    /// Runs `f` on the connection as neutral SQL, reconnected first if PostgreSQL closed it while
+    /// no transaction was open (a transaction cut off fails, and the next one reconnects).
+    fn with<T>(&self, f: impl FnOnce(&PgSql<'_>) -> Result<T>) -> Result<T> {
+        if !self.open.get() && self.client.borrow().is_closed() {
+            let fresh = self.db.client()?;
+            *self.client.borrow_mut() = fresh;
+        }
+        let client = self.client.borrow();
+        f(&PgSql {
+            runtime: self.db.runtime(),
+            client: &client,
+            open: &self.open,
+        })
+    }
+}
+
+impl Sql for PgConnection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.with(|c| c.exec(sql, params))
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.with(|c| c.query(sql, params))
+    }
+
+    fn batch(&self, sql: &str) -> Result<()> {
+        self.with(|c| c.batch(sql))
+    }
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
@@ -164,15 +238,16 @@ impl Database for PgDatabase {
 
     fn run(&self, f: &mut dyn FnMut(&dyn Sql) -> Result<()>) -> Result<()> {
         let client = self.client()?;
+        let open = Cell::new(false);
         let conn = PgSql {
             runtime: self.runtime(),
             client: &client,
-            open: Cell::new(false),
+            open: &open,
         };
         // `f` only borrows the connection, which is dropped below when it panicked: nothing it saw
         // outlives the unwind.
         let result = panic::catch_unwind(AssertUnwindSafe(|| f(&conn)));
-        let open = conn.open.get();
+        let open = open.get();
         match result {
             Err(panic) => {
                 // Whatever it left open dies with the connection: PostgreSQL rolls it back.
@@ -245,7 +320,7 @@ struct PgSql<'a> {
     client: &'a Object,
     /// Whether a transaction may be open: set by a statement that may open one, cleared by one
     /// that closed it (see the module's decisions).
-    open: Cell<bool>,
+    open: &'a Cell<bool>,
 }
 
 impl PgSql<'_> {

@@ -16,6 +16,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
     let mut changes = state.watch_changes();
     let mut events = state.subscribe_events();
     let mut shutdown = state.watch_shutdown();
+    let mut revocations = state.watch_revocations();
     let mut conn = SyncConn::new(device_id, state.guard().limits(), state.deliveries());
     let timing = state.timing();
     let mut last_heard = tokio::time::Instant::now();
@@ -58,6 +59,12 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                 }
                 vec![Input::Moved(*changes.borrow_and_update())]
             }
+            revoked = revocations.recv() => match revoked {
+                Ok(device) if device == conn.device_id() => vec![Input::Revoked],
+                // Revocations missed: check this device's anyway.
+                Err(broadcast::error::RecvError::Lagged(_)) => vec![Input::Revoked],
+                Ok(_) | Err(broadcast::error::RecvError::Closed) => continue,
+            },
             _ = shutdown.changed() => break,
         };
         for input in inputs {

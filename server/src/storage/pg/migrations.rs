@@ -52,9 +52,14 @@ fn apply(tx: &dyn Sql, steps: &[(i64, &str)], supported: i64) -> Result<Vec<i64>
     tx.exec("SELECT pg_advisory_xact_lock(?1)", &[MIGRATION_LOCK.into()])?;
     // The steps themselves wait for locks no longer than any other writer.
     tx.batch(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))?;
-    tx.batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")?;
+    // In a schema of its own: steps set their own `search_path` (the server's credentials and
+    // documents live in separate schemas).
+    tx.batch(
+        "CREATE SCHEMA IF NOT EXISTS sitesync;
+         CREATE TABLE IF NOT EXISTS sitesync.schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
     let done = tx
-        .query("SELECT version FROM schema_migrations", &[])?
+        .query("SELECT version FROM sitesync.schema_migrations", &[])?
         .iter()
         .map(|row| row.int(0))
         .collect::<Result<BTreeSet<i64>>>()?;
@@ -68,7 +73,7 @@ fn apply(tx: &dyn Sql, steps: &[(i64, &str)], supported: i64) -> Result<Vec<i64>
     for &(version, step) in steps.iter().filter(|(v, _)| !done.contains(v)) {
         tx.batch(step)?;
         tx.exec(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            "INSERT INTO sitesync.schema_migrations (version, applied_at) VALUES (?1, ?2)",
             &[version.into(), now.as_str().into()],
         )?;
         applied.push(version);
