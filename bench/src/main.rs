@@ -9,6 +9,7 @@
 mod client;
 mod device;
 mod peer;
+mod postgres;
 mod scenarios;
 mod server;
 mod wire;
@@ -28,9 +29,15 @@ use crate::workload::Fixtures;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Sections to run (default: all): wire, devices, pushes, rush, upload, client, peer.
+    /// Sections to run (default: all): wire, devices, pushes, rush, upload, client, peer, engines
+    /// (engines needs --database).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// A PostgreSQL server on this machine, by an admin URL (postgresql://postgres@127.0.0.1:5432/postgres):
+    /// the engines section runs the same pushes on SQLite, on PostgreSQL with one node and with two,
+    /// each on a fresh database it creates there.
+    #[arg(long)]
+    database: Option<String>,
     /// Device counts for the many-devices runs.
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
     devices: Vec<usize>,
@@ -59,6 +66,9 @@ enum Child {
         /// The data directory.
         #[arg(long)]
         data: PathBuf,
+        /// The PostgreSQL database, if the state lives there.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Internal: measure the phone's cost on one store and print JSON.
     #[command(hide = true)]
@@ -82,7 +92,7 @@ fn repo() -> PathBuf {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.child {
-        Some(Child::ServeChild { data }) => return server::serve_child(data),
+        Some(Child::ServeChild { data, database }) => return server::serve_child(data, database),
         Some(Child::ClientChild { store, site, date }) => return client::client_child(store, site, date),
         None => {}
     }
@@ -120,7 +130,7 @@ async fn run(cli: &Cli) -> Result<String> {
         .max(cli.rush_devices)
         .max(1000)
         + 60;
-    let docs = if ["devices", "pushes", "rush"].iter().any(|s| wants(cli, s)) {
+    let docs = if ["devices", "pushes", "rush", "engines"].iter().any(|s| wants(cli, s)) {
         eprintln!("building {need_docs} site-day documents …");
         workload::build_days(scratch.path(), &fixtures, &fixtures.many_days(need_docs))?
     } else {
@@ -202,6 +212,35 @@ async fn run(cli: &Cli) -> Result<String> {
         eprintln!("one-entry pushes, hot …");
         let f = scenarios::one_entry(&fixtures, cold, 32, 6400, true).await?;
         emit(&mut report, &row(&f));
+    }
+    if cli.only.iter().any(|s| s == "engines") && cli.database.is_none() {
+        anyhow::bail!("the engines section needs --database (a PostgreSQL server's admin URL)");
+    }
+    if let Some(admin) = cli.database.as_deref().filter(|_| wants(cli, "engines")) {
+        let pg = postgres::Server::new(admin).await?;
+        let mut t = String::from(
+            "\n## 2b. One server on SQLite, one and two on PostgreSQL (one-entry pushes, cold documents, 48 connections)\n\n\
+             CPU counts the server processes and, on PostgreSQL, every process of the database server.\n\n\
+             | engine | nodes | pushes | pushes/s | p50 ms | p99 ms | errors | CPU s | CPU ms per push |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (engine, nodes) in [("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 2)] {
+            eprintln!("engines: {engine} × {nodes} …");
+            let on = (engine == "PostgreSQL").then_some(&pg);
+            let f = scenarios::one_entry_on(&fixtures, &docs, 48, 960, false, on, nodes).await?;
+            let _ = writeln!(
+                t,
+                "| {engine} | {nodes} | {} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
+                f.pushes,
+                f.pushes_per_s,
+                f.p50_ms,
+                f.p99_ms,
+                f.errors,
+                f.server_cpu_s,
+                f.server_cpu_s * 1000.0 / f.pushes.max(1) as f64
+            );
+        }
+        emit(&mut report, &t);
     }
     if wants(cli, "rush") {
         eprintln!("rush …");

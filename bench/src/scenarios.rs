@@ -240,7 +240,29 @@ pub async fn steady(
 /// goes to a different stored document the server has not touched since it started. Hot: each
 /// device edits one document (kept in the server's cache) again and again.
 pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total: usize, hot: bool) -> Result<Figures> {
-    let data = DataDir::new(fixtures, docs)?;
+    one_entry_on(fixtures, docs, conns, total, hot, None, 1).await
+}
+
+/// [`one_entry`] with the state in a fresh database of the PostgreSQL server `pg` (SQLite
+/// without), served by `nodes` server processes; connection `c` uses node `c % nodes`. The CPU
+/// figure is the nodes' plus, on PostgreSQL, the database server's.
+pub async fn one_entry_on(
+    fixtures: &Fixtures,
+    docs: &[DayDoc],
+    conns: usize,
+    total: usize,
+    hot: bool,
+    pg: Option<&crate::postgres::Server>,
+    nodes: usize,
+) -> Result<Figures> {
+    let database = match pg {
+        Some(pg) => Some(
+            pg.fresh_database(&format!("sitesync_bench_{}", std::process::id()))
+                .await?,
+        ),
+        None => None,
+    };
+    let data = DataDir::on(fixtures, docs, database.clone())?;
     data.preload(docs)?;
     // Connection c is a foreman's phone on site c % 3, editing days of its site.
     let users: Vec<String> = (0..conns).map(|c| foreman_of(SITES[c % 3])).collect();
@@ -269,10 +291,34 @@ pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total
             }
         })
         .collect::<Result<_>>()?;
-    let server = ServerProcess::start(data.path())?;
-    let devices = connect_all(&server, &tokens, &keys).await?;
-    let cpu0 = server.cpu_seconds()?;
-    server.reset_peak();
+    let mut servers = Vec::with_capacity(nodes.max(1));
+    for n in 0..nodes.max(1) {
+        // Each node a data directory of its own: they share the database and nothing else.
+        let dir = match database {
+            Some(_) => data.path().join(format!("node-{n}")),
+            None => data.path().to_path_buf(),
+        };
+        servers.push(ServerProcess::start_on(&dir, database.as_deref())?);
+    }
+    let mut devices = Vec::with_capacity(conns);
+    for (c, (t, k)) in tokens.iter().zip(&keys).enumerate() {
+        let server = &servers[c % servers.len()];
+        devices.extend(connect_all(server, std::slice::from_ref(t), std::slice::from_ref(k)).await?);
+    }
+    let cpu = |servers: &[ServerProcess]| -> Result<f64> {
+        let mut total = 0.0;
+        for s in servers {
+            total += s.cpu_seconds()?;
+        }
+        if let Some(pg) = pg {
+            total += pg.cpu_seconds()?;
+        }
+        Ok(total)
+    };
+    let cpu0 = cpu(&servers)?;
+    for s in &servers {
+        s.reset_peak();
+    }
     let start = Instant::now();
     let tasks: Vec<_> = devices
         .into_iter()
@@ -292,15 +338,26 @@ pub async fn one_entry(fixtures: &Fixtures, docs: &[DayDoc], conns: usize, total
             })
         })
         .collect();
+    let engine = match (pg, nodes) {
+        (None, _) => String::new(),
+        (Some(_), 1) => ", PostgreSQL, 1 node".to_string(),
+        (Some(_), n) => format!(", PostgreSQL, {n} nodes"),
+    };
     let figures = Figures {
         name: format!(
-            "one-entry pushes, {} documents, {conns} connections",
+            "one-entry pushes, {} documents, {conns} connections{engine}",
             if hot { "hot" } else { "cold" }
         ),
         devices: conns,
         ..Figures::default()
     };
-    tally(figures, tasks, &server, cpu0, start).await
+    let mut figures = tally(figures, tasks, &servers[0], cpu0, start).await?;
+    figures.server_cpu_s = cpu(&servers)? - cpu0;
+    figures.server_peak_mib = servers
+        .iter()
+        .map(|s| s.peak_rss_mib().unwrap_or(0.0))
+        .fold(0.0, f64::max);
+    Ok(figures)
 }
 
 /// Waits for device tasks that each return their round trips and error count, and completes the

@@ -13,10 +13,13 @@ use sitesync_server::AppState;
 
 use crate::workload::{DayDoc, Fixtures};
 
-/// A data directory with the fixture company, devices enrolled for it, and optionally documents.
+/// A data directory with the fixture company, devices enrolled for it, and optionally documents;
+/// with `database`, the documents and credentials are in that PostgreSQL database instead.
 pub struct DataDir {
     /// The directory (removed on drop).
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database's URL, when the state lives there.
+    pub database: Option<String>,
     /// The devices whose stores wrote the generated documents, by their key: (device, user), to
     /// keep the documents' signatures as the server would have when it received them.
     writers: HashMap<[u8; 32], (String, String)>,
@@ -32,10 +35,40 @@ impl DataDir {
     /// `docs` enrolled as devices of their sites' foremen with their keys registered, as if those
     /// phones had said hello: the server takes their signatures.
     pub fn new(fixtures: &Fixtures, docs: &[DayDoc]) -> Result<DataDir> {
+        DataDir::on(fixtures, docs, None)
+    }
+
+    /// [`DataDir::new`] with the state in the PostgreSQL database at `database` (a fresh one).
+    pub fn on(fixtures: &Fixtures, docs: &[DayDoc], database: Option<String>) -> Result<DataDir> {
         let dir = tempfile::Builder::new().prefix("sitesync-bench-").tempdir()?;
-        // What `AppState::open` does, without a runtime: the bench may be inside one.
-        let auth = sitesync_server::auth::AuthDb::open(dir.path())?;
-        let mut store = Store::open(dir.path().join("documents.sqlite3"))?;
+        let mut data = DataDir {
+            dir,
+            database,
+            writers: HashMap::new(),
+        };
+        // Off the runtime: the PostgreSQL engine blocks on a runtime of its own.
+        std::thread::scope(|s| s.spawn(|| data.import(fixtures, docs)).join())
+            .map_err(|_| anyhow::anyhow!("preparing the data panicked"))??;
+        Ok(data)
+    }
+
+    /// The credential store and the document store, as `AppState::open_at` opens them.
+    fn open(&self) -> Result<(sitesync_server::auth::AuthDb, Store)> {
+        Ok(match &self.database {
+            None => (
+                sitesync_server::auth::AuthDb::open(self.dir.path())?,
+                Store::open(self.dir.path().join("documents.sqlite3"))?,
+            ),
+            Some(url) => {
+                let pg = sitesync_server::storage::open_postgres(url, 2)?;
+                let store = Store::open_on(Box::new(pg.docs.dedicated()?), "postgres")?;
+                (sitesync_server::auth::AuthDb::on(pg.auth), store)
+            }
+        })
+    }
+
+    fn import(&mut self, fixtures: &Fixtures, docs: &[DayDoc]) -> Result<()> {
+        let (auth, mut store) = self.open()?;
         store.set_user("server")?;
         sitesync_server::admin::import_company(&auth, &mut store, &fixtures.company)?;
         let mut writers = HashMap::new();
@@ -48,30 +81,37 @@ impl DataDir {
                 e.insert((device, user));
             }
         }
-        Ok(DataDir { dir, writers })
+        self.writers = writers;
+        Ok(())
     }
 
     /// Enrolls one device per user in `users`; returns their tokens in order.
     pub fn devices(&self, users: &[String]) -> Result<Vec<String>> {
-        let auth = sitesync_server::auth::AuthDb::open(self.dir.path())?;
-        users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| Ok(auth.add_device(u, &format!("bench-{i}"))?.1))
-            .collect()
+        let enroll = || -> Result<Vec<String>> {
+            let (auth, _) = self.open()?;
+            users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| Ok(auth.add_device(u, &format!("bench-{i}"))?.1))
+                .collect()
+        };
+        std::thread::scope(|s| s.spawn(enroll).join()).map_err(|_| anyhow::anyhow!("enrolling panicked"))?
     }
 
     /// Stores documents on the server beforehand, with their signatures, as if phones had pushed
     /// them earlier.
     pub fn preload(&self, docs: &[DayDoc]) -> Result<()> {
-        let mut store = Store::open(self.dir.path().join("documents.sqlite3"))?;
-        for d in docs {
-            if let Some((device, user)) = d.writer_key().and_then(|k| self.writers.get(&k)) {
-                store.keep_signatures(&d.id, &d.sigs, Some((device, user)))?;
+        let load = || -> Result<()> {
+            let (_, mut store) = self.open()?;
+            for d in docs {
+                if let Some((device, user)) = d.writer_key().and_then(|k| self.writers.get(&k)) {
+                    store.keep_signatures(&d.id, &d.sigs, Some((device, user)))?;
+                }
+                store.merge_changes(&d.id, &d.bytes)?;
             }
-            store.merge_changes(&d.id, &d.bytes)?;
-        }
-        Ok(())
+            Ok(())
+        };
+        std::thread::scope(|s| s.spawn(load).join()).map_err(|_| anyhow::anyhow!("preloading panicked"))?
     }
 
     pub fn path(&self) -> &Path {
@@ -89,11 +129,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `sitesync-bench serve-child --data DIR` and waits until it listens.
     pub fn start(data: &Path) -> Result<ServerProcess> {
+        ServerProcess::start_on(data, None)
+    }
+
+    /// [`ServerProcess::start`] on a PostgreSQL database (a node of several, when started again).
+    pub fn start_on(data: &Path, database: Option<&str>) -> Result<ServerProcess> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .arg("serve-child")
-            .arg("--data")
-            .arg(data)
+        let mut command = Command::new(exe);
+        command.arg("serve-child").arg("--data").arg(data);
+        if let Some(url) = database {
+            command.arg("--database").arg(url);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -181,10 +228,14 @@ fn clock_ticks() -> f64 {
 }
 
 /// The child's side: serve `data` on a free loopback port until stdin closes.
-pub fn serve_child(data: PathBuf) -> Result<()> {
+pub fn serve_child(data: PathBuf, database: Option<String>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let state = AppState::open(&data)?;
+        let location = match database {
+            None => sitesync_server::storage::Location::Sqlite,
+            Some(url) => sitesync_server::storage::Location::Postgres { url, connections: 8 },
+        };
+        let state = tokio::task::spawn_blocking(move || AppState::open_at(&data, &location)).await??;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("listening {}", listener.local_addr()?);
         let stop = async {
