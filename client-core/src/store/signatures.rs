@@ -40,7 +40,10 @@ pub(super) struct Staged {
 }
 
 /// Writes staged signatures inside the caller's transaction.
-pub(super) fn write_staged(tx: &dyn Sql, staged: Vec<Staged>, now: &str) -> Result<()> {
+pub(super) fn write_staged(tx: &dyn Sql, mut staged: Vec<Staged>, now: &str) -> Result<()> {
+    // In hash order: two server nodes storing the same changes at once (a phone that retried
+    // through another node) then wait for each other on the first, never in a cycle.
+    staged.sort_by_key(|s| s.sig.hash);
     for s in staged {
         tx.exec(
             "INSERT INTO signatures (hash, doc_id, key, sig, device, user_id, received_at)
