@@ -605,37 +605,46 @@ fn write_doc(tx: &dyn Sql, id: &DocId, l: &mut Loaded, now: &str) -> Result<(i64
         Dialect::Sqlite => "",
         Dialect::Postgres => " FOR UPDATE",
     };
-    let row = tx.first(
-        &format!("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1{lock}"),
-        &[key.as_str().into()],
-    )?;
-    let Some(row) = row else {
-        let snapshot = l.doc.save();
-        let (site, day) = match id {
-            DocId::Site(s) => (Some(s.to_string()), None),
-            DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
-            DocId::Okr(..) => (None, None),
-        };
-        let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-        tx.exec(
-            &format!(
-                "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
-                 change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, {})",
-                next_seq(dialect, "0")
-            ),
-            &[
-                key.as_str().into(),
-                id.kind().as_str().into(),
-                site.into(),
-                day.into(),
-                Value::Bytes(snapshot.clone()),
-                (snapshot.len() as i64).into(),
-                heads_text.into(),
-                now.into(),
-            ],
-        )?;
-        projection::project(tx, id, &l.doc)?;
-        return Ok((1, true));
+    let select =
+        format!("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1{lock}");
+    let row = match tx.first(&select, &[key.as_str().into()])? {
+        Some(row) => row,
+        None => {
+            let snapshot = l.doc.save();
+            let (site, day) = match id {
+                DocId::Site(s) => (Some(s.to_string()), None),
+                DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
+                DocId::Okr(..) => (None, None),
+            };
+            let heads_text = heads_hex(&l.doc.get_heads()).join(",");
+            // Another node may create the same document at the same moment: the second insert
+            // waits for the first to commit, inserts nothing, and this copy is merged into the
+            // stored one below like any other write.
+            let inserted = tx.exec(
+                &format!(
+                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version,
+                     updated_at, change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, {})
+                     ON CONFLICT (doc_id) DO NOTHING",
+                    next_seq(dialect, "0")
+                ),
+                &[
+                    key.as_str().into(),
+                    id.kind().as_str().into(),
+                    site.into(),
+                    day.into(),
+                    Value::Bytes(snapshot.clone()),
+                    (snapshot.len() as i64).into(),
+                    heads_text.into(),
+                    now.into(),
+                ],
+            )?;
+            if inserted == 1 {
+                projection::project(tx, id, &l.doc)?;
+                return Ok((1, true));
+            }
+            tx.first(&select, &[key.as_str().into()])?
+                .ok_or_else(|| Error::Database(format!("{key} was neither inserted nor found")))?
+        }
     };
     let (version, count, bytes, snap) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
     let mut base = l.saved.clone();

@@ -1,0 +1,303 @@
+//! The document store's guarantees when several writers share one database: two server nodes on
+//! PostgreSQL, or two handles on one SQLite file. The same cases run on both engines where both
+//! have the property; the change cursor's ordering is PostgreSQL's alone (SQLite has one writer).
+
+mod support;
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use sitesync_core::Store;
+use sitesync_core::ids::{DocId, SiteId, WorkItemId, WorkerId, parse_date};
+use sitesync_core::store::sql::Sql;
+use sitesync_core::units::WorkDays;
+use sitesync_server::storage::PgDatabase;
+
+/// Opens handles on one database: `open()` gives a new one each call, as another node would.
+type Opener = Box<dyn Fn() -> Store + Send + Sync>;
+
+/// Two engines, each with a way to open another handle on the same database, with the fixture
+/// company imported through the first.
+fn engines() -> Vec<(&'static str, Opener, Box<dyn std::any::Any>)> {
+    let mut out: Vec<(&'static str, Opener, Box<dyn std::any::Any>)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("documents.sqlite3");
+    out.push(("sqlite", Box::new(move || Store::open(&path).unwrap()), Box::new(dir)));
+    if let Some(db) = support::pg::database() {
+        let docs = documents(&db);
+        out.push((
+            "postgres",
+            Box::new(move || Store::open_on(Box::new(docs.dedicated().unwrap()), "node").unwrap()),
+            Box::new(db),
+        ));
+    }
+    for (_, open, _) in &out {
+        let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
+        open().import_company(&company).unwrap();
+    }
+    out
+}
+
+fn site() -> SiteId {
+    SiteId::new("site-hz-01").unwrap()
+}
+
+/// Writer `w` adds `n` lines to one day, each under a worker of its own, waiting at `start` so
+/// that the writers run at the same time.
+fn write_lines(store: Store, w: usize, n: usize, start: Arc<Barrier>) -> Store {
+    write_days(store, w, n, 1, start)
+}
+
+/// [`write_lines`] spread over `days` days from 2026-12-01: line `k` on day `k % days`.
+fn write_days(mut store: Store, w: usize, n: usize, days: usize, start: Arc<Barrier>) -> Store {
+    let roster = store.roster(&site()).unwrap();
+    let item = &roster.work_items[w % roster.work_items.len()];
+    start.wait();
+    for k in 0..n {
+        let worker = &roster.workers[k % roster.workers.len()];
+        let date = parse_date("2026-12-01").unwrap() + chrono::Days::new((k % days) as u64);
+        let e = sitesync_core::store::entry(
+            site(),
+            date,
+            WorkerId::new(worker.id.as_str()).unwrap(),
+            WorkItemId::new(item.id.as_str()).unwrap(),
+            WorkDays::parse("0.5").unwrap(),
+        );
+        store.add_labor(&e, None).unwrap();
+    }
+    store
+}
+
+#[test]
+fn concurrent_writers_on_one_document_equal_serial_writes_and_compaction_loses_nothing() {
+    for (engine, open, _keep) in engines() {
+        let day = DocId::Day(site(), parse_date("2026-12-01").unwrap());
+        // Three writers, 40 lines each: more writes than a document keeps as chunks before it is
+        // compacted, so compaction runs while the others append.
+        let start = Arc::new(Barrier::new(3));
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let (store, start) = (open(), start.clone());
+                std::thread::spawn(move || write_lines(store, w, 40, start))
+            })
+            .collect();
+        let mut stores: Vec<Store> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+        let mut fresh = open();
+        let lines = fresh.day(&site(), parse_date("2026-12-01").unwrap()).unwrap().labor;
+        assert_eq!(lines.len(), 120, "{engine}: every line of every writer, once");
+        let heads = fresh.heads(&day).unwrap();
+        for s in &mut stores {
+            // A writer's next read takes in what the others stored.
+            assert_eq!(
+                s.day(&site(), parse_date("2026-12-01").unwrap()).unwrap().labor.len(),
+                120
+            );
+            assert_eq!(s.heads(&day).unwrap(), heads, "{engine}: one state");
+        }
+        assert_eq!(fresh.verify().unwrap(), fresh.doc_ids().unwrap().len(), "{engine}");
+        let stats = fresh.storage_stats(&day).unwrap().unwrap();
+        assert!(
+            stats.chunk_count < sitesync_core::store::COMPACT_AFTER_CHUNKS,
+            "{engine}: compacted on the way ({stats:?})"
+        );
+        // What the writers projected, one after another, is what the documents alone give.
+        let projected = fresh.projection_dump().unwrap();
+        fresh.reindex().unwrap();
+        assert_eq!(
+            fresh.projection_dump().unwrap(),
+            projected,
+            "{engine}: projection = rebuild"
+        );
+    }
+}
+
+#[test]
+fn the_same_changes_through_another_node_change_nothing() {
+    for (engine, open, _keep) in engines() {
+        let (mut a, mut b) = (open(), open());
+        let start = Arc::new(Barrier::new(1));
+        a = write_lines(a, 0, 3, start);
+        let day = DocId::Day(site(), parse_date("2026-12-01").unwrap());
+        let bytes = a.export_changes(&day, &[]).unwrap().unwrap();
+        let cursor = b.change_cursor().unwrap();
+        assert!(!b.merge_changes(&day, &bytes).unwrap(), "{engine}: nothing new");
+        assert_eq!(b.change_cursor().unwrap(), cursor, "{engine}: the cursor did not move");
+    }
+}
+
+/// The documents' schema of a migrated test database, with a pool large enough for every handle a
+/// test opens (a node holds three; these tests play several nodes).
+fn documents(db: &support::pg::TestDatabase) -> Arc<PgDatabase> {
+    sitesync_server::storage::open_postgres(db.url(), 1).unwrap();
+    Arc::new(PgDatabase::connect_in(db.url(), 16, Some(sitesync_server::storage::DOCS_SCHEMA)).unwrap())
+}
+
+/// A connection of the documents' pool, for holding a transaction open by hand.
+fn raw(pg: &Arc<PgDatabase>) -> sitesync_server::storage::PgConnection {
+    pg.dedicated().unwrap()
+}
+
+/// Every `(doc, change_seq)` past `cursor`, as a node polling for changes reads them.
+fn changed(sql: &dyn Sql, cursor: i64) -> Vec<(String, i64)> {
+    sql.query(
+        "SELECT doc_id, change_seq FROM documents WHERE change_seq > ?1 ORDER BY change_seq",
+        &[cursor.into()],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.text(0).unwrap(), r.int(1).unwrap()))
+    .collect()
+}
+
+#[test]
+fn the_cursor_has_no_gap_while_a_numbered_transaction_waits_to_commit() {
+    let Some(db) = support::pg::database() else { return };
+    let pg = documents(&db);
+    let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
+    let mut node = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+    node.import_company(&company).unwrap();
+    let before = node.change_cursor().unwrap() as i64;
+    // T1 takes its number, as the last step of a commit does, and waits before COMMIT.
+    let t1 = raw(&pg);
+    t1.exec("BEGIN", &[]).unwrap();
+    t1.exec(
+        "UPDATE documents SET version = version + 1 WHERE doc_id = 'site|site-sz-02'",
+        &[],
+    )
+    .unwrap();
+    let n1 = t1
+        .one(
+            "UPDATE change_cursor SET cursor = cursor + 1 WHERE id = 1 RETURNING cursor",
+            &[],
+        )
+        .unwrap()
+        .int(0)
+        .unwrap();
+    t1.exec(
+        "UPDATE documents SET change_seq = ?1 WHERE doc_id = 'site|site-sz-02'",
+        &[n1.into()],
+    )
+    .unwrap();
+    // T2, a whole write through another node, commits meanwhile: it must wait for T1's number.
+    let t2 = std::thread::spawn(move || {
+        let start = Arc::new(Barrier::new(1));
+        write_lines(node, 0, 1, start)
+    });
+    let reader = raw(&pg);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(25));
+        assert_eq!(changed(&reader, before), vec![], "nothing is visible before T1 commits");
+    }
+    assert!(!t2.is_finished(), "T2 waits on the counter row T1 holds");
+    t1.exec("COMMIT", &[]).unwrap();
+    let mut node = t2.join().unwrap();
+    let seen = changed(&reader, before);
+    assert_eq!(seen[0], ("site|site-sz-02".to_string(), n1), "T1 keeps its number");
+    assert!(seen[1..].iter().all(|(_, n)| *n > n1), "T2 is numbered after: {seen:?}");
+    assert_eq!(node.change_cursor().unwrap() as i64, seen.last().unwrap().1);
+}
+
+#[test]
+fn a_transaction_that_numbers_late_is_numbered_after_one_that_committed_meanwhile() {
+    let Some(db) = support::pg::database() else { return };
+    let pg = documents(&db);
+    let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
+    let mut node = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+    node.import_company(&company).unwrap();
+    // T1 writes a document and has not taken its number yet.
+    let t1 = raw(&pg);
+    t1.exec("BEGIN", &[]).unwrap();
+    t1.exec(
+        "UPDATE documents SET version = version + 1 WHERE doc_id = 'site|site-nb-03'",
+        &[],
+    )
+    .unwrap();
+    // T2 commits a whole write of another document.
+    let node = write_lines(node, 0, 1, Arc::new(Barrier::new(1)));
+    let reader = raw(&pg);
+    let after_t2 = node.change_cursor().unwrap() as i64;
+    // A node that read up to T2's number must still see T1 when it commits: T1's number is higher.
+    let n1 = t1
+        .one(
+            "UPDATE change_cursor SET cursor = cursor + 1 WHERE id = 1 RETURNING cursor",
+            &[],
+        )
+        .unwrap()
+        .int(0)
+        .unwrap();
+    t1.exec(
+        "UPDATE documents SET change_seq = ?1 WHERE doc_id = 'site|site-nb-03'",
+        &[n1.into()],
+    )
+    .unwrap();
+    t1.exec("COMMIT", &[]).unwrap();
+    assert!(n1 > after_t2);
+    assert_eq!(changed(&reader, after_t2), vec![("site|site-nb-03".to_string(), n1)]);
+}
+
+#[test]
+fn readers_never_skip_a_change_under_concurrent_commits_from_two_nodes() {
+    let Some(db) = support::pg::database() else { return };
+    let pg = documents(&db);
+    let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
+    let mut first = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+    first.import_company(&company).unwrap();
+    let start_cursor = first.change_cursor().unwrap() as i64;
+    drop(first);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A poller reads as a node does: everything past its cursor, then moves its cursor to the
+    // largest number it saw. A skipped number would be a change it never reads.
+    let poller = {
+        let (reader, stop) = (raw(&pg), stop.clone());
+        std::thread::spawn(move || {
+            let (mut cursor, mut seen) = (start_cursor, Vec::new());
+            loop {
+                let done = stop.load(std::sync::atomic::Ordering::SeqCst);
+                for (_, n) in changed(&reader, cursor) {
+                    seen.push(n);
+                    cursor = cursor.max(n);
+                }
+                if done {
+                    return seen;
+                }
+            }
+        })
+    };
+    let start = Arc::new(Barrier::new(4));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+            let start = start.clone();
+            std::thread::spawn(move || write_days(store, w, 25, 25, start))
+        })
+        .collect();
+    let last = writers
+        .into_iter()
+        .map(|t| t.join().unwrap().change_cursor().unwrap())
+        .max()
+        .unwrap() as i64;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = poller.join().unwrap();
+    seen.sort_unstable();
+    // Every number from the start to the last was read at least once (a document written again
+    // moves to its newest number, so an older one may be superseded before it is read: but the
+    // newest is never skipped, and the largest is the last one given).
+    assert_eq!(seen.last().copied(), Some(last), "the poller reached the last change");
+    let skipped: Vec<i64> = (start_cursor + 1..=last)
+        .filter(|n| !seen.contains(n))
+        .filter(|n| {
+            // A number no document holds any more was superseded by a later write of the same
+            // document, which the poller read: not a skip.
+            let reader = raw(&pg);
+            !reader
+                .query("SELECT 1 FROM documents WHERE change_seq = ?1", &[(*n).into()])
+                .unwrap()
+                .is_empty()
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        Vec::<i64>::new(),
+        "numbers a document still holds were never read"
+    );
+}
