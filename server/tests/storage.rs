@@ -190,7 +190,7 @@ fn the_cursor_has_no_gap_while_a_numbered_transaction_waits_to_commit() {
     }
     assert!(!t2.is_finished(), "T2 waits on the counter row T1 holds");
     t1.exec("COMMIT", &[]).unwrap();
-    let mut node = t2.join().unwrap();
+    let node = t2.join().unwrap();
     let seen = changed(&reader, before);
     assert_eq!(seen[0], ("site|site-sz-02".to_string(), n1), "T1 keeps its number");
     assert!(seen[1..].iter().all(|(_, n)| *n > n1), "T2 is numbered after: {seen:?}");
