@@ -83,11 +83,11 @@ struct DatabaseArgs {
     /// instead of SQLite files in --data. Any number of servers may share one database; --data then
     /// holds only the admin token of a first start and demo tokens. The schema is created or
     /// migrated at start, once however many servers start together.
-    #[arg(long, env = "SITESYNC_DATABASE")]
+    #[arg(long, env = "SITESYNC_DATABASE", global = true)]
     database: Option<String>,
     /// PostgreSQL connections pooled for credentials and reports (the documents' writer, reader
     /// and jobs hold three more, and listening for other servers one).
-    #[arg(long, env = "SITESYNC_DB_CONNECTIONS", default_value_t = 8)]
+    #[arg(long, env = "SITESYNC_DB_CONNECTIONS", default_value_t = 8, global = true)]
     db_connections: usize,
 }
 
