@@ -605,45 +605,25 @@ fn write_doc(tx: &dyn Sql, id: &DocId, l: &mut Loaded, now: &str) -> Result<(i64
         Dialect::Sqlite => "",
         Dialect::Postgres => " FOR UPDATE",
     };
-    let select =
-        format!("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1{lock}");
-    let row = match tx.first(&select, &[key.as_str().into()])? {
+    let locked = |tx: &dyn Sql| {
+        tx.first(
+            &format!("SELECT version, chunk_count, chunk_bytes, snapshot_bytes FROM documents WHERE doc_id = ?1{lock}"),
+            &[key.as_str().into()],
+        )
+    };
+    let row = match locked(tx)? {
         Some(row) => row,
         None => {
-            let snapshot = l.doc.save();
-            let (site, day) = match id {
-                DocId::Site(s) => (Some(s.to_string()), None),
-                DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
-                DocId::Okr(..) => (None, None),
-            };
-            let heads_text = heads_hex(&l.doc.get_heads()).join(",");
-            // Another node may create the same document at the same moment: the second insert
-            // waits for the first to commit, inserts nothing, and this copy is merged into the
-            // stored one below like any other write.
-            let inserted = tx.exec(
-                &format!(
-                    "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version,
-                     updated_at, change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, {})
-                     ON CONFLICT (doc_id) DO NOTHING",
-                    next_seq(dialect, "0")
-                ),
-                &[
-                    key.as_str().into(),
-                    id.kind().as_str().into(),
-                    site.into(),
-                    day.into(),
-                    Value::Bytes(snapshot.clone()),
-                    (snapshot.len() as i64).into(),
-                    heads_text.into(),
-                    now.into(),
-                ],
-            )?;
-            if inserted == 1 {
+            if insert_doc(tx, id, &l.doc, now)? {
                 projection::project(tx, id, &l.doc)?;
                 return Ok((1, true));
             }
-            tx.first(&select, &[key.as_str().into()])?
-                .ok_or_else(|| Error::Database(format!("{key} was neither inserted nor found")))?
+            // Another node created the document between the look and the insert (a row not yet
+            // committed is invisible to `FOR UPDATE`, and the insert waited for its commit): write
+            // as into any document another node wrote, merging what it stored. Found 2026-11-30 by
+            // two phones starting one day's log through two nodes at once: the second push was
+            // refused on the duplicate key, about one run in five of `multinode.rs`.
+            locked(tx)?.ok_or_else(|| Error::Database(format!("{key} was created, then vanished")))?
         }
     };
     let (version, count, bytes, snap) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
@@ -686,6 +666,36 @@ fn write_doc(tx: &dyn Sql, id: &DocId, l: &mut Loaded, now: &str) -> Result<(i64
     }
     projection::project(tx, id, &l.doc)?;
     Ok((version + 1, true))
+}
+
+/// Inserts a document not stored yet; `false` if another handle (another node) stored it first.
+fn insert_doc(tx: &dyn Sql, id: &DocId, doc: &Automerge, now: &str) -> Result<bool> {
+    let snapshot = doc.save();
+    let (site, day) = match id {
+        DocId::Site(s) => (Some(s.to_string()), None),
+        DocId::Day(s, d) => (Some(s.to_string()), Some(d.to_string())),
+        DocId::Okr(..) => (None, None),
+    };
+    let heads_text = heads_hex(&doc.get_heads()).join(",");
+    let snapshot_bytes = snapshot.len() as i64;
+    let inserted = tx.exec(
+        &format!(
+            "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, heads, version, updated_at,
+             change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, {}) ON CONFLICT (doc_id) DO NOTHING",
+            next_seq(tx.dialect(), "0")
+        ),
+        &[
+            id.to_string().into(),
+            id.kind().as_str().into(),
+            site.into(),
+            day.into(),
+            Value::Bytes(snapshot),
+            snapshot_bytes.into(),
+            heads_text.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(inserted > 0)
 }
 
 /// The `change_seq` a written document takes: on SQLite (one writer at a time) the next number at

@@ -404,6 +404,16 @@ impl AuthDb {
         Ok(())
     }
 
+    /// Devices revoked at or after `since` (RFC 3339, as `revoked_at` is written): what a node that
+    /// was not listening for revocations may have missed.
+    pub fn revoked_since(&self, since: &str) -> Result<Vec<String>> {
+        let rows = self.rows(
+            "SELECT device_id FROM devices WHERE revoked_at >= ?1 ORDER BY device_id",
+            &[since.into()],
+        )?;
+        Ok(rows.iter().map(|r| r.text(0)).collect::<sitesync_core::Result<_>>()?)
+    }
+
     /// The principal behind a bearer token, if the token is known and not revoked.
     pub fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
         Ok(self.check_token(token)?.ok())

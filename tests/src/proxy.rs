@@ -66,7 +66,8 @@ pub struct FaultProxy {
 /// State shared between the handle, the accept loop and the connection tasks.
 #[derive(Debug)]
 struct Shared {
-    upstream: SocketAddr,
+    /// Where connections accepted from now on are forwarded (see [`FaultProxy::set_upstream`]).
+    upstream: Mutex<SocketAddr>,
     faults: Mutex<Faults>,
     accepted: AtomicU64,
     refused: AtomicU64,
@@ -82,7 +83,7 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let (cut_gen, _) = watch::channel(0);
         let shared = Arc::new(Shared {
-            upstream,
+            upstream: Mutex::new(upstream),
             faults: Mutex::new(faults),
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -105,6 +106,13 @@ impl FaultProxy {
     /// Replaces the faults; the change applies to connections accepted from now on.
     pub fn set_faults(&self, faults: Faults) {
         *self.shared.faults.lock().unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    /// Forwards connections accepted from now on to `upstream` (a failover: the node behind the
+    /// proxy died and another takes its place). Open connections keep theirs; [`FaultProxy::cut_all`]
+    /// ends them.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.shared.upstream.lock().unwrap_or_else(PoisonError::into_inner) = upstream;
     }
 
     /// Returns a snapshot of the proxy's counters.
@@ -166,6 +174,7 @@ fn on_accept(client: TcpStream, shared: &Arc<Shared>, conns: &mut JoinSet<()>) {
     });
     let budgets = budgets.and_then(|(picked, budgets)| picked.then_some(budgets));
     let plan = ConnPlan {
+        upstream: *shared.upstream.lock().unwrap_or_else(PoisonError::into_inner),
         c2u_budget: budgets.map(|(c2u, _)| c2u),
         u2c_budget: budgets.map(|(_, u2c)| u2c),
         max_delay: faults.max_delay,
@@ -177,8 +186,9 @@ fn on_accept(client: TcpStream, shared: &Arc<Shared>, conns: &mut JoinSet<()>) {
     conns.spawn(run_connection(client, Arc::clone(shared), plan, cut_rx));
 }
 
-/// The random choices made for one connection at accept time.
+/// What was decided for one connection at accept time: where it goes, and its random faults.
 struct ConnPlan {
+    upstream: SocketAddr,
     c2u_budget: Option<usize>,
     u2c_budget: Option<usize>,
     max_delay: Duration,
@@ -200,6 +210,7 @@ enum End {
 /// Connects to the upstream and forwards both directions until they finish, fail or get cut.
 async fn run_connection(mut client: TcpStream, shared: Arc<Shared>, plan: ConnPlan, mut cut_rx: watch::Receiver<u64>) {
     let ConnPlan {
+        upstream: to,
         c2u_budget,
         u2c_budget,
         max_delay,
@@ -207,7 +218,7 @@ async fn run_connection(mut client: TcpStream, shared: Arc<Shared>, plan: ConnPl
         mut u2c_rng,
     } = plan;
     let mut upstream = tokio::select! {
-        connected = TcpStream::connect(shared.upstream) => match connected {
+        connected = TcpStream::connect(to) => match connected {
             Ok(upstream) => upstream,
             Err(_) => return close_abruptly(client),
         },
@@ -529,6 +540,63 @@ mod tests {
 
         let mut fresh = TcpStream::connect(proxy.addr()).await.unwrap();
         round_trip(&mut fresh, b"still alive").await;
+    }
+
+    /// Starts a server on loopback that greets each connection with `tag`, then echoes.
+    async fn tagged_server(tag: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if stream.write_all(tag).await.is_ok() {
+                        let (mut rd, mut wr) = stream.split();
+                        let _ = tokio::io::copy(&mut rd, &mut wr).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Connects through the proxy and returns the connection with the greeting of the server behind.
+    async fn greeted(proxy: &FaultProxy) -> (TcpStream, [u8; 1]) {
+        let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+        let mut tag = [0u8; 1];
+        tokio::time::timeout(WAIT, stream.read_exact(&mut tag))
+            .await
+            .expect("no greeting")
+            .unwrap();
+        (stream, tag)
+    }
+
+    #[tokio::test]
+    async fn set_upstream_sends_new_connections_elsewhere_and_cut_all_ends_the_old_ones() {
+        let (first, second) = (tagged_server(b"1").await, tagged_server(b"2").await);
+        let proxy = FaultProxy::start(first, Faults::default()).await.unwrap();
+        let (mut old, tag) = greeted(&proxy).await;
+        assert_eq!(&tag, b"1");
+
+        proxy.set_upstream(second);
+        let (mut new, tag) = greeted(&proxy).await;
+        assert_eq!(
+            &tag, b"2",
+            "a connection accepted after the switch goes to the new upstream"
+        );
+        round_trip(&mut old, b"still the first").await;
+
+        proxy.cut_all();
+        let received = tokio::time::timeout(WAIT, read_until_closed(&mut old))
+            .await
+            .expect("cut_all did not close the connection to the old upstream");
+        assert!(received.is_empty());
+        // Every open connection is cut, the new upstream's too; a reconnect goes to the new one.
+        tokio::time::timeout(WAIT, read_until_closed(&mut new))
+            .await
+            .expect("cut_all did not close the connection to the new upstream");
+        assert_eq!(proxy.stats().cut, 2);
+        let (_, tag) = greeted(&proxy).await;
+        assert_eq!(&tag, b"2");
     }
 
     #[tokio::test]

@@ -4,14 +4,19 @@
 //! A notification only wakes: the change cursor in the database says what changed, and every node
 //! also reads it once a second, so a lost notification (a dropped connection, a restart of
 //! PostgreSQL) costs at most that second, never a change (the Hocuspocus #800 lesson: its Redis
-//! pub/sub lost updates between instances). The connection is not pooled because `LISTEN` belongs
-//! to a session: behind PgBouncer in transaction mode, point `--database` at PostgreSQL itself.
+//! pub/sub lost updates between instances). Revocations have no cursor to poll: each new session
+//! reads back from the devices table those it may have missed, every revocation since the previous
+//! session began listening (2026-11-30: a revocation announced while a node's session was down left
+//! the device connected to that node, receiving every change, until it next sent something). The
+//! connection is not pooled because `LISTEN` belongs to a session: behind PgBouncer in transaction
+//! mode, point `--database` at PostgreSQL itself.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// The channel commits are announced on (payload: the change cursor).
@@ -19,10 +24,17 @@ pub const CHANGES: &str = "sitesync_changes";
 /// The channel revocations are announced on (payload: the device id).
 pub const REVOKED: &str = "sitesync_revoked";
 
+/// How much earlier than a session began revocations are read back: more than the clocks of the
+/// machines that revoke (other nodes, admin commands) may disagree by. Reading back a few more
+/// revocations than were missed costs nothing: their connections are long closed.
+const CLOCK_SLACK: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// Listens until the task is aborted, reconnecting after a pause when the connection fails.
 pub async fn listen(state: AppState, url: String) {
+    // Connections this node accepts before its first session listens may miss revocations too.
+    let mut unheard_since = chrono::Utc::now();
     loop {
-        if let Err(e) = listen_once(&state, &url).await {
+        if let Err(e) = listen_once(&state, &url, &mut unheard_since).await {
             tracing::warn!(error = %e, "listening for other nodes failed; polling meanwhile");
         }
         // The poll catches up whatever was announced while the connection was down.
@@ -31,9 +43,11 @@ pub async fn listen(state: AppState, url: String) {
     }
 }
 
-/// One connection's life: `LISTEN`, then hand every notification on until it ends.
-async fn listen_once(state: &AppState, url: &str) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+/// One connection's life: `LISTEN`, read back the revocations announced since `unheard_since`
+/// (then moved to when this session began listening), then hand every notification on until it
+/// ends.
+async fn listen_once(state: &AppState, url: &str, unheard_since: &mut chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await.map_err(failed)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for the client's statements to run; notifications come out of
     // the same polling.
@@ -52,12 +66,19 @@ async fn listen_once(state: &AppState, url: &str) -> Result<(), tokio_postgres::
         }
         Ok(())
     });
+    let listening = chrono::Utc::now();
     client
         .batch_execute(&format!(
             "SET application_name = 'sitesync-listen'; LISTEN {CHANGES}; LISTEN {REVOKED}"
         ))
-        .await?;
+        .await
+        .map_err(failed)?;
     // Anything committed before LISTEN took effect is read now.
+    let since = (*unheard_since - CLOCK_SLACK).to_rfc3339();
+    for device in state.auth(move |a| a.revoked_since(&since)).await? {
+        state.revoked(&device);
+    }
+    *unheard_since = listening;
     let _ = state.notify_changes().await;
     while let Some((channel, payload)) = rx.recv().await {
         if channel == REVOKED {
@@ -75,7 +96,11 @@ async fn listen_once(state: &AppState, url: &str) -> Result<(), tokio_postgres::
     }
     drop(client);
     match driver.await {
-        Ok(result) => result,
+        Ok(result) => result.map_err(failed),
         Err(_) => Ok(()),
     }
+}
+
+fn failed(e: tokio_postgres::Error) -> Error {
+    Error::Internal(format!("listening: {e}"))
 }
