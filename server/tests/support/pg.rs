@@ -5,9 +5,10 @@
 //!
 //! `SITESYNC_TEST_ENGINE=postgres` runs the server suites themselves on PostgreSQL, a fresh database
 //! per server ([`engine_database`]). This file is shared by the server's tests (`support::pg`) and
-//! the cross-crate harness (`sitesync_tests::pg`, by `#[path]`): both crates already depend on
-//! `sitesync-server`, and neither can depend on the other, so one file compiled into both is the
-//! only place both can reach without putting test code into the server's library.
+//! the cross-crate harness (`sitesync_tests::pg`, by `#[path]`). Both crates depend on
+//! `sitesync-server`; the server's tests cannot use `sitesync-tests` (a dev-dependency back onto the
+//! crate that depends on the server builds the server twice, with types that do not match), and a
+//! helper in the server's library would ship test code. One file compiled into both avoids both.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
