@@ -41,7 +41,7 @@ pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveVie
 pub use queries::{Totals, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
-pub use signatures::{Attribution, FieldValues, HistoryEntry, KeptSignature, RefusedRow};
+pub use signatures::{Attribution, Authors, FieldValues, HistoryEntry, KeptSignature, RefusedRow};
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;

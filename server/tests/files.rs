@@ -31,7 +31,9 @@ fn permissive(args: &[&str]) -> Command {
 #[test]
 fn a_fresh_data_directory_its_databases_logs_tokens_and_backups_are_private() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
+    // SQLite whatever the suite's engine: the test is about the modes of SQLite's files and backups.
+    let data = support::DataDir::sqlite(dir.path().join("data"));
+    let log = dir.path().join("server.log");
     let addr = support::free_addr();
     let mut server = support::start_with(permissive(&[]), &data, addr, &log, &["--demo"]);
     support::healthy(&mut server, addr, &log, "demo start");

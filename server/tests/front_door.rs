@@ -62,7 +62,10 @@ async fn healthz_within(addr: SocketAddr, bound: Duration) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_under_256_descriptors_is_refused_fast_and_timed_out() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
+    let (data, log) = (
+        support::DataDir::new(dir.path().join("data")),
+        dir.path().join("server.log"),
+    );
     support::company(&data, &[]);
     let addr = support::free_addr();
     let mut prlimit = Command::new("prlimit");
@@ -122,7 +125,10 @@ async fn slow_loris_under_256_descriptors_is_refused_fast_and_timed_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_below_the_default_cap_does_not_delay_anyone() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
+    let (data, log) = (
+        support::DataDir::new(dir.path().join("data")),
+        dir.path().join("server.log"),
+    );
     support::company(&data, &[]);
     let addr = support::free_addr();
     let mut server = support::start_with(

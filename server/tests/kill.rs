@@ -11,14 +11,14 @@ use sitesync_core::Store;
 use sitesync_core::ids::{SiteId, WorkItemId, WorkerId, parse_date};
 use sitesync_core::sync::client::sync_once;
 use sitesync_core::units::WorkDays;
-use support::{Process, admin, fixtures};
+use support::{DataDir, Process, admin, fixtures};
 
 const ROUNDS: usize = 16;
 
 /// Starts the server on `data` and waits until it answers (off the runtime's threads: the wait
 /// blocks).
-async fn start(data: &Path, addr: std::net::SocketAddr, log: &Path) -> Process {
-    let (data, log) = (data.to_path_buf(), log.to_path_buf());
+async fn start(data: &DataDir, addr: std::net::SocketAddr, log: &Path) -> Process {
+    let (data, log) = (data.clone(), log.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let mut server = support::start(&data, addr, &log);
         support::healthy(&mut server, addr, &log, "start");
@@ -31,7 +31,7 @@ async fn start(data: &Path, addr: std::net::SocketAddr, log: &Path) -> Process {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = DataDir::new(dir.path().join("data"));
     admin(&data, &["import", fixtures().join("company.json").to_str().unwrap()]);
     let token = admin(&data, &["device", "add", "--user", "u-foreman-hz-01"]);
     let (addr, log) = (support::free_addr(), dir.path().join("server.log"));
@@ -109,6 +109,5 @@ async fn acknowledged_changes_survive_server_sigkill_and_clients_resume() {
     let err = sync_once(&mut phone).await.unwrap_err();
     assert!(matches!(err, sitesync_core::Error::Unauthorized(_)), "{err}");
     support::sigkill(&mut server);
-    let mut docs = Store::open(data.join("documents.sqlite3")).unwrap();
-    docs.verify().unwrap();
+    data.with_documents(|docs| docs.verify()).unwrap();
 }

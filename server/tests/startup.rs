@@ -7,6 +7,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use sitesync_server::storage::with;
+use support::DataDir;
+
 /// Runs `command` to its end (SIGKILLed after 30 s); returns its exit status, stdout and stderr.
 fn run(command: &mut Command) -> (std::process::ExitStatus, String, String) {
     let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -30,12 +33,12 @@ fn run(command: &mut Command) -> (std::process::ExitStatus, String, String) {
 #[test]
 fn a_port_already_taken_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = DataDir::new(dir.path().join("data"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let (status, stdout, stderr) = run(Command::new(support::server_bin())
-        .args(["serve", "--demo", "--listen", &addr, "--data"])
-        .arg(&data));
+        .args(["serve", "--demo", "--listen", &addr])
+        .args(data.args()));
     assert!(!status.success(), "{stdout}{stderr}");
     assert!(
         stderr.contains("in use"),
@@ -47,19 +50,30 @@ fn a_port_already_taken_is_refused_before_anything_is_written() {
         "no data directory, database or token file: {:?}",
         std::fs::read_dir(&data).map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>())
     );
+    if let Some(db) = data.postgres() {
+        let schemas = with(&db.connect(1), |sql| {
+            sql.one(
+                "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name LIKE 'sitesync%'",
+                &[],
+            )?
+            .int(0)
+        })
+        .unwrap();
+        assert_eq!(schemas, 0, "nor any schema in PostgreSQL");
+    }
 }
 
 #[test]
 fn a_first_start_says_each_thing_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("out.log"));
+    let (data, log) = (DataDir::new(dir.path().join("data")), dir.path().join("out.log"));
     let addr = support::free_addr();
     // Everything it says, on stdout and stderr, at the default log level.
     let out = std::fs::File::create(&log).unwrap();
     let mut server = support::Process(
         Command::new(support::server_bin())
-            .args(["serve", "--listen", &addr.to_string(), "--data"])
-            .arg(&data)
+            .args(["serve", "--listen", &addr.to_string()])
+            .args(data.args())
             .env_remove("RUST_LOG")
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -83,11 +97,11 @@ fn a_first_start_says_each_thing_once() {
 #[test]
 fn a_failing_admin_command_says_why_in_one_line_whatever_rust_backtrace_says() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = DataDir::new(dir.path().join("data"));
     for backtrace in ["0", "1", "full"] {
         let (status, stdout, stderr) = run(Command::new(support::server_bin())
-            .args(["admin", "--data"])
-            .arg(&data)
+            .arg("admin")
+            .args(data.args())
             .args(["grant", "--user", "u-nobody", "--site", "site-nowhere"])
             .env("RUST_BACKTRACE", backtrace)
             .env("RUST_LIB_BACKTRACE", backtrace)

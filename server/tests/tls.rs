@@ -145,7 +145,7 @@ fn tls_reason(r: sitesync_core::Result<usize>) -> String {
 async fn phones_sync_over_https_refuse_what_does_not_chain_or_match_and_a_renewal_needs_no_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (data, tls_dir, log) = (
-        dir.path().join("data"),
+        support::DataDir::new(dir.path().join("data")),
         dir.path().join("tls"),
         dir.path().join("server.log"),
     );
@@ -246,7 +246,10 @@ async fn serving_refused(addr: SocketAddr, ca: &str, server: &mut support::Proce
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_to_a_plain_server_fails_clearly_and_plain_http_is_for_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
+    let (data, log) = (
+        support::DataDir::new(dir.path().join("data")),
+        dir.path().join("server.log"),
+    );
     let token = support::company(&data, &["u-foreman-hz-01"]).remove(0);
     let addr = support::free_addr();
     let mut server = support::start(&data, addr, &log);

@@ -8,10 +8,14 @@ use sitesync_core::Store;
 use sitesync_core::ids::DocId;
 use sitesync_core::import::Company;
 use sitesync_core::signing::{ChangeSig, Keypair};
+use sitesync_core::store::sql::Sql;
 use sitesync_core::sync::protocol::{self, ClientMsg, DocResult, DocSync, ServerMsg};
 use sitesync_server::AppState;
+use sitesync_server::storage::{Location, PgDatabase};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::pg::TestDatabase;
 
 /// The repository's fixtures folder.
 pub fn fixtures() -> PathBuf {
@@ -19,6 +23,9 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// A server running in this process on 127.0.0.1:0, with the fixture company imported (no logs).
+///
+/// Its state lives where the suite's engine says ([`crate::pg::on_postgres`]): SQLite files in
+/// `dir`, or with `SITESYNC_TEST_ENGINE=postgres` a fresh PostgreSQL database of its own.
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -29,6 +36,53 @@ pub struct TestServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The serving task.
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The PostgreSQL database the state lives in, if it does. Declared after `state` so that it is
+    /// dropped (and the database with it) after the state; `stop` waits for the server first. A
+    /// server dropped without `stop` may still hold connections in aborted tasks: the database is
+    /// dropped `WITH (FORCE)`, which closes them.
+    database: Option<TestDatabase>,
+}
+
+/// Where a test server keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The suite's engine: PostgreSQL with `SITESYNC_TEST_ENGINE=postgres`, else SQLite.
+    Suite,
+    /// SQLite files in the data directory, whatever the suite's engine: for a test about those files.
+    Sqlite,
+}
+
+/// One of a server's two databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerDb {
+    /// Tenancy and credentials: `server.sqlite3`, or the `sitesync_auth` schema.
+    Credentials,
+    /// The documents and their projections: `documents.sqlite3`, or the `sitesync_docs` schema.
+    Documents,
+}
+
+/// Opens a server's state in `dir` on `engine`, off the runtime's threads (the PostgreSQL client
+/// blocks on a runtime of its own); returns it with the database it lives in, if any.
+async fn open_state(dir: &Path, engine: Engine) -> (AppState, Option<TestDatabase>) {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let database = match engine {
+            Engine::Suite => crate::pg::engine_database(),
+            Engine::Sqlite => None,
+        };
+        let location = match &database {
+            None => Location::Sqlite,
+            Some(db) => Location::Postgres {
+                url: db.url().to_string(),
+                // Few: tests run servers side by side on one PostgreSQL, whose default cap is 100
+                // connections, and each server also keeps three for documents and one to listen.
+                connections: 4,
+            },
+        };
+        (AppState::open_at(&dir, &location).unwrap(), database)
+    })
+    .await
+    .unwrap()
 }
 
 impl TestServer {
@@ -58,14 +112,20 @@ impl TestServer {
     /// Starts a server with the fixture company imported, its state set up by `configure` (front-door
     /// limits, session lifetimes …).
     pub async fn start_configured(configure: impl FnOnce(AppState) -> AppState) -> TestServer {
+        Self::start_configured_on(Engine::Suite, configure).await
+    }
+
+    /// [`TestServer::start_configured`] on `engine`.
+    pub async fn start_configured_on(engine: Engine, configure: impl FnOnce(AppState) -> AppState) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let state = configure(AppState::open(dir.path()).unwrap());
+        let (state, database) = open_state(dir.path(), engine).await;
+        let state = configure(state);
         let company: Company = sitesync_core::import::read_json(&fixtures().join("company.json")).unwrap();
         state
             .both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company))
             .await
             .unwrap();
-        Self::serve(dir, state).await
+        Self::serve(dir, state, database).await
     }
 
     /// Starts a server on a fresh data directory loaded, as `serve --demo` loads it, with the demo
@@ -75,19 +135,20 @@ impl TestServer {
         now: chrono::DateTime<chrono::Utc>,
     ) -> (TestServer, sitesync_server::demo::Loaded) {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(dir.path()).unwrap();
+        let (state, database) = open_state(dir.path(), Engine::Suite).await;
         let loaded = sitesync_server::demo::load(&state, seed, now).await.unwrap();
-        (Self::serve(dir, state).await, loaded)
+        (Self::serve(dir, state, database).await, loaded)
     }
 
-    /// Starts a server on an existing data directory (a restored backup), taking ownership of it.
+    /// Starts a server on an existing data directory of SQLite files (a restored backup), taking
+    /// ownership of it.
     pub async fn start_on(dir: tempfile::TempDir) -> TestServer {
-        let state = AppState::open(dir.path()).unwrap();
-        Self::serve(dir, state).await
+        let (state, database) = open_state(dir.path(), Engine::Sqlite).await;
+        Self::serve(dir, state, database).await
     }
 
     /// Serves `state` on a free loopback port until stopped.
-    async fn serve(dir: tempfile::TempDir, state: AppState) -> TestServer {
+    async fn serve(dir: tempfile::TempDir, state: AppState, database: Option<TestDatabase>) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -100,7 +161,37 @@ impl TestServer {
             dir,
             stop: Some(stop),
             task: Some(task),
+            database,
         }
+    }
+
+    /// Runs `f` on a connection of its own to one of the server's databases (a SQLite file opened
+    /// read-only, or the PostgreSQL schema), off the runtime's threads: for a test that checks what
+    /// the server stored, on either engine.
+    pub async fn sql<T: Send + 'static>(
+        &self,
+        db: ServerDb,
+        f: impl FnOnce(&dyn Sql) -> sitesync_core::Result<T> + Send + 'static,
+    ) -> T {
+        let (file, schema) = match db {
+            ServerDb::Credentials => ("server.sqlite3", sitesync_server::storage::AUTH_SCHEMA),
+            ServerDb::Documents => ("documents.sqlite3", sitesync_server::storage::DOCS_SCHEMA),
+        };
+        let path = self.dir.path().join(file);
+        let url = self.database.as_ref().map(|db| db.url().to_string());
+        tokio::task::spawn_blocking(move || match url {
+            None => {
+                let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                f(&conn)
+            }
+            Some(url) => {
+                let db = PgDatabase::connect_in(&url, 1, Some(schema))?;
+                sitesync_server::storage::with(&db, f)
+            }
+        })
+        .await
+        .unwrap()
+        .unwrap()
     }
 
     /// The base URL phones use.

@@ -3,4 +3,6 @@
 pub mod browser;
 pub mod crafted;
 pub mod harness;
+#[path = "../../server/tests/support/pg.rs"]
+pub mod pg;
 pub mod proxy;

@@ -281,6 +281,7 @@ fn check(command: &str, out: &str, work: &Path) -> Option<Result<(), String>> {
     })
 }
 
+// On SQLite whatever SITESYNC_TEST_ENGINE says: the README's commands run as written, with `--data`.
 #[test]
 fn every_shell_block_of_the_readme_runs_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

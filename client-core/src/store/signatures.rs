@@ -100,6 +100,17 @@ pub struct Attribution {
     pub signed: bool,
 }
 
+/// Where [`Store::history`] finds the people behind the keys that signed changes.
+#[derive(Debug, Clone, Copy)]
+pub enum Authors<'a> {
+    /// A phone's: the directory of devices and users the server sent it.
+    Directory,
+    /// The server's: its org's users, user id → (user id, user name), from the credential
+    /// database. The server keeps no directory (on PostgreSQL its schema has no such table): the
+    /// signatures it kept already name each signer's device and user.
+    Users(&'a HashMap<String, (String, String)>),
+}
+
 /// One change of a document's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {
@@ -392,17 +403,12 @@ impl Store {
 
     /// A document's changes in causal order (every change after those it builds on), each with its
     /// writes and its author as far as this store knows: the signer's device and user from the
-    /// signature kept for it, resolved through the directory (on a phone) or `authors` (on the server,
-    /// device → (user id, user name)).
+    /// signature kept for it, resolved through `authors` (the directory on a phone, the org's users
+    /// on the server).
     ///
     /// `own` names this store's device in the answer: `this device` on a phone, `server` on the
     /// server, whose own unrecorded changes (imports, metric check-ins) are the system's.
-    pub fn history(
-        &mut self,
-        id: &DocId,
-        own: &str,
-        authors: &HashMap<String, (String, String)>,
-    ) -> Result<Vec<HistoryEntry>> {
+    pub fn history(&mut self, id: &DocId, own: &str, authors: Authors<'_>) -> Result<Vec<HistoryEntry>> {
         let tables = Tables::of(id);
         let infos: Vec<ChangeInfo> = self
             .read_doc(id, |d| {
@@ -428,7 +434,10 @@ impl Store {
             .into_iter()
             .map(|s| (hex::encode(s.0.hash), s))
             .collect();
-        let directory: HashMap<[u8; 32], DirectoryEntry> = self.directory()?.into_iter().map(|e| (e.key, e)).collect();
+        let (directory, users): (HashMap<[u8; 32], DirectoryEntry>, _) = match authors {
+            Authors::Directory => (self.directory()?.into_iter().map(|e| (e.key, e)).collect(), None),
+            Authors::Users(users) => (HashMap::new(), Some(users)),
+        };
         let own_key = self.key.public();
         let doc_text = id.to_string();
         let mut out = Vec::with_capacity(infos.len());
@@ -477,12 +486,15 @@ impl Store {
             if let Some(u) = &author.user_id
                 && author.user_name.is_none()
             {
-                author.user_name = authors.get(u).map(|(_, name)| name.clone()).or_else(|| {
-                    directory
-                        .values()
-                        .find(|e| &e.user_id == u)
-                        .map(|e| e.user_name.clone())
-                });
+                author.user_name = users
+                    .and_then(|users| users.get(u))
+                    .map(|(_, name)| name.clone())
+                    .or_else(|| {
+                        directory
+                            .values()
+                            .find(|e| &e.user_id == u)
+                            .map(|e| e.user_name.clone())
+                    });
             }
             out.push(HistoryEntry {
                 change: info,

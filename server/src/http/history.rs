@@ -141,7 +141,7 @@ pub async fn history(
                 return Err(Error::Forbidden(format!("no grant for {id}")));
             }
             let names = auth.user_names(&who.org_id)?;
-            let entries = store.history(&id, SERVER_DEVICE, &names)?;
+            let entries = store.history(&id, SERVER_DEVICE, sitesync_core::store::Authors::Users(&names))?;
             let by_hash: std::collections::HashMap<String, Writer> = entries
                 .iter()
                 .map(|e| {

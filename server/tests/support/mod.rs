@@ -2,6 +2,11 @@
 //! commands, a seeded PRNG whose seed is printed so a failure can be replayed, SQLite's own
 //! integrity check, and a fresh PostgreSQL database per test ([`pg`]).
 //!
+//! A server's state lives where its [`DataDir`] says: on the suite's engine (SQLite files in the
+//! directory, or with `SITESYNC_TEST_ENGINE=postgres` a PostgreSQL database of its own, which
+//! [`admin`] and [`start_with`] pass as `--database`), or on SQLite whatever the engine for a test
+//! about SQLite's files. The commands take a `DataDir`, not a path, so no test can forget to say.
+//!
 //! Each test file says `mod support;` (cargo builds every file in `tests/` as its own crate, and
 //! not this folder), so a helper one of them does not use is not dead code.
 #![allow(dead_code)]
@@ -12,7 +17,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use sitesync_core::Store;
 
 /// The server binary cargo built for this test.
 pub fn server_bin() -> &'static str {
@@ -34,12 +42,95 @@ pub const SITE_USERS: [(&str, &str); 6] = [
     ("u-manager-nb-03", "site-nb-03"),
 ];
 
-/// Runs `sitesync-server admin --data DATA ARGS…` and returns its trimmed stdout.
-pub fn admin(data: &Path, args: &[&str]) -> String {
+/// A server's data directory, and the PostgreSQL database its state lives in when the suite runs
+/// on PostgreSQL. Clones share the database, which is dropped with the last of them: keep one for
+/// as long as a server runs on it (declared before the server's [`Process`], it outlives it).
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    /// The directory (`--data`): SQLite's files, or on PostgreSQL the admin token and demo tokens.
+    path: PathBuf,
+    /// The state's database, if it is in PostgreSQL.
+    database: Option<Arc<pg::TestDatabase>>,
+}
+
+impl DataDir {
+    /// `path`, with the state on the suite's engine.
+    pub fn new(path: impl Into<PathBuf>) -> DataDir {
+        DataDir {
+            path: path.into(),
+            database: pg::engine_database().map(Arc::new),
+        }
+    }
+
+    /// `path`, with the state in SQLite files whatever the suite's engine: for a test about them.
+    pub fn sqlite(path: impl Into<PathBuf>) -> DataDir {
+        DataDir {
+            path: path.into(),
+            database: None,
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The PostgreSQL database the state lives in, if it does.
+    pub fn postgres(&self) -> Option<&pg::TestDatabase> {
+        self.database.as_deref()
+    }
+
+    /// What follows a command to say where the state is: `--data DIR`, and `--database URL` on
+    /// PostgreSQL.
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = vec!["--data".into(), self.path.clone().into_os_string()];
+        if let Some(db) = &self.database {
+            args.extend(["--database".into(), db.url().into()]);
+        }
+        args
+    }
+
+    /// The server's document store, opened on a connection of its own. From blocking code only: on
+    /// PostgreSQL every call blocks the thread (in async code, see [`DataDir::with_documents`]).
+    pub fn documents(&self) -> Store {
+        match &self.database {
+            None => Store::open(self.path.join("documents.sqlite3")).unwrap(),
+            Some(db) => {
+                let docs = Arc::new(db.connect_to(sitesync_server::storage::DOCS_SCHEMA));
+                Store::open_on(Box::new(docs.dedicated().unwrap()), "postgres (documents)").unwrap()
+            }
+        }
+    }
+
+    /// Runs `f` on [`DataDir::documents`] on a thread of its own, so that async code may call it.
+    pub fn with_documents<T: Send>(&self, f: impl FnOnce(&mut Store) -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| f(&mut self.documents()))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl AsRef<Path> for DataDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::ops::Deref for DataDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Runs `sitesync-server admin --data DATA [--database URL] ARGS…` and returns its trimmed stdout.
+pub fn admin(data: &DataDir, args: &[&str]) -> String {
     let out = Command::new(server_bin())
         .arg("admin")
-        .arg("--data")
-        .arg(data)
+        .args(data.args())
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -53,7 +144,7 @@ pub fn admin(data: &Path, args: &[&str]) -> String {
 }
 
 /// A data directory holding the fixture company, and a device token for each user asked for.
-pub fn company(data: &Path, users: &[&str]) -> Vec<String> {
+pub fn company(data: &DataDir, users: &[&str]) -> Vec<String> {
     admin(data, &["import", fixtures().join("company.json").to_str().unwrap()]);
     users
         .iter()
@@ -86,17 +177,17 @@ impl Drop for Process {
 }
 
 /// Starts `sitesync-server serve` on `data`, appending its warnings to `log`.
-pub fn start(data: &Path, addr: SocketAddr, log: &Path) -> Process {
+pub fn start(data: &DataDir, addr: SocketAddr, log: &Path) -> Process {
     start_with(Command::new(server_bin()), data, addr, log, &[])
 }
 
 /// Starts `serve` on `data` with more arguments, through `command` (the server binary, or a program
 /// that runs it, such as `prlimit`), appending its warnings to `log`.
-pub fn start_with(mut command: Command, data: &Path, addr: SocketAddr, log: &Path, args: &[&str]) -> Process {
+pub fn start_with(mut command: Command, data: &DataDir, addr: SocketAddr, log: &Path, args: &[&str]) -> Process {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let child = command
-        .args(["serve", "--listen", &addr.to_string(), "--data"])
-        .arg(data)
+        .args(["serve", "--listen", &addr.to_string()])
+        .args(data.args())
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -1,12 +1,13 @@
 //! A backup taken while the server serves restores to a working server with every acknowledged change.
 
-use sitesync_tests::harness::{TestServer, phone};
+use sitesync_tests::harness::{Engine, TestServer, phone};
 
 use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_serving_restores_everything_acknowledged() {
-    let server = TestServer::start().await;
+    // SQLite whatever the suite's engine: `admin backup` copies SQLite files (PostgreSQL has pg_dump).
+    let server = TestServer::start_configured_on(Engine::Sqlite, |s| s).await;
     let dir = tempfile::tempdir().unwrap();
     let token = server.device("u-foreman-hz-01").await;
     // Head office's device, enrolled before the backup, checks the restored server from a fresh store.

@@ -75,7 +75,7 @@ async fn history_and_evidence_name_the_devices_users_and_a_changed_byte_is_caugh
         .history(
             &sitesync_core::ids::DocId::Day(hz(), d("2026-12-05")),
             "this device",
-            &Default::default(),
+            sitesync_core::store::Authors::Directory,
         )
         .unwrap();
     let approved = offline

@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sitesync_core::sync::protocol::{self, ClientMsg, ServerMsg};
 use sitesync_server::http::session::SESSION_COOKIE;
-use sitesync_tests::harness::TestServer;
+use sitesync_tests::harness::{ServerDb, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -70,10 +70,11 @@ async fn signing_out_and_revoking_the_device_end_the_session_at_once() {
     server.state.auth(move |a| a.revoke_device(&device)).await.unwrap();
     assert_eq!(whoami(&http, &server, &cookie).await, 401);
     assert_eq!(whoami(&http, &server, &other).await, 401);
-    let db = rusqlite::Connection::open(server.dir.path().join("server.sqlite3")).unwrap();
-    let left: i64 = db
-        .query_row("SELECT COUNT(*) FROM browser_sessions", [], |r| r.get(0))
-        .unwrap();
+    let left = server
+        .sql(ServerDb::Credentials, |sql| {
+            sql.one("SELECT COUNT(*) FROM browser_sessions", &[])?.int(0)
+        })
+        .await;
     assert_eq!(left, 0, "the revoked device's sessions are deleted");
     server.stop().await;
 }

@@ -58,7 +58,7 @@ pub fn history(store: &mut Store, out: &mut impl Write, args: HistoryArgs) -> Re
         (None, None, Some(cycle), Some(org)) => DocId::Okr(OrgId::new(org)?, cycle),
         _ => return Err(CliError::HistoryArgs.into()),
     };
-    let entries = store.history(&id, "this device", &Default::default())?;
+    let entries = store.history(&id, "this device", sitesync_core::store::Authors::Directory)?;
     if json {
         json_out(out, &entries)?;
     } else if entries.is_empty() {

@@ -4,11 +4,52 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
-use sitesync_server::admin;
+use sitesync_core::store::sql::{Dialect, Sql, Value};
+use sitesync_tests::harness::ServerDb;
 
 use super::world::*;
+
+/// Every text and blob column of every table of one database that holds one of `needles`.
+fn stored_anywhere(sql: &dyn Sql, needles: &[String]) -> sitesync_core::Result<Vec<String>> {
+    let (tables, columns) = match sql.dialect() {
+        Dialect::Sqlite => (
+            "SELECT name FROM sqlite_master WHERE type = 'table'",
+            "SELECT name, type FROM pragma_table_info(?1)",
+        ),
+        Dialect::Postgres => (
+            "SELECT table_name::TEXT FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name::TEXT = ?1::TEXT",
+        ),
+    };
+    let mut problems = Vec::new();
+    for table in sql.query(tables, &[])? {
+        let table = table.text(0)?;
+        for column in sql.query(columns, &[table.as_str().into()])? {
+            let (column, ty) = (column.text(0)?, column.text(1)?);
+            // Whatever the column's type, its bytes are searched (SQLite stores any value anywhere).
+            let (hit, as_bytes) = match sql.dialect() {
+                Dialect::Sqlite => (format!("instr(CAST(\"{column}\" AS BLOB), ?1) > 0"), true),
+                Dialect::Postgres if ty == "bytea" => (format!("position(?1 IN \"{column}\") > 0"), true),
+                Dialect::Postgres => (format!("strpos(\"{column}\"::TEXT, ?1) > 0"), false),
+            };
+            let count = format!("SELECT COUNT(*) FROM \"{table}\" WHERE {hit}");
+            for needle in needles {
+                let value = if as_bytes {
+                    Value::Bytes(needle.as_bytes().to_vec())
+                } else {
+                    Value::Text(needle.clone())
+                };
+                if sql.one(&count, &[value])?.int(0)? > 0 {
+                    problems.push(format!("{table}.{column} holds {}…", &needle[..12]));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
 
 /// Everything the process logs through `tracing`, from the first call on. One global subscriber for
 /// the test binary: other tests' lines land here too, which only widens the search. Every level of
@@ -86,92 +127,81 @@ pub(super) async fn assert_no_secret_leaks(w: &World) {
         assert_token_shape(t);
     }
     let sessions: Vec<String> = w.sessions.values().chain(&w.signed_out).cloned().collect();
-    let s2 = sessions.clone();
-    let dir = w.server.dir.path().to_path_buf();
+    let needles: Vec<String> = tokens
+        .iter()
+        .flat_map(|t| [t.clone(), secret_of(t).to_string()])
+        .chain(sessions.iter().cloned())
+        .collect();
+    let mut problems = Vec::new();
+    for db in [ServerDb::Credentials, ServerDb::Documents] {
+        let needles = needles.clone();
+        let found = w.server.sql(db, move |sql| stored_anywhere(sql, &needles)).await;
+        problems.extend(found.into_iter().map(|p| format!("{db:?}: {p}")));
+    }
+    // What is stored is the token's SHA-256, so a token still authenticates.
     let t2 = tokens.clone();
-    let problems = tokio::task::spawn_blocking(move || {
-        let mut problems = Vec::new();
-        for db in admin::DATABASES {
-            let conn = Connection::open_with_flags(dir.join(db), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-            let tables: Vec<String> = conn
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            for table in &tables {
-                let columns: Vec<String> = conn
-                    .prepare("SELECT name FROM pragma_table_info(?1)")
-                    .unwrap()
-                    .query_map([table], |r| r.get(0))
-                    .unwrap()
-                    .collect::<rusqlite::Result<_>>()
-                    .unwrap();
-                for column in &columns {
-                    let sql =
-                        format!("SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS BLOB), ?1) > 0");
-                    let mut stmt = conn.prepare(&sql).unwrap();
-                    let needles = t2.iter().flat_map(|t| [t.as_str(), secret_of(t)]);
-                    for needle in needles.chain(s2.iter().map(String::as_str)) {
-                        let hits: i64 = stmt.query_row([needle.as_bytes()], |r| r.get(0)).unwrap();
-                        if hits > 0 {
-                            problems.push(format!("{db} {table}.{column} holds {}…", &needle[..12]));
-                        }
-                    }
-                }
-            }
-            if *db == "server.sqlite3" {
-                // What is stored is the token's SHA-256, so a token still authenticates.
-                let mut stmt = conn
-                    .prepare("SELECT COUNT(*) FROM devices WHERE device_id = ?1 AND token_hash = ?2")
-                    .unwrap();
-                for t in &t2 {
-                    if t == BAD_TOKEN {
-                        continue;
-                    }
+    problems.extend(
+        w.server
+            .sql(ServerDb::Credentials, move |sql| {
+                let mut problems = Vec::new();
+                for t in t2.iter().filter(|t| *t != BAD_TOKEN) {
                     let hash: String = Sha256::digest(t.as_bytes())
                         .iter()
                         .map(|b| format!("{b:02x}"))
                         .collect();
-                    let n: i64 = stmt.query_row([device_of(t), hash], |r| r.get(0)).unwrap();
+                    let n = sql
+                        .one(
+                            "SELECT COUNT(*) FROM devices WHERE device_id = ?1 AND token_hash = ?2",
+                            &[device_of(t).into(), hash.into()],
+                        )?
+                        .int(0)?;
                     if n != 1 {
                         problems.push(format!("device {} is not stored with its token's hash", device_of(t)));
                     }
                 }
-            }
-        }
-        let secrets: HashSet<&[u8]> = t2
-            .iter()
-            .map(|t| secret_of(t).as_bytes())
-            .chain(s2.iter().map(|s| s.as_bytes()))
-            .collect();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            // The first start's admin credential is a file by design (mode 0600), for the operators
-            // to pick up: the one place a token may be.
-            if path.file_name().is_some_and(|n| n == "admin-token") {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-                    if mode != 0o600 {
-                        problems.push(format!("admin-token has mode {mode:o}"));
+                Ok(problems)
+            })
+            .await,
+    );
+    // The raw files of the data directory: SQLite's databases with their write-ahead logs, or on
+    // PostgreSQL (whose own files are the database server's) what the server keeps beside it.
+    let dir = w.server.dir.path().to_path_buf();
+    let (s2, t2) = (sessions.clone(), tokens.clone());
+    problems.extend(
+        tokio::task::spawn_blocking(move || {
+            let mut problems = Vec::new();
+            let secrets: HashSet<&[u8]> = t2
+                .iter()
+                .map(|t| secret_of(t).as_bytes())
+                .chain(s2.iter().map(|s| s.as_bytes()))
+                .collect();
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                // The first start's admin credential is a file by design (mode 0600), for the operators
+                // to pick up: the one place a token may be.
+                if path.file_name().is_some_and(|n| n == "admin-token") {
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                        if mode != 0o600 {
+                            problems.push(format!("admin-token has mode {mode:o}"));
+                        }
+                    }
+                    continue;
+                }
+                if path.is_file() {
+                    let found = secrets_in(&std::fs::read(&path).unwrap(), &secrets);
+                    if !found.is_empty() {
+                        problems.push(format!("{} holds {found:?}", path.display()));
                     }
                 }
-                continue;
             }
-            if path.is_file() {
-                let found = secrets_in(&std::fs::read(&path).unwrap(), &secrets);
-                if !found.is_empty() {
-                    problems.push(format!("{} holds {found:?}", path.display()));
-                }
-            }
-        }
-        problems
-    })
-    .await
-    .unwrap();
+            problems
+        })
+        .await
+        .unwrap(),
+    );
     assert!(problems.is_empty(), "secrets at rest: {problems:#?}");
 
     let logged = logs().lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 use sitesync_core::ids::SiteId;
 use sitesync_core::labor::DayStatus;
@@ -13,7 +12,7 @@ use sitesync_core::okr::{Cycle, CycleKind};
 use sitesync_core::units::WorkDays;
 use sitesync_server::admin;
 use sitesync_server::http::session::SESSION_COOKIE;
-use sitesync_tests::harness::{Api, TestServer};
+use sitesync_tests::harness::{Api, ServerDb, TestServer};
 
 use super::secrets::logs;
 use crate::d;
@@ -356,28 +355,18 @@ impl World {
 
     /// The credential database's tenancy and devices, to show a refused request changed nothing.
     pub(super) async fn credentials(&self) -> Vec<String> {
-        let path = self.server.dir.path().join("server.sqlite3");
-        tokio::task::spawn_blocking(move || {
-            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-            let mut out = Vec::new();
-            for table in ["orgs", "sites", "users", "grants", "devices"] {
-                let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
-                let n = stmt.column_count();
-                let rows = stmt
-                    .query_map([], |r| {
-                        (0..n)
-                            .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
-                            .collect::<rusqlite::Result<Vec<_>>>()
-                    })
-                    .unwrap();
-                for row in rows {
-                    out.push(format!("{table}: {}", row.unwrap().join(" | ")));
+        self.server
+            .sql(ServerDb::Credentials, |sql| {
+                let mut out = Vec::new();
+                for table in ["orgs", "sites", "users", "grants", "devices"] {
+                    for row in sql.query(&format!("SELECT * FROM {table} ORDER BY 1, 2"), &[])? {
+                        let values: Vec<String> = row.0.iter().map(|v| format!("{v:?}")).collect();
+                        out.push(format!("{table}: {}", values.join(" | ")));
+                    }
                 }
-            }
-            out
-        })
-        .await
-        .unwrap()
+                Ok(out)
+            })
+            .await
     }
 }
 
