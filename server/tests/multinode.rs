@@ -128,7 +128,8 @@ impl Node {
             dir.join(format!("node-{name}.log")),
         );
         let command = Command::new(support::server_bin());
-        let process = support::start_with(command, &data, addr, &log, &["--database", db.url()]);
+        let own = support::DataDir::with_own_database(&data);
+        let process = support::start_with(command, &own, addr, &log, &["--database", db.url()]);
         Node {
             process,
             addr,
@@ -161,7 +162,7 @@ async fn admin(db: &Db, dir: &Path, args: &[&str]) -> String {
     let data = dir.join("admin");
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = all.iter().map(String::as_str).collect();
-        support::admin(&data, &args)
+        support::admin(&support::DataDir::with_own_database(&data), &args)
     })
     .await
     .unwrap()

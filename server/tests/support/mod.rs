@@ -70,6 +70,11 @@ impl DataDir {
         }
     }
 
+    /// `path` for a test that passes `--database` itself (several nodes on a database it made).
+    pub fn with_own_database(path: impl Into<PathBuf>) -> DataDir {
+        DataDir::sqlite(path)
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
