@@ -221,8 +221,8 @@ async fn run(cli: &Cli) -> Result<String> {
         let mut t = String::from(
             "\n## 2b. One server on SQLite, one and two on PostgreSQL (one-entry pushes, cold documents, 48 connections)\n\n\
              CPU counts the server processes and, on PostgreSQL, every process of the database server.\n\n\
-             | engine | nodes | pushes | pushes/s | p50 ms | p99 ms | errors | CPU s | CPU ms per push |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+             | engine | nodes | pushes | pushes/s | p50 ms | p99 ms | errors | CPU s | of which PostgreSQL s | CPU ms per push |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (engine, nodes) in [("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 2)] {
             eprintln!("engines: {engine} × {nodes} …");
@@ -230,13 +230,14 @@ async fn run(cli: &Cli) -> Result<String> {
             let f = scenarios::one_entry_on(&fixtures, &docs, 48, 960, false, on, nodes).await?;
             let _ = writeln!(
                 t,
-                "| {engine} | {nodes} | {} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
+                "| {engine} | {nodes} | {} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {:.2} |",
                 f.pushes,
                 f.pushes_per_s,
                 f.p50_ms,
                 f.p99_ms,
                 f.errors,
                 f.server_cpu_s,
+                f.database_cpu_s,
                 f.server_cpu_s * 1000.0 / f.pushes.max(1) as f64
             );
         }

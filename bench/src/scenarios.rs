@@ -39,8 +39,10 @@ pub struct Figures {
     pub drained_s: f64,
     /// Refusals, failures and time-outs.
     pub errors: usize,
-    /// Server CPU seconds during the run.
+    /// Server CPU seconds during the run (every node's, and on PostgreSQL the database server's).
     pub server_cpu_s: f64,
+    /// Of which the PostgreSQL server's processes, when the state is there.
+    pub database_cpu_s: f64,
     /// Server peak resident memory during the run, MiB.
     pub server_peak_mib: f64,
 }
@@ -305,15 +307,17 @@ pub async fn one_entry_on(
         let server = &servers[c % servers.len()];
         devices.extend(connect_all(server, std::slice::from_ref(t), std::slice::from_ref(k)).await?);
     }
-    let cpu = |servers: &[ServerProcess]| -> Result<f64> {
-        let mut total = 0.0;
+    // (nodes, database) CPU seconds so far.
+    let cpu = |servers: &[ServerProcess]| -> Result<(f64, f64)> {
+        let mut nodes = 0.0;
         for s in servers {
-            total += s.cpu_seconds()?;
+            nodes += s.cpu_seconds()?;
         }
-        if let Some(pg) = pg {
-            total += pg.cpu_seconds()?;
-        }
-        Ok(total)
+        let database = match pg {
+            Some(pg) => pg.cpu_seconds()?,
+            None => 0.0,
+        };
+        Ok((nodes, database))
     };
     let cpu0 = cpu(&servers)?;
     for s in &servers {
@@ -351,8 +355,10 @@ pub async fn one_entry_on(
         devices: conns,
         ..Figures::default()
     };
-    let mut figures = tally(figures, tasks, &servers[0], cpu0, start).await?;
-    figures.server_cpu_s = cpu(&servers)? - cpu0;
+    let mut figures = tally(figures, tasks, &servers[0], 0.0, start).await?;
+    let cpu1 = cpu(&servers)?;
+    figures.database_cpu_s = cpu1.1 - cpu0.1;
+    figures.server_cpu_s = cpu1.0 - cpu0.0 + figures.database_cpu_s;
     figures.server_peak_mib = servers
         .iter()
         .map(|s| s.peak_rss_mib().unwrap_or(0.0))
