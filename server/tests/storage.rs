@@ -139,6 +139,34 @@ fn raw(pg: &Arc<PgDatabase>) -> sitesync_server::storage::PgConnection {
     pg.dedicated().unwrap()
 }
 
+/// Opens a transaction on `t` that writes document `doc`, as a commit's first steps do.
+fn begin_writing(t: &dyn Sql, doc: &str) {
+    t.exec("BEGIN", &[]).unwrap();
+    t.exec(
+        "UPDATE documents SET version = version + 1 WHERE doc_id = ?1",
+        &[doc.into()],
+    )
+    .unwrap();
+}
+
+/// Numbers document `doc` in `t`'s open transaction, as a commit's last step does; returns its number.
+fn take_number(t: &dyn Sql, doc: &str) -> i64 {
+    let n = t
+        .one(
+            "UPDATE change_cursor SET cursor = cursor + 1 WHERE id = 1 RETURNING cursor",
+            &[],
+        )
+        .unwrap()
+        .int(0)
+        .unwrap();
+    t.exec(
+        "UPDATE documents SET change_seq = ?1 WHERE doc_id = ?2",
+        &[n.into(), doc.into()],
+    )
+    .unwrap();
+    n
+}
+
 /// Every `(doc, change_seq)` past `cursor`, as a node polling for changes reads them.
 fn changed(sql: &dyn Sql, cursor: i64) -> Vec<(String, i64)> {
     sql.query(
@@ -161,25 +189,8 @@ fn the_cursor_has_no_gap_while_a_numbered_transaction_waits_to_commit() {
     let before = node.change_cursor().unwrap() as i64;
     // T1 takes its number, as the last step of a commit does, and waits before COMMIT.
     let t1 = raw(&pg);
-    t1.exec("BEGIN", &[]).unwrap();
-    t1.exec(
-        "UPDATE documents SET version = version + 1 WHERE doc_id = 'site|site-sz-02'",
-        &[],
-    )
-    .unwrap();
-    let n1 = t1
-        .one(
-            "UPDATE change_cursor SET cursor = cursor + 1 WHERE id = 1 RETURNING cursor",
-            &[],
-        )
-        .unwrap()
-        .int(0)
-        .unwrap();
-    t1.exec(
-        "UPDATE documents SET change_seq = ?1 WHERE doc_id = 'site|site-sz-02'",
-        &[n1.into()],
-    )
-    .unwrap();
+    begin_writing(&t1, "site|site-sz-02");
+    let n1 = take_number(&t1, "site|site-sz-02");
     // T2, a whole write through another node, commits meanwhile: it must wait for T1's number.
     let t2 = std::thread::spawn(move || {
         let start = Arc::new(Barrier::new(1));
@@ -208,30 +219,13 @@ fn a_transaction_that_numbers_late_is_numbered_after_one_that_committed_meanwhil
     node.import_company(&company).unwrap();
     // T1 writes a document and has not taken its number yet.
     let t1 = raw(&pg);
-    t1.exec("BEGIN", &[]).unwrap();
-    t1.exec(
-        "UPDATE documents SET version = version + 1 WHERE doc_id = 'site|site-nb-03'",
-        &[],
-    )
-    .unwrap();
+    begin_writing(&t1, "site|site-nb-03");
     // T2 commits a whole write of another document.
     let node = write_lines(node, 0, 1, Arc::new(Barrier::new(1)));
     let reader = raw(&pg);
     let after_t2 = node.change_cursor().unwrap() as i64;
     // A node that read up to T2's number must still see T1 when it commits: T1's number is higher.
-    let n1 = t1
-        .one(
-            "UPDATE change_cursor SET cursor = cursor + 1 WHERE id = 1 RETURNING cursor",
-            &[],
-        )
-        .unwrap()
-        .int(0)
-        .unwrap();
-    t1.exec(
-        "UPDATE documents SET change_seq = ?1 WHERE doc_id = 'site|site-nb-03'",
-        &[n1.into()],
-    )
-    .unwrap();
+    let n1 = take_number(&t1, "site|site-nb-03");
     t1.exec("COMMIT", &[]).unwrap();
     assert!(n1 > after_t2);
     assert_eq!(changed(&reader, after_t2), vec![("site|site-nb-03".to_string(), n1)]);
