@@ -129,9 +129,10 @@ impl PgDatabase {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Database(format!("the PostgreSQL pool: {e}")))?;
-        // One worker: connection tasks only frame bytes, the calling threads wait in `block_on`.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        // No worker thread: a caller's `block_on` drives the sockets itself, so a statement costs no
+        // hand-over between threads (a push runs about a hundred of them). Callers that wait at
+        // the same time take turns driving; each is woken when its own answer has arrived.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .thread_name("sitesync-pg")
             .enable_all()
             .build()?;
