@@ -27,11 +27,7 @@ fn engines() -> Vec<(&'static str, Opener, Box<dyn std::any::Any>)> {
     out.push(("sqlite", Box::new(move || Store::open(&path).unwrap()), Box::new(dir)));
     if let Some(db) = support::pg::database() {
         let docs = documents(&db);
-        out.push((
-            "postgres",
-            Box::new(move || Store::open_on(Box::new(docs.dedicated().unwrap()), "node").unwrap()),
-            Box::new(db),
-        ));
+        out.push(("postgres", Box::new(move || node_store(&docs, "node")), Box::new(db)));
     }
     for (_, open, _) in &out {
         let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
@@ -184,7 +180,7 @@ fn the_cursor_has_no_gap_while_a_numbered_transaction_waits_to_commit() {
     let Some(db) = support::pg::database() else { return };
     let pg = documents(&db);
     let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
-    let mut node = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+    let mut node = node_store(&pg, "node");
     node.import_company(&company).unwrap();
     let before = node.change_cursor().unwrap() as i64;
     // T1 takes its number, as the last step of a commit does, and waits before COMMIT.
@@ -215,7 +211,7 @@ fn a_transaction_that_numbers_late_is_numbered_after_one_that_committed_meanwhil
     let Some(db) = support::pg::database() else { return };
     let pg = documents(&db);
     let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
-    let mut node = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+    let mut node = node_store(&pg, "node");
     node.import_company(&company).unwrap();
     // T1 writes a document and has not taken its number yet.
     let t1 = raw(&pg);
@@ -236,7 +232,7 @@ fn readers_never_skip_a_change_under_concurrent_commits_from_two_nodes() {
     let Some(db) = support::pg::database() else { return };
     let pg = documents(&db);
     let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
-    let mut first = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+    let mut first = node_store(&pg, "node");
     first.import_company(&company).unwrap();
     let start_cursor = first.change_cursor().unwrap() as i64;
     drop(first);
@@ -262,7 +258,7 @@ fn readers_never_skip_a_change_under_concurrent_commits_from_two_nodes() {
     let start = Arc::new(Barrier::new(4));
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let store = Store::open_on(Box::new(pg.dedicated().unwrap()), "node").unwrap();
+            let store = node_store(&pg, "node");
             let start = start.clone();
             std::thread::spawn(move || write_days(store, w, 25, 25, start))
         })

@@ -8,8 +8,8 @@
 //! reads back from the devices table those it may have missed, every revocation since the previous
 //! session began listening (2026-11-30: a revocation announced while a node's session was down left
 //! the device connected to that node, receiving every change, until it next sent something). The
-//! connection is not pooled because `LISTEN` belongs to a session: behind PgBouncer in transaction
-//! mode, point `--database` at PostgreSQL itself.
+//! connection is not pooled because `LISTEN` belongs to a session (one reason PgBouncer must run in
+//! session mode; see the README).
 
 use std::time::Duration;
 
