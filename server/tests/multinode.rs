@@ -5,11 +5,16 @@
 //!
 //! Each test gets a database of its own (`support::pg`) and is skipped without a server: run them
 //! with `SITESYNC_TEST_DATABASE=postgresql://postgres@127.0.0.1:5432/postgres`.
+//!
+//! Length: one test per promise an operator relies on when adding a node, each with its own setup of
+//! two real processes; splitting them would only spread that setup over more files.
 
 mod support;
 
 #[path = "multinode/failover.rs"]
 mod failover;
+// The cross-crate harness's fault proxy, compiled in here as `support/pg.rs` is compiled into the
+// harness: the server's tests cannot depend on `sitesync-tests`, which depends on the server.
 #[path = "../../tests/src/proxy.rs"]
 #[allow(dead_code, reason = "the proxy's faults and counters are not all used here")]
 mod proxy;

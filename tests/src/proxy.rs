@@ -4,6 +4,9 @@
 //! byte budget (mid-frame), delay every chunk, or cut every open connection on demand. All
 //! randomness comes from a small deterministic PRNG seeded per proxy, so a failing run can be
 //! replayed from [`Faults::seed`]: connection `n` (in accept order) always draws the same values.
+//!
+//! Length: under 400 lines of code; the rest is its own tests, which prove each fault before other
+//! tests rely on it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,7 @@
 //! The site-day log document: tables `day` (one record, `day`: weather and note), `labor`,
 //! `progress`, `delays` and `reviews` (the submission and approval trail).
+//!
+//! Length: under 600 lines of code; the rest is its unit tests, kept beside the table layout they pin.
 
 use std::collections::BTreeMap;
 
