@@ -187,7 +187,9 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
-            max_connections: 1024,
+            // Room for 10,000 idle phones on one node (about 12 KB each, 2026-11-30); lowered at
+            // start to what the open-file limit allows.
+            max_connections: 16_384,
             header_timeout: Duration::from_secs(10),
             body_bytes: 1024 * 1024,
             import_bytes: 16 * 1024 * 1024,
