@@ -30,6 +30,14 @@ pub struct Limits {
     pub sync_per_second: u32,
     /// Sync messages a device may send in a burst.
     pub sync_burst: u32,
+    /// Live updates a connection may have sent that its device has not confirmed (`Applied`);
+    /// past it, or past `unconfirmed_bytes`, the connection queues nothing more for a device that
+    /// reads slowly: it drops what is waiting and, once the device confirms, catches up from the
+    /// store. What a slow reader holds in memory is then bounded by this window, not by how far
+    /// behind it is.
+    pub unconfirmed_updates: usize,
+    /// Bytes of changes a connection may have sent unconfirmed (see `unconfirmed_updates`).
+    pub unconfirmed_bytes: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +50,10 @@ impl Default for Limits {
             api_burst: 100,
             sync_per_second: 50,
             sync_burst: 200,
+            // A phone confirms every update as it applies it: a window of 64 updates or 16 MiB
+            // (four full frames) never holds back a device that keeps up.
+            unconfirmed_updates: 64,
+            unconfirmed_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -175,7 +187,9 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
-            max_connections: 1024,
+            // Room for 10,000 idle phones on one node (about 12 KB each, 2026-11-30); lowered at
+            // start to what the open-file limit allows.
+            max_connections: 16_384,
             header_timeout: Duration::from_secs(10),
             body_bytes: 1024 * 1024,
             import_bytes: 16 * 1024 * 1024,

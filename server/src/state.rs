@@ -419,7 +419,12 @@ pub const SERVER_DEVICE: &str = "server";
 const SERVER_CACHE_DOCS: usize = 512;
 
 /// How many push events a slow connection may fall behind before it re-reads the store instead.
-const EVENT_BACKLOG: usize = 8192;
+/// The channel keeps every event until each connection has taken it, so this (times a group
+/// commit's changes, up to `PUSHES_PER_COMMIT` pushes) is what one stalled reader can pin for
+/// everyone: 1,024 commits, down from 8,192, is a few seconds of the busiest rush (2026-11-30);
+/// a connection further behind than that catches up from the store, as one past its window of
+/// unconfirmed updates does (`Limits::unconfirmed_updates`).
+const EVENT_BACKLOG: usize = 1024;
 
 /// What a batch of pushes changed, in one store transaction.
 #[derive(Debug)]

@@ -11,7 +11,13 @@
 //! it on a blocking thread with the databases locked (2026-12-01: the same store reads as when this
 //! logic awaited the stores inline, in fewer hops).
 //!
-//! Length: the state machine is one match over inputs (~630 lines) followed by its unit tests;
+//! Fan-out (2026-11-30): the events a connection finds queued go out as one `Changed` with one
+//! update per document (several pushes to one day in a rush become one `DocSync`, applied and
+//! confirmed once), and a device may have only a window of updates unconfirmed
+//! ([`Limits::unconfirmed_updates`]): past it the connection drops what waits for it and catches up
+//! from the store once the device confirms, so a slow reader costs its window, not the backlog.
+//!
+//! Length: the state machine is one match over inputs (~750 lines) followed by its unit tests;
 //! splitting the match would hide which input leads to which step.
 
 pub mod socket;
@@ -126,8 +132,19 @@ fn fail(e: impl Into<Error>) -> Halt {
     internal(e.into()).into()
 }
 
-/// Updates sent on this connection and not yet confirmed, by the cursor they carried.
-type Unconfirmed = Vec<(u64, Vec<(String, Vec<String>)>)>;
+/// An update sent on this connection and not yet confirmed.
+#[derive(Debug)]
+struct Sent {
+    /// The cursor it carried: an `Applied` at or past it confirms it.
+    cursor: u64,
+    /// Bytes of changes it carried, against the connection's window.
+    bytes: usize,
+    /// Each document and the heads (hex) the device holds once it applies the update.
+    docs: Vec<(String, Vec<String>)>,
+}
+
+/// Updates sent on this connection and not yet confirmed, oldest first.
+type Unconfirmed = Vec<Sent>;
 
 /// Live work waiting, in order.
 #[derive(Debug)]
@@ -152,6 +169,11 @@ pub struct SyncConn {
     cursor: Option<u64>,
     /// Updates sent and not yet confirmed with `Applied`.
     unconfirmed: Unconfirmed,
+    /// Bytes of changes in `unconfirmed`.
+    unconfirmed_bytes: usize,
+    /// Whether live work was dropped because the device had too much unconfirmed
+    /// ([`Limits::unconfirmed_updates`]): it is owed a catch-up from the store once it confirms.
+    behind: bool,
     /// What the device holds of each document (sorted hex heads), as far as this connection knows:
     /// read at hello, then kept up to date by what is sent and acknowledged.
     holds: HashMap<String, Vec<String>>,
@@ -170,8 +192,14 @@ pub struct SyncConn {
     /// How far forwarding got into the first queued event: its documents before this index are in
     /// `frame`; `None` before it started (its cursor not yet taken).
     started: Option<usize>,
-    /// Documents gathered from events for the next `Changed`.
+    /// Documents gathered from events for the next `Changed`, one update per document however
+    /// many events touched it.
     frame: Vec<DocSync>,
+    /// Where each document of `frame` is in it and the heads (hex, sorted) that update brings the
+    /// device to, so that a later event on the same document extends it.
+    gathered: HashMap<String, (usize, Vec<String>)>,
+    /// Bytes of changes in `frame`.
+    frame_bytes: usize,
     /// Messages made before a step needed the databases, sent with the rest of the step.
     outbox: Vec<ServerMsg>,
 }
@@ -204,7 +232,8 @@ impl SyncConn {
                 Err(e) => Step::Close(vec![error(e.code(), &e.to_string())]),
                 Ok(ClientMsg::Applied { cursor }) => {
                     self.applied(cursor);
-                    Step::Send(Vec::new())
+                    // A catch-up owed since the window filled runs now.
+                    self.run_live(now, stores)
                 }
                 Ok(request) => {
                     // Every other message re-reads the device's grants: it always needs the stores.
@@ -263,11 +292,30 @@ impl SyncConn {
     fn applied(&mut self, upto: u64) {
         let (done, rest): (Unconfirmed, Unconfirmed) = std::mem::take(&mut self.unconfirmed)
             .into_iter()
-            .partition(|(c, _)| *c <= upto);
+            .partition(|s| s.cursor <= upto);
         self.unconfirmed = rest;
-        for (doc, heads) in done.into_iter().flat_map(|(_, d)| d) {
-            self.deliveries.record(&self.device_id, &doc, heads);
+        for sent in done {
+            self.unconfirmed_bytes = self.unconfirmed_bytes.saturating_sub(sent.bytes);
+            for (doc, heads) in sent.docs {
+                self.deliveries.record(&self.device_id, &doc, heads);
+            }
         }
+        if self.behind && !self.window_full() {
+            // The device caught up with what was sent: what it missed meanwhile is read from the
+            // store, once, however much that was.
+            self.behind = false;
+            self.live.push_back(Live::CatchUp);
+        }
+    }
+
+    /// Whether the device has as much unconfirmed, counting what this step made, as
+    /// [`Limits::unconfirmed_updates`] and [`Limits::unconfirmed_bytes`] allow. The frame being
+    /// gathered counts by its bytes only: more events extend it without adding an update.
+    fn window_full(&self) -> bool {
+        let made = self.outbox.iter().filter(|m| update(m).is_some()).count();
+        let made_bytes = self.outbox.iter().map(update_bytes).sum::<usize>() + self.frame_bytes;
+        self.unconfirmed.len() + made >= self.limits.unconfirmed_updates
+            || self.unconfirmed_bytes + made_bytes >= self.limits.unconfirmed_bytes
     }
 
     /// A hello or a push, with the stores.
@@ -302,7 +350,7 @@ impl SyncConn {
             }
             ClientMsg::Applied { cursor } => {
                 self.applied(cursor);
-                Ok(self.send(Vec::new()))
+                Ok(self.run_live(now, stores))
             }
         }
     }
@@ -333,7 +381,8 @@ impl SyncConn {
             }
             let epoch = auth.epoch()?;
             let holds = auth.device_docs(&who.device_id)?;
-            let (now, frames) = updates(auth, store, &who, from)?;
+            // A first sync sends everything at once (the phone confirms it once, at its end).
+            let (now, frames) = updates(auth, store, &who, from, usize::MAX)?;
             Ok((epoch, holds, now, frames))
         };
         let (epoch, holds, now, frames) = read().map_err(fail)?;
@@ -394,16 +443,30 @@ impl SyncConn {
                 self.live.clear();
                 self.started = None;
                 self.frame.clear();
+                self.gathered.clear();
+                self.frame_bytes = 0;
                 self.close(*last)
             }
         }
     }
 
-    /// Forwards queued push events, one `Changed` per [`EVENTS_PER_FRAME`] documents, reading the
-    /// store only for a document the device holds at other heads than the event starts from, and
-    /// reads the store instead where events were missed. Stops, resumable, where it needs the stores.
+    /// Forwards queued push events, one `Changed` per [`EVENTS_PER_FRAME`] documents (or
+    /// [`FRAME_BUDGET`] bytes) with one update per document, reading the store only for a document
+    /// the device holds at other heads than the event starts from, and reads the store instead where
+    /// events were missed. Once the device has its window of updates unconfirmed, drops what waits
+    /// and owes it a catch-up instead. Stops, resumable, where it needs the stores.
     fn forward_live(&mut self, now: Instant, stores: &mut dyn Stores) -> Result<(), Halt> {
         while let Some(next) = self.live.front() {
+            if self.started.is_none() && (self.behind || self.window_full()) {
+                // A slow reader: nothing more queues for it. Its grants are still checked (a
+                // revocation closes the connection now, not once the device reads again).
+                if matches!(next, Live::CatchUp) {
+                    self.principal(now, stores)?;
+                }
+                self.live.clear();
+                self.behind = true;
+                break;
+            }
             let event = match next {
                 Live::CatchUp => {
                     self.flush_frame();
@@ -437,60 +500,108 @@ impl SyncConn {
             };
             for (i, doc) in event.docs.iter().enumerate().skip(from) {
                 self.started = Some(i);
-                if let Some(d) = self.forward(doc, now, stores)? {
-                    self.frame.push(d);
-                }
+                self.forward(doc, now, stores)?;
             }
             self.started = None;
             self.live.pop_front();
-            if self.frame.len() >= EVENTS_PER_FRAME {
+            if self.frame.len() >= EVENTS_PER_FRAME || self.frame_bytes >= FRAME_BUDGET {
                 self.flush_frame();
             }
         }
         Ok(())
     }
 
-    /// What the device lacks of one changed document, if it may read it and lacks anything.
-    fn forward(&mut self, e: &EventDoc, now: Instant, stores: &mut dyn Stores) -> Result<Option<DocSync>, Halt> {
+    /// Adds to the frame what the device lacks of one changed document, if it may read it and lacks
+    /// anything: a new update, or the one the frame already holds for the document, extended.
+    fn forward(&mut self, e: &EventDoc, now: Instant, stores: &mut dyn Stores) -> Result<(), Halt> {
         let who = self.recent_principal(now, stores)?;
         if self.access(&who, &e.doc, stores)? == Access::None {
-            return Ok(None);
+            return Ok(());
         }
         let doc = e.doc.to_string();
-        let holds = self.holds.get(&doc);
+        // What the device will hold once it applies what is gathered so far.
+        let gathered = self.gathered.get(&doc);
+        let holds = gathered.map(|(_, h)| h).or_else(|| self.holds.get(&doc));
         if holds == Some(&e.heads) {
-            return Ok(None);
+            return Ok(());
         }
         if holds.map_or(e.base.is_empty(), |h| *h == e.base) {
-            return Ok(Some(DocSync {
-                doc,
-                base: hashes(&e.base),
-                heads: hashes(&e.heads),
-                changes: e.changes.clone(),
-                sigs: e.sigs.clone(),
-            }));
+            match gathered {
+                Some(&(i, _)) => {
+                    // The event starts where the gathered update ends: one update from the
+                    // earliest base to the latest heads, the changes one run after the other.
+                    let d = &mut self.frame[i];
+                    d.heads = hashes(&e.heads);
+                    d.changes.extend_from_slice(&e.changes);
+                    let known: HashSet<[u8; 32]> = d.sigs.iter().map(|s| s.hash).collect();
+                    d.sigs
+                        .extend(e.sigs.iter().filter(|s| !known.contains(&s.hash)).cloned());
+                    self.gathered.insert(doc, (i, e.heads.clone()));
+                }
+                None => self.gather(DocSync {
+                    doc,
+                    base: hashes(&e.base),
+                    heads: hashes(&e.heads),
+                    changes: e.changes.clone(),
+                    sigs: e.sigs.clone(),
+                }),
+            }
+            self.frame_bytes += e.changes.len();
+            return Ok(());
         }
-        // The device holds something else (or nothing, and the event is not the whole document).
-        let base = holds.cloned().unwrap_or_default();
+        // The device holds something else (or nothing, and the event is not the whole document):
+        // what it lacks from what it holds before the frame, read from the store, replaces the
+        // update gathered for it.
+        let base = match gathered {
+            Some(&(i, _)) => hex_heads(&self.frame[i].base),
+            None => self.holds.get(&doc).cloned().unwrap_or_default(),
+        };
         let (_, store) = stores.both().ok_or(Halt::NeedStores)?;
         let heads = store.heads(&e.doc).map_err(fail)?;
         let (changes, sigs) = store.export_signed(&e.doc, &base).map_err(fail)?.unwrap_or_default();
-        Ok(Some(DocSync {
+        let update = DocSync {
             doc,
             base: hashes(&base),
             heads: hashes(&heads),
             changes,
             sigs,
-        }))
+        };
+        match gathered {
+            Some(&(i, _)) => {
+                self.frame_bytes = self.frame_bytes - self.frame[i].changes.len() + update.changes.len();
+                self.gathered.insert(update.doc.clone(), (i, sorted(heads)));
+                self.frame[i] = update;
+            }
+            None => {
+                self.frame_bytes += update.changes.len();
+                self.gather(update);
+            }
+        }
+        Ok(())
     }
 
-    /// Everything that changed since this connection's cursor, read from the store.
+    /// Adds a document's update to the frame (its bytes counted by the caller).
+    fn gather(&mut self, update: DocSync) {
+        self.gathered
+            .insert(update.doc.clone(), (self.frame.len(), sorted(hex_heads(&update.heads))));
+        self.frame.push(update);
+    }
+
+    /// What changed since this connection's cursor, read from the store: as much as the device's
+    /// window of unconfirmed bytes has room for; the rest is owed (`behind`) until it confirms.
     fn catch_up(&mut self, now: Instant, stores: &mut dyn Stores) -> Result<Vec<ServerMsg>, Halt> {
         let who = self.principal(now, stores)?;
         let from = self.cursor.unwrap_or(0);
+        let room = self
+            .limits
+            .unconfirmed_bytes
+            .saturating_sub(self.unconfirmed_bytes + self.outbox.iter().map(update_bytes).sum::<usize>());
         let (auth, store) = stores.both().ok_or(Halt::NeedStores)?;
         self.deliveries.flush(auth).map_err(fail)?;
-        let (now, frames) = updates(auth, store, &who, from).map_err(fail)?;
+        let (now, frames) = updates(auth, store, &who, from, room).map_err(fail)?;
+        if now < store.change_cursor().map_err(fail)? {
+            self.behind = true;
+        }
         self.cursor = Some(now);
         let frames: Vec<Vec<DocSync>> = frames.into_iter().filter(|f| !f.is_empty()).collect();
         for f in &frames {
@@ -546,6 +657,9 @@ impl SyncConn {
 
     /// The documents gathered from events as one `Changed` at the connection's cursor.
     fn flush_frame(&mut self) {
+        // Taken, not cleared: an idle connection keeps no capacity from its last burst.
+        self.gathered = HashMap::new();
+        self.frame_bytes = 0;
         if self.frame.is_empty() {
             return;
         }
@@ -563,11 +677,14 @@ impl SyncConn {
         let mut out = std::mem::take(&mut self.outbox);
         out.extend(msgs);
         for msg in &out {
-            if let ServerMsg::Welcome { cursor, docs, .. } | ServerMsg::Changed { cursor, docs } = msg {
-                self.unconfirmed.push((
-                    *cursor,
-                    docs.iter().map(|d| (d.doc.clone(), hex_heads(&d.heads))).collect(),
-                ));
+            if let Some((cursor, docs)) = update(msg) {
+                let bytes = update_bytes(msg);
+                self.unconfirmed_bytes += bytes;
+                self.unconfirmed.push(Sent {
+                    cursor,
+                    bytes,
+                    docs: docs.iter().map(|d| (d.doc.clone(), hex_heads(&d.heads))).collect(),
+                });
             }
         }
         Step::Send(out)
@@ -579,6 +696,19 @@ impl SyncConn {
         out.push(last);
         Step::Close(out)
     }
+}
+
+/// The cursor and documents of an update (a `Welcome` or a `Changed`).
+fn update(msg: &ServerMsg) -> Option<(u64, &[DocSync])> {
+    match msg {
+        ServerMsg::Welcome { cursor, docs, .. } | ServerMsg::Changed { cursor, docs } => Some((*cursor, docs)),
+        _ => None,
+    }
+}
+
+/// Bytes of changes an update carries (0 for any other message).
+fn update_bytes(msg: &ServerMsg) -> usize {
+    update(msg).map_or(0, |(_, docs)| docs.iter().map(|d| d.changes.len()).sum())
 }
 
 fn error(code: ErrorCode, message: &str) -> ServerMsg {
@@ -595,9 +725,17 @@ fn internal(e: Error) -> ServerMsg {
 }
 
 /// The documents the device may read that changed after `cursor`, each with what the device lacks,
-/// split into frames; returns the cursor they cover. Nothing is recorded as delivered here: the
-/// phone confirms with `Applied`.
-fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -> Result<(u64, Vec<Vec<DocSync>>)> {
+/// split into frames; returns the cursor they cover. Past `budget` bytes of changes it stops
+/// between two documents' change numbers, and the cursor returned is the last one covered (a later
+/// read from it finds every document changed after it, whatever it held before). Nothing is
+/// recorded as delivered here: the phone confirms with `Applied`.
+fn updates(
+    auth: &AuthDb,
+    store: &mut Store,
+    who: &Principal,
+    cursor: u64,
+    budget: usize,
+) -> Result<(u64, Vec<Vec<DocSync>>)> {
     let now = store.change_cursor()?;
     let mut frames = vec![Vec::new()];
     let mut size = 0;
@@ -609,7 +747,15 @@ fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -> Re
         auth.device_docs(&who.device_id)?
     };
     let mut orgs: HashMap<String, Option<String>> = HashMap::new();
-    for (id, _) in changed {
+    let (mut total, mut covered) = (0usize, None);
+    for (id, seq) in changed {
+        if let Some(last) = covered
+            && total >= budget
+            && last != seq
+        {
+            return Ok((last, frames));
+        }
+        covered = Some(seq);
         let org = match &id {
             DocId::Site(site) | DocId::Day(site, _) => {
                 if !orgs.contains_key(site.as_str()) {
@@ -635,6 +781,7 @@ fn updates(auth: &AuthDb, store: &mut Store, who: &Principal, cursor: u64) -> Re
             size = 0;
         }
         size += changes.len();
+        total += changes.len();
         frames.last_mut().expect("one frame at least").push(DocSync {
             doc,
             base: hashes(&base),
@@ -714,6 +861,134 @@ mod tests {
         assert_eq!(docs, ["a", "b"]);
         assert_eq!(held["b"], vec![hex::encode([5u8; 32])]);
         assert_eq!(c.unconfirmed.len(), 1, "the update at 9 is still unconfirmed");
+    }
+
+    /// A connection that said hello at cursor 0, whose device is a foreman of site-hz-01 with
+    /// grants fresh at `now` and the site's org known, so that it forwards events without stores.
+    fn foreman_at(now: Instant, limits: Limits) -> SyncConn {
+        let mut c = SyncConn::new("d-000000000001".into(), limits, Deliveries::default());
+        c.cursor = Some(0);
+        let who = Principal {
+            device_id: c.device_id.clone(),
+            user_id: "u-foreman-hz-01".into(),
+            user_name: "崔贵".into(),
+            org_id: "org-zhuyuan".into(),
+            role: crate::auth::Role::Foreman,
+            all_sites: false,
+            sites: vec!["site-hz-01".into()],
+        };
+        c.who = Some((who, now));
+        c.site_orgs.insert("site-hz-01".into(), Some("org-zhuyuan".into()));
+        c
+    }
+
+    /// A store with the fixture company and a day document written in `steps` pushes: one event
+    /// per step (cursor k-1 → k), each carrying the changes from the step before.
+    fn day_in_steps(dir: &std::path::Path, steps: usize) -> (Store, DocId, Vec<Arc<PushEvent>>) {
+        let auth = AuthDb::open(dir).unwrap();
+        let mut store = Store::open(dir.join("docs.sqlite3")).unwrap();
+        let company: sitesync_core::import::Company = sitesync_core::import::read_json(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/company.json"
+        )))
+        .unwrap();
+        crate::admin::import_company(&auth, &mut store, &company).unwrap();
+        let site: sitesync_core::ids::SiteId = "site-hz-01".parse().unwrap();
+        let date = sitesync_core::ids::parse_date("2026-11-02").unwrap();
+        let id = DocId::Day(site.clone(), date);
+        let mut events = Vec::new();
+        let mut before: Vec<String> = Vec::new();
+        for k in 1..=steps {
+            let e = sitesync_core::store::entry(
+                site.clone(),
+                date,
+                format!("w-{k:04}").parse().unwrap(),
+                "site-hz-01/wi-4.1".parse().unwrap(),
+                sitesync_core::units::WorkDays::parse("1.0").unwrap(),
+            );
+            store.add_labor(&e, None).unwrap();
+            let heads = sorted(store.heads(&id).unwrap());
+            let changes = store.export_changes(&id, &before).unwrap().unwrap();
+            events.push(Arc::new(PushEvent {
+                prev_cursor: k as u64 - 1,
+                cursor: k as u64,
+                docs: vec![EventDoc {
+                    doc: id.clone(),
+                    base: before.clone(),
+                    heads: heads.clone(),
+                    changes,
+                    sigs: vec![sitesync_core::signing::ChangeSig {
+                        hash: [k as u8; 32],
+                        key: [0; 32],
+                        sig: vec![k as u8],
+                    }],
+                }],
+            }));
+            before = heads;
+        }
+        (store, id, events)
+    }
+
+    #[test]
+    fn events_on_one_document_go_out_as_one_update_the_phone_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, id, events) = day_in_steps(dir.path(), 3);
+        let now = Instant::now();
+        let mut c = foreman_at(now, Limits::default());
+        // The last event again (a connection may be handed one it already forwarded).
+        let mut drained = events.clone();
+        drained.push(events[2].clone());
+        let step = c.handle(Input::Events(drained), now, &mut NoStores);
+        let Step::Send(msgs) = step else { panic!("{step:?}") };
+        let [ServerMsg::Changed { cursor: 3, docs }] = &msgs[..] else {
+            panic!("{msgs:?}")
+        };
+        let [d] = &docs[..] else { panic!("{docs:?}") };
+        assert_eq!(d.doc, id.to_string());
+        assert!(d.base.is_empty(), "from the earliest base");
+        assert_eq!(d.heads, hashes(&events[2].docs[0].heads), "to the latest heads");
+        let concatenated: Vec<u8> = events.iter().flat_map(|e| e.docs[0].changes.clone()).collect();
+        assert_eq!(d.changes, concatenated);
+        let signed: Vec<u8> = d.sigs.iter().map(|s| s.hash[0]).collect();
+        assert_eq!(signed, [1, 2, 3], "signatures unioned");
+        // A phone that held nothing merges the one update and reaches the server's heads.
+        let phone_dir = tempfile::tempdir().unwrap();
+        let mut phone = Store::open(phone_dir.path().join("phone.sqlite3")).unwrap();
+        phone.merge_changes(&id, &d.changes).unwrap();
+        assert_eq!(sorted(phone.heads(&id).unwrap()), sorted(store.heads(&id).unwrap()));
+        let DocId::Day(site, date) = &id else {
+            unreachable!("a day")
+        };
+        let master = DocId::Site(site.clone());
+        let roster = store.export_changes(&master, &[]).unwrap().unwrap();
+        phone.merge_changes(&master, &roster).unwrap();
+        assert_eq!(phone.day(site, *date).unwrap().labor.len(), 3);
+    }
+
+    #[test]
+    fn a_device_that_does_not_confirm_gets_nothing_more_queued_and_a_catch_up_once_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, _, events) = day_in_steps(dir.path(), 3);
+        let now = Instant::now();
+        let limits = Limits {
+            unconfirmed_updates: 2,
+            ..Limits::default()
+        };
+        let mut c = foreman_at(now, limits);
+        for (k, e) in events.iter().take(2).enumerate() {
+            let step = c.handle(Input::Events(vec![e.clone()]), now, &mut NoStores);
+            assert!(matches!(&step, Step::Send(m) if m.len() == 1), "update {k}: {step:?}");
+        }
+        // Two updates unconfirmed: the third event is dropped, not queued, and no store is read.
+        let step = c.handle(Input::Events(vec![events[2].clone()]), now, &mut NoStores);
+        assert!(matches!(&step, Step::Send(m) if m.is_empty()), "{step:?}");
+        assert!(c.live.is_empty() && c.behind);
+        assert_eq!(c.cursor, Some(2), "the cursor stays where the device was served");
+        // A receipt for the first update makes room: the connection reads the store for the rest.
+        let receipt = protocol::encode(&ClientMsg::Applied { cursor: 1 });
+        let step = c.handle(Input::Frame(receipt), now, &mut NoStores);
+        assert!(matches!(step, Step::NeedStores { throttle: false }), "{step:?}");
+        assert!(matches!(c.live.front(), Some(Live::CatchUp)) && !c.behind);
     }
 
     #[test]

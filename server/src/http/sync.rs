@@ -11,8 +11,12 @@ use crate::http::Refusals;
 use crate::http::caller::principal_of;
 use crate::state::AppState;
 
-/// Bytes a sync connection reads from its socket at a time.
-const READ_BUFFER: usize = 8 * 1024;
+/// Bytes a sync connection reads from its socket at a time. Allocated up front for every open
+/// connection, so it is most of what an idle device costs: 4 KiB (2026-11-30, 2,000 idle devices
+/// on loopback, `tests/tests/sync/idle_memory.rs`: 15.4 KB per connection with 8 KiB, 12.0 KB with
+/// 4 KiB and the step's state boxed). A phone's frames are a few hundred bytes to a few KiB; a
+/// larger one grows the buffer for as long as it takes.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token (or the dashboard's
 /// session cookie from the server's own page only).

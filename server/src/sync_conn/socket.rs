@@ -68,7 +68,9 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
             _ = shutdown.changed() => break,
         };
         for input in inputs {
-            match drive(&state, &mut conn, input).await {
+            // Boxed: the state of a step (store hops, the push, the rate limiter's wait) takes
+            // memory only while a step runs, not in every idle connection's task.
+            match Box::pin(drive(&state, &mut conn, input)).await {
                 Ok(reply) => {
                     for msg in reply {
                         // A peer that stops reading must not hold this task (and its memory) forever.

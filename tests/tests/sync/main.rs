@@ -10,6 +10,7 @@ mod evidence;
 mod faults;
 mod front_door;
 mod hostile;
+mod idle_memory;
 mod limits;
 mod live;
 mod sans_io;

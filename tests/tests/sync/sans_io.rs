@@ -170,3 +170,100 @@ async fn engine_and_sync_connection_speak_the_protocol_without_sockets() {
     );
     server.stop().await;
 }
+
+/// Workers `workers` logged on one day, one push each; returns the push events, one per push.
+async fn pushes_in_steps(
+    server: &TestServer,
+    engine: &mut Engine,
+    conn: &mut SyncConn,
+    p: &mut Store,
+    workers: std::ops::RangeInclusive<usize>,
+) -> Vec<std::sync::Arc<sitesync_server::state::PushEvent>> {
+    let mut events = server.state.subscribe_events();
+    let mut out = Vec::new();
+    for k in workers {
+        p.add_labor(
+            &entry("2026-12-02", &format!("w-{k:04}"), "site-hz-01/wi-4.1", "1.0"),
+            None,
+        )
+        .unwrap();
+        let pushes = engine.push(p).unwrap();
+        let replies = exchange(server, conn, &pushes[0]).await;
+        for r in replies {
+            engine.receive(p, r).unwrap();
+        }
+        out.push(events.try_recv().expect("the push sent an event"));
+    }
+    out
+}
+
+/// A device whose connection is handed several push events on one document at once gets one
+/// update for it, which the phone's engine applies and confirms with one receipt; a device that
+/// stops confirming gets nothing more queued, then everything it missed from the store once it
+/// confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_goes_out_as_one_update_per_document_and_a_slow_reader_catches_up_from_the_store() {
+    let server = TestServer::start_with_limits(sitesync_server::limits::Limits {
+        unconfirmed_updates: 1,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut said_hello = Vec::new();
+    for user in ["u-foreman-hz-01", "u-manager-hz-01"] {
+        let (device, token) = server.device_with_id(user).await;
+        let mut store = phone(dir.path(), user, &server.url(), &token);
+        let mut engine = Engine::new();
+        let mut c = conn(&server, &device);
+        let hello = engine.hello(&store).unwrap();
+        let welcome = exchange(&server, &mut c, &hello).await;
+        converse(&server, &mut c, &mut engine, &mut store, welcome).await;
+        said_hello.push((store, engine, c));
+    }
+    let [
+        (mut p, mut foreman_engine, mut foreman),
+        (mut q, mut engine, mut manager),
+    ] = said_hello.try_into().ok().unwrap();
+
+    // Three pushes of one day, handed to the manager's connection together: one update.
+    let events = pushes_in_steps(&server, &mut foreman_engine, &mut foreman, &mut p, 1..=3).await;
+    let live = wire(drive(&server.state, &mut manager, Input::Events(events)).await.unwrap());
+    let [ServerMsg::Changed { docs, .. }] = &live[..] else {
+        panic!("{live:?}")
+    };
+    assert_eq!(docs.len(), 1, "one update for the day: {docs:?}");
+    let back = engine.receive(&mut q, live[0].clone()).unwrap();
+    assert!(matches!(back[..], [ClientMsg::Applied { .. }]), "one receipt: {back:?}");
+    assert_eq!(q.day(&hz(), d("2026-12-02")).unwrap().labor.len(), 3);
+    for b in back {
+        assert!(exchange(&server, &mut manager, &b).await.is_empty());
+    }
+
+    // The manager's phone stops confirming: with its one unconfirmed update, what follows is not
+    // queued (nothing is sent, whatever arrives).
+    let events = pushes_in_steps(&server, &mut foreman_engine, &mut foreman, &mut p, 4..=6).await;
+    let first = wire(
+        drive(&server.state, &mut manager, Input::Events(vec![events[0].clone()]))
+            .await
+            .unwrap(),
+    );
+    assert!(matches!(first[..], [ServerMsg::Changed { .. }]), "{first:?}");
+    for e in &events[1..] {
+        let held = drive(&server.state, &mut manager, Input::Events(vec![e.clone()]))
+            .await
+            .unwrap();
+        assert!(held.is_empty(), "{held:?}");
+    }
+    // It confirms: the receipt brings the rest, read from the store, and the phone has every line.
+    let back = engine.receive(&mut q, first[0].clone()).unwrap();
+    let [receipt] = &back[..] else { panic!("{back:?}") };
+    let rest = exchange(&server, &mut manager, receipt).await;
+    assert!(matches!(rest[..], [ServerMsg::Changed { .. }]), "{rest:?}");
+    converse(&server, &mut manager, &mut engine, &mut q, rest).await;
+    assert_eq!(q.day(&hz(), d("2026-12-02")).unwrap().labor.len(), 6);
+    assert_eq!(
+        q.heads(&"day|site-hz-01|2026-12-02".parse().unwrap()).unwrap(),
+        p.heads(&"day|site-hz-01|2026-12-02".parse().unwrap()).unwrap()
+    );
+    server.stop().await;
+}
