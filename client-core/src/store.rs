@@ -664,7 +664,7 @@ fn write_doc(tx: &dyn Sql, id: &DocId, l: &mut Loaded, now: &str) -> Result<(i64
             ],
         )?;
     }
-    projection::project(tx, id, &l.doc)?;
+    projection::project_since(tx, id, &l.doc, &base)?;
     Ok((version + 1, true))
 }
 

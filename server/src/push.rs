@@ -223,7 +223,7 @@ pub(crate) fn push_batch(
     let merged: Vec<std::result::Result<bool, sitesync_core::Error>> = if items.is_empty() {
         Vec::new()
     } else {
-        match store.merge_many_checked(&items) {
+        match store.merge_many_screened(&items, &screen) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "could not store a batch of changes");

@@ -9,7 +9,7 @@ use automerge::transaction::Transaction;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::doc::{Record, assert_false, heads_hex, heads_parse, put, read_table, table};
+use crate::doc::{Record, assert_false, heads_hex, heads_parse, put, read_records, read_table, table};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, LineId, SiteId, WorkItemId, WorkerId};
 use crate::labor::{Amendment, DayStatus, Delay, LaborKind, LaborLine, ProgressLine, ReviewAction, ReviewEvent};
@@ -186,41 +186,12 @@ pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayC
     let day = read_table(doc, &table(doc, "day")?, heads)?;
     let info = day.get("day").cloned().unwrap_or_default();
     let whose = site_day(doc);
-    let mut flagged = Vec::new();
-    let mut labor = BTreeMap::new();
-    for (id, r) in read_table(doc, &table(doc, "labor")?, heads)? {
-        let line = labor_record(&id, &r, false).and_then(|l| match &whose {
-            Some((site, date)) => crate::validate::labor_values(site, *date, &l).map(|()| l),
-            None => Ok(l),
-        });
-        match line {
-            Ok(l) => {
-                labor.insert(id, l);
-            }
-            Err(invalid) => flagged.push(Flagged {
-                table: "labor",
-                record: id,
-                invalid,
-            }),
-        }
-    }
-    let mut progress = BTreeMap::new();
-    for (id, r) in read_table(doc, &table(doc, "progress")?, heads)? {
-        let line = progress_record(&id, &r, false).and_then(|p| match &whose {
-            Some((site, date)) => crate::validate::progress_values(site, *date, &p).map(|()| p),
-            None => Ok(p),
-        });
-        match line {
-            Ok(p) => {
-                progress.insert(id, p);
-            }
-            Err(invalid) => flagged.push(Flagged {
-                table: "progress",
-                record: id,
-                invalid,
-            }),
-        }
-    }
+    let lines = lines(
+        &whose,
+        read_table(doc, &table(doc, "labor")?, heads)?,
+        read_table(doc, &table(doc, "progress")?, heads)?,
+    );
+    let (labor, progress, flagged) = (lines.labor, lines.progress, lines.flagged);
     let delays = read_table(doc, &table(doc, "delays")?, heads)?
         .into_iter()
         .filter_map(|(id, r)| delay_record(&id, &r, false).ok().flatten())
@@ -254,6 +225,73 @@ pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayC
         reviews,
         flagged,
     })
+}
+
+/// Some of a day's lines, read and flagged as [`read`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Lines {
+    /// Labor lines by id.
+    pub labor: BTreeMap<String, LaborLine>,
+    /// Progress lines by id.
+    pub progress: BTreeMap<String, ProgressLine>,
+    /// Lines that do not read as valid ones: labor first, then progress, each by id.
+    pub flagged: Vec<Flagged>,
+}
+
+/// The named lines of a day as they are now, exactly as [`read`] would hold them (an id with no
+/// record in a table is absent from it): what re-projecting only the lines a change touched reads.
+pub(crate) fn read_lines<'a>(
+    doc: &Automerge,
+    labor: impl IntoIterator<Item = &'a str>,
+    progress: impl IntoIterator<Item = &'a str>,
+) -> Result<Lines> {
+    Ok(lines(
+        &site_day(doc),
+        read_records(doc, &table(doc, "labor")?, labor)?,
+        read_records(doc, &table(doc, "progress")?, progress)?,
+    ))
+}
+
+/// Labor and progress records as lines, the ones that do not read as valid lines flagged.
+fn lines(
+    whose: &Option<(SiteId, NaiveDate)>,
+    labor_records: BTreeMap<String, Record>,
+    progress_records: BTreeMap<String, Record>,
+) -> Lines {
+    let mut out = Lines::default();
+    for (id, r) in labor_records {
+        let line = labor_record(&id, &r, false).and_then(|l| match whose {
+            Some((site, date)) => crate::validate::labor_values(site, *date, &l).map(|()| l),
+            None => Ok(l),
+        });
+        match line {
+            Ok(l) => {
+                out.labor.insert(id, l);
+            }
+            Err(invalid) => out.flagged.push(Flagged {
+                table: "labor",
+                record: id,
+                invalid,
+            }),
+        }
+    }
+    for (id, r) in progress_records {
+        let line = progress_record(&id, &r, false).and_then(|p| match whose {
+            Some((site, date)) => crate::validate::progress_values(site, *date, &p).map(|()| p),
+            None => Ok(p),
+        });
+        match line {
+            Ok(p) => {
+                out.progress.insert(id, p);
+            }
+            Err(invalid) => out.flagged.push(Flagged {
+                table: "progress",
+                record: id,
+                invalid,
+            }),
+        }
+    }
+    out
 }
 
 /// Orders review events so that an event comes after every event it had seen, whatever the device

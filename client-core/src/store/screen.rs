@@ -8,7 +8,7 @@
 //! ones with the rule each broke; a change that builds on a refused one is refused with it, and
 //! changes that do not are stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
@@ -44,6 +44,10 @@ pub struct Screen {
     trials: HashMap<DocId, (Automerge, Tables, Vec<Change>)>,
     /// Rosters read for checking day logs in this batch (`None`: the store does not hold the site).
     rosters: HashMap<crate::ids::SiteId, Option<crate::roster::Roster>>,
+    /// The steps of site and day documents whose touched records passed the checks of
+    /// [`validate::document`]: the heads before one accepted change and after it. The group commit
+    /// does not check such a step again ([`Store::merge_many_screened`]).
+    verified: HashSet<(DocId, Vec<ChangeHash>, Vec<ChangeHash>)>,
 }
 
 impl std::fmt::Debug for Screen {
@@ -56,6 +60,25 @@ impl Screen {
     /// An empty screen for one batch.
     pub fn new() -> Screen {
         Screen::default()
+    }
+
+    /// The roster the step of `id` from the heads `before` to `after` had its touched records checked
+    /// against, if this screen checked that very step (one change): `Some(None)` for a site's
+    /// master data, which no roster checks, and for a day of a site the store does not hold.
+    pub(crate) fn checked(
+        &self,
+        id: &DocId,
+        before: &[ChangeHash],
+        after: &[ChangeHash],
+    ) -> Option<Option<&crate::roster::Roster>> {
+        if !self.verified.contains(&(id.clone(), before.to_vec(), after.to_vec())) {
+            return None;
+        }
+        match id {
+            DocId::Day(site, _) => Some(self.rosters.get(site)?.as_ref()),
+            DocId::Site(_) => Some(None),
+            DocId::Okr(..) => None,
+        }
     }
 
     /// Screens the pushed `bytes` of document `id`. `site_org` is the org of the document's site.
@@ -125,36 +148,42 @@ impl Screen {
                     continue;
                 }
                 moved = true;
-                let mut verdict = admit(trial, tables, id, site_org, &change, authority);
-                if verdict.is_ok() {
-                    // What the change leaves its records as must be valid. Applied in place and
-                    // checked there; the rare failure rebuilds the copy without it (cheaper than
-                    // copying the document for every change).
-                    let before = trial.get_heads();
-                    let cx = validate::document::Context {
-                        roster: roster.as_ref(),
-                        tenancy,
-                    };
-                    verdict = apply(trial, &change)
-                        .map_err(|reason| Violation::Structure { what: reason })
-                        .and_then(|()| {
-                            validate::document::touched(trial, id, &before)
-                                .and_then(|t| validate::document::check(trial, id, &t, &cx))
-                                .map_err(|invalid| Violation::Invalid {
-                                    field: invalid.field().to_string(),
-                                    reason: invalid.to_string(),
+                let verdict = match admit(trial, tables, id, site_org, &change, authority) {
+                    Err(v) => Err(v),
+                    Ok(info) => {
+                        // What the change leaves its records as must be valid. Applied in place and
+                        // checked there; the rare failure rebuilds the copy without it (cheaper than
+                        // copying the document for every change).
+                        let before = trial.get_heads();
+                        let cx = validate::document::Context {
+                            roster: roster.as_ref(),
+                            tenancy,
+                        };
+                        let verdict = apply(trial, &change)
+                            .map_err(|reason| Violation::Structure { what: reason })
+                            .and_then(|()| {
+                                let written = validate::document::written(id, &info.writes);
+                                validate::document::check(trial, id, &written, &cx).map_err(|invalid| {
+                                    Violation::Invalid {
+                                        field: invalid.field().to_string(),
+                                        reason: invalid.to_string(),
+                                    }
                                 })
-                        });
-                    if verdict.is_err() && trial.get_heads() != before {
-                        let mut fresh = store
-                            .read_doc(id, |d| Ok(d.clone()))?
-                            .unwrap_or_else(|| doc::genesis(id));
-                        for c in taken.iter() {
-                            apply(&mut fresh, c).map_err(bad)?;
+                            });
+                        if verdict.is_ok() && matches!(id, DocId::Day(..) | DocId::Site(_)) {
+                            self.verified.insert((id.clone(), before, trial.get_heads()));
+                        } else if verdict.is_err() && trial.get_heads() != before {
+                            let mut fresh = store
+                                .read_doc(id, |d| Ok(d.clone()))?
+                                .unwrap_or_else(|| doc::genesis(id));
+                            for c in taken.iter() {
+                                apply(&mut fresh, c).map_err(bad)?;
+                            }
+                            *trial = fresh;
                         }
-                        *trial = fresh;
+                        verdict
                     }
-                }
+                };
                 match verdict {
                     Ok(()) => {
                         out.accepted.extend_from_slice(change.raw_bytes());
@@ -180,7 +209,8 @@ impl Screen {
     }
 }
 
-/// Whether one change may be stored: its structure, its author, the rules.
+/// Whether one change may be stored: its structure, its author, the rules. Returns the change
+/// decoded.
 fn admit(
     trial: &Automerge,
     tables: &Tables,
@@ -188,17 +218,18 @@ fn admit(
     site_org: Option<&str>,
     change: &Change,
     authority: &mut dyn Authority,
-) -> std::result::Result<(), Violation> {
+) -> std::result::Result<ChangeInfo, Violation> {
     let info = changes::decode(tables, change)?;
     if change.hash() == tables.genesis() {
-        return Ok(());
+        return Ok(info);
     }
     let author = authority.author(id, &info)?;
     let before = AtHeads {
         doc: trial,
         heads: change.deps().to_vec(),
     };
-    rules::check(id, site_org, &author, &info.writes, &before)
+    rules::check(id, site_org, &author, &info.writes, &before)?;
+    Ok(info)
 }
 
 /// Applies one change to a trial copy; Automerge's asserts on malformed input become an error.

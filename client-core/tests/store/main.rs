@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod merge;
 mod okr;
+mod projection;
 mod props;
 mod queries;
 mod regression;
