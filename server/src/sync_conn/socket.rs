@@ -84,14 +84,36 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                     for msg in last {
                         let _ = send(&mut socket, &msg).await;
                     }
-                    let _ = socket.send(Message::Close(None)).await;
+                    close(socket).await;
                     return;
                 }
             }
         }
     }
-    let _ = socket.send(Message::Close(None)).await;
+    close(socket).await;
 }
+
+/// Ends the connection with the WebSocket closing handshake: sends Close, then reads (and drops)
+/// what the device still sends until its Close arrives, for at most [`CLOSE_GRACE`]. Dropping the
+/// socket with the device's frames unread would make the kernel answer with a reset, and a reset
+/// can reach the device before the last messages it was sent (the refusal saying why), which it
+/// then never reads.
+async fn close(mut socket: WebSocket) {
+    if socket.send(Message::Close(None)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// How long a closing connection waits for the device's side of the closing handshake.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A push event and those already queued behind it, which go out in the same `Changed` (pushes come
 /// in bursts); events missed while draining the queue are read from the store after them.
