@@ -49,6 +49,13 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
             include_str!("../migrations/postgres/002_documents.sql")
         ),
     ),
+    (
+        3,
+        concat!(
+            "SET LOCAL search_path TO sitesync_docs;\n",
+            include_str!("../migrations/postgres/003_snapshots.sql")
+        ),
+    ),
 ];
 
 /// The schema of the credential tables.

@@ -374,3 +374,46 @@ fn two_nodes_creating_one_document_at_once_both_commit() {
     assert_eq!(reader.heads(&doc).unwrap().len(), 2);
     assert_eq!(y.heads(&doc).unwrap(), reader.heads(&doc).unwrap());
 }
+
+#[test]
+fn a_postgres_store_from_before_the_snapshots_table_keeps_its_documents() {
+    let Some(db) = support::pg::database() else { return };
+    // A document as the SQLite store holds it, written into the schema as step 2 left it (the
+    // snapshot inline in the document's row).
+    let dir = tempfile::tempdir().unwrap();
+    let mut phone = Store::open(dir.path().join("phone.sqlite3")).unwrap();
+    let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
+    phone.import_company(&company).unwrap();
+    let id = DocId::Site(site());
+    let snapshot = phone.export_changes(&id, &[]).unwrap().unwrap();
+    let heads = phone.heads(&id).unwrap();
+    let steps = sitesync_server::storage::POSTGRES_MIGRATIONS;
+    sitesync_server::storage::migrate(&PgDatabase::connect(db.url(), 1).unwrap(), &steps[..2]).unwrap();
+    let old = PgDatabase::connect_in(db.url(), 1, Some(sitesync_server::storage::DOCS_SCHEMA)).unwrap();
+    with(&old, |sql| {
+        sql.exec(
+            "INSERT INTO documents (doc_id, kind, site_id, snapshot, snapshot_bytes, heads, version, change_seq,
+             updated_at) VALUES (?1, 'site', ?2, ?3, ?4, ?5, 1, 1, 'x')",
+            &[
+                id.to_string().into(),
+                site().to_string().into(),
+                snapshot.clone().into(),
+                (snapshot.len() as i64).into(),
+                heads.join(",").into(),
+            ],
+        )
+    })
+    .unwrap();
+    drop(old);
+    let docs = documents(&db);
+    let mut node = node_store(&docs, "node");
+    assert_eq!(node.verify().unwrap(), 1);
+    assert!(node.knows_all(&id, &heads).unwrap());
+    assert_eq!(node.roster(&site()).unwrap(), phone.roster(&site()).unwrap());
+    // It takes writes on top, through the moved snapshot.
+    let start = Arc::new(Barrier::new(1));
+    let mut node = write_lines(node, 0, 1, start);
+    let day = DocId::Day(site(), parse_date("2026-12-01").unwrap());
+    assert_eq!(node.verify().unwrap(), 2);
+    assert!(node.export_changes(&day, &[]).unwrap().is_some());
+}

@@ -1,8 +1,8 @@
 //! Keeping a store healthy: projections rebuilt from the documents alone, compaction, and a full
 //! read of every document.
 
-use super::sql::{Dialect, Value, transaction};
-use super::{Store, load_from_disk, projection};
+use super::sql::{Dialect, transaction};
+use super::{Store, load_from_disk, projection, write_snapshot};
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 
@@ -71,10 +71,11 @@ impl Store {
             let size = snapshot.len() as i64;
             transaction(self.db(), true, |tx| {
                 tx.exec("DELETE FROM chunks WHERE doc_id = ?1", &[key.into()])?;
+                write_snapshot(tx, key, snapshot)?;
                 tx.exec(
-                    "UPDATE documents SET snapshot = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0,
+                    "UPDATE documents SET snapshot_bytes = ?2, chunk_count = 0, chunk_bytes = 0,
                      version = version + 1 WHERE doc_id = ?1",
-                    &[key.into(), Value::Bytes(snapshot), size.into()],
+                    &[key.into(), size.into()],
                 )?;
                 Ok(())
             })?;

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/002_keyed_projections.sql"),
     include_str!("../../migrations/003_signatures.sql"),
     include_str!("../../migrations/004_approved_versions.sql"),
+    include_str!("../../migrations/005_snapshots.sql"),
 ];
 
 /// The first version holding the approved version of amended days: a store upgraded from before it
@@ -95,6 +96,73 @@ mod tests {
         // Now two documents may hold the same line id.
         conn.execute_batch(&line("L1", "day|t|2026-09-01", "2026-09-01"))
             .unwrap();
+    }
+
+    #[test]
+    fn a_version_4_store_keeps_its_documents_when_snapshots_move_out() {
+        use automerge::transaction::Transactable;
+        use automerge::{Automerge, ROOT};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        let snapshot = include_bytes!("../../tests/fixtures/day-site-hz-01-2026-09-01.automerge");
+        let mut doc = Automerge::load(snapshot).unwrap();
+        let base = doc.get_heads();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "note", "written after the snapshot").unwrap();
+        tx.commit();
+        let chunk = doc.save_after(&base);
+        let heads = doc.get_heads();
+        {
+            // The store as a build of schema 4 left it: the snapshot inline in its document's row.
+            let conn = Connection::open(&path).unwrap();
+            for (v, sql) in MIGRATIONS.iter().enumerate().take(4) {
+                conn.execute_batch(sql).unwrap();
+                conn.pragma_update(None, "user_version", v as i64 + 1).unwrap();
+            }
+            conn.execute(
+                "INSERT INTO documents (doc_id, kind, site_id, day, snapshot, snapshot_bytes, chunk_count,
+                 chunk_bytes, heads, version, change_seq, updated_at)
+                 VALUES ('day|site-hz-01|2026-09-01', 'day', 'site-hz-01', '2026-09-01', ?1, ?2, 1, ?3, ?4, 2, 2, 'x')",
+                rusqlite::params![
+                    &snapshot[..],
+                    snapshot.len() as i64,
+                    chunk.len() as i64,
+                    crate::doc::heads_hex(&heads).join(",")
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO chunks (doc_id, seq, data) VALUES ('day|site-hz-01|2026-09-01', 1, ?1)",
+                [&chunk],
+            )
+            .unwrap();
+        }
+        let mut store = crate::Store::open(&path).unwrap();
+        assert_eq!(store.verify().unwrap(), 1);
+        let id: crate::ids::DocId = "day|site-hz-01|2026-09-01".parse().unwrap();
+        assert!(store.knows_all(&id, &crate::doc::heads_hex(&heads)).unwrap());
+        let loaded = Automerge::load(&store.export_changes(&id, &[]).unwrap().unwrap()).unwrap();
+        assert_eq!(loaded.get_heads(), heads);
+        assert!(loaded.get_changes_added(&doc).is_empty() && doc.get_changes_added(&loaded).is_empty());
+        let columns: Vec<String> = store
+            .db()
+            .query("SELECT name FROM pragma_table_info('documents')", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.text(0).unwrap())
+            .collect();
+        assert!(!columns.iter().any(|c| c == "snapshot"), "{columns:?}");
+        assert_eq!(
+            store.storage_stats(&id).unwrap().unwrap().snapshot_bytes,
+            snapshot.len() as i64
+        );
+        // Compaction folds the old chunk into the moved snapshot.
+        assert_eq!(store.compact().unwrap(), 1);
+        drop(store);
+        let mut store = crate::Store::open(&path).unwrap();
+        assert_eq!(store.storage_stats(&id).unwrap().unwrap().chunk_count, 0);
+        assert!(store.knows_all(&id, &crate::doc::heads_hex(&heads)).unwrap());
     }
 
     #[test]

@@ -334,25 +334,12 @@ impl Store {
     /// What a replica at `since` (hex heads; empty: nothing) lacks of a document, with a signature
     /// for each change: [`Store::export_changes`] plus the proof of who made each change.
     pub fn export_signed(&mut self, id: &DocId, since: &[String]) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>> {
-        let Some(bytes) = self.export_changes(id, since)? else {
+        let Some(export) = self.export(id, since)? else {
             return Ok(None);
         };
-        let since = doc::heads_parse(since).unwrap_or_default();
-        let made = self
-            .read_doc(id, |d| {
-                let from = if !since.is_empty() && d.get_missing_deps(&since).is_empty() {
-                    since.clone()
-                } else {
-                    Vec::new()
-                };
-                Ok(d.get_changes(&from)
-                    .into_iter()
-                    .map(|c| (c.hash(), c.actor_id().to_hex_string()))
-                    .collect::<Vec<_>>())
-            })?
-            .unwrap_or_default();
-        let sigs = self.signatures_for(id, &made)?;
-        Ok(Some((bytes, sigs)))
+        // Signatures are looked up each time: one kept after the export was made still counts.
+        let sigs = self.signatures_for(id, &export.made)?;
+        Ok(Some((export.bytes.clone(), sigs)))
     }
 
     /// Signs this store's own changes of `doc` that have no kept signature yet and keeps the

@@ -129,6 +129,15 @@ impl Row {
             _ => Err(self.mismatch(i, "a blob")),
         }
     }
+
+    /// A blob column that may be NULL (an outer join's missing row).
+    pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        match self.at(i)? {
+            Value::Bytes(v) => Ok(Some(v.clone())),
+            Value::Null => Ok(None),
+            _ => Err(self.mismatch(i, "a blob or NULL")),
+        }
+    }
 }
 
 /// Which engine a [`Sql`] connection talks to, for the few statements that differ.
