@@ -797,24 +797,35 @@ fn knows(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
 /// Loads a document strictly from its snapshot and chunks, with the row's version; a damaged chunk or
 /// a gap in the history is an error, never a silently shorter document.
 fn load_from_disk(conn: &dyn Sql, key: &str) -> Result<Option<(Automerge, i64)>> {
-    let row = conn.first(
-        "SELECT s.data, d.version FROM documents d LEFT JOIN snapshots s ON s.doc_id = d.doc_id WHERE d.doc_id = ?1",
+    // One statement, so one view of the document: read as two, a compaction committed between
+    // them (another node's, or another handle's) gave the old snapshot without the chunks it
+    // folded in, and the next change made on that copy reused a sequence number already stored
+    // (found 2026-11-30 by `compaction_beside_writers_loses_no_chunk`).
+    let rows = conn.query(
+        "SELECT 0 AS part, s.data, d.version, 0 AS seq FROM documents d
+             LEFT JOIN snapshots s ON s.doc_id = d.doc_id WHERE d.doc_id = ?1
+         UNION ALL
+         SELECT 1 AS part, c.data, 0 AS version, c.seq FROM chunks c WHERE c.doc_id = ?1
+         ORDER BY part, seq",
         &[key.into()],
     )?;
-    let Some(row) = row else {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
         return Ok(None);
     };
     let corrupt = |reason: String| Error::CorruptDocument {
         doc: key.to_string(),
         reason,
     };
-    let (snapshot, version) = (row.opt_bytes(0)?, row.int(1)?);
+    if first.int(0)? != 0 {
+        return Err(corrupt("chunks are stored without their document".into()));
+    }
+    let (snapshot, version) = (first.opt_bytes(1)?, first.int(2)?);
     let snapshot = snapshot.ok_or_else(|| corrupt("the document's snapshot is missing".into()))?;
     let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
     let mut doc = Automerge::load_with_options(&snapshot, strict).map_err(|e| corrupt(e.to_string()))?;
-    let chunks = conn.query("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY seq", &[key.into()])?;
-    for chunk in chunks {
-        doc::apply_bytes(&mut doc, &chunk.bytes(0)?).map_err(corrupt)?;
+    for chunk in rows {
+        doc::apply_bytes(&mut doc, &chunk.bytes(1)?).map_err(corrupt)?;
     }
     if !doc.get_missing_deps(&[]).is_empty() {
         return Err(corrupt("a stored chunk depends on changes that are not stored".into()));

@@ -69,7 +69,24 @@ impl Store {
             let Some(l) = self.take(&id)? else { continue };
             let snapshot = l.doc.save();
             let size = snapshot.len() as i64;
+            let lock = match self.db().dialect() {
+                Dialect::Sqlite => "",
+                Dialect::Postgres => " FOR UPDATE",
+            };
+            let loaded_version = l.version;
             transaction(self.db(), true, |tx| {
+                // Another node may have appended a chunk since this copy was loaded: deleting the
+                // chunks then would lose it. Such a document is left for the next compaction.
+                let on_disk = tx
+                    .first(
+                        &format!("SELECT version FROM documents WHERE doc_id = ?1{lock}"),
+                        &[key.into()],
+                    )?
+                    .map(|r| r.int(0))
+                    .transpose()?;
+                if on_disk != Some(loaded_version) {
+                    return Ok(());
+                }
                 tx.exec("DELETE FROM chunks WHERE doc_id = ?1", &[key.into()])?;
                 write_snapshot(tx, key, snapshot)?;
                 tx.exec(
