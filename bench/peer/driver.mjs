@@ -8,6 +8,7 @@
 //   node driver.mjs upload  [--docs 200] [--entries 50] [--ack remote-heads|second-client] [--no-verify]
 //   node driver.mjs devices [--n 10] [--lines 45] [--no-fanout] [--fanout-start all|ack]
 //                           [--push-timeout S] [--fanout-inflight 50] [--evict] [--batch 50]
+//   node driver.mjs idle    [--n 1000] [--idle 10] [--batch 50]
 //   common: [--timeout 300]
 //
 // Environment (set by run.sh): PEER_URL (ws://127.0.0.1:PORT), SERVER_PID,
@@ -613,12 +614,59 @@ async function devices() {
   }
 }
 
+// ---------------------------------------------------------------- idle
+/** The server's resident memory now, KiB. */
+function serverRssKib() {
+  if (!SERVER_PID) return null
+  try {
+    const m = fs.readFileSync(`/proc/${SERVER_PID}/status`, "utf8").match(/^VmRSS:\s+(\d+)/m)
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** `n` clients connect (each a Repo with its own WebSocket, no documents) and stay idle for
+ * `--idle` seconds; the server's resident memory before and with all connected. */
+async function idle() {
+  const n = num("n", 1000)
+  const idleS = num("idle", 10)
+  const batch = num("batch", 50)
+  // The server has just started: let its start-up garbage go before the baseline.
+  await sleep(2000)
+  const rssBefore = serverRssKib()
+  const cpu0 = serverCpuS()
+  const t0 = performance.now()
+  log(`connecting ${n} idle clients (batches of ${batch})`)
+  const devs = await connectMany(n, batch)
+  const connect_s = (performance.now() - t0) / 1000
+  const cpu1 = serverCpuS()
+  await sleep(idleS * 1000)
+  const rssConnected = serverRssKib()
+  const connected = devs.filter(Boolean).length
+  return {
+    workload: "idle",
+    n,
+    connected,
+    connect_s: round(connect_s),
+    idle_s: idleS,
+    server_cpu_s: cpu0 != null && cpu1 != null ? round(cpu1 - cpu0, 2) : null,
+    server_rss_before_kib: rssBefore,
+    server_rss_connected_kib: rssConnected,
+    server_kib_per_client: rssBefore != null && rssConnected != null ? round((rssConnected - rssBefore) / Math.max(1, connected), 1) : null,
+    client_rss_mib: round(process.memoryUsage().rss / 2 ** 20, 1),
+    disconnects,
+    errors,
+  }
+}
+
 // ---------------------------------------------------------------- main
 let result
 try {
   if (workload === "upload") result = await upload()
   else if (workload === "devices") result = await devices()
-  else throw new Error(`unknown workload ${workload} (upload | devices)`)
+  else if (workload === "idle") result = await idle()
+  else throw new Error(`unknown workload ${workload} (upload | devices | idle)`)
 } catch (e) {
   countError("fatal", e)
   result = { workload, fatal: String(e?.stack ?? e), errors }

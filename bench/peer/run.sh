@@ -3,6 +3,7 @@
 #
 #   bash bench/peer/run.sh upload  [--docs 200] [--entries 50] [--timeout 300]
 #   bash bench/peer/run.sh devices [--n 10|100|1000] [--lines 45] [--timeout 300] [--no-fanout]
+#   bash bench/peer/run.sh idle    [--n 1000] [--idle 10]
 #
 # Installs the pinned packages (package.json + package-lock.json beside this file)
 # into target/bench-peer/ when they are missing or changed, starts the published
@@ -20,13 +21,13 @@ PREFIX="$ROOT/target/bench-peer"
 say() { echo "[run.sh] $*" >&2; }
 
 if [[ $# -lt 1 ]]; then
-  sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 WORKLOAD="$1"
 shift
-case "$WORKLOAD" in upload | devices) ;; *)
-  say "unknown workload '$WORKLOAD' (upload | devices)"
+case "$WORKLOAD" in upload | devices | idle) ;; *)
+  say "unknown workload '$WORKLOAD' (upload | devices | idle)"
   exit 2
   ;;
 esac

@@ -25,6 +25,9 @@ pub struct Device {
     pub bytes_in: usize,
     /// The server change cursor this device has applied.
     pub cursor: u64,
+    /// Documents received in live updates (`Changed`, not the welcome): the fan-out this device
+    /// took in.
+    pub deliveries: usize,
     /// The device's signing key, registered by its hello; its edits are made and signed under it.
     key: Keypair,
 }
@@ -44,6 +47,7 @@ impl Device {
             received: HashMap::new(),
             bytes_in: 0,
             cursor: 0,
+            deliveries: 0,
             key,
         })
     }
@@ -100,16 +104,26 @@ impl Device {
         while more {
             match self.next(Duration::from_secs(120)).await?.context("no welcome")? {
                 ServerMsg::Welcome {
-                    cursor, docs, more: m, ..
+                    cursor: now,
+                    docs,
+                    more: m,
+                    ..
                 } => {
-                    at = cursor;
+                    at = now;
                     more = m;
-                    self.take(cursor, docs).await?;
+                    // A returning device's catch-up is fan-out too; a first sync is not.
+                    if cursor > 0 {
+                        self.deliveries += docs.len();
+                    }
+                    self.take(now, docs).await?;
                 }
-                ServerMsg::Changed { cursor, docs } => {
-                    at = cursor;
+                ServerMsg::Changed { cursor: now, docs } => {
+                    at = now;
                     more = false;
-                    self.take(cursor, docs).await?;
+                    if cursor > 0 {
+                        self.deliveries += docs.len();
+                    }
+                    self.take(now, docs).await?;
                 }
                 other => bail!("expected a welcome, got {other:?}"),
             }
@@ -141,9 +155,31 @@ impl Device {
                     }
                     return Ok((start.elapsed(), results));
                 }
-                ServerMsg::Changed { cursor, docs } => self.take(cursor, docs).await?,
+                ServerMsg::Changed { cursor, docs } => self.take_live(cursor, docs).await?,
                 ServerMsg::Error { code, message } => bail!("server error {code:?}: {message}"),
                 _ => {}
+            }
+        }
+    }
+
+    /// [`Device::take`] for a live update, counted as deliveries.
+    async fn take_live(&mut self, cursor: u64, docs: Vec<DocSync>) -> Result<()> {
+        self.deliveries += docs.len();
+        self.take(cursor, docs).await
+    }
+
+    /// Takes in live updates until `deadline` (a device between two edits).
+    pub async fn listen_until(&mut self, deadline: tokio::time::Instant) -> Result<()> {
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            match self.next(left).await? {
+                None => return Ok(()),
+                Some(ServerMsg::Changed { cursor, docs }) => self.take_live(cursor, docs).await?,
+                Some(ServerMsg::Error { code, message }) => bail!("server error {code:?}: {message}"),
+                Some(_) => {}
             }
         }
     }
@@ -153,7 +189,7 @@ impl Device {
         while !done(self) {
             match self.next(quiet).await? {
                 None => break,
-                Some(ServerMsg::Changed { cursor, docs }) => self.take(cursor, docs).await?,
+                Some(ServerMsg::Changed { cursor, docs }) => self.take_live(cursor, docs).await?,
                 Some(ServerMsg::Error { code, message }) => bail!("server error {code:?}: {message}"),
                 Some(_) => {}
             }

@@ -4,12 +4,16 @@
 //!
 //! ```text
 //! cargo run --release -p sitesync-bench --bin sitesync-bench -- --out target/bench.md
+//! cargo run --release -p sitesync-bench --bin sitesync-bench -- --quick    # CI's regression check
 //! ```
 
 mod client;
+mod dashboard;
 mod device;
 mod peer;
 mod postgres;
+mod quick;
+mod realistic;
 mod scenarios;
 mod server;
 mod wire;
@@ -29,10 +33,41 @@ use crate::workload::Fixtures;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Sections to run (default: all): wire, devices, pushes, rush, upload, client, peer, engines
-    /// (engines needs --database).
+    /// Sections to run (default: all): wire, devices, pushes, rush, upload, realistic, idle, client,
+    /// peer, engines (engines needs --database).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// CI's regression check instead of the report (about a minute in release): small cold and
+    /// hot one-entry push runs, each compared with Automerge merging the same change in memory in
+    /// this process; exits non-zero when a ratio reaches about ten times what it is now, or on any
+    /// error. Ignores the other options but --fixtures.
+    #[arg(long)]
+    quick: bool,
+    /// Sites of the realistic company (the fixture's three, then copies of them).
+    #[arg(long, default_value_t = 100)]
+    sites: usize,
+    /// Phones per site in the realistic company.
+    #[arg(long, default_value_t = 10)]
+    phones_per_site: usize,
+    /// Head-office devices syncing every site in the realistic company.
+    #[arg(long, default_value_t = 20)]
+    office_devices: usize,
+    /// Head-office dashboards (`/v1/events` streams) in the realistic company.
+    #[arg(long, default_value_t = 5)]
+    dashboards: usize,
+    /// Seconds of the realistic steady state (each phone one edit every 10 s).
+    #[arg(long, default_value_t = 60.0)]
+    steady_seconds: f64,
+    /// Documents each phone pushes in the realistic rush.
+    #[arg(long, default_value_t = 5)]
+    realistic_rush_docs: usize,
+    /// Devices connected at once, idle, in the idle section.
+    #[arg(long, default_value_t = 10_000)]
+    idle_devices: usize,
+    /// Devices the automerge-repo peer (Node) holds connected in the idle section's comparison,
+    /// each a whole Repo in the driver's process; 0 leaves the peer out (it needs node and npm).
+    #[arg(long, default_value_t = 1000)]
+    peer_idle_devices: usize,
     /// A PostgreSQL server on this machine, by an admin URL (postgresql://postgres@127.0.0.1:5432/postgres):
     /// the engines section runs the same pushes on SQLite, on PostgreSQL with one node and with two,
     /// each on a fresh database it creates there.
@@ -96,13 +131,46 @@ fn main() -> Result<()> {
         Some(Child::ClientChild { store, site, date }) => return client::client_child(store, site, date),
         None => {}
     }
-    // A thousand devices need a thousand sockets on each side.
+    // Ten thousand devices need ten thousand sockets on each side (the server child inherits the
+    // raised limit, and raises its own to the hard one besides).
     let _ = rlimit::increase_nofile_limit(65_536);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if cli.quick {
+        return rt.block_on(quick(&cli));
+    }
     let report = rt.block_on(run(&cli))?;
     if let Some(out) = &cli.out {
         std::fs::write(out, &report)?;
     }
+    Ok(())
+}
+
+/// `--quick`: prints the comparisons and fails on the first one over its limit.
+async fn quick(cli: &Cli) -> Result<()> {
+    let fixtures = Fixtures::read(&cli.fixtures)?;
+    let scratch = tempfile::tempdir()?;
+    let checks = quick::quick(&fixtures, scratch.path()).await?;
+    println!(
+        "| run | pushes | errors | server CPU ms per push | Automerge ms per change | ratio | fails at |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in &checks {
+        println!(
+            "| {} | {} | {} | {:.3} | {:.4} | {:.1} | {:.0} |",
+            c.figures.name,
+            c.figures.pushes,
+            c.figures.errors,
+            c.server_s * 1000.0,
+            c.reference_s * 1000.0,
+            c.ratio(),
+            c.limit
+        );
+    }
+    let failures: Vec<String> = checks.iter().filter_map(quick::Check::failure).collect();
+    if !failures.is_empty() {
+        anyhow::bail!("the quick bench failed:\n{}", failures.join("\n"));
+    }
+    println!("quick bench: ok");
     Ok(())
 }
 
@@ -163,11 +231,11 @@ async fn run(cli: &Cli) -> Result<String> {
         emit(&mut report, &t);
     }
 
-    let header = "| workload | devices | pushes | lines/s | pushes/s | p50 ms | p99 ms | drained s | errors | server CPU s | server peak MiB |\n\
-                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let header = "| workload | devices | pushes | lines/s | pushes/s | p50 ms | p99 ms | drained s | deliveries/s | errors | server CPU s | CPU s per 1,000 pushes | server peak MiB |\n\
+                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let row = |f: &Figures| {
         format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {:.2} | {:.0} |\n",
             f.name,
             f.devices,
             f.pushes,
@@ -180,8 +248,14 @@ async fn run(cli: &Cli) -> Result<String> {
             } else {
                 "–".into()
             },
+            if f.deliveries > 0 {
+                format!("{:.0}", f.deliveries_per_s())
+            } else {
+                "–".into()
+            },
             f.errors,
             f.server_cpu_s,
+            f.cpu_per_1000(),
             f.server_peak_mib
         )
     };
@@ -260,6 +334,106 @@ async fn run(cli: &Cli) -> Result<String> {
         let f = scenarios::upload(&fixtures, 200, 50).await?;
         emit(&mut report, &row(&f));
         upload_fig = Some(f);
+    }
+
+    if wants(cli, "realistic") || wants(cli, "idle") {
+        let shape = realistic::Shape {
+            sites: cli.sites,
+            phones: cli.phones_per_site,
+            days: cli.phones_per_site.max(10),
+            office: cli.office_devices,
+            dashboards: cli.dashboards,
+        };
+        eprintln!(
+            "realistic company: {} sites × {} phones, building {} site-day documents …",
+            shape.sites,
+            shape.phones,
+            shape.sites * shape.days
+        );
+        let company = realistic::Company::build(&fixtures, scratch.path(), shape)?;
+        if wants(cli, "realistic") {
+            let mut t = format!(
+                "\n## 2c. The realistic company: {} phones over {} sites, {} head-office devices, {} dashboards\n\n\
+                 Phones edit their own site's days; head-office devices sync every site; a dashboard is the \
+                 head-office page's `/v1/events` stream (server-sent events). \"All hold all\" is when every phone \
+                 holds the last heads of every touched day of its site, every head-office device those of every \
+                 touched day, and every dashboard has had an event covering the last change; deliveries count \
+                 documents in live updates and catch-ups, and dashboard events.\n\n\
+                 | workload | devices | pushes | pushes/s | p50 ms | p99 ms | CPU s per 1,000 pushes | server peak MiB | deliveries/s | all hold all s | after last ack s | errors |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                shape.sites * shape.phones,
+                shape.sites,
+                shape.office,
+                shape.dashboards
+            );
+            emit(&mut report, &t);
+            t.clear();
+            let runs = realistic::day(
+                &company,
+                cli.steady_seconds,
+                cli.realistic_rush_docs,
+                Duration::from_secs(2),
+            )
+            .await?;
+            for f in &runs {
+                let line = format!(
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+                    f.name,
+                    f.devices,
+                    f.pushes,
+                    f.pushes_per_s,
+                    f.p50_ms,
+                    f.p99_ms,
+                    f.cpu_per_1000(),
+                    f.server_peak_mib,
+                    f.deliveries_per_s(),
+                    f.drained_s,
+                    f.lag_s,
+                    f.errors
+                );
+                emit(&mut report, &line);
+            }
+        }
+        if wants(cli, "idle") {
+            eprintln!("idle: {} devices …", cli.idle_devices);
+            let i = realistic::idle(&company, cli.idle_devices, Duration::from_secs(10)).await?;
+            let mut t = format!(
+                "\n## 2d. Idle connected devices on one node (WebSocket, hello, then only pings)\n\n\
+                 | server | devices | connected | errors | connect s | server CPU s | RSS before MiB | RSS connected MiB | KiB per device | peak MiB |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+                 | sitesync | {} | {} | {} | {:.1} | {:.2} | {:.0} | {:.0} | {:.1} | {:.0} |\n",
+                i.devices,
+                i.connected,
+                i.errors,
+                i.connect_s,
+                i.cpu_s,
+                i.rss_before_mib,
+                i.rss_after_mib,
+                i.kib_per_device(),
+                i.peak_mib
+            );
+            if cli.peer_idle_devices > 0 {
+                eprintln!("peer: idle {} devices …", cli.peer_idle_devices);
+                let p = peer::run(
+                    &repo(),
+                    &["idle".to_string(), "--n".into(), cli.peer_idle_devices.to_string()],
+                )?;
+                let before = peer::num(&p, "server_rss_before_kib") / 1024.0;
+                let after = peer::num(&p, "server_rss_connected_kib") / 1024.0;
+                let connected = peer::num(&p, "connected");
+                let _ = writeln!(
+                    t,
+                    "| automerge-repo (Node) | {} | {connected:.0} | {:.0} | {:.1} | {:.2} | {before:.0} | {after:.0} | {:.1} | {:.0} |",
+                    cli.peer_idle_devices,
+                    peer::num(&p, "errors"),
+                    peer::num(&p, "connect_s"),
+                    peer::num(&p, "server_cpu_s"),
+                    (after - before) * 1024.0 / connected.max(1.0),
+                    peer::num(&p, "server_peak_rss_kib") / 1024.0
+                );
+            }
+            emit(&mut report, &t);
+        }
     }
 
     if wants(cli, "client") {

@@ -45,10 +45,25 @@ pub struct Figures {
     pub database_cpu_s: f64,
     /// Server peak resident memory during the run, MiB.
     pub server_peak_mib: f64,
+    /// Documents (and dashboard events) delivered to devices in live updates, the fan-out.
+    pub deliveries: usize,
+    /// Seconds from the last acknowledgement until every device held every change.
+    pub lag_s: f64,
 }
 
 impl Figures {
-    fn finish(&mut self, rtts: &mut [Duration]) {
+    /// Server CPU seconds per 1,000 pushes.
+    pub fn cpu_per_1000(&self) -> f64 {
+        self.server_cpu_s * 1000.0 / self.pushes.max(1) as f64
+    }
+
+    /// Deliveries per second, from the first push until every device held every change.
+    pub fn deliveries_per_s(&self) -> f64 {
+        let span = self.drained_s.max(self.wall_s);
+        if span > 0.0 { self.deliveries as f64 / span } else { 0.0 }
+    }
+
+    pub(crate) fn finish(&mut self, rtts: &mut [Duration]) {
         rtts.sort();
         self.p50_ms = percentile_ms(rtts, 50.0);
         self.p99_ms = percentile_ms(rtts, 99.0);
@@ -80,13 +95,13 @@ fn assign(docs: &[DayDoc], n: usize) -> Result<Vec<DayDoc>> {
 }
 
 /// A signing key for each of `n` devices, as each phone's store makes its own.
-fn keys(n: usize) -> Vec<Keypair> {
+pub(crate) fn keys(n: usize) -> Vec<Keypair> {
     (0..n).map(|_| Keypair::generate()).collect()
 }
 
 /// Connects `tokens.len()` devices, each with its key (at most 100 handshakes at a time), and
 /// says hello.
-async fn connect_all(server: &ServerProcess, tokens: &[String], keys: &[Keypair]) -> Result<Vec<Device>> {
+pub(crate) async fn connect_all(server: &ServerProcess, tokens: &[String], keys: &[Keypair]) -> Result<Vec<Device>> {
     let gate = Arc::new(tokio::sync::Semaphore::new(100));
     let tasks = tokens.iter().zip(keys).map(|(t, k)| {
         let (gate, t, k, addr) = (gate.clone(), t.clone(), k.clone(), server.addr);
@@ -181,6 +196,8 @@ pub async fn devices(
     }
     figures.wall_s = (last_ack - start).as_secs_f64();
     figures.drained_s = (drained.max(last_ack) - start).as_secs_f64();
+    figures.lag_s = (drained.max(last_ack) - last_ack).as_secs_f64();
+    figures.deliveries = kept.iter().map(|d| d.deliveries).sum();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
     figures.finish(&mut rtts);
@@ -529,14 +546,16 @@ pub async fn rush(
                     .iter()
                     .filter_map(|(doc, _)| dev.received.get(doc).map(|(_, t)| *t))
                     .max();
+                let deliveries = dev.deliveries;
                 dev.close().await;
-                (done, at)
+                (done, at, deliveries)
             })
         })
         .collect();
     let mut drained = last_ack;
     for r in join_all(tasks).await {
-        let (done, at) = r?;
+        let (done, at, deliveries) = r?;
+        figures.deliveries += deliveries;
         if !done {
             figures.errors += 1;
         }
@@ -545,13 +564,14 @@ pub async fn rush(
         }
     }
     figures.drained_s = (drained - start).as_secs_f64();
+    figures.lag_s = (drained - last_ack).as_secs_f64();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
     figures.finish(&mut rtts);
     Ok(figures)
 }
 
-fn same(a: &[String], b: &[String]) -> bool {
+pub(crate) fn same(a: &[String], b: &[String]) -> bool {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort();
     b.sort();
@@ -564,17 +584,26 @@ async fn final_heads(
     token: &str,
     docs: &HashMap<String, usize>,
 ) -> Result<HashMap<String, Vec<String>>> {
+    Ok(final_state(server, token, docs).await?.0)
+}
+
+/// [`final_heads`] and the server's change cursor that covers them.
+pub(crate) async fn final_state(
+    server: &ServerProcess,
+    token: &str,
+    docs: &HashMap<String, usize>,
+) -> Result<(HashMap<String, Vec<String>>, u64)> {
     let mut observer = Device::connect(server.addr, token, Keypair::generate()).await?;
-    observer.hello(0).await?;
+    let cursor = observer.hello(0).await?;
     let out = docs
         .keys()
         .map(|d| {
             let heads = observer.received.get(d).map(|(h, _)| h.clone());
             Ok((d.clone(), heads.with_context(|| format!("{d} missing on the server"))?))
         })
-        .collect();
+        .collect::<Result<_>>();
     observer.close().await;
-    out
+    Ok((out?, cursor))
 }
 
 /// Scenario: one real phone (a client-core store and its sync client) uploads `docs` documents of

@@ -167,6 +167,11 @@ impl ServerProcess {
         peak_rss_mib(self.child.id())
     }
 
+    /// The process's resident memory now, in MiB.
+    pub fn rss_mib(&self) -> Result<f64> {
+        status_mib(self.child.id(), "VmRSS:")
+    }
+
     /// Starts a new peak-memory measurement (Linux `clear_refs` 5).
     pub fn reset_peak(&self) {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
@@ -205,11 +210,16 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
 
 /// Peak resident memory (VmHWM) of a process, in MiB.
 pub fn peak_rss_mib(pid: u32) -> Result<f64> {
+    status_mib(pid, "VmHWM:")
+}
+
+/// A memory field (`VmRSS:`, `VmHWM:`) of `/proc/PID/status`, in MiB.
+fn status_mib(pid: u32, field: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .context("no VmHWM")?
+        .find_map(|l| l.strip_prefix(field))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -227,6 +237,11 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// The server's connection cap in the bench: above the largest run (10,000 idle devices, plus
+/// the few the bench opens besides), below what the open-file limit allows on this machine
+/// (hard limit 20,000).
+const MAX_CONNECTIONS: usize = 12_000;
+
 /// The child's side: serve `data` on a free loopback port until stdin closes.
 pub fn serve_child(data: PathBuf, database: Option<String>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -236,6 +251,15 @@ pub fn serve_child(data: PathBuf, database: Option<String>) -> Result<()> {
             Some(url) => sitesync_server::storage::Location::Postgres { url, connections: 8 },
         };
         let state = tokio::task::spawn_blocking(move || AppState::open_at(&data, &location)).await??;
+        // As `sitesync-server serve` does: the open-file limit raised to the hard one, and the
+        // connection cap fitted to it (the default cap, 1,024, would refuse the realistic company's
+        // 1,025 devices and the 10,000 idle ones).
+        let open_files = sitesync_server::limits::raise_open_files();
+        let max_connections = sitesync_server::limits::fit_connections(MAX_CONNECTIONS, open_files);
+        let state = state.with_connection_limits(sitesync_server::limits::ConnectionLimits {
+            max_connections,
+            ..sitesync_server::limits::ConnectionLimits::default()
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("listening {}", listener.local_addr()?);
         let stop = async {

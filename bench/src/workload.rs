@@ -97,6 +97,81 @@ impl Fixtures {
     }
 }
 
+/// A phone of the realistic company: the user holding it and the site it works on.
+#[derive(Debug, Clone)]
+pub struct Phone {
+    pub user: String,
+    pub site: String,
+}
+
+impl Fixtures {
+    /// The realistic company of issue #18: the fixture company widened to `sites` sites, each with
+    /// `phones` phone users (the site's foreman and crew leaders, each granted that site) and its
+    /// first `days` fixture days. Sites past the three fixture ones are copies of fixture site
+    /// `k % 3` under the id `site-x{k:03}` (crews, work items and days re-keyed; workers keep their
+    /// ids, which are looked up in their site's roster only). Head office (`u-office-1`, every site)
+    /// is the fixture's. Returns the company and its phones, site by site.
+    pub fn widened(&self, sites: usize, phones: usize, days: usize) -> Result<(Fixtures, Vec<Phone>)> {
+        anyhow::ensure!(phones >= 1 && days >= 1, "a site needs a phone and a day");
+        let mut company = self.company.clone();
+        let fixture_sites = self.company.sites.clone();
+        anyhow::ensure!(!fixture_sites.is_empty(), "the fixture company has no site");
+        company.sites.truncate(sites);
+        let mut all_days = Vec::new();
+        let mut out = Vec::new();
+        for k in 0..sites {
+            let source = &fixture_sites[k % fixture_sites.len()];
+            let old = source.id.as_str();
+            let new = if k < fixture_sites.len() {
+                old.to_string()
+            } else {
+                format!("site-x{k:03}")
+            };
+            // Re-keyed through JSON: every id of a site's roster and days starts with the site's.
+            let rekey = |json: String| json.replace(&format!("\"{old}"), &format!("\"{new}"));
+            if k >= fixture_sites.len() {
+                let mut site: sitesync_core::import::CompanySite =
+                    serde_json::from_str(&rekey(serde_json::to_string(source)?))?;
+                site.code = format!("X-{k:03}");
+                site.name = format!("{} {k}", source.name);
+                company.sites.push(site);
+            }
+            let own: Vec<&LogDay> = self.days.iter().filter(|d| d.site.as_str() == old).take(days).collect();
+            anyhow::ensure!(own.len() == days, "fixture site {old} has fewer than {days} days");
+            for d in own {
+                all_days.push(serde_json::from_str::<LogDay>(&rekey(serde_json::to_string(d)?))?);
+            }
+            let foreman = crate::server::foreman_of(&new);
+            for p in 0..phones {
+                let user = if p == 0 {
+                    foreman.clone()
+                } else {
+                    format!("u-crew-{}-{p}", new.trim_start_matches("site-"))
+                };
+                if !company.users.iter().any(|u| u.id == user) {
+                    company.users.push(sitesync_core::import::User {
+                        id: user.clone(),
+                        name: format!("班组长 {k}-{p}"),
+                        role: "foreman".into(),
+                        sites: sitesync_core::import::SiteGrant::Some(vec![sitesync_core::ids::SiteId::new(&new)?]),
+                    });
+                }
+                out.push(Phone {
+                    user,
+                    site: new.clone(),
+                });
+            }
+        }
+        Ok((
+            Fixtures {
+                company,
+                days: all_days,
+            },
+            out,
+        ))
+    }
+}
+
 /// One site-day document as a phone would push it the first time.
 #[derive(Clone)]
 pub struct DayDoc {
@@ -131,7 +206,11 @@ pub fn build_days(dir: &Path, fixtures: &Fixtures, days: &[LogDay]) -> Result<Ve
         let path = dir.join(format!("generator-{site}.sqlite3"));
         let mut store = Store::open(&path)?;
         store.set_user(&crate::server::foreman_of(&site))?;
-        store.import_company(&fixtures.company)?;
+        // Its own site's roster only: a company of a hundred sites would write a hundred rosters
+        // into each generator store, and a day document holds nothing of the other sites.
+        let mut own = fixtures.company.clone();
+        own.sites.retain(|s| s.id.as_str() == site);
+        store.import_company(&own)?;
         store.import_logs(&site_days).context("building site-days")?;
         for d in &site_days {
             let id = DocId::Day(d.site.clone(), d.date);
