@@ -616,14 +616,31 @@ impl AuthDb {
             .ok_or_else(|| Error::Internal("a bound actor was not stored".into()))
     }
 
-    /// The devices of an org with their keys (revoked ones included: their past changes still need
-    /// names), and the server's own keys, for phones to show authors offline.
-    pub fn directory(&self, org_id: &str) -> Result<Vec<sitesync_core::sync::protocol::DirectoryEntry>> {
+    /// The signing keys a device needs to name the authors of what it may read: every device of
+    /// its org for one that reads every site; otherwise the devices of its own user, of users who
+    /// share a site with it, and of head office and admins, who write everywhere. Always the
+    /// server's own keys. Revoked devices stay: their past changes still need names.
+    ///
+    /// Decision (2026-11-30): the whole org's directory used to go to every device in its
+    /// `Welcome`. With 10,000 devices that is 6,500 keys, about 650 KB a hello and 21 ms of server
+    /// CPU, and the socket kept a buffer that size for every idle device (316 KiB each). A
+    /// foreman's phone holds its sites' days and the org's OKRs, so what it lacks is only the
+    /// names of other sites' users who check in on a key result; their changes still verify,
+    /// and `history` shows them by device.
+    pub fn directory(&self, who: &Principal) -> Result<Vec<sitesync_core::sync::protocol::DirectoryEntry>> {
+        let everyone = i64::from(who.all_sites);
         let rows = self.rows(
-            "SELECT k.key, k.device_id, COALESCE(u.user_id, 'system'), COALESCE(u.name, 'server'), COALESCE(u.role, 'admin')
-             FROM device_keys k LEFT JOIN devices d ON d.device_id = k.device_id LEFT JOIN users u ON u.user_id = d.user_id
-             WHERE u.org_id = ?1 OR k.device_id = 'server' ORDER BY k.device_id, k.registered_at",
-            &[org_id.into()],
+            "SELECT k.key, k.device_id, u.user_id, u.name, u.role, k.registered_at
+             FROM users u JOIN devices d ON d.user_id = u.user_id JOIN device_keys k ON k.device_id = d.device_id
+             WHERE u.org_id = ?1 AND (?3 = 1 OR u.user_id = ?2 OR u.all_sites = 1
+                 OR u.role IN ('head_office', 'admin')
+                 OR EXISTS (SELECT 1 FROM grants mine JOIN grants theirs ON theirs.site_id = mine.site_id
+                            WHERE mine.user_id = ?2 AND theirs.user_id = u.user_id))
+             UNION ALL
+             SELECT key, device_id, 'system', 'server', 'admin', registered_at FROM device_keys
+             WHERE device_id = 'server'
+             ORDER BY 2, 6",
+            &[who.org_id.as_str().into(), who.user_id.as_str().into(), everyone.into()],
         )?;
         let mut out = Vec::new();
         for row in rows {

@@ -360,7 +360,7 @@ impl SyncConn {
         let auth = stores.auth().ok_or(Halt::NeedStores)?;
         let directory = match auth
             .register_key(&who.device_id, key)
-            .and_then(|()| auth.directory(&who.org_id))
+            .and_then(|()| auth.directory(&who))
         {
             Ok(d) => d,
             Err(Error::Conflict(m)) => {

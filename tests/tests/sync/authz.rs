@@ -239,3 +239,44 @@ async fn malformed_frames_get_a_clear_error_and_the_server_keeps_serving() {
     assert!(p.roster(&hz()).is_ok());
     server.stop().await;
 }
+
+/// The directory a device gets names the devices whose changes it holds: a foreman's phone gets
+/// its own site's users, head office and the server, not another site's foreman; head office gets
+/// everyone. (The whole org's keys went to every device: 650 KB a hello at 10,000 devices.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_welcome_directory_names_the_devices_a_device_reads_and_head_office_reads_all() {
+    let server = TestServer::start().await;
+    let mut keys = std::collections::HashMap::new();
+    for user in ["u-foreman-hz-01", "u-manager-hz-01", "u-foreman-sz-02", "u-office-1"] {
+        let (device, token) = server.device_with_id(user).await;
+        let mut client = RawClient::connect(server.addr, &token).await.unwrap();
+        hello(&mut client).await;
+        keys.insert(user, (device, client));
+    }
+    let mut directory_of = async |user: &str| -> Vec<String> {
+        let (_, client) = keys.get_mut(user).unwrap();
+        match client.welcome(0).await {
+            Some(ServerMsg::Welcome { directory, .. }) => directory.into_iter().map(|e| e.user_id).collect(),
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    };
+    let foreman = directory_of("u-foreman-hz-01").await;
+    for seen in ["u-foreman-hz-01", "u-manager-hz-01", "u-office-1", "system"] {
+        assert!(foreman.iter().any(|u| u == seen), "{seen} missing from {foreman:?}");
+    }
+    assert!(
+        !foreman.iter().any(|u| u == "u-foreman-sz-02"),
+        "another site's foreman: {foreman:?}"
+    );
+    let office = directory_of("u-office-1").await;
+    for seen in [
+        "u-foreman-hz-01",
+        "u-manager-hz-01",
+        "u-foreman-sz-02",
+        "u-office-1",
+        "system",
+    ] {
+        assert!(office.iter().any(|u| u == seen), "{seen} missing from {office:?}");
+    }
+    server.stop().await;
+}
