@@ -173,18 +173,7 @@ fn project_lines(
     let lines = day::read_lines(doc, names(), names())?;
     let at = Lines { doc_id, site_id, date };
     at.insert(tx, Version::Current, &lines.labor, &lines.progress)?;
-    for f in &lines.flagged {
-        flag(
-            tx,
-            doc_id,
-            site_id,
-            date,
-            &f.record,
-            f.invalid.field(),
-            &format!("{} line: {}", f.table, f.invalid),
-        )?;
-    }
-    Ok(())
+    flag_lines(tx, doc_id, site_id, date, &lines.flagged)
 }
 
 fn project_site(tx: &dyn Sql, site_id: &str, doc: &Automerge) -> Result<()> {
@@ -267,6 +256,15 @@ fn clear_day(tx: &dyn Sql, doc_id: &str) -> Result<()> {
 }
 
 /// Records a record that is left out of the projection, and why.
+/// Records the lines a read left out as invalid, each under its record id.
+fn flag_lines(tx: &dyn Sql, doc_id: &str, site_id: &str, date: &str, flagged: &[day::Flagged]) -> Result<()> {
+    for f in flagged {
+        let reason = format!("{} line: {}", f.table, f.invalid);
+        flag(tx, doc_id, site_id, date, &f.record, f.invalid.field(), &reason)?;
+    }
+    Ok(())
+}
+
 fn flag(tx: &dyn Sql, doc_id: &str, site_id: &str, date: &str, record: &str, field: &str, reason: &str) -> Result<()> {
     tx.exec(
         "INSERT INTO invalid_records (doc_id, record_id, site_id, day, field, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -311,17 +309,7 @@ fn project_day(tx: &dyn Sql, doc_id: &str, site_id: &str, date: &str, doc: &Auto
             ],
         )?;
     }
-    for f in &content.flagged {
-        flag(
-            tx,
-            doc_id,
-            site_id,
-            date,
-            &f.record,
-            f.invalid.field(),
-            &format!("{} line: {}", f.table, f.invalid),
-        )?;
-    }
+    flag_lines(tx, doc_id, site_id, date, &content.flagged)?;
     tx.exec(
         "INSERT INTO day_status (doc_id, site_id, day, status) VALUES (?1, ?2, ?3, ?4)",
         &[doc_id.into(), site_id.into(), date.into(), status.as_str().into()],
