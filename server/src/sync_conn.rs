@@ -36,9 +36,8 @@ use crate::limits::Limits;
 use crate::push::sorted;
 use crate::state::{Deliveries, EventDoc, PushEvent};
 
-/// Changes per update frame before the rest goes in another frame: a quarter of a device's window
-/// of unconfirmed bytes, and the most a connection's socket buffer keeps once it has sent one.
-const FRAME_BUDGET: usize = 256 * 1024;
+/// Changes per update frame before the rest goes in another frame, well under the frame limit.
+const FRAME_BUDGET: usize = 4 * 1024 * 1024;
 
 /// Documents per live `Changed` frame gathered from queued events.
 const EVENTS_PER_FRAME: usize = 256;
