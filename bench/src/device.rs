@@ -82,12 +82,14 @@ impl Device {
         }
     }
 
-    /// Records documents and confirms them, as a phone does after storing them.
-    async fn take(&mut self, cursor: u64, docs: Vec<DocSync>) -> Result<()> {
+    /// Records documents and confirms them up to `cursor` (`None`: the welcome of a first sync
+    /// that more frames complete, confirmed by the last), as a phone does after storing them.
+    async fn take(&mut self, cursor: Option<u64>, docs: Vec<DocSync>) -> Result<()> {
         let now = Instant::now();
         for d in docs {
             self.received.insert(d.doc, (hex_heads(&d.heads), now));
         }
+        let Some(cursor) = cursor else { return Ok(()) };
         self.cursor = self.cursor.max(cursor);
         self.send(&ClientMsg::Applied { cursor }).await
     }
@@ -99,9 +101,10 @@ impl Device {
             key: self.key.public(),
         })
         .await?;
-        let mut more = true;
+        // A first sync split over frames ends with the `Changed` that reaches the welcome's cursor.
+        let mut until = None;
         let mut at = 0;
-        while more {
+        while until.is_none() || until.is_some_and(|u| at < u) {
             match self.next(Duration::from_secs(120)).await?.context("no welcome")? {
                 ServerMsg::Welcome {
                     cursor: now,
@@ -109,21 +112,20 @@ impl Device {
                     more: m,
                     ..
                 } => {
-                    at = now;
-                    more = m;
+                    at = if m { 0 } else { now };
+                    until = Some(now);
                     // A returning device's catch-up is fan-out too; a first sync is not.
                     if cursor > 0 {
                         self.deliveries += docs.len();
                     }
-                    self.take(now, docs).await?;
+                    self.take((!m).then_some(now), docs).await?;
                 }
                 ServerMsg::Changed { cursor: now, docs } => {
                     at = now;
-                    more = false;
                     if cursor > 0 {
                         self.deliveries += docs.len();
                     }
-                    self.take(now, docs).await?;
+                    self.take(Some(now), docs).await?;
                 }
                 other => bail!("expected a welcome, got {other:?}"),
             }
@@ -165,7 +167,7 @@ impl Device {
     /// [`Device::take`] for a live update, counted as deliveries.
     async fn take_live(&mut self, cursor: u64, docs: Vec<DocSync>) -> Result<()> {
         self.deliveries += docs.len();
-        self.take(cursor, docs).await
+        self.take(Some(cursor), docs).await
     }
 
     /// Takes in live updates until `deadline` (a device between two edits).

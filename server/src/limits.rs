@@ -38,6 +38,10 @@ pub struct Limits {
     pub unconfirmed_updates: usize,
     /// Bytes of changes a connection may have sent unconfirmed (see `unconfirmed_updates`).
     pub unconfirmed_bytes: usize,
+    /// Bytes of changes in one update frame before the rest goes in the next (a larger document
+    /// still goes alone, whole): small enough that many connections building frames at once stay
+    /// small, large enough that a first sync is a few dozen frames, not thousands.
+    pub frame_bytes: usize,
 }
 
 impl Default for Limits {
@@ -50,10 +54,12 @@ impl Default for Limits {
             api_burst: 100,
             sync_per_second: 50,
             sync_burst: 200,
-            // A phone confirms every update as it applies it: a window of 64 updates or 16 MiB
-            // (four full frames) never holds back a device that keeps up.
+            // A phone confirms every update as it applies it: a window of 64 updates or 1 MiB
+            // (four full frames) never holds back a device that keeps up, and 1,000 devices each
+            // owed a site's morning at once hold 1,000 windows, not every update they are owed.
             unconfirmed_updates: 64,
-            unconfirmed_bytes: 16 * 1024 * 1024,
+            unconfirmed_bytes: 1024 * 1024,
+            frame_bytes: 256 * 1024,
         }
     }
 }

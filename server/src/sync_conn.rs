@@ -36,9 +36,6 @@ use crate::limits::Limits;
 use crate::push::sorted;
 use crate::state::{Deliveries, EventDoc, PushEvent};
 
-/// Changes per update frame before the rest goes in another frame, well under the frame limit.
-const FRAME_BUDGET: usize = 4 * 1024 * 1024;
-
 /// Documents per live `Changed` frame gathered from queued events.
 const EVENTS_PER_FRAME: usize = 256;
 
@@ -382,20 +379,23 @@ impl SyncConn {
             let epoch = auth.epoch()?;
             let holds = auth.device_docs(&who.device_id)?;
             // A first sync sends everything at once (the phone confirms it once, at its end).
-            let (now, frames) = updates(auth, store, &who, from, usize::MAX)?;
+            let (now, frames) = updates(auth, store, &who, from, usize::MAX, self.limits.frame_bytes)?;
             Ok((epoch, holds, now, frames))
         };
         let (epoch, holds, now, frames) = read().map_err(fail)?;
         self.cursor = Some(now);
         self.holds = holds.into_iter().map(|(d, h)| (d, sorted(h))).collect();
-        for f in &frames {
+        for (_, f) in &frames {
             self.sent(f);
         }
         let (n, you) = (frames.len(), who.author());
+        // The welcome carries the cursor the whole first sync covers (the phone stores it only
+        // when nothing more follows, and with `more` waits for a `Changed` that reaches it); each
+        // later frame carries the cursor it completes.
         let msgs = frames
             .into_iter()
             .enumerate()
-            .map(|(i, docs)| {
+            .map(|(i, (covers, docs))| {
                 if i == 0 {
                     ServerMsg::Welcome {
                         epoch: epoch.clone(),
@@ -406,7 +406,7 @@ impl SyncConn {
                         directory: directory.clone(),
                     }
                 } else {
-                    ServerMsg::Changed { cursor: now, docs }
+                    ServerMsg::Changed { cursor: covers, docs }
                 }
             })
             .collect();
@@ -451,7 +451,7 @@ impl SyncConn {
     }
 
     /// Forwards queued push events, one `Changed` per [`EVENTS_PER_FRAME`] documents (or
-    /// [`FRAME_BUDGET`] bytes) with one update per document, reading the store only for a document
+    /// [`Limits::frame_bytes`]) with one update per document, reading the store only for a document
     /// the device holds at other heads than the event starts from, and reads the store instead where
     /// events were missed. Once the device has its window of updates unconfirmed, drops what waits
     /// and owes it a catch-up instead. Stops, resumable, where it needs the stores.
@@ -504,7 +504,7 @@ impl SyncConn {
             }
             self.started = None;
             self.live.pop_front();
-            if self.frame.len() >= EVENTS_PER_FRAME || self.frame_bytes >= FRAME_BUDGET {
+            if self.frame.len() >= EVENTS_PER_FRAME || self.frame_bytes >= self.limits.frame_bytes {
                 self.flush_frame();
             }
         }
@@ -598,18 +598,18 @@ impl SyncConn {
             .saturating_sub(self.unconfirmed_bytes + self.outbox.iter().map(update_bytes).sum::<usize>());
         let (auth, store) = stores.both().ok_or(Halt::NeedStores)?;
         self.deliveries.flush(auth).map_err(fail)?;
-        let (now, frames) = updates(auth, store, &who, from, room).map_err(fail)?;
+        let (now, frames) = updates(auth, store, &who, from, room, self.limits.frame_bytes).map_err(fail)?;
         if now < store.change_cursor().map_err(fail)? {
             self.behind = true;
         }
         self.cursor = Some(now);
-        let frames: Vec<Vec<DocSync>> = frames.into_iter().filter(|f| !f.is_empty()).collect();
-        for f in &frames {
+        let frames: Vec<Frame> = frames.into_iter().filter(|(_, f)| !f.is_empty()).collect();
+        for (_, f) in &frames {
             self.sent(f);
         }
         Ok(frames
             .into_iter()
-            .map(|docs| ServerMsg::Changed { cursor: now, docs })
+            .map(|(cursor, docs)| ServerMsg::Changed { cursor, docs })
             .collect())
     }
 
@@ -724,20 +724,28 @@ fn internal(e: Error) -> ServerMsg {
     error(ErrorCode::Internal, "internal error")
 }
 
+/// A frame of updates and the cursor it completes: every document changed up to it is in this
+/// frame or an earlier one, so a phone that stores it and loses the connection before the next
+/// frame is sent what it missed, not skipped past it.
+type Frame = (u64, Vec<DocSync>);
+
 /// The documents the device may read that changed after `cursor`, each with what the device lacks,
 /// split into frames; returns the cursor they cover. Past `budget` bytes of changes it stops
 /// between two documents' change numbers, and the cursor returned is the last one covered (a later
-/// read from it finds every document changed after it, whatever it held before). Nothing is
-/// recorded as delivered here: the phone confirms with `Applied`.
+/// read from it finds every document changed after it, whatever it held before). The last frame's
+/// cursor is the one returned; each earlier frame's is the change number before the next frame's
+/// first document (documents come in change-number order). Nothing is recorded as delivered here:
+/// the phone confirms with `Applied`.
 fn updates(
     auth: &AuthDb,
     store: &mut Store,
     who: &Principal,
     cursor: u64,
     budget: usize,
-) -> Result<(u64, Vec<Vec<DocSync>>)> {
+    frame_bytes: usize,
+) -> Result<(u64, Vec<Frame>)> {
     let now = store.change_cursor()?;
-    let mut frames = vec![Vec::new()];
+    let mut frames: Vec<Frame> = vec![(cursor, Vec::new())];
     let mut size = 0;
     let changed = store.changed_since(cursor)?;
     // One read each of what the device holds and of the sites' orgs, not one per document.
@@ -753,7 +761,7 @@ fn updates(
             && total >= budget
             && last != seq
         {
-            return Ok((last, frames));
+            return Ok((last, close_frames(frames, last)));
         }
         covered = Some(seq);
         let org = match &id {
@@ -776,13 +784,16 @@ fn updates(
         }
         let base = has.unwrap_or_default();
         let (changes, sigs) = store.export_signed(&id, &base)?.unwrap_or_default();
-        if size + changes.len() > FRAME_BUDGET && !frames.last().is_some_and(Vec::is_empty) {
-            frames.push(Vec::new());
+        if size + changes.len() > frame_bytes && !frames.last().is_some_and(|(_, f)| f.is_empty()) {
+            // Every document before this one changed at or before `seq`; those at `seq` itself may
+            // follow in the new frame.
+            frames.last_mut().expect("one frame at least").0 = seq - 1;
+            frames.push((seq - 1, Vec::new()));
             size = 0;
         }
         size += changes.len();
         total += changes.len();
-        frames.last_mut().expect("one frame at least").push(DocSync {
+        frames.last_mut().expect("one frame at least").1.push(DocSync {
             doc,
             base: hashes(&base),
             heads: hashes(&heads),
@@ -790,7 +801,15 @@ fn updates(
             sigs,
         });
     }
-    Ok((now, frames))
+    Ok((now, close_frames(frames, now)))
+}
+
+/// Gives the last frame the cursor the read covers.
+fn close_frames(mut frames: Vec<Frame>, covered: u64) -> Vec<Frame> {
+    if let Some(last) = frames.last_mut() {
+        last.0 = covered;
+    }
+    frames
 }
 
 #[cfg(test)]

@@ -85,8 +85,11 @@ pub struct Engine {
     held: std::collections::HashSet<DocId>,
     /// Whether the server's `Welcome` (and any `Changed` it announced) has been applied.
     welcomed: bool,
-    /// Whether the welcome said more updates follow.
-    expecting_more: bool,
+    /// While a first sync split over several frames is arriving: the cursor its welcome covers.
+    /// Each later frame carries the cursor it completes, so the last is the one that reaches this
+    /// (a server from before frames carried their own cursor sends it on every frame, and the first
+    /// then ends the wait, as it always did).
+    first_sync_until: Option<u64>,
     /// What happened so far.
     progress: Progress,
     /// Events not yet taken by the shell; bounded by the documents of one connection.
@@ -110,7 +113,7 @@ impl Engine {
 
     /// Whether the initial exchange is done and nothing is in flight.
     pub fn idle(&self) -> bool {
-        self.welcomed && !self.expecting_more && self.inflight.is_empty()
+        self.welcomed && self.first_sync_until.is_none() && self.inflight.is_empty()
     }
 
     /// What has happened on this connection.
@@ -200,17 +203,20 @@ impl Engine {
                 }
                 self.apply_updates(store, &docs)?;
                 self.welcomed = true;
-                self.expecting_more = more;
                 if more {
+                    self.first_sync_until = Some(cursor);
                     return Ok(Vec::new());
                 }
+                self.first_sync_until = None;
                 store.set_meta(keys::CURSOR, &cursor.to_string())?;
                 Ok(vec![ClientMsg::Applied { cursor }])
             }
             ServerMsg::Changed { cursor, docs } => {
                 self.apply_updates(store, &docs)?;
                 store.set_meta(keys::CURSOR, &cursor.to_string())?;
-                self.expecting_more = false;
+                if self.first_sync_until.is_some_and(|until| cursor >= until) {
+                    self.first_sync_until = None;
+                }
                 Ok(vec![ClientMsg::Applied { cursor }])
             }
             ServerMsg::Ack { req, results } => {

@@ -267,3 +267,106 @@ async fn a_burst_goes_out_as_one_update_per_document_and_a_slow_reader_catches_u
     );
     server.stop().await;
 }
+
+/// A first sync split over many frames ends with its last frame, not the first after the welcome,
+/// and each frame carries the cursor it completes: a phone whose connection drops half-way stores
+/// only what it has and gets the rest on its next hello.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_over_many_frames_ends_with_the_last_and_resumes_where_it_dropped() {
+    let server = TestServer::start_with_limits(sitesync_server::limits::Limits {
+        // One document a frame.
+        frame_bytes: 1,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (device, token) = server.device_with_id("u-foreman-hz-01").await;
+    let mut p = phone(dir.path(), "foreman", &server.url(), &token);
+    let mut engine = Engine::new();
+    let mut foreman = conn(&server, &device);
+    let welcome = exchange(&server, &mut foreman, &engine.hello(&p).unwrap()).await;
+    converse(&server, &mut foreman, &mut engine, &mut p, welcome).await;
+    let days = ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"];
+    for day in days {
+        p.add_labor(&entry(day, "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+            .unwrap();
+    }
+    for push in engine.push(&mut p).unwrap() {
+        for r in exchange(&server, &mut foreman, &push).await {
+            engine.receive(&mut p, r).unwrap();
+        }
+    }
+    assert!(engine.idle() && p.pending().unwrap().is_empty());
+
+    // The manager's phone: the welcome and a frame each for the site and the four days.
+    let (device, token) = server.device_with_id("u-manager-hz-01").await;
+    let mut q = phone(dir.path(), "manager", &server.url(), &token);
+    let mut first = Engine::new();
+    let mut c = conn(&server, &device);
+    let frames = exchange(&server, &mut c, &first.hello(&q).unwrap()).await;
+    let Some(ServerMsg::Welcome {
+        cursor: end,
+        more: true,
+        ..
+    }) = frames.first()
+    else {
+        panic!("a first sync in several frames: {frames:?}")
+    };
+    let end = *end;
+    assert!(frames.len() >= 5, "{} frames", frames.len());
+    let cursors: Vec<u64> = frames[1..]
+        .iter()
+        .map(|m| match m {
+            ServerMsg::Changed { cursor, .. } => *cursor,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[0] <= w[1]), "{cursors:?}");
+    assert_eq!(cursors.last(), Some(&end), "the last frame completes the welcome");
+    assert!(
+        cursors[0] < end,
+        "an earlier frame claims only what it holds: {cursors:?}"
+    );
+
+    // The phone takes the welcome and one more frame, then the connection drops.
+    for msg in &frames[..2] {
+        first.receive(&mut q, msg.clone()).unwrap();
+        assert!(!first.idle(), "the first sync is not over after {msg:?}");
+    }
+    let ClientMsg::Hello { cursor: stored, .. } = Engine::new().hello(&q).unwrap() else {
+        panic!("a hello")
+    };
+    assert_eq!(
+        stored, cursors[0],
+        "the phone stored the cursor of the frame it applied"
+    );
+
+    // Its next connection sends what it lacks, and the phone ends up with all four days.
+    let mut again = Engine::new();
+    let mut c = conn(&server, &device);
+    let rest = exchange(&server, &mut c, &again.hello(&q).unwrap()).await;
+    converse(&server, &mut c, &mut again, &mut q, rest).await;
+    assert!(again.idle());
+    for day in days {
+        assert_eq!(q.day(&hz(), d(day)).unwrap().labor.len(), 1, "{day}");
+    }
+
+    // A phone that reads every frame is idle only after the last, and stores the welcome's cursor.
+    let (device, token) = server.device_with_id("u-manager-hz-01").await;
+    let mut r = phone(dir.path(), "manager-2", &server.url(), &token);
+    let mut whole = Engine::new();
+    let mut c = conn(&server, &device);
+    let frames = exchange(&server, &mut c, &whole.hello(&r).unwrap()).await;
+    let n = frames.len();
+    for (i, msg) in frames.into_iter().enumerate() {
+        for back in whole.receive(&mut r, msg).unwrap() {
+            exchange(&server, &mut c, &back).await;
+        }
+        assert_eq!(whole.idle(), i + 1 == n, "idle after frame {i} of {n}");
+    }
+    let ClientMsg::Hello { cursor, .. } = Engine::new().hello(&r).unwrap() else {
+        panic!("a hello")
+    };
+    assert_eq!(cursor, end);
+    server.stop().await;
+}
