@@ -17,6 +17,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authorship;
+mod checkpoint;
 pub mod connections;
 pub mod demo;
 pub mod error;

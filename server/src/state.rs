@@ -141,6 +141,10 @@ impl AppState {
         let cursor = docs.change_cursor()?;
         let reader = Arc::new(Mutex::new(reader));
         let (auth, docs) = (Arc::new(auth), Arc::new(Mutex::new(docs)));
+        if shared.is_none() {
+            let store = lock(&docs);
+            crate::checkpoint::hand_off(&store, store.path(), Arc::downgrade(&docs))?;
+        }
         let events = broadcast::channel(EVENT_BACKLOG).0;
         let deliveries = Deliveries::default();
         let (pushes, jobs) = mpsc::unbounded_channel();

@@ -458,3 +458,45 @@ fn a_postgres_store_from_before_the_snapshots_table_keeps_its_documents() {
     assert_eq!(node.verify().unwrap(), 2);
     assert!(node.export_changes(&day, &[]).unwrap().is_some());
 }
+
+/// The server's push writer never checkpoints SQLite's write-ahead log inside a commit (a push that
+/// did waited behind the copy: the steady state's slowest pushes); the checkpoint thread copies it
+/// instead, so the log is reused from its start and stays the size of what is written between two
+/// checkpoints. Without that thread the log grows with every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_write_ahead_log_is_copied_off_the_push_writer_and_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = sitesync_server::state::AppState::open(dir.path()).unwrap();
+    let wal = dir.path().join("documents.sqlite3-wal");
+    let mut sizes = Vec::new();
+    for round in 0..10u64 {
+        state
+            .documents(move |s| {
+                if round == 0 {
+                    let company = sitesync_core::import::read_json(&support::fixtures().join("company.json")).unwrap();
+                    s.import_company(&company).unwrap();
+                }
+                let roster = s.roster(&site()).unwrap();
+                let date = parse_date("2026-12-01").unwrap() + chrono::Days::new(round);
+                for (k, worker) in roster.workers.iter().take(40).enumerate() {
+                    let item = &roster.work_items[k % roster.work_items.len()];
+                    let e = entry(
+                        site(),
+                        date,
+                        WorkerId::new(worker.id.as_str()).unwrap(),
+                        WorkItemId::new(item.id.as_str()).unwrap(),
+                        WorkDays::from_centi(100).unwrap(),
+                    );
+                    s.add_labor(&e, None).unwrap();
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        sizes.push(std::fs::metadata(&wal).unwrap().len());
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    eprintln!("write-ahead log after each round: {sizes:?}");
+    let (first, last) = (sizes[1], sizes[sizes.len() - 1]);
+    assert!(last < first * 2, "the log was reused, not grown: {sizes:?}");
+}

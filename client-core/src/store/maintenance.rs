@@ -7,6 +7,12 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 
 impl Store {
+    /// Leaves checkpoints of the write-ahead log to another connection (SQLite only): commits on
+    /// this one then never copy the log into the database themselves, so none waits for that.
+    pub fn stop_auto_checkpoint(&self) -> Result<()> {
+        self.db().batch("PRAGMA wal_autocheckpoint = 0")
+    }
+
     /// Rebuilds every projection from the documents alone, in one transaction; returns the number of
     /// documents read. The result equals the incrementally maintained projections.
     pub fn reindex(&mut self) -> Result<usize> {
