@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::ids::SiteId;
-use crate::labor::{LaborKind, ReviewAction};
+use crate::labor::ReviewAction;
 use crate::report::{Sums, WorkItemProgress};
 use crate::store::Store;
 
@@ -185,6 +185,8 @@ impl Store {
         let to_date = self.progress(site, date, false)?;
 
         let crew_of = |id: &crate::ids::CrewId| roster.crews.iter().find(|c| &c.id == id);
+        // Rows group by crew id; workers no longer on a crew of the roster come first, under "".
+        let entry_key = |crew: Option<&crate::roster::Crew>| crew.map(|c| c.id.to_string()).unwrap_or_default();
         let mut labor = Vec::new();
         // Crew id → (crew, workers seen, sums).
         let mut crews: BTreeMap<String, (Option<&crate::roster::Crew>, Vec<String>, Sums)> = BTreeMap::new();
@@ -202,8 +204,9 @@ impl Store {
                 lines: 1,
             };
             total.add(&sums);
-            let crew_key = crew.map(|c| c.id.to_string()).unwrap_or_default();
-            let entry = crews.entry(crew_key).or_insert((crew, Vec::new(), Sums::default()));
+            let entry = crews
+                .entry(entry_key(crew))
+                .or_insert((crew, Vec::new(), Sums::default()));
             entry.2.add(&sums);
             if !entry.1.contains(&l.worker.to_string()) {
                 entry.1.push(l.worker.to_string());
@@ -211,32 +214,27 @@ impl Store {
             if !workers.contains(&l.worker) {
                 workers.push(l.worker.clone());
             }
-            labor.push(LaborRow {
-                line: l.id.to_string(),
-                worker: l.worker.to_string(),
-                worker_name: worker.map(|w| w.name.clone()).unwrap_or_default(),
-                crew_name: crew.map(|c| c.name.clone()).unwrap_or_default(),
-                trade: worker.map(|w| w.trade.clone()).unwrap_or_default(),
-                work_item_code: item.map(|i| i.code.clone()).unwrap_or_default(),
-                work_item_name: item.map(|i| i.name.clone()).unwrap_or_default(),
-                kind: match l.kind {
-                    LaborKind::DayLabor => "day_labor",
-                    LaborKind::Piecework => "piecework",
-                }
-                .to_string(),
-                day_rate_fen: l.day_rate.fen(),
-                note: l.note.clone(),
-                sums,
-            });
+            labor.push((
+                entry_key(crew),
+                LaborRow {
+                    line: l.id.to_string(),
+                    worker: l.worker.to_string(),
+                    worker_name: worker.map(|w| w.name.clone()).unwrap_or_default(),
+                    crew_name: crew.map(|c| c.name.clone()).unwrap_or_default(),
+                    trade: worker.map(|w| w.trade.clone()).unwrap_or_default(),
+                    work_item_code: item.map(|i| i.code.clone()).unwrap_or_default(),
+                    work_item_name: item.map(|i| i.name.clone()).unwrap_or_default(),
+                    kind: l.kind.as_str().to_string(),
+                    day_rate_fen: l.day_rate.fen(),
+                    note: l.note.clone(),
+                    sums,
+                },
+            ));
         }
-        let crew_key = |r: &LaborRow| {
-            roster
-                .worker(&crate::ids::WorkerId::new(&r.worker).ok()?)
-                .map(|w| w.crew.to_string())
-        };
-        labor.sort_by(|a, b| {
-            (crew_key(a), &a.worker, &a.work_item_code).cmp(&(crew_key(b), &b.worker, &b.work_item_code))
+        labor.sort_by(|(a_crew, a), (b_crew, b)| {
+            (a_crew, &a.worker, &a.work_item_code).cmp(&(b_crew, &b.worker, &b.work_item_code))
         });
+        let labor = labor.into_iter().map(|(_, row)| row).collect();
         let crews = crews
             .into_iter()
             .map(|(id, (crew, seen, sums))| CrewDay {

@@ -242,7 +242,7 @@ pub struct DailyLogQuery {
 #[utoipa::path(get, path = "/v1/reports/daily-log", params(DailyLogQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The log (PDF or JSON)", content(
-            (Vec<u8> = "application/pdf"),
+            (String = "application/pdf"),
             (sitesync_core::report::DailyLog = "application/json"))),
         Refusals))]
 pub async fn daily_log_report(
