@@ -391,12 +391,12 @@ fn labor(l: &mut Layout<'_>, log: &DailyLog) {
         Col("班组", 2.0, Align::Left),
         Col("部位/分项", 3.0, Align::Left),
         Col("类别", 0.9, Align::Left),
-        Col("工日", 1.0, Align::Right),
-        Col("工时", 1.0, Align::Right),
+        Col("工日", 1.1, Align::Right),
+        Col("工时", 1.2, Align::Right),
         Col("加班", 1.0, Align::Right),
         Col("日工资", 1.5, Align::Right),
-        Col("金额", 1.6, Align::Right),
-        Col("备注", 2.0, Align::Left),
+        Col("金额", 1.7, Align::Right),
+        Col("备注", 1.5, Align::Left),
     ];
     let mut rows: Vec<Vec<String>> = log
         .labor
