@@ -167,6 +167,10 @@ pub enum Error {
     /// Automerge rejected an operation; a bug or a damaged document.
     #[error("document engine: {0}")]
     Automerge(#[from] automerge::AutomergeError),
+    /// A printable report could not be written (the shipped font would not load, or the PDF
+    /// writer refused what was laid out): a bug, not the data.
+    #[error("cannot write the report: {0}")]
+    Render(String),
 }
 
 impl From<crate::validate::Invalid> for Error {

@@ -1,7 +1,8 @@
 //! The one report model: how labor lines are grouped and what is summed over them. The phone's
 //! totals, the server's 点工汇总 and the dashboard, the CLI and the mobile API all read these types;
 //! the store fills them ([`crate::Store::summary`]) with every label resolved there, so a reader
-//! only chooses the grouping and renders.
+//! only chooses the grouping and renders. The 施工日志 of one site-day is [`DailyLog`], printed by
+//! [`pdf`] (feature `pdf`).
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::ids::WorkItemId;
 
 use crate::units::{add_saturating, yuan};
+
+mod daily_log;
+#[cfg(feature = "pdf")]
+pub mod pdf;
+
+pub use daily_log::{AttachmentRow, CrewDay, DailyLog, DelayRow, LaborRow, ProgressRow, ReviewRow, SignOffRow};
 
 /// How labor lines are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

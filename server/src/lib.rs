@@ -79,6 +79,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::labor_report))
         .routes(routes!(reports::attendance_report))
         .routes(routes!(reports::progress_report))
+        .routes(routes!(reports::daily_log_report))
         .routes(routes!(reports::anomaly_report))
         .routes(routes!(reports::okr_report))
         .routes(routes!(approvals::decide, approvals::queue))

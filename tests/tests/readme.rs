@@ -225,7 +225,15 @@ fn json(out: &str) -> Value {
 fn check(command: &str, out: &str, work: &Path) -> Option<Result<(), String>> {
     let ok = |cond: bool, what: &str| if cond { Ok(()) } else { Err(format!("{what}: {out}")) };
     let c = command;
-    Some(if c.contains("/v1/reports/labor") {
+    // The printable 施工日志, from the server and from a phone's store: a PDF file.
+    let pdf = |file: &str| std::fs::read(work.join(file)).unwrap_or_default().starts_with(b"%PDF-");
+    Some(if c.contains("/v1/reports/daily-log") {
+        let file = c.split("-o ").nth(1).unwrap().split_whitespace().next().unwrap();
+        ok(pdf(file), "a PDF file")
+    } else if c.contains(" daily-log ") {
+        let file = c.split("--out ").nth(1).unwrap().split_whitespace().next().unwrap();
+        ok(pdf(file), "a PDF file")
+    } else if c.contains("/v1/reports/labor") {
         let v = json(out);
         ok(
             v["total"]["cost_fen"].as_i64().unwrap_or(0) > 0,

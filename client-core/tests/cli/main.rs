@@ -4,6 +4,7 @@
 #![cfg(feature = "cli")]
 
 mod common;
+mod daily_log;
 mod entry;
 mod language;
 mod logging;

@@ -1,6 +1,6 @@
 //! Reports under `/v1/reports/`: 点工汇总, the attendance grid, progress against plan, anomalies and
-//! the OKR board, as JSON, CSV or Excel. Authenticated like sync (bearer device token), each covers
-//! the sites its caller reads.
+//! the OKR board, as JSON, CSV or Excel, and the printable 施工日志 of a site-day as PDF or JSON.
+//! Authenticated like sync (bearer device token), each covers the sites its caller reads.
 
 use axum::Json;
 use axum::extract::State;
@@ -209,6 +209,79 @@ pub async fn progress_report(
         .read(move |_, store| report::progress(store, &site, date, lag, all))
         .await?;
     deliver(q.format, &format!("progress-{}-{date}", q.site), &p, || p.table())
+}
+
+/// How the 施工日志 is delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// A printable PDF, A4, in Chinese (the default).
+    #[default]
+    Pdf,
+    /// The report model the PDF is drawn from.
+    Json,
+}
+
+/// Query of the daily construction log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DailyLogQuery {
+    #[param(pattern = r"^[^\s|]{1,100}$")]
+    site: String,
+    /// The site's calendar date, YYYY-MM-DD.
+    date: NaiveDate,
+    /// pdf (default) or json.
+    #[serde(default)]
+    #[param(inline)]
+    format: LogFormat,
+}
+
+/// 施工日志: one site-day as a printable log: weather, crews and headcount, labor lines, progress
+/// against plan, delays, note, sign-offs, attachments, the approval and who gave it. The day as it
+/// stands (its status says whether that is what was approved); a day nobody logged is an empty draft.
+#[utoipa::path(get, path = "/v1/reports/daily-log", params(DailyLogQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The log (PDF or JSON)", content(
+            (String = "application/pdf"),
+            (sitesync_core::report::DailyLog = "application/json"))),
+        Refusals))]
+pub async fn daily_log_report(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    QueryParams(q): QueryParams<DailyLogQuery>,
+) -> Result<Response> {
+    let site = sites(&state, &who, Some(q.site.clone())).await?.remove(0);
+    let site = sitesync_core::ids::SiteId::new(site).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let (date, org) = (q.date, who.org_id.clone());
+    let log = state
+        .read(move |auth, store| {
+            let names = auth
+                .user_names(&org)?
+                .into_values()
+                .collect::<std::collections::HashMap<_, _>>();
+            Ok(store.daily_log(&site, date, &names)?)
+        })
+        .await?;
+    Ok(match q.format {
+        LogFormat::Json => Json(log).into_response(),
+        LogFormat::Pdf => {
+            let pdf = tokio::task::spawn_blocking(move || sitesync_core::report::pdf::daily_log(&log))
+                .await
+                .map_err(|e| Error::Internal(format!("the PDF writer stopped: {e}")))??;
+            if !pdf.missing.is_empty() {
+                tracing::warn!(missing = %pdf.missing.iter().collect::<String>(), "daily log: characters the font lacks");
+            }
+            let disposition = format!("attachment; filename=\"daily-log-{}-{}.pdf\"", q.site, q.date);
+            (
+                [
+                    (header::CONTENT_TYPE, "application/pdf".to_string()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                pdf.bytes,
+            )
+                .into_response()
+        }
+    })
 }
 
 /// Query of the anomaly report.

@@ -2,6 +2,7 @@
 //! server fed by real phones.
 
 mod approvals;
+mod daily_log;
 mod demo;
 mod fixtures;
 mod formulas;

@@ -246,6 +246,7 @@ async fn the_openapi_document_matches_the_routes_and_guards_them() {
         "/v1/reports/attendance",
         "/v1/reports/progress",
         "/v1/reports/anomalies",
+        "/v1/reports/daily-log",
         "/v1/approvals",
         "/v1/admin/import",
         "/v1/admin/devices",

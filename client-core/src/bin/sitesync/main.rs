@@ -84,6 +84,9 @@ enum Command {
     Totals(report::TotalsArgs),
     /// A worker's month across all sites.
     Month(report::MonthArgs),
+    /// The printable 施工日志 of a site-day as PDF (weather, crews and headcount, labor lines,
+    /// progress against plan, delays, note, sign-offs, photos, the approval), or its JSON.
+    DailyLog(report::DailyLogArgs),
     /// OKRs: cycles, objectives, key results, check-ins, reviews.
     #[command(subcommand)]
     Okr(okr::OkrCmd),
@@ -205,6 +208,7 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Changes(args) => review::changes(store, out, args),
         Command::Totals(args) => report::totals(store, out, args),
         Command::Month(args) => report::month(store, out, args),
+        Command::DailyLog(args) => report::daily_log(store, out, args),
         Command::Okr(cmd) => okr::okr(store, out, cmd),
         Command::Init(args) => store::init(store, out, path, args),
         Command::Sync { watch } => sync::sync(store, out, watch),

@@ -172,6 +172,13 @@ pub enum Msg<'a> {
     },
     OpeningStore(&'a Path),
     Reading(&'a Path),
+    /// The 施工日志 was written to `path`.
+    WrotePdf {
+        path: &'a Path,
+        pages: usize,
+    },
+    /// Characters the log's font has no glyph for; they print as empty boxes.
+    MissingGlyphs(&'a str),
     Error,
     Warning,
 }

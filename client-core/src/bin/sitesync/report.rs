@@ -1,8 +1,10 @@
-//! Reports over a range of days: a site's totals, grouped or not, and a worker's month.
+//! Reports: a site's totals over a range of days, grouped or not, a worker's month, and the
+//! printable 施工日志 of one site-day.
 
 use std::io::Write;
+use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use sitesync_core::Store;
@@ -42,6 +44,18 @@ pub struct MonthArgs {
     month: String,
     /// Print JSON instead of a table.
     #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DailyLogArgs {
+    #[command(flatten)]
+    day: input::SiteDay,
+    /// Write the PDF here.
+    #[arg(long, required_unless_present = "json")]
+    out: Option<PathBuf>,
+    /// Print the log as JSON (the report model the PDF is drawn from) instead.
+    #[arg(long, conflicts_with = "out")]
     json: bool,
 }
 
@@ -153,6 +167,38 @@ pub fn month(store: &mut Store, out: &mut impl Write, MonthArgs { worker, month,
             ]),
             rows.into_iter(),
         )?;
+    }
+    Ok(())
+}
+
+pub fn daily_log(store: &mut Store, out: &mut impl Write, args: DailyLogArgs) -> Result<()> {
+    let DailyLogArgs { day, out: path, json } = args;
+    let (site, date) = day.read(store)?;
+    // Review events name users by id where the server recorded them: the directory it sent names them.
+    let names = store
+        .directory()?
+        .into_iter()
+        .map(|e| (e.user_id, e.user_name))
+        .collect();
+    let log = store.daily_log(&site, date, &names)?;
+    match path {
+        Some(path) if !json => {
+            let pdf = sitesync_core::report::pdf::daily_log(&log)?;
+            std::fs::write(&path, &pdf.bytes).with_context(|| path.display().to_string())?;
+            if !pdf.missing.is_empty() {
+                let chars: String = pdf.missing.iter().collect();
+                eprintln!("{}{}", Msg::Warning, Msg::MissingGlyphs(&chars));
+            }
+            writeln!(
+                out,
+                "{}",
+                Msg::WrotePdf {
+                    path: &path,
+                    pages: pdf.pages,
+                }
+            )?;
+        }
+        _ => json_out(out, &log)?,
     }
     Ok(())
 }

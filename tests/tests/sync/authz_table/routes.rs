@@ -177,6 +177,10 @@ pub(super) fn progress(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("date", "2026-11-30")])
 }
 
+pub(super) fn daily_log(t: &Target<'_>) -> Req {
+    query(&[("site", t.site), ("date", "2026-11-30")])
+}
+
 pub(super) fn anomalies(t: &Target<'_>) -> Req {
     query(&[
         ("site", t.site),
@@ -255,6 +259,8 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/reports/progress",              Some("json"),  Nothing,      progress,   SITE_READ),
         row(Get,       "/v1/reports/progress",              Some("csv"),   Nothing,      progress,   SITE_READ),
         row(Get,       "/v1/reports/progress",              Some("xlsx"),  Nothing,      progress,   SITE_READ),
+        row(Get,       "/v1/reports/daily-log",             Some("pdf"),   Nothing,      daily_log,  SITE_READ),
+        row(Get,       "/v1/reports/daily-log",             Some("json"),  Nothing,      daily_log,  SITE_READ),
         row(Get,       "/v1/reports/anomalies",             Some("json"),  Nothing,      anomalies,  SITE_READ),
         row(Get,       "/v1/reports/anomalies",             Some("csv"),   Nothing,      anomalies,  SITE_READ),
         row(Get,       "/v1/reports/anomalies",             Some("xlsx"),  Nothing,      anomalies,  SITE_READ),
@@ -421,6 +427,7 @@ pub(super) fn content_type_of(row: &Row) -> Option<&'static str> {
         (Some("json"), _) => Some("application/json"),
         (Some("csv"), _) => Some("text/csv"),
         (Some("xlsx"), _) => Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (Some("pdf"), _) => Some("application/pdf"),
         (_, "/v1/events") => Some("text/event-stream"),
         _ => None,
     }

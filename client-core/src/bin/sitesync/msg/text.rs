@@ -298,6 +298,15 @@ impl fmt::Display for Msg<'_> {
                 let p = p.display();
                 tr!(f, "reading {p}", "读取 {p}")
             }
+            Msg::WrotePdf { path, pages } => {
+                let path = path.display();
+                tr!(f, "wrote {path}, pages: {pages}", "已写入 {path}，共 {pages} 页")
+            }
+            Msg::MissingGlyphs(chars) => tr!(
+                f,
+                "the PDF's font has no glyph for {chars}: they print as empty boxes",
+                "PDF 字体缺少这些字：{chars}，打印为空框"
+            ),
             Msg::Error => tr!(f, "error: ", "错误："),
             Msg::Warning => tr!(f, "warning: ", "警告："),
         }

@@ -1,0 +1,319 @@
+//! 施工日志: one site-day as it is printed, with every label resolved. The store fills it
+//! ([`crate::Store::daily_log`]); the PDF renderer (`report::pdf`, feature `pdf`), the server's
+//! `GET /v1/reports/daily-log` and the CLI's `daily-log` only lay it out.
+//!
+//! Sign-offs and attachments are sections of the model that nothing fills yet: the log prints them
+//! as empty ("无") until the sign-off and photo records exist, and they plug in by filling
+//! [`DailyLog::sign_offs`] and [`DailyLog::attachments`] here, with no change to the renderer's flow.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::ids::SiteId;
+use crate::labor::ReviewAction;
+use crate::report::{Sums, WorkItemProgress};
+use crate::store::Store;
+
+/// One site-day, ready to print.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DailyLog {
+    /// The site's id.
+    pub site: String,
+    /// The site's short code (HZ-01).
+    pub site_code: String,
+    /// The site's name (工程名称).
+    pub site_name: String,
+    /// The calendar date of the site.
+    pub date: NaiveDate,
+    /// Where the day stands in review: `draft`, `submitted`, `approved`, `rejected` or
+    /// `amended_after_approval` (the lines below are the day now, not as approved).
+    pub status: String,
+    /// Weather as the foreman wrote it; empty when not recorded.
+    pub weather: String,
+    /// The day's note.
+    pub note: String,
+    /// Crews that worked that day, by crew id: headcount and sums.
+    pub crews: Vec<CrewDay>,
+    /// Labor lines ordered by crew, worker, then work item.
+    pub labor: Vec<LaborRow>,
+    /// Sums over every labor line of the day.
+    pub total: Sums,
+    /// Distinct workers with a line that day.
+    pub headcount: i64,
+    /// Work items with progress or labor that day, by WBS code, against their plan.
+    pub progress: Vec<ProgressRow>,
+    /// Delays and blockers.
+    pub delays: Vec<DelayRow>,
+    /// The review trail, in causal order.
+    pub reviews: Vec<ReviewRow>,
+    /// The latest approval, if the day was ever approved.
+    pub approval: Option<ReviewRow>,
+    /// Workers' and crew leaders' sign-offs; empty until sign-off is recorded.
+    pub sign_offs: Vec<SignOffRow>,
+    /// Photos and files attached to the day; empty until attachments are recorded.
+    pub attachments: Vec<AttachmentRow>,
+}
+
+/// One crew's day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CrewDay {
+    /// The crew's id; empty for workers no longer on a crew of the roster.
+    pub crew: String,
+    /// The crew's name (班组).
+    pub name: String,
+    /// The crew leader's name (班组长).
+    pub leader: String,
+    /// Distinct workers of the crew with a line that day.
+    pub headcount: i64,
+    /// The crew's sums.
+    #[serde(flatten)]
+    pub sums: Sums,
+}
+
+/// One labor line as printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LaborRow {
+    /// The line's id.
+    pub line: String,
+    /// The worker's id.
+    pub worker: String,
+    /// The worker's name; empty when the worker is no longer on the roster.
+    pub worker_name: String,
+    /// The worker's crew name.
+    pub crew_name: String,
+    /// Trade code (工种).
+    pub trade: String,
+    /// The work item's WBS code.
+    pub work_item_code: String,
+    /// The work item's name (部位/分项).
+    pub work_item_name: String,
+    /// `day_labor` (点工) or `piecework` (包工).
+    pub kind: String,
+    /// Day rate recorded on the line, in fen.
+    pub day_rate_fen: i64,
+    /// The line's note.
+    pub note: String,
+    /// The line's quantities; `lines` is 1.
+    #[serde(flatten)]
+    pub sums: Sums,
+}
+
+/// One work item's day against its plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgressRow {
+    /// Quantity installed that day, in thousandths of the unit (0 when only labor was logged).
+    pub quantity_today_milli: i64,
+    /// The day's progress note.
+    pub note: String,
+    /// The item to date (that day included, unapproved days included) against its plan.
+    #[serde(flatten)]
+    pub to_date: WorkItemProgress,
+}
+
+/// A delay or blocker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DelayRow {
+    /// What held the work up.
+    pub text: String,
+    /// The work item it held up (code and name), empty when none was named.
+    pub work_item: String,
+    /// Who recorded it.
+    pub entered_by: String,
+}
+
+/// One review event, with the person named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReviewRow {
+    /// `submitted`, `approved`, `rejected` or `amended`.
+    pub action: String,
+    /// Who, as recorded (a user id, or a name where the phone had no account yet).
+    pub by: String,
+    /// Their name from the directory; `by` when the directory does not know them.
+    pub by_name: String,
+    /// When, by the acting device's clock.
+    pub at: DateTime<Utc>,
+    /// The reason or comment.
+    pub reason: String,
+}
+
+/// A sign-off on the day: a worker confirming or disputing his lines, or a crew leader the crew's day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignOffRow {
+    /// Who signed (a worker's or crew leader's name).
+    pub who: String,
+    /// What they signed as: `worker` or `crew_leader`.
+    pub role: String,
+    /// `signed`, `disputed` or `changed_since_signed`.
+    pub state: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// A dispute's reason, or what changed since signing.
+    pub detail: String,
+}
+
+/// A photo or file attached to the day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttachmentRow {
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// The caption.
+    pub caption: String,
+    /// Media type (`image/jpeg`, `application/pdf` …).
+    pub media_type: String,
+    /// Who attached it.
+    pub by: String,
+}
+
+impl Store {
+    /// The 施工日志 of a site-day. `names` maps the user ids recorded in the review trail to
+    /// people's names (the server's users, the phone's directory); an id it lacks prints as itself.
+    /// A day nobody logged is an empty draft, as [`Store::day`] reads it.
+    pub fn daily_log(&mut self, site: &SiteId, date: NaiveDate, names: &HashMap<String, String>) -> Result<DailyLog> {
+        let roster = self.roster(site)?;
+        let sheet = self.day(site, date)?;
+        let to_date = self.progress(site, date, false)?;
+
+        let crew_of = |id: &crate::ids::CrewId| roster.crews.iter().find(|c| &c.id == id);
+        // Rows group by crew id; workers no longer on a crew of the roster come first, under "".
+        let entry_key = |crew: Option<&crate::roster::Crew>| crew.map(|c| c.id.to_string()).unwrap_or_default();
+        let mut labor = Vec::new();
+        // Crew id → (crew, workers seen, sums).
+        let mut crews: BTreeMap<String, (Option<&crate::roster::Crew>, Vec<String>, Sums)> = BTreeMap::new();
+        let mut total = Sums::default();
+        let mut workers = Vec::new();
+        for l in sheet.labor.iter().filter(|l| !l.deleted) {
+            let worker = roster.worker(&l.worker);
+            let crew = worker.and_then(|w| crew_of(&w.crew));
+            let item = roster.work_items.iter().find(|w| w.id == l.work_item);
+            let sums = Sums {
+                work_days_centi: l.work_days.centi(),
+                hours_min: l.hours.minutes(),
+                overtime_min: l.overtime.minutes(),
+                cost_fen: l.cost().fen(),
+                lines: 1,
+            };
+            total.add(&sums);
+            let entry = crews
+                .entry(entry_key(crew))
+                .or_insert((crew, Vec::new(), Sums::default()));
+            entry.2.add(&sums);
+            if !entry.1.contains(&l.worker.to_string()) {
+                entry.1.push(l.worker.to_string());
+            }
+            if !workers.contains(&l.worker) {
+                workers.push(l.worker.clone());
+            }
+            labor.push((
+                entry_key(crew),
+                LaborRow {
+                    line: l.id.to_string(),
+                    worker: l.worker.to_string(),
+                    worker_name: worker.map(|w| w.name.clone()).unwrap_or_default(),
+                    crew_name: crew.map(|c| c.name.clone()).unwrap_or_default(),
+                    trade: worker.map(|w| w.trade.clone()).unwrap_or_default(),
+                    work_item_code: item.map(|i| i.code.clone()).unwrap_or_default(),
+                    work_item_name: item.map(|i| i.name.clone()).unwrap_or_default(),
+                    kind: l.kind.as_str().to_string(),
+                    day_rate_fen: l.day_rate.fen(),
+                    note: l.note.clone(),
+                    sums,
+                },
+            ));
+        }
+        labor.sort_by(|(a_crew, a), (b_crew, b)| {
+            (a_crew, &a.worker, &a.work_item_code).cmp(&(b_crew, &b.worker, &b.work_item_code))
+        });
+        let labor = labor.into_iter().map(|(_, row)| row).collect();
+        let crews = crews
+            .into_iter()
+            .map(|(id, (crew, seen, sums))| CrewDay {
+                crew: id,
+                name: crew.map(|c| c.name.clone()).unwrap_or_default(),
+                leader: crew.map(|c| c.leader.clone()).unwrap_or_default(),
+                headcount: seen.len() as i64,
+                sums,
+            })
+            .collect();
+
+        let mut progress: Vec<ProgressRow> = to_date
+            .into_iter()
+            .filter_map(|p| {
+                let today = sheet.progress.iter().find(|l| !l.deleted && l.work_item == p.work_item);
+                let worked = sheet.labor.iter().any(|l| !l.deleted && l.work_item == p.work_item);
+                (today.is_some() || worked).then(|| ProgressRow {
+                    quantity_today_milli: today.map_or(0, |l| l.quantity.milli()),
+                    note: today.map(|l| l.note.clone()).unwrap_or_default(),
+                    to_date: p,
+                })
+            })
+            .collect();
+        progress.sort_by(|a, b| a.to_date.code.cmp(&b.to_date.code));
+
+        let delays = sheet
+            .delays
+            .iter()
+            .map(|d| DelayRow {
+                text: d.text.clone(),
+                work_item: d
+                    .work_item
+                    .as_ref()
+                    .and_then(|id| roster.work_items.iter().find(|w| &w.id == id))
+                    .map(|w| format!("{} {}", w.code, w.name))
+                    .unwrap_or_default(),
+                entered_by: names
+                    .get(&d.entered_by)
+                    .cloned()
+                    .unwrap_or_else(|| d.entered_by.clone()),
+            })
+            .collect();
+        let reviews: Vec<ReviewRow> = sheet
+            .reviews
+            .iter()
+            .map(|r| ReviewRow {
+                action: r.action.as_str().to_string(),
+                by: r.by.clone(),
+                by_name: names.get(&r.by).cloned().unwrap_or_else(|| r.by.clone()),
+                at: r.at,
+                reason: r.reason.clone(),
+            })
+            .collect();
+        let approval = sheet
+            .reviews
+            .iter()
+            .zip(&reviews)
+            .rev()
+            .find(|(e, _)| e.action == ReviewAction::Approved)
+            .map(|(_, r)| r.clone());
+
+        Ok(DailyLog {
+            site: roster.site.id.to_string(),
+            site_code: roster.site.code.clone(),
+            site_name: roster.site.name.clone(),
+            date,
+            status: sheet.status.as_str().to_string(),
+            weather: sheet.weather.clone(),
+            note: sheet.note.clone(),
+            crews,
+            labor,
+            total,
+            headcount: workers.len() as i64,
+            progress,
+            delays,
+            reviews,
+            approval,
+            sign_offs: Vec::new(),
+            attachments: Vec::new(),
+        })
+    }
+}
