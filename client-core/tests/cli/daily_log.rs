@@ -8,7 +8,22 @@ use sitesync_core::units::{fixed, yuan};
 
 use crate::common::{json, ok, sitesync, small_store, stderr};
 
-/// Runs a poppler tool; a machine without poppler fails here, never skips.
+/// Whether poppler can be run here. Without it the PDF is not read back: skipped with a note on a
+/// developer's machine (the README's test command works without installing it), a failure where
+/// `SITESYNC_REQUIRE_POPPLER` is set, as `.ci/run` sets it.
+fn poppler_here() -> bool {
+    let found = Command::new("pdftotext").arg("-v").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("SITESYNC_REQUIRE_POPPLER").is_none(),
+            "SITESYNC_REQUIRE_POPPLER is set and pdftotext is missing: install poppler-utils"
+        );
+        eprintln!("poppler-utils is not installed: the PDF is not read back (install it to run this test)");
+    }
+    found
+}
+
+/// Runs a poppler tool.
 fn poppler(tool: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(tool)
         .args(args)
@@ -81,6 +96,9 @@ fn title_ink(pdf: &Path) -> Vec<usize> {
 
 #[test]
 fn the_pdf_holds_the_days_lines_in_chinese_and_renders() {
+    if !poppler_here() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
     let day = ["--site", "site-hz-01", "--date", "2026-09-02"];
