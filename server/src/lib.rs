@@ -17,6 +17,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authorship;
+pub mod blobs;
 pub mod connections;
 pub mod demo;
 pub mod error;
@@ -71,7 +72,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The routes and the OpenAPI document generated from them (so the two cannot disagree).
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use http::{admin, approvals, dashboard, history, reports, session};
+    use http::{admin, approvals, blobs, dashboard, history, reports, session};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(http::healthz))
         .routes(routes!(http::sync::sync))
@@ -86,6 +87,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(history::history))
         .routes(routes!(history::refusals))
         .routes(routes!(history::evidence_file))
+        .routes(routes!(blobs::upload_offset, blobs::upload))
+        .routes(routes!(blobs::download))
+        .routes(routes!(blobs::thumbnail))
         .routes(routes!(admin::admin_import))
         .routes(routes!(admin::admin_org))
         .routes(routes!(admin::admin_site))
@@ -130,8 +134,11 @@ async fn body_limit(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let limit = if req.uri().path() == "/v1/admin/import" {
+    let path = req.uri().path();
+    let limit = if path == "/v1/admin/import" {
         limits.import_bytes
+    } else if path.starts_with("/v1/blobs/") && path.ends_with("/upload") {
+        limits.blob_bytes
     } else {
         limits.body_bytes
     };
