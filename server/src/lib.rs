@@ -126,8 +126,8 @@ pub fn app(state: AppState) -> Router {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
-/// Limits every request's body: the company import to `import_bytes`, everything else to
-/// `body_bytes`. A declared length over it is a 413 before anything is read; a chunked body is cut
+/// Limits every request's body: the company import to `import_bytes`, a blob upload to
+/// `blob_bytes`, everything else to `body_bytes`. A declared length over it is a 413 before anything is read; a chunked body is cut
 /// off where it passes the limit (also a 413, from the extractor reading it).
 async fn body_limit(
     State(limits): State<limits::ConnectionLimits>,
@@ -137,7 +137,7 @@ async fn body_limit(
     let path = req.uri().path();
     let limit = if path == "/v1/admin/import" {
         limits.import_bytes
-    } else if path.starts_with("/v1/blobs/") && path.ends_with("/upload") {
+    } else if req.method() == axum::http::Method::PUT && path.starts_with("/v1/blobs/") && path.ends_with("/upload") {
         limits.blob_bytes
     } else {
         limits.body_bytes
