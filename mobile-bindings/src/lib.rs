@@ -478,12 +478,13 @@ impl SiteSync {
                 amend: amend_reason.as_deref(),
             })?;
             let listed = s.attachments(&site, date)?;
-            let found = listed
-                .into_iter()
-                .find(|x| x.attachment.id == a.id)
-                .ok_or_else(|| SiteSyncError::Internal {
-                    reason: "an attachment just written is not listed".into(),
-                })?;
+            let found =
+                listed
+                    .into_iter()
+                    .find(|x| x.attachment.id == a.id)
+                    .ok_or_else(|| SiteSyncError::Internal {
+                        reason: "an attachment just written is not listed".into(),
+                    })?;
             Ok(attachment_record(s, found))
         })
         .await

@@ -317,3 +317,88 @@ impl Store {
             .unwrap_or(false))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{WorkItemId, WorkerId, parse_date};
+    use crate::units::WorkDays;
+
+    fn req<'a>(bytes: &'a [u8], target: Target, amend: Option<&'a str>) -> AttachRequest<'a> {
+        AttachRequest {
+            site: SiteId::new("site-hz-01").unwrap(),
+            date: parse_date("2026-12-01").unwrap(),
+            bytes,
+            file_name: "IMG_1.jpg",
+            caption: "rebar before the pour",
+            target,
+            gps: Some(Gps::new(30_274_000, 120_155_000).unwrap()),
+            amend,
+        }
+    }
+
+    #[test]
+    fn an_approval_pins_the_photos_and_one_added_after_it_is_an_amendment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("phone.sqlite3")).unwrap();
+        store
+            .import_dir(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fixtures/small"
+            )))
+            .unwrap();
+        let (site, date) = (SiteId::new("site-hz-01").unwrap(), parse_date("2026-12-01").unwrap());
+        let line = store
+            .add_labor(
+                &crate::store::entry(
+                    site.clone(),
+                    date,
+                    WorkerId::new("w-0001").unwrap(),
+                    WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
+                    WorkDays::parse("1.0").unwrap(),
+                ),
+                None,
+            )
+            .unwrap();
+        // A line that is not the day's is refused, and nothing is written.
+        let missing = req(
+            b"x",
+            Target::Labor(crate::ids::LineId::new("no-such-line").unwrap()),
+            None,
+        );
+        assert!(matches!(store.attach(&missing), Err(Error::UnknownLine(_))));
+        assert!(store.attachments(&site, date).unwrap().is_empty());
+
+        let before = store
+            .attach(&req(b"photo one", Target::Labor(line.id.clone()), None))
+            .unwrap();
+        assert_eq!(before.sha256, BlobHash::of(b"photo one"));
+        assert_eq!(std::fs::read(store.blob_path(&before.sha256)).unwrap(), b"photo one");
+        store.submit_day(&site, date).unwrap();
+        store.approve_day(&site, date).unwrap();
+
+        // Approved: a photo added now must say why, and then shows as a change to review.
+        assert!(matches!(
+            store.attach(&req(b"photo two", Target::Day, None)),
+            Err(Error::DayLocked { .. })
+        ));
+        let after = store
+            .attach(&req(b"photo two", Target::Day, Some("the pour, photographed late")))
+            .unwrap();
+        let listed = store.attachments(&site, date).unwrap();
+        let approved: Vec<(&BlobHash, bool)> = listed.iter().map(|a| (&a.attachment.sha256, a.approved)).collect();
+        assert_eq!(approved, [(&before.sha256, true), (&after.sha256, false)]);
+        assert!(listed.iter().all(|a| a.transfer == Transfer::Queued));
+        let changed = store.amendments(&site, date).unwrap();
+        assert!(
+            changed
+                .iter()
+                .any(|c| c.line == after.id && c.field == "sha256" && c.now.as_deref() == Some(after.sha256.as_str())),
+            "{changed:?}"
+        );
+        assert_eq!(
+            listed[0].attachment.gps,
+            Some(Gps::new(30_274_000, 120_155_000).unwrap())
+        );
+    }
+}

@@ -421,3 +421,87 @@ async fn a_raw_client_is_refused_wrong_hashes_oversized_files_and_other_sites() 
     let (status, body) = manager.get(&format!("/v1/blobs/{photo_hash}"), &[]).await;
     assert_eq!((status, body), (200, photo));
 }
+
+/// Attachment records a crafted client writes straight into a day, skipping the phone's checks: a
+/// hash that is not one, a negative or too large size, an id that is not derived from its target
+/// and hash, someone else's name as the one who attached it. Each is refused; a well-formed one
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_attachment_records_are_refused() {
+    use sitesync_core::ids::DocId;
+    use sitesync_core::sync::protocol::DocResult;
+    use sitesync_tests::crafted::Crafted;
+    use sitesync_tests::harness::RawClient;
+
+    let server = TestServer::start().await;
+    let day = DocId::Day(hz(), d("2026-11-30"));
+    let hash = BlobHash::of(b"photo");
+    let good_id = {
+        // The id an honest phone derives: attach on a scratch store, read it back.
+        let dir = tempfile::tempdir().unwrap();
+        let mut scratch = Store::open(dir.path().join("s.sqlite3")).unwrap();
+        scratch
+            .import_dir(&sitesync_tests::harness::fixtures().join("small"))
+            .unwrap();
+        attach(&mut scratch, "2026-11-30", b"photo", "p.jpg");
+        scratch.attachments(&hz(), d("2026-11-30")).unwrap()[0]
+            .attachment
+            .id
+            .clone()
+    };
+    let record = |id: &str, sha: &str, size: i64, by: &str| {
+        let mut c = Crafted::day(&day);
+        c.put("day", id, "sha256", sha)
+            .put("day", id, "size_bytes", size)
+            .put("day", id, "media_type", "image/jpeg")
+            .put("day", id, "caption", "")
+            .put("day", id, "target", "day")
+            .put("day", id, "added_by", by)
+            .put("day", id, "added_at", "2026-11-30T08:00:00+08:00")
+            .put("day", id, "deleted", false);
+        c.bytes()
+    };
+    let cases = [
+        ("not a hash", record(&good_id, "xyz", 5, "u-foreman-hz-01")),
+        ("negative size", record(&good_id, hash.as_str(), -5, "u-foreman-hz-01")),
+        ("too large", record(&good_id, hash.as_str(), 1 << 40, "u-foreman-hz-01")),
+        (
+            "foreign id",
+            record(
+                "att-0123456789abcdef0123456789abcdef",
+                hash.as_str(),
+                5,
+                "u-foreman-hz-01",
+            ),
+        ),
+        ("forged author", record(&good_id, hash.as_str(), 5, "u-manager-hz-01")),
+    ];
+    for (what, bytes) in cases {
+        let mut c = RawClient::connect(server.addr, &server.device("u-foreman-hz-01").await)
+            .await
+            .unwrap();
+        c.say_hello().await;
+        let results = c.push(vec![(day.to_string(), bytes)]).await;
+        let refused = match &results[0] {
+            DocResult::Refused { .. } => true,
+            DocResult::Partial { refused, .. } => !refused.is_empty(),
+            _ => false,
+        };
+        assert!(refused, "{what}: {results:?}");
+    }
+    let (h, id) = (hash.clone(), day.clone());
+    assert!(!server.store(move |s| s.references_blob(&id, &h).unwrap()).await);
+    let mut c = RawClient::connect(server.addr, &server.device("u-foreman-hz-01").await)
+        .await
+        .unwrap();
+    c.say_hello().await;
+    let results = c
+        .push(vec![(
+            day.to_string(),
+            record(&good_id, hash.as_str(), 5, "u-foreman-hz-01"),
+        )])
+        .await;
+    assert!(matches!(results[0], DocResult::Synced(_)), "{results:?}");
+    let id = day.clone();
+    assert!(server.store(move |s| s.references_blob(&id, &hash).unwrap()).await);
+}
