@@ -282,6 +282,20 @@ pub struct AttachmentStatus {
     pub thumbnail: Option<std::path::PathBuf>,
 }
 
+/// The longest side of a thumbnail, in pixels: enough for a list row or a dashboard tile.
+pub const THUMBNAIL_PX: u32 = 256;
+
+/// A JPEG thumbnail of an image (JPEG or PNG), at most [`THUMBNAIL_PX`] on its longest side; `None`
+/// when the bytes are not an image this build decodes (a PDF, a HEIC photo). Generated once per blob
+/// and cached by the caller (beside the blob on the phone, in the blob storage on the server).
+pub fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
+    let img = image::load_from_memory(bytes).ok()?;
+    let small = img.thumbnail(THUMBNAIL_PX, THUMBNAIL_PX).to_rgb8();
+    let mut out = std::io::Cursor::new(Vec::new());
+    small.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
+    Some(out.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,18 +320,4 @@ mod tests {
             record_id(&Target::parse("labor:l-1").unwrap(), &h)
         );
     }
-}
-
-/// The longest side of a thumbnail, in pixels: enough for a list row or a dashboard tile.
-pub const THUMBNAIL_PX: u32 = 256;
-
-/// A JPEG thumbnail of an image (JPEG or PNG), at most [`THUMBNAIL_PX`] on its longest side; `None`
-/// when the bytes are not an image this build decodes (a PDF, a HEIC photo). Generated once per blob
-/// and cached by the caller (beside the blob on the phone, in the blob storage on the server).
-pub fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
-    let img = image::load_from_memory(bytes).ok()?;
-    let small = img.thumbnail(THUMBNAIL_PX, THUMBNAIL_PX).to_rgb8();
-    let mut out = std::io::Cursor::new(Vec::new());
-    small.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
-    Some(out.into_inner())
 }

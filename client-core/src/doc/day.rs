@@ -658,7 +658,7 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
                 ]
             })
         };
-        diff_fields(&mut diff, id, fields(&then), fields(&now));
+        diff_fields(&mut diff, id, fields(&then), fields(now));
     }
     Ok(out)
 }
