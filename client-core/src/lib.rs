@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod attachments;
 pub mod changes;
 pub(crate) mod doc;
 pub mod error;

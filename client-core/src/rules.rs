@@ -19,7 +19,7 @@
 //! | OKR cycle | `cycle`, `objectives`, `key_results`, `reviews` | head office, admin of the cycle's org |
 //! | OKR cycle | a key result's `override_status`/`override_note` | its owner, head office |
 //! | OKR cycle | `checkins` | the key result's owner, head office; author `system` only the server |
-//! | any | `entered_by`, `by`, `author` | must name the writer (user id or name) |
+//! | any | `entered_by`, `by`, `author`, an attachment's `added_by` | must name the writer (user id or name) |
 
 use serde::{Deserialize, Serialize};
 
@@ -254,7 +254,10 @@ pub trait Before {
 fn author_field(table: &str, field: &str) -> bool {
     matches!(
         (table, field),
-        ("labor" | "progress" | "delays", "entered_by") | ("reviews", "by") | ("checkins", "author")
+        ("labor" | "progress" | "delays", "entered_by")
+            | ("reviews", "by")
+            | ("checkins", "author")
+            | ("day", "added_by")
     )
 }
 

@@ -16,6 +16,7 @@
 //! share one invariant that must be read in one place; merging and maintenance live in
 //! `store/merge.rs` and `store/maintenance.rs`.
 
+pub mod attachments;
 mod day_log;
 mod maintenance;
 mod merge;

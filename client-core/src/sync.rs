@@ -3,6 +3,8 @@
 
 pub mod backoff;
 #[cfg(feature = "net")]
+pub mod blobs;
+#[cfg(feature = "net")]
 pub mod client;
 pub mod engine;
 pub mod protocol;

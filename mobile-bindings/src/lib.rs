@@ -44,6 +44,27 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// An attachment as the app lists it.
+fn attachment_record(s: &Store, a: sitesync_core::attachments::AttachmentStatus) -> AttachmentRecord {
+    let x = a.attachment;
+    let path = s.blob_path(&x.sha256);
+    AttachmentRecord {
+        file_path: path.is_file().then(|| path.display().to_string()),
+        sha256: x.sha256.to_string(),
+        target: x.target,
+        media_type: x.media_type,
+        size_bytes: x.size.bytes(),
+        caption: x.caption,
+        added_by: x.added_by,
+        added_at: x.added_at.to_rfc3339(),
+        lat_micro: x.gps.map(|g| g.lat_micro),
+        lon_micro: x.gps.map(|g| g.lon_micro),
+        transfer: a.transfer.into(),
+        approved: a.approved,
+        thumbnail_path: a.thumbnail.map(|p| p.display().to_string()),
+    }
+}
+
 fn date(field: &str, text: &str) -> Result<NaiveDate> {
     sitesync_core::ids::parse_date(text).map_err(|_| SiteSyncError::Validation {
         field: field.into(),
@@ -411,6 +432,97 @@ impl SiteSync {
             Ok(())
         })
         .await
+    }
+
+    /// Attaches a photo or file (its bytes and name, for its type) to a day, or to one of its
+    /// lines (`target`: `labor:ID`, `progress:ID`, `delay:ID`; none: the day), offline. The bytes
+    /// are kept on the phone and queued for upload by [`Self::sync_files`].
+    #[allow(clippy::too_many_arguments, reason = "one by-value argument per field the app gives")]
+    pub async fn attach(
+        &self,
+        site: String,
+        date_iso: String,
+        bytes: Vec<u8>,
+        file_name: String,
+        caption: String,
+        target: Option<String>,
+        lat_micro: Option<i64>,
+        lon_micro: Option<i64>,
+        amend_reason: Option<String>,
+    ) -> Result<AttachmentRecord> {
+        self.write(move |s| {
+            let site = SiteId::new(site)?;
+            let date = date("date", &date_iso)?;
+            let target = match target.as_deref() {
+                None | Some("") => sitesync_core::attachments::Target::Day,
+                Some(t) => sitesync_core::attachments::Target::parse(t)?,
+            };
+            let gps = match (lat_micro, lon_micro) {
+                (Some(lat), Some(lon)) => Some(sitesync_core::attachments::Gps::new(lat, lon)?),
+                (None, None) => None,
+                _ => {
+                    return Err(SiteSyncError::Validation {
+                        field: "gps".into(),
+                        reason: "give both latitude and longitude, or neither".into(),
+                    });
+                }
+            };
+            let a = s.attach(&sitesync_core::store::attachments::AttachRequest {
+                site: site.clone(),
+                date,
+                bytes: &bytes,
+                file_name: &file_name,
+                caption: &caption,
+                target,
+                gps,
+                amend: amend_reason.as_deref(),
+            })?;
+            let listed = s.attachments(&site, date)?;
+            let found =
+                listed
+                    .into_iter()
+                    .find(|x| x.attachment.id == a.id)
+                    .ok_or_else(|| SiteSyncError::Internal {
+                        reason: "an attachment just written is not listed".into(),
+                    })?;
+            Ok(attachment_record(s, found))
+        })
+        .await
+    }
+
+    /// The day's attachments and where their bytes are, oldest first.
+    pub async fn attachments(&self, site: String, date_iso: String) -> Result<Vec<AttachmentRecord>> {
+        self.with_store(move |s| {
+            let list = s.attachments(&SiteId::new(site)?, date("date", &date_iso)?)?;
+            Ok(list.into_iter().map(|a| attachment_record(s, a)).collect())
+        })
+        .await
+    }
+
+    /// Moves attachment files now: uploads the phone's, downloads the ones its days reference
+    /// (resumable; beside the document sync, on its own store handle, never holding it up).
+    /// `metered` is whether the current network is metered, as the platform says.
+    pub async fn sync_files(&self, metered: bool) -> Result<FileSyncRecord> {
+        let path = self.path.clone();
+        let task = runtime().spawn(async move {
+            let mut store = Store::open(&path)?;
+            let r = sitesync_core::sync::blobs::sync_blobs(&mut store, metered).await?;
+            Ok::<_, SiteSyncError>(FileSyncRecord {
+                uploaded: r.uploaded as u64,
+                downloaded: r.downloaded as u64,
+                waiting: r.waiting.len() as u64,
+                skipped_metered: r.skipped_metered,
+            })
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) => Err(SiteSyncError::Internal { reason: e.to_string() }),
+        }
+    }
+
+    /// Files move on unmetered networks (Wi-Fi) only, or on any network. Documents sync on any.
+    pub async fn set_files_unmetered_only(&self, only: bool) -> Result<()> {
+        self.with_store(move |s| Ok(s.set_blobs_unmetered_only(only)?)).await
     }
 
     /// Syncs once now and returns when head office has acknowledged every pending change.

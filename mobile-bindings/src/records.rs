@@ -465,3 +465,84 @@ pub struct SyncProgressRecord {
     /// Documents that received changes.
     pub received: u64,
 }
+
+/// Where an attachment's bytes are, as the phone's lists show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TransferRecord {
+    /// Here, waiting to be uploaded.
+    Queued,
+    /// Uploading: `sent` bytes are on the server.
+    Sending {
+        /// Bytes the server holds.
+        sent: u64,
+    },
+    /// The server holds it.
+    OnServer,
+    /// Not on this phone yet; the next file sync fetches it.
+    Missing,
+    /// Downloading: `received` bytes are here.
+    Receiving {
+        /// Bytes this phone holds.
+        received: u64,
+    },
+    /// Here, received from the server.
+    Downloaded,
+}
+
+impl From<sitesync_core::attachments::Transfer> for TransferRecord {
+    fn from(t: sitesync_core::attachments::Transfer) -> Self {
+        use sitesync_core::attachments::Transfer as T;
+        match t {
+            T::Queued => TransferRecord::Queued,
+            T::Sending { sent } => TransferRecord::Sending { sent },
+            T::OnServer => TransferRecord::OnServer,
+            T::Missing => TransferRecord::Missing,
+            T::Receiving { received } => TransferRecord::Receiving { received },
+            T::Downloaded => TransferRecord::Downloaded,
+        }
+    }
+}
+
+/// A photo or file attached to a day or one of its lines.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AttachmentRecord {
+    /// The file's SHA-256 (hex): its address on the phone and the server.
+    pub sha256: String,
+    /// What it is attached to: `day`, `labor:ID`, `progress:ID` or `delay:ID`.
+    pub target: String,
+    /// `image/jpeg` …
+    pub media_type: String,
+    /// The file's size in bytes.
+    pub size_bytes: u64,
+    /// What it shows.
+    pub caption: String,
+    /// Who attached it.
+    pub added_by: String,
+    /// When (RFC 3339).
+    pub added_at: String,
+    /// Latitude in millionths of a degree, if the app gave a position.
+    pub lat_micro: Option<i64>,
+    /// Longitude in millionths of a degree, if the app gave a position.
+    pub lon_micro: Option<i64>,
+    /// Where its bytes are.
+    pub transfer: TransferRecord,
+    /// Whether the last approval's pinned version includes it.
+    pub approved: bool,
+    /// The file of its bytes on this phone, when they are here.
+    pub file_path: Option<String>,
+    /// A cached JPEG thumbnail (at most 256 px), when the bytes are here and are an image.
+    pub thumbnail_path: Option<String>,
+}
+
+/// What one file sync moved.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FileSyncRecord {
+    /// Files the server now holds that it did not before.
+    pub uploaded: u64,
+    /// Files this phone now holds that it did not before.
+    pub downloaded: u64,
+    /// Files left for a later sync (not on the server yet, or the network failed).
+    pub waiting: u64,
+    /// Whether nothing moved because the network is metered and files wait for an unmetered one.
+    pub skipped_metered: bool,
+}

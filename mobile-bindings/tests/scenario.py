@@ -75,6 +75,22 @@ async def main(url, foreman_token, manager_token, path, day1, day2):
     await phone.stop_sync()
     totals = await phone.totals(site, day1, day2, m.GroupByRecord.DAY)
     assert totals.total.lines == 6 and len(totals.rows) == 2, totals
+
+    # A delivery note attached offline, its file held back on a metered network, then uploaded.
+    note = "delivery note: 12 t of rebar".encode()
+    a = await phone.attach(site, day1, note, "note.txt", "送货单", None, None, None, None)
+    assert a.media_type == "text/plain" and a.transfer.is_queued(), a
+    await phone.set_files_unmetered_only(True)
+    await phone.sync_now()
+    held = await phone.sync_files(True)
+    assert held.skipped_metered and held.uploaded == 0, held
+    moved = await phone.sync_files(False)
+    assert moved.uploaded == 1, moved
+    listed = await phone.attachments(site, day1)
+    assert [x.sha256 for x in listed] == [a.sha256] and listed[0].transfer.is_on_server(), listed
+    req = urllib.request.Request(f"{url}/v1/blobs/{a.sha256}", headers={"Authorization": f"Bearer {manager_token}"})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.read() == note
     print("python scenario: ok")
 
 

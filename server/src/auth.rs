@@ -24,6 +24,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/002_device_keys.sql"),
     include_str!("../migrations/003_refusals.sql"),
     include_str!("../migrations/004_browser_sessions.sql"),
+    include_str!("../migrations/005_blob_claims.sql"),
 ];
 
 pub use sitesync_core::rules::Role;
@@ -782,6 +783,32 @@ impl AuthDb {
             DocId::Okr(..) => None,
         };
         Ok(access_in(who, doc, org.as_deref()))
+    }
+
+    /// Records that `device` uploaded the whole of blob `sha256` for document `doc` (a second
+    /// upload for the same document changes nothing).
+    pub fn claim_blob(&self, sha256: &str, doc: &str, device: &str, size: u64) -> Result<()> {
+        self.exec(
+            "INSERT INTO blob_claims (sha256, doc_id, device_id, size_bytes, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sha256, doc_id) DO NOTHING",
+            &[
+                sha256.into(),
+                doc.into(),
+                device.into(),
+                i64::try_from(size).unwrap_or(i64::MAX).into(),
+                chrono::Utc::now().timestamp_millis().into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The documents a blob was uploaded for.
+    pub fn blob_claims(&self, sha256: &str) -> Result<Vec<String>> {
+        let rows = self.rows(
+            "SELECT doc_id FROM blob_claims WHERE sha256 = ?1 ORDER BY doc_id",
+            &[sha256.into()],
+        )?;
+        Ok(texts(rows)?)
     }
 
     /// Every site of an org, for head office's document list.

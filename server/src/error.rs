@@ -39,6 +39,9 @@ pub enum Error {
     /// The request body is larger than the route takes.
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
+    /// An upload's bytes do not hash to the address it was sent to; the staged bytes were dropped.
+    #[error("the uploaded bytes hash to {actual}, not {expected}; nothing was stored")]
+    HashMismatch { expected: String, actual: String },
     /// The server's configuration (a certificate or key file) is wrong.
     #[error("configuration: {0}")]
     Config(String),
@@ -67,6 +70,7 @@ impl IntoResponse for Error {
             Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()),
             Error::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, self.to_string()),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            Error::HashMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, self.to_string()),
             Error::Store(e) if e.is_bad_input() => (StatusCode::BAD_REQUEST, self.to_string()),
             _ => {
                 tracing::error!(error = %self, "request failed");

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod approvals;
+pub mod blobs;
 pub mod caller;
 pub mod dashboard;
 pub mod extract;

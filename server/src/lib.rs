@@ -17,6 +17,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authorship;
+pub mod blobs;
 mod checkpoint;
 pub mod connections;
 pub mod demo;
@@ -72,7 +73,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The routes and the OpenAPI document generated from them (so the two cannot disagree).
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use http::{admin, approvals, dashboard, history, reports, session};
+    use http::{admin, approvals, blobs, dashboard, history, reports, session};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(http::healthz))
         .routes(routes!(http::sync::sync))
@@ -88,6 +89,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(history::history))
         .routes(routes!(history::refusals))
         .routes(routes!(history::evidence_file))
+        .routes(routes!(blobs::upload_offset, blobs::upload))
+        .routes(routes!(blobs::download))
+        .routes(routes!(blobs::thumbnail))
         .routes(routes!(admin::admin_import))
         .routes(routes!(admin::admin_org))
         .routes(routes!(admin::admin_site))
@@ -124,16 +128,19 @@ pub fn app(state: AppState) -> Router {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
-/// Limits every request's body: the company import to `import_bytes`, everything else to
-/// `body_bytes`. A declared length over it is a 413 before anything is read; a chunked body is cut
+/// Limits every request's body: the company import to `import_bytes`, a blob upload to
+/// `blob_bytes`, everything else to `body_bytes`. A declared length over it is a 413 before anything is read; a chunked body is cut
 /// off where it passes the limit (also a 413, from the extractor reading it).
 async fn body_limit(
     State(limits): State<limits::ConnectionLimits>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let limit = if req.uri().path() == "/v1/admin/import" {
+    let path = req.uri().path();
+    let limit = if path == "/v1/admin/import" {
         limits.import_bytes
+    } else if req.method() == axum::http::Method::PUT && path.starts_with("/v1/blobs/") && path.ends_with("/upload") {
+        limits.blob_bytes
     } else {
         limits.body_bytes
     };

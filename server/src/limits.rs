@@ -188,6 +188,9 @@ pub struct ConnectionLimits {
     pub body_bytes: usize,
     /// Largest company import (`POST /v1/admin/import`).
     pub import_bytes: usize,
+    /// Largest attachment a device may upload (`PUT /v1/blobs/{sha256}/upload`): a declared size
+    /// over it is a typed 413 and nothing is stored.
+    pub blob_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -199,6 +202,8 @@ impl Default for ConnectionLimits {
             header_timeout: Duration::from_secs(10),
             body_bytes: 1024 * 1024,
             import_bytes: 16 * 1024 * 1024,
+            // A phone photo is 2-8 MB; a scanned delivery note as PDF a few MB.
+            blob_bytes: 25 * 1024 * 1024,
         }
     }
 }

@@ -63,6 +63,10 @@ enum Command {
         /// idle keep-alive connection stays open).
         #[arg(long, env = "SITESYNC_HEADER_TIMEOUT", default_value_t = ConnectionLimits::default().header_timeout.as_secs_f64())]
         header_timeout: f64,
+        /// The largest attachment a device may upload, in bytes (a photo, a delivery note as PDF);
+        /// a larger one is refused with 413 and nothing is stored.
+        #[arg(long, env = "SITESYNC_MAX_BLOB_BYTES", default_value_t = ConnectionLimits::default().blob_bytes)]
+        max_blob_bytes: usize,
     },
     /// Administer a data directory (or a PostgreSQL database); works while the server runs on it.
     Admin {
@@ -244,6 +248,7 @@ async fn run() -> Result<()> {
             tls_key,
             max_connections,
             header_timeout,
+            max_blob_bytes,
         } => {
             let limits = Limits {
                 api_per_second: api_rate,
@@ -267,6 +272,7 @@ async fn run() -> Result<()> {
             let front = ConnectionLimits {
                 max_connections: fitted,
                 header_timeout: std::time::Duration::from_secs_f64(header_timeout),
+                blob_bytes: max_blob_bytes,
                 ..ConnectionLimits::default()
             };
             let tls = match (tls_cert, tls_key) {

@@ -57,6 +57,10 @@ pub struct AppState {
     revocations: broadcast::Sender<String>,
     /// What this node shares with others, when the state lives in PostgreSQL.
     shared: Option<SharedDatabase>,
+    /// Where verified attachment bytes live (the data directory by default).
+    blobs: Arc<dyn crate::blobs::BlobStore>,
+    /// Uploads in progress, on this node's disk until they are whole and verified.
+    staging: crate::blobs::Staging,
 }
 
 /// What a node on PostgreSQL needs beyond its stores: leases for once-per-service jobs, and where
@@ -179,6 +183,8 @@ impl AppState {
             browser_sessions: BrowserSessions::default(),
             revocations: broadcast::channel(64).0,
             shared,
+            blobs: Arc::new(crate::blobs::FsBlobStore::open(&data_dir.join("blobs"))?),
+            staging: crate::blobs::Staging::open(&data_dir.join("blobs").join("staging"))?,
         })
     }
 
@@ -252,6 +258,26 @@ impl AppState {
     /// The keep-alive timing of sync connections.
     pub fn timing(&self) -> KeepAlive {
         self.timing
+    }
+
+    /// The same state with its blobs kept elsewhere (an object-store provider).
+    pub fn with_blob_store(mut self, blobs: Arc<dyn crate::blobs::BlobStore>) -> AppState {
+        self.blobs = blobs;
+        self
+    }
+
+    /// Runs `f` with the blob storage and the staging area on a blocking thread.
+    pub async fn blobs<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn crate::blobs::BlobStore, &crate::blobs::Staging) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (blobs, staging) = (self.blobs.clone(), self.staging.clone());
+        blocking("blobs", move || f(&*blobs, &staging)).await
+    }
+
+    /// The staging area of uploads (the upload handler appends to its files as bytes arrive).
+    pub fn staging(&self) -> &crate::blobs::Staging {
+        &self.staging
     }
 
     /// The data directory.

@@ -56,6 +56,13 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
             include_str!("../migrations/postgres/003_snapshots.sql")
         ),
     ),
+    (
+        4,
+        concat!(
+            "SET LOCAL search_path TO sitesync_auth;\n",
+            include_str!("../migrations/postgres/004_blob_claims.sql")
+        ),
+    ),
 ];
 
 /// The schema of the credential tables.

@@ -9,6 +9,7 @@ use automerge::transaction::Transaction;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::attachments::{Attachment, BlobHash, ByteSize, Gps, RECORD_PREFIX, Target};
 use crate::doc::{Record, assert_false, heads_hex, heads_parse, put, read_records, read_table, table};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, LineId, SiteId, WorkItemId, WorkerId};
@@ -48,6 +49,8 @@ pub(crate) struct DayContent {
     pub reviews: Vec<ReviewEvent>,
     /// Lines that cannot be read as valid lines, left out of `labor` and `progress` (see [`read`]).
     pub flagged: Vec<Flagged>,
+    /// Attachments (records `att-*` of the `day` table), removed ones excluded, by record id.
+    pub attachments: Vec<Attachment>,
 }
 
 /// A stored line that does not read as a valid one: it is left out of the day and of every sum, and
@@ -163,6 +166,95 @@ pub(crate) fn delay_record(id: &str, r: &Record, strict: bool) -> std::result::R
     }))
 }
 
+/// Reads an attachment record (`None`: removed), `strict` as in [`labor_record`].
+pub(crate) fn attachment_record(
+    id: &str,
+    r: &Record,
+    strict: bool,
+) -> std::result::Result<Option<Attachment>, Invalid> {
+    let deleted = if strict {
+        r.bool_strict("deleted")?
+    } else {
+        r.bool("deleted", false)
+    };
+    if deleted {
+        return Ok(None);
+    }
+    let text = |f: &'static str| if strict { r.str_strict(f) } else { Ok(r.str(f)) };
+    let sha256 = BlobHash::parse(&text("sha256")?).map_err(bad_id("sha256"))?;
+    let size = u64::try_from(r.int_strict("size_bytes")?).map_err(|_| Invalid::Range {
+        field: "size_bytes",
+        reason: "a size is not negative".into(),
+    })?;
+    let size = ByteSize::new(size).map_err(out_of_range)?;
+    let media_type = text("media_type")?;
+    crate::attachments::check_media_type(&media_type).map_err(|reason| Invalid::Malformed {
+        field: "media_type",
+        reason,
+    })?;
+    let caption = text("caption")?;
+    if caption.chars().count() > crate::attachments::MAX_CAPTION_CHARS {
+        return Err(Invalid::Range {
+            field: "caption",
+            reason: "a caption is at most 1000 characters".into(),
+        });
+    }
+    let target = text("target")?;
+    let parsed = Target::parse(&target).map_err(bad_id("target"))?;
+    if crate::attachments::record_id(&parsed, &sha256) != id {
+        return Err(Invalid::Malformed {
+            field: "id",
+            reason: format!("{id} is not the id of {target} and {sha256}"),
+        });
+    }
+    let at = text("added_at")?;
+    let added_at = DateTime::parse_from_rfc3339(&at)
+        .map_err(|_| Invalid::Malformed {
+            field: "added_at",
+            reason: format!("{at:?} is not a time"),
+        })?
+        .with_timezone(&Utc);
+    let gps = match (r.fields.contains_key("lat_micro"), r.fields.contains_key("lon_micro")) {
+        (false, false) => None,
+        _ => Some(Gps::new(r.int_strict("lat_micro")?, r.int_strict("lon_micro")?).map_err(out_of_range)?),
+    };
+    Ok(Some(Attachment {
+        id: id.to_string(),
+        sha256,
+        size,
+        media_type,
+        caption,
+        target,
+        added_by: text("added_by")?,
+        added_at,
+        gps,
+    }))
+}
+
+/// Writes an attachment record (every field: it is written once, whole).
+pub(crate) fn put_attachment(tx: &mut Transaction<'_>, a: &Attachment) -> Result<()> {
+    let t = table(tx, "day")?;
+    let id = a.id.as_str();
+    put(tx, &t, id, "sha256", a.sha256.as_str())?;
+    put(
+        tx,
+        &t,
+        id,
+        "size_bytes",
+        i64::try_from(a.size.bytes()).unwrap_or(i64::MAX),
+    )?;
+    put(tx, &t, id, "media_type", a.media_type.as_str())?;
+    put(tx, &t, id, "caption", a.caption.as_str())?;
+    put(tx, &t, id, "target", a.target.as_str())?;
+    put(tx, &t, id, "added_by", a.added_by.as_str())?;
+    put(tx, &t, id, "added_at", a.added_at.to_rfc3339())?;
+    if let Some(g) = a.gps {
+        put(tx, &t, id, "lat_micro", g.lat_micro)?;
+        put(tx, &t, id, "lon_micro", g.lon_micro)?;
+    }
+    put(tx, &t, id, "deleted", false)
+}
+
 /// The site and date of the document, from the id its genesis wrote.
 fn site_day(doc: &Automerge) -> Option<(SiteId, NaiveDate)> {
     let (value, _) = doc.get(automerge::ROOT, "id").ok().flatten()?;
@@ -185,6 +277,11 @@ fn site_day(doc: &Automerge) -> Option<(SiteId, NaiveDate)> {
 pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayContent> {
     let day = read_table(doc, &table(doc, "day")?, heads)?;
     let info = day.get("day").cloned().unwrap_or_default();
+    let attachments = day
+        .iter()
+        .filter(|(id, _)| id.starts_with(RECORD_PREFIX))
+        .filter_map(|(id, r)| attachment_record(id, r, false).ok().flatten())
+        .collect();
     let whose = site_day(doc);
     let lines = lines(
         &whose,
@@ -224,6 +321,7 @@ pub(crate) fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<DayC
         delays,
         reviews,
         flagged,
+        attachments,
     })
 }
 
@@ -542,6 +640,25 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
             .find(|d| &d.id == id)
             .map(|d| vec![("text", d.text.clone())]);
         diff_fields(&mut diff, id, a, b);
+    }
+    // Photos are evidence: one added or removed since the approval is a change to review.
+    let ids: std::collections::BTreeSet<&String> = then
+        .attachments
+        .iter()
+        .map(|a| &a.id)
+        .chain(now.attachments.iter().map(|a| &a.id))
+        .collect();
+    for id in ids {
+        let fields = |c: &DayContent| {
+            c.attachments.iter().find(|a| &a.id == id).map(|a| {
+                vec![
+                    ("sha256", a.sha256.to_string()),
+                    ("target", a.target.clone()),
+                    ("caption", a.caption.clone()),
+                ]
+            })
+        };
+        diff_fields(&mut diff, id, fields(&then), fields(now));
     }
     Ok(out)
 }

@@ -95,6 +95,7 @@ impl Store {
                     delays: Vec::new(),
                     reviews: Vec::new(),
                     flagged: Vec::new(),
+                    attachments: Vec::new(),
                 },
                 DayStatus::Draft,
             )
@@ -102,7 +103,7 @@ impl Store {
     }
 
     /// Refuses to change an approved day unless the change is an amendment with a reason.
-    fn check_unlocked(
+    pub(super) fn check_unlocked(
         site: &SiteId,
         date: NaiveDate,
         status: DayStatus,
@@ -121,7 +122,7 @@ impl Store {
     }
 
     /// Writes `f` to the day's document, adding an `amended` review event when `amend` is set.
-    fn change_day<T>(
+    pub(super) fn change_day<T>(
         &mut self,
         site: &SiteId,
         date: NaiveDate,

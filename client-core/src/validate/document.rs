@@ -181,6 +181,9 @@ fn day_record(
             DateTime::parse_from_rfc3339(&at).map_err(|_| malformed("at", format!("{at:?} is not a time")))?;
             texts(r, &["by", "reason", "heads"])?;
         }
+        "day" if rec.starts_with(crate::attachments::RECORD_PREFIX) => {
+            crate::doc::day::attachment_record(rec, r, true)?;
+        }
         _ => texts(r, &["weather", "note"])?,
     }
     Ok(())

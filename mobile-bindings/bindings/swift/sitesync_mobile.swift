@@ -570,6 +570,24 @@ fileprivate struct FfiConverterString: FfiConverter {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
 
 
 
@@ -719,6 +737,18 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func addSyncListener(listener: SyncListener)  -> ListenerHandle
     
     /**
+     * Attaches a photo or file (its bytes and name, for its type) to a day, or to one of its
+     * lines (`target`: `labor:ID`, `progress:ID`, `delay:ID`; none: the day), offline. The bytes
+     * are kept on the phone and queued for upload by [`Self::sync_files`].
+     */
+    func attach(site: String, dateIso: String, bytes: Data, fileName: String, caption: String, target: String?, latMicro: Int64?, lonMicro: Int64?, amendReason: String?) async throws  -> AttachmentRecord
+    
+    /**
+     * The day's attachments and where their bytes are, oldest first.
+     */
+    func attachments(site: String, dateIso: String) async throws  -> [AttachmentRecord]
+    
+    /**
      * Logs a whole crew for `to` like it was logged on `from`, in one call.
      */
     func copyCrewDay(site: String, crew: String, from: String, to: String) async throws  -> CrewCopyRecord
@@ -754,6 +784,11 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func setDayInfo(site: String, dateIso: String, weather: String?, note: String?) async throws 
     
     /**
+     * Files move on unmetered networks (Wi-Fi) only, or on any network. Documents sync on any.
+     */
+    func setFilesUnmeteredOnly(only: Bool) async throws 
+    
+    /**
      * Records the quantity installed on a work item that day (thousandths of its unit).
      */
     func setProgress(site: String, dateIso: String, workItem: String, quantityMilli: Int64, note: String) async throws  -> ProgressRecord
@@ -778,6 +813,13 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
      * Submits the day for approval.
      */
     func submitDay(site: String, dateIso: String) async throws  -> DaySheetRecord
+    
+    /**
+     * Moves attachment files now: uploads the phone's, downloads the ones its days reference
+     * (resumable; beside the document sync, on its own store handle, never holding it up).
+     * `metered` is whether the current network is metered, as the platform says.
+     */
+    func syncFiles(metered: Bool) async throws  -> FileSyncRecord
     
     /**
      * Syncs once now and returns when head office has acknowledged every pending change.
@@ -916,6 +958,46 @@ open func addSyncListener(listener: SyncListener) -> ListenerHandle  {
 }
     
     /**
+     * Attaches a photo or file (its bytes and name, for its type) to a day, or to one of its
+     * lines (`target`: `labor:ID`, `progress:ID`, `delay:ID`; none: the day), offline. The bytes
+     * are kept on the phone and queued for upload by [`Self::sync_files`].
+     */
+open func attach(site: String, dateIso: String, bytes: Data, fileName: String, caption: String, target: String?, latMicro: Int64?, lonMicro: Int64?, amendReason: String?)async throws  -> AttachmentRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_attach(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso),FfiConverterData.lower(bytes),FfiConverterString.lower(fileName),FfiConverterString.lower(caption),FfiConverterOptionString.lower(target),FfiConverterOptionInt64.lower(latMicro),FfiConverterOptionInt64.lower(lonMicro),FfiConverterOptionString.lower(amendReason)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAttachmentRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The day's attachments and where their bytes are, oldest first.
+     */
+open func attachments(site: String, dateIso: String)async throws  -> [AttachmentRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_attachments(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeAttachmentRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
      * Logs a whole crew for `to` like it was logged on `from`, in one call.
      */
 open func copyCrewDay(site: String, crew: String, from: String, to: String)async throws  -> CrewCopyRecord  {
@@ -1049,6 +1131,25 @@ open func setDayInfo(site: String, dateIso: String, weather: String?, note: Stri
 }
     
     /**
+     * Files move on unmetered networks (Wi-Fi) only, or on any network. Documents sync on any.
+     */
+open func setFilesUnmeteredOnly(only: Bool)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_set_files_unmetered_only(
+                        self.uniffiCloneHandle(),FfiConverterBool.lower(only)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_void,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_void,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
      * Records the quantity installed on a work item that day (thousandths of its unit).
      */
 open func setProgress(site: String, dateIso: String, workItem: String, quantityMilli: Int64, note: String)async throws  -> ProgressRecord  {
@@ -1141,6 +1242,27 @@ open func submitDay(site: String, dateIso: String)async throws  -> DaySheetRecor
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeDaySheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Moves attachment files now: uploads the phone's, downloads the ones its days reference
+     * (resumable; beside the document sync, on its own store handle, never holding it up).
+     * `metered` is whether the current network is metered, as the platform says.
+     */
+open func syncFiles(metered: Bool)async throws  -> FileSyncRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_sync_files(
+                        self.uniffiCloneHandle(),FfiConverterBool.lower(metered)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFileSyncRecord_lift,
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -1500,6 +1622,185 @@ public func FfiConverterTypeSyncListener_lower(_ value: SyncListener) -> UInt64 
 
 
 /**
+ * A photo or file attached to a day or one of its lines.
+ */
+public struct AttachmentRecord: Equatable, Hashable {
+    /**
+     * The file's SHA-256 (hex): its address on the phone and the server.
+     */
+    public var sha256: String
+    /**
+     * What it is attached to: `day`, `labor:ID`, `progress:ID` or `delay:ID`.
+     */
+    public var target: String
+    /**
+     * `image/jpeg` …
+     */
+    public var mediaType: String
+    /**
+     * The file's size in bytes.
+     */
+    public var sizeBytes: UInt64
+    /**
+     * What it shows.
+     */
+    public var caption: String
+    /**
+     * Who attached it.
+     */
+    public var addedBy: String
+    /**
+     * When (RFC 3339).
+     */
+    public var addedAt: String
+    /**
+     * Latitude in millionths of a degree, if the app gave a position.
+     */
+    public var latMicro: Int64?
+    /**
+     * Longitude in millionths of a degree, if the app gave a position.
+     */
+    public var lonMicro: Int64?
+    /**
+     * Where its bytes are.
+     */
+    public var transfer: TransferRecord
+    /**
+     * Whether the last approval's pinned version includes it.
+     */
+    public var approved: Bool
+    /**
+     * The file of its bytes on this phone, when they are here.
+     */
+    public var filePath: String?
+    /**
+     * A cached JPEG thumbnail (at most 256 px), when the bytes are here and are an image.
+     */
+    public var thumbnailPath: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The file's SHA-256 (hex): its address on the phone and the server.
+         */sha256: String, 
+        /**
+         * What it is attached to: `day`, `labor:ID`, `progress:ID` or `delay:ID`.
+         */target: String, 
+        /**
+         * `image/jpeg` …
+         */mediaType: String, 
+        /**
+         * The file's size in bytes.
+         */sizeBytes: UInt64, 
+        /**
+         * What it shows.
+         */caption: String, 
+        /**
+         * Who attached it.
+         */addedBy: String, 
+        /**
+         * When (RFC 3339).
+         */addedAt: String, 
+        /**
+         * Latitude in millionths of a degree, if the app gave a position.
+         */latMicro: Int64?, 
+        /**
+         * Longitude in millionths of a degree, if the app gave a position.
+         */lonMicro: Int64?, 
+        /**
+         * Where its bytes are.
+         */transfer: TransferRecord, 
+        /**
+         * Whether the last approval's pinned version includes it.
+         */approved: Bool, 
+        /**
+         * The file of its bytes on this phone, when they are here.
+         */filePath: String?, 
+        /**
+         * A cached JPEG thumbnail (at most 256 px), when the bytes are here and are an image.
+         */thumbnailPath: String?) {
+        self.sha256 = sha256
+        self.target = target
+        self.mediaType = mediaType
+        self.sizeBytes = sizeBytes
+        self.caption = caption
+        self.addedBy = addedBy
+        self.addedAt = addedAt
+        self.latMicro = latMicro
+        self.lonMicro = lonMicro
+        self.transfer = transfer
+        self.approved = approved
+        self.filePath = filePath
+        self.thumbnailPath = thumbnailPath
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentRecord {
+        return
+            try AttachmentRecord(
+                sha256: FfiConverterString.read(from: &buf), 
+                target: FfiConverterString.read(from: &buf), 
+                mediaType: FfiConverterString.read(from: &buf), 
+                sizeBytes: FfiConverterUInt64.read(from: &buf), 
+                caption: FfiConverterString.read(from: &buf), 
+                addedBy: FfiConverterString.read(from: &buf), 
+                addedAt: FfiConverterString.read(from: &buf), 
+                latMicro: FfiConverterOptionInt64.read(from: &buf), 
+                lonMicro: FfiConverterOptionInt64.read(from: &buf), 
+                transfer: FfiConverterTypeTransferRecord.read(from: &buf), 
+                approved: FfiConverterBool.read(from: &buf), 
+                filePath: FfiConverterOptionString.read(from: &buf), 
+                thumbnailPath: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sha256, into: &buf)
+        FfiConverterString.write(value.target, into: &buf)
+        FfiConverterString.write(value.mediaType, into: &buf)
+        FfiConverterUInt64.write(value.sizeBytes, into: &buf)
+        FfiConverterString.write(value.caption, into: &buf)
+        FfiConverterString.write(value.addedBy, into: &buf)
+        FfiConverterString.write(value.addedAt, into: &buf)
+        FfiConverterOptionInt64.write(value.latMicro, into: &buf)
+        FfiConverterOptionInt64.write(value.lonMicro, into: &buf)
+        FfiConverterTypeTransferRecord.write(value.transfer, into: &buf)
+        FfiConverterBool.write(value.approved, into: &buf)
+        FfiConverterOptionString.write(value.filePath, into: &buf)
+        FfiConverterOptionString.write(value.thumbnailPath, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentRecord_lift(_ buf: RustBuffer) throws -> AttachmentRecord {
+    return try FfiConverterTypeAttachmentRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentRecord_lower(_ value: AttachmentRecord) -> RustBuffer {
+    return FfiConverterTypeAttachmentRecord.lower(value)
+}
+
+
+/**
  * A value that lost a concurrent edit, kept for review.
  */
 public struct ConflictRecord: Equatable, Hashable {
@@ -1801,6 +2102,95 @@ public func FfiConverterTypeDaySheetRecord_lift(_ buf: RustBuffer) throws -> Day
 #endif
 public func FfiConverterTypeDaySheetRecord_lower(_ value: DaySheetRecord) -> RustBuffer {
     return FfiConverterTypeDaySheetRecord.lower(value)
+}
+
+
+/**
+ * What one file sync moved.
+ */
+public struct FileSyncRecord: Equatable, Hashable {
+    /**
+     * Files the server now holds that it did not before.
+     */
+    public var uploaded: UInt64
+    /**
+     * Files this phone now holds that it did not before.
+     */
+    public var downloaded: UInt64
+    /**
+     * Files left for a later sync (not on the server yet, or the network failed).
+     */
+    public var waiting: UInt64
+    /**
+     * Whether nothing moved because the network is metered and files wait for an unmetered one.
+     */
+    public var skippedMetered: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Files the server now holds that it did not before.
+         */uploaded: UInt64, 
+        /**
+         * Files this phone now holds that it did not before.
+         */downloaded: UInt64, 
+        /**
+         * Files left for a later sync (not on the server yet, or the network failed).
+         */waiting: UInt64, 
+        /**
+         * Whether nothing moved because the network is metered and files wait for an unmetered one.
+         */skippedMetered: Bool) {
+        self.uploaded = uploaded
+        self.downloaded = downloaded
+        self.waiting = waiting
+        self.skippedMetered = skippedMetered
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FileSyncRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFileSyncRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileSyncRecord {
+        return
+            try FileSyncRecord(
+                uploaded: FfiConverterUInt64.read(from: &buf), 
+                downloaded: FfiConverterUInt64.read(from: &buf), 
+                waiting: FfiConverterUInt64.read(from: &buf), 
+                skippedMetered: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FileSyncRecord, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.uploaded, into: &buf)
+        FfiConverterUInt64.write(value.downloaded, into: &buf)
+        FfiConverterUInt64.write(value.waiting, into: &buf)
+        FfiConverterBool.write(value.skippedMetered, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileSyncRecord_lift(_ buf: RustBuffer) throws -> FileSyncRecord {
+    return try FfiConverterTypeFileSyncRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileSyncRecord_lower(_ value: FileSyncRecord) -> RustBuffer {
+    return FfiConverterTypeFileSyncRecord.lower(value)
 }
 
 
@@ -3593,6 +3983,133 @@ public func FfiConverterTypeSiteSyncError_lower(_ value: SiteSyncError) -> RustB
     return FfiConverterTypeSiteSyncError.lower(value)
 }
 
+
+/**
+ * Where an attachment's bytes are, as the phone's lists show it.
+ */
+
+public enum TransferRecord: Equatable, Hashable {
+    
+    /**
+     * Here, waiting to be uploaded.
+     */
+    case queued
+    /**
+     * Uploading: `sent` bytes are on the server.
+     */
+    case sending(
+        /**
+         * Bytes the server holds.
+         */sent: UInt64
+    )
+    /**
+     * The server holds it.
+     */
+    case onServer
+    /**
+     * Not on this phone yet; the next file sync fetches it.
+     */
+    case missing
+    /**
+     * Downloading: `received` bytes are here.
+     */
+    case receiving(
+        /**
+         * Bytes this phone holds.
+         */received: UInt64
+    )
+    /**
+     * Here, received from the server.
+     */
+    case downloaded
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TransferRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTransferRecord: FfiConverterRustBuffer {
+    typealias SwiftType = TransferRecord
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TransferRecord {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .queued
+        
+        case 2: return .sending(sent: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 3: return .onServer
+        
+        case 4: return .missing
+        
+        case 5: return .receiving(received: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 6: return .downloaded
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TransferRecord, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .queued:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .sending(sent):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt64.write(sent, into: &buf)
+            
+        
+        case .onServer:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .missing:
+            writeInt(&buf, Int32(4))
+        
+        
+        case let .receiving(received):
+            writeInt(&buf, Int32(5))
+            FfiConverterUInt64.write(received, into: &buf)
+            
+        
+        case .downloaded:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferRecord_lift(_ buf: RustBuffer) throws -> TransferRecord {
+    return try FfiConverterTypeTransferRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferRecord_lower(_ value: TransferRecord) -> RustBuffer {
+    return FfiConverterTypeTransferRecord.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -3709,6 +4226,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAttachmentRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [AttachmentRecord]
+
+    public static func write(_ value: [AttachmentRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAttachmentRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AttachmentRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AttachmentRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAttachmentRecord.read(from: &buf))
         }
         return seq
     }
@@ -4011,6 +4553,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_sitesync_add_sync_listener() != 62556) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_attach() != 59646) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_attachments() != 65071) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_copy_crew_day() != 62335) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4032,6 +4580,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_sitesync_set_day_info() != 19425) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_set_files_unmetered_only() != 59137) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_set_progress() != 4105) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4045,6 +4596,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_submit_day() != 63019) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_sync_files() != 25126) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_sync_now() != 27968) {

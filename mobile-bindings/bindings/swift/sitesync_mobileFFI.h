@@ -299,6 +299,16 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_labor(uint64_t ptr, RustB
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_sync_listener(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ATTACH
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ATTACH
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_attach(uint64_t ptr, RustBuffer site, RustBuffer date_iso, RustBuffer bytes, RustBuffer file_name, RustBuffer caption, RustBuffer target, RustBuffer lat_micro, RustBuffer lon_micro, RustBuffer amend_reason
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ATTACHMENTS
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ATTACHMENTS
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_attachments(uint64_t ptr, RustBuffer site, RustBuffer date_iso
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_COPY_CREW_DAY
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_COPY_CREW_DAY
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_copy_crew_day(uint64_t ptr, RustBuffer site, RustBuffer crew, RustBuffer from, RustBuffer to
@@ -334,6 +344,11 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_roster(uint64_t ptr, RustBuff
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_set_day_info(uint64_t ptr, RustBuffer site, RustBuffer date_iso, RustBuffer weather, RustBuffer note
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SET_FILES_UNMETERED_ONLY
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SET_FILES_UNMETERED_ONLY
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_set_files_unmetered_only(uint64_t ptr, int8_t only
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SET_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SET_PROGRESS
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_set_progress(uint64_t ptr, RustBuffer site, RustBuffer date_iso, RustBuffer work_item, int64_t quantity_milli, RustBuffer note
@@ -357,6 +372,11 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_stop_sync(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SUBMIT_DAY
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SUBMIT_DAY
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_submit_day(uint64_t ptr, RustBuffer site, RustBuffer date_iso
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_FILES
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_FILES
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_sync_files(uint64_t ptr, int8_t metered
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_NOW
@@ -682,6 +702,18 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_sync_listener(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ATTACH
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ATTACH
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_attach(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ATTACHMENTS
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ATTACHMENTS
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_attachments(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_COPY_CREW_DAY
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_COPY_CREW_DAY
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_copy_crew_day(void
@@ -724,6 +756,12 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_set_day_info(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SET_FILES_UNMETERED_ONLY
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SET_FILES_UNMETERED_ONLY
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_set_files_unmetered_only(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SET_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SET_PROGRESS
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_set_progress(void
@@ -751,6 +789,12 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_stop_sync(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SUBMIT_DAY
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SUBMIT_DAY
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_submit_day(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SYNC_FILES
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SYNC_FILES
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_sync_files(void
     
 );
 #endif

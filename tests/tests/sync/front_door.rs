@@ -110,6 +110,7 @@ async fn every_route_limits_its_request_body() {
     let limits = ConnectionLimits {
         body_bytes: 8 * 1024,
         import_bytes: 64 * 1024,
+        blob_bytes: 32 * 1024,
         ..ConnectionLimits::default()
     };
     let server = TestServer::start_configured(move |s| s.with_connection_limits(limits)).await;
@@ -132,7 +133,9 @@ async fn every_route_limits_its_request_body() {
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            let path = path.replace("{device}", "d-000000000000");
+            let path = path
+                .replace("{device}", "d-000000000000")
+                .replace("{sha256}", &"0".repeat(64));
             routes.push((method.to_uppercase(), path));
         }
     }
@@ -141,6 +144,8 @@ async fn every_route_limits_its_request_body() {
     for (method, path) in &routes {
         let limit = if path == "/v1/admin/import" {
             limits.import_bytes
+        } else if method == "PUT" && path.ends_with("/upload") {
+            limits.blob_bytes
         } else {
             limits.body_bytes
         };

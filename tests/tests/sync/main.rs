@@ -5,6 +5,7 @@ mod authz;
 mod authz_table;
 mod backoff;
 mod backup;
+mod blobs;
 mod convergence;
 mod evidence;
 mod faults;

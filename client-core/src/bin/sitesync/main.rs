@@ -4,6 +4,7 @@
 //! This file holds the top-level arguments and the dispatch; each command group lives in a module of
 //! its own, with its arguments beside the code that acts on them.
 
+mod attach;
 mod day;
 mod error;
 mod history;
@@ -72,6 +73,10 @@ enum Command {
     DayNote(day::NoteArgs),
     /// Record a delay or blocker for the day.
     Delay(day::DelayArgs),
+    /// Attach a photo or file to a day or one of its lines, offline; prints the file's SHA-256.
+    Attach(attach::AttachArgs),
+    /// List a day's attachments and where their bytes are (queued, sending n%, on the server …).
+    Attachments(attach::ListArgs),
     /// Submit a day for approval (foreman).
     Submit(input::SiteDay),
     /// Approve a submitted day, pinning the exact version (manager).
@@ -92,7 +97,9 @@ enum Command {
     Okr(okr::OkrCmd),
     /// Bind this store to a server and device token (from `sitesync-server admin device add`).
     Init(store::InitArgs),
-    /// Sync with the server once (exit status 1 if it could not complete), or keep syncing.
+    /// Sync with the server once (exit status 1 if it could not complete), then move attachment
+    /// files (resumable; a file that cannot move yet is named and left for the next run), or keep
+    /// syncing documents.
     Sync {
         /// Stay connected: receive changes live, push local writes within a second, reconnect with
         /// backoff after failures; one line for each change received, push acknowledged, drop and
@@ -202,6 +209,8 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Day(args) => day::show(store, out, args),
         Command::DayNote(args) => day::note(store, out, args),
         Command::Delay(args) => day::delay(store, out, args),
+        Command::Attach(args) => attach::attach(store, out, args),
+        Command::Attachments(args) => attach::list(store, out, args),
         Command::Submit(day) => review::submit(store, out, day),
         Command::Approve(day) => review::approve(store, out, day),
         Command::Reject(args) => review::reject(store, out, args),

@@ -14,7 +14,7 @@ use sitesync_core::ids::DocId;
 use sitesync_core::labor::{DayStatus, ReviewAction};
 use sitesync_core::sync::protocol::Refusal;
 
-pub use words::{Col, Count, Doc, Noun, cols, okr_status, status, yes_no};
+pub use words::{Col, Count, Doc, Noun, cols, okr_status, status, transfer, yes_no};
 
 use crate::error::{Candidate, Kind};
 
@@ -113,6 +113,16 @@ pub enum Msg<'a> {
     Synced {
         pushed: usize,
         received: usize,
+    },
+    /// What the blob sync moved after the documents.
+    BlobsSynced {
+        uploaded: usize,
+        downloaded: usize,
+    },
+    /// A file the blob sync left for a later run.
+    BlobWaiting {
+        sha256: &'a str,
+        why: &'a str,
     },
     ChangeRefused {
         doc: &'a str,

@@ -42,6 +42,21 @@ pub fn sync(store: &mut Store, out: &mut impl Write, watch: bool) -> Result<()> 
         for r in &p.refused_changes {
             refused(out, r)?;
         }
+        // Files after the documents: the day's record never waits for a photo. The CLI runs on
+        // networks it cannot tell metered, so it moves files whatever the phone setting says.
+        let b = rt.block_on(sitesync_core::sync::blobs::sync_blobs(store, false))?;
+        if b.uploaded + b.downloaded > 0 {
+            say(
+                out,
+                Msg::BlobsSynced {
+                    uploaded: b.uploaded,
+                    downloaded: b.downloaded,
+                },
+            )?;
+        }
+        for (sha256, why) in &b.waiting {
+            say(out, Msg::BlobWaiting { sha256, why })?;
+        }
     }
     Ok(())
 }

@@ -57,6 +57,7 @@ pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E4
 pub(super) enum Method {
     Get,
     Post,
+    Put,
     Delete,
     /// A WebSocket upgrade (a GET in the OpenAPI document).
     WebSocket,
@@ -70,6 +71,7 @@ impl Method {
         match self {
             Get | WebSocket => "get",
             Post => "post",
+            Put => "put",
             Delete => "delete",
         }
     }
@@ -85,6 +87,8 @@ pub(super) enum Prep {
     Device,
     /// A fresh dashboard session for the cookie (signing out ends the one it is called with).
     Session,
+    /// The photo attached to the target site's seeded day (`{sha256}` in the path).
+    Blob,
 }
 
 /// What a row's request is built from.
@@ -99,26 +103,29 @@ pub(super) struct Target<'a> {
     day: NaiveDate,
     /// The caller's own token ("" for none), for signing in.
     token: &'a str,
+    /// The photo of the target site's seeded day: its hash and bytes.
+    blob: &'a (String, Vec<u8>),
 }
 
-/// A request: query pairs and a JSON body.
+/// A request: query pairs and a JSON body, or raw bytes.
 #[derive(Default)]
 pub(super) struct Req {
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
+    raw: Option<Vec<u8>>,
 }
 
 pub(super) fn query(pairs: &[(&'static str, &str)]) -> Req {
     Req {
         query: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        body: None,
+        ..Req::default()
     }
 }
 
 pub(super) fn body(body: Value) -> Req {
     Req {
-        query: Vec::new(),
         body: Some(body),
+        ..Req::default()
     }
 }
 
@@ -199,6 +206,20 @@ pub(super) fn day_of_site(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("date", day.as_str())])
 }
 
+/// Where the upload of the target site's photo stands (complete once it is stored).
+pub(super) fn blob_upload(t: &Target<'_>) -> Req {
+    let size = t.blob.1.len().to_string();
+    query(&[("site", t.site), ("date", SEED_DAY), ("size", size.as_str())])
+}
+
+/// The whole photo again: a stored blob answers complete at once.
+pub(super) fn blob_put(t: &Target<'_>) -> Req {
+    let mut r = blob_upload(t);
+    r.query.push(("offset", "0".into()));
+    r.raw = Some(t.blob.1.clone());
+    r
+}
+
 pub(super) fn queue(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("status", "submitted")])
 }
@@ -235,7 +256,7 @@ pub(super) fn device(_: &Target<'_>) -> Req {
 /// Every route the server serves. A route missing here fails the completeness check.
 #[rustfmt::skip]
 pub(super) fn routes() -> Vec<Row> {
-    use Prep::{Device, Nothing, Session, SubmittedDay};
+    use Prep::{Blob, Device, Nothing, Session, SubmittedDay};
     vec![
         // Public: liveness, the API description, the dashboard's page and assets, signing out.
         row(Get,       "/healthz",                          None,          Nothing,      nothing,    PUBLIC),
@@ -276,6 +297,12 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/history",                       None,          SubmittedDay, day_of_site, SITE_READ),
         row(Get,       "/v1/evidence",                      None,          SubmittedDay, day_of_site, SITE_READ),
         row(Get,       "/v1/refusals",                      None,          Nothing,      nothing,    HEAD_OFFICE),
+        // Attachments: uploaded by whoever may write the day, read by whoever may read a day that
+        // references them (a device of another site is refused even with the hash).
+        row(Get,       "/v1/blobs/{sha256}/upload",         None,          Blob,         blob_upload, SITE_READ),
+        row(Put,       "/v1/blobs/{sha256}/upload",         None,          Blob,         blob_put,   SITE_READ),
+        row(Get,       "/v1/blobs/{sha256}",                None,          Blob,         nothing,    SITE_READ),
+        row(Get,       "/v1/blobs/{sha256}/thumbnail",      None,          Blob,         nothing,    SITE_READ),
         // The admin API: admins of the org, and the operators' admin.
         row(Post,      "/v1/admin/import",                  None,          Nothing,      import,     ADMIN),
         row(Post,      "/v1/admin/orgs",                    None,          Nothing,      org,        ADMIN),
@@ -363,6 +390,7 @@ pub(super) async fn call(w: &World, row: &Row, path: &str, req: &Req, cred: &Cre
     let method = match row.method {
         Get => reqwest::Method::GET,
         Post => reqwest::Method::POST,
+        Put => reqwest::Method::PUT,
         Delete => reqwest::Method::DELETE,
         WebSocket => unreachable!(),
     };
@@ -374,6 +402,9 @@ pub(super) async fn call(w: &World, row: &Row, path: &str, req: &Req, cred: &Cre
     b = b.query(&q);
     if let Some(body) = &req.body {
         b = b.json(body);
+    }
+    if let Some(raw) = &req.raw {
+        b = b.body(raw.clone());
     }
     for (name, value) in cred.headers() {
         b = b.header(name, value);
@@ -429,6 +460,8 @@ pub(super) fn content_type_of(row: &Row) -> Option<&'static str> {
         (Some("xlsx"), _) => Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         (Some("pdf"), _) => Some("application/pdf"),
         (_, "/v1/events") => Some("text/event-stream"),
+        (_, "/v1/blobs/{sha256}") => Some("application/octet-stream"),
+        (_, "/v1/blobs/{sha256}/thumbnail") => Some("image/jpeg"),
         _ => None,
     }
 }
@@ -474,6 +507,7 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
             };
             let path = match row.prep {
                 Prep::Device => row.path.replace("{device}", &w.spare_device().await),
+                Prep::Blob => row.path.replace("{sha256}", &w.blobs[site].0),
                 _ => row.path.to_string(),
             };
             let target = Target {
@@ -482,6 +516,7 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
                 site_record: &w.site_records[site],
                 day,
                 token: token.as_deref().unwrap_or(""),
+                blob: &w.blobs[site],
             };
             let req = (row.request)(&target);
             let before = if expect == OK {

@@ -148,6 +148,11 @@ pub(super) struct World {
     pub(super) site_records: BTreeMap<&'static str, Value>,
     /// Days made for approvals so far.
     pub(super) days_made: u64,
+    /// A photo (SHA-256 hex, bytes) attached to `SEED_DAY` of `OWN_SITE` and of `OTHER_SITE` and
+    /// uploaded by head office's phone, for the blob routes.
+    pub(super) blobs: BTreeMap<&'static str, (String, Vec<u8>)>,
+    /// Head office's phone store, which attached the photos.
+    _phone_dir: tempfile::TempDir,
 }
 
 impl World {
@@ -172,6 +177,8 @@ impl World {
             signed_out: Vec::new(),
             site_records: BTreeMap::new(),
             days_made: 0,
+            blobs: BTreeMap::new(),
+            _phone_dir: tempfile::tempdir().unwrap(),
         };
         w.tokens.insert(Operator, operator.clone());
         w.devices.insert(Operator, device_of(&operator));
@@ -258,7 +265,38 @@ impl World {
             .await;
         w.site_records.extend(records);
         w.server.state.notify_changes().await.unwrap();
+        w.attach_photos().await;
         w
+    }
+
+    /// Head office's phone attaches a photo to `SEED_DAY` of our two sites, syncs the days and
+    /// uploads the photos, as a phone does.
+    async fn attach_photos(&mut self) {
+        use sitesync_core::attachments::Target;
+        use sitesync_core::store::attachments::AttachRequest;
+        let office = self.tokens[&Office].clone();
+        let mut phone =
+            sitesync_tests::harness::phone(self._phone_dir.path(), "u-office-1", &self.server.url(), &office);
+        sitesync_core::sync::client::sync_once(&mut phone).await.unwrap();
+        for (i, site) in [OWN_SITE, OTHER_SITE].into_iter().enumerate() {
+            let png = crate::blobs::png(16 + i as u32);
+            let a = phone
+                .attach(&AttachRequest {
+                    site: site.parse().unwrap(),
+                    date: d(SEED_DAY),
+                    bytes: &png,
+                    file_name: "photo.png",
+                    caption: "authz",
+                    target: Target::Day,
+                    gps: None,
+                    amend: None,
+                })
+                .unwrap();
+            self.blobs.insert(site, (a.sha256.to_string(), png));
+        }
+        sitesync_core::sync::client::sync_once(&mut phone).await.unwrap();
+        let report = sitesync_core::sync::blobs::sync_blobs(&mut phone, false).await.unwrap();
+        assert_eq!(report.uploaded, 2, "{report:?}");
     }
 
     pub(super) fn token(&self, who: Who) -> Option<&str> {

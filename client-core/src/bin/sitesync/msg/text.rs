@@ -179,6 +179,12 @@ impl fmt::Display for Msg<'_> {
                     "已同步：推送 {n}，收到 {received} 个"
                 )
             }
+            Msg::BlobsSynced { uploaded, downloaded } => tr!(
+                f,
+                "files: {uploaded} uploaded, {downloaded} downloaded",
+                "附件：上传 {uploaded} 个，下载 {downloaded} 个"
+            ),
+            Msg::BlobWaiting { sha256, why } => tr!(f, "file {sha256} waits: {why}", "附件 {sha256} 暂未传输：{why}"),
             Msg::ChangeRefused {
                 doc,
                 hash,

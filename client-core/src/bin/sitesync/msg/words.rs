@@ -88,6 +88,10 @@ pub enum Col {
     Progress,
     Status,
     LastCheckIn,
+    Sha256,
+    Bytes,
+    MediaType,
+    Caption,
 }
 
 impl Col {
@@ -134,6 +138,10 @@ impl Col {
             Col::Progress => ("progress", "进度"),
             Col::Status => ("status", "状态"),
             Col::LastCheckIn => ("last check-in", "最近更新"),
+            Col::Sha256 => ("sha256", "SHA-256"),
+            Col::Bytes => ("bytes", "字节"),
+            Col::MediaType => ("type", "类型"),
+            Col::Caption => ("caption", "说明"),
         };
         pick(en, zh)
     }
@@ -198,4 +206,18 @@ pub fn okr_status(s: Status) -> &'static str {
 /// Yes or no, for a table cell.
 pub fn yes_no(b: bool) -> &'static str {
     if b { pick("yes", "是") } else { pick("no", "否") }
+}
+
+/// Where an attachment's bytes are, in the user's language.
+pub fn transfer(t: &sitesync_core::attachments::Transfer, size: sitesync_core::attachments::ByteSize) -> String {
+    use sitesync_core::attachments::Transfer;
+    let pct = |n: u64| (n.saturating_mul(100) / size.bytes().max(1)).min(100);
+    match t {
+        Transfer::Queued => pick("queued", "待上传").to_string(),
+        Transfer::Sending { sent } => format!("{} {}%", pick("sending", "上传中"), pct(*sent)),
+        Transfer::OnServer => pick("on the server", "已上传").to_string(),
+        Transfer::Missing => pick("not downloaded", "未下载").to_string(),
+        Transfer::Receiving { received } => format!("{} {}%", pick("receiving", "下载中"), pct(*received)),
+        Transfer::Downloaded => pick("downloaded", "已下载").to_string(),
+    }
 }
