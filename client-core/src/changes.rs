@@ -222,6 +222,16 @@ impl crate::rules::Before for AtHeads<'_> {
         value.as_scalar().map(Value::from_scalar)
     }
 
+    fn open_dispute(&self) -> Option<String> {
+        if self.heads.is_empty() {
+            return None;
+        }
+        let events = crate::doc::signoff::events(self.doc, Some(&self.heads)).ok()?;
+        crate::doc::signoff::open_disputes(&events)
+            .first()
+            .map(|e| e.id.clone())
+    }
+
     fn day_approved(&self) -> bool {
         if self.heads.is_empty() {
             return false;

@@ -13,6 +13,8 @@
 //! | site-day | `labor`, `progress`, `delays`, `day` | foreman, site manager or head office with a grant for the site |
 //! | site-day | `reviews`, action `submitted` or `amended` | the same |
 //! | site-day | `reviews`, action `approved` or `rejected` | a site manager of that site, head office, admin |
+//! | site-day | `reviews`, action `signed`, `disputed`, `answered`, `crew_confirmed` (sign-off) | the same as `submitted`; `device` must be the writing device, `answers` a dispute the author saw |
+//! | site-day | `reviews`, action `approved` while a dispute the author saw is unanswered | nobody |
 //! | site-day | an existing review record | nobody (the trail is append-only) |
 //! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
 //! | site master | everything | head office, admin, the server |
@@ -130,6 +132,12 @@ pub enum Violation {
         /// The review action attempted.
         action: String,
     },
+    /// A worker disputes the day and the dispute is not answered.
+    #[error("a worker disputes the day (dispute {dispute}); answer it before approving")]
+    DisputeOpen {
+        /// The dispute record.
+        dispute: String,
+    },
     /// The review trail is append-only.
     #[error("review record {record} was already written and cannot be changed")]
     ReviewImmutable {
@@ -218,6 +226,7 @@ impl Violation {
         match self {
             Violation::ReviewNotAllowed { .. } => "review.manager_only",
             Violation::ReviewImmutable { .. } => "review.append_only",
+            Violation::DisputeOpen { .. } => "review.dispute_open",
             Violation::MasterData => "site.head_office_only",
             Violation::SiteNotGranted { .. } => "site.grant",
             Violation::OtherOrg => "org",
@@ -247,6 +256,11 @@ pub trait Before {
     /// Whether the day was approved (and not amended or re-opened since) as the author saw it.
     fn day_approved(&self) -> bool {
         false
+    }
+
+    /// A worker's dispute of the day that no answer answers, as the author saw it (its record id).
+    fn open_dispute(&self) -> Option<String> {
+        None
     }
 }
 
@@ -292,6 +306,19 @@ pub fn check(
         }
     }
     for w in writes {
+        // A sign-off is taken on the device that writes it: it cannot claim another.
+        if matches!(doc, DocId::Day(..))
+            && w.table == "reviews"
+            && w.field == "device"
+            && let Value::Str(device) = &w.value
+            && !(author.system || *device == author.device)
+        {
+            return Err(Violation::ForgedAuthor {
+                field: "device".into(),
+                claimed: device.clone(),
+                actual: author.device.clone(),
+            });
+        }
         if author_field(&w.table, &w.field)
             && let Value::Str(name) = &w.value
         {
@@ -359,12 +386,35 @@ fn check_day(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(
                         _ => "",
                     };
                     match action {
-                        "submitted" | "amended" => {}
+                        "submitted" | "amended" | "signed" | "disputed" | "crew_confirmed" => {}
+                        "answered" => {
+                            let answers = writes
+                                .iter()
+                                .find(|o| o.table == "reviews" && o.record == w.record && o.field == "answers")
+                                .map(|o| o.value.clone());
+                            let disputed = match &answers {
+                                Some(Value::Str(d)) => {
+                                    before.get("reviews", d, "action") == Some(Value::Str("disputed".into()))
+                                }
+                                _ => false,
+                            };
+                            if !disputed {
+                                return Err(Violation::Invalid {
+                                    field: "reviews.answers".into(),
+                                    reason: "an answer must name a dispute of this day".into(),
+                                });
+                            }
+                        }
                         "approved" | "rejected" => {
                             if !(author.system || author.role.is_head_office() || author.role == Role::SiteManager) {
                                 return Err(Violation::ReviewNotAllowed {
                                     action: action.to_string(),
                                 });
+                            }
+                            if action == "approved"
+                                && let Some(dispute) = before.open_dispute()
+                            {
+                                return Err(Violation::DisputeOpen { dispute });
                             }
                         }
                         other => {
