@@ -618,6 +618,57 @@ mod tests {
         check(&day(), None, &foreman, &restore, &deleted).unwrap();
     }
 
+    struct Disputed;
+
+    impl Before for Disputed {
+        fn get(&self, _: &str, record: &str, field: &str) -> Option<Value> {
+            (record == "d1" && field == "action").then(|| Value::Str("disputed".into()))
+        }
+
+        fn open_dispute(&self) -> Option<String> {
+            Some("d1".into())
+        }
+    }
+
+    #[test]
+    fn an_open_dispute_blocks_approval_and_a_sign_off_names_its_own_device() {
+        let manager = who(Role::SiteManager, &["s1"]);
+        let approve = [w("reviews", "e1", "action", Value::Str("approved".into()))];
+        assert_eq!(
+            check(&day(), None, &manager, &approve, &Disputed),
+            Err(Violation::DisputeOpen { dispute: "d1".into() })
+        );
+        let foreman = who(Role::Foreman, &["s1"]);
+        let sign = |device: &str| {
+            [
+                w("reviews", "s9", "action", Value::Str("signed".into())),
+                w("reviews", "s9", "device", Value::Str(device.into())),
+            ]
+        };
+        check(&day(), None, &foreman, &sign("d-1"), &Doc(HashMap::new())).unwrap();
+        assert!(matches!(
+            check(&day(), None, &foreman, &sign("d-other"), &Doc(HashMap::new())),
+            Err(Violation::ForgedAuthor { .. })
+        ));
+        let answer = |of: &str| {
+            [
+                w("reviews", "a1", "action", Value::Str("answered".into())),
+                w("reviews", "a1", "answers", Value::Str(of.into())),
+            ]
+        };
+        check(&day(), None, &foreman, &answer("d1"), &Disputed).unwrap();
+        assert!(matches!(
+            check(&day(), None, &foreman, &answer("zz"), &Disputed),
+            Err(Violation::Invalid { .. })
+        ));
+        // An existing sign-off record cannot be edited.
+        let edit = [w("reviews", "d1", "reason", Value::Str("changed".into()))];
+        assert!(matches!(
+            check(&day(), None, &foreman, &edit, &Disputed),
+            Err(Violation::ReviewImmutable { .. })
+        ));
+    }
+
     #[test]
     fn okr_rights() {
         let cycle = DocId::Okr(crate::ids::OrgId::new("org-a").unwrap(), "2026-Q4".into());

@@ -71,6 +71,8 @@ pub struct SignoffEvent {
     /// The record's id (random).
     pub id: String,
     pub action: SignoffAction,
+    /// The day it is on (the document's date; not a stored field).
+    pub date: NaiveDate,
     /// Who wrote it: the user of the device it was taken on (the foreman, whose phone the worker
     /// signs on).
     pub by: String,

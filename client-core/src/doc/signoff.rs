@@ -9,22 +9,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::Transaction;
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::doc::day::{self, DayContent};
 use crate::doc::{Record, heads_hex, heads_parse, put, read_table, table};
 use crate::error::Result;
-use crate::ids::{CrewId, LineId, WorkerId};
+use crate::ids::{CrewId, DocId, LineId, WorkerId};
 use crate::labor::LaborLine;
 use crate::signoff::{CrewSignoff, SignoffAction, SignoffEvent, SignoffState, WorkerSignoff};
 
 /// Reads a sign-off record; `None` if it is not one (a review event) or does not read as one.
-pub(crate) fn record(id: &str, r: &Record) -> Option<SignoffEvent> {
+pub(crate) fn record(id: &str, date: NaiveDate, r: &Record) -> Option<SignoffEvent> {
     let action = SignoffAction::parse(&r.str("action"))?;
     let opt = |f: &str| Some(r.str(f)).filter(|s| !s.is_empty());
     Some(SignoffEvent {
         id: id.to_string(),
         action,
+        date,
         by: r.str("by"),
         worker: opt("worker").and_then(|w| WorkerId::new(w).ok()),
         crew: opt("crew").and_then(|c| CrewId::new(c).ok()),
@@ -45,9 +46,16 @@ fn split(s: &str) -> impl Iterator<Item = &str> {
 
 /// Every sign-off record of the day, now or as of `heads`, ordered by clock then id.
 pub(crate) fn events(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<Vec<SignoffEvent>> {
+    let date = match doc.get(automerge::ROOT, "id")?.and_then(|(v, _)| v.into_string().ok()) {
+        Some(id) => match id.parse::<DocId>() {
+            Ok(DocId::Day(_, date)) => date,
+            _ => return Ok(Vec::new()),
+        },
+        None => return Ok(Vec::new()),
+    };
     let mut out: Vec<SignoffEvent> = read_table(doc, &table(doc, "reviews")?, heads)?
         .iter()
-        .filter_map(|(id, r)| record(id, r))
+        .filter_map(|(id, r)| record(id, date, r))
         .collect();
     out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     Ok(out)
@@ -80,10 +88,17 @@ pub(crate) fn put_event(tx: &mut Transaction<'_>, e: &SignoffEvent) -> Result<()
 }
 
 /// A new record of `action` by `by` on `device`, pinning the document as it is now.
-pub(crate) fn new_event(doc: &Automerge, action: SignoffAction, by: &str, device: &str) -> SignoffEvent {
+pub(crate) fn new_event(
+    doc: &Automerge,
+    date: NaiveDate,
+    action: SignoffAction,
+    by: &str,
+    device: &str,
+) -> SignoffEvent {
     SignoffEvent {
         id: uuid::Uuid::new_v4().simple().to_string(),
         action,
+        date,
         by: by.to_string(),
         worker: None,
         crew: None,
@@ -223,7 +238,7 @@ pub(crate) fn crews(events: &[SignoffEvent], crews: impl IntoIterator<Item = Cre
 mod tests {
     use super::*;
     use crate::doc::{commit, genesis};
-    use crate::ids::{DocId, SiteId, WorkItemId, parse_date};
+    use crate::ids::{SiteId, WorkItemId, parse_date};
     use crate::labor::LaborKind;
     use crate::units::{Fen, Minutes, WorkDays};
 
@@ -256,7 +271,7 @@ mod tests {
         let mut tx = doc.transaction();
         day::put_labor(&mut tx, &l).unwrap();
         commit(tx);
-        let mut sig = new_event(&doc, SignoffAction::Signed, "f", "d-1");
+        let mut sig = new_event(&doc, date, SignoffAction::Signed, "f", "d-1");
         sig.worker = Some(l.worker.clone());
         sig.lines = vec![l.id.clone()];
         let mut tx = doc.transaction();

@@ -100,10 +100,10 @@ impl Store {
         let ids: Vec<DocId> = days.iter().map(|(d, _)| DocId::Day(site.clone(), *d)).collect();
         let (user, device) = (self.user.clone(), self.signing_device());
         let mut events = Vec::new();
-        for (id, (_, lines)) in ids.iter().zip(days) {
+        for (id, (date, lines)) in ids.iter().zip(days) {
             let base = self
                 .read_doc(id, |doc| {
-                    Ok(signoff::new_event(doc, SignoffAction::Signed, &user, &device))
+                    Ok(signoff::new_event(doc, *date, SignoffAction::Signed, &user, &device))
                 })?
                 .ok_or_else(|| Error::InvalidTransition("nothing has been logged that day".into()))?;
             events.push(make(base, lines.clone()));
