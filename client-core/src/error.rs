@@ -86,7 +86,7 @@ pub enum Error {
     #[error("{0}")]
     InvalidTransition(String),
     /// A worker disputes his lines of the day and no one has answered: the day cannot be approved.
-    #[error("{site} {date}: {worker} disputes his lines ({reason}); answer the dispute before approving")]
+    #[error("{site} {date}: {worker} disputes his lines ({reason}); answer dispute {dispute} before approving")]
     DisputeOpen {
         site: String,
         date: NaiveDate,

@@ -14,7 +14,7 @@
 //! | site-day | `reviews`, action `submitted` or `amended` | the same |
 //! | site-day | `reviews`, action `approved` or `rejected` | a site manager of that site, head office, admin |
 //! | site-day | `reviews`, action `signed`, `disputed`, `answered`, `crew_confirmed` (sign-off) | the same as `submitted`; `device` must be the writing device, `answers` a dispute the author saw |
-//! | site-day | `reviews`, action `approved` while a dispute the author saw is unanswered | nobody |
+//! | site-day | `reviews`, action `approved` while a dispute the author saw, or one the server holds, is unanswered | nobody |
 //! | site-day | an existing review record | nobody (the trail is append-only) |
 //! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
 //! | site master | everything | head office, admin, the server |
@@ -258,7 +258,9 @@ pub trait Before {
         false
     }
 
-    /// A worker's dispute of the day that no answer answers, as the author saw it (its record id).
+    /// A worker's dispute of the day that no answer answers, as the author saw it or in the copy the
+    /// change would join (its record id): an approval concurrent with a dispute is refused wherever the
+    /// dispute arrived first.
     fn open_dispute(&self) -> Option<String> {
         None
     }

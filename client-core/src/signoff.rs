@@ -27,6 +27,7 @@ use crate::labor::Amendment;
 
 /// What a sign-off record records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SignoffAction {
     /// The worker confirms his lines (of the day, or of the month when the record names one).
@@ -66,6 +67,7 @@ impl SignoffAction {
 
 /// One sign-off record as stored in the day document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(missing_docs, reason = "fields named for what they hold")]
 pub struct SignoffEvent {
     /// The record's id (random).
@@ -77,10 +79,13 @@ pub struct SignoffEvent {
     /// signs on).
     pub by: String,
     /// The worker who signs or disputes (`None` for a crew confirmation and an answer).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub worker: Option<WorkerId>,
     /// The crew confirmed (`None` unless a crew confirmation).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub crew: Option<CrewId>,
     /// The labor lines the record covers, by id.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub lines: Vec<LineId>,
     /// The month confirmed (`YYYY-MM`), when the record is part of a month's confirmation.
     pub month: Option<String>,
@@ -100,6 +105,7 @@ pub struct SignoffEvent {
 
 /// Where one worker's day stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SignoffState {
     /// He has lines and has neither signed nor disputed them.
@@ -126,8 +132,10 @@ impl SignoffState {
 
 /// One worker's sign-off on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(missing_docs, reason = "fields named for what they hold")]
 pub struct WorkerSignoff {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub worker: WorkerId,
     pub state: SignoffState,
     /// His last signature (a day's or a month's), kept through later edits.
@@ -141,8 +149,10 @@ pub struct WorkerSignoff {
 
 /// A crew leader's confirmation of his crew's day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(missing_docs, reason = "fields named for what they hold")]
 pub struct CrewSignoff {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub crew: CrewId,
     /// The last confirmation, if any.
     pub confirmation: Option<SignoffEvent>,
@@ -150,8 +160,10 @@ pub struct CrewSignoff {
 
 /// The sign-off of one site-day: every worker with lines (or a record), every crew with lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(missing_docs, reason = "fields named for what they hold")]
 pub struct DaySignoffs {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub site: SiteId,
     pub date: NaiveDate,
     /// By worker id.
@@ -173,20 +185,33 @@ impl DaySignoffs {
 
 /// One worker's month: the days he has lines and where each stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(missing_docs, reason = "fields named for what they hold")]
 pub struct MonthSignoff {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub worker: WorkerId,
     /// `Unsigned` if any day has no signature, `Disputed` if any day has an open dispute,
     /// `ChangedSinceSigned` if any day changed since he signed it, else `Signed`.
     pub state: SignoffState,
     /// Each day he has lines on, with its state.
-    pub days: Vec<(NaiveDate, SignoffState)>,
+    pub days: Vec<MonthDay>,
+}
+
+/// One day of a worker's month and where it stands against his month's confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[allow(missing_docs, reason = "fields named for what they hold")]
+pub struct MonthDay {
+    pub date: NaiveDate,
+    pub state: SignoffState,
 }
 
 /// The monthly attendance sheet of a site: who still has to sign or re-sign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(missing_docs, reason = "fields named for what they hold")]
 pub struct MonthSheet {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub site: SiteId,
     /// `YYYY-MM`.
     pub month: String,
@@ -196,8 +221,8 @@ pub struct MonthSheet {
 
 impl MonthSignoff {
     /// The month's state from its days' states: the worst one wins.
-    pub(crate) fn fold(days: &[(NaiveDate, SignoffState)]) -> SignoffState {
-        let has = |s| days.iter().any(|(_, d)| *d == s);
+    pub(crate) fn fold(days: &[MonthDay]) -> SignoffState {
+        let has = |s| days.iter().any(|d| d.state == s);
         if has(SignoffState::Disputed) {
             SignoffState::Disputed
         } else if has(SignoffState::Unsigned) {
