@@ -33,11 +33,18 @@ impl SignoffPeriod {
     }
 }
 
+/// The first day of a month written `YYYY-MM` exactly (`2026-9` is refused, as the CLI refuses it).
 fn month_start(month: &str) -> Result<chrono::NaiveDate> {
-    date("month", &format!("{month}-01")).map_err(|_| SiteSyncError::Validation {
+    let b = month.as_bytes();
+    let shaped = b.len() == 7 && b[4] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+    let refused = || SiteSyncError::Validation {
         field: "month".into(),
         reason: format!("{month:?} is not a month (YYYY-MM)"),
-    })
+    };
+    if !shaped {
+        return Err(refused());
+    }
+    date("month", &format!("{month}-01")).map_err(|_| refused())
 }
 
 /// Where one worker's day (or month) stands.
