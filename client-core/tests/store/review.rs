@@ -232,14 +232,16 @@ fn an_older_store_learns_the_approved_version_of_its_amended_days() {
     };
     let expected = approved(&Store::open(&path).unwrap());
     assert!(expected.cost_fen > 0);
-    // Back to schema 3: snapshots inline in their documents' rows, no pinned lines, no views.
+    // Back to schema 3: snapshots inline in their documents' rows, no pinned lines, no views, no
+    // signature images (schema 6).
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "ALTER TABLE documents ADD COLUMN snapshot BLOB;
          UPDATE documents SET snapshot = (SELECT data FROM snapshots s WHERE s.doc_id = documents.doc_id);
          DROP TABLE snapshots;
          DROP VIEW approved_labor_lines; DROP VIEW approved_progress_lines;
-         DROP TABLE pinned_labor_lines; DROP TABLE pinned_progress_lines; PRAGMA user_version = 3;",
+         DROP TABLE pinned_labor_lines; DROP TABLE pinned_progress_lines; DROP TABLE signoff_images;
+         PRAGMA user_version = 3;",
     )
     .unwrap();
     drop(conn);
