@@ -222,6 +222,22 @@ impl crate::rules::Before for AtHeads<'_> {
         value.as_scalar().map(Value::from_scalar)
     }
 
+    /// Open as the author saw it, or open in the document as held: on the server that is its copy
+    /// with what this batch accepted, so an approval made offline while another phone took a dispute
+    /// (which reached the server first) is refused too, not merged into an approved, disputed day.
+    fn open_dispute(&self) -> Option<String> {
+        if self.heads.is_empty() {
+            return None;
+        }
+        let open = |heads: Option<&[ChangeHash]>| {
+            let events = crate::doc::signoff::events(self.doc, heads).ok()?;
+            crate::doc::signoff::open_disputes(&events)
+                .first()
+                .map(|e| e.id.clone())
+        };
+        open(Some(&self.heads)).or_else(|| open(None))
+    }
+
     fn day_approved(&self) -> bool {
         if self.heads.is_empty() {
             return false;

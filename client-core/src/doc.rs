@@ -15,6 +15,7 @@
 
 pub(crate) mod day;
 pub(crate) mod okr;
+pub(crate) mod signoff;
 pub(crate) mod site;
 
 use std::collections::BTreeMap;

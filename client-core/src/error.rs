@@ -85,6 +85,32 @@ pub enum Error {
     /// The day is not in a state that allows the requested transition (approve a day never submitted…).
     #[error("{0}")]
     InvalidTransition(String),
+    /// A worker disputes his lines of the day and no one has answered: the day cannot be approved.
+    #[error("{site} {date}: {worker} disputes his lines ({reason}); answer dispute {dispute} before approving")]
+    DisputeOpen {
+        site: String,
+        date: NaiveDate,
+        worker: String,
+        /// The worker's reason.
+        reason: String,
+        /// The dispute record, to answer.
+        dispute: String,
+    },
+    /// The site requires the crew leader's confirmation before the day is submitted.
+    #[error("{site} {date}: crew {crew} has not confirmed the day; the site requires it before submitting")]
+    CrewNotConfirmed {
+        site: String,
+        date: NaiveDate,
+        crew: String,
+    },
+    /// There is nothing to sign: the worker (or crew) has no line that day (or that month).
+    #[error("{who} has no line to sign on {when}")]
+    NothingToSign {
+        /// The worker or crew.
+        who: String,
+        /// The date or month.
+        when: String,
+    },
     /// An input file (fixtures, import) could not be read or has the wrong shape.
     #[error("cannot import {what}: {reason}")]
     Import {
@@ -207,6 +233,9 @@ impl Error {
                 | Error::LineDeleted(_)
                 | Error::DayLocked { .. }
                 | Error::InvalidTransition(_)
+                | Error::DisputeOpen { .. }
+                | Error::CrewNotConfirmed { .. }
+                | Error::NothingToSign { .. }
                 | Error::Import { .. }
                 | Error::BadChanges { .. }
                 | Error::Refused { .. }

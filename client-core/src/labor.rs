@@ -298,6 +298,7 @@ pub struct DaySheet {
 
 /// One difference between an approved version of a day and the day now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Amendment {
     /// The line (or `day` for weather and note).
     pub line: String,

@@ -40,6 +40,7 @@ pub mod report;
 pub mod roster;
 pub mod rules;
 pub mod signing;
+pub mod signoff;
 pub mod store;
 pub mod sync;
 pub mod units;

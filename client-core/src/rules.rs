@@ -13,6 +13,8 @@
 //! | site-day | `labor`, `progress`, `delays`, `day` | foreman, site manager or head office with a grant for the site |
 //! | site-day | `reviews`, action `submitted` or `amended` | the same |
 //! | site-day | `reviews`, action `approved` or `rejected` | a site manager of that site, head office, admin |
+//! | site-day | `reviews`, action `signed`, `disputed`, `answered`, `crew_confirmed` (sign-off) | the same as `submitted`; `device` must be the writing device, `answers` a dispute the author saw |
+//! | site-day | `reviews`, action `approved` while a dispute the author saw, or one the server holds, is unanswered | nobody |
 //! | site-day | an existing review record | nobody (the trail is append-only) |
 //! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
 //! | site master | everything | head office, admin, the server |
@@ -130,6 +132,12 @@ pub enum Violation {
         /// The review action attempted.
         action: String,
     },
+    /// A worker disputes the day and the dispute is not answered.
+    #[error("a worker disputes the day (dispute {dispute}); answer it before approving")]
+    DisputeOpen {
+        /// The dispute record.
+        dispute: String,
+    },
     /// The review trail is append-only.
     #[error("review record {record} was already written and cannot be changed")]
     ReviewImmutable {
@@ -218,6 +226,7 @@ impl Violation {
         match self {
             Violation::ReviewNotAllowed { .. } => "review.manager_only",
             Violation::ReviewImmutable { .. } => "review.append_only",
+            Violation::DisputeOpen { .. } => "review.dispute_open",
             Violation::MasterData => "site.head_office_only",
             Violation::SiteNotGranted { .. } => "site.grant",
             Violation::OtherOrg => "org",
@@ -247,6 +256,13 @@ pub trait Before {
     /// Whether the day was approved (and not amended or re-opened since) as the author saw it.
     fn day_approved(&self) -> bool {
         false
+    }
+
+    /// A worker's dispute of the day that no answer answers, as the author saw it or in the copy the
+    /// change would join (its record id): an approval concurrent with a dispute is refused wherever the
+    /// dispute arrived first.
+    fn open_dispute(&self) -> Option<String> {
+        None
     }
 }
 
@@ -295,6 +311,19 @@ pub fn check(
         }
     }
     for w in writes {
+        // A sign-off is taken on the device that writes it: it cannot claim another.
+        if matches!(doc, DocId::Day(..))
+            && w.table == "reviews"
+            && w.field == "device"
+            && let Value::Str(device) = &w.value
+            && !(author.system || *device == author.device)
+        {
+            return Err(Violation::ForgedAuthor {
+                field: "device".into(),
+                claimed: device.clone(),
+                actual: author.device.clone(),
+            });
+        }
         if author_field(&w.table, &w.field)
             && let Value::Str(name) = &w.value
         {
@@ -362,12 +391,35 @@ fn check_day(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(
                         _ => "",
                     };
                     match action {
-                        "submitted" | "amended" => {}
+                        "submitted" | "amended" | "signed" | "disputed" | "crew_confirmed" => {}
+                        "answered" => {
+                            let answers = writes
+                                .iter()
+                                .find(|o| o.table == "reviews" && o.record == w.record && o.field == "answers")
+                                .map(|o| o.value.clone());
+                            let disputed = match &answers {
+                                Some(Value::Str(d)) => {
+                                    before.get("reviews", d, "action") == Some(Value::Str("disputed".into()))
+                                }
+                                _ => false,
+                            };
+                            if !disputed {
+                                return Err(Violation::Invalid {
+                                    field: "reviews.answers".into(),
+                                    reason: "an answer must name a dispute of this day".into(),
+                                });
+                            }
+                        }
                         "approved" | "rejected" => {
                             if !(author.system || author.role.is_head_office() || author.role == Role::SiteManager) {
                                 return Err(Violation::ReviewNotAllowed {
                                     action: action.to_string(),
                                 });
+                            }
+                            if action == "approved"
+                                && let Some(dispute) = before.open_dispute()
+                            {
+                                return Err(Violation::DisputeOpen { dispute });
                             }
                         }
                         other => {
@@ -569,6 +621,57 @@ mod tests {
             w("labor", "L1", "deleted", Value::Bool(false)),
         ];
         check(&day(), None, &foreman, &restore, &deleted).unwrap();
+    }
+
+    struct Disputed;
+
+    impl Before for Disputed {
+        fn get(&self, _: &str, record: &str, field: &str) -> Option<Value> {
+            (record == "d1" && field == "action").then(|| Value::Str("disputed".into()))
+        }
+
+        fn open_dispute(&self) -> Option<String> {
+            Some("d1".into())
+        }
+    }
+
+    #[test]
+    fn an_open_dispute_blocks_approval_and_a_sign_off_names_its_own_device() {
+        let manager = who(Role::SiteManager, &["s1"]);
+        let approve = [w("reviews", "e1", "action", Value::Str("approved".into()))];
+        assert_eq!(
+            check(&day(), None, &manager, &approve, &Disputed),
+            Err(Violation::DisputeOpen { dispute: "d1".into() })
+        );
+        let foreman = who(Role::Foreman, &["s1"]);
+        let sign = |device: &str| {
+            [
+                w("reviews", "s9", "action", Value::Str("signed".into())),
+                w("reviews", "s9", "device", Value::Str(device.into())),
+            ]
+        };
+        check(&day(), None, &foreman, &sign("d-1"), &Doc(HashMap::new())).unwrap();
+        assert!(matches!(
+            check(&day(), None, &foreman, &sign("d-other"), &Doc(HashMap::new())),
+            Err(Violation::ForgedAuthor { .. })
+        ));
+        let answer = |of: &str| {
+            [
+                w("reviews", "a1", "action", Value::Str("answered".into())),
+                w("reviews", "a1", "answers", Value::Str(of.into())),
+            ]
+        };
+        check(&day(), None, &foreman, &answer("d1"), &Disputed).unwrap();
+        assert!(matches!(
+            check(&day(), None, &foreman, &answer("zz"), &Disputed),
+            Err(Violation::Invalid { .. })
+        ));
+        // An existing sign-off record cannot be edited.
+        let edit = [w("reviews", "d1", "reason", Value::Str("changed".into()))];
+        assert!(matches!(
+            check(&day(), None, &foreman, &edit, &Disputed),
+            Err(Violation::ReviewImmutable { .. })
+        ));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod rows;
 pub(crate) mod schema;
 mod screen;
 mod signatures;
+mod signoff;
 pub mod sql;
 
 use std::collections::HashMap;
@@ -49,6 +50,7 @@ pub use queries::{Totals, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
 pub use signatures::{Attribution, Authors, FieldValues, HistoryEntry, KeptSignature, RefusedRow};
+pub use signoff::Period;
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;

@@ -23,6 +23,20 @@ pub enum SiteSyncError {
     /// role may not make this write (a foreman approving a day); nothing was written.
     #[error("not authorized")]
     NotAuthorized,
+    /// A worker disputes the day and no one has answered: answer the dispute (`answer_dispute` with
+    /// this record id), then approve. Nothing was written.
+    #[error("dispute {dispute} is not answered")]
+    DisputeOpen {
+        /// The dispute's record id.
+        dispute: String,
+    },
+    /// The site requires each crew's confirmation before the day is submitted, and this crew has not
+    /// confirmed (`confirm_crew`). Nothing was written.
+    #[error("crew {crew} has not confirmed the day")]
+    CrewNotConfirmed {
+        /// The crew id.
+        crew: String,
+    },
     /// The server could not be reached or the exchange broke off; local data is intact and sync
     /// retries.
     #[error("offline: {reason}")]
@@ -83,6 +97,12 @@ impl From<sitesync_core::Error> for SiteSyncError {
             E::Import { .. } => SiteSyncError::Validation {
                 field: "file".into(),
                 reason: text,
+            },
+            E::DisputeOpen { dispute, .. } => SiteSyncError::DisputeOpen { dispute },
+            E::CrewNotConfirmed { crew, .. } => SiteSyncError::CrewNotConfirmed { crew },
+            E::NothingToSign { .. } => SiteSyncError::Validation {
+                field: "worker".into(),
+                reason: "no line to sign in that period".into(),
             },
             E::UnknownSite(_)
             | E::UnknownWorker { .. }

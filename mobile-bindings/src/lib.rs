@@ -12,6 +12,7 @@
 
 mod error;
 mod records;
+mod signoff;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
 
 pub use crate::error::SiteSyncError;
 pub use crate::records::*;
+pub use crate::signoff::*;
 
 uniffi::setup_scaffolding!();
 

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod history;
 pub mod reports;
 pub mod session;
+pub mod signoffs;
 pub mod sync;
 
 use axum::Json;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
 use sitesync_core::ids::SiteId;
 use sitesync_core::labor::DayStatus;
+use sitesync_core::signoff::SignoffState;
 use sitesync_core::store::RowFilter;
 use utoipa::ToSchema;
 
@@ -130,6 +131,10 @@ pub struct AttendanceRow {
     pub cost_fen: i64,
     /// The month's cost as people read it.
     pub cost: String,
+    /// Where his month stands against his confirmation of the month's sheet (`sitesync sign
+    /// --month`; a day's signature alone does not sign the month): `unsigned`, `signed`,
+    /// `changed_since_signed` (re-sign), `disputed`, over every day he has lines, approved or not.
+    pub signoff: SignoffState,
 }
 
 /// The monthly attendance grid people print: one row per worker, one column per day.
@@ -156,7 +161,7 @@ pub struct Attendance {
 }
 
 /// The attendance grid of a site for the month containing `month`.
-pub fn attendance(store: &Store, site: &str, month: NaiveDate, include_unapproved: bool) -> Result<Attendance> {
+pub fn attendance(store: &mut Store, site: &str, month: NaiveDate, include_unapproved: bool) -> Result<Attendance> {
     let first = month.with_day(1).expect("day 1 exists");
     let next = first
         .checked_add_months(chrono::Months::new(1))
@@ -177,6 +182,7 @@ pub fn attendance(store: &Store, site: &str, month: NaiveDate, include_unapprove
                 work_days_centi: 0,
                 cost_fen: 0,
                 cost: String::new(),
+                signoff: SignoffState::Unsigned,
             });
         let i = (r.date.day() - 1) as usize;
         let day = row.days[i].get_or_insert(0);
@@ -187,6 +193,13 @@ pub fn attendance(store: &Store, site: &str, month: NaiveDate, include_unapprove
         day_totals[i] = add(day_totals[i], r.work_days_centi);
         wd = add(wd, r.work_days_centi);
         cost = add(cost, r.cost_fen);
+    }
+    let site_id = SiteId::new(site).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let sheet = store.month_signoffs(&site_id, first)?;
+    for row in rows.values_mut() {
+        if let Some(w) = sheet.workers.iter().find(|w| w.worker.as_str() == row.worker) {
+            row.signoff = w.state;
+        }
     }
     Ok(Attendance {
         site: site.to_string(),
@@ -202,11 +215,15 @@ pub fn attendance(store: &Store, site: &str, month: NaiveDate, include_unapprove
 }
 
 impl Attendance {
-    /// As a table: worker, name, crew, days 1–N, total work-days, cost.
+    /// As a table: worker, name, crew, days 1–N, total work-days, cost, sign-off.
     pub fn table(&self) -> Table {
         let mut header = vec!["工号 worker".to_string(), "姓名 name".into(), "班组 crew".into()];
         header.extend((1..=self.days_in_month).map(|d| d.to_string()));
-        header.extend(["合计工日 work-days".to_string(), "金额 cost ¥".into()]);
+        header.extend([
+            "合计工日 work-days".to_string(),
+            "金额 cost ¥".into(),
+            "签字 sign-off".into(),
+        ]);
         let rows = self
             .rows
             .iter()
@@ -217,19 +234,37 @@ impl Attendance {
                     Cell::Text(r.crew.clone()),
                 ];
                 row.extend(r.days.iter().map(|d| d.map_or(Cell::Empty, |v| Cell::Fixed(v, 2))));
-                row.extend([Cell::Fixed(r.work_days_centi, 2), Cell::Fen(r.cost_fen)]);
+                row.extend([
+                    Cell::Fixed(r.work_days_centi, 2),
+                    Cell::Fen(r.cost_fen),
+                    Cell::Text(signoff_text(r.signoff).into()),
+                ]);
                 row
             })
             .collect();
         let mut totals = vec![Cell::Text("合计 total".into()), Cell::Empty, Cell::Empty];
         totals.extend(self.day_totals.iter().map(|v| Cell::Fixed(*v, 2)));
-        totals.extend([Cell::Fixed(self.work_days_centi, 2), Cell::Fen(self.cost_fen)]);
+        totals.extend([
+            Cell::Fixed(self.work_days_centi, 2),
+            Cell::Fen(self.cost_fen),
+            Cell::Empty,
+        ]);
         Table {
             title: format!("考勤 {} {}", self.site, self.month.format("%Y-%m")),
             header,
             rows,
             totals: Some(totals),
         }
+    }
+}
+
+/// A sign-off state as the printed sheet says it: Chinese for the site, the API's name after it.
+fn signoff_text(s: SignoffState) -> &'static str {
+    match s {
+        SignoffState::Unsigned => "未签 unsigned",
+        SignoffState::Signed => "已签 signed",
+        SignoffState::ChangedSinceSigned => "需重签 changed_since_signed",
+        SignoffState::Disputed => "有异议 disputed",
     }
 }
 

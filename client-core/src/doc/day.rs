@@ -663,6 +663,25 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
     Ok(out)
 }
 
+/// What differs in labor line `id` between `then` and `now` (each as read, `None`: absent), in the
+/// terms of [`amendments`]: what a worker's signature compares (see `doc/signoff.rs`).
+pub(crate) fn labor_line_changes(id: &str, then: Option<&LaborLine>, now: Option<&LaborLine>) -> Vec<Amendment> {
+    let mut out = Vec::new();
+    let mut diff = |line: &str, field: &str, a: Option<String>, b: Option<String>| {
+        if a != b {
+            out.push(Amendment {
+                line: line.to_string(),
+                field: field.to_string(),
+                approved: a,
+                now: b,
+            });
+        }
+    };
+    let fields = |l: Option<&LaborLine>| l.filter(|l| shown(l.deleted, &l.conflicts)).map(labor_fields);
+    diff_fields(&mut diff, id, fields(then), fields(now));
+    out
+}
+
 /// Whether a line is shown: not deleted, or deleted while another phone edited it (a conflict on
 /// `deleted` that a person must resolve).
 pub(crate) fn shown(deleted: bool, conflicts: &[crate::labor::Conflict]) -> bool {

@@ -512,6 +512,11 @@ impl Store {
                 action.as_str()
             )));
         }
+        match action {
+            ReviewAction::Approved => self.check_no_open_dispute(site, date)?,
+            ReviewAction::Submitted => self.check_crews_confirmed(site, date)?,
+            _ => {}
+        }
         if action == ReviewAction::Rejected && reason.trim().is_empty() {
             return Err(Error::invalid("reason", "a rejection needs a reason"));
         }

@@ -110,8 +110,11 @@ impl Store {
         }
         let touched = validate::document::touched(trial, id, before).map_err(refused)?;
         let mut roster = None;
+        // Sign-off records in `reviews` name a worker or crew of the roster too.
         if let DocId::Day(site, _) = id
-            && ["labor", "progress", "delays"].iter().any(|t| touched.any(t))
+            && ["labor", "progress", "delays", "reviews"]
+                .iter()
+                .any(|t| touched.any(t))
         {
             roster = self.batch_roster(site, taken, rosters)?;
         }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/004_approved_versions.sql"),
     include_str!("../../migrations/005_snapshots.sql"),
     include_str!("../../migrations/006_blob_transfers.sql"),
+    include_str!("../../migrations/007_signoff_images.sql"),
 ];
 
 /// The first version holding the approved version of amended days: a store upgraded from before it

@@ -19,6 +19,7 @@ use crate::ids::{CrewId, DocId, OrgId, SiteId, WorkItemId, WorkerId, parse_date}
 use crate::labor::ReviewAction;
 use crate::okr::{CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Status, Thresholds};
 use crate::roster::{Roster, WorkItem, Worker};
+use crate::signoff::SignoffAction;
 use crate::units::{Fen, Quantity};
 use crate::validate::{self, Invalid, Tenancy};
 
@@ -175,6 +176,9 @@ fn day_record(
         }
         "reviews" => {
             let action = r.str_strict("action")?;
+            if let Some(action) = SignoffAction::parse(&action) {
+                return signoff_record(site, date, action, r, cx);
+            }
             ReviewAction::parse(&action)
                 .ok_or_else(|| malformed("action", format!("{action:?} is not a review action")))?;
             let at = r.str_strict("at")?;
@@ -185,6 +189,75 @@ fn day_record(
             crate::doc::day::attachment_record(rec, r, true)?;
         }
         _ => texts(r, &["weather", "note"])?,
+    }
+    Ok(())
+}
+
+/// A sign-off record (see `doc/signoff.rs`): every field present as text, the worker or crew on the
+/// site's roster, the month the day's, the image hash and the heads hex SHA-256s, a reason where a
+/// dispute or an answer needs one.
+fn signoff_record(
+    site: &SiteId,
+    date: NaiveDate,
+    action: SignoffAction,
+    r: &Record,
+    cx: &Context<'_>,
+) -> Result<(), Invalid> {
+    let at = r.str_strict("at")?;
+    DateTime::parse_from_rfc3339(&at).map_err(|_| malformed("at", format!("{at:?} is not a time")))?;
+    for f in [
+        "by", "heads", "worker", "crew", "lines", "month", "image", "device", "reason", "answers",
+    ] {
+        r.str_strict(f)?;
+    }
+    let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    for h in r.str("heads").split(',').filter(|h| !h.is_empty()) {
+        if !hex64(h) {
+            return Err(malformed("heads", format!("{h:?} is not a change hash")));
+        }
+    }
+    let image = r.str("image");
+    if !(image.is_empty() || hex64(&image)) {
+        return Err(malformed("image", "not a SHA-256 in hex"));
+    }
+    let month = r.str("month");
+    if !(month.is_empty() || month == date.format("%Y-%m").to_string()) {
+        return Err(malformed("month", format!("{month:?} is not the month of {date}")));
+    }
+    if r.str("device").is_empty() {
+        return Err(malformed("device", "a sign-off names the device it was taken on"));
+    }
+    for l in r.str("lines").split(',').filter(|l| !l.is_empty()) {
+        crate::ids::LineId::new(l).map_err(|e| malformed("lines", e.to_string()))?;
+    }
+    let roster = roster(site, cx)?;
+    let worker = r.str("worker");
+    let crew = r.str("crew");
+    match action {
+        SignoffAction::Signed | SignoffAction::Disputed => {
+            if !roster.workers.iter().any(|w| w.id.as_str() == worker) {
+                return Err(Invalid::NotOnRoster {
+                    field: "worker",
+                    id: worker,
+                });
+            }
+        }
+        SignoffAction::CrewConfirmed => {
+            if !roster.crews.iter().any(|c| c.id.as_str() == crew) {
+                return Err(Invalid::NotOnRoster {
+                    field: "crew",
+                    id: crew,
+                });
+            }
+        }
+        SignoffAction::Answered => {
+            if r.str("answers").is_empty() {
+                return Err(malformed("answers", "an answer names the dispute it answers"));
+            }
+        }
+    }
+    if matches!(action, SignoffAction::Disputed | SignoffAction::Answered) && r.str("reason").trim().is_empty() {
+        return Err(malformed("reason", "a dispute and its answer need a reason"));
     }
     Ok(())
 }

@@ -10,5 +10,6 @@ mod language;
 mod logging;
 mod names;
 mod report;
+mod signoff;
 mod store;
 mod watch;

@@ -10,5 +10,6 @@ mod props;
 mod queries;
 mod regression;
 mod review;
+mod signoff;
 mod storage;
 mod validation;

@@ -233,14 +233,14 @@ fn an_older_store_learns_the_approved_version_of_its_amended_days() {
     let expected = approved(&Store::open(&path).unwrap());
     assert!(expected.cost_fen > 0);
     // Back to schema 3: snapshots inline in their documents' rows, no pinned lines, no views, no
-    // attachment transfers.
+    // attachment transfers, signature images.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "ALTER TABLE documents ADD COLUMN snapshot BLOB;
          UPDATE documents SET snapshot = (SELECT data FROM snapshots s WHERE s.doc_id = documents.doc_id);
          DROP TABLE snapshots;
          DROP VIEW approved_labor_lines; DROP VIEW approved_progress_lines;
-         DROP TABLE pinned_labor_lines; DROP TABLE pinned_progress_lines; DROP TABLE blob_transfers;
+         DROP TABLE pinned_labor_lines; DROP TABLE pinned_progress_lines; DROP TABLE blob_transfers; DROP TABLE signoff_images;
          PRAGMA user_version = 3;",
     )
     .unwrap();

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -845,6 +861,57 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
      * A worker's month (`YYYY-MM`) across sites.
      */
     func workerMonth(worker: String, month: String) async throws  -> WorkerMonthRecord
+    
+    /**
+     * Answers the dispute `dispute` (its record id) of the day: what was corrected, or why the
+     * lines stand.
+     */
+    func answerDispute(site: String, dateIso: String, dispute: String, reason: String) async throws  -> SignoffRecord
+    
+    /**
+     * Approves a submitted day on this phone, offline (a site manager's; the server checks the
+     * role when it syncs). Refused with [`SiteSyncError::DisputeOpen`] while a dispute is open.
+     */
+    func approveDay(site: String, dateIso: String) async throws  -> DaySheetRecord
+    
+    /**
+     * The crew leader confirms his crew's day or month.
+     */
+    func confirmCrew(site: String, period: SignoffPeriod, crew: String) async throws  -> [SignoffRecord]
+    
+    /**
+     * Where every worker and crew of the day stands, with the day's sign-off records.
+     */
+    func daySignoffs(site: String, dateIso: String) async throws  -> DaySignoffsRecord
+    
+    /**
+     * The worker disputes his lines of the day or month, with a reason: the day cannot be approved
+     * until the dispute is answered.
+     */
+    func dispute(site: String, period: SignoffPeriod, worker: String, reason: String) async throws  -> [SignoffRecord]
+    
+    /**
+     * The site's sheet for the month (`YYYY-MM`): who still has to sign or re-sign.
+     */
+    func monthSignoffs(site: String, month: String) async throws  -> MonthSheetRecord
+    
+    /**
+     * Sends a submitted day back with a reason, offline.
+     */
+    func rejectDay(site: String, dateIso: String, reason: String) async throws  -> DaySheetRecord
+    
+    /**
+     * The days of `site` in this phone's copy waiting for a manager's decision, with their open
+     * disputes, oldest first.
+     */
+    func reviewQueue(site: String) async throws  -> [ReviewQueueRecord]
+    
+    /**
+     * The worker signs his lines of the day or month on this phone: `image` is the signature (PNG
+     * or stroke data, kept on the phone by its SHA-256), none for a tap of consent. One record per
+     * day signed.
+     */
+    func sign(site: String, period: SignoffPeriod, worker: String, image: Data?) async throws  -> [SignoffRecord]
     
 }
 /**
@@ -1358,6 +1425,183 @@ open func workerMonth(worker: String, month: String)async throws  -> WorkerMonth
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeWorkerMonthRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Answers the dispute `dispute` (its record id) of the day: what was corrected, or why the
+     * lines stand.
+     */
+open func answerDispute(site: String, dateIso: String, dispute: String, reason: String)async throws  -> SignoffRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_answer_dispute(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso),FfiConverterString.lower(dispute),FfiConverterString.lower(reason)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSignoffRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Approves a submitted day on this phone, offline (a site manager's; the server checks the
+     * role when it syncs). Refused with [`SiteSyncError::DisputeOpen`] while a dispute is open.
+     */
+open func approveDay(site: String, dateIso: String)async throws  -> DaySheetRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_approve_day(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDaySheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The crew leader confirms his crew's day or month.
+     */
+open func confirmCrew(site: String, period: SignoffPeriod, crew: String)async throws  -> [SignoffRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_confirm_crew(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterTypeSignoffPeriod_lower(period),FfiConverterString.lower(crew)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeSignoffRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Where every worker and crew of the day stands, with the day's sign-off records.
+     */
+open func daySignoffs(site: String, dateIso: String)async throws  -> DaySignoffsRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_day_signoffs(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDaySignoffsRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The worker disputes his lines of the day or month, with a reason: the day cannot be approved
+     * until the dispute is answered.
+     */
+open func dispute(site: String, period: SignoffPeriod, worker: String, reason: String)async throws  -> [SignoffRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_dispute(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterTypeSignoffPeriod_lower(period),FfiConverterString.lower(worker),FfiConverterString.lower(reason)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeSignoffRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The site's sheet for the month (`YYYY-MM`): who still has to sign or re-sign.
+     */
+open func monthSignoffs(site: String, month: String)async throws  -> MonthSheetRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_month_signoffs(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(month)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeMonthSheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Sends a submitted day back with a reason, offline.
+     */
+open func rejectDay(site: String, dateIso: String, reason: String)async throws  -> DaySheetRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_reject_day(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso),FfiConverterString.lower(reason)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDaySheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The days of `site` in this phone's copy waiting for a manager's decision, with their open
+     * disputes, oldest first.
+     */
+open func reviewQueue(site: String)async throws  -> [ReviewQueueRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_review_queue(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeReviewQueueRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The worker signs his lines of the day or month on this phone: `image` is the signature (PNG
+     * or stroke data, kept on the phone by its SHA-256), none for a tap of consent. One record per
+     * day signed.
+     */
+open func sign(site: String, period: SignoffPeriod, worker: String, image: Data?)async throws  -> [SignoffRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_sign(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterTypeSignoffPeriod_lower(period),FfiConverterString.lower(worker),FfiConverterOptionData.lower(image)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeSignoffRecord.lift,
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -1999,6 +2243,63 @@ public func FfiConverterTypeCrewRecord_lower(_ value: CrewRecord) -> RustBuffer 
 
 
 /**
+ * A crew's confirmation of the day.
+ */
+public struct CrewSignoffRecord: Equatable, Hashable {
+    public var crew: String
+    public var confirmation: SignoffRecord?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(crew: String, confirmation: SignoffRecord?) {
+        self.crew = crew
+        self.confirmation = confirmation
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CrewSignoffRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCrewSignoffRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CrewSignoffRecord {
+        return
+            try CrewSignoffRecord(
+                crew: FfiConverterString.read(from: &buf), 
+                confirmation: FfiConverterOptionTypeSignoffRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CrewSignoffRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.crew, into: &buf)
+        FfiConverterOptionTypeSignoffRecord.write(value.confirmation, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCrewSignoffRecord_lift(_ buf: RustBuffer) throws -> CrewSignoffRecord {
+    return try FfiConverterTypeCrewSignoffRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCrewSignoffRecord_lower(_ value: CrewSignoffRecord) -> RustBuffer {
+    return FfiConverterTypeCrewSignoffRecord.lower(value)
+}
+
+
+/**
  * A site-day: today's sheet.
  */
 public struct DaySheetRecord: Equatable, Hashable {
@@ -2102,6 +2403,91 @@ public func FfiConverterTypeDaySheetRecord_lift(_ buf: RustBuffer) throws -> Day
 #endif
 public func FfiConverterTypeDaySheetRecord_lower(_ value: DaySheetRecord) -> RustBuffer {
     return FfiConverterTypeDaySheetRecord.lower(value)
+}
+
+
+/**
+ * A site-day's sign-off.
+ */
+public struct DaySignoffsRecord: Equatable, Hashable {
+    public var site: String
+    public var date: String
+    public var workers: [WorkerSignoffRecord]
+    public var crews: [CrewSignoffRecord]
+    /**
+     * Whether the site requires every crew's confirmation before the day is submitted.
+     */
+    public var crewConfirmationRequired: Bool
+    /**
+     * Every sign-off record of the day, oldest first.
+     */
+    public var records: [SignoffRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(site: String, date: String, workers: [WorkerSignoffRecord], crews: [CrewSignoffRecord], 
+        /**
+         * Whether the site requires every crew's confirmation before the day is submitted.
+         */crewConfirmationRequired: Bool, 
+        /**
+         * Every sign-off record of the day, oldest first.
+         */records: [SignoffRecord]) {
+        self.site = site
+        self.date = date
+        self.workers = workers
+        self.crews = crews
+        self.crewConfirmationRequired = crewConfirmationRequired
+        self.records = records
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DaySignoffsRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDaySignoffsRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DaySignoffsRecord {
+        return
+            try DaySignoffsRecord(
+                site: FfiConverterString.read(from: &buf), 
+                date: FfiConverterString.read(from: &buf), 
+                workers: FfiConverterSequenceTypeWorkerSignoffRecord.read(from: &buf), 
+                crews: FfiConverterSequenceTypeCrewSignoffRecord.read(from: &buf), 
+                crewConfirmationRequired: FfiConverterBool.read(from: &buf), 
+                records: FfiConverterSequenceTypeSignoffRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DaySignoffsRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.date, into: &buf)
+        FfiConverterSequenceTypeWorkerSignoffRecord.write(value.workers, into: &buf)
+        FfiConverterSequenceTypeCrewSignoffRecord.write(value.crews, into: &buf)
+        FfiConverterBool.write(value.crewConfirmationRequired, into: &buf)
+        FfiConverterSequenceTypeSignoffRecord.write(value.records, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDaySignoffsRecord_lift(_ buf: RustBuffer) throws -> DaySignoffsRecord {
+    return try FfiConverterTypeDaySignoffsRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDaySignoffsRecord_lower(_ value: DaySignoffsRecord) -> RustBuffer {
+    return FfiConverterTypeDaySignoffsRecord.lower(value)
 }
 
 
@@ -2578,6 +2964,197 @@ public func FfiConverterTypeLaborPatchInput_lower(_ value: LaborPatchInput) -> R
 
 
 /**
+ * One day of a worker's month.
+ */
+public struct MonthDaySignoffRecord: Equatable, Hashable {
+    public var date: String
+    public var state: SignoffStateRecord
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(date: String, state: SignoffStateRecord) {
+        self.date = date
+        self.state = state
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MonthDaySignoffRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMonthDaySignoffRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MonthDaySignoffRecord {
+        return
+            try MonthDaySignoffRecord(
+                date: FfiConverterString.read(from: &buf), 
+                state: FfiConverterTypeSignoffStateRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MonthDaySignoffRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.date, into: &buf)
+        FfiConverterTypeSignoffStateRecord.write(value.state, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthDaySignoffRecord_lift(_ buf: RustBuffer) throws -> MonthDaySignoffRecord {
+    return try FfiConverterTypeMonthDaySignoffRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthDaySignoffRecord_lower(_ value: MonthDaySignoffRecord) -> RustBuffer {
+    return FfiConverterTypeMonthDaySignoffRecord.lower(value)
+}
+
+
+/**
+ * A site's monthly attendance sheet.
+ */
+public struct MonthSheetRecord: Equatable, Hashable {
+    public var site: String
+    /**
+     * `YYYY-MM`.
+     */
+    public var month: String
+    public var workers: [MonthWorkerSignoffRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(site: String, 
+        /**
+         * `YYYY-MM`.
+         */month: String, workers: [MonthWorkerSignoffRecord]) {
+        self.site = site
+        self.month = month
+        self.workers = workers
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MonthSheetRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMonthSheetRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MonthSheetRecord {
+        return
+            try MonthSheetRecord(
+                site: FfiConverterString.read(from: &buf), 
+                month: FfiConverterString.read(from: &buf), 
+                workers: FfiConverterSequenceTypeMonthWorkerSignoffRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MonthSheetRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.month, into: &buf)
+        FfiConverterSequenceTypeMonthWorkerSignoffRecord.write(value.workers, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthSheetRecord_lift(_ buf: RustBuffer) throws -> MonthSheetRecord {
+    return try FfiConverterTypeMonthSheetRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthSheetRecord_lower(_ value: MonthSheetRecord) -> RustBuffer {
+    return FfiConverterTypeMonthSheetRecord.lower(value)
+}
+
+
+/**
+ * One worker's month on the sheet.
+ */
+public struct MonthWorkerSignoffRecord: Equatable, Hashable {
+    public var worker: String
+    /**
+     * The worst of his days: who still has to sign or re-sign.
+     */
+    public var state: SignoffStateRecord
+    public var days: [MonthDaySignoffRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(worker: String, 
+        /**
+         * The worst of his days: who still has to sign or re-sign.
+         */state: SignoffStateRecord, days: [MonthDaySignoffRecord]) {
+        self.worker = worker
+        self.state = state
+        self.days = days
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MonthWorkerSignoffRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMonthWorkerSignoffRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MonthWorkerSignoffRecord {
+        return
+            try MonthWorkerSignoffRecord(
+                worker: FfiConverterString.read(from: &buf), 
+                state: FfiConverterTypeSignoffStateRecord.read(from: &buf), 
+                days: FfiConverterSequenceTypeMonthDaySignoffRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MonthWorkerSignoffRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.worker, into: &buf)
+        FfiConverterTypeSignoffStateRecord.write(value.state, into: &buf)
+        FfiConverterSequenceTypeMonthDaySignoffRecord.write(value.days, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthWorkerSignoffRecord_lift(_ buf: RustBuffer) throws -> MonthWorkerSignoffRecord {
+    return try FfiConverterTypeMonthWorkerSignoffRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthWorkerSignoffRecord_lower(_ value: MonthWorkerSignoffRecord) -> RustBuffer {
+    return FfiConverterTypeMonthWorkerSignoffRecord.lower(value)
+}
+
+
+/**
  * A progress line.
  */
 public struct ProgressRecord: Equatable, Hashable {
@@ -2651,6 +3228,83 @@ public func FfiConverterTypeProgressRecord_lift(_ buf: RustBuffer) throws -> Pro
 #endif
 public func FfiConverterTypeProgressRecord_lower(_ value: ProgressRecord) -> RustBuffer {
     return FfiConverterTypeProgressRecord.lower(value)
+}
+
+
+/**
+ * A day waiting for a manager's decision.
+ */
+public struct ReviewQueueRecord: Equatable, Hashable {
+    public var site: String
+    public var date: String
+    /**
+     * Submitted, or amended after approval.
+     */
+    public var status: DayStatusRecord
+    /**
+     * Disputes of the day no one has answered: approving it is refused until they are.
+     */
+    public var openDisputes: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(site: String, date: String, 
+        /**
+         * Submitted, or amended after approval.
+         */status: DayStatusRecord, 
+        /**
+         * Disputes of the day no one has answered: approving it is refused until they are.
+         */openDisputes: UInt32) {
+        self.site = site
+        self.date = date
+        self.status = status
+        self.openDisputes = openDisputes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReviewQueueRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReviewQueueRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReviewQueueRecord {
+        return
+            try ReviewQueueRecord(
+                site: FfiConverterString.read(from: &buf), 
+                date: FfiConverterString.read(from: &buf), 
+                status: FfiConverterTypeDayStatusRecord.read(from: &buf), 
+                openDisputes: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReviewQueueRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.date, into: &buf)
+        FfiConverterTypeDayStatusRecord.write(value.status, into: &buf)
+        FfiConverterUInt32.write(value.openDisputes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReviewQueueRecord_lift(_ buf: RustBuffer) throws -> ReviewQueueRecord {
+    return try FfiConverterTypeReviewQueueRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReviewQueueRecord_lower(_ value: ReviewQueueRecord) -> RustBuffer {
+    return FfiConverterTypeReviewQueueRecord.lower(value)
 }
 
 
@@ -2817,6 +3471,250 @@ public func FfiConverterTypeRosterRecord_lift(_ buf: RustBuffer) throws -> Roste
 #endif
 public func FfiConverterTypeRosterRecord_lower(_ value: RosterRecord) -> RustBuffer {
     return FfiConverterTypeRosterRecord.lower(value)
+}
+
+
+/**
+ * One difference in a worker's lines between the version he signed and now.
+ */
+public struct SignoffChangeRecord: Equatable, Hashable {
+    public var line: String
+    public var field: String
+    /**
+     * The value signed (none: the line did not exist).
+     */
+    public var signed: String?
+    /**
+     * The value now (none: the line is gone).
+     */
+    public var now: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(line: String, field: String, 
+        /**
+         * The value signed (none: the line did not exist).
+         */signed: String?, 
+        /**
+         * The value now (none: the line is gone).
+         */now: String?) {
+        self.line = line
+        self.field = field
+        self.signed = signed
+        self.now = now
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SignoffChangeRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignoffChangeRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignoffChangeRecord {
+        return
+            try SignoffChangeRecord(
+                line: FfiConverterString.read(from: &buf), 
+                field: FfiConverterString.read(from: &buf), 
+                signed: FfiConverterOptionString.read(from: &buf), 
+                now: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SignoffChangeRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.line, into: &buf)
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterOptionString.write(value.signed, into: &buf)
+        FfiConverterOptionString.write(value.now, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffChangeRecord_lift(_ buf: RustBuffer) throws -> SignoffChangeRecord {
+    return try FfiConverterTypeSignoffChangeRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffChangeRecord_lower(_ value: SignoffChangeRecord) -> RustBuffer {
+    return FfiConverterTypeSignoffChangeRecord.lower(value)
+}
+
+
+/**
+ * One sign-off record.
+ */
+public struct SignoffRecord: Equatable, Hashable {
+    /**
+     * The record's id (a dispute's is what an answer names).
+     */
+    public var id: String
+    /**
+     * signed, disputed, answered or crew_confirmed.
+     */
+    public var action: String
+    /**
+     * `YYYY-MM-DD`.
+     */
+    public var date: String
+    /**
+     * Who wrote it (the phone's user).
+     */
+    public var by: String
+    public var worker: String?
+    public var crew: String?
+    /**
+     * The labor lines it covers.
+     */
+    public var lines: [String]
+    /**
+     * `YYYY-MM` for a month's confirmation.
+     */
+    public var month: String?
+    /**
+     * SHA-256 (hex) of the signature image; none for a tap of consent.
+     */
+    public var imageSha256: String?
+    /**
+     * The device it was taken on.
+     */
+    public var device: String
+    /**
+     * When (RFC 3339, the device's clock).
+     */
+    public var at: String
+    /**
+     * A dispute's or an answer's reason.
+     */
+    public var reason: String
+    /**
+     * The dispute an answer answers.
+     */
+    public var answers: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The record's id (a dispute's is what an answer names).
+         */id: String, 
+        /**
+         * signed, disputed, answered or crew_confirmed.
+         */action: String, 
+        /**
+         * `YYYY-MM-DD`.
+         */date: String, 
+        /**
+         * Who wrote it (the phone's user).
+         */by: String, worker: String?, crew: String?, 
+        /**
+         * The labor lines it covers.
+         */lines: [String], 
+        /**
+         * `YYYY-MM` for a month's confirmation.
+         */month: String?, 
+        /**
+         * SHA-256 (hex) of the signature image; none for a tap of consent.
+         */imageSha256: String?, 
+        /**
+         * The device it was taken on.
+         */device: String, 
+        /**
+         * When (RFC 3339, the device's clock).
+         */at: String, 
+        /**
+         * A dispute's or an answer's reason.
+         */reason: String, 
+        /**
+         * The dispute an answer answers.
+         */answers: String?) {
+        self.id = id
+        self.action = action
+        self.date = date
+        self.by = by
+        self.worker = worker
+        self.crew = crew
+        self.lines = lines
+        self.month = month
+        self.imageSha256 = imageSha256
+        self.device = device
+        self.at = at
+        self.reason = reason
+        self.answers = answers
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SignoffRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignoffRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignoffRecord {
+        return
+            try SignoffRecord(
+                id: FfiConverterString.read(from: &buf), 
+                action: FfiConverterString.read(from: &buf), 
+                date: FfiConverterString.read(from: &buf), 
+                by: FfiConverterString.read(from: &buf), 
+                worker: FfiConverterOptionString.read(from: &buf), 
+                crew: FfiConverterOptionString.read(from: &buf), 
+                lines: FfiConverterSequenceString.read(from: &buf), 
+                month: FfiConverterOptionString.read(from: &buf), 
+                imageSha256: FfiConverterOptionString.read(from: &buf), 
+                device: FfiConverterString.read(from: &buf), 
+                at: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf), 
+                answers: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SignoffRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.action, into: &buf)
+        FfiConverterString.write(value.date, into: &buf)
+        FfiConverterString.write(value.by, into: &buf)
+        FfiConverterOptionString.write(value.worker, into: &buf)
+        FfiConverterOptionString.write(value.crew, into: &buf)
+        FfiConverterSequenceString.write(value.lines, into: &buf)
+        FfiConverterOptionString.write(value.month, into: &buf)
+        FfiConverterOptionString.write(value.imageSha256, into: &buf)
+        FfiConverterString.write(value.device, into: &buf)
+        FfiConverterString.write(value.at, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterOptionString.write(value.answers, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffRecord_lift(_ buf: RustBuffer) throws -> SignoffRecord {
+    return try FfiConverterTypeSignoffRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffRecord_lower(_ value: SignoffRecord) -> RustBuffer {
+    return FfiConverterTypeSignoffRecord.lower(value)
 }
 
 
@@ -3541,6 +4439,93 @@ public func FfiConverterTypeWorkerRecord_lower(_ value: WorkerRecord) -> RustBuf
 
 
 /**
+ * One worker's sign-off of a day.
+ */
+public struct WorkerSignoffRecord: Equatable, Hashable {
+    public var worker: String
+    public var state: SignoffStateRecord
+    /**
+     * His last signature, kept through later edits.
+     */
+    public var signature: SignoffRecord?
+    /**
+     * What changed since he signed.
+     */
+    public var changes: [SignoffChangeRecord]
+    /**
+     * His disputes not yet answered.
+     */
+    public var openDisputes: [SignoffRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(worker: String, state: SignoffStateRecord, 
+        /**
+         * His last signature, kept through later edits.
+         */signature: SignoffRecord?, 
+        /**
+         * What changed since he signed.
+         */changes: [SignoffChangeRecord], 
+        /**
+         * His disputes not yet answered.
+         */openDisputes: [SignoffRecord]) {
+        self.worker = worker
+        self.state = state
+        self.signature = signature
+        self.changes = changes
+        self.openDisputes = openDisputes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WorkerSignoffRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWorkerSignoffRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WorkerSignoffRecord {
+        return
+            try WorkerSignoffRecord(
+                worker: FfiConverterString.read(from: &buf), 
+                state: FfiConverterTypeSignoffStateRecord.read(from: &buf), 
+                signature: FfiConverterOptionTypeSignoffRecord.read(from: &buf), 
+                changes: FfiConverterSequenceTypeSignoffChangeRecord.read(from: &buf), 
+                openDisputes: FfiConverterSequenceTypeSignoffRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WorkerSignoffRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.worker, into: &buf)
+        FfiConverterTypeSignoffStateRecord.write(value.state, into: &buf)
+        FfiConverterOptionTypeSignoffRecord.write(value.signature, into: &buf)
+        FfiConverterSequenceTypeSignoffChangeRecord.write(value.changes, into: &buf)
+        FfiConverterSequenceTypeSignoffRecord.write(value.openDisputes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkerSignoffRecord_lift(_ buf: RustBuffer) throws -> WorkerSignoffRecord {
+    return try FfiConverterTypeWorkerSignoffRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkerSignoffRecord_lower(_ value: WorkerSignoffRecord) -> RustBuffer {
+    return FfiConverterTypeWorkerSignoffRecord.lower(value)
+}
+
+
+/**
  * Where a day stands in review.
  */
 
@@ -3812,6 +4797,188 @@ public func FfiConverterTypeLaborKindRecord_lower(_ value: LaborKindRecord) -> R
 
 
 /**
+ * What a sign-off covers: one site-day, or a month (one record on each day of it with lines).
+ */
+
+public enum SignoffPeriod: Equatable, Hashable {
+    
+    /**
+     * One site-day.
+     */
+    case day(
+        /**
+         * `YYYY-MM-DD`.
+         */date: String
+    )
+    /**
+     * A calendar month.
+     */
+    case month(
+        /**
+         * `YYYY-MM`.
+         */month: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SignoffPeriod: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignoffPeriod: FfiConverterRustBuffer {
+    typealias SwiftType = SignoffPeriod
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignoffPeriod {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .day(date: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .month(month: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SignoffPeriod, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .day(date):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(date, into: &buf)
+            
+        
+        case let .month(month):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(month, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffPeriod_lift(_ buf: RustBuffer) throws -> SignoffPeriod {
+    return try FfiConverterTypeSignoffPeriod.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffPeriod_lower(_ value: SignoffPeriod) -> RustBuffer {
+    return FfiConverterTypeSignoffPeriod.lower(value)
+}
+
+
+
+/**
+ * Where one worker's day (or month) stands.
+ */
+
+public enum SignoffStateRecord: Equatable, Hashable {
+    
+    /**
+     * He has lines and has neither signed nor disputed them.
+     */
+    case unsigned
+    /**
+     * He signed and his lines are as he signed them.
+     */
+    case signed
+    /**
+     * He signed and his lines changed since: he has to sign again.
+     */
+    case changedSinceSigned
+    /**
+     * He disputes his lines and no one has answered.
+     */
+    case disputed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SignoffStateRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignoffStateRecord: FfiConverterRustBuffer {
+    typealias SwiftType = SignoffStateRecord
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignoffStateRecord {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .unsigned
+        
+        case 2: return .signed
+        
+        case 3: return .changedSinceSigned
+        
+        case 4: return .disputed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SignoffStateRecord, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .unsigned:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .signed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .changedSinceSigned:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .disputed:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffStateRecord_lift(_ buf: RustBuffer) throws -> SignoffStateRecord {
+    return try FfiConverterTypeSignoffStateRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignoffStateRecord_lower(_ value: SignoffStateRecord) -> RustBuffer {
+    return FfiConverterTypeSignoffStateRecord.lower(value)
+}
+
+
+
+/**
  * What went wrong, as an app acts on it.
  */
 public 
@@ -3843,6 +5010,24 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * role may not make this write (a foreman approving a day); nothing was written.
      */
     case NotAuthorized
+    /**
+     * A worker disputes the day and no one has answered: answer the dispute (`answer_dispute` with
+     * this record id), then approve. Nothing was written.
+     */
+    case DisputeOpen(
+        /**
+         * The dispute's record id.
+         */dispute: String
+    )
+    /**
+     * The site requires each crew's confirmation before the day is submitted, and this crew has not
+     * confirmed (`confirm_crew`). Nothing was written.
+     */
+    case CrewNotConfirmed(
+        /**
+         * The crew id.
+         */crew: String
+    )
     /**
      * The server could not be reached or the exchange broke off; local data is intact and sync
      * retries.
@@ -3906,16 +5091,22 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             what: try FfiConverterString.read(from: &buf)
             )
         case 3: return .NotAuthorized
-        case 4: return .Offline(
+        case 4: return .DisputeOpen(
+            dispute: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .CrewNotConfirmed(
+            crew: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Offline(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Tls(
+        case 7: return .Tls(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Storage(
+        case 8: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Internal(
+        case 9: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3945,23 +5136,33 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case let .Offline(reason):
+        case let .DisputeOpen(dispute):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(dispute, into: &buf)
             
         
-        case let .Tls(reason):
+        case let .CrewNotConfirmed(crew):
             writeInt(&buf, Int32(5))
-            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(crew, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Offline(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Tls(reason):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4161,6 +5362,54 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSignoffRecord: FfiConverterRustBuffer {
+    typealias SwiftType = SignoffRecord?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSignoffRecord.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSignoffRecord.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeGroupByRecord: FfiConverterRustBuffer {
     typealias SwiftType = GroupByRecord?
 
@@ -4309,6 +5558,31 @@ fileprivate struct FfiConverterSequenceTypeCrewRecord: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCrewSignoffRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [CrewSignoffRecord]
+
+    public static func write(_ value: [CrewSignoffRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCrewSignoffRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CrewSignoffRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CrewSignoffRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCrewSignoffRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeLaborLineRecord: FfiConverterRustBuffer {
     typealias SwiftType = [LaborLineRecord]
 
@@ -4326,6 +5600,56 @@ fileprivate struct FfiConverterSequenceTypeLaborLineRecord: FfiConverterRustBuff
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeLaborLineRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMonthDaySignoffRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [MonthDaySignoffRecord]
+
+    public static func write(_ value: [MonthDaySignoffRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMonthDaySignoffRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [MonthDaySignoffRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [MonthDaySignoffRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMonthDaySignoffRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMonthWorkerSignoffRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [MonthWorkerSignoffRecord]
+
+    public static func write(_ value: [MonthWorkerSignoffRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMonthWorkerSignoffRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [MonthWorkerSignoffRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [MonthWorkerSignoffRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMonthWorkerSignoffRecord.read(from: &buf))
         }
         return seq
     }
@@ -4359,6 +5683,31 @@ fileprivate struct FfiConverterSequenceTypeProgressRecord: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeReviewQueueRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [ReviewQueueRecord]
+
+    public static func write(_ value: [ReviewQueueRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReviewQueueRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ReviewQueueRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ReviewQueueRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReviewQueueRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeReviewRecord: FfiConverterRustBuffer {
     typealias SwiftType = [ReviewRecord]
 
@@ -4376,6 +5725,56 @@ fileprivate struct FfiConverterSequenceTypeReviewRecord: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeReviewRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSignoffChangeRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [SignoffChangeRecord]
+
+    public static func write(_ value: [SignoffChangeRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSignoffChangeRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SignoffChangeRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SignoffChangeRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSignoffChangeRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSignoffRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [SignoffRecord]
+
+    public static func write(_ value: [SignoffRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSignoffRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SignoffRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SignoffRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSignoffRecord.read(from: &buf))
         }
         return seq
     }
@@ -4476,6 +5875,31 @@ fileprivate struct FfiConverterSequenceTypeWorkerRecord: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeWorkerRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeWorkerSignoffRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [WorkerSignoffRecord]
+
+    public static func write(_ value: [WorkerSignoffRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeWorkerSignoffRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [WorkerSignoffRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [WorkerSignoffRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeWorkerSignoffRecord.read(from: &buf))
         }
         return seq
     }
@@ -4614,6 +6038,33 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_worker_month() != 12196) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_answer_dispute() != 18981) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_approve_day() != 50260) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_confirm_crew() != 8784) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_day_signoffs() != 58029) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_dispute() != 58383) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_month_signoffs() != 37051) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_reject_day() != 41947) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_review_queue() != 35303) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_sign() != 31583) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_synclistener_on_status() != 20570) {

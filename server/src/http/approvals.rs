@@ -62,6 +62,9 @@ pub struct DecisionResult {
     pub status: Option<String>,
     /// Why not, if not.
     pub error: Option<String>,
+    /// Why not, as a stable name a program can act on: `dispute_open` (a worker disputes the day and
+    /// no one has answered; answer it first), absent for other refusals.
+    pub code: Option<String>,
 }
 
 /// Approves or rejects submitted days. Site managers decide on their sites; head office on every
@@ -72,7 +75,7 @@ pub struct DecisionResult {
     responses(
         (status = 200, description = "Every decision was recorded: one result per decision", body = Vec<DecisionResult>),
         (status = 207, description = "Some decisions were recorded and some not: one result per decision, each with `ok` and the `error` of those not recorded", body = Vec<DecisionResult>),
-        (status = 409, description = "No decision was recorded (a day not submitted, no grant for the site, no reason for a rejection …): one result per decision, each with its `error`", body = Vec<DecisionResult>),
+        (status = 409, description = "No decision was recorded (a day not submitted, no grant for the site, no reason for a rejection …): one result per decision, each with its `error` (and `code` `dispute_open` for a day a worker disputes, unanswered)", body = Vec<DecisionResult>),
         Refusals, BodyRefusals))]
 pub async fn decide(
     State(state): State<AppState>,
@@ -86,6 +89,7 @@ pub async fn decide(
         .both(move |auth, store| {
             let mut out = Vec::with_capacity(body.decisions.len());
             for d in body.decisions {
+                let mut code = None;
                 let outcome = (|| -> Result<String> {
                     let site = SiteId::new(&d.site).map_err(|e| Error::BadRequest(e.to_string()))?;
                     if auth.access(&who, &DocId::Day(site.clone(), d.date))? != Access::Write {
@@ -95,7 +99,13 @@ pub async fn decide(
                         Verdict::Approve => ReviewAction::Approved,
                         Verdict::Reject => ReviewAction::Rejected,
                     };
-                    let sheet = store.review_as(&site, d.date, action, &d.reason, &who.user_id)?;
+                    let sheet = store
+                        .review_as(&site, d.date, action, &d.reason, &who.user_id)
+                        .inspect_err(|e| {
+                            if matches!(e, sitesync_core::Error::DisputeOpen { .. }) {
+                                code = Some("dispute_open".to_string());
+                            }
+                        })?;
                     // The server made the change for this user: signed with its key, in their name.
                     store.sign_own_changes(
                         &DocId::Day(site.clone(), d.date),
@@ -111,6 +121,7 @@ pub async fn decide(
                         ok: true,
                         status: Some(status),
                         error: None,
+                        code: None,
                     },
                     Err(e) => DecisionResult {
                         site: d.site,
@@ -118,6 +129,7 @@ pub async fn decide(
                         ok: false,
                         status: None,
                         error: Some(e.to_string()),
+                        code,
                     },
                 });
             }

@@ -16,6 +16,7 @@ mod limits;
 mod live;
 mod sans_io;
 mod sessions;
+mod signoff;
 mod stall;
 mod trust;
 mod validation;

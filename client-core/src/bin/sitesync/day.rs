@@ -104,7 +104,9 @@ pub fn show(store: &mut Store, out: &mut impl Write, ShowArgs { day, json }: Sho
     let (site, d) = day.read(store)?;
     let sheet = store.day(&site, d)?;
     if json {
-        json_out(out, &day_json(&sheet))?;
+        let mut v = day_json(&sheet);
+        v["signoffs"] = serde_json::to_value(store.day_signoffs(&site, d)?)?;
+        json_out(out, &v)?;
     } else {
         print_day(store, out, &sheet)?;
     }

@@ -16,6 +16,7 @@ mod okr;
 mod render;
 mod report;
 mod review;
+mod signoff;
 mod store;
 mod sync;
 
@@ -83,6 +84,18 @@ enum Command {
     Approve(input::SiteDay),
     /// Send a submitted day back with a reason (manager).
     Reject(review::RejectArgs),
+    /// A worker confirms his lines of a day (--date) or month (--month) on this phone, with a
+    /// signature image (--image FILE) or a tap of consent.
+    Sign(signoff::SignArgs),
+    /// A worker disputes his lines of a day or month, with a reason: the day cannot be approved
+    /// until the dispute is answered.
+    Dispute(signoff::DisputeArgs),
+    /// Answer a worker's dispute of a day (what was corrected, or why the lines stand).
+    AnswerDispute(signoff::AnswerArgs),
+    /// The crew leader (班组长) confirms his crew's day (--date) or month (--month).
+    ConfirmCrew(signoff::ConfirmCrewArgs),
+    /// The site's monthly sign-off sheet: who has signed, who still has to sign or re-sign.
+    Signoffs(signoff::SheetArgs),
     /// Show what changed in a day since it was approved.
     Changes(review::ChangesArgs),
     /// Work-days, hours, overtime, cost and line count over a date range.
@@ -215,6 +228,11 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Approve(day) => review::approve(store, out, day),
         Command::Reject(args) => review::reject(store, out, args),
         Command::Changes(args) => review::changes(store, out, args),
+        Command::Sign(args) => signoff::sign(store, out, args),
+        Command::Dispute(args) => signoff::dispute(store, out, args),
+        Command::AnswerDispute(args) => signoff::answer(store, out, args),
+        Command::ConfirmCrew(args) => signoff::confirm_crew(store, out, args),
+        Command::Signoffs(args) => signoff::sheet(store, out, args),
         Command::Totals(args) => report::totals(store, out, args),
         Command::Month(args) => report::month(store, out, args),
         Command::DailyLog(args) => report::daily_log(store, out, args),

@@ -96,6 +96,19 @@ pub enum Msg<'a> {
         date: &'a str,
         status: DayStatus,
     },
+    SignoffRecorded {
+        who: &'a str,
+        action: sitesync_core::signoff::SignoffAction,
+        site: &'a str,
+        date: &'a str,
+        lines: usize,
+        record: &'a str,
+    },
+    SignoffState {
+        who: &'a str,
+        when: &'a str,
+        state: &'a str,
+    },
     NoChanges,
     Total,
     BoardHeader {

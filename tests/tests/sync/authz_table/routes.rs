@@ -220,6 +220,10 @@ pub(super) fn blob_put(t: &Target<'_>) -> Req {
     r
 }
 
+pub(super) fn sheet(t: &Target<'_>) -> Req {
+    query(&[("site", t.site), ("month", "2026-11")])
+}
+
 pub(super) fn queue(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("status", "submitted")])
 }
@@ -292,6 +296,9 @@ pub(super) fn routes() -> Vec<Row> {
         // Approvals: the queue is read like a report; deciding takes a manager's role and a grant.
         row(Get,       "/v1/approvals",                     None,          Nothing,      queue,      SITE_READ),
         row(Post,      "/v1/approvals",                     None,          SubmittedDay, decide,     DECIDE),
+        // Sign-off states of a day and the month's sheet: read like a report.
+        row(Get,       "/v1/signoffs",                      None,          SubmittedDay, day_of_site, SITE_READ),
+        row(Get,       "/v1/signoffs/sheet",                None,          Nothing,      sheet,      SITE_READ),
         // Who wrote what: a day's history and its evidence are read like a report; the log of refused
         // changes is head office's.
         row(Get,       "/v1/history",                       None,          SubmittedDay, day_of_site, SITE_READ),

@@ -156,6 +156,28 @@ impl fmt::Display for Msg<'_> {
                 let s = status(*s);
                 tr!(f, "{site} {date}: {s}", "{site} {date}：{s}")
             }
+            Msg::SignoffRecorded {
+                who,
+                action,
+                site,
+                date,
+                lines,
+                record,
+            } => {
+                use sitesync_core::signoff::SignoffAction as A;
+                let (en, zh) = match action {
+                    A::Signed => ("signed", "已签字"),
+                    A::Disputed => ("disputed", "有异议"),
+                    A::Answered => ("answered the dispute of", "已答复异议"),
+                    A::CrewConfirmed => ("confirmed", "班组长已确认"),
+                };
+                tr!(
+                    f,
+                    "{who} {en} {site} {date} ({lines} lines, record {record})",
+                    "{who} {zh} {site} {date}（{lines} 条，记录 {record}）"
+                )
+            }
+            Msg::SignoffState { who, when, state } => tr!(f, "{who} {when}: {state}", "{who} {when}：{state}"),
             Msg::NoChanges => tr!(f, "no changes since approval", "批准后没有修改"),
             Msg::Total => tr!(f, "total", "合计"),
             Msg::BoardHeader {
