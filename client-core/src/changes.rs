@@ -142,13 +142,16 @@ impl Tables {
 /// Automerge commit and decoding it, 7.8 % of the push writer's CPU on hot one-entry pushes. A
 /// genesis depends on the document id alone and never changes, so it is kept; the map is
 /// emptied when it reaches [`GENESES_KEPT`], which bounds it (a few KiB a document).
-static GENESES: Mutex<Option<HashMap<DocId, Arc<(automerge::Automerge, Tables)>>>> = Mutex::new(None);
+static GENESES: Mutex<Option<HashMap<DocId, Genesis>>> = Mutex::new(None);
+
+/// A genesis document and its tables.
+type Genesis = Arc<(automerge::Automerge, Tables)>;
 
 /// Documents whose genesis is kept at most.
 const GENESES_KEPT: usize = 4096;
 
 /// The genesis document of `id` with its tables, made once and kept.
-pub(crate) fn genesis(id: &DocId) -> Arc<(automerge::Automerge, Tables)> {
+pub(crate) fn genesis(id: &DocId) -> Genesis {
     let found = GENESES
         .lock()
         .unwrap_or_else(|e| e.into_inner())

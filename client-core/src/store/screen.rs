@@ -210,7 +210,10 @@ impl Screen {
 /// (7.7 % of the push writer's CPU on hot one-entry pushes, where a batch holds a few pushes). A
 /// roster is what the site document says at its heads, so at the same heads it is the same
 /// roster: only the heads are compared. One entry a site; emptied at [`ROSTERS_KEPT`] sites.
-static ROSTERS: Mutex<Option<HashMap<SiteId, (Vec<ChangeHash>, Arc<Roster>)>>> = Mutex::new(None);
+static ROSTERS: Mutex<Option<HashMap<SiteId, KeptRoster>>> = Mutex::new(None);
+
+/// A site's heads and its roster at them.
+type KeptRoster = (Vec<ChangeHash>, Arc<Roster>);
 
 /// Sites whose roster is kept at most.
 const ROSTERS_KEPT: usize = 1024;
