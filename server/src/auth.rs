@@ -29,6 +29,10 @@ const SQLITE_MIGRATIONS: &[&str] = &[
 
 pub use sitesync_core::rules::Role;
 
+/// Keys whose device [`AuthDb`] keeps in memory at most (emptied when full; 10,000 devices with a
+/// key or two each fit).
+const KEY_DEVICES_KEPT: usize = 65_536;
+
 /// Parses a role name as the API and the CLI take it.
 pub fn parse_role(s: &str) -> Result<Role> {
     Role::parse(s).ok_or_else(|| Error::BadRequest(format!("unknown role {s:?}")))
@@ -157,6 +161,9 @@ pub struct AuthDb {
     /// Connections handed out per call (never across calls), so that no caller holds one while it
     /// waits for something else: requests authenticate while a batch of pushes is being stored.
     db: Arc<dyn Database>,
+    /// The device of each key seen registered: a key belongs to one device forever
+    /// ([`AuthDb::register_key`]), so a key found once is never read again. Only keys found are kept.
+    key_devices: std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>,
 }
 
 impl std::fmt::Debug for AuthDb {
@@ -205,7 +212,10 @@ impl AuthDb {
     /// The credential store on a database whose schema is already migrated (PostgreSQL migrates
     /// once for every node, in [`crate::storage`]).
     pub fn on(db: Arc<dyn Database>) -> AuthDb {
-        AuthDb { db }
+        AuthDb {
+            db,
+            key_devices: Default::default(),
+        }
     }
 
     /// Runs `f` on one connection.
@@ -587,7 +597,37 @@ impl AuthDb {
 
     /// The device a key is registered to.
     pub fn key_device(&self, key: &[u8; 32]) -> Result<Option<String>> {
-        self.text("SELECT device_id FROM device_keys WHERE key = ?1", &[key[..].into()])
+        if let Some(device) = self.key_devices.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
+            return Ok(Some(device.clone()));
+        }
+        let device = self.text("SELECT device_id FROM device_keys WHERE key = ?1", &[key[..].into()])?;
+        if let Some(d) = &device {
+            let mut m = self.key_devices.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() >= KEY_DEVICES_KEPT {
+                m.clear();
+            }
+            m.insert(*key, d.clone());
+        }
+        Ok(device)
+    }
+
+    /// Which of `devices` are active now: enrolled to a user that exists, not revoked (what
+    /// [`AuthDb::principal`] answers for). One query per 500 devices.
+    pub fn active_devices(&self, devices: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in devices.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "SELECT d.device_id FROM devices d JOIN users u ON u.user_id = d.user_id
+                 WHERE d.revoked_at IS NULL AND d.device_id IN ({})",
+                marks.join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().map(|d| d.as_str().into()).collect();
+            for row in self.rows(&sql, &params)? {
+                out.insert(row.text(0)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether some registered key has this fingerprint (so an actor starting with it was made under

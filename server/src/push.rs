@@ -15,7 +15,7 @@ use sitesync_core::validate::Tenancy;
 use tokio::sync::broadcast;
 
 use crate::auth::{Access, AuthDb, Principal};
-use crate::authorship::Signers;
+use crate::authorship::{Signers, Vetted, active_signers};
 use crate::error::Result;
 use crate::state::{Deliveries, EventDoc, PushEvent};
 use crate::tenancy::Pusher;
@@ -49,7 +49,7 @@ enum Plan {
 pub(crate) fn push_batch(
     auth: &AuthDb,
     store: &mut Store,
-    pushes: Vec<(Principal, Vec<DocSync>)>,
+    pushes: Vec<(Principal, Vec<(DocSync, Vetted)>)>,
     deliveries: &Deliveries,
     events: &broadcast::Sender<Arc<PushEvent>>,
     evented: &std::sync::atomic::AtomicU64,
@@ -64,9 +64,17 @@ pub(crate) fn push_batch(
     let mut merge_push: Vec<usize> = Vec::new();
     let mut whos = Vec::with_capacity(pushes.len());
     let mut screen = Screen::new();
+    // Devices revoked since their pushes were vetted are refused: one read for the batch.
+    let active = match active_signers(auth, pushes.iter().flat_map(|(_, docs)| docs.iter().map(|(_, v)| v))) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read which signers are active");
+            None
+        }
+    };
     for (who, docs) in pushes {
         let mut plan = Vec::with_capacity(docs.len());
-        for d in docs {
+        for (d, vetted) in docs {
             let Ok(id) = d.doc.parse::<DocId>() else {
                 plan.push(Plan::Answer(DocResult::Refused {
                     doc: d.doc,
@@ -109,17 +117,17 @@ pub(crate) fn push_batch(
                 });
                 continue;
             }
-            let mut signers = Signers::new(auth, &d.sigs);
-            let tenancy = Pusher { auth, who: &who };
-            let screened = screen.check(store, &id, &d.changes, site_org.as_deref(), &mut signers, &tenancy);
-            if let Some(e) = signers.failed.take() {
-                tracing::error!(doc = %d.doc, error = %e, "could not check a push");
+            let (Some(active), None) = (&active, &vetted.failed) else {
+                tracing::error!(doc = %d.doc, "could not check a push: its signers are unknown");
                 plan.push(Plan::Answer(DocResult::Refused {
                     doc: d.doc,
                     reason: Refusal::Unavailable,
                 }));
                 continue;
-            }
+            };
+            let mut signers = Signers::new(&vetted, active);
+            let tenancy = Pusher { auth, who: &who };
+            let screened = screen.check(store, &id, &d.changes, site_org.as_deref(), &mut signers, &tenancy);
             let screened = match screened {
                 Ok(s) => s,
                 Err(sitesync_core::Error::MissingHistory { .. }) => {

@@ -358,10 +358,23 @@ impl AppState {
     }
 
     /// Applies a device's push through the group commit: durable when this returns.
+    /// Signatures are verified and signers resolved here, on the blocking pool beside the other
+    /// connections' (see `authorship.rs`), so that the one writer thread only does what needs the
+    /// documents.
     pub async fn push(&self, who: Principal, docs: Vec<DocSync>) -> Result<Vec<DocResult>> {
+        let auth = self.auth.clone();
+        let (who, docs, vetted) = blocking("vet", move || {
+            let vetted = crate::authorship::vet(&auth, &who, &docs);
+            Ok((who, docs, vetted))
+        })
+        .await?;
         let (reply, answer) = oneshot::channel();
         self.pushes
-            .send(PushJob { who, docs, reply })
+            .send(PushJob {
+                who,
+                docs: docs.into_iter().zip(vetted).collect(),
+                reply,
+            })
             .map_err(|_| Error::Internal("the push writer stopped".into()))?;
         answer
             .await
@@ -485,7 +498,8 @@ pub struct EventDoc {
 /// A push waiting for the group commit.
 struct PushJob {
     who: Principal,
-    docs: Vec<DocSync>,
+    /// Each document with its signers, resolved before the job was queued.
+    docs: Vec<(DocSync, crate::authorship::Vetted)>,
     /// Where the results go.
     reply: oneshot::Sender<Result<Vec<DocResult>>>,
 }

@@ -742,3 +742,32 @@ async fn a_store_bound_to_a_new_device_token_signs_with_a_new_key_and_keeps_sync
     assert_eq!(lines, 2, "both lines, made under either key, reached head office");
     assert_eq!(phone.author().map(|a| a.user_id.as_str()), Some("u-foreman-hz-01"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_signed_by_a_revoked_device_is_refused_whoever_carries_it() {
+    // Signers are resolved before a push is queued; a device revoked by then is refused even when
+    // another, active device hands its change on.
+    let server = TestServer::start().await;
+    let (user, name) = (Who::Foreman.user(), Who::Foreman.name());
+    let day = DocId::Day(hz(), d("2026-12-01"));
+    let mut author = Writer::new(&server, user, name, &[hz()]).await;
+    let change = author.line(&hz(), d("2026-12-01"), 0);
+    let doc = store_push(&mut author.store, &day);
+    let key = author.store.public_key();
+    let device = server
+        .state
+        .auth(move |a| a.key_device(&key))
+        .await
+        .unwrap()
+        .expect("the author's key was registered at hello");
+    server.state.auth(move |a| a.revoke_device(&device)).await.unwrap();
+
+    let mut carrier = Writer::new(&server, user, name, &[hz()]).await;
+    let results = push(&mut carrier.client, vec![doc]).await;
+    assert_eq!(
+        refusals(&results[0]),
+        vec![(change, "signature.unknown_key")],
+        "{}",
+        summary(&results[0])
+    );
+}
