@@ -2,9 +2,9 @@
 //! ([`crate::Store::daily_log`]); the PDF renderer (`report::pdf`, feature `pdf`), the server's
 //! `GET /v1/reports/daily-log` and the CLI's `daily-log` only lay it out.
 //!
-//! Sign-offs and attachments are sections of the model that nothing fills yet: the log prints them
-//! as empty ("无") until the sign-off and photo records exist, and they plug in by filling
-//! [`DailyLog::sign_offs`] and [`DailyLog::attachments`] here, with no change to the renderer's flow.
+//! The sign-off section is read from [`Store::day_signoffs`] (every worker with lines and every crew
+//! that worked, signed or not, so the page shows who is missing), the attachments from
+//! [`Store::attachments`] with a thumbnail for each image whose bytes this store holds.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,6 +15,8 @@ use crate::error::Result;
 use crate::ids::SiteId;
 use crate::labor::ReviewAction;
 use crate::report::{Sums, WorkItemProgress};
+use crate::roster::Roster;
+use crate::signoff::{SignoffAction, SignoffState};
 use crate::store::Store;
 
 /// One site-day, ready to print.
@@ -52,9 +54,10 @@ pub struct DailyLog {
     pub reviews: Vec<ReviewRow>,
     /// The latest approval, if the day was ever approved.
     pub approval: Option<ReviewRow>,
-    /// Workers' and crew leaders' sign-offs; empty until sign-off is recorded.
+    /// Each worker with lines (by worker id), then each crew that worked (by crew id): where their
+    /// sign-off stands, signed or not.
     pub sign_offs: Vec<SignOffRow>,
-    /// Photos and files attached to the day; empty until attachments are recorded.
+    /// Photos and files attached to the day, in the order they were added.
     pub attachments: Vec<AttachmentRow>,
 }
 
@@ -145,19 +148,27 @@ pub struct ReviewRow {
     pub reason: String,
 }
 
-/// A sign-off on the day: a worker confirming or disputing his lines, or a crew leader the crew's day.
+/// Where one worker's or one crew's sign-off of the day stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignOffRow {
-    /// Who signed (a worker's or crew leader's name).
+    /// The worker's or the crew's id.
+    pub id: String,
+    /// Who signs: the worker's name, or the crew leader's name and the crew's.
     pub who: String,
-    /// What they signed as: `worker` or `crew_leader`.
+    /// What they sign as: `worker` or `crew_leader`.
     pub role: String,
-    /// `signed`, `disputed` or `changed_since_signed`.
+    /// A worker: `signed`, `changed_since_signed`, `disputed`, `answered` (his dispute was answered
+    /// and he has not signed since) or `unsigned`. A crew leader: `confirmed` or `unconfirmed`.
     pub state: String,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// A dispute's reason, or what changed since signing.
+    /// When the record the state rests on was taken, by that device's clock; `None` when there is
+    /// none (unsigned, unconfirmed).
+    pub at: Option<DateTime<Utc>>,
+    /// The device it was taken on; empty when there is no record.
+    pub device: String,
+    /// SHA-256 of the signature image, hex; empty for a tap of consent or no signature.
+    pub image: String,
+    /// A dispute's reason and its answer, or what changed since signing (`line field: was → now`).
     pub detail: String,
 }
 
@@ -171,8 +182,21 @@ pub struct AttachmentRow {
     pub caption: String,
     /// Media type (`image/jpeg`, `application/pdf` …).
     pub media_type: String,
-    /// Who attached it.
+    /// The file's size in bytes.
+    pub size_bytes: u64,
+    /// What it is attached to: `day`, `labor:ID`, `progress:ID`, `delay:ID`.
+    pub target: String,
+    /// Who attached it: the name from the directory, the recorded user id when it lacks one.
     pub by: String,
+    /// When it was attached, by the phone's clock.
+    pub at: DateTime<Utc>,
+    /// Whether the bytes are in this store (a photo taken on another phone is not until synced).
+    pub bytes_here: bool,
+    /// A JPEG thumbnail ([`crate::attachments::thumbnail`]) when the bytes are here and are an
+    /// image this build decodes; drawn in the PDF, not part of the JSON.
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -312,8 +336,123 @@ impl Store {
             delays,
             reviews,
             approval,
-            sign_offs: Vec::new(),
-            attachments: Vec::new(),
+            sign_offs: self.sign_off_rows(site, date, &roster)?,
+            attachments: self.attachment_rows(site, date, names)?,
         })
+    }
+
+    /// Each worker's and crew's sign-off state of the day, as the log prints it.
+    fn sign_off_rows(&mut self, site: &SiteId, date: NaiveDate, roster: &Roster) -> Result<Vec<SignOffRow>> {
+        let day = self.day_signoffs(site, date)?;
+        let mut rows = Vec::new();
+        for w in &day.workers {
+            let name = roster
+                .worker(&w.worker)
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| w.worker.to_string());
+            // The last dispute of his that an answer answers, with that answer.
+            let answered = day
+                .events
+                .iter()
+                .filter(|e| e.action == SignoffAction::Disputed && e.worker.as_ref() == Some(&w.worker))
+                .filter_map(|d| {
+                    day.events
+                        .iter()
+                        .rev()
+                        .find(|a| a.action == SignoffAction::Answered && a.answers.as_deref() == Some(&d.id))
+                        .map(|a| (d, a))
+                })
+                .next_back();
+            let (state, record, detail) = match (w.state, w.open_disputes.last(), &answered) {
+                (SignoffState::Disputed, Some(d), _) => ("disputed", Some(d), format!("异议：{}", d.reason)),
+                (SignoffState::Unsigned, _, Some((d, a))) => {
+                    ("answered", Some(*a), format!("异议：{}；答复：{}", d.reason, a.reason))
+                }
+                (SignoffState::ChangedSinceSigned, ..) => (
+                    "changed_since_signed",
+                    w.signature.as_ref(),
+                    w.changes
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {}：{} → {}",
+                                c.line,
+                                c.field,
+                                c.approved.as_deref().unwrap_or("—"),
+                                c.now.as_deref().unwrap_or("—")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("；"),
+                ),
+                (SignoffState::Signed, ..) => ("signed", w.signature.as_ref(), String::new()),
+                (state, ..) => (state.as_str(), None, String::new()),
+            };
+            rows.push(SignOffRow {
+                id: w.worker.to_string(),
+                who: name,
+                role: "worker".into(),
+                state: state.into(),
+                at: record.map(|e| e.at),
+                device: record.map(|e| e.device.clone()).unwrap_or_default(),
+                image: record.and_then(|e| e.image.clone()).unwrap_or_default(),
+                detail,
+            });
+        }
+        for c in &day.crews {
+            let crew = roster.crews.iter().find(|x| x.id == c.crew);
+            let who = match crew {
+                Some(x) if !x.leader.is_empty() => format!("{}（{}）", x.leader, x.name),
+                Some(x) => x.name.clone(),
+                None => c.crew.to_string(),
+            };
+            let e = c.confirmation.as_ref();
+            rows.push(SignOffRow {
+                id: c.crew.to_string(),
+                who,
+                role: "crew_leader".into(),
+                state: if e.is_some() { "confirmed" } else { "unconfirmed" }.into(),
+                at: e.map(|e| e.at),
+                device: e.map(|e| e.device.clone()).unwrap_or_default(),
+                image: e.and_then(|e| e.image.clone()).unwrap_or_default(),
+                detail: String::new(),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The day's attachments, each image whose bytes are here with its thumbnail (the cached one,
+    /// else made now from the bytes).
+    fn attachment_rows(
+        &mut self,
+        site: &SiteId,
+        date: NaiveDate,
+        names: &HashMap<String, String>,
+    ) -> Result<Vec<AttachmentRow>> {
+        let mut rows = Vec::new();
+        for s in self.attachments(site, date)? {
+            let a = s.attachment;
+            let bytes_here = self.has_blob(&a.sha256);
+            let thumbnail = if bytes_here && a.media_type.starts_with("image/") {
+                match s.thumbnail.and_then(|p| std::fs::read(p).ok()) {
+                    Some(jpeg) => Some(jpeg),
+                    None => crate::attachments::thumbnail(&std::fs::read(self.blob_path(&a.sha256))?),
+                }
+            } else {
+                None
+            };
+            rows.push(AttachmentRow {
+                sha256: a.sha256.to_string(),
+                caption: a.caption,
+                media_type: a.media_type,
+                size_bytes: a.size.bytes(),
+                target: a.target,
+                by: names.get(&a.added_by).cloned().unwrap_or(a.added_by),
+                at: a.added_at,
+                bytes_here,
+                thumbnail,
+            });
+        }
+        Ok(rows)
     }
 }

@@ -11,7 +11,8 @@
 //! Layout is two passes: [`Layout`] places text and rules on pages (measuring with the font's own
 //! advances, wrapping cells, repeating a table's header on each page it spans), then [`render`]
 //! writes them, once the page count is known. Each section of the log is one function of the
-//! layout; the sign-off and attachment sections print "无" until those records are filled in.
+//! layout. Photo thumbnails are JPEGs the store made ([`crate::attachments::thumbnail`]), drawn
+//! after the attachment table, each with its caption under it.
 
 use std::collections::BTreeSet;
 
@@ -94,9 +95,32 @@ impl Metrics {
 /// What is drawn on a page, in points from its top left corner; text at its baseline.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
-    Text { x: f32, y: f32, size: f32, text: String },
-    Rule { x1: f32, y1: f32, x2: f32, y2: f32 },
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        text: String,
+    },
+    Rule {
+        x1: f32,
+        y1: f32,
+        x2: f32,
+        y2: f32,
+    },
+    /// A JPEG drawn into the box whose top left corner is `x`, `y`.
+    Image {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        jpeg: Vec<u8>,
+    },
 }
+
+/// The box a photo thumbnail is fitted into, in points (a thumbnail's 256 pixels at about 180 dpi).
+const THUMB_PT: f32 = 120.0;
+/// Space between thumbnails, in points.
+const THUMB_GAP: f32 = 12.0;
 
 /// How a column's text sits in its cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,16 +534,29 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
         return;
     }
     let cols = [
-        Col("签认人", 2.0, Align::Left),
-        Col("身份", 1.5, Align::Left),
-        Col("状态", 2.0, Align::Left),
-        Col("时间", 2.5, Align::Left),
-        Col("说明", 4.0, Align::Left),
+        Col("签认人", 2.2, Align::Left),
+        Col("身份", 1.1, Align::Left),
+        Col("状态", 1.8, Align::Left),
+        Col("时间", 2.7, Align::Left),
+        Col("设备", 1.4, Align::Left),
+        Col("说明", 3.8, Align::Left),
     ];
     let rows: Vec<Vec<String>> = log
         .sign_offs
         .iter()
         .map(|s| {
+            let mut detail = s.detail.clone();
+            if matches!(s.state.as_str(), "signed" | "changed_since_signed" | "confirmed") {
+                let how = match s.image.get(..12) {
+                    Some(short) => format!("签名图 {short}"),
+                    None => "点按确认".into(),
+                };
+                detail = if detail.is_empty() {
+                    how
+                } else {
+                    format!("{how}；{detail}")
+                };
+            }
             vec![
                 s.who.clone(),
                 match s.role.as_str() {
@@ -530,11 +567,17 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
                 match s.state.as_str() {
                     "signed" => "已签认".into(),
                     "disputed" => "有异议".into(),
+                    "answered" => "异议已答复".into(),
                     "changed_since_signed" => "签认后有修改".into(),
+                    "unsigned" => "未签认".into(),
+                    "confirmed" => "已确认".into(),
+                    "unconfirmed" => "未确认".into(),
                     other => other.into(),
                 },
-                s.at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                s.detail.clone(),
+                s.at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default(),
+                s.device.clone(),
+                detail,
             ]
         })
         .collect();
@@ -548,17 +591,90 @@ fn attachments(l: &mut Layout<'_>, log: &DailyLog) {
         return;
     }
     let cols = [
-        Col("说明", 4.0, Align::Left),
-        Col("类型", 2.0, Align::Left),
-        Col("上传人", 1.5, Align::Left),
-        Col("SHA-256", 4.5, Align::Left),
+        Col("说明", 3.4, Align::Left),
+        Col("类型", 1.8, Align::Left),
+        Col("上传人", 1.3, Align::Left),
+        Col("时间", 2.6, Align::Left),
+        Col("SHA-256", 1.7, Align::Left),
+        Col("图", 1.8, Align::Left),
     ];
+    // Each thumbnail that decodes, with its size in points fitted to the thumbnail box.
+    let thumbs: Vec<Option<(f32, f32)>> = log
+        .attachments
+        .iter()
+        .map(|a| a.thumbnail.as_deref().and_then(thumb_size))
+        .collect();
     let rows: Vec<Vec<String>> = log
         .attachments
         .iter()
-        .map(|a| vec![a.caption.clone(), a.media_type.clone(), a.by.clone(), a.sha256.clone()])
+        .zip(&thumbs)
+        .map(|(a, t)| {
+            let picture = match (t, a.bytes_here, a.media_type.starts_with("image/")) {
+                (Some(_), ..) => "见下图",
+                (None, false, true) => "本机无原图，未印",
+                (None, true, true) => "无法解码，未印",
+                (None, ..) => "—",
+            };
+            vec![
+                a.caption.clone(),
+                a.media_type.clone(),
+                a.by.clone(),
+                a.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                a.sha256.get(..12).unwrap_or(&a.sha256).to_string(),
+                picture.to_string(),
+            ]
+        })
         .collect();
     l.table(&cols, &rows);
+    // The thumbnails, left to right, a row at a time; each with its caption under it.
+    let caption_h = 2.0 * BODY * LEADING;
+    let mut x = MARGIN;
+    let mut first = true;
+    for (a, t) in log.attachments.iter().zip(&thumbs) {
+        let (Some((w, h)), Some(jpeg)) = (t, &a.thumbnail) else {
+            continue;
+        };
+        if first {
+            l.y += THUMB_GAP / 2.0;
+            first = false;
+        } else if x + THUMB_PT > PAGE_W - MARGIN {
+            x = MARGIN;
+            l.y += THUMB_PT + caption_h + THUMB_GAP;
+        }
+        if l.room(THUMB_PT + caption_h) {
+            x = MARGIN;
+        }
+        let top = l.y + (THUMB_PT - h) / 2.0;
+        let left = x + (THUMB_PT - w) / 2.0;
+        l.page().push(Op::Image {
+            x: left,
+            y: top,
+            w: *w,
+            h: *h,
+            jpeg: jpeg.clone(),
+        });
+        let label = format!("{} {}", a.sha256.get(..8).unwrap_or(&a.sha256), a.caption);
+        for (i, line) in l.wrap(&label, BODY, THUMB_PT).into_iter().take(2).enumerate() {
+            l.text(x, l.y + THUMB_PT + BODY + i as f32 * BODY * LEADING, BODY, &line);
+        }
+        x += THUMB_PT + THUMB_GAP;
+    }
+    if !first {
+        l.y += THUMB_PT + caption_h + THUMB_GAP / 2.0;
+    }
+}
+
+/// A thumbnail's size in points, fitted into [`THUMB_PT`] square; `None` when the bytes are not a
+/// JPEG whose size can be read or that krilla refuses (a damaged cache file prints as no picture, not as a failed log).
+fn thumb_size(jpeg: &[u8]) -> Option<(f32, f32)> {
+    let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg)
+        .into_dimensions()
+        .ok()?;
+    if w == 0 || h == 0 || krilla::image::Image::from_jpeg(Data::from(jpeg.to_vec()), true).is_err() {
+        return None;
+    }
+    let scale = THUMB_PT / w.max(h) as f32;
+    Some((w as f32 * scale, h as f32 * scale))
 }
 
 fn approval(l: &mut Layout<'_>, log: &DailyLog) {
@@ -630,6 +746,15 @@ fn render(pages: Vec<Vec<Op>>, title: &str) -> Result<(Vec<u8>, usize)> {
                         false,
                         TextDirection::Auto,
                     );
+                }
+                Op::Image { x, y, w, h, jpeg } => {
+                    // The layout placed only thumbnails this same call accepts ([`thumb_size`]).
+                    let image = krilla::image::Image::from_jpeg(Data::from(jpeg), true).ok();
+                    if let (Some(image), Some(size)) = (image, krilla::geom::Size::from_wh(w, h)) {
+                        s.push_transform(&krilla::geom::Transform::from_translate(x, y));
+                        s.draw_image(image, size);
+                        s.pop();
+                    }
                 }
                 Op::Rule { x1, y1, x2, y2 } => {
                     let mut p = PathBuilder::new();
@@ -733,6 +858,7 @@ mod tests {
                 .map(|op| match op {
                     Op::Text { y, .. } => *y,
                     Op::Rule { y1, y2, .. } => y1.max(*y2),
+                    Op::Image { y, h, .. } => y + h,
                 })
                 .fold(0.0, f32::max);
             assert!(
@@ -748,5 +874,53 @@ mod tests {
             .filter(|op| matches!(op, Op::Text { text, .. } if text.starts_with("工人") && text != "工人"))
             .count();
         assert_eq!(rows, 150, "every line printed once");
+    }
+
+    #[test]
+    fn thumbnails_stay_inside_the_margins_and_a_damaged_one_is_said_not_drawn() {
+        let photo = image::RgbImage::from_fn(300, 200, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 0]));
+        let mut png = std::io::Cursor::new(Vec::new());
+        photo.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let jpeg = crate::attachments::thumbnail(png.get_ref()).unwrap();
+        let mut log = log_with(&["高平"]);
+        log.attachments = (0..20)
+            .map(|i| crate::report::AttachmentRow {
+                sha256: format!("{i:064x}"),
+                caption: format!("照片{i}"),
+                media_type: "image/jpeg".into(),
+                size_bytes: 1000,
+                target: "day".into(),
+                by: "foreman".into(),
+                at: chrono::Utc::now(),
+                bytes_here: true,
+                // The last one's cached thumbnail is damaged.
+                thumbnail: Some(if i == 19 { b"not a jpeg".to_vec() } else { jpeg.clone() }),
+            })
+            .collect();
+        let metrics = Metrics::new().unwrap();
+        let mut l = Layout::new(&metrics);
+        attachments(&mut l, &log);
+        let images: Vec<(f32, f32, f32, f32)> = l
+            .pages
+            .iter()
+            .flatten()
+            .filter_map(|op| match op {
+                Op::Image { x, y, w, h, .. } => Some((*x, *y, *w, *h)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(images.len(), 19);
+        assert!(l.pages.len() >= 2, "19 thumbnails take more than a page");
+        for (x, y, w, h) in images {
+            assert!(x >= MARGIN && x + w <= PAGE_W - MARGIN && y >= MARGIN && y + h <= PAGE_H - MARGIN);
+            assert!((w - THUMB_PT).abs() < 0.01 && (h - THUMB_PT * 2.0 / 3.0).abs() < 0.5);
+        }
+        let said = l
+            .pages
+            .iter()
+            .flatten()
+            .any(|op| matches!(op, Op::Text { text, .. } if text.starts_with("无法解码")));
+        assert!(said, "the damaged thumbnail's row says why there is no picture");
+        assert!(daily_log(&log).unwrap().bytes.starts_with(b"%PDF-"));
     }
 }

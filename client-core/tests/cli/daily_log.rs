@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use sha2::Digest;
 use sitesync_core::units::{fixed, yuan};
 
 use crate::common::{json, ok, sitesync, small_store, stderr};
@@ -115,8 +116,75 @@ fn the_pdf_holds_the_days_lines_in_chinese_and_renders() {
         &store,
         &[&["delay"][..], &day, &["--text", "商品混凝土晚到两小时"]].concat(),
     );
+    // Evidence of the day: one worker signs with an image, a second disputes and is answered, a
+    // photo is attached (a dark 200×150 PNG, so its thumbnail shows as ink).
+    let before = json(&store, &[&["daily-log"][..], &day, &["--json"]].concat());
+    let mut ids: Vec<String> = before["labor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["worker"].as_str().unwrap().to_string())
+        .collect();
+    ids.dedup();
+    let (signer, answered, disputer) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+    let signature = dir.path().join("sig.png");
+    std::fs::write(&signature, b"\x89PNG\r\n\x1a\nstrokes").unwrap();
+    fn for_worker<'a>(day: &[&'a str], w: &'a str) -> Vec<&'a str> {
+        [day, &["--worker", w]].concat()
+    }
+    let worker = |w| for_worker(&day, w);
+    ok(
+        &store,
+        &[
+            &["sign"][..],
+            &worker(signer),
+            &["--image", signature.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let dispute = json(
+        &store,
+        &[
+            &["dispute"][..],
+            &worker(answered),
+            &["--reason", "下午在别的工地", "--json"],
+        ]
+        .concat(),
+    );
+    let dispute = dispute[0]["id"].as_str().unwrap();
+    ok(
+        &store,
+        &[
+            &["answer-dispute"][..],
+            &day,
+            &["--dispute", dispute, "--reason", "已核对考勤"],
+        ]
+        .concat(),
+    );
+    let photo = dir.path().join("formwork.png");
+    image::RgbImage::from_fn(200, 150, |x, y| image::Rgb([(x / 4) as u8, (y / 3) as u8, 40]))
+        .save(&photo)
+        .unwrap();
+    let sha = ok(
+        &store,
+        &[
+            &["attach"][..],
+            &day,
+            &[photo.to_str().unwrap(), "--caption", "模板支撑复查照片"],
+        ]
+        .concat(),
+    );
+    assert!(
+        sha.contains(&hex::encode(sha2::Sha256::digest(std::fs::read(&photo).unwrap()))),
+        "{sha}"
+    );
     ok(&store, &[&["submit"][..], &day].concat());
     ok(&store, &[&["--user", "陈经理", "approve"][..], &day].concat());
+    // A dispute after approval stays open on the log.
+    ok(
+        &store,
+        &[&["dispute"][..], &worker(disputer), &["--reason", "加班没有记"]].concat(),
+    );
 
     let log = json(&store, &[&["daily-log"][..], &day, &["--json"]].concat());
     let pdf = dir.path().join("log.pdf");
@@ -190,6 +258,94 @@ fn the_pdf_holds_the_days_lines_in_chinese_and_renders() {
         .map(|c| c["headcount"].as_i64().unwrap())
         .sum();
     assert_eq!(log["headcount"], heads);
+
+    // The sign-off section: each worker with lines, by state, and the crews unconfirmed.
+    let sign_offs = log["sign_offs"].as_array().unwrap();
+    let state = |id: &str| {
+        sign_offs
+            .iter()
+            .find(|s| s["id"] == id && s["role"] == "worker")
+            .unwrap_or_else(|| panic!("{id} not in {sign_offs:?}"))
+    };
+    assert_eq!(state(signer)["state"], "signed");
+    assert!(state(signer)["image"].as_str().unwrap().len() == 64);
+    assert!(state(signer)["at"].is_string() && !state(signer)["device"].as_str().unwrap().is_empty());
+    assert_eq!(state(answered)["state"], "answered");
+    assert_eq!(state(disputer)["state"], "disputed");
+    assert!(state(disputer)["detail"].as_str().unwrap().contains("加班没有记"));
+    assert_eq!(state(ids[3].as_str())["state"], "unsigned");
+    assert_eq!(state(ids[3].as_str())["at"], serde_json::Value::Null);
+    let workers = sign_offs.iter().filter(|s| s["role"] == "worker").count();
+    assert_eq!(
+        workers,
+        log["headcount"].as_i64().unwrap() as usize,
+        "every worker with lines"
+    );
+    assert!(
+        sign_offs
+            .iter()
+            .any(|s| s["role"] == "crew_leader" && s["state"] == "unconfirmed")
+    );
+    has("已签认");
+    has("异议已答复");
+    has("异议：下午在别的工地");
+    has("已核对考勤");
+    has("有异议");
+    has("异议：加班没有记");
+    has("未签认");
+    has("未确认");
+    // The attachment: listed in the JSON (its thumbnail is not), its row and thumbnail in the PDF.
+    let attachments = log["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{attachments:?}");
+    let a = &attachments[0];
+    assert_eq!(a["caption"], "模板支撑复查照片");
+    assert_eq!(a["media_type"], "image/png");
+    assert_eq!(a["bytes_here"], true);
+    assert!(a.get("thumbnail").is_none());
+    let sha = a["sha256"].as_str().unwrap();
+    has("模板支撑复查照片");
+    has(&sha[..12]);
+    has("见下图");
+    let images = String::from_utf8(poppler("pdfimages", &["-list", pdf.to_str().unwrap()])).unwrap();
+    let rows: Vec<&str> = images.lines().skip(2).collect();
+    assert_eq!(rows.len(), 1, "one picture, the thumbnail:\n{images}");
+    let cols: Vec<&str> = rows[0].split_whitespace().collect();
+    let (w, h): (u32, u32) = (cols[3].parse().unwrap(), cols[4].parse().unwrap());
+    assert!(w <= 256 && w * 3 == h * 4, "the photo's 4:3 thumbnail:\n{images}");
+
+    // Without the photo's bytes on this device (taken on another phone, not synced): the row is
+    // printed and says so, no picture is drawn, and the pages hold less ink by the thumbnail's.
+    std::fs::remove_dir_all(dir.path().join("phone.sqlite3.blobs")).unwrap();
+    let bare = dir.path().join("bare.pdf");
+    ok(
+        &store,
+        &[&["daily-log"][..], &day, &["--out", bare.to_str().unwrap()]].concat(),
+    );
+    let bare_text = flat(&String::from_utf8(poppler("pdftotext", &["-layout", bare.to_str().unwrap(), "-"])).unwrap());
+    assert!(
+        bare_text.contains("模板支撑复查照片") && bare_text.contains("本机无原图"),
+        "{bare_text}"
+    );
+    let bare_images = String::from_utf8(poppler("pdfimages", &["-list", bare.to_str().unwrap()])).unwrap();
+    assert_eq!(bare_images.lines().count(), 2, "no picture:\n{bare_images}");
+    let total_ink = |p: &Path| {
+        let info = String::from_utf8(poppler("pdfinfo", &[p.to_str().unwrap()])).unwrap();
+        let n: usize = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Pages:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        (1..=n).map(|page| ink(p, page)).sum::<f64>()
+    };
+    let (with, without) = (total_ink(&pdf), total_ink(&bare));
+    assert!(
+        with > without + 0.01,
+        "the thumbnail adds ink: {:.2}% of a page with it, {:.2}% without",
+        with * 100.0,
+        without * 100.0
+    );
 
     // Every page is drawn, not blank: the first (tables of lines) well inked, the footer on each.
     let info = String::from_utf8(poppler("pdfinfo", &[pdf.to_str().unwrap()])).unwrap();

@@ -38,7 +38,26 @@ async fn the_daily_log_names_the_lines_and_who_approved_the_day() {
     assert_eq!(log["headcount"], 2);
     assert_eq!(log["total"]["work_days_centi"], 150);
     assert_eq!(log["labor"].as_array().unwrap().len(), 2);
-    assert_eq!(log["sign_offs"], json!([]));
+    // Nobody signed: each worker with lines is listed unsigned, his crew unconfirmed.
+    let sign_offs = log["sign_offs"].as_array().unwrap();
+    let workers: Vec<(&str, &str)> = sign_offs
+        .iter()
+        .filter(|s| s["role"] == "worker")
+        .map(|s| (s["id"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        workers,
+        [("w-0001", "unsigned"), ("w-0003", "unsigned")],
+        "{sign_offs:?}"
+    );
+    assert!(
+        sign_offs
+            .iter()
+            .filter(|s| s["role"] == "crew_leader")
+            .all(|s| s["state"] == "unconfirmed" && s["at"].is_null()),
+        "{sign_offs:?}"
+    );
+    assert!(sign_offs.iter().any(|s| s["role"] == "crew_leader"), "{sign_offs:?}");
     assert_eq!(log["attachments"], json!([]));
 
     // PDF is the default format.
@@ -72,6 +91,7 @@ async fn the_daily_log_names_the_lines_and_who_approved_the_day() {
         "小雨",
         "下午停电两小时",
         "审批人：龙东江",
+        "未签认",
         log["labor"][0]["worker_name"].as_str().unwrap(),
         log["labor"][1]["worker_name"].as_str().unwrap(),
         log["total"]["cost"].as_str().unwrap(),
