@@ -611,7 +611,7 @@ fn attachments(l: &mut Layout<'_>, log: &DailyLog) {
         .map(|(a, t)| {
             let picture = match (t, a.bytes_here, a.media_type.starts_with("image/")) {
                 (Some(_), ..) => "见下图",
-                (None, false, true) => "本机无原图，未印",
+                (None, false, true) => "未收到原图，未印",
                 (None, true, true) => "无法解码，未印",
                 (None, ..) => "—",
             };

@@ -323,7 +323,7 @@ fn the_pdf_holds_the_days_lines_in_chinese_and_renders() {
     );
     let bare_text = flat(&String::from_utf8(poppler("pdftotext", &["-layout", bare.to_str().unwrap(), "-"])).unwrap());
     assert!(
-        bare_text.contains("模板支撑复查照片") && bare_text.contains("本机无原图"),
+        bare_text.contains("模板支撑复查照片") && bare_text.contains("未收到原图"),
         "{bare_text}"
     );
     let bare_images = String::from_utf8(poppler("pdfimages", &["-list", bare.to_str().unwrap()])).unwrap();

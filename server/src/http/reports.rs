@@ -236,6 +236,46 @@ pub struct DailyLogQuery {
     format: LogFormat,
 }
 
+/// The log's attachments as the server holds them: a photo's bytes are in the blob storage, not in
+/// the document store the log is read from, so `bytes_here` says whether they were uploaded, and for
+/// a PDF each uploaded image gets its thumbnail (cached there, made once, as
+/// `GET /v1/blobs/{sha256}/thumbnail` makes it).
+async fn photos_from_blob_storage(
+    state: &AppState,
+    mut log: sitesync_core::report::DailyLog,
+    thumbnails: bool,
+) -> Result<sitesync_core::report::DailyLog> {
+    if log.attachments.is_empty() {
+        return Ok(log);
+    }
+    state
+        .blobs(move |b, _| {
+            for a in &mut log.attachments {
+                let Ok(hash) = sitesync_core::attachments::BlobHash::parse(&a.sha256) else {
+                    continue;
+                };
+                let size = b.size(&hash)?;
+                a.bytes_here = size.is_some();
+                a.thumbnail = None;
+                let Some(size) = size.filter(|_| thumbnails && a.media_type.starts_with("image/")) else {
+                    continue;
+                };
+                a.thumbnail = match b.thumbnail(&hash)? {
+                    Some(t) => Some(t),
+                    None => {
+                        let made = sitesync_core::attachments::thumbnail(&b.read_range(&hash, 0, size as usize)?);
+                        if let Some(t) = &made {
+                            b.put_thumbnail(&hash, t)?;
+                        }
+                        made
+                    }
+                };
+            }
+            Ok(log)
+        })
+        .await
+}
+
 /// 施工日志: one site-day as a printable log: weather, crews and headcount, labor lines, progress
 /// against plan, delays, note, sign-offs, attachments, the approval and who gave it. The day as it
 /// stands (its status says whether that is what was approved); a day nobody logged is an empty draft.
@@ -262,6 +302,7 @@ pub async fn daily_log_report(
             Ok(store.daily_log(&site, date, &names)?)
         })
         .await?;
+    let log = photos_from_blob_storage(&state, log, q.format == LogFormat::Pdf).await?;
     Ok(match q.format {
         LogFormat::Json => Json(log).into_response(),
         LogFormat::Pdf => {

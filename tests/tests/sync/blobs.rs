@@ -505,3 +505,51 @@ async fn crafted_attachment_records_are_refused() {
     let id = day.clone();
     assert!(server.store(move |s| s.references_blob(&id, &hash).unwrap()).await);
 }
+
+/// Head office's 施工日志 takes a photo's bytes from the server's blob storage: an uploaded photo is
+/// drawn as a thumbnail, one whose bytes the phone has not uploaded yet is listed without a picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_office_daily_log_draws_uploaded_photos_only() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = server.device("u-foreman-hz-01").await;
+    let mut foreman = phone(dir.path(), "u-foreman-hz-01", &server.url(), &token);
+    sync(&mut foreman).await;
+    let uploaded = attach(&mut foreman, "2026-11-30", &png(300), "photo.png");
+    sync(&mut foreman).await;
+    assert_eq!(sync_blobs(&mut foreman, false).await.unwrap().uploaded, 1);
+    let pending = attach(&mut foreman, "2026-11-30", &png(200), "later.png");
+    sync(&mut foreman).await;
+
+    let api = Api::new(&server, &server.device("u-office-1").await);
+    let q = [("site", "site-hz-01"), ("date", "2026-11-30")];
+    let log = api
+        .json("/v1/reports/daily-log", &[&q[..], &[("format", "json")]].concat())
+        .await;
+    let here = |hash: &BlobHash| {
+        log["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["sha256"] == hash.as_str())
+            .unwrap_or_else(|| panic!("{hash} not in {log}"))["bytes_here"]
+            .clone()
+    };
+    assert_eq!(here(&uploaded), true);
+    assert_eq!(here(&pending), false);
+
+    let (status, pdf) = api.get("/v1/reports/daily-log", &q).await;
+    assert_eq!(status, 200);
+    // One image XObject: the uploaded photo's thumbnail (krilla writes each image as one).
+    let images = pdf.windows(15).filter(|w| w == b"/Subtype /Image").count();
+    assert_eq!(images, 1, "only the uploaded photo is drawn");
+    let file = dir.path().join("log.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    if let Ok(out) = std::process::Command::new("pdftotext")
+        .args([file.to_str().unwrap(), "-"])
+        .output()
+    {
+        let text: String = String::from_utf8(out.stdout).unwrap().split_whitespace().collect();
+        assert!(text.contains("见下图") && text.contains("未收到原图"), "{text}");
+    }
+}
