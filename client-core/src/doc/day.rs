@@ -142,14 +142,18 @@ pub(crate) fn progress_record(id: &str, r: &Record, strict: bool) -> std::result
     })
 }
 
+/// Whether a record is marked deleted: strictly a boolean when `strict`, else absent is not.
+fn deleted(r: &Record, strict: bool) -> std::result::Result<bool, Invalid> {
+    if strict {
+        r.bool_strict("deleted")
+    } else {
+        Ok(r.bool("deleted", false))
+    }
+}
+
 /// Reads a delay record (`None`: deleted), `strict` as in [`labor_record`].
 pub(crate) fn delay_record(id: &str, r: &Record, strict: bool) -> std::result::Result<Option<Delay>, Invalid> {
-    let deleted = if strict {
-        r.bool_strict("deleted")?
-    } else {
-        r.bool("deleted", false)
-    };
-    if deleted {
+    if deleted(r, strict)? {
         return Ok(None);
     }
     let text = |f: &'static str| if strict { r.str_strict(f) } else { Ok(r.str(f)) };
@@ -172,12 +176,7 @@ pub(crate) fn attachment_record(
     r: &Record,
     strict: bool,
 ) -> std::result::Result<Option<Attachment>, Invalid> {
-    let deleted = if strict {
-        r.bool_strict("deleted")?
-    } else {
-        r.bool("deleted", false)
-    };
-    if deleted {
+    if deleted(r, strict)? {
         return Ok(None);
     }
     let text = |f: &'static str| if strict { r.str_strict(f) } else { Ok(r.str(f)) };
