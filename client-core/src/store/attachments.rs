@@ -197,11 +197,16 @@ impl Store {
 
     /// Where one attachment's bytes are.
     fn transfer_of(&self, a: &Attachment, doc: &str) -> Result<Transfer> {
+        let here = self.has_blob(&a.sha256);
+        if self.db().dialect() == super::sql::Dialect::Postgres {
+            // Only the server keeps documents in PostgreSQL, and it has no transfer queue (that is
+            // a phone's): its bytes are in the server's blob storage, which its callers ask.
+            return Ok(if here { Transfer::Downloaded } else { Transfer::Missing });
+        }
         let rows = self.db().query(
             "SELECT direction, done_bytes, done FROM blob_transfers WHERE sha256 = ?1 AND doc_id = ?2",
             &[a.sha256.as_str().into(), doc.into()],
         )?;
-        let here = self.has_blob(&a.sha256);
         let mut up = None;
         let mut down = None;
         for r in rows {
