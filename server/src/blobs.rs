@@ -2,9 +2,9 @@
 //! resumable uploads.
 //!
 //! Decision (2026-11-30): blobs are files in the data directory by default (`blobs/aa/<sha256>`,
-//! fanned out by the hash's first two digits so no directory holds millions of entries); the trait
-//! is what an object-store provider (S3-compatible, the `object_store` crate) will implement, so
-//! nothing above this module knows where bytes are. Uploads are staged on the node's own disk
+//! fanned out by the hash's first two digits so no directory holds millions of entries), or objects
+//! in an S3-compatible bucket ([`s3::S3BlobStore`], `serve --blob-store s3`); nothing above this
+//! module knows where bytes are. Uploads are staged on the node's own disk
 //! (`blobs/staging/<device>-<sha256>`) until the whole file arrived and hashed right; only then is
 //! it handed to the store. A node of a PostgreSQL cluster therefore resumes only the uploads it
 //! staged itself (a client sent to another node starts that file again).
@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use sitesync_core::attachments::BlobHash;
 
 use crate::error::{Error, Result};
+
+pub mod s3;
 
 /// Content-addressed storage of verified blobs and their cached thumbnails.
 pub trait BlobStore: Send + Sync + std::fmt::Debug {
