@@ -67,6 +67,8 @@ enum Command {
         /// a larger one is refused with 413 and nothing is stored.
         #[arg(long, env = "SITESYNC_MAX_BLOB_BYTES", default_value_t = ConnectionLimits::default().blob_bytes)]
         max_blob_bytes: usize,
+        #[command(flatten)]
+        blob_store: BlobStoreArgs,
     },
     /// Administer a data directory (or a PostgreSQL database); works while the server runs on it.
     Admin {
@@ -93,6 +95,56 @@ struct DatabaseArgs {
     /// and jobs hold three more, and listening for other servers one).
     #[arg(long, env = "SITESYNC_DB_CONNECTIONS", default_value_t = 8, global = true)]
     db_connections: usize,
+}
+
+/// Where attachment bytes (photos, files) live.
+#[derive(clap::Args, Debug, Clone)]
+struct BlobStoreArgs {
+    /// Where verified attachment bytes are kept: `fs` (files under DATA/blobs) or `s3` (an
+    /// S3-compatible bucket, --s3-*; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+    /// and AWS_SESSION_TOKEN if set). Uploads in progress are staged in DATA/blobs/staging either way.
+    #[arg(long, env = "SITESYNC_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Fs)]
+    blob_store: BlobStoreKind,
+    /// The S3 service's URL (http://127.0.0.1:9000 for MinIO or moto); without it, AWS by region.
+    #[arg(long, env = "SITESYNC_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The bucket (it must exist); required with --blob-store s3.
+    #[arg(long, env = "SITESYNC_S3_BUCKET", required_if_eq("blob_store", "s3"))]
+    s3_bucket: Option<String>,
+    /// The region requests are signed for.
+    #[arg(long, env = "SITESYNC_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// The key prefix blobs are stored under (PREFIX/aa/SHA256), so the bucket may hold other things.
+    #[arg(long, env = "SITESYNC_S3_PREFIX", default_value = "blobs")]
+    s3_prefix: String,
+}
+
+/// The kinds of blob storage.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobStoreKind {
+    /// Files in the data directory.
+    Fs,
+    /// An S3-compatible object store.
+    S3,
+}
+
+impl BlobStoreArgs {
+    /// The S3 store, connected and checked, when one is asked for.
+    async fn open(&self) -> Result<Option<Arc<dyn sitesync_server::blobs::BlobStore>>> {
+        if self.blob_store == BlobStoreKind::Fs {
+            return Ok(None);
+        }
+        let mut config = sitesync_server::blobs::s3::S3Config::new(
+            self.s3_endpoint.clone(),
+            self.s3_bucket.as_deref().unwrap_or_default(),
+            &self.s3_region,
+        );
+        config.prefix = self.s3_prefix.clone();
+        let store = tokio::task::spawn_blocking(move || sitesync_server::blobs::s3::S3BlobStore::open(&config))
+            .await?
+            .context("opening the S3 blob store")?;
+        Ok(Some(Arc::new(store)))
+    }
 }
 
 impl DatabaseArgs {
@@ -249,6 +301,7 @@ async fn run() -> Result<()> {
             max_connections,
             header_timeout,
             max_blob_bytes,
+            blob_store,
         } => {
             let limits = Limits {
                 api_per_second: api_rate,
@@ -279,7 +332,15 @@ async fn run() -> Result<()> {
                 (Some(cert), Some(key)) => Some(Arc::new(Tls::load(&cert, &key)?)),
                 _ => None,
             };
-            serve(&data, database.location(), listen, demo, limits, front, tls).await
+            let blobs = blob_store.open().await?;
+            let tune = move |state: AppState| {
+                let state = state.with_limits(limits).with_connection_limits(front);
+                match blobs {
+                    Some(blobs) => state.with_blob_store(blobs),
+                    None => state,
+                }
+            };
+            serve(&data, database.location(), listen, demo, tls, tune).await
         }
         Command::Admin {
             data,
@@ -294,18 +355,15 @@ async fn serve(
     location: Location,
     listen: SocketAddr,
     demo: bool,
-    limits: Limits,
-    front: ConnectionLimits,
     tls: Option<Arc<Tls>>,
+    // The limits and blob storage of the command line, set on the opened state.
+    tune: impl FnOnce(AppState) -> AppState,
 ) -> Result<()> {
     // Bound before anything is initialised: with the address taken, nothing is written.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let state = open_state(data, location)
-        .await?
-        .with_limits(limits)
-        .with_connection_limits(front);
+    let state = tune(open_state(data, location).await?);
     // Servers sharing a database that start together load the demo once: the lease's holder.
     let fresh = state.auth(|a| a.is_empty()).await? && (!demo || state.lease("demo", DEMO_LEASE).await?);
     let dir = data.to_path_buf();
