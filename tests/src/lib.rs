@@ -6,3 +6,4 @@ pub mod harness;
 #[path = "../../server/tests/support/pg.rs"]
 pub mod pg;
 pub mod proxy;
+pub mod s3;

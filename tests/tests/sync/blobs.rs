@@ -2,6 +2,8 @@
 //! through a connection that dies mid-file and resumes without re-sending what arrived; another
 //! phone of the site downloads them; a raw client (no phone checks) is refused a wrong hash, an
 //! oversized file, a body longer than it declared, another site's day and another site's blob.
+//! Each of these runs twice: blobs in the data directory, and in a real S3-compatible server
+//! (moto, `sitesync_tests::s3`), where a file over the part size goes up as a multipart upload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +13,12 @@ use sitesync_core::Store;
 use sitesync_core::attachments::{BlobHash, Target, Transfer};
 use sitesync_core::store::attachments::AttachRequest;
 use sitesync_core::sync::blobs::sync_blobs;
+use sitesync_server::AppState;
+use sitesync_server::blobs::BlobStore;
+use sitesync_server::blobs::s3::MIN_PART_BYTES;
 use sitesync_server::limits::ConnectionLimits;
 use sitesync_tests::harness::{Api, TestServer, phone};
+use sitesync_tests::s3::S3Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{d, hz, sync};
@@ -132,6 +138,32 @@ impl Drop for CountingProxy {
     }
 }
 
+/// Where the server under test keeps verified blobs.
+#[derive(Debug, Clone, Copy)]
+enum Provider {
+    /// Files in its data directory (the default).
+    DataDir,
+    /// An S3-compatible bucket, files over [`MIN_PART_BYTES`] in parts of that size.
+    S3,
+}
+
+/// A server set up by `configure` that keeps blobs with `provider`, and the S3 server it uses
+/// (kept running while the test holds it); `None` when there is no S3 server (the test is skipped).
+async fn server(
+    provider: Provider,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> Option<(TestServer, Option<S3Server>)> {
+    match provider {
+        Provider::DataDir => Some((TestServer::start_configured(configure).await, None)),
+        Provider::S3 => {
+            let s3 = S3Server::start().await?;
+            let store: Arc<dyn BlobStore> = Arc::new(s3.store(MIN_PART_BYTES).await);
+            let server = TestServer::start_configured(move |s| configure(s).with_blob_store(store)).await;
+            Some((server, Some(s3)))
+        }
+    }
+}
+
 fn attach(store: &mut Store, date: &str, bytes: &[u8], name: &str) -> BlobHash {
     store
         .attach(&AttachRequest {
@@ -163,13 +195,25 @@ fn transfer(store: &mut Store, date: &str, hash: &BlobHash) -> Transfer {
 /// exactly the file. A second phone of the site then downloads it and caches a thumbnail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_mid_file_resumes_where_it_stopped() {
-    let server = TestServer::start().await;
+    cut_and_resumed(Provider::DataDir, 3 * 1024 * 1024).await;
+}
+
+/// The same on S3, with a file over the part size: the resumed upload is staged on the node's
+/// disk and goes to the bucket as a multipart upload once whole and verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_an_upload_cut_mid_file_resumes_where_it_stopped() {
+    cut_and_resumed(Provider::S3, MIN_PART_BYTES * 2 + 1000).await;
+}
+
+async fn cut_and_resumed(provider: Provider, size: usize) {
+    let Some((server, _s3)) = server(provider, |s| s).await else {
+        return;
+    };
     let proxy = CountingProxy::start(server.addr).await;
     let dir = tempfile::tempdir().unwrap();
     let token = server.device("u-foreman-hz-01").await;
     let mut foreman = phone(dir.path(), "u-foreman-hz-01", &proxy.url(), &token);
     sync(&mut foreman).await;
-    let size = 3 * 1024 * 1024;
     let file = noise(size, 7);
     let hash = attach(&mut foreman, "2026-11-30", &file, "IMG_0001.jpg");
     assert_eq!(hash, BlobHash::of(&file));
@@ -249,7 +293,19 @@ async fn an_upload_cut_mid_file_resumes_where_it_stopped() {
 /// resumes from a range.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thumbnails_ranges_and_the_unmetered_setting() {
-    let server = TestServer::start().await;
+    thumbnails_ranges_unmetered(Provider::DataDir).await;
+}
+
+/// The same with blobs and thumbnails in S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_thumbnails_ranges_and_the_unmetered_setting() {
+    thumbnails_ranges_unmetered(Provider::S3).await;
+}
+
+async fn thumbnails_ranges_unmetered(provider: Provider) {
+    let Some((server, _s3)) = server(provider, |s| s).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let token = server.device("u-foreman-hz-01").await;
     let mut foreman = phone(dir.path(), "u-foreman-hz-01", &server.url(), &token);
@@ -300,11 +356,23 @@ async fn thumbnails_ranges_and_the_unmetered_setting() {
 /// What a raw client sends when it skips the phone's checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_client_is_refused_wrong_hashes_oversized_files_and_other_sites() {
+    raw_client_refused(Provider::DataDir).await;
+}
+
+/// The same with blobs in S3: nothing refused reaches the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_raw_client_is_refused_wrong_hashes_oversized_files_and_other_sites() {
+    raw_client_refused(Provider::S3).await;
+}
+
+async fn raw_client_refused(provider: Provider) {
     let limits = ConnectionLimits {
         blob_bytes: 64 * 1024,
         ..ConnectionLimits::default()
     };
-    let server = TestServer::start_configured(move |s| s.with_connection_limits(limits)).await;
+    let Some((server, _s3)) = server(provider, move |s| s.with_connection_limits(limits)).await else {
+        return;
+    };
     let token = server.device("u-foreman-hz-01").await;
     let device = token.split('_').nth(1).map(|id| format!("d-{id}")).unwrap();
     let api = Api::new(&server, &token);
@@ -420,6 +488,71 @@ async fn a_raw_client_is_refused_wrong_hashes_oversized_files_and_other_sites() 
     let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
     let (status, body) = manager.get(&format!("/v1/blobs/{photo_hash}"), &[]).await;
     assert_eq!((status, body), (200, photo));
+}
+
+/// The S3 provider on its own: a file over the part size goes up in parts and reads back by ranges
+/// across the parts' boundaries; bytes that do not hash to their address never become an object,
+/// sent in parts (the multipart upload is aborted, none is left open) or in one `PUT`; a read from
+/// the end is empty, as a file's; a thumbnail is cached; storing a blob again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_objects_appear_only_whole_and_verified() {
+    let Some(s3) = S3Server::start().await else {
+        return;
+    };
+    let store = Arc::new(s3.store(MIN_PART_BYTES).await);
+    let dir = tempfile::tempdir().unwrap();
+    let staged = dir.path().join("staged");
+    let big = noise(MIN_PART_BYTES * 2 + 12_345, 3);
+    let small = noise(10_000, 4);
+    let (b, st) = (store.clone(), staged.clone());
+    let (big_hash, wrong_big, wrong_small) = tokio::task::spawn_blocking(move || {
+        let (hash, wrong_big, wrong_small) = (BlobHash::of(&big), BlobHash::of(b"big"), BlobHash::of(b"small"));
+        for (bytes, wrong) in [(&big, &wrong_big), (&small, &wrong_small)] {
+            std::fs::write(&st, bytes).unwrap();
+            let refused = b.put_file(wrong, &st);
+            assert!(
+                matches!(refused, Err(sitesync_server::error::Error::HashMismatch { .. })),
+                "{refused:?}"
+            );
+            assert_eq!(
+                b.size(wrong).unwrap(),
+                None,
+                "nothing under a hash its bytes do not have"
+            );
+        }
+        std::fs::write(&st, &big).unwrap();
+        b.put_file(&hash, &st).unwrap();
+        assert!(!st.exists(), "the staged file is the store's once stored");
+        assert_eq!(b.size(&hash).unwrap(), Some(big.len() as u64));
+        let at = MIN_PART_BYTES as u64 - 100;
+        assert_eq!(
+            b.read_range(&hash, at, 200).unwrap(),
+            &big[at as usize..at as usize + 200]
+        );
+        assert_eq!(b.read_range(&hash, 0, big.len() + 10).unwrap(), big);
+        assert!(b.read_range(&hash, big.len() as u64, 10).unwrap().is_empty());
+        // Again, from another device's staging: nothing changes, the staged file is dropped.
+        std::fs::write(&st, &big).unwrap();
+        b.put_file(&hash, &st).unwrap();
+        assert!(!st.exists());
+        assert_eq!(b.thumbnail(&hash).unwrap(), None);
+        b.put_thumbnail(&hash, b"jpeg bytes").unwrap();
+        assert_eq!(b.thumbnail(&hash).unwrap().as_deref(), Some(&b"jpeg bytes"[..]));
+        (hash, wrong_big, wrong_small)
+    })
+    .await
+    .unwrap();
+    // No multipart upload is left open under the refused hash (they cost storage until aborted).
+    let open = reqwest::get(format!("{}/sitesync-test?uploads", s3.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(open.contains("ListMultipartUploadsResult"), "{open}");
+    for hash in [&big_hash, &wrong_big, &wrong_small] {
+        assert!(!open.contains(hash.as_str()), "{hash} left open: {open}");
+    }
 }
 
 /// Attachment records a crafted client writes straight into a day, skipping the phone's checks: a
