@@ -170,6 +170,13 @@ pub enum Metric {
     },
     /// Percent of the cycle's days so far with a submitted (or approved) log.
     LogCoverage { site: String },
+    /// Cost performance index (earned value ÷ cost, see [`crate::report::cost`]) of a site or one
+    /// of its work items, over everything approved to date; 1.000 is on budget, below is over.
+    CostPerformance {
+        site: String,
+        /// One work item, or the whole site.
+        work_item: Option<String>,
+    },
 }
 
 /// Thresholds of the traffic light: how far (in percentage points) progress may trail the share of

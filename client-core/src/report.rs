@@ -11,10 +11,12 @@ use crate::ids::WorkItemId;
 
 use crate::units::{add_saturating, yuan};
 
+pub mod cost;
 mod daily_log;
 #[cfg(feature = "pdf")]
 pub mod pdf;
 
+pub use cost::CostPerformance;
 pub use daily_log::{AttachmentRow, CrewDay, DailyLog, DelayRow, LaborRow, ProgressRow, ReviewRow, SignOffRow};
 
 /// How labor lines are grouped.

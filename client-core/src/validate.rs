@@ -442,6 +442,7 @@ pub fn metric_site(m: &Metric) -> &str {
         | Metric::WorkDays { site, .. }
         | Metric::CostPerUnit { site, .. }
         | Metric::ProgressPercent { site, .. }
+        | Metric::CostPerformance { site, .. }
         | Metric::LogCoverage { site } => site,
     }
 }
@@ -461,7 +462,9 @@ pub fn metric(m: &Metric, org: &OrgId, site_org: &dyn Fn(&SiteId) -> Option<OrgI
         });
     }
     let item = match m {
-        Metric::LaborCost { work_item, .. } | Metric::WorkDays { work_item, .. } => work_item.as_deref(),
+        Metric::LaborCost { work_item, .. }
+        | Metric::WorkDays { work_item, .. }
+        | Metric::CostPerformance { work_item, .. } => work_item.as_deref(),
         Metric::CostPerUnit { work_item, .. } | Metric::ProgressPercent { work_item, .. } => Some(work_item.as_str()),
         Metric::LogCoverage { .. } => None,
     };

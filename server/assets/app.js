@@ -19,6 +19,7 @@ const T = {
     by_site: "工地", by_crew: "班组", by_trade: "工种", by_worker: "工人", by_work_item: "部位", by_day: "日期",
     select_all: "全选", tab_history: "记录", record: "记录项", field: "字段", value: "值", entered_by: "录入人",
     at: "时间", conflict: "冲突", refusals: "被拒绝的修改", rule: "规则", device: "设备",
+    cost_to_date: "累计成本", earned: "挣值", cpi: "成本绩效", eac: "预测完工成本", overrun: "超支",
   },
   en: {
     title: "sitesync head office", tab_labor: "Day labor", tab_approvals: "Approvals", tab_progress: "Progress",
@@ -35,6 +36,7 @@ const T = {
     by_site: "Site", by_crew: "Crew", by_trade: "Trade", by_worker: "Worker", by_work_item: "Work item", by_day: "Day",
     select_all: "Select all", tab_history: "Who entered what", record: "Record", field: "Field", value: "Value", entered_by: "Entered by",
     at: "At", conflict: "Conflict", refusals: "Refused changes", rule: "Rule", device: "Device",
+    cost_to_date: "Cost to date", earned: "Earned", cpi: "CPI", eac: "Forecast at completion", overrun: "Over budget",
   },
 };
 
@@ -53,6 +55,11 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const iso = (d) => d.toISOString().slice(0, 10);
 // Calendar dates of a site, as the reader's language writes them (the ISO date stays in a title).
 const day = (isoDate) => `<time datetime="${esc(isoDate)}" title="${esc(isoDate)}">${new Intl.DateTimeFormat(locale(), { year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC" }).format(new Date(isoDate + "T00:00:00Z"))}</time>`;
+
+// Cost against budget of a work item or the site (the progress report's `cost`): an overrun in red.
+const costCells = (c) => `<td class="num${c.overrun ? " over" : ""}">${money(c.cost_fen)}</td><td class="num">${money(c.earned_fen)}</td>
+  <td class="num${c.overrun ? " over" : ""}">${c.cpi_milli === null ? "—" : fixed(c.cpi_milli, 1000, 2)}</td><td class="num">${money(c.eac_fen)}</td>
+  <td>${c.overrun ? `<span class="status red">${t("overrun")}</span>` : ""}</td>`;
 
 // `outcomes`: the body lists one outcome per item whatever the status (POST /v1/approvals answers
 // 409 when no decision was recorded, with each decision's error).
@@ -173,8 +180,9 @@ const views = {
     }).join("");
     return `<h2>${t("tab_progress")}</h2><div class="filters">${siteSelect(false)}${input("date", "date")}</div>
       <svg class="bar-chart" role="img" aria-label="${t("complete")} / ${t("elapsed")}" viewBox="0 0 ${w} ${p.items.length * (h + 8) + 8}" width="100%">${bars}</svg>
-      <div class="scroll"><table data-testid="progress"><thead><tr><th>${t("item")}</th><th>${t("name")}</th><th class="num">${t("complete")}</th><th class="num">${t("elapsed")}</th><th class="num">${t("labor_cost")}</th><th class="num">${t("budget")}</th><th>${t("lagging")}</th></tr></thead>
-      <tbody>${p.items.map((it) => `<tr><td>${esc(it.code)}</td><td>${esc(it.name)}</td><td class="num">${it.percent_complete}</td><td class="num">${it.percent_time_elapsed}</td><td class="num">${money(it.labor_cost_fen)}</td><td class="num">${money(it.budget_fen)}</td><td>${it.lagging ? `<span class="status red">${t("lagging")}</span>` : ""}</td></tr>`).join("")}</tbody></table></div>
+      <div class="scroll"><table data-testid="progress"><thead><tr><th>${t("item")}</th><th>${t("name")}</th><th class="num">${t("complete")}</th><th class="num">${t("elapsed")}</th><th class="num">${t("labor_cost")}</th><th class="num">${t("budget")}</th><th>${t("lagging")}</th><th class="num">${t("cost_to_date")}</th><th class="num">${t("earned")}</th><th class="num">${t("cpi")}</th><th class="num">${t("eac")}</th><th>${t("overrun")}</th></tr></thead>
+      <tbody>${p.items.map((it) => `<tr${it.cost.overrun ? ` class="overrun" data-testid="overrun"` : ""}><td>${esc(it.code)}</td><td>${esc(it.name)}</td><td class="num">${it.percent_complete}</td><td class="num">${it.percent_time_elapsed}</td><td class="num">${money(it.labor_cost_fen)}</td><td class="num">${money(it.budget_fen)}</td><td>${it.lagging ? `<span class="status red">${t("lagging")}</span>` : ""}</td>${costCells(it.cost)}</tr>`).join("")}
+      <tr class="total${p.cost.overrun ? " overrun" : ""}"><td>${t("total")}</td><td></td><td></td><td></td><td class="num">${money(p.cost.labor_cost_fen)}</td><td class="num">${money(p.cost.budget_fen)}</td><td></td>${costCells(p.cost)}</tr></tbody></table></div>
       ${downloads("/v1/reports/progress", q)}`;
   },
 

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::export::{Cell, Table, yuan};
 use sitesync_core::units::add_saturating as add;
 
-pub use sitesync_core::report::{Group, GroupBy, Pending, Sums, WorkItemProgress};
+pub use sitesync_core::report::{CostPerformance, Group, GroupBy, Pending, Sums, WorkItemProgress};
 
 /// [`Sums`] as table cells: work-days, hours, overtime hours, cost, lines.
 fn sums_cells(s: &Sums) -> Vec<Cell> {
@@ -282,6 +282,8 @@ pub struct ProgressItem {
     pub budget: String,
     /// Progress trails elapsed time by more than the lag threshold.
     pub lagging: bool,
+    /// Cost against budget: earned value, cost to date, CPI, forecast, overrun.
+    pub cost: CostPerformance,
 }
 
 /// Progress against plan for a site.
@@ -297,6 +299,8 @@ pub struct Progress {
     pub include_unapproved: bool,
     /// The work items.
     pub items: Vec<ProgressItem>,
+    /// Cost against budget of the whole site: the items' figures summed.
+    pub cost: CostPerformance,
 }
 
 fn round1(x: f64) -> f64 {
@@ -311,10 +315,10 @@ pub fn progress(
     lag_threshold: f64,
     include_unapproved: bool,
 ) -> Result<Progress> {
-    let items = store
-        .progress(&SiteId::new(site)?, date, !include_unapproved)?
+    let costs = item_costs(store, site, date, !include_unapproved)?;
+    let items: Vec<ProgressItem> = costs
         .into_iter()
-        .map(|item| {
+        .map(|(item, cost)| {
             let elapsed = match (item.planned_start, item.planned_end) {
                 (Some(s), Some(e)) if e > s => {
                     let span = (e - s).num_days() as f64;
@@ -329,16 +333,38 @@ pub fn progress(
                 budget: yuan(item.budget_fen),
                 lagging: elapsed - item.percent_complete > lag_threshold,
                 item,
+                cost,
             }
         })
         .collect();
+    let cost = CostPerformance::total(items.iter().map(|i| &i.cost));
     Ok(Progress {
         site: site.to_string(),
         date,
         lag_threshold,
         include_unapproved,
         items,
+        cost,
     })
+}
+
+/// Each work item of `site` to `date` with its cost against budget (labor and piecework).
+fn item_costs(
+    store: &Store,
+    site: &str,
+    date: NaiveDate,
+    approved_only: bool,
+) -> Result<Vec<(WorkItemProgress, CostPerformance)>> {
+    let site = SiteId::new(site)?;
+    store
+        .progress(&site, date, approved_only)?
+        .into_iter()
+        .map(|item| {
+            let piece = sitesync_core::report::cost::piece_cost_fen(store, &site, &item, date, approved_only)?;
+            let cost = CostPerformance::of_item(&item, piece);
+            Ok((item, cost))
+        })
+        .collect()
 }
 
 impl Progress {
@@ -357,12 +383,14 @@ impl Progress {
             "人工成本 labor cost ¥",
             "预算 budget ¥",
             "滞后 lagging",
-        ];
+        ]
+        .into_iter()
+        .chain(COST_HEADER);
         let rows = self
             .items
             .iter()
             .map(|i| {
-                vec![
+                let mut row = vec![
                     Cell::Text(i.item.code.clone()),
                     Cell::Text(i.item.name.clone()),
                     Cell::Text(i.item.unit.clone()),
@@ -375,7 +403,9 @@ impl Progress {
                     Cell::Fen(i.item.labor_cost_fen),
                     Cell::Fen(i.item.budget_fen),
                     Cell::Text(if i.lagging { "是 yes".into() } else { String::new() }),
-                ]
+                ];
+                row.extend(cost_cells(&i.cost));
+                row
             })
             .collect();
         let labor = self.items.iter().map(|i| i.item.labor_cost_fen).fold(0, add);
@@ -383,13 +413,40 @@ impl Progress {
         let mut totals = vec![Cell::Text("合计 total".into())];
         totals.extend(std::iter::repeat_n(Cell::Empty, 8));
         totals.extend([Cell::Fen(labor), Cell::Fen(budget), Cell::Empty]);
+        totals.extend(cost_cells(&self.cost));
         Table {
             title: format!("进度 {} {}", self.site, self.date),
-            header: header.iter().map(|s| s.to_string()).collect(),
+            header: header.map(|s| s.to_string()).collect(),
             rows,
             totals: Some(totals),
         }
     }
+}
+
+/// The progress table's cost-against-budget columns, after the others.
+const COST_HEADER: [&str; 8] = [
+    "计件 piecework ¥",
+    "成本 cost to date ¥",
+    "挣值 earned ¥",
+    "成本绩效 CPI",
+    "预测完工 EAC ¥",
+    "成本偏差 cost variance ¥",
+    "完工偏差 VAC ¥",
+    "超支 overrun",
+];
+
+/// [`CostPerformance`] as the cells under [`COST_HEADER`]; an undefined CPI is an empty cell.
+fn cost_cells(c: &CostPerformance) -> [Cell; 8] {
+    [
+        Cell::Fen(c.piece_cost_fen),
+        Cell::Fen(c.cost_fen),
+        Cell::Fen(c.earned_fen),
+        c.cpi_milli.map_or(Cell::Empty, |v| Cell::Fixed(v, 3)),
+        Cell::Fen(c.eac_fen),
+        Cell::Fen(c.cost_variance_fen),
+        Cell::Fen(c.variance_at_completion_fen),
+        Cell::Text(if c.overrun { "是 yes".into() } else { String::new() }),
+    ]
 }
 
 /// What kind of anomaly.
@@ -411,6 +468,9 @@ pub enum AnomalyKind {
     /// A stored line that does not read as a valid one (a negative work-day, a cost that overflows,
     /// an id not its own): left out of every sum.
     InvalidLine,
+    /// A work item's cost to date (labor + piecework) exceeds its budget, or a tenth of its budget is
+    /// spent at a cost performance index below 0.8 (see `sitesync_core::report::cost`).
+    CostOverrun,
 }
 
 impl AnomalyKind {
@@ -424,6 +484,7 @@ impl AnomalyKind {
             AnomalyKind::RateMismatch => "rate_mismatch",
             AnomalyKind::NotOnRoster => "not_on_roster",
             AnomalyKind::InvalidLine => "invalid_line",
+            AnomalyKind::CostOverrun => "cost_overrun",
         }
     }
 }
@@ -601,7 +662,45 @@ pub fn anomalies(
             });
         }
     }
+    out.extend(cost_overruns(store, sites, to.min(rules.today))?);
     out.sort_by(|a, b| (a.date, &a.site, a.kind, &a.worker).cmp(&(b.date, &b.site, b.kind, &b.worker)));
+    Ok(out)
+}
+
+/// Work items of `sites` over budget as of `date`, on every logged day to then (approved or not):
+/// one [`AnomalyKind::CostOverrun`] per item, dated `date`, its detail the figures behind it.
+fn cost_overruns(store: &Store, sites: &[String], date: NaiveDate) -> Result<Vec<Anomaly>> {
+    let mut out = Vec::new();
+    for site in sites {
+        let items = match item_costs(store, site, date, false) {
+            // A site granted but whose master data has not arrived has no budget to overrun.
+            Err(Error::Store(sitesync_core::Error::UnknownSite(_))) => continue,
+            other => other?,
+        };
+        for (item, c) in items {
+            if !c.overrun {
+                continue;
+            }
+            let cpi = c.cpi_milli.map_or("—".into(), |v| sitesync_core::units::fixed(v, 3));
+            out.push(Anomaly {
+                kind: AnomalyKind::CostOverrun,
+                site: site.clone(),
+                date,
+                worker: None,
+                detail: format!(
+                    "{} {}: cost {} (labor {}, piecework {}) against a budget of {}; earned {}, CPI {cpi}, forecast at completion {}",
+                    item.code,
+                    item.name,
+                    yuan(c.cost_fen),
+                    yuan(c.labor_cost_fen),
+                    yuan(c.piece_cost_fen),
+                    yuan(c.budget_fen),
+                    yuan(c.earned_fen),
+                    yuan(c.eac_fen),
+                ),
+            });
+        }
+    }
     Ok(out)
 }
 

@@ -12,9 +12,10 @@ use serde::Serialize;
 use super::Store;
 use crate::doc::okr as doc;
 use crate::error::{Error, Result};
-use crate::ids::{DocId, OrgId};
+use crate::ids::{DocId, OrgId, SiteId};
 use crate::labor::DayStatus;
 use crate::okr::{self, CheckIn, Cycle, CycleKind, Direction, KeyResult, KrKind, Metric, Objective, Review, Status};
+use crate::report::cost::{self, CostPerformance};
 use crate::store::RowFilter;
 use crate::units::add_saturating;
 use crate::validate::{self, Invalid};
@@ -528,6 +529,7 @@ impl Store {
             | Metric::WorkDays { site, .. }
             | Metric::CostPerUnit { site, .. }
             | Metric::ProgressPercent { site, .. }
+            | Metric::CostPerformance { site, .. }
             | Metric::LogCoverage { site } => site.clone(),
         };
         let f = RowFilter {
@@ -605,7 +607,25 @@ impl Store {
                     .count() as i64;
                 (days > 0).then(|| logged * 100_000 / days)
             }
+            Metric::CostPerformance { work_item, .. } => {
+                self.cost_performance_milli(&site, work_item.as_deref(), to)?
+            }
         })
+    }
+
+    /// The cost performance index (thousandths) of a site, or of one of its work items, over every
+    /// approved day to `to`: earned value and cost to date as the progress report computes them.
+    /// `None` while nothing has been spent (or the work item is not the site's).
+    fn cost_performance_milli(&self, site: &str, work_item: Option<&str>, to: NaiveDate) -> Result<Option<i64>> {
+        let site = SiteId::new(site)?;
+        let mut items = Vec::new();
+        for item in self.progress(&site, to, true)? {
+            if work_item.is_none_or(|w| w == item.work_item.as_str()) {
+                let piece = cost::piece_cost_fen(self, &site, &item, to, true)?;
+                items.push(CostPerformance::of_item(&item, piece));
+            }
+        }
+        Ok(CostPerformance::total(&items).cpi_milli)
     }
 
     /// Recomputes every metric-fed key result of every cycle in the store and records a check-in by

@@ -186,7 +186,8 @@ pub struct ProgressQuery {
 }
 
 /// Progress against plan per work item: quantity, percent complete, percent of time elapsed, labor
-/// cost against budget, and a flag where progress lags time.
+/// cost against budget, a flag where progress lags time, and cost performance per item and for the
+/// site (`cost`: earned value, cost to date, CPI, forecast at completion, overrun).
 #[utoipa::path(get, path = "/v1/reports/progress", params(ProgressQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "Progress (JSON, CSV or Excel)", content(
@@ -353,7 +354,7 @@ pub struct AnomalyQuery {
 }
 
 /// Anomalies: over-booked workers, over-long days, missing logs, amendments after approval, rates
-/// that differ from the roster.
+/// that differ from the roster, work items over budget (`cost_overrun`, as of `to` or `today`).
 #[utoipa::path(get, path = "/v1/reports/anomalies", params(AnomalyQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "Anomalies (JSON, CSV or Excel)", content(

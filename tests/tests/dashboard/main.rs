@@ -129,9 +129,36 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
         sitesync_core::labor::DayStatus::Approved
     );
 
+    // A day of labor on 5.1, whose whole budget is ¥202: over budget, and red on the progress page.
+    let yesterday = today.pred_opt().unwrap();
+    let e = sitesync_core::store::entry(
+        site.clone(),
+        yesterday,
+        WorkerId::new("w-0004").unwrap(),
+        WorkItemId::new("site-hz-01/wi-5.1").unwrap(),
+        WorkDays::parse("1.0").unwrap(),
+    );
+    foreman.add_labor(&e, None).unwrap();
+    sync_once(&mut foreman).await.unwrap();
+
     // The other pages render, in English too.
     browser.click("[data-view=progress]").await;
     browser.wait_text("[data-testid=progress]", "1.1").await;
+    let over = browser.wait_text("[data-testid=overrun]", "5.1").await;
+    assert!(over.contains("超支"), "{over}");
+    let colors = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             const rows = [...document.querySelectorAll('[data-testid=progress] tbody tr')];
+             document.querySelector('[data-testid=overrun]').scrollIntoView({ block: 'center' });
+             done(rows.map(r => [r.cells[0].textContent, getComputedStyle(r.querySelector('td.num:nth-child(8)')).color]));",
+        )
+        .await;
+    for row in colors.as_array().unwrap() {
+        let red = row[1] == "rgb(207, 34, 46)";
+        // Only 5.1 and the site's total (which its overrun does not sink) may be red.
+        assert_eq!(red, row[0] == "5.1", "{colors}");
+    }
     browser.screenshot(&shots().join("3-progress.png")).await;
     browser.click("[data-view=anomalies]").await;
     browser.wait_text("#view h2", "异常").await;

@@ -14,6 +14,8 @@ struct Expected {
     per_site: BTreeMap<String, [i64; 5]>,
     per_crew: BTreeMap<String, i64>,
     progress: BTreeMap<String, i64>,
+    /// Labor cost per work item.
+    item_cost: BTreeMap<String, i64>,
     logged_days: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -38,6 +40,7 @@ fn expected(from: &str, to: &str) -> Expected {
         per_site: BTreeMap::new(),
         per_crew: BTreeMap::new(),
         progress: BTreeMap::new(),
+        item_cost: BTreeMap::new(),
         logged_days: BTreeMap::new(),
     };
     for day in logs.as_array().unwrap() {
@@ -58,6 +61,9 @@ fn expected(from: &str, to: &str) -> Expected {
             s[3] += cost;
             s[4] += 1;
             *e.per_crew.entry(crew[w].clone()).or_default() += cost;
+            *e.item_cost
+                .entry(l["work_item"].as_str().unwrap().to_string())
+                .or_default() += cost;
             e.logged_days.entry(site.clone()).or_default().insert(date.to_string());
         }
         for p in day["progress"].as_array().unwrap() {
@@ -186,7 +192,70 @@ async fn reports_over_the_synced_fixtures_equal_logs_json() {
         );
     }
 
-    // Clean data: the only anomalies are the days the fixture really has no log for.
+    // Cost against budget per work item, recomputed here from company.json and logs.json: earned =
+    // budget × installed ÷ planned (installed capped at the plan), rounded half up; CPI = earned ÷
+    // cost in thousandths; EAC = budget × cost ÷ earned, or cost + budget − earned.
+    let company: Value = serde_json::from_slice(&std::fs::read(fixtures().join("company.json")).unwrap()).unwrap();
+    let half_up = |n: i128, d: i128| (2 * n + d) / (2 * d);
+    let mut overruns_want = BTreeSet::new();
+    for site in company["sites"].as_array().unwrap() {
+        let site_id = site["id"].as_str().unwrap();
+        let report = office
+            .json(
+                "/v1/reports/progress",
+                &[("site", site_id), ("date", to), ("include_unapproved", "true")],
+            )
+            .await;
+        let mut earned_sum = 0i64;
+        for wi in site["work_items"].as_array().unwrap() {
+            let id = wi["id"].as_str().unwrap();
+            let budget = wi["budget_fen"].as_i64().unwrap() as i128;
+            let planned = wi["planned_quantity_milli"].as_i64().unwrap() as i128;
+            let done = (want.progress.get(id).copied().unwrap_or(0) as i128).clamp(0, planned);
+            let cost = want.item_cost.get(id).copied().unwrap_or(0) as i128;
+            let earned = half_up(budget * done, planned);
+            let cpi = (cost > 0).then(|| half_up(earned * 1000, cost) as i64);
+            let eac = if cost > 0 && earned > 0 {
+                half_up(budget * cost, earned)
+            } else {
+                cost + budget - earned
+            };
+            let overrun = cost > budget || (cost * 10 >= budget && earned * 1000 < cost * 800);
+            if overrun {
+                overruns_want.insert((site_id.to_string(), wi["code"].as_str().unwrap().to_string()));
+            }
+            earned_sum += earned as i64;
+            let got = report["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["work_item"] == id)
+                .unwrap_or_else(|| panic!("{id} in the progress report"));
+            let c = &got["cost"];
+            assert_eq!(c["budget_fen"].as_i64().unwrap() as i128, budget, "{id}");
+            assert_eq!(c["earned_fen"].as_i64().unwrap() as i128, earned, "{id}");
+            assert_eq!(c["labor_cost_fen"].as_i64().unwrap() as i128, cost, "{id}");
+            assert_eq!(c["piece_cost_fen"], 0, "no piece rates in the fixture: {id}");
+            assert_eq!(c["cost_fen"].as_i64().unwrap() as i128, cost, "{id}");
+            assert_eq!(c["cpi_milli"].as_i64(), cpi, "{id}");
+            assert_eq!(c["eac_fen"].as_i64().unwrap() as i128, eac, "{id}");
+            assert_eq!(
+                c["variance_at_completion_fen"].as_i64().unwrap() as i128,
+                budget - eac,
+                "{id}"
+            );
+            assert_eq!(c["overrun"], overrun, "{id}");
+        }
+        assert_eq!(report["cost"]["earned_fen"], earned_sum, "{site_id}");
+    }
+    // The example: 1.2 桩基承台钢筋绑扎 on site-hz-01, ¥423,661.11 of labor on a ¥25,032 budget.
+    assert!(
+        overruns_want.contains(&("site-hz-01".to_string(), "1.2".to_string())),
+        "{overruns_want:?}"
+    );
+
+    // Clean data: the only anomalies are the days the fixture really has no log for, and the work
+    // items over budget.
     let anomalies = office
         .json("/v1/reports/anomalies", &[("from", from), ("to", to), ("today", to)])
         .await;
@@ -200,10 +269,43 @@ async fn reports_over_the_synced_fixtures_equal_logs_json() {
             d = d.succ_opt().unwrap();
         }
     }
+    let overruns: BTreeSet<(String, String)> = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "cost_overrun")
+        .map(|a| {
+            assert_eq!(a["date"], to, "{a}");
+            let detail = a["detail"].as_str().unwrap();
+            (
+                a["site"].as_str().unwrap().to_string(),
+                detail.split(' ').next().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(overruns, overruns_want);
+    let hz_12 = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["kind"] == "cost_overrun"
+                && a["site"] == "site-hz-01"
+                && a["detail"].as_str().unwrap().starts_with("1.2 ")
+        })
+        .unwrap();
+    assert!(
+        hz_12["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cost ¥423,661.11 (labor ¥423,661.11, piecework ¥0.00) against a budget of ¥25,032.00"),
+        "{hz_12}"
+    );
     let found: BTreeSet<(String, String)> = anomalies
         .as_array()
         .unwrap()
         .iter()
+        .filter(|a| a["kind"] != "cost_overrun")
         .map(|a| {
             assert_eq!(a["kind"], "missing_log", "a false anomaly on clean data: {a}");
             (

@@ -171,3 +171,123 @@ async fn a_metric_key_result_follows_approved_field_data_to_the_phone() {
     assert_eq!(hq.get("/v1/reports/okr", &[("cycle", "2031-Q1")]).await.0, 404);
     server.stop().await;
 }
+
+/// A key result fed by `cost_performance`: undefined while nothing approved is spent, then the CPI
+/// of the approved figures (earned value ÷ labor cost, thousandths) computed here by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cost_performance_key_result_is_fed_the_cpi() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = phone(dir.path(), "office", &server.url(), &server.device("u-office-1").await);
+    let mut foreman = phone(
+        dir.path(),
+        "foreman",
+        &server.url(),
+        &server.device("u-foreman-hz-01").await,
+    );
+    sync(&mut office).await;
+    sync(&mut foreman).await;
+
+    let cycle = Cycle::new(
+        ORG,
+        "2026-Q4",
+        CycleKind::Quarter,
+        "2026 Q4",
+        "",
+        parse_date("2026-10-15").unwrap(),
+    );
+    let end = cycle.end;
+    office.put_cycle(&cycle).unwrap();
+    let o = office
+        .add_objective(ORG, "2026-Q4", "杭州项目不超预算", "付志", "成本", None)
+        .unwrap();
+    let item = "site-hz-01/wi-1.2";
+    let mut krs = Vec::new();
+    for work_item in [Some(item.to_string()), None] {
+        let kr = office
+            .add_key_result(
+                ORG,
+                "2026-Q4",
+                &NewKeyResult {
+                    objective: o.id.clone(),
+                    title: format!("成本绩效 ≥ 1.0 ({})", work_item.as_deref().unwrap_or("site")),
+                    owner: "付志".into(),
+                    unit: "CPI".into(),
+                    start_milli: 0,
+                    target_milli: Some(1_000),
+                    direction: Direction::AtLeast,
+                    kind: KrKind::Baseline,
+                    weight: 1,
+                    due: Some(end),
+                    metric: Some(Metric::CostPerformance {
+                        site: "site-hz-01".into(),
+                        work_item,
+                    }),
+                },
+            )
+            .unwrap();
+        krs.push(kr);
+    }
+    sync(&mut office).await;
+
+    // One day on 1.2 桩基承台钢筋绑扎 (budget ¥25,032.00 for 298 t): 29.8 t tied by five workers.
+    let date = "2026-11-20";
+    let roster = foreman.roster(&hz()).unwrap();
+    for w in roster.workers.iter().take(5) {
+        foreman
+            .add_labor(&entry(date, w.id.as_str(), item, "1.0"), None)
+            .unwrap();
+    }
+    foreman
+        .set_progress(
+            &hz(),
+            parse_date(date).unwrap(),
+            &sitesync_core::ids::WorkItemId::new(item).unwrap(),
+            sitesync_core::units::Quantity::parse("quantity", "29.8").unwrap(),
+            "",
+            None,
+        )
+        .unwrap();
+    foreman.submit_day(&hz(), parse_date(date).unwrap()).unwrap();
+    sync(&mut foreman).await;
+
+    // Submitted, not approved: nothing counts yet, so the CPI is undefined and nothing is fed.
+    let value = |kr: String| {
+        server.store(move |s| {
+            let board = s.okr_board(ORG, "2026-Q4", parse_date("2026-12-31").unwrap()).unwrap();
+            board
+                .objectives
+                .iter()
+                .flat_map(|o| o.key_results.clone())
+                .find(|k| k.kr.id == kr)
+                .map(|k| (k.current_milli, k.last_checkin.map(|c| c.author)))
+                .unwrap()
+        })
+    };
+    assert_eq!(value(krs[0].id.clone()).await.1, None, "no check-in while undefined");
+
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let (_, r) = manager
+        .post(
+            "/v1/approvals",
+            &serde_json::json!({"decisions": [{"site": "site-hz-01", "date": date, "decision": "approve"}]}),
+        )
+        .await;
+    assert_eq!(r[0]["ok"], true, "{r}");
+    // Earned = 2,503,200 × 29,800 ÷ 298,000 = 250,320 fen; cost = the five day rates (no overtime).
+    let cost: i64 = roster.workers.iter().take(5).map(|w| w.day_rate.fen()).sum();
+    assert!(cost > 0);
+    let cpi_milli = (2 * 250_320 * 1000 + cost) / (2 * cost);
+    // The key result's unit is the CPI, so its value in thousandths is the CPI in thousandths.
+    for kr in &krs {
+        server_value(&server, &kr.id, cpi_milli).await;
+        assert_eq!(value(kr.id.clone()).await.1.as_deref(), Some("system"));
+    }
+    // The progress report says the same.
+    let hq = Api::new(&server, &server.device("u-office-1").await);
+    let p = hq
+        .json("/v1/reports/progress", &[("site", "site-hz-01"), ("date", date)])
+        .await;
+    assert_eq!(p["cost"]["cpi_milli"], cpi_milli, "{}", p["cost"]);
+    server.stop().await;
+}

@@ -275,6 +275,23 @@ async fn the_openapi_document_matches_the_routes_and_guards_them() {
     ] {
         assert!(sums.get(field).is_some(), "Sums documents {field}: {sums}");
     }
+    // Cost against budget is in the progress report's schema, and the overrun among anomaly kinds.
+    let cost = &schemas["CostPerformance"]["properties"];
+    for field in [
+        "earned_fen",
+        "cost_fen",
+        "piece_cost_fen",
+        "cpi_milli",
+        "eac_fen",
+        "overrun",
+    ] {
+        assert!(cost.get(field).is_some(), "CostPerformance documents {field}: {cost}");
+    }
+    assert!(
+        schemas["AnomalyKind"].to_string().contains("cost_overrun"),
+        "{}",
+        schemas["AnomalyKind"]
+    );
     // Every documented operation exists (no 404/405) and, but for /healthz, refuses a bad token.
     let http = reqwest::Client::new();
     for (path, ops) in paths {
