@@ -317,6 +317,7 @@ impl Store {
             // Two copies of one document would each commit the same actor and sequence number.
             return Err(Error::invalid("doc_id", "a document appears twice in one change"));
         }
+        self.refresh_author()?;
         let mut taken = Vec::with_capacity(ids.len());
         let mut results = Vec::with_capacity(ids.len());
         for id in ids {

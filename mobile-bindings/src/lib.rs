@@ -74,6 +74,21 @@ fn date(field: &str, text: &str) -> Result<NaiveDate> {
     })
 }
 
+/// The first day of a month written `YYYY-MM` exactly (`2026-9` is refused, as the CLI refuses it): a
+/// malformed month is a typed validation error naming `month`, never a silently padded date.
+pub(crate) fn month_start(month: &str) -> Result<chrono::NaiveDate> {
+    let b = month.as_bytes();
+    let shaped = b.len() == 7 && b[4] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+    let refused = || SiteSyncError::Validation {
+        field: "month".into(),
+        reason: format!("{month:?} is not a month (YYYY-MM)"),
+    };
+    if !shaped {
+        return Err(refused());
+    }
+    date("month", &format!("{month}-01")).map_err(|_| refused())
+}
+
 /// Receives sync status changes. Implemented by the app; called on a library thread.
 #[uniffi::export(with_foreign)]
 pub trait SyncListener: Send + Sync {
@@ -356,7 +371,7 @@ impl SiteSync {
     /// A worker's month (`YYYY-MM`) across sites.
     pub async fn worker_month(&self, worker: String, month: String) -> Result<WorkerMonthRecord> {
         self.with_store(move |s| {
-            let m = s.worker_month(&WorkerId::new(worker)?, date("month", &format!("{month}-01"))?)?;
+            let m = s.worker_month(&WorkerId::new(worker)?, month_start(&month)?)?;
             Ok(WorkerMonthRecord {
                 worker: m.worker.to_string(),
                 month,
@@ -636,6 +651,28 @@ mod tests {
                 .await;
             assert!(matches!(outcome, Err(SiteSyncError::Internal { .. })), "{outcome:?}");
             phone.sync_status().await.unwrap();
+        });
+    }
+
+    /// A month is `YYYY-MM` exactly: `2026-9` (which a date parser would pad to September) and
+    /// `2026-13` are typed validation errors naming `month`; `2026-09` reads the month.
+    #[test]
+    fn worker_month_requires_a_two_digit_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.sqlite3").display().to_string();
+        runtime().block_on(async {
+            let phone = SiteSync::open(path, None, None, Some("崔贵".into()), None)
+                .await
+                .unwrap();
+            for bad in ["2026-9", "2026-13", "2026-09-01", "2026/09", ""] {
+                let outcome = phone.worker_month("w-0001".into(), bad.into()).await;
+                assert!(
+                    matches!(outcome, Err(SiteSyncError::Validation { ref field, .. }) if field == "month"),
+                    "{bad:?}: {outcome:?}"
+                );
+            }
+            let month = phone.worker_month("w-0001".into(), "2026-09".into()).await.unwrap();
+            assert_eq!(month.month, "2026-09");
         });
     }
 }

@@ -7,7 +7,7 @@ use sitesync_core::ids::{CrewId, SiteId, WorkerId};
 use sitesync_core::signoff::{DaySignoffs, MonthSheet, SignoffEvent, SignoffState, WorkerSignoff};
 use sitesync_core::store::{Period, RowFilter};
 
-use crate::{DaySheetRecord, DayStatusRecord, Result, SiteSync, SiteSyncError, date};
+use crate::{DaySheetRecord, DayStatusRecord, Result, SiteSync, date, month_start};
 
 /// What a sign-off covers: one site-day, or a month (one record on each day of it with lines).
 #[derive(Debug, Clone, uniffi::Enum)]
@@ -31,20 +31,6 @@ impl SignoffPeriod {
             SignoffPeriod::Month { month } => Period::Month(month_start(month)?),
         })
     }
-}
-
-/// The first day of a month written `YYYY-MM` exactly (`2026-9` is refused, as the CLI refuses it).
-fn month_start(month: &str) -> Result<chrono::NaiveDate> {
-    let b = month.as_bytes();
-    let shaped = b.len() == 7 && b[4] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
-    let refused = || SiteSyncError::Validation {
-        field: "month".into(),
-        reason: format!("{month:?} is not a month (YYYY-MM)"),
-    };
-    if !shaped {
-        return Err(refused());
-    }
-    date("month", &format!("{month}-01")).map_err(|_| refused())
 }
 
 /// Where one worker's day (or month) stands.
@@ -402,7 +388,7 @@ impl SiteSync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime;
+    use crate::{SiteSyncError, runtime};
 
     /// The calls an app makes on site, against the small company's first day: a signature, a
     /// dispute that blocks approval with a typed error naming it, the answer, the approval.

@@ -1,6 +1,7 @@
 // The mobile scenario from Kotlin on the JVM, against the real library and a real server:
 // open a store, log a crew-day offline, start sync, see the listener report "synced",
-// read back a head-office approval; then sync over HTTPS with the company's CA, and see a phone that
+// read back a head-office approval; attach a photo and upload it; sign-off (a signature, a dispute,
+// a crew leader's confirmation) and a site manager's review on his own phone; then sync over HTTPS with the company's CA, and see a phone that
 // does not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
 // path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file).
 import java.net.URI
@@ -66,6 +67,20 @@ fun main(args: Array<String>) = runBlocking {
     phone.stopSync()
     val totals = phone.totals(site, day1, day2, GroupByRecord.DAY)
     check(totals.total.lines == 6L && totals.rows.size == 2, "totals: $totals")
+
+    // A photo attached offline, uploaded beside sync, served back to head office byte for byte.
+    val photo = "a photo's bytes".toByteArray()
+    val attached = phone.attach(site, day1, photo, "IMG_0001.jpg", "钢筋绑扎", null, null, null, null)
+    check(attached.sha256.length == 64, "attached: $attached")
+    phone.syncNow()
+    check(phone.syncFiles(false).uploaded == 1UL, "uploaded")
+    check(phone.attachments(site, day1).map { it.sha256 } == listOf(attached.sha256), "listed")
+    val blob = HttpClient.newHttpClient().send(
+        HttpRequest.newBuilder(URI.create("$url/v1/blobs/${attached.sha256}")).header("Authorization", "Bearer $managerToken").build(),
+        HttpResponse.BodyHandlers.ofByteArray())
+    check(blob.statusCode() == 200 && blob.body().contentEquals(photo), "the blob from the server: ${blob.statusCode()}")
+
+    signoffAndReview(url, managerToken, path, phone, site, day1, crew.map { it.id })
     println("kotlin scenario: ok")
 
     // HTTPS with the company's CA given to open(); a phone without it is refused, and told why.
@@ -82,4 +97,72 @@ fun main(args: Array<String>) = runBlocking {
         check(e.reason.contains("does not chain"), "the reason: ${e.reason}")
     }
     println("kotlin scenario over TLS: ok")
+}
+
+
+fun getJson(url: String, token: String, pathAndQuery: String): String {
+    val request = HttpRequest.newBuilder(URI.create("$url$pathAndQuery")).header("Authorization", "Bearer $token").build()
+    val response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString())
+    check(response.statusCode() == 200, "$pathAndQuery: ${response.statusCode()} ${response.body()}")
+    return response.body()
+}
+
+// Sign-off on the foreman's phone and the site manager's review on his own phone, both offline
+// between syncs with the real server: a signature, a dispute that blocks approval (typed error), a
+// crew leader's confirmation, a rejection, the answer, the resubmission and the approval.
+suspend fun signoffAndReview(url: String, managerToken: String, path: String, phone: SiteSync, site: String, day: String, crew: List<String>) {
+    val onDay = SignoffPeriod.Day(day)
+    val signed = phone.sign(site, onDay, crew[0], "strokes".toByteArray())
+    check(signed.size == 1 && signed[0].action == "signed" && signed[0].imageSha256?.length == 64, "signed: $signed")
+    val dispute = phone.dispute(site, onDay, crew[1], "只干了半天").single()
+    check(dispute.action == "disputed" && dispute.worker == crew[1], "disputed: $dispute")
+    val confirmed = phone.confirmCrew(site, onDay, "site-hz-01/crew-1")
+    check(confirmed.map { it.crew } == listOf("site-hz-01/crew-1"), "confirmed: $confirmed")
+    val states = phone.daySignoffs(site, day).workers.associate { it.worker to it.state }
+    check(states == mapOf(crew[0] to SignoffStateRecord.SIGNED, crew[1] to SignoffStateRecord.DISPUTED, crew[2] to SignoffStateRecord.UNSIGNED), "states: $states")
+    val badMonth = day.substring(0, 5) + day[6]
+    try {
+        phone.workerMonth(crew[0], badMonth)
+        throw AssertionError("workerMonth accepted $badMonth")
+    } catch (e: SiteSyncException.Validation) {
+        check(e.field == "month", "the field is named: ${e.field}")
+    }
+    check(phone.workerMonth(crew[0], day.substring(0, 7)).days.isNotEmpty(), "the month read")
+    phone.submitDay(site, day)
+    phone.syncNow()
+
+    // The site manager's phone: the day waits with its dispute; approving is refused, rejecting is not.
+    val manager = SiteSync.open("$path-manager", url, managerToken, "龙东江")
+    manager.syncNow()
+    var waiting = manager.reviewQueue(site).filter { it.date == day }
+    check(waiting.size == 1 && waiting[0].status == DayStatusRecord.SUBMITTED && waiting[0].openDisputes == 1u, "queue: $waiting")
+    try {
+        manager.approveDay(site, day)
+        throw AssertionError("a day with an open dispute was approved")
+    } catch (e: SiteSyncException.DisputeOpen) {
+        check(e.dispute == dispute.id, "the dispute is named: ${e.dispute}")
+    }
+    check(manager.rejectDay(site, day, "请先答复异议").status == DayStatusRecord.REJECTED, "rejected")
+    manager.syncNow()
+
+    // The foreman answers, resubmits; the manager approves; head office sees who did.
+    phone.syncNow()
+    check(phone.day(site, day).status == DayStatusRecord.REJECTED, "the rejection reached the foreman")
+    val answer = phone.answerDispute(site, day, dispute.id, "已核对门禁记录")
+    check(answer.action == "answered" && answer.answers == dispute.id, "answered: $answer")
+    phone.submitDay(site, day)
+    phone.syncNow()
+    manager.syncNow()
+    waiting = manager.reviewQueue(site).filter { it.date == day }
+    check(waiting.size == 1 && waiting[0].openDisputes == 0u, "queue after the answer: $waiting")
+    check(manager.approveDay(site, day).status == DayStatusRecord.APPROVED, "approved")
+    manager.syncNow()
+    check(manager.reviewQueue(site).none { it.date == day }, "nothing left to review")
+    val log = getJson(url, managerToken, "/v1/reports/daily-log?site=$site&date=$day&format=json")
+    check(log.contains("\"status\":\"approved\"") && log.contains("\"by_name\":\"龙东江\""), "head office's log: $log")
+    val onServer = getJson(url, managerToken, "/v1/signoffs?site=$site&date=$day")
+    for ((worker, state) in listOf(crew[0] to "signed", crew[1] to "unsigned", crew[2] to "unsigned")) {
+        check(Regex("\"worker\":\"$worker\",\"state\":\"$state\"").containsMatchIn(onServer), "$worker $state on the server: $onServer")
+    }
+    manager.close()
 }

@@ -1,12 +1,14 @@
 """The mobile scenario through the generated Python module, against the real library and a real
 server: open a store, log a crew-day offline, start sync, see the listener report "synced", read
-back a head-office approval; then sync over HTTPS with the company's CA, and see a phone that does
+back a head-office approval; attach a file and upload it; sign-off (a signature, a dispute, a crew
+leader's confirmation) and a site manager's review on his own phone; then sync over HTTPS with the company's CA, and see a phone that does
 not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
 path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file)."""
 import asyncio
 import json
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import sitesync_mobile as m
@@ -91,7 +93,82 @@ async def main(url, foreman_token, manager_token, path, day1, day2):
     req = urllib.request.Request(f"{url}/v1/blobs/{a.sha256}", headers={"Authorization": f"Bearer {manager_token}"})
     with urllib.request.urlopen(req) as resp:
         assert resp.read() == note
+    await signoff_and_review(url, manager_token, path, phone, site, day1, crew)
     print("python scenario: ok")
+
+
+def get_json(url, token, path, **query):
+    req = urllib.request.Request(f"{url}{path}?{urllib.parse.urlencode(query)}",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())
+
+
+async def signoff_and_review(url, manager_token, path, phone, site, day, crew):
+    """Sign-off on the foreman's phone and the site manager's review on his own phone, both offline
+    between syncs with the real server: a signature, a dispute that blocks approval (typed error), a
+    crew leader's confirmation, a rejection, the answer, the resubmission and the approval."""
+    on_day = m.SignoffPeriod.DAY(date=day)
+    signed = await phone.sign(site, on_day, crew[0].id, b"\x89PNG strokes")
+    assert len(signed) == 1 and signed[0].action == "signed" and len(signed[0].image_sha256) == 64, signed
+    disputed = await phone.dispute(site, on_day, crew[1].id, "只干了半天")
+    assert len(disputed) == 1 and disputed[0].action == "disputed", disputed
+    dispute = disputed[0]
+    confirmed = await phone.confirm_crew(site, on_day, "site-hz-01/crew-1")
+    assert [c.crew for c in confirmed] == ["site-hz-01/crew-1"], confirmed
+    states = {w.worker: w.state for w in (await phone.day_signoffs(site, day)).workers}
+    assert states == {crew[0].id: m.SignoffStateRecord.SIGNED, crew[1].id: m.SignoffStateRecord.DISPUTED,
+                      crew[2].id: m.SignoffStateRecord.UNSIGNED}, states
+    sheet = await phone.month_signoffs(site, day[:7])
+    assert {w.worker for w in sheet.workers} >= {c.id for c in crew}, sheet
+    try:
+        await phone.month_signoffs(site, day[:5] + day[6])
+        raise AssertionError("a month without its leading zero was accepted")
+    except m.SiteSyncError.Validation as e:
+        assert e.field == "month", e
+    try:
+        await phone.worker_month(crew[0].id, day[:5] + day[6])
+        raise AssertionError("worker_month accepted a month without its leading zero")
+    except m.SiteSyncError.Validation as e:
+        assert e.field == "month", e
+    assert len((await phone.worker_month(crew[0].id, day[:7])).days) >= 1
+    await phone.submit_day(site, day)
+    await phone.sync_now()
+
+    # The site manager's phone: the day waits with its dispute; approving is refused, rejecting is not.
+    manager = await m.SiteSync.open(path + "-manager", url, manager_token, "龙东江")
+    await manager.sync_now()
+    queue = [q for q in await manager.review_queue(site) if q.date == day]
+    assert len(queue) == 1 and queue[0].status == m.DayStatusRecord.SUBMITTED and queue[0].open_disputes == 1, queue
+    try:
+        await manager.approve_day(site, day)
+        raise AssertionError("a day with an open dispute was approved")
+    except m.SiteSyncError.DisputeOpen as e:
+        assert e.dispute == dispute.id, e
+    rejected = await manager.reject_day(site, day, "请先答复异议")
+    assert rejected.status == m.DayStatusRecord.REJECTED, rejected
+    await manager.sync_now()
+
+    # The foreman answers, resubmits; the manager approves; head office sees who did.
+    await phone.sync_now()
+    assert (await phone.day(site, day)).status == m.DayStatusRecord.REJECTED
+    answer = await phone.answer_dispute(site, day, dispute.id, "已核对门禁记录")
+    assert answer.action == "answered" and answer.answers == dispute.id, answer
+    await phone.submit_day(site, day)
+    await phone.sync_now()
+    await manager.sync_now()
+    queue = [q for q in await manager.review_queue(site) if q.date == day]
+    assert len(queue) == 1 and queue[0].open_disputes == 0, queue
+    approved = await manager.approve_day(site, day)
+    assert approved.status == m.DayStatusRecord.APPROVED, approved
+    await manager.sync_now()
+    assert not [q for q in await manager.review_queue(site) if q.date == day]
+    log = get_json(url, manager_token, "/v1/reports/daily-log", site=site, date=day, format="json")
+    assert log["status"] == "approved" and log["approval"]["by_name"] == "龙东江", log["approval"]
+    on_server = get_json(url, manager_token, "/v1/signoffs", site=site, date=day)
+    states = {w["worker"]: w["state"] for w in on_server["workers"]}
+    assert states == {crew[0].id: "signed", crew[1].id: "unsigned", crew[2].id: "unsigned"}, states
+    assert [c["confirmation"]["crew"] for c in on_server["crews"]] == ["site-hz-01/crew-1"], on_server["crews"]
 
 
 async def over_tls(url, token, ca_path, path):

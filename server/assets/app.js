@@ -20,6 +20,12 @@ const T = {
     select_all: "全选", tab_history: "记录", record: "记录项", field: "字段", value: "值", entered_by: "录入人",
     at: "时间", conflict: "冲突", refusals: "被拒绝的修改", rule: "规则", device: "设备",
     cost_to_date: "累计成本", earned: "挣值", cpi: "成本绩效", eac: "预测完工成本", overrun: "超支",
+    tab_signoffs: "签字与照片", day_signoffs: "当日签字", signs_as: "身份", role_worker: "工人", role_crew_leader: "班组长",
+    st_signed: "已签字", st_disputed: "有异议", st_answered: "异议已答复", st_changed_since_signed: "签字后有改动",
+    st_unsigned: "未签字", st_confirmed: "已确认", st_unconfirmed: "未确认", open_disputes: "未答复的异议",
+    dispute_reason: "异议理由", recorded_by: "记录人", to_sign: "本月待签字或重签", days_open: "未签日期",
+    photos: "照片与附件", caption: "说明", not_uploaded: "尚未上传", signature: "签名", tap_consent: "点按确认",
+    dispute: "异议", answer: "答复",
   },
   en: {
     title: "sitesync head office", tab_labor: "Day labor", tab_approvals: "Approvals", tab_progress: "Progress",
@@ -37,6 +43,12 @@ const T = {
     select_all: "Select all", tab_history: "Who entered what", record: "Record", field: "Field", value: "Value", entered_by: "Entered by",
     at: "At", conflict: "Conflict", refusals: "Refused changes", rule: "Rule", device: "Device",
     cost_to_date: "Cost to date", earned: "Earned", cpi: "CPI", eac: "Forecast at completion", overrun: "Over budget",
+    tab_signoffs: "Sign-off & photos", day_signoffs: "The day's sign-off", signs_as: "Signs as", role_worker: "Worker", role_crew_leader: "Crew leader",
+    st_signed: "Signed", st_disputed: "Disputed", st_answered: "Dispute answered", st_changed_since_signed: "Changed since signed",
+    st_unsigned: "Unsigned", st_confirmed: "Confirmed", st_unconfirmed: "Unconfirmed", open_disputes: "Open disputes",
+    dispute_reason: "Reason", recorded_by: "Recorded by", to_sign: "Still to sign or re-sign this month", days_open: "Days open",
+    photos: "Photos and files", caption: "Caption", not_uploaded: "Not uploaded yet", signature: "Signature", tap_consent: "Tap of consent",
+    dispute: "Dispute", answer: "Answer",
   },
 };
 
@@ -162,6 +174,57 @@ const views = {
       <div class="filters"><label>${t("reason")}<input id="reason" type="text"></label>
         <button id="approve" class="primary" type="button">${t("approve")}</button><button id="reject" type="button">${t("reject")}</button></div>` : `<p class="msg">${t("none")}</p>`}
       <p id="decision-msg" class="msg" role="status">${esc(state.flash || "")}</p>`;
+  },
+
+  // One site-day's evidence: where each worker's and crew leader's sign-off stands, the disputes no
+  // one has answered, the month's workers who still have to sign or re-sign, and the day's photos
+  // (thumbnails made by the server from the uploaded bytes).
+  async signoffs() {
+    const site = state.f.site || (state.session.sites[0] || {}).id;
+    if (!site) return `<p class="msg">${t("none")}</p>`;
+    const date = state.f.date, month = state.f.month;
+    const [log, states, sheet, grid] = await Promise.all([
+      api(`/v1/reports/daily-log?${qs({ site, date, format: "json" })}`),
+      api(`/v1/signoffs?${qs({ site, date })}`),
+      api(`/v1/signoffs/sheet?${qs({ site, month })}`),
+      api(`/v1/reports/attendance?${qs({ site, month, include_unapproved: true })}`),
+    ]);
+    const names = new Map(grid.rows.map((r) => [r.worker, r.name]));
+    log.sign_offs.filter((s) => s.role === "worker").forEach((s) => names.set(s.id, s.who));
+    const who = (id) => `${esc(names.get(id) || "")} <small>${esc(id)}</small>`;
+    const when = (at) => at ? new Date(at).toLocaleString(locale()) : "";
+    const badge = (s) => `<span class="status sign-${esc(s)}" data-state="${esc(s)}">${esc(t("st_" + s))}</span>`;
+    // What a state rests on, in the reader's language: the dispute and its answer, or what changed
+    // since the signature (line, field, signed → now).
+    const byWorker = new Map(states.workers.map((w) => [w.worker, w]));
+    const detail = (s) => {
+      const w = byWorker.get(s.id);
+      if (!w) return "";
+      if (s.state === "disputed") return w.open_disputes.map((d) => `${t("dispute")}: ${d.reason}`).join("; ");
+      if (s.state === "answered") {
+        const d = states.events.filter((e) => e.action === "disputed" && e.worker === s.id).pop();
+        const a = d && states.events.filter((e) => e.action === "answered" && e.answers === d.id).pop();
+        return d ? `${t("dispute")}: ${d.reason}; ${t("answer")}: ${a ? a.reason : ""}` : "";
+      }
+      if (s.state === "changed_since_signed") return w.changes.map((c) => `${c.line} ${c.field}: ${c.approved ?? "–"} → ${c.now ?? "–"}`).join("; ");
+      return "";
+    };
+    const signs = log.sign_offs.map((s) => `<tr data-id="${esc(s.id)}"><td>${esc(s.who)} <small>${esc(s.id)}</small></td><td>${esc(t("role_" + s.role))}</td><td>${badge(s.state)}</td><td>${when(s.at)}</td><td>${s.at && s.role === "worker" && s.state !== "disputed" && s.state !== "answered" ? esc(s.image ? t("signature") : t("tap_consent")) : ""}</td><td class="detail">${esc(detail(s))}</td></tr>`).join("");
+    const disputes = states.workers.flatMap((w) => w.open_disputes.map((d) => `<tr><td>${who(w.worker)}</td><td>${esc(d.reason)}</td><td>${esc(d.by)}</td><td>${when(d.at)}</td></tr>`)).join("");
+    const open = sheet.workers.filter((w) => w.state !== "signed");
+    const openRows = open.map((w) => `<tr data-worker="${esc(w.worker)}"><td>${who(w.worker)}</td><td>${badge(w.state)}</td><td>${w.days.filter((d) => d.state !== "signed").map((d) => `${day(d.date)} ${esc(t("st_" + d.state))}`).join("<br>")}</td></tr>`).join("");
+    const photo = (a) => {
+      const img = a.bytes_here && a.media_type.startsWith("image/")
+        ? `<a href="/v1/blobs/${esc(a.sha256)}"><img src="/v1/blobs/${esc(a.sha256)}/thumbnail" alt="${esc(a.caption)}" loading="lazy"></a>`
+        : `<div class="file">${a.bytes_here ? `<a href="/v1/blobs/${esc(a.sha256)}">${esc(a.media_type)}</a>` : esc(t("not_uploaded"))}</div>`;
+      return `<figure data-sha256="${esc(a.sha256)}">${img}<figcaption>${esc(a.caption)}<br><small>${esc(a.by)} · ${when(a.at)}</small></figcaption></figure>`;
+    };
+    const table = (id, heads, rows) => rows ? `<div class="scroll"><table data-testid="${id}"><thead><tr>${heads.map((h) => `<th>${t(h)}</th>`).join("")}</tr></thead><tbody>${rows}</tbody></table></div>` : `<p class="msg" data-testid="${id}">${t("none")}</p>`;
+    return `<h2>${t("tab_signoffs")}</h2><div class="filters">${siteSelect(false)}${input("date", "date")}${input("month", "month", "month")}</div>
+      <h3>${t("day_signoffs")}</h3>${table("signoffs", ["name", "signs_as", "status", "at", "signature", "detail"], signs)}
+      <h3>${t("open_disputes")}</h3>${table("disputes", ["worker", "dispute_reason", "recorded_by", "at"], disputes)}
+      <h3>${t("to_sign")}</h3>${table("to-sign", ["worker", "status", "days_open"], openRows)}
+      <h3>${t("photos")}</h3>${log.attachments.length ? `<div class="photos" data-testid="photos">${log.attachments.map(photo).join("")}</div>` : `<p class="msg" data-testid="photos">${t("none")}</p>`}`;
   },
 
   async progress() {

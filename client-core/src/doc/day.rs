@@ -575,16 +575,7 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    let mut diff = |line: &str, field: &str, a: Option<String>, b: Option<String>| {
-        if a != b {
-            out.push(Amendment {
-                line: line.to_string(),
-                field: field.to_string(),
-                approved: a,
-                now: b,
-            });
-        }
-    };
+    let mut diff = differ(&mut out);
     diff("day", "weather", Some(then.weather.clone()), Some(now.weather.clone()));
     diff("day", "note", Some(then.note.clone()), Some(now.note.clone()));
     diff(
@@ -593,20 +584,14 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
         Some(conflicts_text(&then.info_conflicts)),
         Some(conflicts_text(&now.info_conflicts)),
     );
+    // An opaque closure may have a destructor: drop it by hand to end its borrow of `out`.
+    drop(diff);
+    // Labor lines compare exactly as a worker's signature compares them.
     let ids: std::collections::BTreeSet<&String> = then.labor.keys().chain(now.labor.keys()).collect();
     for id in ids {
-        let a = then
-            .labor
-            .get(id)
-            .filter(|l| shown(l.deleted, &l.conflicts))
-            .map(labor_fields);
-        let b = now
-            .labor
-            .get(id)
-            .filter(|l| shown(l.deleted, &l.conflicts))
-            .map(labor_fields);
-        diff_fields(&mut diff, id, a, b);
+        out.extend(labor_line_changes(id, then.labor.get(id), now.labor.get(id)));
     }
+    let mut diff = differ(&mut out);
     let ids: std::collections::BTreeSet<&String> = then.progress.keys().chain(now.progress.keys()).collect();
     for id in ids {
         let a = then
@@ -659,6 +644,7 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
         };
         diff_fields(&mut diff, id, fields(&then), fields(now));
     }
+    drop(diff);
     Ok(out)
 }
 
@@ -666,7 +652,16 @@ pub(crate) fn amendments(doc: &Automerge, now: &DayContent) -> Result<Vec<Amendm
 /// terms of [`amendments`]: what a worker's signature compares (see `doc/signoff.rs`).
 pub(crate) fn labor_line_changes(id: &str, then: Option<&LaborLine>, now: Option<&LaborLine>) -> Vec<Amendment> {
     let mut out = Vec::new();
-    let mut diff = |line: &str, field: &str, a: Option<String>, b: Option<String>| {
+    let mut diff = differ(&mut out);
+    let fields = |l: Option<&LaborLine>| l.filter(|l| shown(l.deleted, &l.conflicts)).map(labor_fields);
+    diff_fields(&mut diff, id, fields(then), fields(now));
+    drop(diff);
+    out
+}
+
+/// A sink for field differences: pushes an [`Amendment`] onto `out` when the two values differ.
+fn differ(out: &mut Vec<Amendment>) -> impl FnMut(&str, &str, Option<String>, Option<String>) + '_ {
+    |line, field, a, b| {
         if a != b {
             out.push(Amendment {
                 line: line.to_string(),
@@ -675,10 +670,7 @@ pub(crate) fn labor_line_changes(id: &str, then: Option<&LaborLine>, now: Option
                 now: b,
             });
         }
-    };
-    let fields = |l: Option<&LaborLine>| l.filter(|l| shown(l.deleted, &l.conflicts)).map(labor_fields);
-    diff_fields(&mut diff, id, fields(then), fields(now));
-    out
+    }
 }
 
 /// Whether a line is shown: not deleted, or deleted while another phone edited it (a conflict on

@@ -202,6 +202,17 @@ impl Store {
             .collect())
     }
 
+    /// Reads who this device is from the file when this handle does not know it yet: another
+    /// handle on the same file (the mobile bindings sync on their own) may have learnt it from the
+    /// server since this one opened, and a write made without it names no device (a sign-off says
+    /// `local`), skips the check of the writer's rights, and is refused by the server as forged.
+    pub(crate) fn refresh_author(&mut self) -> Result<()> {
+        if self.author.is_none() {
+            self.author = stored_author(self.db())?;
+        }
+        Ok(())
+    }
+
     /// Records who the server says this device is; from then on every write is checked against
     /// that user's rights before it is made, and names the user.
     pub fn set_author(&mut self, author: &Author) -> Result<()> {

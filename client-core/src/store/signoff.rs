@@ -41,8 +41,9 @@ fn month_text(d: NaiveDate) -> String {
 
 impl Store {
     /// The device sign-offs are taken on: the enrolled device, or `local` before `init`.
-    fn signing_device(&self) -> String {
-        self.author().map_or_else(|| "local".to_string(), |a| a.device.clone())
+    fn signing_device(&mut self) -> Result<String> {
+        self.refresh_author()?;
+        Ok(self.author().map_or_else(|| "local".to_string(), |a| a.device.clone()))
     }
 
     /// The days of `period` to write on, with the lines each has for `who` (a worker's or a crew's).
@@ -100,7 +101,7 @@ impl Store {
         make: impl Fn(SignoffEvent, Vec<LineId>) -> SignoffEvent,
     ) -> Result<Vec<SignoffEvent>> {
         let ids: Vec<DocId> = days.iter().map(|(d, _)| DocId::Day(site.clone(), *d)).collect();
-        let (user, device) = (self.user.clone(), self.signing_device());
+        let (user, device) = (self.user.clone(), self.signing_device()?);
         let mut events = Vec::new();
         for (id, (date, lines)) in ids.iter().zip(days) {
             let base = self

@@ -172,3 +172,31 @@ fn a_site_that_requires_crew_confirmation_refuses_to_submit_without_it() {
     }
     assert_eq!(a.submit_day(&hz(), date).unwrap().status, DayStatus::Submitted);
 }
+
+/// Two handles on one phone's file, as the mobile bindings hold them (sync runs on its own): the
+/// first opened before the second learnt from the server who the device is. A signature taken on
+/// the first names that device, not `local` (which the server refuses as forged, and the phone
+/// then drops with every later change of the day).
+#[test]
+fn a_handle_opened_before_the_device_was_known_signs_as_that_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = phone(&dir, "崔贵", true);
+    let mut syncing = Store::open(dir.path().join("崔贵.sqlite3")).unwrap();
+    syncing
+        .set_author(&sitesync_core::rules::Author {
+            device: "d-foreman-phone".into(),
+            user_id: "u-foreman-hz-01".into(),
+            user_name: "崔贵".into(),
+            org: "org-zhuyuan".into(),
+            role: sitesync_core::rules::Role::Foreman,
+            all_sites: false,
+            sites: vec!["site-hz-01".into()],
+            system: false,
+        })
+        .unwrap();
+    let date = "2026-09-03";
+    let worker = first.day(&hz(), d(date)).unwrap().labor[0].worker.clone();
+    let signed = first.sign_off(&hz(), Period::Day(d(date)), &worker, None).unwrap();
+    assert_eq!(signed[0].device, "d-foreman-phone");
+    assert_eq!(first.author().map(|a| a.user_id.as_str()), Some("u-foreman-hz-01"));
+}

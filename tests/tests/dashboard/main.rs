@@ -1,5 +1,6 @@
 //! The head-office dashboard in a real headless Chromium: sign in, see a foreman's fresh entry
-//! appear live, approve a day, download the Excel file. Screenshots of each page are kept in
+//! appear live, approve a day, download the Excel file; a day's sign-off states, open disputes, the
+//! month's workers still to sign and the day's photo thumbnails, in both languages. Screenshots of each page are kept in
 //! `target/screenshots/`. Needs Debian's `chromium` and `chromium-driver` (installed by `.ci/run`):
 //! `cargo test -p sitesync-tests --test dashboard -- --ignored`.
 
@@ -192,6 +193,231 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
         )
         .await;
     assert_eq!(after, 401, "signed out");
+    let left = browser.close();
+    assert!(left.is_empty(), "the browser outlived its test: {left:?}");
+    server.stop().await;
+}
+
+/// A PNG of `px` × `px` pixels (a real image, so the server can make a thumbnail of it).
+fn png(px: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(px, px, |x, y| image::Rgb([(x * 7) as u8, (y * 13) as u8, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// The sign-off page: five workers of today in each of the five states a worker's day can be in
+/// (signed, disputed, dispute answered, changed since signed, unsigned), the open dispute with its
+/// reason, the month's list of who still has to sign (the one who signed his month is not on it), an uploaded
+/// photo drawn from the server's thumbnail and a file not uploaded yet; a signature taken on the
+/// phone while the page is open appears without reloading; every label in Chinese and in English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian chromium and chromium-driver; run by .ci/run"]
+async fn head_office_sees_the_days_sign_off_disputes_and_photos() {
+    use sitesync_core::attachments::Target;
+    use sitesync_core::labor::LaborPatch;
+    use sitesync_core::store::Period;
+    use sitesync_core::store::attachments::AttachRequest;
+    use sitesync_core::sync::blobs::sync_blobs;
+
+    assert!(
+        Browser::available(),
+        "install chromium and chromium-driver (Debian packages)"
+    );
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut foreman = phone(
+        dir.path(),
+        "崔贵",
+        &server.url(),
+        &server.device("u-foreman-hz-01").await,
+    );
+    sync_once(&mut foreman).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let site = SiteId::new("site-hz-01").unwrap();
+    let item = WorkItemId::new("site-hz-01/wi-4.1").unwrap();
+    let w = |id: &str| WorkerId::new(id).unwrap();
+    let mut lines = Vec::new();
+    for worker in ["w-0001", "w-0002", "w-0003", "w-0004", "w-0005"] {
+        let e = sitesync_core::store::entry(
+            site.clone(),
+            today,
+            w(worker),
+            item.clone(),
+            WorkDays::parse("1.0").unwrap(),
+        );
+        lines.push(foreman.add_labor(&e, None).unwrap());
+    }
+    let on_day = || Period::Day(today);
+    foreman
+        .sign_off(&site, on_day(), &w("w-0001"), Some(b"\x89PNG strokes"))
+        .unwrap();
+    // The attendance sheet asks for the month's signature (the wage rules' monthly one): w-0001 gives
+    // it, the others have not.
+    foreman
+        .sign_off(&site, Period::Month(today), &w("w-0001"), None)
+        .unwrap();
+    foreman.dispute(&site, on_day(), &w("w-0002"), "只干了半天").unwrap();
+    let answered = foreman
+        .dispute(&site, on_day(), &w("w-0003"), "少记了加班")
+        .unwrap()
+        .remove(0);
+    foreman
+        .answer_dispute(&site, today, &answered.id, "已补记加班两小时")
+        .unwrap();
+    foreman.sign_off(&site, on_day(), &w("w-0004"), None).unwrap();
+    let patch = LaborPatch {
+        work_days: Some(WorkDays::parse("0.5").unwrap()),
+        ..LaborPatch::default()
+    };
+    foreman.edit_labor(&lines[3].id, &patch, None).unwrap();
+    let attach = |store: &mut sitesync_core::Store, bytes: &[u8], name: &str, caption: &str| {
+        store
+            .attach(&AttachRequest {
+                site: site.clone(),
+                date: today,
+                bytes,
+                file_name: name,
+                caption,
+                target: Target::Day,
+                gps: None,
+                amend: None,
+            })
+            .unwrap()
+            .sha256
+    };
+    let photo = attach(&mut foreman, &png(400), "IMG_0001.png", "钢筋绑扎");
+    sync_once(&mut foreman).await.unwrap();
+    assert_eq!(sync_blobs(&mut foreman, false).await.unwrap().uploaded, 1);
+    let pending = attach(&mut foreman, b"delivery note", "note.txt", "送货单");
+    sync_once(&mut foreman).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.goto(&server.url()).await;
+    browser.wait_text("#signin-title", "登录").await;
+    browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             window.cspViolations = [];
+             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+             done(true);",
+        )
+        .await;
+    browser.type_into("#token", &server.device("u-office-1").await).await;
+    browser.click("#signin-btn").await;
+    browser.wait_text("[data-testid=labor-table]", "合计").await;
+    browser.click("[data-view=signoffs]").await;
+
+    // Each worker's state, by worker id, as the page shows it.
+    let states = || async {
+        browser
+            .run_async(
+                "const done = arguments[arguments.length - 1];
+                 done(Object.fromEntries([...document.querySelectorAll('[data-testid=signoffs] tr[data-id^=w-]')]
+                   .map((r) => [r.dataset.id, r.querySelector('[data-state]').textContent])));",
+            )
+            .await
+    };
+    browser.wait_text("[data-testid=signoffs]", "未签字").await;
+    assert_eq!(
+        states().await,
+        serde_json::json!({
+            "w-0001": "已签字", "w-0002": "有异议", "w-0003": "异议已答复",
+            "w-0004": "签字后有改动", "w-0005": "未签字",
+        })
+    );
+    let table = browser.wait_text("[data-testid=signoffs]", "班组长").await;
+    assert!(
+        table.contains("异议: 少记了加班; 答复: 已补记加班两小时"),
+        "the answered dispute with its answer: {table}"
+    );
+    assert!(table.contains("work_days_centi"), "what changed since signing: {table}");
+    let disputes = browser.wait_text("[data-testid=disputes]", "只干了半天").await;
+    assert!(
+        !disputes.contains("少记了加班"),
+        "an answered dispute is not open: {disputes}"
+    );
+    let to_sign = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             done([...document.querySelectorAll('[data-testid=to-sign] tr[data-worker]')].map((r) => r.dataset.worker));",
+        )
+        .await;
+    assert_eq!(to_sign, serde_json::json!(["w-0002", "w-0003", "w-0004", "w-0005"]));
+
+    // The uploaded photo is drawn from the server's thumbnail (at most 256 px); the file whose bytes
+    // are still on the phone is listed as not uploaded.
+    let photos = browser.wait_text("[data-testid=photos]", "钢筋绑扎").await;
+    assert!(photos.contains("送货单") && photos.contains("尚未上传"), "{photos}");
+    let drawn = browser
+        .run_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const img = document.querySelector('[data-sha256=\"{photo}\"] img');
+             const check = () => img.complete ? done([img.naturalWidth, img.getAttribute('src')]) : setTimeout(check, 50);
+             check();"
+        ))
+        .await;
+    assert_eq!(drawn[0], 256, "the thumbnail was drawn: {drawn}");
+    assert_eq!(drawn[1], format!("/v1/blobs/{photo}/thumbnail"));
+    let none = browser
+        .run_async(&format!(
+            "arguments[arguments.length - 1](document.querySelectorAll('[data-sha256=\"{pending}\"] img').length);"
+        ))
+        .await;
+    assert_eq!(none, 0, "no picture for bytes the server lacks");
+    browser.screenshot(&shots().join("6-signoffs.png")).await;
+
+    // A signature taken on the phone now reaches the open page live.
+    foreman.sign_off(&site, on_day(), &w("w-0005"), None).unwrap();
+    sync_once(&mut foreman).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while states().await["w-0005"] != "已签字" {
+        assert!(tokio::time::Instant::now() < deadline, "the signature never appeared");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Every label has its English, and no key is shown untranslated in either language.
+    let untranslated = "const done = arguments[arguments.length - 1];
+         const keys = new Set(Object.keys(T.zh));
+         const missing = [...keys].filter((k) => !(k in T.en)).concat(Object.keys(T.en).filter((k) => !keys.has(k)));
+         const raw = (document.querySelector('#view').innerText.match(/[a-z]+_[a-z_]+/g) || []).filter((w) => keys.has(w) || /^(st|role)_/.test(w));
+         done({ missing, raw });";
+    assert_eq!(
+        browser.run_async(untranslated).await,
+        serde_json::json!({ "missing": [], "raw": [] })
+    );
+    browser.click("#lang").await;
+    browser.wait_text("#view h2", "Sign-off & photos").await;
+    let to_sign = browser.wait_text("[data-testid=to-sign]", "Unsigned").await;
+    assert!(to_sign.contains("Disputed"), "{to_sign}");
+    assert_eq!(
+        states().await,
+        serde_json::json!({
+            "w-0001": "Signed", "w-0002": "Disputed", "w-0003": "Dispute answered",
+            "w-0004": "Changed since signed", "w-0005": "Signed",
+        })
+    );
+    let page = browser.wait_text("#view", "Open disputes").await;
+    for label in [
+        "The day's sign-off",
+        "Crew leader",
+        "Still to sign or re-sign this month",
+        "Photos and files",
+        "Not uploaded yet",
+        "Dispute: 只干了半天",
+        "Answer: 已补记加班两小时",
+    ] {
+        assert!(page.contains(label), "{label:?} missing: {page}");
+    }
+    assert_eq!(
+        browser.run_async(untranslated).await,
+        serde_json::json!({ "missing": [], "raw": [] })
+    );
+    browser.screenshot(&shots().join("7-signoffs-en.png")).await;
+    let violations = browser
+        .run_async("arguments[arguments.length - 1](window.cspViolations);")
+        .await;
+    assert_eq!(violations, serde_json::json!([]), "content security policy violations");
     let left = browser.close();
     assert!(left.is_empty(), "the browser outlived its test: {left:?}");
     server.stop().await;
