@@ -15,7 +15,7 @@
 //!   work-days (equally if none has work-days). Each line's share is priced at the piece rate in
 //!   force for its worker ([`PieceRate`]: the worker's own, else the crew's, else the site's). The
 //!   progress line's pay is the exact sum rounded half away from zero once, and shared out by largest
-//!   remainder (ties to the earlier line id): the workers' piece pay for a progress line adds up to
+//!   remainder (ties to the earlier worker id): the workers' piece pay for a progress line adds up to
 //!   that line's pay to the fen, so piecework pay and progress can never disagree. A piecework line
 //!   with no rate in force is unpaid and listed in [`PaySheet::unpriced`].
 //! - A worker is counted under [`resolve_worker`] (one place, so merged workers from the field count
@@ -250,7 +250,7 @@ pub fn piece_pay_of_day(
         if lines.is_empty() {
             continue;
         }
-        lines.sort_by(|a, b| a.id.cmp(&b.id));
+        lines.sort_by(|a, b| (&a.worker, &a.id).cmp(&(&b.worker, &b.id)));
         let weights: Vec<i128> = if lines.iter().all(|l| l.work_days.centi() == 0) {
             vec![1; lines.len()]
         } else {
