@@ -225,7 +225,12 @@ pub(super) fn blob_put(t: &Target<'_>) -> Req {
 
 pub(super) fn pay(t: &Target<'_>) -> Req {
     let crew = format!("{}/crew-1", t.site);
-    query(&[("site", t.site), ("crew", &crew), ("from", "2026-11-01"), ("to", "2026-11-30")])
+    query(&[
+        ("site", t.site),
+        ("crew", &crew),
+        ("from", "2026-11-01"),
+        ("to", "2026-11-30"),
+    ])
 }
 
 pub(super) fn sheet(t: &Target<'_>) -> Req {
