@@ -1,12 +1,14 @@
 //! Advances, piece rates and pay sheets on the store (issue #20; the computation is `crate::pay`).
 //! Every write validates first, writes nothing on error, and is durable when it returns.
 
+use std::collections::BTreeMap;
+
 use chrono::{NaiveDate, Utc};
 
 use super::Store;
 use crate::doc::{day, heads_parse};
 use crate::error::{Error, Result};
-use crate::ids::{CrewId, DocId, SiteId, WorkerId};
+use crate::ids::{CrewId, DocId, SiteId, WorkItemId, WorkerId};
 use crate::labor::{DayStatus, ReviewAction};
 use crate::pay::{self, ADVANCE_PREFIX, Advance, ApprovedDay, MAX_PERIOD_DAYS, PaySheet, PieceRate, PieceScope};
 use crate::units::Fen;
@@ -160,6 +162,70 @@ impl Store {
             }
         }
         Ok(pay::sheet(&roster, &rates, crew, from, to, &approved, unapproved))
+    }
+
+    /// Piecework pay booked per work item of `site` on every day up to `to` (inclusive), in fen: as
+    /// each day stands, or (`approved_only`) as approved. The same figures as the pay sheets' piece
+    /// pay (each progress line's pay, shared out), summed by work item: the piecework term of cost
+    /// against budget. A site without piece rates reads no day at all.
+    pub fn piece_pay_by_item(
+        &mut self,
+        site: &SiteId,
+        to: NaiveDate,
+        approved_only: bool,
+    ) -> Result<BTreeMap<WorkItemId, i64>> {
+        let roster = self.roster(site)?;
+        let rates = self.piece_rates(site)?;
+        let mut out = BTreeMap::new();
+        if rates.is_empty() {
+            return Ok(out);
+        }
+        let dates: Vec<NaiveDate> = self
+            .doc_ids()?
+            .into_iter()
+            .filter_map(|id| match id {
+                DocId::Day(s, d) if &s == site && d <= to => Some(d),
+                _ => None,
+            })
+            .collect();
+        for date in dates {
+            let day = if approved_only {
+                match self.pay_day(site, date)? {
+                    PayDay::Approved(d) => d,
+                    _ => continue,
+                }
+            } else {
+                let read = self.read_doc(&DocId::Day(site.clone(), date), |doc| {
+                    let now = day::read(doc, None)?;
+                    Ok(ApprovedDay {
+                        date,
+                        labor: now
+                            .labor
+                            .into_values()
+                            .filter(|l| day::shown(l.deleted, &l.conflicts))
+                            .collect(),
+                        progress: now
+                            .progress
+                            .into_values()
+                            .filter(|l| day::shown(l.deleted, &l.conflicts))
+                            .collect(),
+                        advances: Vec::new(),
+                    })
+                })?;
+                match read {
+                    Some(d) => d,
+                    None => continue,
+                }
+            };
+            let (pay, _) = pay::piece_pay_of_day(&roster, &rates, &day);
+            for l in &day.labor {
+                if let Some(fen) = pay.get(l.id.as_str()) {
+                    let sum = out.entry(l.work_item.clone()).or_insert(0i64);
+                    *sum = sum.saturating_add(*fen);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One day as a pay period reads it.

@@ -205,6 +205,29 @@ fn a_crews_september_pay_sheet_equals_an_independent_recomputation() {
 }
 
 #[test]
+fn piece_pay_by_work_item_is_the_sheets_piece_pay() {
+    let (_dir, mut s) = september();
+    let mut sheets = 0;
+    for crew in ["site-hz-01/crew-2", "site-hz-01/crew-3"] {
+        sheets += s
+            .pay_sheet(&hz(), &CrewId::new(crew).unwrap(), d("2026-09-01"), d("2026-09-30"))
+            .unwrap()
+            .total
+            .piece_pay_fen;
+    }
+    let approved = s.piece_pay_by_item(&hz(), d("2026-09-30"), true).unwrap();
+    assert_eq!(
+        approved.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["site-hz-01/wi-3.2"]
+    );
+    assert_eq!(approved.values().sum::<i64>(), sheets);
+    // As the days stand, the September days read the same (nothing changed since approval).
+    assert_eq!(s.piece_pay_by_item(&hz(), d("2026-09-30"), false).unwrap(), approved);
+    // Up to a date before any piecework: nothing.
+    assert!(s.piece_pay_by_item(&hz(), d("2026-08-31"), true).unwrap().is_empty());
+}
+
+#[test]
 fn piece_pay_adds_up_to_each_progress_lines_pay() {
     // One price site-wide: every progress line's pay, shared over both crews, sums to quantity ×
     // price rounded once.
