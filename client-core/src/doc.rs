@@ -15,6 +15,7 @@
 
 pub(crate) mod day;
 pub(crate) mod okr;
+pub(crate) mod pay;
 pub(crate) mod signoff;
 pub(crate) mod site;
 

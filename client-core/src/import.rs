@@ -1,5 +1,7 @@
 //! The company data set's file shapes (`company.json`, `logs.json`) and importing them into a store.
 
+mod pay;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -13,6 +15,8 @@ use crate::labor::{DayStatus, LaborKind, LaborLine, ProgressLine};
 use crate::roster::{Crew, Roster, Site, WorkItem, Worker};
 use crate::store::Store;
 use crate::units::{Fen, Minutes, Quantity, WorkDays};
+
+pub use pay::{FixtureAdvance, FixtureRate, PayFixtures, PieceworkSpan};
 
 /// `company.json`: the org, its trades, sites with rosters and work items, and users.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -389,7 +393,7 @@ impl Store {
         Ok(summary)
     }
 
-    /// Imports `DIR/company.json` and, if present, `DIR/logs.json`.
+    /// Imports `DIR/company.json` and, if present, `DIR/logs.json` and then `DIR/pay.json`.
     pub fn import_dir(&mut self, dir: &Path) -> Result<ImportSummary> {
         let company: Company = read_json(&dir.join("company.json"))?;
         let mut summary = self.import_company(&company)?;
@@ -401,6 +405,10 @@ impl Store {
             summary.labor_lines = s.labor_lines;
             summary.progress_lines = s.progress_lines;
             summary.approved_skipped = s.approved_skipped;
+        }
+        let pay = dir.join("pay.json");
+        if pay.exists() {
+            self.import_pay(&read_json(&pay)?)?;
         }
         Ok(summary)
     }

@@ -36,6 +36,7 @@ pub mod ids;
 pub mod import;
 pub mod labor;
 pub mod okr;
+pub mod pay;
 pub mod report;
 pub mod roster;
 pub mod rules;

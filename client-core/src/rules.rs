@@ -17,7 +17,8 @@
 //! | site-day | `reviews`, action `approved` while a dispute the author saw, or one the server holds, is unanswered | nobody |
 //! | site-day | an existing review record | nobody (the trail is append-only) |
 //! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
-//! | site master | everything | head office, admin, the server |
+//! | site-day | `day` records `adv-*` (advances, #20) | as `labor`: locked once the day is approved; `entered_by` names the writer |
+//! | site master | everything (piece rates `info` records `piece-rate:*` included, #20) | head office, admin, the server |
 //! | OKR cycle | `cycle`, `objectives`, `key_results`, `reviews` | head office, admin of the cycle's org |
 //! | OKR cycle | a key result's `override_status`/`override_note` | its owner, head office |
 //! | OKR cycle | `checkins` | the key result's owner, head office; author `system` only the server |
@@ -273,7 +274,7 @@ fn author_field(table: &str, field: &str) -> bool {
         ("labor" | "progress" | "delays", "entered_by")
             | ("reviews", "by")
             | ("checkins", "author")
-            | ("day", "added_by")
+            | ("day", "added_by" | "entered_by")
     )
 }
 

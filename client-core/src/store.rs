@@ -21,6 +21,7 @@ mod day_log;
 mod maintenance;
 mod merge;
 mod okr;
+mod pay;
 pub mod projection;
 pub mod queries;
 pub mod rows;
@@ -46,6 +47,7 @@ use crate::ids::DocId;
 
 pub use day_log::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
+pub use pay::NewAdvance;
 pub use queries::{Totals, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};

@@ -327,6 +327,54 @@ pub fn delay(site: &SiteId, d: &Delay, roster: &Roster) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// An advance of `site` (issue #20): more than zero and at most [`crate::pay::MAX_ADVANCE_FEN`], to a
+/// worker on the roster, an id `adv-` and 32 hex digits, and a paragraph of note at most.
+pub fn advance(site: &SiteId, a: &crate::pay::Advance, roster: &Roster) -> Result<(), Invalid> {
+    on_roster(site, roster)?;
+    let hex = a.id.strip_prefix(crate::pay::ADVANCE_PREFIX).unwrap_or_default();
+    if !(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(Invalid::Malformed {
+            field: "id",
+            reason: format!("{:?} is not adv- and 32 hex digits", a.id),
+        });
+    }
+    if !(1..=crate::pay::MAX_ADVANCE_FEN).contains(&a.amount.fen()) {
+        return Err(Invalid::range(
+            "amount",
+            format!(
+                "{} fen is not within 1 ..= {} (¥1,000,000)",
+                a.amount.fen(),
+                crate::pay::MAX_ADVANCE_FEN
+            ),
+        ));
+    }
+    if roster.worker(&a.worker).is_none() {
+        return Err(Invalid::NotOnRoster {
+            field: "worker",
+            id: a.worker.to_string(),
+        });
+    }
+    for (field, text) in [("note", &a.note), ("paid_by", &a.paid_by)] {
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(Invalid::range(field, format!("more than {MAX_TEXT_CHARS} characters")));
+        }
+    }
+    Ok(())
+}
+
+/// A piece rate of `site`: a price within [`MAX_RATE_FEN`] per unit, a work item of the site's, a
+/// start date (if any) in the plan window. (Whether the crew or worker is on the roster is checked
+/// where the roster is at hand, on the phone; the server holds a site document's records to their
+/// own shape, as it does workers.)
+pub fn piece_rate(site: &SiteId, r: &crate::pay::PieceRate) -> Result<(), Invalid> {
+    of_site("work_item", site, r.work_item.as_str())?;
+    rate("price", r.price.fen())?;
+    if let Some(d) = r.from {
+        plan_date("from", d)?;
+    }
+    Ok(())
+}
+
 /// The roster given is the site's own (a caller's mistake otherwise, reported like a stranger).
 fn on_roster(site: &SiteId, roster: &Roster) -> Result<(), Invalid> {
     if &roster.site.id != site {

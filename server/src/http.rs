@@ -9,6 +9,7 @@ pub mod caller;
 pub mod dashboard;
 pub mod extract;
 pub mod history;
+pub mod pay;
 pub mod reports;
 pub mod session;
 pub mod signoffs;

@@ -26,6 +26,7 @@ pub mod export;
 pub mod files;
 pub mod http;
 pub mod limits;
+pub mod pay;
 pub mod push;
 pub mod report;
 pub mod state;
@@ -83,6 +84,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::daily_log_report))
         .routes(routes!(reports::anomaly_report))
         .routes(routes!(reports::okr_report))
+        .routes(routes!(http::pay::pay_sheet))
         .routes(routes!(approvals::decide, approvals::queue))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))

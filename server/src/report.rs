@@ -259,7 +259,7 @@ impl Attendance {
 }
 
 /// A sign-off state as the printed sheet says it: Chinese for the site, the API's name after it.
-fn signoff_text(s: SignoffState) -> &'static str {
+pub(crate) fn signoff_text(s: SignoffState) -> &'static str {
     match s {
         SignoffState::Unsigned => "未签 unsigned",
         SignoffState::Signed => "已签 signed",

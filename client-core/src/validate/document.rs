@@ -188,6 +188,11 @@ fn day_record(
         "day" if rec.starts_with(crate::attachments::RECORD_PREFIX) => {
             crate::doc::day::attachment_record(rec, r, true)?;
         }
+        "day" if rec.starts_with(crate::pay::ADVANCE_PREFIX) => {
+            if let Some(a) = crate::doc::pay::advance_record(rec, r, true)? {
+                validate::advance(site, &a, roster(site, cx)?)?;
+            }
+        }
         _ => texts(r, &["weather", "note"])?,
     }
     Ok(())
@@ -281,6 +286,9 @@ fn plan(field: &'static str, text: &str) -> Result<Option<NaiveDate>, Invalid> {
 fn site_record(site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), Invalid> {
     let id_err = |field: &'static str| move |e: crate::Error| malformed(field, e.to_string());
     match table {
+        "info" if rec.starts_with(crate::pay::PIECE_RATE_PREFIX) => {
+            validate::piece_rate(site, &crate::doc::pay::piece_rate_record(rec, r, true)?)
+        }
         "info" => {
             if rec == "site" {
                 let named = r.str_strict("id")?;

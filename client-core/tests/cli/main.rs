@@ -9,6 +9,7 @@ mod entry;
 mod language;
 mod logging;
 mod names;
+mod pay;
 mod report;
 mod signoff;
 mod store;

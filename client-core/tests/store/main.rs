@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod merge;
 mod okr;
+mod pay;
 mod projection;
 mod props;
 mod queries;

@@ -47,7 +47,12 @@ fn non_negative(name: &str, value: Option<f64>, default: f64) -> Result<f64> {
 pub const MAX_ANOMALY_DAYS: i64 = 732;
 
 /// Sends a report in the asked format.
-fn deliver<T: Serialize>(format: Format, name: &str, report: &T, table: impl FnOnce() -> Table) -> Result<Response> {
+pub(crate) fn deliver<T: Serialize>(
+    format: Format,
+    name: &str,
+    report: &T,
+    table: impl FnOnce() -> Table,
+) -> Result<Response> {
     Ok(match format {
         Format::Json => Json(report).into_response(),
         Format::Csv => {

@@ -14,6 +14,7 @@ mod hostile;
 mod idle_memory;
 mod limits;
 mod live;
+mod pay;
 mod sans_io;
 mod sessions;
 mod signoff;

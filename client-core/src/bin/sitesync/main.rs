@@ -13,6 +13,7 @@ mod labor;
 mod locale;
 mod msg;
 mod okr;
+mod pay;
 mod render;
 mod report;
 mod review;
@@ -105,6 +106,13 @@ enum Command {
     /// The printable 施工日志 of a site-day as PDF (weather, crews and headcount, labor lines,
     /// progress against plan, delays, note, sign-offs, photos, the approval), or its JSON.
     DailyLog(report::DailyLogArgs),
+    /// Record an advance (借支) handed to a worker on a day; locked with the day once approved.
+    Advance(pay::AdvanceArgs),
+    /// Set a piecework unit price (包工单价) for a work item: site-wide, per crew or per worker.
+    PieceRate(pay::PieceRateArgs),
+    /// A crew's pay sheet over a date range from approved days: work-days, hours, day, overtime
+    /// and piece pay, advances, net; lists the days not yet approved.
+    Pay(pay::PayArgs),
     /// OKRs: cycles, objectives, key results, check-ins, reviews.
     #[command(subcommand)]
     Okr(okr::OkrCmd),
@@ -237,6 +245,9 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Month(args) => report::month(store, out, args),
         Command::DailyLog(args) => report::daily_log(store, out, args),
         Command::Okr(cmd) => okr::okr(store, out, cmd),
+        Command::Advance(args) => pay::advance(store, out, args),
+        Command::PieceRate(args) => pay::piece_rate(store, out, args),
+        Command::Pay(args) => pay::pay(store, out, args),
         Command::Init(args) => store::init(store, out, path, args),
         Command::Sync { watch } => sync::sync(store, out, watch),
         Command::Status { json } => sync::status(store, out, json),

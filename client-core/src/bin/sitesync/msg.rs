@@ -55,6 +55,23 @@ pub enum Msg<'a> {
         to: &'a str,
     },
     CopySkipped(&'a str),
+    AdvanceRecorded {
+        worker: &'a str,
+        amount: &'a str,
+        date: &'a str,
+        id: &'a str,
+    },
+    PieceRateSet {
+        key: &'a str,
+        price: &'a str,
+    },
+    /// Days of a pay period left out because they are not approved, comma-separated.
+    PayUnapproved(&'a str),
+    PayUnpriced {
+        date: &'a str,
+        worker: &'a str,
+        work_item: &'a str,
+    },
     /// A line's work-days changed without `--hours`, and the store moved its default hours along.
     HoursFollow {
         work_days: &'a str,

@@ -48,6 +48,9 @@ pub(super) const ORG_READ: [Expect; 12]      = [E401, E401, E401, OK,   OK,   OK
 pub(super) const DECIDE: [Expect; 12]        = [E401, E401, E401, E403, E403, OK,   ITEM, OK,   OK,   ITEM, E403, ITEM];
 #[rustfmt::skip]
 pub(super) const ADMIN: [Expect; 12]         = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, E403];
+/// Pay sheets: head office, admins, and managers of the site; not foremen (issue #20).
+#[rustfmt::skip]
+pub(super) const PAY_READ: [Expect; 12]      = [E401, E401, E401, E403, E403, OK,   E403, OK,   OK,   E403, E403, E403];
 /// Head office and admins, each of their own org (the refusal log).
 #[rustfmt::skip]
 pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
@@ -220,6 +223,16 @@ pub(super) fn blob_put(t: &Target<'_>) -> Req {
     r
 }
 
+pub(super) fn pay(t: &Target<'_>) -> Req {
+    let crew = format!("{}/crew-1", t.site);
+    query(&[
+        ("site", t.site),
+        ("crew", &crew),
+        ("from", "2026-11-01"),
+        ("to", "2026-11-30"),
+    ])
+}
+
 pub(super) fn sheet(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("month", "2026-11")])
 }
@@ -289,6 +302,10 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/reports/anomalies",             Some("json"),  Nothing,      anomalies,  SITE_READ),
         row(Get,       "/v1/reports/anomalies",             Some("csv"),   Nothing,      anomalies,  SITE_READ),
         row(Get,       "/v1/reports/anomalies",             Some("xlsx"),  Nothing,      anomalies,  SITE_READ),
+        // The pay sheet of a crew: head office and the site's managers, in every format.
+        row(Get,       "/v1/pay",                           Some("json"),  Nothing,      pay,        PAY_READ),
+        row(Get,       "/v1/pay",                           Some("csv"),   Nothing,      pay,        PAY_READ),
+        row(Get,       "/v1/pay",                           Some("xlsx"),  Nothing,      pay,        PAY_READ),
         // The OKR board: every member of the org, never another org.
         row(Get,       "/v1/reports/okr",                   Some("json"),  Nothing,      okr,        ORG_READ),
         row(Get,       "/v1/reports/okr",                   Some("csv"),   Nothing,      okr,        ORG_READ),

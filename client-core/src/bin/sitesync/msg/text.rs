@@ -105,6 +105,31 @@ impl fmt::Display for Msg<'_> {
                 let n = Count(*lines, Line);
                 tr!(f, "copied {n} from {from} to {to}", "已从 {from} 复制 {n} 到 {to}")
             }
+            Msg::AdvanceRecorded {
+                worker,
+                amount,
+                date,
+                id,
+            } => tr!(
+                f,
+                "advance of {amount} to {worker} on {date} recorded ({id})",
+                "已记录 {worker} {date} 借支 {amount}（{id}）"
+            ),
+            Msg::PieceRateSet { key, price } => tr!(
+                f,
+                "piece rate {key}: {price} per unit",
+                "包工单价 {key}：每单位 {price}"
+            ),
+            Msg::PayUnapproved(days) => tr!(f, "not counted, not approved: {days}", "以下日期未审批，未计入：{days}"),
+            Msg::PayUnpriced {
+                date,
+                worker,
+                work_item,
+            } => tr!(
+                f,
+                "no piece rate for {worker} on {work_item} on {date}: that share is unpaid",
+                "{date} {worker} 在 {work_item} 的包工没有单价，该部分未计工资"
+            ),
             Msg::CopySkipped(names) => tr!(
                 f,
                 "skipped (already logged that day or inactive): {names}",

@@ -92,6 +92,11 @@ pub enum Col {
     Bytes,
     MediaType,
     Caption,
+    DayPay,
+    OvertimePay,
+    PiecePay,
+    Advances,
+    Net,
 }
 
 impl Col {
@@ -142,6 +147,11 @@ impl Col {
             Col::Bytes => ("bytes", "字节"),
             Col::MediaType => ("type", "类型"),
             Col::Caption => ("caption", "说明"),
+            Col::DayPay => ("day pay", "点工工资"),
+            Col::OvertimePay => ("ot pay", "加班工资"),
+            Col::PiecePay => ("piece pay", "包工工资"),
+            Col::Advances => ("advances", "借支"),
+            Col::Net => ("net", "实发"),
         };
         pick(en, zh)
     }

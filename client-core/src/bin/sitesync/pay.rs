@@ -1,0 +1,191 @@
+//! Money owed and paid (issue #20): advances entered on the phone or at head office, piece rates set
+//! by head office, and a crew's pay sheet over a period from the approved days.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Args;
+use sitesync_core::Store;
+use sitesync_core::ids::{CrewId, WorkItemId};
+use sitesync_core::pay::{PieceRate, PieceScope};
+use sitesync_core::store::NewAdvance;
+use sitesync_core::units::{Fen, fixed, hours, yuan};
+
+use crate::input;
+use crate::msg::{Col, Msg, cols};
+use crate::render::{json_out, say, table};
+
+#[derive(Args, Debug)]
+pub struct AdvanceArgs {
+    #[command(flatten)]
+    day: input::SiteDay,
+    /// The worker who received the money (id or name).
+    #[arg(long)]
+    worker: String,
+    /// The amount in yuan (`500`, `500.50`); more than zero.
+    #[arg(long)]
+    amount: String,
+    /// Who handed the money over (default: you).
+    #[arg(long)]
+    paid_by: Option<String>,
+    /// A note.
+    #[arg(long)]
+    note: Option<String>,
+    /// On an approved day: the reason for this correction.
+    #[arg(long)]
+    amend: Option<String>,
+    /// Print the advance as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PieceRateArgs {
+    /// Site id, code (HZ-01) or name.
+    #[arg(long)]
+    site: String,
+    /// The work item priced (id).
+    #[arg(long)]
+    work_item: String,
+    /// Yuan per one unit of the work item's unit (`35`, `12.50`).
+    #[arg(long)]
+    price: String,
+    /// Only for this crew (id); without it (and --worker), for the whole site.
+    #[arg(long, conflicts_with = "worker")]
+    crew: Option<String>,
+    /// Only for this worker (id or name).
+    #[arg(long)]
+    worker: Option<String>,
+    /// The first day the price applies (YYYY-MM-DD); without it, every day.
+    #[arg(long)]
+    from: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PayArgs {
+    /// Site id, code (HZ-01) or name.
+    #[arg(long)]
+    site: String,
+    /// The crew (id).
+    #[arg(long)]
+    crew: String,
+    /// First day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    from: String,
+    /// Last day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    to: String,
+    /// Print the sheet as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn advance(store: &mut Store, out: &mut impl Write, args: AdvanceArgs) -> Result<()> {
+    let (site, date) = args.day.write(store)?;
+    let worker = input::worker(store, Some(&site), &args.worker)?;
+    let new = NewAdvance {
+        site,
+        date,
+        worker,
+        amount: Fen::parse_yuan("amount", &args.amount)?,
+        paid_by: args.paid_by.unwrap_or_default(),
+        note: args.note.unwrap_or_default(),
+    };
+    let a = store.add_advance(&new, args.amend.as_deref())?;
+    if args.json {
+        return json_out(out, &a);
+    }
+    say(
+        out,
+        Msg::AdvanceRecorded {
+            worker: a.worker.as_str(),
+            amount: &yuan(a.amount.fen()),
+            date: &date.to_string(),
+            id: &a.id,
+        },
+    )
+}
+
+pub fn piece_rate(store: &mut Store, out: &mut impl Write, args: PieceRateArgs) -> Result<()> {
+    let site = input::site(store, &args.site)?;
+    let scope = match (&args.crew, &args.worker) {
+        (Some(c), _) => PieceScope::Crew(CrewId::new(c.as_str())?),
+        (None, Some(w)) => PieceScope::Worker(input::worker(store, Some(&site), w)?),
+        (None, None) => PieceScope::Site,
+    };
+    let rate = PieceRate {
+        work_item: WorkItemId::new(args.work_item.as_str())?,
+        scope,
+        price: Fen::parse_yuan("price", &args.price)?,
+        from: args.from.as_deref().map(input::day).transpose()?,
+    };
+    store.set_piece_rate(&site, &rate)?;
+    say(
+        out,
+        Msg::PieceRateSet {
+            key: &rate.key(),
+            price: &yuan(rate.price.fen()),
+        },
+    )
+}
+
+pub fn pay(store: &mut Store, out: &mut impl Write, args: PayArgs) -> Result<()> {
+    let site = input::site(store, &args.site)?;
+    let from = input::date(store, &site, &args.from)?;
+    let to = input::date(store, &site, &args.to)?;
+    let sheet = store.pay_sheet(&site, &CrewId::new(args.crew.as_str())?, from, to)?;
+    if args.json {
+        return json_out(out, &sheet);
+    }
+    let row = |worker: &str, name: &str, p: &sitesync_core::pay::PayAmounts| {
+        vec![
+            worker.to_string(),
+            name.to_string(),
+            fixed(p.work_days_centi, 2),
+            hours(p.hours_min),
+            hours(p.overtime_min),
+            yuan(p.day_pay_fen),
+            yuan(p.overtime_pay_fen),
+            yuan(p.piece_pay_fen),
+            yuan(p.advances_fen),
+            yuan(p.net_fen),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = sheet
+        .workers
+        .iter()
+        .map(|l| row(l.worker.as_str(), &l.name, &l.pay))
+        .collect();
+    rows.push(row(&Msg::Total.to_string(), "", &sheet.total));
+    table(
+        out,
+        &cols(&[
+            Col::Worker,
+            Col::Name,
+            Col::WorkDays,
+            Col::Hours,
+            Col::OvertimeHours,
+            Col::DayPay,
+            Col::OvertimePay,
+            Col::PiecePay,
+            Col::Advances,
+            Col::Net,
+        ]),
+        rows.into_iter(),
+    )?;
+    if !sheet.unapproved.is_empty() {
+        let days: Vec<String> = sheet.unapproved.iter().map(ToString::to_string).collect();
+        say(out, Msg::PayUnapproved(&days.join(", ")))?;
+    }
+    for u in &sheet.unpriced {
+        say(
+            out,
+            Msg::PayUnpriced {
+                date: &u.date.to_string(),
+                worker: u.worker.as_str(),
+                work_item: u.work_item.as_str(),
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Advances, piece rates and pay sheets on the store (issue #20; the computation is `crate::pay`).
+//! Every write validates first, writes nothing on error, and is durable when it returns.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, Utc};
+
+use super::Store;
+use crate::doc::{day, heads_parse};
+use crate::error::{Error, Result};
+use crate::ids::{CrewId, DocId, SiteId, WorkItemId, WorkerId};
+use crate::labor::{DayStatus, ReviewAction};
+use crate::pay::{self, ADVANCE_PREFIX, Advance, ApprovedDay, MAX_PERIOD_DAYS, PaySheet, PieceRate, PieceScope};
+use crate::units::Fen;
+use crate::validate;
+
+/// An advance to enter: who got how much, handed over by whom, on which day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAdvance {
+    /// The site.
+    pub site: SiteId,
+    /// The day the money was handed over.
+    pub date: NaiveDate,
+    /// Who received it.
+    pub worker: WorkerId,
+    /// How much; more than zero.
+    pub amount: Fen,
+    /// Who handed it over ("" : the person entering it).
+    pub paid_by: String,
+    /// Free text.
+    pub note: String,
+}
+
+/// How one day of a pay period reads.
+enum PayDay {
+    /// Approved: as the approval pinned it.
+    Approved(ApprovedDay),
+    /// Holds something but is not approved.
+    Unapproved,
+    /// Nothing logged.
+    Empty,
+}
+
+impl Store {
+    /// Enters an advance on the day it was handed over and returns it as stored. On an approved day
+    /// `amend` must give the reason (an advance is locked with the day's lines).
+    pub fn add_advance(&mut self, new: &NewAdvance, amend: Option<&str>) -> Result<Advance> {
+        let roster = self.roster(&new.site)?;
+        if roster.worker(&new.worker).is_none() {
+            return Err(Error::UnknownWorker {
+                site: new.site.to_string(),
+                worker: new.worker.to_string(),
+            });
+        }
+        let advance = Advance {
+            id: format!("{ADVANCE_PREFIX}{}", uuid::Uuid::new_v4().simple()),
+            worker: new.worker.clone(),
+            amount: new.amount,
+            paid_by: match new.paid_by.trim() {
+                "" => self.user.clone(),
+                p => p.to_string(),
+            },
+            note: new.note.trim().to_string(),
+            entered_by: self.user.clone(),
+            at: Utc::now(),
+        };
+        validate::day_date(new.date)?;
+        validate::advance(&new.site, &advance, &roster)?;
+        let (_, status) = self.day_content(&new.site, new.date)?;
+        let amend = Self::check_unlocked(&new.site, new.date, status, amend)?;
+        self.change_day(&new.site, new.date, amend, |tx| {
+            crate::doc::pay::put_advance(tx, &advance, false)
+        })?;
+        Ok(advance)
+    }
+
+    /// Deletes an advance entered by mistake (on an approved day, as an amendment with a reason).
+    pub fn delete_advance(&mut self, site: &SiteId, date: NaiveDate, id: &str, amend: Option<&str>) -> Result<()> {
+        let advance = self
+            .advances(site, date)?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| Error::invalid("advance", format!("no advance {id:?} on {site} {date}")))?;
+        let (_, status) = self.day_content(site, date)?;
+        let amend = Self::check_unlocked(site, date, status, amend)?;
+        self.change_day(site, date, amend, |tx| crate::doc::pay::put_advance(tx, &advance, true))
+    }
+
+    /// The day's advances as they stand now, by id.
+    pub fn advances(&mut self, site: &SiteId, date: NaiveDate) -> Result<Vec<Advance>> {
+        Ok(self
+            .read_doc(&DocId::Day(site.clone(), date), |doc| {
+                crate::doc::pay::advances(doc, None)
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Sets a piece rate (head office's: the server refuses it from anyone else), replacing the
+    /// earlier price of the same work item and scope. The work item, crew or worker must be the site's.
+    pub fn set_piece_rate(&mut self, site: &SiteId, rate: &PieceRate) -> Result<()> {
+        let roster = self.roster(site)?;
+        if roster.work_item(&rate.work_item).is_none() {
+            return Err(Error::UnknownWorkItem {
+                site: site.to_string(),
+                work_item: rate.work_item.to_string(),
+            });
+        }
+        match &rate.scope {
+            PieceScope::Site => {}
+            PieceScope::Crew(c) if roster.crew(c).is_none() => {
+                return Err(Error::UnknownCrew {
+                    site: site.to_string(),
+                    crew: c.to_string(),
+                });
+            }
+            PieceScope::Worker(w) if roster.worker(w).is_none() => {
+                return Err(Error::UnknownWorker {
+                    site: site.to_string(),
+                    worker: w.to_string(),
+                });
+            }
+            _ => {}
+        }
+        validate::piece_rate(site, rate)?;
+        self.change(&DocId::Site(site.clone()), |tx| {
+            crate::doc::pay::put_piece_rate(tx, rate)
+        })
+    }
+
+    /// The site's piece rates, by key.
+    pub fn piece_rates(&mut self, site: &SiteId) -> Result<Vec<PieceRate>> {
+        Ok(self
+            .read_doc(&DocId::Site(site.clone()), crate::doc::pay::piece_rates)?
+            .unwrap_or_default())
+    }
+
+    /// The pay sheet of `crew` over `from ..= to` (at most [`MAX_PERIOD_DAYS`] days) from the
+    /// approved days, listing the days not approved (see [`crate::pay`]).
+    pub fn pay_sheet(&mut self, site: &SiteId, crew: &CrewId, from: NaiveDate, to: NaiveDate) -> Result<PaySheet> {
+        let roster = self.roster(site)?;
+        if roster.crew(crew).is_none() {
+            return Err(Error::UnknownCrew {
+                site: site.to_string(),
+                crew: crew.to_string(),
+            });
+        }
+        let days = (to - from).num_days() + 1;
+        if !(1..=MAX_PERIOD_DAYS).contains(&days) {
+            return Err(Error::invalid(
+                "to",
+                format!("a pay period is 1 to {MAX_PERIOD_DAYS} days, from {from} to {to} is {days}"),
+            ));
+        }
+        let rates = self.piece_rates(site)?;
+        let mut approved = Vec::new();
+        let mut unapproved = Vec::new();
+        for date in from.iter_days().take_while(|d| *d <= to) {
+            match self.pay_day(site, date)? {
+                PayDay::Approved(d) => approved.push(d),
+                PayDay::Unapproved => unapproved.push(date),
+                PayDay::Empty => {}
+            }
+        }
+        Ok(pay::sheet(&roster, &rates, crew, from, to, &approved, unapproved))
+    }
+
+    /// Piecework pay booked per work item of `site` on every day up to `to` (inclusive), in fen: as
+    /// each day stands, or (`approved_only`) as approved. The same figures as the pay sheets' piece
+    /// pay (each progress line's pay, shared out), summed by work item: the piecework term of cost
+    /// against budget. A site without piece rates reads no day at all.
+    pub fn piece_pay_by_item(
+        &mut self,
+        site: &SiteId,
+        to: NaiveDate,
+        approved_only: bool,
+    ) -> Result<BTreeMap<WorkItemId, i64>> {
+        let roster = self.roster(site)?;
+        let rates = self.piece_rates(site)?;
+        let mut out = BTreeMap::new();
+        if rates.is_empty() {
+            return Ok(out);
+        }
+        let dates: Vec<NaiveDate> = self
+            .doc_ids()?
+            .into_iter()
+            .filter_map(|id| match id {
+                DocId::Day(s, d) if &s == site && d <= to => Some(d),
+                _ => None,
+            })
+            .collect();
+        for date in dates {
+            let day = if approved_only {
+                match self.pay_day(site, date)? {
+                    PayDay::Approved(d) => d,
+                    _ => continue,
+                }
+            } else {
+                let read = self.read_doc(&DocId::Day(site.clone(), date), |doc| {
+                    let now = day::read(doc, None)?;
+                    Ok(ApprovedDay {
+                        date,
+                        labor: now
+                            .labor
+                            .into_values()
+                            .filter(|l| day::shown(l.deleted, &l.conflicts))
+                            .collect(),
+                        progress: now
+                            .progress
+                            .into_values()
+                            .filter(|l| day::shown(l.deleted, &l.conflicts))
+                            .collect(),
+                        advances: Vec::new(),
+                    })
+                })?;
+                match read {
+                    Some(d) => d,
+                    None => continue,
+                }
+            };
+            let (pay, _) = pay::piece_pay_of_day(&roster, &rates, &day);
+            for l in &day.labor {
+                if let Some(fen) = pay.get(l.id.as_str()) {
+                    let sum = out.entry(l.work_item.clone()).or_insert(0i64);
+                    *sum = sum.saturating_add(*fen);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One day as a pay period reads it.
+    fn pay_day(&mut self, site: &SiteId, date: NaiveDate) -> Result<PayDay> {
+        let read = self.read_doc(&DocId::Day(site.clone(), date), |doc| {
+            let now = day::read(doc, None)?;
+            let status = day::status(doc, &now)?;
+            let advances_now = crate::doc::pay::advances(doc, None)?;
+            let holds = |c: &day::DayContent, advances: &[Advance]| {
+                c.labor.values().any(|l| day::shown(l.deleted, &l.conflicts))
+                    || c.progress.values().any(|l| day::shown(l.deleted, &l.conflicts))
+                    || !advances.is_empty()
+            };
+            let (content, advances) = match status {
+                DayStatus::Approved => (now, advances_now),
+                DayStatus::AmendedAfterApproval => {
+                    // As the last approval pinned it, when this replica holds that version.
+                    let heads = now
+                        .reviews
+                        .iter()
+                        .rev()
+                        .find(|e| e.action != ReviewAction::Amended)
+                        .filter(|e| e.action == ReviewAction::Approved)
+                        .and_then(|e| heads_parse(&e.heads));
+                    match (heads, day::approved_version(doc, &now)?) {
+                        (Some(h), Some(then)) => {
+                            let advances = crate::doc::pay::advances(doc, Some(&h))?;
+                            (then, advances)
+                        }
+                        _ => return Ok(PayDay::Unapproved),
+                    }
+                }
+                _ => {
+                    return Ok(if holds(&now, &advances_now) {
+                        PayDay::Unapproved
+                    } else {
+                        PayDay::Empty
+                    });
+                }
+            };
+            Ok(PayDay::Approved(ApprovedDay {
+                date,
+                labor: content
+                    .labor
+                    .into_values()
+                    .filter(|l| day::shown(l.deleted, &l.conflicts))
+                    .collect(),
+                progress: content
+                    .progress
+                    .into_values()
+                    .filter(|l| day::shown(l.deleted, &l.conflicts))
+                    .collect(),
+                advances,
+            }))
+        })?;
+        Ok(read.unwrap_or(PayDay::Empty))
+    }
+}

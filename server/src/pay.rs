@@ -1,0 +1,193 @@
+//! The pay sheet (工资表) head office and the site's managers read: `sitesync_core::pay` over the
+//! server's store, with each worker's sign-off state beside his figures, as JSON, CSV or Excel.
+//!
+//! Decision (2026-11-30): head office, admins and site managers granted the site read it (they
+//! approve the days it is computed from); foremen do not — what each worker of a crew earns and was
+//! advanced is not theirs to read from the server.
+
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use sitesync_core::Store;
+use sitesync_core::ids::{CrewId, SiteId};
+use sitesync_core::pay::{PayAmounts, PaySheet};
+use sitesync_core::signoff::SignoffState;
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+use crate::export::{Cell, Table};
+use crate::report::signoff_text;
+
+/// One worker's figures (money in fen, work-days in hundredths, time in minutes) and where his
+/// month's sign-off stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields named as in `sitesync_core::pay::PayLine`")]
+pub struct PayReportLine {
+    pub worker: String,
+    pub name: String,
+    pub work_days_centi: i64,
+    pub hours_min: i64,
+    pub overtime_min: i64,
+    pub day_pay_fen: i64,
+    pub overtime_pay_fen: i64,
+    pub piece_pay_fen: i64,
+    pub advances_fen: i64,
+    /// Day + overtime + piece − advances (negative when advances exceed it).
+    pub net_fen: i64,
+    /// The worst of his month sign-off states over the months of the range (`signed` only when
+    /// every month is signed as it stands).
+    pub signoff: SignoffState,
+}
+
+/// A crew's pay sheet over a range, from approved days only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PayReport {
+    /// The site.
+    pub site: String,
+    /// The crew.
+    pub crew: String,
+    /// First day, inclusive.
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+    /// One line per worker, by worker id.
+    pub workers: Vec<PayReportLine>,
+    /// Column sums (`worker` "合计 total", `signoff` `unsigned`).
+    pub total: PayReportLine,
+    /// Days of the range holding lines or advances that are not approved: not counted.
+    pub unapproved: Vec<NaiveDate>,
+    /// `date worker work_item` of piecework lines without a piece rate: counted for time, not paid.
+    pub unpriced: Vec<String>,
+}
+
+fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> PayReportLine {
+    PayReportLine {
+        worker,
+        name,
+        work_days_centi: p.work_days_centi,
+        hours_min: p.hours_min,
+        overtime_min: p.overtime_min,
+        day_pay_fen: p.day_pay_fen,
+        overtime_pay_fen: p.overtime_pay_fen,
+        piece_pay_fen: p.piece_pay_fen,
+        advances_fen: p.advances_fen,
+        net_fen: p.net_fen,
+        signoff,
+    }
+}
+
+/// How bad a sign-off state is, for taking the worst over months.
+fn rank(s: SignoffState) -> u8 {
+    match s {
+        SignoffState::Signed => 0,
+        SignoffState::Unsigned => 1,
+        SignoffState::ChangedSinceSigned => 2,
+        SignoffState::Disputed => 3,
+    }
+}
+
+/// The pay sheet of `crew` on `site` over `from ..= to`.
+pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to: NaiveDate) -> Result<PayReport> {
+    if to < from {
+        return Err(Error::BadRequest("`to` is before `from`".into()));
+    }
+    let site_id = SiteId::new(site).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let crew_id = CrewId::new(crew).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let sheet: PaySheet = store.pay_sheet(&site_id, &crew_id, from, to)?;
+    let mut states: Vec<Option<SignoffState>> = vec![None; sheet.workers.len()];
+    let mut month = from.with_day(1).unwrap_or(from);
+    while month <= to {
+        let signoffs = store.month_signoffs(&site_id, month)?;
+        for (i, w) in sheet.workers.iter().enumerate() {
+            let state = signoffs
+                .workers
+                .iter()
+                .find(|s| s.worker == w.worker)
+                .map_or(SignoffState::Unsigned, |s| s.state);
+            if states[i].is_none_or(|s| rank(state) > rank(s)) {
+                states[i] = Some(state);
+            }
+        }
+        month = match month.checked_add_months(chrono::Months::new(1)) {
+            Some(m) => m,
+            None => break,
+        };
+    }
+    Ok(PayReport {
+        site: sheet.site.clone(),
+        crew: sheet.crew.to_string(),
+        from,
+        to,
+        workers: sheet
+            .workers
+            .iter()
+            .zip(states)
+            .map(|(w, s)| {
+                line(
+                    w.worker.to_string(),
+                    w.name.clone(),
+                    &w.pay,
+                    s.unwrap_or(SignoffState::Unsigned),
+                )
+            })
+            .collect(),
+        total: line("合计 total".into(), String::new(), &sheet.total, SignoffState::Unsigned),
+        unapproved: sheet.unapproved,
+        unpriced: sheet
+            .unpriced
+            .iter()
+            .map(|u| format!("{} {} {}", u.date, u.worker, u.work_item))
+            .collect(),
+    })
+}
+
+impl PayReport {
+    /// As a table: worker, name, work-days, hours, overtime hours, day pay, overtime pay, piece pay,
+    /// advances, net, signature status; the totals row last.
+    pub fn table(&self) -> Table {
+        let cells = |l: &PayReportLine| {
+            vec![
+                Cell::Fixed(l.work_days_centi, 2),
+                Cell::Fixed(l.hours_min * 100 / 60, 2),
+                Cell::Fixed(l.overtime_min * 100 / 60, 2),
+                Cell::Fen(l.day_pay_fen),
+                Cell::Fen(l.overtime_pay_fen),
+                Cell::Fen(l.piece_pay_fen),
+                Cell::Fen(l.advances_fen),
+                Cell::Fen(l.net_fen),
+            ]
+        };
+        let rows = self
+            .workers
+            .iter()
+            .map(|l| {
+                let mut row = vec![Cell::Text(l.worker.clone()), Cell::Text(l.name.clone())];
+                row.extend(cells(l));
+                row.push(Cell::Text(signoff_text(l.signoff).into()));
+                row
+            })
+            .collect();
+        let mut totals = vec![Cell::Text(self.total.worker.clone()), Cell::Empty];
+        totals.extend(cells(&self.total));
+        totals.push(Cell::Empty);
+        Table {
+            title: format!("工资表 {} {} {}~{}", self.site, self.crew, self.from, self.to),
+            header: [
+                "工号 worker",
+                "姓名 name",
+                "工日 work-days",
+                "工时 hours",
+                "加班 overtime h",
+                "点工工资 day pay ¥",
+                "加班工资 overtime pay ¥",
+                "包工工资 piece pay ¥",
+                "借支 advances ¥",
+                "实发 net ¥",
+                "签字 signature",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+            totals: Some(totals),
+        }
+    }
+}

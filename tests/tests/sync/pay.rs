@@ -1,0 +1,222 @@
+//! Money owed and paid (issue #20) through a real server: the gate refuses, from a crafted client
+//! that skips the phone's checks, a foreman's piece rate, a negative or forged advance and an
+//! advance on another site; an honest advance reaches the pay sheet of `GET /v1/pay` once its day is
+//! approved, which head office and the site's managers read and foremen do not.
+
+use serde_json::json;
+use sitesync_core::ids::{CrewId, DocId, DocKind};
+use sitesync_core::pay::{PieceRate, PieceScope};
+use sitesync_core::rules::Violation;
+use sitesync_core::store::NewAdvance;
+use sitesync_core::sync::protocol::{DocResult, Refusal};
+use sitesync_core::units::Fen;
+use sitesync_tests::crafted::Crafted;
+use sitesync_tests::harness::{Api, RawClient, TestServer, phone};
+
+use crate::*;
+
+const DATE: &str = "2026-11-20";
+
+/// A raw client of a new device of `user`, welcomed.
+async fn raw(server: &TestServer, user: &str) -> RawClient {
+    let mut c = RawClient::connect(server.addr, &server.device(user).await)
+        .await
+        .unwrap();
+    c.say_hello().await;
+    c
+}
+
+/// A day document of `site` holding one advance record written field by field.
+fn advance_doc(site: &str, amount_fen: i64, entered_by: &str) -> (String, Vec<u8>) {
+    let id = DocId::Day(site.parse().unwrap(), d(DATE));
+    let rec = "adv-0123456789abcdef0123456789abcdef";
+    let bytes = Crafted::day(&id)
+        .put("day", rec, "worker", "w-0001")
+        .put("day", rec, "amount_fen", amount_fen)
+        .put("day", rec, "paid_by", "崔贵")
+        .put("day", rec, "note", "")
+        .put("day", rec, "entered_by", entered_by)
+        .put("day", rec, "at", "2026-11-20T08:00:00+08:00")
+        .put("day", rec, "deleted", false)
+        .bytes();
+    (id.to_string(), bytes)
+}
+
+fn refused_for(result: &DocResult) -> Vec<&'static str> {
+    match result {
+        DocResult::Partial { refused, .. } => refused.iter().map(|r| r.violation.rule()).collect(),
+        DocResult::Refused {
+            reason: Refusal::Invalid { .. },
+            ..
+        } => vec!["invalid"],
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_refuses_forged_piece_rates_and_bad_advances_from_a_raw_client() {
+    let server = TestServer::start().await;
+    let mut foreman = raw(&server, "u-foreman-hz-01").await;
+
+    // A piece rate is master data: a foreman's is refused as such.
+    let site = DocId::Site(hz()).to_string();
+    let rec = "piece-rate:site-hz-01/wi-4.1";
+    // (A fresh actor each time: an actor is bound to the first device that pushes under it.)
+    let rate = || {
+        Crafted::new(&site, DocKind::Site)
+            .put("info", rec, "work_item", "site-hz-01/wi-4.1")
+            .put("info", rec, "crew", "")
+            .put("info", rec, "worker", "")
+            .put("info", rec, "price_fen", 99_999i64)
+            .put("info", rec, "from", "")
+            .bytes()
+    };
+    let results = foreman.push(vec![(site.clone(), rate())]).await;
+    assert_eq!(refused_for(&results[0]), ["site.head_office_only"]);
+    let rates = server.store(|s| s.piece_rates(&hz()).unwrap()).await;
+    assert!(rates.is_empty(), "{rates:?}");
+    // Head office's own is stored (the same record, from a head-office device).
+    let mut office = raw(&server, "u-office-1").await;
+    let results = office.push(vec![(site.clone(), rate())]).await;
+    assert!(
+        matches!(&results[0], DocResult::Synced(_)),
+        "{:?}",
+        refused_for(&results[0])
+    );
+    let rates = server.store(|s| s.piece_rates(&hz()).unwrap()).await;
+    assert_eq!(rates.len(), 1);
+    assert_eq!(rates[0].price.fen(), 99_999);
+
+    // A negative advance, and one in another person's name, are refused; nothing of them is kept.
+    let results = foreman.push(vec![advance_doc("site-hz-01", -500, "")]).await;
+    assert_eq!(refused_for(&results[0]), ["invalid"]);
+    let results = foreman.push(vec![advance_doc("site-hz-01", 50_000, "龙东江")]).await;
+    assert_eq!(refused_for(&results[0]), ["author.forged"]);
+    let held = server.store(|s| s.advances(&hz(), d(DATE)).unwrap()).await;
+    assert!(held.is_empty(), "{held:?}");
+    // An advance on a site the foreman has no grant for: the document is refused whole.
+    let results = foreman.push(vec![advance_doc("site-sz-02", 50_000, "")]).await;
+    assert!(
+        matches!(
+            &results[0],
+            DocResult::Refused {
+                reason: Refusal::Forbidden,
+                ..
+            }
+        ),
+        "{results:?}"
+    );
+    // The same advance, honest, on his own site, is stored.
+    let results = foreman.push(vec![advance_doc("site-hz-01", 50_000, "崔贵")]).await;
+    assert!(
+        matches!(&results[0], DocResult::Synced(_)),
+        "{:?}",
+        refused_for(&results[0])
+    );
+    let held = server.store(|s| s.advances(&hz(), d(DATE)).unwrap()).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].amount.fen(), 50_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_advance_and_piece_pay_reach_the_pay_sheet_head_office_reads() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = server.device("u-foreman-hz-01").await;
+    let mut f = phone(dir.path(), "f", &server.url(), &token);
+    f.set_user("崔贵").unwrap();
+    sync(&mut f).await;
+    let crew = CrewId::new("site-hz-01/crew-1").unwrap();
+    f.add_labor(&entry(DATE, "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let advance = f
+        .add_advance(
+            &NewAdvance {
+                site: hz(),
+                date: d(DATE),
+                worker: WorkerId::new("w-0001").unwrap(),
+                amount: Fen::parse_yuan("amount", "300").unwrap(),
+                paid_by: String::new(),
+                note: "生活费".into(),
+            },
+            None,
+        )
+        .unwrap();
+    // The phone runs the server's rules before it writes: a foreman's piece rate never leaves it.
+    let refused = f.set_piece_rate(
+        &hz(),
+        &PieceRate {
+            work_item: WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
+            scope: PieceScope::Crew(crew.clone()),
+            price: Fen::new("price", 1).unwrap(),
+            from: None,
+        },
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(sitesync_core::Error::NotAuthorized {
+                violation: Violation::MasterData
+            })
+        ),
+        "{refused:?}"
+    );
+    f.submit_day(&hz(), d(DATE)).unwrap();
+    sync(&mut f).await;
+    assert!(server.store(|s| s.piece_rates(&hz()).unwrap()).await.is_empty());
+
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let foreman = Api::new(&server, &token);
+    let q = [
+        ("site", "site-hz-01"),
+        ("crew", "site-hz-01/crew-1"),
+        ("from", "2026-11-01"),
+        ("to", "2026-11-30"),
+    ];
+    // Submitted, not approved: listed, not counted.
+    let sheet = office.json("/v1/pay", &q).await;
+    assert_eq!(sheet["unapproved"], json!([DATE]), "{sheet}");
+    assert_eq!(sheet["workers"], json!([]), "{sheet}");
+    let (status, body) = manager
+        .post(
+            "/v1/approvals",
+            &json!({ "decisions": [{ "site": "site-hz-01", "date": DATE, "decision": "approve" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for api in [&office, &manager] {
+        let sheet = api.json("/v1/pay", &q).await;
+        assert_eq!(sheet["unapproved"], json!([]), "{sheet}");
+        let line = &sheet["workers"][0];
+        assert_eq!(line["worker"], "w-0001", "{sheet}");
+        assert_eq!(line["work_days_centi"], 100);
+        assert_eq!(line["advances_fen"], advance.amount.fen());
+        assert_eq!(line["piece_pay_fen"], 0);
+        let day_pay = line["day_pay_fen"].as_i64().unwrap();
+        assert!(day_pay > 0);
+        assert_eq!(line["net_fen"], day_pay - 30_000);
+        assert_eq!(line["signoff"], "unsigned");
+        assert_eq!(sheet["total"]["net_fen"], line["net_fen"]);
+    }
+    let (status, csv) = office
+        .get("/v1/pay", &[q[0], q[1], q[2], q[3], ("format", "csv")])
+        .await;
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.contains("借支 advances") && csv.contains("300.00") && csv.contains("未签 unsigned"),
+        "{csv}"
+    );
+    let (status, xlsx) = office
+        .get("/v1/pay", &[q[0], q[1], q[2], q[3], ("format", "xlsx")])
+        .await;
+    assert_eq!(status, 200);
+    assert!(xlsx.starts_with(b"PK"));
+    // Foremen do not read pay from the server; nobody reads another org's or an unknown crew's.
+    assert_eq!(foreman.get("/v1/pay", &q).await.0, 403);
+    let (status, _) = office
+        .get("/v1/pay", &[q[0], ("crew", "site-hz-01/crew-99"), q[2], q[3]])
+        .await;
+    assert_eq!(status, 400);
+}
