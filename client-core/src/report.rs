@@ -201,7 +201,9 @@ pub struct WorkItemProgress {
     pub quantity_to_date_milli: i64,
     /// Installed ÷ planned, in percent, one decimal; 0 without a plan.
     pub percent_complete: f64,
-    /// Labor cost booked on the item to date, in fen.
+    /// Day-labor (点工) cost booked on the item to date, in fen. Piecework (包工) lines are paid by
+    /// the piece, not by the day: their pay is the cost report's piecework term
+    /// ([`cost::piece_costs`]), so counting their day rate here would count them twice.
     pub labor_cost_fen: i64,
     /// The item's budget, in fen.
     pub budget_fen: i64,

@@ -350,21 +350,21 @@ pub fn progress(
 
 /// Each work item of `site` to `date` with its cost against budget (labor and piecework).
 fn item_costs(
-    store: &Store,
+    store: &mut Store,
     site: &str,
     date: NaiveDate,
     approved_only: bool,
 ) -> Result<Vec<(WorkItemProgress, CostPerformance)>> {
     let site = SiteId::new(site)?;
-    store
+    let piece = sitesync_core::report::cost::piece_costs(store, &site, date, approved_only)?;
+    Ok(store
         .progress(&site, date, approved_only)?
         .into_iter()
         .map(|item| {
-            let piece = sitesync_core::report::cost::piece_cost_fen(store, &site, &item, date, approved_only)?;
-            let cost = CostPerformance::of_item(&item, piece);
-            Ok((item, cost))
+            let cost = CostPerformance::of_item(&item, piece.get(&item.work_item).copied().unwrap_or(0));
+            (item, cost)
         })
-        .collect()
+        .collect())
 }
 
 impl Progress {
@@ -669,7 +669,7 @@ pub fn anomalies(
 
 /// Work items of `sites` over budget as of `date`, on every logged day to then (approved or not):
 /// one [`AnomalyKind::CostOverrun`] per item, dated `date`, its detail the figures behind it.
-fn cost_overruns(store: &Store, sites: &[String], date: NaiveDate) -> Result<Vec<Anomaly>> {
+fn cost_overruns(store: &mut Store, sites: &[String], date: NaiveDate) -> Result<Vec<Anomaly>> {
     let mut out = Vec::new();
     for site in sites {
         let items = match item_costs(store, site, date, false) {

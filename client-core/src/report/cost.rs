@@ -24,12 +24,14 @@
 //! against `fixtures/`: four items overrun, among them site-hz-01's 1.2 桩基承台钢筋绑扎 (¥423,661.11
 //! of labor against a ¥25,032.00 budget); no other item comes near either rule.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::Store;
 use crate::error::Result;
-use crate::ids::SiteId;
+use crate::ids::{SiteId, WorkItemId};
 use crate::report::WorkItemProgress;
 
 /// Below this CPI (thousandths), an item with material spending overruns: it costs 25 % more than
@@ -148,27 +150,22 @@ impl CostPerformance {
     }
 }
 
-/// Piecework (包工) cost booked on `item` of `site` to `date` (inclusive), in fen, as every day
-/// stands or (`approved_only`) as approved: the second term of cost to date.
-///
-/// No site document holds piece rates yet: they arrive with the pay computation of #20
-/// (`pay.rs`: price × quantity per progress line). Until then every item's piecework cost is zero,
-/// and this body is the one line that changes when they land.
-pub fn piece_cost_fen(
-    store: &Store,
+/// Piecework (包工) cost booked per work item of `site` to `date` (inclusive), in fen, as every day
+/// stands or (`approved_only`) as approved: the second term of cost to date. The same figures as the
+/// pay sheets' piece pay ([`Store::piece_pay_by_item`]), so cost and pay can never disagree; an item
+/// absent from the map has none.
+pub fn piece_costs(
+    store: &mut Store,
     site: &SiteId,
-    item: &WorkItemProgress,
     date: NaiveDate,
     approved_only: bool,
-) -> Result<i64> {
-    let _ = (store, site, item, date, approved_only);
-    Ok(0)
+) -> Result<BTreeMap<WorkItemId, i64>> {
+    store.piece_pay_by_item(site, date, approved_only)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::WorkItemId;
 
     fn item(budget_fen: i64, planned: i64, done: i64, labor: i64) -> WorkItemProgress {
         WorkItemProgress {

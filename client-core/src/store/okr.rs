@@ -522,7 +522,7 @@ impl Store {
 
     /// The value of a field metric over approved data from the cycle's start to `today` (capped at
     /// its end), in thousandths of the metric's unit; `None` where it is undefined (no quantity yet).
-    pub fn metric_value(&self, metric: &Metric, cycle: &Cycle, today: NaiveDate) -> Result<Option<i64>> {
+    pub fn metric_value(&mut self, metric: &Metric, cycle: &Cycle, today: NaiveDate) -> Result<Option<i64>> {
         let to = today.min(cycle.end);
         let site = match metric {
             Metric::LaborCost { site, .. }
@@ -616,13 +616,16 @@ impl Store {
     /// The cost performance index (thousandths) of a site, or of one of its work items, over every
     /// approved day to `to`: earned value and cost to date as the progress report computes them.
     /// `None` while nothing has been spent (or the work item is not the site's).
-    fn cost_performance_milli(&self, site: &str, work_item: Option<&str>, to: NaiveDate) -> Result<Option<i64>> {
+    fn cost_performance_milli(&mut self, site: &str, work_item: Option<&str>, to: NaiveDate) -> Result<Option<i64>> {
         let site = SiteId::new(site)?;
+        let piece = cost::piece_costs(self, &site, to, true)?;
         let mut items = Vec::new();
         for item in self.progress(&site, to, true)? {
             if work_item.is_none_or(|w| w == item.work_item.as_str()) {
-                let piece = cost::piece_cost_fen(self, &site, &item, to, true)?;
-                items.push(CostPerformance::of_item(&item, piece));
+                items.push(CostPerformance::of_item(
+                    &item,
+                    piece.get(&item.work_item).copied().unwrap_or(0),
+                ));
             }
         }
         Ok(CostPerformance::total(&items).cpi_milli)

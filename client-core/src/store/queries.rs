@@ -240,7 +240,8 @@ pub fn progress(db: &dyn Sql, site: &SiteId, date: NaiveDate, approved_only: boo
                (SELECT CAST(COALESCE(SUM(p.quantity_milli), 0) AS BIGINT) FROM {progress} p
                  WHERE p.site_id = wi.site_id AND p.work_item_id = wi.work_item_id AND p.deleted = 0 AND p.day <= ?2),
                (SELECT CAST(COALESCE(SUM(l.cost_fen), 0) AS BIGINT) FROM {labor} l
-                 WHERE l.site_id = wi.site_id AND l.work_item_id = wi.work_item_id AND l.deleted = 0 AND l.day <= ?2)
+                 WHERE l.site_id = wi.site_id AND l.work_item_id = wi.work_item_id AND l.deleted = 0 AND l.day <= ?2
+                   AND l.kind = 'day_labor')
              FROM work_items wi WHERE wi.site_id = ?1 ORDER BY wi.code, wi.work_item_id"
         ),
         &[site.as_str().into(), date.to_string().into()],

@@ -221,6 +221,37 @@ fn piece_pay_by_work_item_is_the_sheets_piece_pay() {
         ["site-hz-01/wi-3.2"]
     );
     assert_eq!(approved.values().sum::<i64>(), sheets);
+    // Cost against budget books exactly this piecework on the item, beside its labor.
+    let piece = sitesync_core::report::cost::piece_costs(&mut s, &hz(), d("2026-09-30"), true).unwrap();
+    assert_eq!(piece, approved);
+    let item = s
+        .progress(&hz(), d("2026-09-30"), true)
+        .unwrap()
+        .into_iter()
+        .find(|i| i.work_item.as_str() == "site-hz-01/wi-3.2")
+        .unwrap();
+    let cost = sitesync_core::report::cost::CostPerformance::of_item(&item, piece[&item.work_item]);
+    assert_eq!(cost.piece_cost_fen, sheets);
+    assert_eq!(cost.cost_fen, item.labor_cost_fen + sheets);
+    // The item's labor cost is its day-labor lines alone: the piecework lines (all of September's
+    // on wi-3.2 for crews 2 and 3) are paid by the piece above, not by the day as well.
+    let rows = s
+        .labor_rows(&sitesync_core::store::RowFilter {
+            sites: Some(vec!["site-hz-01".into()]),
+            from: None,
+            to: Some(d("2026-09-30")),
+            approved_only: true,
+        })
+        .unwrap();
+    let on_item = |kind: &str| -> i64 {
+        rows.iter()
+            .filter(|l| l.work_item == "site-hz-01/wi-3.2" && l.kind == kind)
+            .map(|l| l.cost_fen)
+            .sum()
+    };
+    assert!(on_item("piecework") > 0, "September's piecework lines on wi-3.2");
+    let day_labor = on_item("day_labor");
+    assert_eq!(item.labor_cost_fen, day_labor);
     // As the days stand, the September days read the same (nothing changed since approval).
     assert_eq!(s.piece_pay_by_item(&hz(), d("2026-09-30"), false).unwrap(), approved);
     // Up to a date before any piecework: nothing.
