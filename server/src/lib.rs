@@ -73,7 +73,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The routes and the OpenAPI document generated from them (so the two cannot disagree).
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use http::{admin, approvals, blobs, dashboard, history, reports, session, signoffs};
+    use http::{admin, approvals, blobs, dashboard, history, reports, session, signoffs, workers};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(http::healthz))
         .routes(routes!(http::sync::sync))
@@ -84,6 +84,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::anomaly_report))
         .routes(routes!(reports::okr_report))
         .routes(routes!(approvals::decide, approvals::queue))
+        .routes(routes!(workers::pending))
+        .routes(routes!(workers::confirm))
+        .routes(routes!(workers::merge))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))

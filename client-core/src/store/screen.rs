@@ -262,6 +262,7 @@ fn admit(
     let before = AtHeads {
         doc: trial,
         heads: change.deps().to_vec(),
+        kind: id.kind(),
     };
     rules::check(id, site_org, &author, &info.writes, &before)?;
     Ok(info)
@@ -293,6 +294,7 @@ pub(super) fn check_own(
     let before = AtHeads {
         doc,
         heads: change.deps().to_vec(),
+        kind: id.kind(),
     };
     rules::check(id, None, author, &info.writes, &before)
 }
