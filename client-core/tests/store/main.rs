@@ -13,3 +13,4 @@ mod review;
 mod signoff;
 mod storage;
 mod validation;
+mod workers;
