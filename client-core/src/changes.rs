@@ -285,6 +285,13 @@ impl crate::rules::Before for AtHeads<'_> {
         value.as_scalar().map(Value::from_scalar)
     }
 
+    fn get_now(&self, table: &str, record: &str, field: &str) -> Option<Value> {
+        let (table, record) = doc::physical(self.kind, table, record);
+        let obj = doc::table(self.doc, table).ok()?;
+        let (value, _) = self.doc.get(&obj, format!("{record}.{field}").as_str()).ok()??;
+        value.as_scalar().map(Value::from_scalar)
+    }
+
     /// Open as the author saw it, or open in the document as held: on the server that is its copy
     /// with what this batch accepted, so an approval made offline while another phone took a dispute
     /// (which reached the server first) is refused too, not merged into an approved, disputed day.

@@ -256,6 +256,12 @@ pub trait Before {
     /// reads as its winning value.
     fn get(&self, table: &str, record: &str, field: &str) -> Option<Value>;
 
+    /// A field as the copy the change would join holds it (on the server: with what was accepted
+    /// before it), for decisions that must not be undone by a change made without seeing them.
+    fn get_now(&self, _table: &str, _record: &str, _field: &str) -> Option<Value> {
+        None
+    }
+
     /// Whether the day was approved (and not amended or re-opened since) as the author saw it.
     fn day_approved(&self) -> bool {
         false
@@ -355,8 +361,12 @@ fn check_pending_workers(author: &Author, writes: &[Write], before: &dyn Before)
         if w.table != "pending_workers" {
             return Err(Violation::MasterData);
         }
+        // Head office's decision stands whether the author saw it or made the change offline
+        // beside it (a concurrent `pending` could otherwise win the merge and undo it).
         let was = before.get("pending_workers", &w.record, "status");
-        if was.as_ref().is_some_and(|s| *s != Value::Str("pending".into())) {
+        let now = before.get_now("pending_workers", &w.record, "status");
+        let pending = Value::Str("pending".into());
+        if was.iter().chain(now.iter()).any(|s| *s != pending) {
             return Err(Violation::MasterData);
         }
         match (w.field.as_str(), &w.value) {
