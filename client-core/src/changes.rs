@@ -91,6 +91,8 @@ pub struct ChangeInfo {
 pub(crate) struct Tables {
     by_op: HashMap<(u64, ActorId), String>,
     genesis: ChangeHash,
+    /// The kind of document, which says which tables live inside others ([`doc::added_tables`]).
+    kind: crate::ids::DocKind,
 }
 
 impl Tables {
@@ -100,7 +102,7 @@ impl Tables {
     }
 
     /// Builds the tables from a freshly made genesis.
-    fn read(g: &automerge::Automerge) -> Tables {
+    fn read(g: &automerge::Automerge, kind: crate::ids::DocKind) -> Tables {
         let change = g.get_changes(&[]).into_iter().next().expect("a genesis has one change");
         let genesis = change.hash();
         let expanded = change.decode();
@@ -111,7 +113,7 @@ impl Tables {
                 by_op.insert((start + i as u64, expanded.actor_id.clone()), name.to_string());
             }
         }
-        Tables { by_op, genesis }
+        Tables { by_op, genesis, kind }
     }
 
     /// The names of the tables.
@@ -162,7 +164,7 @@ pub(crate) fn genesis(id: &DocId) -> Genesis {
     }
     // Made outside the lock: two threads may both make it, and either copy is the same.
     let doc = doc::genesis(id);
-    let tables = Tables::read(&doc);
+    let tables = Tables::read(&doc, id.kind());
     let made = Arc::new((doc, tables));
     let mut m = GENESES.lock().unwrap_or_else(|e| e.into_inner());
     let m = m.get_or_insert_with(HashMap::new);
@@ -222,6 +224,7 @@ pub(crate) fn decode(tables: &Tables, change: &Change) -> Result<ChangeInfo, Vio
             OpType::Increment(_) => return Err(structure("a counter increment")),
             OpType::MarkBegin(..) | OpType::MarkEnd(_) => return Err(structure("a text mark")),
         };
+        let (table, record) = doc::logical(tables.kind, table, record);
         info.writes.push(Write {
             table: table.to_string(),
             record: record.to_string(),
@@ -269,13 +272,23 @@ pub(crate) struct AtHeads<'a> {
     pub doc: &'a automerge::Automerge,
     /// The heads to read at.
     pub heads: Vec<ChangeHash>,
+    /// The kind of document, which says where added tables live.
+    pub kind: crate::ids::DocKind,
 }
 
 impl crate::rules::Before for AtHeads<'_> {
     fn get(&self, table: &str, record: &str, field: &str) -> Option<Value> {
+        let (table, record) = doc::physical(self.kind, table, record);
         let obj = doc::table(self.doc, table).ok()?;
         let key = format!("{record}.{field}");
         let (value, _) = self.doc.get_at(&obj, key.as_str(), &self.heads).ok()??;
+        value.as_scalar().map(Value::from_scalar)
+    }
+
+    fn get_now(&self, table: &str, record: &str, field: &str) -> Option<Value> {
+        let (table, record) = doc::physical(self.kind, table, record);
+        let obj = doc::table(self.doc, table).ok()?;
+        let (value, _) = self.doc.get(&obj, format!("{record}.{field}").as_str()).ok()??;
         value.as_scalar().map(Value::from_scalar)
     }
 

@@ -41,6 +41,74 @@ pub(crate) fn tables(kind: DocKind) -> &'static [&'static str] {
     }
 }
 
+/// A table added after the genesis was pinned. The genesis can never gain a table (its hash is the
+/// document's identity), and a table object made later by two phones at once would be two objects,
+/// one of them lost from view; so an added table lives inside a genesis table, its `host`, as
+/// records whose ids start with `"{name}:"`. [`crate::changes`] names such writes by the added
+/// table, so rules and checks see `pending_workers`, never `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddedTable {
+    /// The table's name, as rules and checks see it.
+    pub name: &'static str,
+    /// The genesis table its records live in.
+    pub host: &'static str,
+}
+
+/// The tables added to each kind of document after its genesis.
+pub(crate) fn added_tables(kind: DocKind) -> &'static [AddedTable] {
+    match kind {
+        DocKind::Site => &[
+            AddedTable {
+                name: "pending_workers",
+                host: "info",
+            },
+            AddedTable {
+                name: "rates",
+                host: "info",
+            },
+        ],
+        DocKind::Day | DocKind::Okr => &[],
+    }
+}
+
+/// The (table, record) a write names, given the genesis table it was made in and its record id:
+/// a record of an added table is named by that table and its own id.
+pub(crate) fn logical<'h, 'r>(kind: DocKind, host: &'h str, record: &'r str) -> (&'h str, &'r str) {
+    for t in added_tables(kind) {
+        if t.host == host
+            && let Some(rest) = record.strip_prefix(t.name).and_then(|r| r.strip_prefix(':'))
+        {
+            return (t.name, rest);
+        }
+    }
+    (host, record)
+}
+
+/// The genesis table and record id where `record` of `table` is stored (the inverse of [`logical`]).
+pub(crate) fn physical(kind: DocKind, table: &str, record: &str) -> (&'static str, String) {
+    if let Some(t) = added_tables(kind).iter().find(|t| t.name == table) {
+        return (t.host, format!("{}:{record}", t.name));
+    }
+    match tables(kind).iter().find(|t| **t == table) {
+        Some(t) => (t, record.to_string()),
+        None => ("", record.to_string()),
+    }
+}
+
+/// Every record of an added table as it is now, by its own id.
+pub(crate) fn read_added(doc: &Automerge, kind: DocKind, name: &str) -> Result<BTreeMap<String, Record>> {
+    let (host, _) = physical(kind, name, "");
+    let obj = table(doc, host)?;
+    let prefix = format!("{name}:");
+    let mut out = BTreeMap::new();
+    for (id, r) in read_table(doc, &obj, None)? {
+        if let Some(own) = id.strip_prefix(&prefix) {
+            out.insert(own.to_string(), r);
+        }
+    }
+    Ok(out)
+}
+
 /// The deterministic genesis of `id`: the same bytes on every device, forever.
 pub(crate) fn genesis(id: &DocId) -> Automerge {
     let digest = Sha256::digest(format!("sitesync genesis v1\0{id}").as_bytes());

@@ -112,6 +112,44 @@ fn short_hash(parts: &[&str]) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// An ID-card number as workers are identified by it: uppercase, without spaces.
+pub fn normalize_id_card(card: &str) -> String {
+    card.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+impl WorkerId {
+    /// The id of the worker holding ID card `card`: `w-` and the first 16 hex digits of SHA-256 over
+    /// `sitesync-worker:` and the normalized number, so two phones adding the same person offline
+    /// write the same record. Errors: a number that is not 6 to 32 letters and digits.
+    pub fn from_id_card(card: &str) -> Result<WorkerId> {
+        let n = normalize_id_card(card);
+        if !(6..=32).contains(&n.len()) || !n.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::invalid(
+                "id_card",
+                "an ID-card number has 6 to 32 letters and digits",
+            ));
+        }
+        let digest = Sha256::digest(format!("sitesync-worker:{n}").as_bytes());
+        Ok(WorkerId(format!("w-{}", hex::encode(&digest[..8]))))
+    }
+
+    /// A fresh random id (`w-` and 16 hex digits) for a worker added without an ID card.
+    pub fn fresh() -> WorkerId {
+        WorkerId(format!("w-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))
+    }
+
+    /// Whether the id has the shape [`WorkerId::fresh`] gives: what a worker added on site without
+    /// an ID card must be named.
+    pub fn is_fresh_shape(&self) -> bool {
+        self.0
+            .strip_prefix("w-")
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    }
+}
+
 impl LineId {
     /// The id of the labor line of `worker` on `work_item` in the log of `site` on `date`.
     pub fn labor(site: &SiteId, date: NaiveDate, worker: &WorkerId, work_item: &WorkItemId) -> LineId {

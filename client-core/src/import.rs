@@ -238,6 +238,7 @@ impl CompanySite {
                         day_rate: Fen::new("day_rate_fen", w.day_rate_fen)?,
                         overtime_rate: Fen::new("overtime_rate_fen_per_hour", w.overtime_rate_fen_per_hour)?,
                         active: w.active,
+                        pending: false,
                     })
                 })
                 .collect::<Result<_>>()?,
@@ -257,6 +258,8 @@ impl CompanySite {
                     })
                 })
                 .collect::<Result<_>>()?,
+            pending_workers: Vec::new(),
+            rates: Vec::new(),
         })
     }
 }

@@ -178,10 +178,10 @@ pub struct PaySheet {
     pub unpriced: Vec<Unpriced>,
 }
 
-/// The worker a line or advance counts under. Identity for now; workers merged at head office
-/// (issue #20, "workers added on site") resolve here, and nowhere else.
-pub fn resolve_worker(_roster: &Roster, id: &WorkerId) -> WorkerId {
-    id.clone()
+/// The worker a line or advance counts under: a worker head office merged into another counts as
+/// that one ([`Roster::resolve_worker`]), once.
+pub fn resolve_worker(roster: &Roster, id: &WorkerId) -> WorkerId {
+    roster.resolve_worker(id)
 }
 
 /// The rate in force for `worker` (of `crew`) on `work_item` on `date`: the worker's own, else the

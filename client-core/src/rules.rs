@@ -18,11 +18,14 @@
 //! | site-day | an existing review record | nobody (the trail is append-only) |
 //! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
 //! | site-day | `day` records `adv-*` (advances, #20) | as `labor`: locked once the day is approved; `entered_by` names the writer |
-//! | site master | everything (piece rates `info` records `piece-rate:*` included, #20) | head office, admin, the server |
+//! | site master | `pending_workers`, status `pending`, `added_by` the writer | foreman, site manager with a grant for the site; head office |
+//! | site master | a `pending_workers` record head office confirmed or merged | head office, admin, the server |
+//! | site master | everything else (`info` with piece rates `piece-rate:*`, `crews`, `workers`, `work_items`, `rates`) | head office, admin, the server |
 //! | OKR cycle | `cycle`, `objectives`, `key_results`, `reviews` | head office, admin of the cycle's org |
 //! | OKR cycle | a key result's `override_status`/`override_note` | its owner, head office |
 //! | OKR cycle | `checkins` | the key result's owner, head office; author `system` only the server |
 //! | any | `entered_by`, `by`, `author`, an attachment's `added_by` | must name the writer (user id or name) |
+//! | site master | a pending worker's `added_by` | must name the writer, by id or name ("" and `local` are refused too) |
 
 use serde::{Deserialize, Serialize};
 
@@ -254,6 +257,12 @@ pub trait Before {
     /// reads as its winning value.
     fn get(&self, table: &str, record: &str, field: &str) -> Option<Value>;
 
+    /// A field as the copy the change would join holds it (on the server: with what was accepted
+    /// before it), for decisions that must not be undone by a change made without seeing them.
+    fn get_now(&self, _table: &str, _record: &str, _field: &str) -> Option<Value> {
+        None
+    }
+
     /// Whether the day was approved (and not amended or re-opened since) as the author saw it.
     fn day_approved(&self) -> bool {
         false
@@ -275,6 +284,7 @@ fn author_field(table: &str, field: &str) -> bool {
             | ("reviews", "by")
             | ("checkins", "author")
             | ("day", "added_by" | "entered_by")
+            | ("pending_workers", "added_by")
     )
 }
 
@@ -295,7 +305,7 @@ pub fn check(
                 return Err(Violation::SiteNotGranted { site: site.to_string() });
             }
             if !(author.system || author.role.is_head_office()) {
-                return Err(Violation::MasterData);
+                check_pending_workers(author, writes, before)?;
             }
         }
         DocId::Day(site, _) => {
@@ -340,6 +350,52 @@ pub fn check(
                     actual: author.user_name.clone(),
                 });
             }
+        }
+    }
+    Ok(())
+}
+
+/// A foreman's or site manager's change to a site's master data: it may only add or edit workers
+/// in `pending_workers`, as pending, in their own name; what head office decided is head office's.
+fn check_pending_workers(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(), Violation> {
+    for w in writes {
+        if w.table != "pending_workers" {
+            return Err(Violation::MasterData);
+        }
+        // Head office's decision stands whether the author saw it or made the change offline
+        // beside it (a concurrent `pending` could otherwise win the merge and undo it).
+        let was = before.get("pending_workers", &w.record, "status");
+        let now = before.get_now("pending_workers", &w.record, "status");
+        let pending = Value::Str("pending".into());
+        if was.iter().chain(now.iter()).any(|s| *s != pending) {
+            return Err(Violation::MasterData);
+        }
+        match (w.field.as_str(), &w.value) {
+            ("status", Value::Str(s)) if s == "pending" => {}
+            ("status", _) => return Err(Violation::MasterData),
+            ("merged_into", Value::Str(s)) if s.is_empty() => {}
+            ("merged_into", _) => return Err(Violation::MasterData),
+            ("added_by", Value::Str(name)) if author.is_named(name) => {}
+            ("added_by", v) => {
+                return Err(Violation::ForgedAuthor {
+                    field: "added_by".into(),
+                    claimed: v.to_string(),
+                    actual: author.user_name.clone(),
+                });
+            }
+            _ => {}
+        }
+        // A new record says who added it.
+        if was.is_none()
+            && !writes
+                .iter()
+                .any(|o| o.table == w.table && o.record == w.record && o.field == "added_by")
+        {
+            return Err(Violation::ForgedAuthor {
+                field: "added_by".into(),
+                claimed: String::new(),
+                actual: author.user_name.clone(),
+            });
         }
     }
     Ok(())
@@ -672,6 +728,58 @@ mod tests {
         assert!(matches!(
             check(&day(), None, &foreman, &edit, &Disputed),
             Err(Violation::ReviewImmutable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_foreman_writes_only_pending_workers_as_pending_in_their_own_name() {
+        let site = DocId::Site(SiteId::new("s1").unwrap());
+        let foreman = who(Role::Foreman, &["s1"]);
+        let empty = Doc(HashMap::new());
+        let add = |status: &str, by: &str| {
+            [
+                w("pending_workers", "w-1", "name", Value::Str("王五".into())),
+                w("pending_workers", "w-1", "status", Value::Str(status.into())),
+                w("pending_workers", "w-1", "added_by", Value::Str(by.into())),
+            ]
+        };
+        check(&site, Some("org-a"), &foreman, &add("pending", "崔贵"), &empty).unwrap();
+        assert_eq!(
+            check(&site, Some("org-a"), &foreman, &add("confirmed", "崔贵"), &empty),
+            Err(Violation::MasterData)
+        );
+        assert!(matches!(
+            check(&site, Some("org-a"), &foreman, &add("pending", "经理"), &empty),
+            Err(Violation::ForgedAuthor { .. })
+        ));
+        assert!(matches!(
+            check(&site, Some("org-a"), &foreman, &add("pending", ""), &empty),
+            Err(Violation::ForgedAuthor { .. })
+        ));
+        let worker = [w("workers", "w-1", "day_rate_fen", Value::Int(1))];
+        assert_eq!(
+            check(&site, Some("org-a"), &foreman, &worker, &empty),
+            Err(Violation::MasterData)
+        );
+        let confirmed = Doc(HashMap::from([(
+            ("pending_workers".into(), "w-1".into(), "status".into()),
+            Value::Str("confirmed".into()),
+        )]));
+        let edit = [w("pending_workers", "w-1", "phone", Value::Str("1".into()))];
+        assert_eq!(
+            check(&site, Some("org-a"), &foreman, &edit, &confirmed),
+            Err(Violation::MasterData)
+        );
+        check(&site, Some("org-a"), &who(Role::HeadOffice, &[]), &edit, &confirmed).unwrap();
+        assert!(matches!(
+            check(
+                &site,
+                Some("org-a"),
+                &who(Role::Foreman, &["s2"]),
+                &add("pending", "崔贵"),
+                &empty
+            ),
+            Err(Violation::SiteNotGranted { .. })
         ));
     }
 

@@ -30,6 +30,7 @@ mod screen;
 mod signatures;
 mod signoff;
 pub mod sql;
+mod workers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};
 pub use signatures::{Attribution, Authors, FieldValues, HistoryEntry, KeptSignature, RefusedRow};
 pub use signoff::Period;
+pub use workers::NewWorker;
 
 /// A document's chunks are folded into a new snapshot once there are this many.
 pub const COMPACT_AFTER_CHUNKS: i64 = 64;

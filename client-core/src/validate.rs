@@ -210,7 +210,7 @@ pub fn doc_id(id: &crate::ids::DocId) -> Result<(), Invalid> {
     }
 }
 
-fn rate(field: &'static str, fen: i64) -> Result<(), Invalid> {
+pub(crate) fn rate(field: &'static str, fen: i64) -> Result<(), Invalid> {
     if !(0..=MAX_RATE_FEN).contains(&fen) {
         return Err(Invalid::range(
             field,
@@ -257,7 +257,9 @@ pub fn labor_values(site: &SiteId, date: NaiveDate, line: &LaborLine) -> Result<
 pub fn labor_line(site: &SiteId, date: NaiveDate, line: &LaborLine, roster: &Roster) -> Result<(), Invalid> {
     day_date(date)?;
     on_roster(site, roster)?;
-    if roster.worker(&line.worker).is_none() {
+    // A line of a worker head office merged into another (logged offline before the merge was seen)
+    // counts under that other worker and stays valid.
+    if roster.worker(&roster.resolve_worker(&line.worker)).is_none() {
         return Err(Invalid::NotOnRoster {
             field: "worker",
             id: line.worker.to_string(),
@@ -587,6 +589,7 @@ mod tests {
                 day_rate: Fen::new("r", 43_000).unwrap(),
                 overtime_rate: Fen::new("r", 8_062).unwrap(),
                 active: false,
+                pending: false,
             }],
             work_items: vec![WorkItem {
                 id: WorkItemId::new("site-hz-01/wi-4.1").unwrap(),
@@ -598,6 +601,8 @@ mod tests {
                 planned_start: Some(parse_date("2026-09-01").unwrap()),
                 planned_end: Some(parse_date("2026-12-31").unwrap()),
             }],
+            pending_workers: Vec::new(),
+            rates: Vec::new(),
         }
     }
 

@@ -265,6 +265,25 @@ impl SiteSync {
         .await
     }
 
+    /// Adds a worker who turned up on site, offline, and returns the worker's id: usable in
+    /// `add_labor` at once, pending at head office until confirmed or merged.
+    pub async fn add_worker(&self, input: WorkerInput) -> Result<String> {
+        self.write(move |s| {
+            let w = sitesync_core::store::NewWorker {
+                site: SiteId::new(input.site)?,
+                name: input.name,
+                phone: input.phone,
+                trade: input.trade,
+                crew: CrewId::new(input.crew)?,
+                day_rate: Fen::new("day_rate_fen", input.day_rate_fen)?,
+                overtime_rate: Fen::new("overtime_rate_fen", input.overtime_rate_fen)?,
+                id_card: input.id_card,
+            };
+            Ok(s.add_worker(&w)?.to_string())
+        })
+        .await
+    }
+
     /// Logs a whole crew for `to` like it was logged on `from`, in one call.
     pub async fn copy_crew_day(&self, site: String, crew: String, from: String, to: String) -> Result<CrewCopyRecord> {
         self.write(move |s| {
@@ -673,6 +692,59 @@ mod tests {
             }
             let month = phone.worker_month("w-0001".into(), "2026-09".into()).await.unwrap();
             assert_eq!(month.month, "2026-09");
+        });
+    }
+
+    /// A worker added on the phone can be logged at once; a bad rate is a validation error on its
+    /// field and adds nobody.
+    #[test]
+    fn a_worker_added_offline_is_logged_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.sqlite3").display().to_string();
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small");
+        runtime().block_on(async {
+            let phone = SiteSync::open(path, None, None, Some("崔贵".into()), None)
+                .await
+                .unwrap();
+            phone
+                .with_store(move |s| Ok(s.import_dir(&fixtures).map(|_| ())?))
+                .await
+                .unwrap();
+            let input = |rate: i64| WorkerInput {
+                site: "site-hz-01".into(),
+                name: "李四".into(),
+                phone: "13900001111".into(),
+                trade: "rebar".into(),
+                crew: "site-hz-01/crew-1".into(),
+                day_rate_fen: rate,
+                overtime_rate_fen: 0,
+                id_card: Some("33010619900101123X".into()),
+            };
+            let bad = phone.add_worker(input(-1)).await;
+            assert!(
+                matches!(&bad, Err(SiteSyncError::Validation { field, .. }) if field == "day_rate_fen"),
+                "{bad:?}"
+            );
+            let id = phone.add_worker(input(35_000)).await.unwrap();
+            let line = phone
+                .add_labor(
+                    LaborInput {
+                        site: "site-hz-01".into(),
+                        date: "2026-12-01".into(),
+                        worker: id.clone(),
+                        work_item: "site-hz-01/wi-4.1".into(),
+                        work_days_centi: 100,
+                        hours_min: None,
+                        overtime_min: 0,
+                        kind: LaborKindRecord::DayLabor,
+                        rate_fen: None,
+                        note: String::new(),
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!((line.worker.as_str(), line.rate_fen), (id.as_str(), 35_000));
         });
     }
 }

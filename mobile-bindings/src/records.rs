@@ -78,9 +78,29 @@ pub struct LaborInput {
     pub overtime_min: i64,
     /// Day labor or piecework.
     pub kind: LaborKindRecord,
-    /// Day rate in fen; `None`: the worker's rate on the roster.
+    /// Day rate in fen; `None`: the worker's rate in force on the line's date.
     pub rate_fen: Option<i64>,
     pub note: String,
+}
+
+/// A worker who turned up on site, added by the foreman offline.
+#[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
+pub struct WorkerInput {
+    pub site: String,
+    pub name: String,
+    pub phone: String,
+    /// Trade code (工种), e.g. `rebar`.
+    pub trade: String,
+    /// Crew id.
+    pub crew: String,
+    /// Day rate in fen.
+    pub day_rate_fen: i64,
+    /// Overtime rate per hour in fen.
+    pub overtime_rate_fen: i64,
+    /// The ID-card number, if shown: the worker's id is derived from it, so two phones adding the
+    /// same person make one worker.
+    pub id_card: Option<String>,
 }
 
 /// Changes to a line; `None` leaves a field as it is.

@@ -80,6 +80,8 @@ pub fn add_site(auth: &AuthDb, store: &mut Store, new: &NewSite) -> Result<()> {
             crews: Vec::new(),
             workers: Vec::new(),
             work_items: Vec::new(),
+            pending_workers: Vec::new(),
+            rates: Vec::new(),
         },
         Err(e) => return Err(e.into()),
     };

@@ -74,7 +74,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The routes and the OpenAPI document generated from them (so the two cannot disagree).
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use http::{admin, approvals, blobs, dashboard, history, reports, session, signoffs};
+    use http::{admin, approvals, blobs, dashboard, history, reports, session, signoffs, workers};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(http::healthz))
         .routes(routes!(http::sync::sync))
@@ -86,6 +86,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::okr_report))
         .routes(routes!(http::pay::pay_sheet))
         .routes(routes!(approvals::decide, approvals::queue))
+        .routes(routes!(workers::pending))
+        .routes(routes!(workers::confirm))
+        .routes(routes!(workers::merge))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))

@@ -2,13 +2,14 @@
 //! monthly attendance grid, progress against plan, and anomalies. Each has a JSON shape and a table
 //! shape (for CSV and Excel).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
-use sitesync_core::ids::SiteId;
+use sitesync_core::ids::{SiteId, WorkerId};
 use sitesync_core::labor::DayStatus;
+use sitesync_core::roster::Roster;
 use sitesync_core::signoff::SignoffState;
 use sitesync_core::store::RowFilter;
 use utoipa::ToSchema;
@@ -59,9 +60,56 @@ fn filter(sites: &[String], from: NaiveDate, to: NaiveDate, approved_only: bool)
     }
 }
 
-/// 点工汇总 over `sites`.
+/// The rosters of `sites` (those the store holds), to count a merged worker's lines under the worker
+/// it was merged into ([`Roster::resolve_worker`]).
+struct Rosters(HashMap<String, Roster>);
+
+impl Rosters {
+    fn of(store: &mut Store, sites: &[String]) -> Result<Rosters> {
+        let mut out = HashMap::new();
+        for site in sites {
+            let Ok(id) = SiteId::new(site.as_str()) else { continue };
+            match store.roster(&id) {
+                Ok(r) => {
+                    out.insert(site.clone(), r);
+                }
+                Err(sitesync_core::Error::UnknownSite(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Rosters(out))
+    }
+
+    /// The worker `worker`'s lines on `site` count under, and that worker's name (`None`: not on
+    /// the site's roster).
+    fn resolve(&self, site: &str, worker: &str) -> (String, Option<String>) {
+        let (Some(roster), Ok(id)) = (self.0.get(site), WorkerId::new(worker)) else {
+            return (worker.to_string(), None);
+        };
+        let to = roster.resolve_worker(&id);
+        let name = roster.worker(&to).map(|w| w.name.clone());
+        (to.to_string(), name)
+    }
+
+    /// [`Rosters::resolve`] where the site is not known (a group across sites): the first site
+    /// whose roster merged the worker decides.
+    fn resolve_any(&self, worker: &str) -> (String, Option<String>) {
+        let mut sites: Vec<&String> = self.0.keys().collect();
+        sites.sort();
+        for site in sites {
+            let (to, name) = self.resolve(site, worker);
+            if to != worker {
+                return (to, name);
+            }
+        }
+        (worker.to_string(), None)
+    }
+}
+
+/// 点工汇总 over `sites`. Grouped by worker, a merged worker's lines count under the worker it was
+/// merged into, once.
 pub fn labor_summary(
-    store: &Store,
+    store: &mut Store,
     sites: &[String],
     from: NaiveDate,
     to: NaiveDate,
@@ -71,7 +119,27 @@ pub fn labor_summary(
     if to < from {
         return Err(Error::BadRequest("`to` is before `from`".into()));
     }
-    let summary = store.summary(&filter(sites, from, to, !include_unapproved), Some(by))?;
+    let mut summary = store.summary(&filter(sites, from, to, !include_unapproved), Some(by))?;
+    if by == GroupBy::Worker {
+        let rosters = Rosters::of(store, sites)?;
+        let mut merged: BTreeMap<String, Group> = BTreeMap::new();
+        for g in std::mem::take(&mut summary.rows) {
+            let (key, name) = rosters.resolve_any(&g.key);
+            let into = merged.entry(key.clone()).or_insert_with(|| Group {
+                key,
+                label: String::new(),
+                sums: Sums::default(),
+            });
+            into.sums.add(&g.sums);
+            // The target's own row carries its label; a merged-in row names the target.
+            if let Some(n) = name {
+                into.label = n;
+            } else if into.label.is_empty() || g.key == into.key {
+                into.label = g.label;
+            }
+        }
+        summary.rows = merged.into_values().collect();
+    }
     Ok(LaborSummary {
         sites: sites.to_vec(),
         from,
@@ -171,19 +239,30 @@ pub fn attendance(store: &mut Store, site: &str, month: NaiveDate, include_unapp
     let mut rows: BTreeMap<(String, String), AttendanceRow> = BTreeMap::new();
     let mut day_totals = vec![0i64; n as usize];
     let (mut wd, mut cost) = (0, 0);
+    let rosters = Rosters::of(store, &[site.to_string()])?;
     for r in store.labor_rows(&filter(&[site.to_string()], first, last, !include_unapproved))? {
-        let row = rows
-            .entry((r.crew.clone(), r.worker.clone()))
-            .or_insert_with(|| AttendanceRow {
-                worker: r.worker.clone(),
-                name: r.worker_name.clone(),
-                crew: r.crew_name.clone(),
-                days: vec![None; n as usize],
-                work_days_centi: 0,
-                cost_fen: 0,
-                cost: String::new(),
-                signoff: SignoffState::Unsigned,
-            });
+        // A merged worker's lines fill the row of the worker it was merged into.
+        let (worker, name) = rosters.resolve(site, &r.worker);
+        let (crew, crew_name) = match rosters.0.get(site).and_then(|ro| {
+            let w = ro.worker(&WorkerId::new(worker.as_str()).ok()?)?;
+            Some((
+                w.crew.to_string(),
+                ro.crew(&w.crew).map(|c| c.name.clone()).unwrap_or_default(),
+            ))
+        }) {
+            Some(c) if worker != r.worker => c,
+            _ => (r.crew.clone(), r.crew_name.clone()),
+        };
+        let row = rows.entry((crew, worker.clone())).or_insert_with(|| AttendanceRow {
+            worker: worker.clone(),
+            name: name.unwrap_or_else(|| r.worker_name.clone()),
+            crew: crew_name,
+            days: vec![None; n as usize],
+            work_days_centi: 0,
+            cost_fen: 0,
+            cost: String::new(),
+            signoff: SignoffState::Unsigned,
+        });
         let i = (r.date.day() - 1) as usize;
         let day = row.days[i].get_or_insert(0);
         *day = add(*day, r.work_days_centi);
@@ -461,7 +540,7 @@ pub enum AnomalyKind {
     MissingLog,
     /// A day was changed after it was approved.
     AmendedAfterApproval,
-    /// A labor line's day rate differs from the worker's roster rate.
+    /// A labor line's day rate differs from the worker's rate in force on the line's date.
     RateMismatch,
     /// A labor line's worker is not on that site's roster.
     NotOnRoster,
@@ -529,16 +608,26 @@ pub fn anomalies(
     let mut out = Vec::new();
     let f = filter(sites, from, to, false);
     let rows = store.labor_rows(&f)?;
-    // Per worker-day across every site in scope.
+    let rosters = Rosters::of(store, sites)?;
+    // Per worker-day across every site in scope, a merged worker counted as the worker it was
+    // merged into.
     let mut per: BTreeMap<(String, NaiveDate), WorkerDay> = BTreeMap::new();
     for r in &rows {
+        let (worker, name) = rosters.resolve(&r.site, &r.worker);
         let e = per
-            .entry((r.worker.clone(), r.date))
-            .or_insert_with(|| (0, 0, BTreeSet::new(), r.worker_name.clone()));
+            .entry((worker, r.date))
+            .or_insert_with(|| (0, 0, BTreeSet::new(), name.unwrap_or_else(|| r.worker_name.clone())));
         e.0 = add(e.0, r.work_days_centi);
         e.1 = add(e.1, add(r.hours_min, r.overtime_min));
         e.2.insert(r.site.clone());
-        if r.roster_rate_fen.is_none() {
+        // The rate in force on the line's date (dated rates, else the roster's), not today's.
+        let in_force = match (rosters.0.get(&r.site), WorkerId::new(r.worker.as_str())) {
+            (Some(roster), Ok(id)) => roster
+                .worker(&roster.resolve_worker(&id))
+                .map(|_| roster.rate_on(&id, r.date).0.fen()),
+            _ => r.roster_rate_fen,
+        };
+        if in_force.is_none() {
             // Not on this site's roster: its rate cannot be compared, which is why it is flagged.
             out.push(Anomaly {
                 kind: AnomalyKind::NotOnRoster,
@@ -553,7 +642,7 @@ pub fn anomalies(
                 ),
             });
         }
-        if let Some(roster) = r.roster_rate_fen
+        if let Some(roster) = in_force
             && roster != r.rate_fen
         {
             out.push(Anomaly {
@@ -562,7 +651,7 @@ pub fn anomalies(
                 date: r.date,
                 worker: Some(r.worker.clone()),
                 detail: format!(
-                    "{} {}: rate {} on the line, {} on the roster",
+                    "{} {}: rate {} on the line, {} in force on its date",
                     r.worker,
                     r.worker_name,
                     yuan(r.rate_fen),

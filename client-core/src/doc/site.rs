@@ -1,12 +1,14 @@
-//! The site master-data document: tables `info` (one record, `site`), `crews`, `workers`, `work_items`.
+//! The site master-data document: tables `info` (one record, `site`), `crews`, `workers`, `work_items`,
+//! and the added tables `pending_workers` (workers a foreman added on site) and `rates` (rates with
+//! an effective date), which live inside `info` (see [`crate::doc::AddedTable`]).
 
 use automerge::Automerge;
 use automerge::transaction::Transaction;
 
-use crate::doc::{Record, put, read_table, table};
+use crate::doc::{Record, put, read_added, read_table, table};
 use crate::error::{Error, Result};
-use crate::ids::{CrewId, SiteId, WorkItemId, WorkerId, parse_date};
-use crate::roster::{Crew, Roster, Site, WorkItem, Worker};
+use crate::ids::{CrewId, DocKind, SiteId, WorkItemId, WorkerId, parse_date};
+use crate::roster::{Crew, PendingStatus, PendingWorker, Rate, Roster, Site, WorkItem, Worker};
 use crate::units::{Fen, Quantity};
 
 /// Reads the roster; `None` if the site record was never written (an empty genesis).
@@ -46,12 +48,58 @@ pub(crate) fn read(doc: &Automerge) -> Result<Option<Roster>> {
             planned_end: parse_date(&r.str("planned_end")).ok(),
         });
     }
+    let mut pending_workers = Vec::new();
+    for (id, r) in read_added(doc, DocKind::Site, "pending_workers")? {
+        pending_workers.push(pending_worker(id, &r)?);
+    }
+    // A worker added on site is on the roster at once, unless head office merged it into another
+    // or already wrote it into `workers` (which then wins).
+    for p in &pending_workers {
+        if p.status != PendingStatus::Merged && !workers.iter().any(|w: &Worker| w.id == p.id) {
+            workers.push(p.as_worker());
+        }
+    }
+    workers.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut rates = Vec::new();
+    for (_, r) in read_added(doc, DocKind::Site, "rates")? {
+        rates.push(Rate {
+            worker: WorkerId::new(r.str("worker")).map_err(|e| corrupt(&e))?,
+            from: parse_date(&r.str("from")).map_err(|e| corrupt(&e))?,
+            day_rate: Fen::new("day_rate", r.int("day_rate_fen")).map_err(|e| corrupt(&e))?,
+            overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(|e| corrupt(&e))?,
+        });
+    }
+    rates.sort_by(|a, b| (&a.worker, a.from).cmp(&(&b.worker, b.from)));
     Ok(Some(Roster {
         site,
         crews,
         workers,
         work_items,
+        pending_workers,
+        rates,
     }))
+}
+
+fn pending_worker(id: String, r: &Record) -> Result<PendingWorker> {
+    let merged_into = r.str("merged_into");
+    Ok(PendingWorker {
+        id: WorkerId::new(id).map_err(|e| corrupt(&e))?,
+        name: r.str("name"),
+        phone: r.str("phone"),
+        trade: r.str("trade"),
+        crew: CrewId::new(r.str("crew")).map_err(|e| corrupt(&e))?,
+        day_rate: Fen::new("day_rate", r.int("day_rate_fen")).map_err(|e| corrupt(&e))?,
+        overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(|e| corrupt(&e))?,
+        id_card: r.str("id_card"),
+        added_by: r.str("added_by"),
+        added_at: r.str("added_at"),
+        status: PendingStatus::parse(&r.str("status")).unwrap_or(PendingStatus::Pending),
+        merged_into: if merged_into.is_empty() {
+            None
+        } else {
+            Some(WorkerId::new(merged_into).map_err(|e| corrupt(&e))?)
+        },
+    })
 }
 
 fn worker(id: String, r: &Record) -> Result<Worker> {
@@ -64,6 +112,7 @@ fn worker(id: String, r: &Record) -> Result<Worker> {
         day_rate: Fen::new("day_rate", r.int("day_rate_fen")).map_err(|e| corrupt(&e))?,
         overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(|e| corrupt(&e))?,
         active: r.bool("active", true),
+        pending: false,
     })
 }
 
@@ -136,11 +185,69 @@ pub(crate) fn put_roster(tx: &mut Transaction<'_>, r: &Roster) -> Result<()> {
     for c in &r.crews {
         put_crew(tx, c)?;
     }
-    for w in &r.workers {
+    // Pending workers live in `pending_workers` until head office confirms them.
+    for w in r.workers.iter().filter(|w| !w.pending) {
         put_worker(tx, w)?;
     }
     for wi in &r.work_items {
         put_work_item(tx, wi)?;
     }
     Ok(())
+}
+
+/// The key of `record` of added table `name` inside its host table.
+fn added(tx: &Transaction<'_>, name: &str, record: &str) -> Result<(automerge::ObjId, String)> {
+    let (host, key) = crate::doc::physical(DocKind::Site, name, record);
+    Ok((table(tx, host)?, key))
+}
+
+/// Writes (creates or updates) a worker added on site, whole.
+pub(crate) fn put_pending_worker(tx: &mut Transaction<'_>, p: &PendingWorker) -> Result<()> {
+    let (t, id) = added(tx, "pending_workers", p.id.as_str())?;
+    let id = id.as_str();
+    put(tx, &t, id, "name", p.name.as_str())?;
+    put(tx, &t, id, "phone", p.phone.as_str())?;
+    put(tx, &t, id, "trade", p.trade.as_str())?;
+    put(tx, &t, id, "crew", p.crew.as_str())?;
+    put(tx, &t, id, "day_rate_fen", p.day_rate.fen())?;
+    put(tx, &t, id, "overtime_rate_fen", p.overtime_rate.fen())?;
+    put(tx, &t, id, "id_card", p.id_card.as_str())?;
+    put(tx, &t, id, "added_by", p.added_by.as_str())?;
+    put(tx, &t, id, "added_at", p.added_at.as_str())?;
+    put(tx, &t, id, "status", p.status.as_str())?;
+    put(
+        tx,
+        &t,
+        id,
+        "merged_into",
+        p.merged_into.as_ref().map(WorkerId::as_str).unwrap_or_default(),
+    )
+}
+
+/// Sets where head office stands on a worker added on site (`merged_into` only when merged).
+pub(crate) fn put_pending_status(
+    tx: &mut Transaction<'_>,
+    worker: &WorkerId,
+    status: PendingStatus,
+    merged_into: Option<&WorkerId>,
+) -> Result<()> {
+    let (t, id) = added(tx, "pending_workers", worker.as_str())?;
+    put(tx, &t, &id, "status", status.as_str())?;
+    put(
+        tx,
+        &t,
+        &id,
+        "merged_into",
+        merged_into.map(WorkerId::as_str).unwrap_or_default(),
+    )
+}
+
+/// Writes (creates or updates) a dated rate.
+pub(crate) fn put_rate(tx: &mut Transaction<'_>, r: &Rate) -> Result<()> {
+    let (t, id) = added(tx, "rates", &r.key())?;
+    let id = id.as_str();
+    put(tx, &t, id, "worker", r.worker.as_str())?;
+    put(tx, &t, id, "from", r.from.to_string())?;
+    put(tx, &t, id, "day_rate_fen", r.day_rate.fen())?;
+    put(tx, &t, id, "overtime_rate_fen", r.overtime_rate.fen())
 }

@@ -97,6 +97,14 @@ impl Screen {
         };
         let roster = match id {
             DocId::Day(site, _) => {
+                // A site's master data pushed earlier in this batch (a worker added on site, then
+                // logged) is what this day is checked against, with what of it was accepted.
+                if let Some((trial, _, taken)) = self.trials.get(&DocId::Site(site.clone()))
+                    && !taken.is_empty()
+                {
+                    let r = roster_at(site, trial)?;
+                    self.rosters.insert(site.clone(), r);
+                }
                 if !self.rosters.contains_key(site) {
                     let r = store
                         .read_doc(&DocId::Site(site.clone()), |d| roster_at(site, d))?
@@ -262,6 +270,7 @@ fn admit(
     let before = AtHeads {
         doc: trial,
         heads: change.deps().to_vec(),
+        kind: id.kind(),
     };
     rules::check(id, site_org, &author, &info.writes, &before)?;
     Ok(info)
@@ -293,6 +302,7 @@ pub(super) fn check_own(
     let before = AtHeads {
         doc,
         heads: change.deps().to_vec(),
+        kind: id.kind(),
     };
     rules::check(id, None, author, &info.writes, &before)
 }

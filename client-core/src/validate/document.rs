@@ -79,6 +79,7 @@ pub(crate) fn touched(doc: &Automerge, id: &DocId, before: &[ChangeHash]) -> Res
         };
         // Keys without a field part are never read.
         if let Some((rec, _)) = key.rsplit_once('.') {
+            let (name, rec) = crate::doc::logical(id.kind(), name, rec);
             out.records.entry(name).or_default().insert(rec.to_string());
         }
     }
@@ -96,7 +97,8 @@ pub(crate) fn touched(doc: &Automerge, id: &DocId, before: &[ChangeHash]) -> Res
 pub(crate) fn written(id: &DocId, writes: &[crate::changes::Write]) -> Touched {
     let mut out = Touched::default();
     for w in writes {
-        if let Some(name) = tables(id.kind()).iter().find(|t| **t == w.table) {
+        let added = crate::doc::added_tables(id.kind()).iter().map(|t| &t.name);
+        if let Some(name) = tables(id.kind()).iter().chain(added).find(|t| **t == w.table) {
             out.records.entry(*name).or_default().insert(w.record.clone());
         }
     }
@@ -114,15 +116,20 @@ pub(crate) struct Context<'a> {
 /// Checks every touched record of the document as it reads now.
 pub(crate) fn check(doc: &Automerge, id: &DocId, touched: &Touched, cx: &Context<'_>) -> Result<(), Invalid> {
     for (name, records) in &touched.records {
-        let obj = table(doc, name).map_err(|e| Invalid::Layout { reason: e.to_string() })?;
-        let all = read_records(doc, &obj, records.iter().map(String::as_str))
+        let (host, _) = crate::doc::physical(id.kind(), name, "");
+        let obj = table(doc, host).map_err(|e| Invalid::Layout { reason: e.to_string() })?;
+        let stored: Vec<String> = records
+            .iter()
+            .map(|rec| crate::doc::physical(id.kind(), name, rec).1)
+            .collect();
+        let all = read_records(doc, &obj, stored.iter().map(String::as_str))
             .map_err(|e| malformed("record", e.to_string()))?;
-        for rec in records {
+        for (rec, at) in records.iter().zip(&stored) {
             // Every field deleted: the record is gone, and nothing reads it.
-            let Some(r) = all.get(rec) else { continue };
+            let Some(r) = all.get(at) else { continue };
             match id {
                 DocId::Day(site, date) => day_record(site, *date, name, rec, r, cx)?,
-                DocId::Site(site) => site_record(site, name, rec, r)?,
+                DocId::Site(site) => site_record(doc, site, name, rec, r)?,
                 DocId::Okr(org, _) => okr_record(org, name, rec, r, cx)?,
             }
         }
@@ -283,7 +290,7 @@ fn plan(field: &'static str, text: &str) -> Result<Option<NaiveDate>, Invalid> {
     Ok(Some(d))
 }
 
-fn site_record(site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), Invalid> {
+fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), Invalid> {
     let id_err = |field: &'static str| move |e: crate::Error| malformed(field, e.to_string());
     match table {
         "info" if rec.starts_with(crate::pay::PIECE_RATE_PREFIX) => {
@@ -316,6 +323,7 @@ fn site_record(site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), 
                 day_rate: money("day_rate", r.int_strict("day_rate_fen")?)?,
                 overtime_rate: money("overtime_rate", r.int_strict("overtime_rate_fen")?)?,
                 active: r.bool_strict("active")?,
+                pending: false,
             };
             validate::worker(&w)
         }
@@ -337,7 +345,83 @@ fn site_record(site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), 
             };
             validate::work_item(&wi)
         }
+        "pending_workers" => pending_worker(doc, rec, r),
+        "rates" => {
+            let worker = WorkerId::new(r.str_strict("worker")?).map_err(id_err("worker"))?;
+            let from = date("from", &r.str_strict("from")?)?;
+            if rec != format!("{worker}@{from}") {
+                return Err(Invalid::WrongId {
+                    record: rec.to_string(),
+                    expected: format!("{worker}@{from}"),
+                });
+            }
+            validate::rate("day_rate", money("day_rate", r.int_strict("day_rate_fen")?)?.fen())?;
+            validate::rate(
+                "overtime_rate",
+                money("overtime_rate", r.int_strict("overtime_rate_fen")?)?.fen(),
+            )
+        }
         _ => Ok(()),
+    }
+}
+
+/// A worker added on site: a name, rates in bounds, a crew of the site, a status, and an id derived
+/// from the ID card when there is one (else the shape of a fresh id), so a phone cannot claim an
+/// existing worker's id or forge one person's identity for another.
+fn pending_worker(doc: &Automerge, rec: &str, r: &Record) -> Result<(), Invalid> {
+    texts(r, &["phone", "trade", "added_at", "merged_into"])?;
+    if r.str_strict("name")?.trim().is_empty() {
+        return Err(malformed("name", "a worker needs a name"));
+    }
+    if r.str_strict("added_by")?.trim().is_empty() {
+        return Err(malformed("added_by", "who added the worker must be named"));
+    }
+    let status = r.str_strict("status")?;
+    let Some(status) = crate::roster::PendingStatus::parse(&status) else {
+        return Err(malformed(
+            "status",
+            format!("{status:?} is not pending, confirmed or merged"),
+        ));
+    };
+    if status == crate::roster::PendingStatus::Merged && r.str("merged_into").is_empty() {
+        return Err(malformed(
+            "merged_into",
+            "a merged worker names the worker it was merged into",
+        ));
+    }
+    let crew = r.str_strict("crew")?;
+    let crews = table(doc, "crews").map_err(|e| Invalid::Layout { reason: e.to_string() })?;
+    let known = read_records(doc, &crews, [crew.as_str()]).map_err(|e| malformed("crew", e.to_string()))?;
+    if known.is_empty() {
+        return Err(Invalid::NotOnRoster {
+            field: "crew",
+            id: crew,
+        });
+    }
+    validate::rate("day_rate", money("day_rate", r.int_strict("day_rate_fen")?)?.fen())?;
+    validate::rate(
+        "overtime_rate",
+        money("overtime_rate", r.int_strict("overtime_rate_fen")?)?.fen(),
+    )?;
+    let card = r.str_strict("id_card")?;
+    let id = WorkerId::new(rec).map_err(|e| malformed("worker", e.to_string()))?;
+    let expected = if card.is_empty() {
+        if id.is_fresh_shape() {
+            return Ok(());
+        }
+        "w- and 16 hex digits".to_string()
+    } else {
+        WorkerId::from_id_card(&card)
+            .map_err(|e| malformed("id_card", e.to_string()))?
+            .to_string()
+    };
+    if id.as_str() == expected {
+        Ok(())
+    } else {
+        Err(Invalid::WrongId {
+            record: rec.to_string(),
+            expected,
+        })
     }
 }
 

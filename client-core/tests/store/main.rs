@@ -14,3 +14,4 @@ mod review;
 mod signoff;
 mod storage;
 mod validation;
+mod workers;

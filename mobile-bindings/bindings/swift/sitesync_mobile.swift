@@ -753,6 +753,12 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func addSyncListener(listener: SyncListener)  -> ListenerHandle
     
     /**
+     * Adds a worker who turned up on site, offline, and returns the worker's id: usable in
+     * `add_labor` at once, pending at head office until confirmed or merged.
+     */
+    func addWorker(input: WorkerInput) async throws  -> String
+    
+    /**
      * Attaches a photo or file (its bytes and name, for its type) to a day, or to one of its
      * lines (`target`: `labor:ID`, `progress:ID`, `delay:ID`; none: the day), offline. The bytes
      * are kept on the phone and queued for upload by [`Self::sync_files`].
@@ -1022,6 +1028,26 @@ open func addSyncListener(listener: SyncListener) -> ListenerHandle  {
         FfiConverterTypeSyncListener_lower(listener),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Adds a worker who turned up on site, offline, and returns the worker's id: usable in
+     * `add_labor` at once, pending at head office until confirmed or merged.
+     */
+open func addWorker(input: WorkerInput)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_add_worker(
+                        self.uniffiCloneHandle(),FfiConverterTypeWorkerInput_lower(input)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
 }
     
     /**
@@ -2611,7 +2637,7 @@ public struct LaborInput: Equatable, Hashable {
      */
     public var kind: LaborKindRecord
     /**
-     * Day rate in fen; `None`: the worker's rate on the roster.
+     * Day rate in fen; `None`: the worker's rate in force on the line's date.
      */
     public var rateFen: Int64?
     public var note: String
@@ -2638,7 +2664,7 @@ public struct LaborInput: Equatable, Hashable {
          * Day labor or piecework.
          */kind: LaborKindRecord, 
         /**
-         * Day rate in fen; `None`: the worker's rate on the roster.
+         * Day rate in fen; `None`: the worker's rate in force on the line's date.
          */rateFen: Int64?, note: String) {
         self.site = site
         self.date = date
@@ -4253,6 +4279,119 @@ public func FfiConverterTypeWorkerDayRecord_lift(_ buf: RustBuffer) throws -> Wo
 #endif
 public func FfiConverterTypeWorkerDayRecord_lower(_ value: WorkerDayRecord) -> RustBuffer {
     return FfiConverterTypeWorkerDayRecord.lower(value)
+}
+
+
+/**
+ * A worker who turned up on site, added by the foreman offline.
+ */
+public struct WorkerInput: Equatable, Hashable {
+    public var site: String
+    public var name: String
+    public var phone: String
+    /**
+     * Trade code (工种), e.g. `rebar`.
+     */
+    public var trade: String
+    /**
+     * Crew id.
+     */
+    public var crew: String
+    /**
+     * Day rate in fen.
+     */
+    public var dayRateFen: Int64
+    /**
+     * Overtime rate per hour in fen.
+     */
+    public var overtimeRateFen: Int64
+    /**
+     * The ID-card number, if shown: the worker's id is derived from it, so two phones adding the
+     * same person make one worker.
+     */
+    public var idCard: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(site: String, name: String, phone: String, 
+        /**
+         * Trade code (工种), e.g. `rebar`.
+         */trade: String, 
+        /**
+         * Crew id.
+         */crew: String, 
+        /**
+         * Day rate in fen.
+         */dayRateFen: Int64, 
+        /**
+         * Overtime rate per hour in fen.
+         */overtimeRateFen: Int64, 
+        /**
+         * The ID-card number, if shown: the worker's id is derived from it, so two phones adding the
+         * same person make one worker.
+         */idCard: String?) {
+        self.site = site
+        self.name = name
+        self.phone = phone
+        self.trade = trade
+        self.crew = crew
+        self.dayRateFen = dayRateFen
+        self.overtimeRateFen = overtimeRateFen
+        self.idCard = idCard
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WorkerInput: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWorkerInput: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WorkerInput {
+        return
+            try WorkerInput(
+                site: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                phone: FfiConverterString.read(from: &buf), 
+                trade: FfiConverterString.read(from: &buf), 
+                crew: FfiConverterString.read(from: &buf), 
+                dayRateFen: FfiConverterInt64.read(from: &buf), 
+                overtimeRateFen: FfiConverterInt64.read(from: &buf), 
+                idCard: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WorkerInput, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.phone, into: &buf)
+        FfiConverterString.write(value.trade, into: &buf)
+        FfiConverterString.write(value.crew, into: &buf)
+        FfiConverterInt64.write(value.dayRateFen, into: &buf)
+        FfiConverterInt64.write(value.overtimeRateFen, into: &buf)
+        FfiConverterOptionString.write(value.idCard, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkerInput_lift(_ buf: RustBuffer) throws -> WorkerInput {
+    return try FfiConverterTypeWorkerInput.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkerInput_lower(_ value: WorkerInput) -> RustBuffer {
+    return FfiConverterTypeWorkerInput.lower(value)
 }
 
 
@@ -5975,6 +6114,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_add_sync_listener() != 62556) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_add_worker() != 52655) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_attach() != 59646) {

@@ -299,6 +299,11 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_labor(uint64_t ptr, RustB
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_sync_listener(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_WORKER
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_WORKER
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_worker(uint64_t ptr, RustBuffer input
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ATTACH
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ATTACH
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_attach(uint64_t ptr, RustBuffer site, RustBuffer date_iso, RustBuffer bytes, RustBuffer file_name, RustBuffer caption, RustBuffer target, RustBuffer lat_micro, RustBuffer lon_micro, RustBuffer amend_reason
@@ -744,6 +749,12 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_labor(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_SYNC_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_SYNC_LISTENER
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_sync_listener(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_WORKER
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_WORKER
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_worker(void
     
 );
 #endif

@@ -20,6 +20,7 @@ mod review;
 mod signoff;
 mod store;
 mod sync;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,6 +67,10 @@ enum Command {
     /// Crew-wide entry.
     #[command(subcommand)]
     Crew(labor::CrewCmd),
+    /// Workers added on site (offline, pending at head office), head office's confirm and merge,
+    /// and rates with an effective date.
+    #[command(subcommand)]
+    Worker(worker::WorkerCmd),
     /// Record or list progress (quantity installed per work item).
     #[command(subcommand)]
     Progress(day::ProgressCmd),
@@ -226,6 +231,7 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Roster(args) => store::roster(store, out, args),
         Command::Labor(cmd) => labor::labor(store, out, cmd),
         Command::Crew(cmd) => labor::crew(store, out, cmd),
+        Command::Worker(cmd) => worker::worker(store, out, cmd),
         Command::Progress(cmd) => day::progress(store, out, cmd),
         Command::Day(args) => day::show(store, out, args),
         Command::DayNote(args) => day::note(store, out, args),

@@ -54,6 +54,9 @@ pub(super) const PAY_READ: [Expect; 12]      = [E401, E401, E401, E403, E403, OK
 /// Head office and admins, each of their own org (the refusal log).
 #[rustfmt::skip]
 pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
+/// Head office and admins of the site's org (workers added on site: listing, confirming, merging).
+#[rustfmt::skip]
+pub(super) const SITE_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
 
 /// How a route is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,8 @@ pub(super) enum Prep {
     Session,
     /// The photo attached to the target site's seeded day (`{sha256}` in the path).
     Blob,
+    /// A fresh worker added on the target site (a worker is confirmed or merged once).
+    PendingWorker,
 }
 
 /// What a row's request is built from.
@@ -108,6 +113,8 @@ pub(super) struct Target<'a> {
     token: &'a str,
     /// The photo of the target site's seeded day: its hash and bytes.
     blob: &'a (String, Vec<u8>),
+    /// The worker made by `Prep::PendingWorker`, and a worker of the site's roster to merge it into.
+    worker: &'a (String, String),
 }
 
 /// A request: query pairs and a JSON body, or raw bytes.
@@ -245,6 +252,18 @@ pub(super) fn decide(t: &Target<'_>) -> Req {
     body(json!({ "decisions": [{ "site": t.site, "date": t.day, "decision": "approve" }] }))
 }
 
+pub(super) fn pending_workers(t: &Target<'_>) -> Req {
+    query(&[("site", t.site)])
+}
+
+pub(super) fn confirm_worker(t: &Target<'_>) -> Req {
+    body(json!({ "site": t.site, "worker": t.worker.0 }))
+}
+
+pub(super) fn merge_worker(t: &Target<'_>) -> Req {
+    body(json!({ "site": t.site, "worker": t.worker.0, "into": t.worker.1 }))
+}
+
 pub(super) fn import(t: &Target<'_>) -> Req {
     // The org as it is, with no sites or users: changes nothing when allowed.
     body(json!({ "org": { "id": t.org, "name": ORG_NAME }, "sites": [], "users": [] }))
@@ -273,7 +292,7 @@ pub(super) fn device(_: &Target<'_>) -> Req {
 /// Every route the server serves. A route missing here fails the completeness check.
 #[rustfmt::skip]
 pub(super) fn routes() -> Vec<Row> {
-    use Prep::{Blob, Device, Nothing, Session, SubmittedDay};
+    use Prep::{Blob, Device, Nothing, PendingWorker, Session, SubmittedDay};
     vec![
         // Public: liveness, the API description, the dashboard's page and assets, signing out.
         row(Get,       "/healthz",                          None,          Nothing,      nothing,    PUBLIC),
@@ -313,6 +332,10 @@ pub(super) fn routes() -> Vec<Row> {
         // Approvals: the queue is read like a report; deciding takes a manager's role and a grant.
         row(Get,       "/v1/approvals",                     None,          Nothing,      queue,      SITE_READ),
         row(Post,      "/v1/approvals",                     None,          SubmittedDay, decide,     DECIDE),
+        // Workers added on site: head office of the site's org lists, confirms and merges them.
+        row(Get,       "/v1/workers/pending",               None,          Nothing,      pending_workers, SITE_OFFICE),
+        row(Post,      "/v1/workers/confirm",               None,          PendingWorker, confirm_worker, SITE_OFFICE),
+        row(Post,      "/v1/workers/merge",                 None,          PendingWorker, merge_worker, SITE_OFFICE),
         // Sign-off states of a day and the month's sheet: read like a report.
         row(Get,       "/v1/signoffs",                      None,          SubmittedDay, day_of_site, SITE_READ),
         row(Get,       "/v1/signoffs/sheet",                None,          Nothing,      sheet,      SITE_READ),
@@ -529,6 +552,10 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
                 Prep::SubmittedDay => w.submitted_day(site).await,
                 _ => d("2026-11-30"),
             };
+            let worker = match row.prep {
+                Prep::PendingWorker => w.pending_worker(site).await,
+                _ => Default::default(),
+            };
             let path = match row.prep {
                 Prep::Device => row.path.replace("{device}", &w.spare_device().await),
                 Prep::Blob => row.path.replace("{sha256}", &w.blobs[site].0),
@@ -541,6 +568,7 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
                 day,
                 token: token.as_deref().unwrap_or(""),
                 blob: &w.blobs[site],
+                worker: &worker,
             };
             let req = (row.request)(&target);
             let before = if expect == OK {
@@ -564,6 +592,9 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
                 && w.credentials().await != before
             {
                 wrong.push(format!("{what}: refused, yet the credential database changed"));
+            }
+            if row.prep == Prep::PendingWorker && expect != OK && !w.still_pending(site, &worker.0).await {
+                wrong.push(format!("{what}: refused, yet the worker was decided"));
             }
             if row.prep == Prep::SubmittedDay && expect != OK && w.day_status(site, day).await != DayStatus::Submitted {
                 wrong.push(format!("{what}: refused, yet the day was decided"));

@@ -379,6 +379,50 @@ impl World {
         date
     }
 
+    /// A fresh worker added on site `site` (pending at head office, so confirmed or merged once), and
+    /// a worker of the site's roster to merge it into.
+    pub(super) async fn pending_worker(&mut self, site: &str) -> (String, String) {
+        let id: SiteId = site.parse().unwrap();
+        let made = self
+            .server
+            .store(move |s| {
+                let roster = s.roster(&id).ok()?;
+                let crew = roster.crews.first()?.id.clone();
+                let into = roster.workers.iter().find(|w| !w.pending)?.id.to_string();
+                let worker = s
+                    .add_worker(&sitesync_core::store::NewWorker {
+                        site: id,
+                        name: "临时工".into(),
+                        phone: String::new(),
+                        trade: "labor".into(),
+                        crew,
+                        day_rate: sitesync_core::units::Fen::new("r", 30_000).unwrap(),
+                        overtime_rate: sitesync_core::units::Fen::default(),
+                        id_card: None,
+                    })
+                    .ok()?;
+                Some((worker.to_string(), into))
+            })
+            .await;
+        // A site without crews or workers: the call is refused before the worker is looked up.
+        made.unwrap_or_else(|| ("w-0000000000000000".into(), "w-0001".into()))
+    }
+
+    /// Whether `worker` added on `site` is still pending (true for one that never existed).
+    pub(super) async fn still_pending(&self, site: &str, worker: &str) -> bool {
+        let (id, worker): (SiteId, String) = (site.parse().unwrap(), worker.to_string());
+        self.server
+            .store(move |s| {
+                let Ok(roster) = s.roster(&id) else { return true };
+                roster
+                    .pending_workers
+                    .iter()
+                    .find(|p| p.id.as_str() == worker)
+                    .is_none_or(|p| p.status == sitesync_core::roster::PendingStatus::Pending)
+            })
+            .await
+    }
+
     pub(super) async fn day_status(&self, site: &str, date: NaiveDate) -> DayStatus {
         let id: SiteId = site.parse().unwrap();
         self.server.store(move |s| s.day(&id, date).unwrap().status).await
