@@ -288,7 +288,7 @@ fn write(auth: &AuthDb, store: &mut Store, plan: &Plan) -> crate::Result<(Import
     }
     // The server's feed, as it runs after every change: fed key results get their values now.
     let today = plan.sites.first().map_or_else(|| Utc::now().date_naive(), |s| s.today);
-    store.refresh_metrics(today, &|org, kr, metric| {
+    store.refresh_metrics(Some(today), &|org, kr, metric| {
         crate::tenancy::metric_allowed(auth, org, kr, metric)
     })?;
     let org_id = OrgId::new(org)?;

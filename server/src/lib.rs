@@ -248,11 +248,20 @@ async fn serve(
                         continue;
                     }
                 }
-                let today = chrono::Utc::now().date_naive();
                 // Whether each key result may be fed is asked again on every feed: grants change.
+                // Figures run to each site's own today; the check-ins are signed by the server as
+                // `system` at once, as every other change the server writes, so the history and an
+                // evidence file name their author.
                 let feed = move |auth: &auth::AuthDb, store: &mut sitesync_core::Store| {
-                    Ok(store
-                        .refresh_metrics(today, &|org, kr, metric| tenancy::metric_allowed(auth, org, kr, metric))?)
+                    let n = store
+                        .refresh_metrics(None, &|org, kr, metric| tenancy::metric_allowed(auth, org, kr, metric))?;
+                    if n > 0 {
+                        for (org, cycle) in store.okr_cycles()? {
+                            let doc = sitesync_core::ids::DocId::Okr(sitesync_core::ids::OrgId::new(&org)?, cycle);
+                            store.sign_own_changes(&doc, state::SERVER_DEVICE, "system")?;
+                        }
+                    }
+                    Ok(n)
                 };
                 match state.both(feed).await {
                     Ok(0) => {}

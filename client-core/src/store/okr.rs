@@ -524,14 +524,7 @@ impl Store {
     /// its end), in thousandths of the metric's unit; `None` where it is undefined (no quantity yet).
     pub fn metric_value(&mut self, metric: &Metric, cycle: &Cycle, today: NaiveDate) -> Result<Option<i64>> {
         let to = today.min(cycle.end);
-        let site = match metric {
-            Metric::LaborCost { site, .. }
-            | Metric::WorkDays { site, .. }
-            | Metric::CostPerUnit { site, .. }
-            | Metric::ProgressPercent { site, .. }
-            | Metric::CostPerformance { site, .. }
-            | Metric::LogCoverage { site } => site.clone(),
-        };
+        let site = metric_site(metric).to_string();
         let f = RowFilter {
             sites: Some(vec![site.clone()]),
             from: Some(cycle.start),
@@ -634,13 +627,17 @@ impl Store {
     /// Recomputes every metric-fed key result of every cycle in the store and records a check-in by
     /// `system` where the value changed; returns how many were recorded.
     ///
+    /// `today` is the date the figures run to; `None` is each metric's site's own today, in the
+    /// site's time zone: at 01:00 in Hangzhou it is still yesterday in UTC, and a feed that used the
+    /// server's UTC date would record a different value from one made at the site's date.
+    ///
     /// `allowed` is asked on every feed, for every bound key result, whether it may be fed: the
     /// server answers that the metric's site must be of the cycle's org and readable by the key
     /// result's owner (another org's key result, or a foreman's bound to a site not theirs, was
     /// once fed figures it may not see). A key result refused is skipped and keeps its last value.
     pub fn refresh_metrics(
         &mut self,
-        today: NaiveDate,
+        today: Option<NaiveDate>,
         allowed: &dyn Fn(&OrgId, &KeyResult, &Metric) -> std::result::Result<(), Invalid>,
     ) -> Result<usize> {
         let mut written = 0;
@@ -664,20 +661,23 @@ impl Store {
                 if allowed(&org_id, k, metric).is_err() {
                     continue;
                 }
+                let today = match today {
+                    Some(d) => d,
+                    None => self.today(&SiteId::new(metric_site(metric))?)?,
+                };
                 let Some(value) = self.metric_value(metric, &c, today)? else {
                     continue;
                 };
                 if latest.get(k.id.as_str()) != Some(&value) {
-                    feeds.push((k.id.clone(), value));
+                    feeds.push((k.id.clone(), value, today.min(c.end).max(c.start)));
                 }
             }
             if feeds.is_empty() {
                 continue;
             }
-            let date = today.min(c.end).max(c.start);
             let checkins: Vec<CheckIn> = feeds
                 .into_iter()
-                .map(|(kr, value)| CheckIn {
+                .map(|(kr, value, date)| CheckIn {
                     id: new_id("c"),
                     kr,
                     value_milli: value,
@@ -695,5 +695,17 @@ impl Store {
             })?;
         }
         Ok(written)
+    }
+}
+
+/// The site whose field data feeds `metric`.
+fn metric_site(metric: &Metric) -> &str {
+    match metric {
+        Metric::LaborCost { site, .. }
+        | Metric::WorkDays { site, .. }
+        | Metric::CostPerUnit { site, .. }
+        | Metric::ProgressPercent { site, .. }
+        | Metric::CostPerformance { site, .. }
+        | Metric::LogCoverage { site } => site,
     }
 }

@@ -143,6 +143,26 @@ async fn a_metric_key_result_follows_approved_field_data_to_the_phone() {
         .await;
     assert_eq!(r[0]["ok"], true, "{r}");
     server_value(&server, &kr.id, (october_cost + new_day) * 10).await;
+    // The feed's check-ins are signed by the server as `system` when it writes them, like every
+    // change it writes: the history names their author (none waits for an evidence export).
+    let (changes, signed) = server
+        .store(|s| {
+            let doc = sitesync_core::ids::DocId::Okr(ORG.parse().unwrap(), "2026-Q4".into());
+            let bytes = s.export_changes(&doc, &[]).unwrap().unwrap();
+            let mut all = automerge::Automerge::new();
+            all.load_incremental(&bytes).unwrap();
+            let changes = all.get_changes(&[]).len();
+            let signed = s.signatures(&doc).unwrap();
+            let system = signed
+                .iter()
+                .filter(|k| k.1.as_deref() == Some("server") && k.2.as_deref() == Some("system"))
+                .count();
+            (changes, (signed.len(), system))
+        })
+        .await;
+    // Every change but the genesis, which every replica makes alike and nobody signs.
+    assert_eq!(signed.0, changes - 1, "every change of the cycle is signed");
+    assert!(signed.1 >= 2, "the two feeds are the server's own: {signed:?}");
 
     // The phone sees it after its next sync, offline from then on.
     sync(&mut office).await;
