@@ -120,6 +120,12 @@ pub struct CompanyWorker {
     /// Whether still on site (absent means active).
     #[serde(default = "yes")]
     pub active: bool,
+    /// The account his pay is sent to (digits; spaces allowed), or absent.
+    #[serde(default)]
+    pub bank_account: String,
+    /// The bank's name, or absent.
+    #[serde(default)]
+    pub bank_name: String,
 }
 
 fn yes() -> bool {
@@ -238,6 +244,8 @@ impl CompanySite {
                         day_rate: Fen::new("day_rate_fen", w.day_rate_fen)?,
                         overtime_rate: Fen::new("overtime_rate_fen_per_hour", w.overtime_rate_fen_per_hour)?,
                         active: w.active,
+                        bank: crate::bank::BankAccount::new(&w.bank_account, &w.bank_name)
+                            .map_err(crate::error::Error::from)?,
                     })
                 })
                 .collect::<Result<_>>()?,

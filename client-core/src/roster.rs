@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::bank::BankAccount;
 use crate::ids::{CrewId, SiteId, WorkItemId, WorkerId};
 use crate::units::{Fen, Quantity};
 
@@ -50,6 +51,17 @@ pub struct Worker {
     pub overtime_rate: Fen,
     /// Whether the worker is still on the site; inactive workers cannot be logged.
     pub active: bool,
+    /// Where his pay is sent (head office writes it; empty when none is on record). Not in the
+    /// serialized roster: read it through [`Worker::bank_account`].
+    #[serde(skip)]
+    pub bank: BankAccount,
+}
+
+impl Worker {
+    /// The worker's bank account: the one way to it, so that sealing the number changes one place.
+    pub fn bank_account(&self) -> &BankAccount {
+        &self.bank
+    }
 }
 
 /// A work item or location (部位/分项) with its plan.

@@ -587,6 +587,7 @@ mod tests {
                 day_rate: Fen::new("r", 43_000).unwrap(),
                 overtime_rate: Fen::new("r", 8_062).unwrap(),
                 active: false,
+                bank: Default::default(),
             }],
             work_items: vec![WorkItem {
                 id: WorkItemId::new("site-hz-01/wi-4.1").unwrap(),

@@ -316,6 +316,7 @@ fn site_record(site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), 
                 day_rate: money("day_rate", r.int_strict("day_rate_fen")?)?,
                 overtime_rate: money("overtime_rate", r.int_strict("overtime_rate_fen")?)?,
                 active: r.bool_strict("active")?,
+                bank: crate::bank::BankAccount::new(&r.str("bank_account"), &r.str("bank_name"))?,
             };
             validate::worker(&w)
         }

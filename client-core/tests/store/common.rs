@@ -95,6 +95,7 @@ pub fn tiny_roster() -> Roster {
                 day_rate: Fen::new("r", 40_000 + i * 1_000).unwrap(),
                 overtime_rate: Fen::new("r", 7_500).unwrap(),
                 active: true,
+                bank: Default::default(),
             })
             .collect(),
         work_items: (1..=2)
