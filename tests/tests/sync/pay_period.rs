@@ -3,13 +3,17 @@
 //! closed sheet unchanged after an amendment is approved and the amendment carried once as an
 //! adjustment of the exact difference by the next period, a period paid once, the bank file with
 //! the columns asked for and the whole account number while the sheet masks it, and foremen and
-//! site managers refused.
+//! site managers refused; from a raw client, a malformed bank account or a foreman's refused by the
+//! gate.
 
 use serde_json::json;
 use sitesync_core::bank::BankAccount;
+use sitesync_core::ids::{DocId, DocKind};
 use sitesync_core::store::NewAdvance;
+use sitesync_core::sync::protocol::DocResult;
 use sitesync_core::units::Fen;
-use sitesync_tests::harness::{Api, TestServer, phone};
+use sitesync_tests::crafted::Crafted;
+use sitesync_tests::harness::{Api, RawClient, TestServer, phone};
 
 use crate::*;
 
@@ -211,4 +215,74 @@ async fn periods_close_stay_closed_carry_corrections_once_and_are_paid_once() {
         csv.contains("6222 **** **** 1234") && !csv.contains("6222021234561234"),
         "{csv}"
     );
+}
+
+/// A site document writing w-0001's whole record with the bank account given.
+fn bank_doc(account: &str) -> (String, Vec<u8>) {
+    let site = DocId::Site(hz()).to_string();
+    let w = "w-0001";
+    let bytes = Crafted::new(&site, DocKind::Site)
+        .put("workers", w, "name", "高平")
+        .put("workers", w, "phone", "")
+        .put("workers", w, "trade", "rebar")
+        .put("workers", w, "crew", CREW)
+        .put("workers", w, "day_rate_fen", 43_000i64)
+        .put("workers", w, "overtime_rate_fen", 8_062i64)
+        .put("workers", w, "active", true)
+        .put("workers", w, "bank_account", account)
+        .put("workers", w, "bank_name", "农业银行")
+        .bytes();
+    (site, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_refuses_a_malformed_or_foremans_bank_account_from_a_raw_client() {
+    let server = TestServer::start().await;
+    let raw = |user: &'static str| {
+        let server = &server;
+        async move {
+            let mut c = RawClient::connect(server.addr, &server.device(user).await)
+                .await
+                .unwrap();
+            c.say_hello().await;
+            c
+        }
+    };
+    let mut office = raw("u-office-1").await;
+    for bad in ["6222-ABCD-1234", "1234567", "62220212345612341234567890123456"] {
+        let results = office.push(vec![bank_doc(bad)]).await;
+        assert!(
+            !matches!(&results[0], DocResult::Synced(_)),
+            "{bad:?} was stored: {results:?}"
+        );
+    }
+    let mut foreman = raw("u-foreman-hz-01").await;
+    let results = foreman.push(vec![bank_doc("6222021234561234")]).await;
+    assert!(!matches!(&results[0], DocResult::Synced(_)), "{results:?}");
+    let held = server
+        .store(|s| {
+            s.roster(&hz())
+                .unwrap()
+                .worker(&WorkerId::new("w-0001").unwrap())
+                .unwrap()
+                .bank_account()
+                .clone()
+        })
+        .await;
+    assert!(held.is_empty(), "{held:?}");
+    // Head office's honest one is stored whole.
+    let results = office.push(vec![bank_doc("6228 4800 1234 5678 9")]).await;
+    assert!(matches!(&results[0], DocResult::Synced(_)), "{results:?}");
+    let held = server
+        .store(|s| {
+            s.roster(&hz())
+                .unwrap()
+                .worker(&WorkerId::new("w-0001").unwrap())
+                .unwrap()
+                .bank_account()
+                .clone()
+        })
+        .await;
+    assert_eq!(held.number(), "62284800123456789");
+    assert_eq!(held.masked(), "6228 **** **** **** 6789");
 }
