@@ -120,6 +120,12 @@ pub struct CompanyWorker {
     /// Whether still on site (absent means active).
     #[serde(default = "yes")]
     pub active: bool,
+    /// The account his pay is sent to (digits; spaces allowed), or absent.
+    #[serde(default)]
+    pub bank_account: String,
+    /// The bank's name, or absent.
+    #[serde(default)]
+    pub bank_name: String,
 }
 
 fn yes() -> bool {
@@ -239,6 +245,8 @@ impl CompanySite {
                         overtime_rate: Fen::new("overtime_rate_fen_per_hour", w.overtime_rate_fen_per_hour)?,
                         active: w.active,
                         pending: false,
+                        bank: crate::bank::BankAccount::new(&w.bank_account, &w.bank_name)
+                            .map_err(crate::error::Error::from)?,
                     })
                 })
                 .collect::<Result<_>>()?,

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod attachments;
+pub mod bank;
 pub mod changes;
 pub(crate) mod doc;
 pub mod error;

@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::bank::BankAccount;
 use crate::ids::{CrewId, SiteId, WorkItemId, WorkerId};
 use crate::units::{Fen, Quantity};
 
@@ -53,6 +54,17 @@ pub struct Worker {
     /// Added on site and not yet confirmed by head office: loggable at once, marked pending there.
     #[serde(default)]
     pub pending: bool,
+    /// Where his pay is sent (head office writes it; empty when none is on record). Not in the
+    /// serialized roster: read it through [`Worker::bank_account`].
+    #[serde(skip)]
+    pub bank: BankAccount,
+}
+
+impl Worker {
+    /// The worker's bank account: the one way to it, so that sealing the number changes one place.
+    pub fn bank_account(&self) -> &BankAccount {
+        &self.bank
+    }
 }
 
 /// A work item or location (部位/分项) with its plan.
@@ -165,6 +177,8 @@ impl PendingWorker {
             overtime_rate: self.overtime_rate,
             active: true,
             pending: self.status == PendingStatus::Pending,
+            // Added on site: head office records the account once it confirms him.
+            bank: BankAccount::default(),
         }
     }
 }

@@ -590,6 +590,7 @@ mod tests {
                 overtime_rate: Fen::new("r", 8_062).unwrap(),
                 active: false,
                 pending: false,
+                bank: Default::default(),
             }],
             work_items: vec![WorkItem {
                 id: WorkItemId::new("site-hz-01/wi-4.1").unwrap(),

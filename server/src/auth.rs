@@ -25,9 +25,13 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/003_refusals.sql"),
     include_str!("../migrations/004_browser_sessions.sql"),
     include_str!("../migrations/005_blob_claims.sql"),
+    include_str!("../migrations/006_pay_periods.sql"),
 ];
 
 pub use sitesync_core::rules::Role;
+
+mod pay_periods;
+pub use pay_periods::{Paid, Stored, StoredPeriod};
 
 /// Keys whose device [`AuthDb`] keeps in memory at most (emptied when full; 10,000 devices with a
 /// key or two each fit).

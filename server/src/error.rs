@@ -47,6 +47,9 @@ pub enum Error {
     Config(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A pay period cannot be closed, paid or paid out as asked (409, with a code and the dates).
+    #[error("{0}")]
+    PayPeriod(#[from] crate::pay::period::PeriodError),
 }
 
 /// The body of every error response: a sentence for a person; internals are logged, never shown.
@@ -61,6 +64,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        if let Error::PayPeriod(e) = &self {
+            let body = crate::pay::period::PeriodErrorBody {
+                error: e.to_string(),
+                code: e.code().to_string(),
+                dates: e.dates(),
+            };
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
         let (status, message) = match &self {
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, self.to_string()),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, self.to_string()),

@@ -6,7 +6,7 @@
 //! advanced is not theirs to read from the server.
 
 use chrono::{Datelike, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, SiteId};
 use sitesync_core::pay::{PayAmounts, PaySheet};
@@ -17,9 +17,11 @@ use crate::error::{Error, Result};
 use crate::export::{Cell, Table};
 use crate::report::signoff_text;
 
+pub mod period;
+
 /// One worker's figures (money in fen, work-days in hundredths, time in minutes) and where his
 /// month's sign-off stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[allow(missing_docs, reason = "fields named as in `sitesync_core::pay::PayLine`")]
 pub struct PayReportLine {
     pub worker: String,
@@ -31,15 +33,19 @@ pub struct PayReportLine {
     pub overtime_pay_fen: i64,
     pub piece_pay_fen: i64,
     pub advances_fen: i64,
-    /// Day + overtime + piece − advances (negative when advances exceed it).
+    /// Corrections to closed earlier periods carried here (see `adjustments`).
+    pub adjustment_fen: i64,
+    /// Day + overtime + piece − advances + adjustment (negative when advances exceed it).
     pub net_fen: i64,
+    /// His bank account masked (`6222 **** **** 1234`; "" when none is on record).
+    pub bank_account: String,
     /// The worst of his month sign-off states over the months of the range (`signed` only when
     /// every month is signed as it stands).
     pub signoff: SignoffState,
 }
 
 /// A crew's pay sheet over a range, from approved days only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PayReport {
     /// The site.
     pub site: String,
@@ -57,6 +63,10 @@ pub struct PayReport {
     pub unapproved: Vec<NaiveDate>,
     /// `date worker work_item` of piecework lines without a piece rate: counted for time, not paid.
     pub unpriced: Vec<String>,
+    /// Corrections to closed earlier periods of the site and crew, carried here once.
+    pub adjustments: Vec<period::Adjustment>,
+    /// Set when this is a closed period's stored sheet: who closed it, when, and its payment.
+    pub closed: Option<period::Closed>,
 }
 
 fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> PayReportLine {
@@ -70,7 +80,9 @@ fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> 
         overtime_pay_fen: p.overtime_pay_fen,
         piece_pay_fen: p.piece_pay_fen,
         advances_fen: p.advances_fen,
+        adjustment_fen: 0,
         net_fen: p.net_fen,
+        bank_account: String::new(),
         signoff,
     }
 }
@@ -93,6 +105,7 @@ pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to
     let site_id = SiteId::new(site).map_err(|e| Error::BadRequest(e.to_string()))?;
     let crew_id = CrewId::new(crew).map_err(|e| Error::BadRequest(e.to_string()))?;
     let sheet: PaySheet = store.pay_sheet(&site_id, &crew_id, from, to)?;
+    let roster = store.roster(&site_id)?;
     let mut states: Vec<Option<SignoffState>> = vec![None; sheet.workers.len()];
     let mut month = from.with_day(1).unwrap_or(from);
     while month <= to {
@@ -122,12 +135,17 @@ pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to
             .iter()
             .zip(states)
             .map(|(w, s)| {
-                line(
+                let mut l = line(
                     w.worker.to_string(),
                     w.name.clone(),
                     &w.pay,
                     s.unwrap_or(SignoffState::Unsigned),
-                )
+                );
+                l.bank_account = roster
+                    .worker(&w.worker)
+                    .map(|w| w.bank_account().masked())
+                    .unwrap_or_default();
+                l
             })
             .collect(),
         total: line("合计 total".into(), String::new(), &sheet.total, SignoffState::Unsigned),
@@ -137,6 +155,8 @@ pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to
             .iter()
             .map(|u| format!("{} {} {}", u.date, u.worker, u.work_item))
             .collect(),
+        adjustments: Vec::new(),
+        closed: None,
     })
 }
 
@@ -153,6 +173,7 @@ impl PayReport {
                 Cell::Fen(l.overtime_pay_fen),
                 Cell::Fen(l.piece_pay_fen),
                 Cell::Fen(l.advances_fen),
+                Cell::Fen(l.adjustment_fen),
                 Cell::Fen(l.net_fen),
             ]
         };
@@ -162,6 +183,7 @@ impl PayReport {
             .map(|l| {
                 let mut row = vec![Cell::Text(l.worker.clone()), Cell::Text(l.name.clone())];
                 row.extend(cells(l));
+                row.push(Cell::Text(l.bank_account.clone()));
                 row.push(Cell::Text(signoff_text(l.signoff).into()));
                 row
             })
@@ -169,8 +191,15 @@ impl PayReport {
         let mut totals = vec![Cell::Text(self.total.worker.clone()), Cell::Empty];
         totals.extend(cells(&self.total));
         totals.push(Cell::Empty);
+        totals.push(Cell::Empty);
         Table {
-            title: format!("工资表 {} {} {}~{}", self.site, self.crew, self.from, self.to),
+            title: match &self.closed {
+                Some(c) => format!(
+                    "工资表 {} {} {}~{} 已结 closed {}",
+                    self.site, self.crew, self.from, self.to, c.period
+                ),
+                None => format!("工资表 {} {} {}~{}", self.site, self.crew, self.from, self.to),
+            },
             header: [
                 "工号 worker",
                 "姓名 name",
@@ -181,7 +210,9 @@ impl PayReport {
                 "加班工资 overtime pay ¥",
                 "包工工资 piece pay ¥",
                 "借支 advances ¥",
+                "调整 adjustment ¥",
                 "实发 net ¥",
+                "银行卡 bank card",
                 "签字 signature",
             ]
             .map(String::from)

@@ -63,6 +63,13 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
             include_str!("../migrations/postgres/004_blob_claims.sql")
         ),
     ),
+    (
+        5,
+        concat!(
+            "SET LOCAL search_path TO sitesync_auth;\n",
+            include_str!("../migrations/postgres/005_pay_periods.sql")
+        ),
+    ),
 ];
 
 /// The schema of the credential tables.

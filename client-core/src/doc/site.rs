@@ -2,8 +2,8 @@
 //! and the added tables `pending_workers` (workers a foreman added on site) and `rates` (rates with
 //! an effective date), which live inside `info` (see [`crate::doc::AddedTable`]).
 
-use automerge::Automerge;
 use automerge::transaction::Transaction;
+use automerge::{Automerge, ReadDoc};
 
 use crate::doc::{Record, put, read_added, read_table, table};
 use crate::error::{Error, Result};
@@ -113,6 +113,8 @@ fn worker(id: String, r: &Record) -> Result<Worker> {
         overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(|e| corrupt(&e))?,
         active: r.bool("active", true),
         pending: false,
+        bank: crate::bank::BankAccount::new(&r.str("bank_account"), &r.str("bank_name"))
+            .map_err(|e| corrupt(&e.into()))?,
     })
 }
 
@@ -151,7 +153,14 @@ pub(crate) fn put_worker(tx: &mut Transaction<'_>, w: &Worker) -> Result<()> {
     put(tx, &t, id, "crew", w.crew.as_str())?;
     put(tx, &t, id, "day_rate_fen", w.day_rate.fen())?;
     put(tx, &t, id, "overtime_rate_fen", w.overtime_rate.fen())?;
-    put(tx, &t, id, "active", w.active)
+    put(tx, &t, id, "active", w.active)?;
+    // Written only when on record, so a roster without accounts writes what it always wrote.
+    let bank = w.bank_account();
+    if !bank.is_empty() || tx.get(&t, format!("{id}.bank_account"))?.is_some() {
+        put(tx, &t, id, "bank_account", bank.number())?;
+        put(tx, &t, id, "bank_name", bank.bank_name())?;
+    }
+    Ok(())
 }
 
 /// Writes (creates or updates) a work item.

@@ -228,6 +228,34 @@ impl Store {
         Ok(out)
     }
 
+    /// The version of each day of `from ..= to` a pay sheet counts: the heads (hex) its last
+    /// approval pinned, for the days that are approved (or amended after approval) and hold a
+    /// version; what a closed pay period pins, to tell later which of its days changed.
+    pub fn approved_heads(
+        &mut self,
+        site: &SiteId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Vec<String>)>> {
+        let mut out = Vec::new();
+        for date in from.iter_days().take_while(|d| *d <= to) {
+            let heads = self.read_doc(&DocId::Day(site.clone(), date), |doc| {
+                let now = day::read(doc, None)?;
+                Ok(now
+                    .reviews
+                    .iter()
+                    .rev()
+                    .find(|e| e.action != ReviewAction::Amended)
+                    .filter(|e| e.action == ReviewAction::Approved)
+                    .map(|e| e.heads.clone()))
+            })?;
+            if let Some(Some(h)) = heads {
+                out.push((date, h));
+            }
+        }
+        Ok(out)
+    }
+
     /// One day as a pay period reads it.
     fn pay_day(&mut self, site: &SiteId, date: NaiveDate) -> Result<PayDay> {
         let read = self.read_doc(&DocId::Day(site.clone(), date), |doc| {

@@ -324,6 +324,7 @@ fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Recor
                 overtime_rate: money("overtime_rate", r.int_strict("overtime_rate_fen")?)?,
                 active: r.bool_strict("active")?,
                 pending: false,
+                bank: crate::bank::BankAccount::new(&r.str("bank_account"), &r.str("bank_name"))?,
             };
             validate::worker(&w)
         }

@@ -96,6 +96,7 @@ pub fn tiny_roster() -> Roster {
                 overtime_rate: Fen::new("r", 7_500).unwrap(),
                 active: true,
                 pending: false,
+                bank: Default::default(),
             })
             .collect(),
         work_items: (1..=2)

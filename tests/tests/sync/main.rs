@@ -15,6 +15,7 @@ mod idle_memory;
 mod limits;
 mod live;
 mod pay;
+mod pay_period;
 mod sans_io;
 mod sessions;
 mod signoff;

@@ -51,6 +51,9 @@ pub(super) const ADMIN: [Expect; 12]         = [E401, E401, E401, E403, E403, E4
 /// Pay sheets: head office, admins, and managers of the site; not foremen (issue #20).
 #[rustfmt::skip]
 pub(super) const PAY_READ: [Expect; 12]      = [E401, E401, E401, E403, E403, OK,   E403, OK,   OK,   E403, E403, E403];
+/// Pay periods (close, paid, bank file): head office and admins of the site's org (issue #20).
+#[rustfmt::skip]
+pub(super) const PAY_OFFICE: [Expect; 12]    = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
 /// Head office and admins, each of their own org (the refusal log).
 #[rustfmt::skip]
 pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
@@ -240,6 +243,29 @@ pub(super) fn pay(t: &Target<'_>) -> Req {
     ])
 }
 
+/// October of crew-1, closed with `force` (closing it again answers the period: repeatable).
+pub(super) fn pay_close(t: &Target<'_>) -> Req {
+    let crew = format!("{}/crew-1", t.site);
+    body(json!({ "site": t.site, "crew": crew, "from": "2026-10-01", "to": "2026-10-31", "force": true }))
+}
+
+/// October marked paid, always with the same reference (a repeat answers the payment).
+pub(super) fn pay_paid(t: &Target<'_>) -> Req {
+    let crew = format!("{}/crew-1", t.site);
+    body(json!({ "site": t.site, "crew": crew, "from": "2026-10-01", "to": "2026-10-31", "reference": "AUTHZ-1" }))
+}
+
+/// October's bank file (closed by the `pay_close` row before it).
+pub(super) fn pay_bank(t: &Target<'_>) -> Req {
+    let crew = format!("{}/crew-1", t.site);
+    query(&[
+        ("site", t.site),
+        ("crew", &crew),
+        ("from", "2026-10-01"),
+        ("to", "2026-10-31"),
+    ])
+}
+
 pub(super) fn sheet(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("month", "2026-11")])
 }
@@ -325,6 +351,10 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/pay",                           Some("json"),  Nothing,      pay,        PAY_READ),
         row(Get,       "/v1/pay",                           Some("csv"),   Nothing,      pay,        PAY_READ),
         row(Get,       "/v1/pay",                           Some("xlsx"),  Nothing,      pay,        PAY_READ),
+        // Pay periods: head office's; closing first, so that paid and the bank file find it.
+        row(Post,      "/v1/pay/close",                     None,          Nothing,      pay_close,  PAY_OFFICE),
+        row(Post,      "/v1/pay/paid",                      None,          Nothing,      pay_paid,   PAY_OFFICE),
+        row(Get,       "/v1/pay/bank",                      None,          Nothing,      pay_bank,   PAY_OFFICE),
         // The OKR board: every member of the org, never another org.
         row(Get,       "/v1/reports/okr",                   Some("json"),  Nothing,      okr,        ORG_READ),
         row(Get,       "/v1/reports/okr",                   Some("csv"),   Nothing,      okr,        ORG_READ),
@@ -507,6 +537,7 @@ pub(super) fn content_type_of(row: &Row) -> Option<&'static str> {
         (Some("xlsx"), _) => Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         (Some("pdf"), _) => Some("application/pdf"),
         (_, "/v1/events") => Some("text/event-stream"),
+        (_, "/v1/pay/bank") => Some("text/csv"),
         (_, "/v1/blobs/{sha256}") => Some("application/octet-stream"),
         (_, "/v1/blobs/{sha256}/thumbnail") => Some("image/jpeg"),
         _ => None,
