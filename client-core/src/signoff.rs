@@ -15,9 +15,10 @@
 //! marked with the month: a site-level record could not pin one version of thirty documents, and only
 //! head office writes the site's master document. The month's state is read back from those days.
 //!
-//! The signature image is not in the document: its SHA-256 is (`image`), and the bytes stay in the
-//! store's `signoff_images` table keyed by that hash (a PNG of a few KiB; the phone's blob store for
-//! photos is the place to upload them from).
+//! The signature image is not in the document: its SHA-256 is (`image`). The bytes are kept in the
+//! store's `signoff_images` table and as a blob beside the store, and go to the server like a photo
+//! (the blob sync, `docs/blobs.md`): the server serves them to readers of a day whose sign-off record
+//! names the hash, and draws them in the 施工日志.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -233,4 +234,21 @@ impl MonthSignoff {
             SignoffState::Signed
         }
     }
+}
+
+/// A signature image as the 施工日志 draws it: a JPEG of at most 256 px on white (a signature PNG is
+/// usually transparent, which a JPEG would turn black); `None` for bytes that are not an image this
+/// build decodes (stroke data), which the log states in words instead.
+pub fn signature_picture(bytes: &[u8]) -> Option<Vec<u8>> {
+    let img = image::load_from_memory(bytes).ok()?;
+    let small = img.thumbnail(256, 256).to_rgba8();
+    let mut white = image::RgbImage::from_pixel(small.width(), small.height(), image::Rgb([255, 255, 255]));
+    for (x, y, p) in small.enumerate_pixels() {
+        let a = u16::from(p.0[3]);
+        let over = |c: u8| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8;
+        white.put_pixel(x, y, image::Rgb([over(p.0[0]), over(p.0[1]), over(p.0[2])]));
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    white.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
+    Some(out.into_inner())
 }

@@ -575,6 +575,7 @@ impl SiteSync {
             Ok::<_, SiteSyncError>(SyncProgressRecord {
                 pushed: p.pushed as u64,
                 received: p.received as u64,
+                refused: p.refused_changes.iter().map(RefusalRecord::from).collect(),
             })
         });
         match task.await {

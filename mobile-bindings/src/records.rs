@@ -462,6 +462,36 @@ pub struct SyncStatusRecord {
     pub last_error: Option<String>,
     /// Head office has everything this phone holds: nothing pending and a sync completed.
     pub synced: bool,
+    /// Changes of this phone's head office refused, all told: taken out of the phone's records, so
+    /// the app must tell the user what did not count (each refusal is reported once, here and in
+    /// the sync that met it, never dropped silently).
+    pub refused_changes: u64,
+    /// The latest refusals, newest first (at most 5): what was refused and why.
+    pub latest_refusals: Vec<RefusalRecord>,
+}
+
+/// A change of this phone's head office refused, taken out of the phone's copy.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefusalRecord {
+    /// The document (`day:site-hz-01:2026-12-01`).
+    pub doc: String,
+    /// The change's hash, hex.
+    pub hash: String,
+    /// The rule's stable name (`role_may_not_write`, `forged_author` …), for the app to act on.
+    pub rule: String,
+    /// Why, in words, to show the user.
+    pub reason: String,
+}
+
+impl From<&sitesync_core::sync::engine::RefusedNote> for RefusalRecord {
+    fn from(r: &sitesync_core::sync::engine::RefusedNote) -> Self {
+        RefusalRecord {
+            doc: r.doc.clone(),
+            hash: r.hash.clone(),
+            rule: r.rule.clone(),
+            reason: r.reason.clone(),
+        }
+    }
 }
 
 impl From<&SyncStatus> for SyncStatusRecord {
@@ -473,6 +503,8 @@ impl From<&SyncStatus> for SyncStatusRecord {
             last_sync: s.last_sync.clone(),
             last_error: s.last_error.clone(),
             synced: s.pending.is_empty() && s.last_sync.is_some(),
+            refused_changes: s.refused_changes as u64,
+            latest_refusals: s.latest_refusals.iter().map(RefusalRecord::from).collect(),
         }
     }
 }
@@ -484,6 +516,9 @@ pub struct SyncProgressRecord {
     pub pushed: u64,
     /// Documents that received changes.
     pub received: u64,
+    /// Changes head office refused in this exchange, taken out of the phone's copy (the rest of
+    /// their documents arrived): empty when all were taken.
+    pub refused: Vec<RefusalRecord>,
 }
 
 /// Where an attachment's bytes are, as the phone's lists show it.
@@ -565,4 +600,58 @@ pub struct FileSyncRecord {
     pub waiting: u64,
     /// Whether nothing moved because the network is metered and files wait for an unmetered one.
     pub skipped_metered: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use sitesync_core::ids::{DocId, SiteId, WorkItemId, WorkerId};
+    use sitesync_core::rules::Violation;
+    use sitesync_core::units::WorkDays;
+
+    use crate::{SiteSync, runtime};
+
+    /// A change head office refused is taken out of the phone's copy by the same call the sync makes
+    /// on a refusal (`drop_refused`); the app's sync status then counts it and names it with why,
+    /// rather than the entry vanishing without a word.
+    #[test]
+    fn the_sync_status_reports_refused_changes_with_their_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.sqlite3").display().to_string();
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small");
+        runtime().block_on(async {
+            let phone = SiteSync::open(path, None, None, Some("崔贵".into()), None)
+                .await
+                .unwrap();
+            let before = phone.sync_status().await.unwrap();
+            assert_eq!((before.refused_changes, before.latest_refusals.len()), (0, 0));
+            let (doc, hash) = phone
+                .with_store(move |s| {
+                    s.import_dir(&fixture)?;
+                    let site = SiteId::new("site-hz-01")?;
+                    let date = sitesync_core::ids::parse_date("2026-12-01")?;
+                    let e = sitesync_core::store::entry(
+                        site.clone(),
+                        date,
+                        WorkerId::new("w-0001")?,
+                        WorkItemId::new("site-hz-01/wi-4.1")?,
+                        WorkDays::parse("1.0")?,
+                    );
+                    s.add_labor(&e, None)?;
+                    let doc = DocId::Day(site.clone(), date);
+                    let hash = s.heads(&doc)?.remove(0);
+                    let refusal = Violation::SiteNotGranted { site: site.to_string() };
+                    s.drop_refused(&doc, &[(hash.clone(), refusal)])?;
+                    Ok((doc.to_string(), hash))
+                })
+                .await
+                .unwrap();
+            let status = phone.sync_status().await.unwrap();
+            assert_eq!(status.refused_changes, 1);
+            assert_eq!(status.latest_refusals.len(), 1);
+            let r = &status.latest_refusals[0];
+            assert_eq!((r.doc.as_str(), r.hash.as_str()), (doc.as_str(), hash.as_str()));
+            assert!(r.reason.contains("no grant for site site-hz-01"), "{r:?}");
+            assert!(!r.rule.is_empty());
+        });
+    }
 }

@@ -188,6 +188,56 @@ impl Staging {
         BlobHash::parse(&hex::encode(digest.finalize())).map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// Deletes every staged upload not written to for longer than `max_age` (by its modification
+    /// time, which each arriving piece moves) and not locked by a request; returns how many. A
+    /// device that comes back for one later starts that file again.
+    pub fn sweep(&self, max_age: std::time::Duration) -> Result<usize> {
+        let now = std::time::SystemTime::now();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::Internal(format!("staging: {e}"))),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::Internal(format!("staging: {e}")))?;
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let idle = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            if !meta.is_file() || idle <= max_age {
+                continue;
+            }
+            // A request holding (or waiting for) this upload keeps it; held, nobody else starts one.
+            let Some(_held) = self.try_lock(&path) else { continue };
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Internal(format!("staging: {e}"))),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The lock of a staged file if nobody holds it now.
+    fn try_lock(&self, path: &Path) -> Option<StagingLock> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(path.to_path_buf()).or_default().clone()
+        };
+        let guard = lock.try_lock_owned().ok();
+        let held = StagingLock {
+            guard,
+            path: path.to_path_buf(),
+            locks: self.locks.clone(),
+        };
+        // Not taken: dropping `held` forgets the entry if it was only just made.
+        held.guard.is_some().then_some(held)
+    }
+
     /// Drops a staged upload.
     pub fn discard(&self, device: &str, hash: &BlobHash) -> Result<()> {
         match std::fs::remove_file(self.path(device, hash)) {
@@ -244,5 +294,42 @@ mod tests {
         std::fs::write(staging.path("d-2", &hash), &bytes).unwrap();
         store.put_file(&hash, &staging.path("d-2", &hash)).unwrap();
         assert_eq!(store.read_range(&hash, 0, 1 << 20).unwrap(), bytes);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_staged_uploads_idle_past_the_age_unless_a_request_holds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::open(&dir.path().join("staging")).unwrap();
+        let week = std::time::Duration::from_secs(7 * 24 * 3600);
+        let back_date = |path: &Path, age: std::time::Duration| {
+            let f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+            f.set_modified(std::time::SystemTime::now() - age).unwrap();
+        };
+        let (old, fresh, held) = (BlobHash::of(b"old"), BlobHash::of(b"fresh"), BlobHash::of(b"held"));
+        for h in [&old, &fresh, &held] {
+            std::fs::write(staging.path("d-1", h), b"partial").unwrap();
+        }
+        back_date(&staging.path("d-1", &old), week + std::time::Duration::from_secs(60));
+        back_date(
+            &staging.path("d-1", &fresh),
+            week - std::time::Duration::from_secs(3600),
+        );
+        back_date(&staging.path("d-1", &held), 2 * week);
+        let lock = staging
+            .lock("d-1", &held, std::time::Duration::from_secs(1))
+            .await
+            .unwrap();
+
+        assert_eq!(staging.sweep(week).unwrap(), 1);
+        assert_eq!(staging.offset("d-1", &old).unwrap(), 0, "idle over a week: deleted");
+        assert_eq!(staging.offset("d-1", &fresh).unwrap(), 7, "idle under a week: kept");
+        assert_eq!(staging.offset("d-1", &held).unwrap(), 7, "a request holds it: kept");
+        drop(lock);
+        assert_eq!(staging.sweep(week).unwrap(), 1);
+        assert_eq!(staging.offset("d-1", &held).unwrap(), 0);
+        assert!(
+            staging.locks.lock().unwrap().is_empty(),
+            "the sweep leaves no locks behind"
+        );
     }
 }

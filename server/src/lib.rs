@@ -230,6 +230,26 @@ async fn serve(
             }
         })
     };
+    // Partial uploads nobody came back for are deleted at start, then every hour (or sooner when
+    // the configured age is shorter).
+    let sweeper = {
+        let state = state.clone();
+        let max_age = state.connection_limits().staging_max_age;
+        let every = (max_age / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let staging = state.staging().clone();
+                match tokio::task::spawn_blocking(move || staging.sweep(max_age)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(removed = n, "abandoned partial uploads deleted"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "sweeping the upload staging area failed"),
+                    Err(e) => tracing::warn!(error = %e, "the staging sweep stopped"),
+                }
+            }
+        })
+    };
     // Key results fed by field data follow every change: recomputed from approved data and written
     // into the OKR documents as check-ins by `system`, which phones then receive like any change.
     let feeder = {
@@ -302,6 +322,7 @@ async fn serve(
     }
     feeder.abort();
     recorder.abort();
+    sweeper.abort();
     if let Err(e) = state_for_exit.flush_deliveries().await {
         tracing::warn!(error = %e, "recording deliveries at shutdown failed");
     }

@@ -191,6 +191,9 @@ pub struct ConnectionLimits {
     /// Largest attachment a device may upload (`PUT /v1/blobs/{sha256}/upload`): a declared size
     /// over it is a typed 413 and nothing is stored.
     pub blob_bytes: usize,
+    /// How long a partial upload may sit untouched in the staging area before it is deleted (at
+    /// start and then periodically): a phone that gave up on a file, or was wiped, never resumes it.
+    pub staging_max_age: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -204,6 +207,8 @@ impl Default for ConnectionLimits {
             import_bytes: 16 * 1024 * 1024,
             // A phone photo is 2-8 MB; a scanned delivery note as PDF a few MB.
             blob_bytes: 25 * 1024 * 1024,
+            // A week: a foreman off the network over a long weekend still resumes his photos.
+            staging_max_age: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -67,6 +67,11 @@ enum Command {
         /// a larger one is refused with 413 and nothing is stored.
         #[arg(long, env = "SITESYNC_MAX_BLOB_BYTES", default_value_t = ConnectionLimits::default().blob_bytes)]
         max_blob_bytes: usize,
+        /// Hours a partial upload may sit untouched in DATA/blobs/staging before it is deleted
+        /// (checked at start, then hourly); a device that comes back later sends that file again.
+        #[arg(long, env = "SITESYNC_STAGING_MAX_AGE_HOURS", default_value_t = ConnectionLimits::default().staging_max_age.as_secs() / 3600,
+            value_parser = clap::value_parser!(u64).range(1..))]
+        staging_max_age_hours: u64,
         #[command(flatten)]
         blob_store: BlobStoreArgs,
     },
@@ -301,6 +306,7 @@ async fn run() -> Result<()> {
             max_connections,
             header_timeout,
             max_blob_bytes,
+            staging_max_age_hours,
             blob_store,
         } => {
             let limits = Limits {
@@ -326,6 +332,7 @@ async fn run() -> Result<()> {
                 max_connections: fitted,
                 header_timeout: std::time::Duration::from_secs_f64(header_timeout),
                 blob_bytes: max_blob_bytes,
+                staging_max_age: std::time::Duration::from_secs(staging_max_age_hours.saturating_mul(3600)),
                 ..ConnectionLimits::default()
             };
             let tls = match (tls_cert, tls_key) {

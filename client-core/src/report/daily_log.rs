@@ -168,6 +168,14 @@ pub struct SignOffRow {
     pub device: String,
     /// SHA-256 of the signature image, hex; empty for a tap of consent or no signature.
     pub image: String,
+    /// Whether the signature image's bytes are in this store (on the server: uploaded by the phone
+    /// that took it); `false` when there is no image.
+    pub image_here: bool,
+    /// The signature image as drawn beside the row ([`crate::signoff::signature_picture`]) when
+    /// its bytes are here and decode; drawn in the PDF, not part of the JSON.
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub picture: Option<Vec<u8>>,
     /// A dispute's reason and its answer, or what changed since signing (`line field: was → now`).
     pub detail: String,
 }
@@ -396,6 +404,8 @@ impl Store {
                 at: record.map(|e| e.at),
                 device: record.map(|e| e.device.clone()).unwrap_or_default(),
                 image: record.and_then(|e| e.image.clone()).unwrap_or_default(),
+                image_here: false,
+                picture: None,
                 detail,
             });
         }
@@ -415,8 +425,16 @@ impl Store {
                 at: e.map(|e| e.at),
                 device: e.map(|e| e.device.clone()).unwrap_or_default(),
                 image: e.and_then(|e| e.image.clone()).unwrap_or_default(),
+                image_here: false,
+                picture: None,
                 detail: String::new(),
             });
+        }
+        for r in rows.iter_mut().filter(|r| !r.image.is_empty()) {
+            if let Some(bytes) = self.signoff_image(&r.image)? {
+                r.image_here = true;
+                r.picture = crate::signoff::signature_picture(&bytes);
+            }
         }
         Ok(rows)
     }

@@ -12,7 +12,8 @@
 //! advances, wrapping cells, repeating a table's header on each page it spans), then [`render`]
 //! writes them, once the page count is known. Each section of the log is one function of the
 //! layout. Photo thumbnails are JPEGs the store made ([`crate::attachments::thumbnail`]), drawn
-//! after the attachment table, each with its caption under it.
+//! after the attachment table, each with its caption under it; a signature image
+//! ([`crate::signoff::signature_picture`]) is drawn in the last cell of its sign-off row.
 
 use std::collections::BTreeSet;
 
@@ -121,6 +122,17 @@ enum Op {
 const THUMB_PT: f32 = 120.0;
 /// Space between thumbnails, in points.
 const THUMB_GAP: f32 = 12.0;
+
+/// The box a signature image is fitted into, in the last column of its sign-off row, in points
+/// (that column is about 73 pt wide less its padding).
+const SIGNATURE_PT: (f32, f32) = (64.0, 32.0);
+
+/// A picture in a table cell: its size in points and the JPEG.
+struct Picture {
+    w: f32,
+    h: f32,
+    jpeg: Vec<u8>,
+}
 
 /// How a column's text sits in its cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +248,12 @@ impl<'m> Layout<'m> {
 
     /// A table with ruled cells; its header repeats on every page it spans.
     fn table(&mut self, cols: &[Col], rows: &[Vec<String>]) {
+        self.table_with_pictures(cols, rows, &[]);
+    }
+
+    /// A table whose rows may each carry a picture drawn in the last column (`pictures[i]` of
+    /// `rows[i]`: its size in points and the JPEG), the row made tall enough to hold it.
+    fn table_with_pictures(&mut self, cols: &[Col], rows: &[Vec<String>], pictures: &[Option<Picture>]) {
         let total: f32 = cols.iter().map(|c| c.1).sum();
         let text_w = PAGE_W - 2.0 * MARGIN;
         let widths: Vec<f32> = cols.iter().map(|c| c.1 / total * text_w).collect();
@@ -245,12 +263,26 @@ impl<'m> Layout<'m> {
         let head = self.cells(&widths, &header);
         self.room(head.0 + BODY * LEADING + 2.0 * PAD);
         self.row(&widths, &head_aligns, &head);
-        for r in rows {
-            let cells = self.cells(&widths, r);
+        for (i, r) in rows.iter().enumerate() {
+            let mut cells = self.cells(&widths, r);
+            let picture = pictures.get(i).and_then(Option::as_ref);
+            if let Some(p) = picture {
+                cells.0 = cells.0.max(p.h + 2.0 * PAD);
+            }
             if self.room(cells.0) {
                 self.row(&widths, &head_aligns, &head);
             }
+            let top = self.y;
             self.row(&widths, &aligns, &cells);
+            if let (Some(p), Some(last)) = (picture, widths.last()) {
+                self.page().push(Op::Image {
+                    x: PAGE_W - MARGIN - last + PAD,
+                    y: top + PAD,
+                    w: p.w,
+                    h: p.h,
+                    jpeg: p.jpeg.clone(),
+                });
+            }
         }
     }
 
@@ -534,21 +566,45 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
         return;
     }
     let cols = [
-        Col("签认人", 2.2, Align::Left),
-        Col("身份", 1.1, Align::Left),
-        Col("状态", 1.8, Align::Left),
-        Col("时间", 2.7, Align::Left),
-        Col("设备", 1.4, Align::Left),
-        Col("说明", 3.8, Align::Left),
+        Col("签认人", 2.0, Align::Left),
+        Col("身份", 1.0, Align::Left),
+        Col("状态", 1.6, Align::Left),
+        Col("时间", 2.4, Align::Left),
+        Col("设备", 1.3, Align::Left),
+        Col("说明", 3.1, Align::Left),
+        Col("签名", 1.9, Align::Left),
     ];
-    let rows: Vec<Vec<String>> = log
+    // Each signature image that is here and decodes, fitted into the signature box.
+    let pictures: Vec<Option<Picture>> = log
         .sign_offs
         .iter()
         .map(|s| {
+            let jpeg = s.picture.as_ref()?;
+            let (w, h) = fitted(jpeg, SIGNATURE_PT)?;
+            Some(Picture {
+                w,
+                h,
+                jpeg: jpeg.clone(),
+            })
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = log
+        .sign_offs
+        .iter()
+        .zip(&pictures)
+        .map(|(s, picture)| {
             let mut detail = s.detail.clone();
+            let mut signature = String::new();
             if matches!(s.state.as_str(), "signed" | "changed_since_signed" | "confirmed") {
                 let how = match s.image.get(..12) {
-                    Some(short) => format!("签名图 {short}"),
+                    Some(short) => {
+                        signature = match (picture, s.image_here) {
+                            (Some(_), _) => String::new(),
+                            (None, true) => "签名为笔迹数据，未印".into(),
+                            (None, false) => "未收到签名图".into(),
+                        };
+                        format!("签名图 {short}")
+                    }
                     None => "点按确认".into(),
                 };
                 detail = if detail.is_empty() {
@@ -578,10 +634,11 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
                     .unwrap_or_default(),
                 s.device.clone(),
                 detail,
+                signature,
             ]
         })
         .collect();
-    l.table(&cols, &rows);
+    l.table_with_pictures(&cols, &rows, &pictures);
 }
 
 fn attachments(l: &mut Layout<'_>, log: &DailyLog) {
@@ -667,13 +724,19 @@ fn attachments(l: &mut Layout<'_>, log: &DailyLog) {
 /// A thumbnail's size in points, fitted into [`THUMB_PT`] square; `None` when the bytes are not a
 /// JPEG whose size can be read or that krilla refuses (a damaged cache file prints as no picture, not as a failed log).
 fn thumb_size(jpeg: &[u8]) -> Option<(f32, f32)> {
+    fitted(jpeg, (THUMB_PT, THUMB_PT))
+}
+
+/// A JPEG's size in points fitted into the box `(w, h)`, keeping its proportions; `None` as for
+/// [`thumb_size`].
+fn fitted(jpeg: &[u8], (box_w, box_h): (f32, f32)) -> Option<(f32, f32)> {
     let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg)
         .into_dimensions()
         .ok()?;
     if w == 0 || h == 0 || krilla::image::Image::from_jpeg(Data::from(jpeg.to_vec()), true).is_err() {
         return None;
     }
-    let scale = THUMB_PT / w.max(h) as f32;
+    let scale = (box_w / w as f32).min(box_h / h as f32);
     Some((w as f32 * scale, h as f32 * scale))
 }
 
@@ -921,6 +984,80 @@ mod tests {
             .flatten()
             .any(|op| matches!(op, Op::Text { text, .. } if text.starts_with("无法解码")));
         assert!(said, "the damaged thumbnail's row says why there is no picture");
+        assert!(daily_log(&log).unwrap().bytes.starts_with(b"%PDF-"));
+    }
+
+    #[test]
+    fn a_signature_image_is_drawn_in_its_row_and_a_missing_one_is_said() {
+        // A transparent PNG of black strokes, as a signature pad makes: drawn on white.
+        let strokes = image::RgbaImage::from_fn(400, 120, |x, y| {
+            if (x / 4 + y) % 37 == 0 {
+                image::Rgba([0, 0, 0, 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            }
+        });
+        let mut png = std::io::Cursor::new(Vec::new());
+        strokes.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let picture = crate::signoff::signature_picture(png.get_ref()).unwrap();
+        let decoded = image::load_from_memory(&picture).unwrap().to_rgb8();
+        assert!(
+            decoded.get_pixel(1, 1).0.iter().all(|c| *c > 200),
+            "the transparent background is white"
+        );
+        assert!(crate::signoff::signature_picture(b"stroke data, not an image").is_none());
+
+        let row = |who: &str, image: &str, image_here: bool, picture: Option<Vec<u8>>| crate::report::SignOffRow {
+            id: who.into(),
+            who: who.into(),
+            role: "worker".into(),
+            state: "signed".into(),
+            at: Some(chrono::Utc::now()),
+            device: "d-1".into(),
+            image: image.into(),
+            image_here,
+            picture,
+            detail: String::new(),
+        };
+        let mut log = log_with(&["高平"]);
+        log.sign_offs = vec![
+            row("高平", &"a".repeat(64), true, Some(picture)),
+            row("王强", &"b".repeat(64), false, None),
+            row("李明", &"c".repeat(64), true, None),
+            row("赵六", "", false, None),
+        ];
+        let metrics = Metrics::new().unwrap();
+        let mut l = Layout::new(&metrics);
+        sign_offs(&mut l, &log);
+        let ops: Vec<&Op> = l.pages.iter().flatten().collect();
+        let images: Vec<(f32, f32, f32, f32)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Image { x, y, w, h, .. } => Some((*x, *y, *w, *h)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(images.len(), 1, "only the signature whose bytes are here is drawn");
+        let (x, y, w, h) = images[0];
+        assert!(w <= SIGNATURE_PT.0 + 0.01 && h <= SIGNATURE_PT.1 + 0.01 && x + w <= PAGE_W - MARGIN);
+        // Beside 高平: the picture's top is level with his row's text.
+        let name_y = ops
+            .iter()
+            .find_map(|op| match op {
+                Op::Text { text, y, .. } if text == "高平" => Some(*y),
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            y < name_y && name_y < y + h + PAD,
+            "image at {y}..{}, name at {name_y}",
+            y + h
+        );
+        let said = |what: &str| {
+            ops.iter()
+                .any(|op| matches!(op, Op::Text { text, .. } if text.contains(what)))
+        };
+        assert!(said("未收到签名图") && said("未印") && said("点按确认"));
         assert!(daily_log(&log).unwrap().bytes.starts_with(b"%PDF-"));
     }
 }

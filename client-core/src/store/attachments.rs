@@ -98,7 +98,7 @@ impl Store {
     }
 
     /// Writes a blob's bytes under its hash (no-op when already here).
-    fn write_blob(&self, hash: &BlobHash, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write_blob(&self, hash: &BlobHash, bytes: &[u8]) -> Result<()> {
         if self.has_blob(hash) {
             return Ok(());
         }
@@ -155,13 +155,23 @@ impl Store {
         // The bytes first: a document naming a blob this phone does not hold could never upload it.
         self.write_blob(&hash, req.bytes)?;
         self.change_day(&req.site, req.date, amend, |tx| day::put_attachment(tx, &attachment))?;
-        let doc = DocId::Day(req.site.clone(), req.date).to_string();
+        self.queue_upload(&hash, &DocId::Day(req.site.clone(), req.date), size)?;
+        Ok(attachment)
+    }
+
+    /// Queues the upload of a blob held here for the day document that references it (once per
+    /// blob and day): attachments and sign-off signature images alike.
+    pub(crate) fn queue_upload(&self, hash: &BlobHash, doc: &DocId, size: ByteSize) -> Result<()> {
         self.db().exec(
             "INSERT INTO blob_transfers (sha256, doc_id, direction, size_bytes) VALUES (?1, ?2, 'up', ?3)
              ON CONFLICT (sha256, doc_id, direction) DO NOTHING",
-            &[hash.as_str().into(), doc.as_str().into(), (size.bytes() as i64).into()],
+            &[
+                hash.as_str().into(),
+                doc.to_string().as_str().into(),
+                (size.bytes() as i64).into(),
+            ],
         )?;
-        Ok(attachment)
+        Ok(())
     }
 
     /// The day's attachments with where their bytes are, in the order they were added.
@@ -305,9 +315,10 @@ impl Store {
 const BLOBS_UNMETERED_ONLY: &str = "blobs_unmetered_only";
 
 impl Store {
-    /// Whether a day document references a blob, now or in the version its last approval pinned
-    /// (a photo removed after the approval is still evidence of what was approved). What the
-    /// server asks before it serves a blob.
+    /// Whether a day document references a blob: an attachment now or in the version its last
+    /// approval pinned (a photo removed after the approval is still evidence of what was approved),
+    /// or the signature image of any sign-off record (records are append-only: a signature stays
+    /// evidence of what was signed). What the server asks before it serves a blob.
     pub fn references_blob(&mut self, doc: &DocId, hash: &BlobHash) -> Result<bool> {
         if !matches!(doc, DocId::Day(..)) {
             return Ok(false);
@@ -318,7 +329,14 @@ impl Store {
                 if now.attachments.iter().any(|a| a.sha256 == *hash) {
                     return Ok(true);
                 }
-                Ok(day::approved_version(d, &now)?.is_some_and(|c| c.attachments.iter().any(|a| a.sha256 == *hash)))
+                if day::approved_version(d, &now)?.is_some_and(|c| c.attachments.iter().any(|a| a.sha256 == *hash)) {
+                    return Ok(true);
+                }
+                Ok(crate::doc::signoff::events(d, None)?.iter().any(|e| {
+                    e.image
+                        .as_deref()
+                        .is_some_and(|i| i.eq_ignore_ascii_case(hash.as_str()))
+                }))
             })?
             .unwrap_or(false))
     }

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
-use sha2::{Digest, Sha256};
 
 use super::Store;
+use crate::attachments::{BlobHash, ByteSize};
 use crate::doc::{day, read_table, signoff, table};
 use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocId, LineId, SiteId, WorkerId};
@@ -135,13 +135,21 @@ impl Store {
             None => None,
         };
         let month = matches!(period, Period::Month(_));
-        self.write_signoffs(site, &days, |mut e, lines| {
+        let events = self.write_signoffs(site, &days, |mut e, lines| {
             e.worker = Some(worker.clone());
             e.lines = lines;
-            e.image = image.clone();
+            e.image = image.as_ref().map(|(h, _)| h.to_string());
             e.month = if month { days_month(&days) } else { None };
             e
-        })
+        })?;
+        // The image goes to the server like a photo, for each day whose record names it: head
+        // office and the printed log show it, readers of those days download it.
+        if let Some((hash, size)) = &image {
+            for (date, _) in &days {
+                self.queue_upload(hash, &DocId::Day(site.clone(), *date), *size)?;
+            }
+        }
+        Ok(events)
     }
 
     /// The worker disputes his lines of the day (or of each day of the month), with a reason: the
@@ -314,13 +322,30 @@ impl Store {
         })
     }
 
-    /// A signature image kept on this store, by its SHA-256 (hex).
+    /// A signature image kept on this store, by its SHA-256 (hex): taken here, or its blob is here.
     pub fn signoff_image(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        self.db()
+        if self.db().dialect() == super::sql::Dialect::Postgres {
+            // Only the server keeps documents in PostgreSQL; signature bytes are in its blob
+            // storage, which its callers ask.
+            return Ok(None);
+        }
+        if let Some(bytes) = self
+            .db()
             .query("SELECT bytes FROM signoff_images WHERE sha256 = ?1", &[sha256.into()])?
             .first()
             .map(|r| r.bytes(0))
-            .transpose()
+            .transpose()?
+        {
+            return Ok(Some(bytes));
+        }
+        let Ok(hash) = BlobHash::parse(sha256) else {
+            return Ok(None);
+        };
+        match std::fs::read(self.blob_path(&hash)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether the site requires each crew's confirmation before its day is submitted.
@@ -393,8 +418,9 @@ impl Store {
         }
     }
 
-    /// Keeps a signature image by its SHA-256 and returns the hash (hex).
-    fn keep_image(&mut self, bytes: &[u8]) -> Result<String> {
+    /// Keeps a signature image by its SHA-256, in the `signoff_images` table and as a blob beside
+    /// the store (what the blob sync uploads), and returns the hash and size.
+    fn keep_image(&mut self, bytes: &[u8]) -> Result<(BlobHash, ByteSize)> {
         if bytes.is_empty() {
             return Err(Error::invalid("image", "the signature image is empty"));
         }
@@ -404,16 +430,17 @@ impl Store {
                 format!("a signature image is at most {} KiB", MAX_IMAGE / 1024),
             ));
         }
-        let sha = hex::encode(Sha256::digest(bytes));
+        let hash = BlobHash::of(bytes);
         self.db().exec(
             "INSERT INTO signoff_images (sha256, bytes, added_at) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
             &[
-                sha.clone().into(),
+                hash.as_str().into(),
                 bytes.to_vec().into(),
                 chrono::Utc::now().to_rfc3339().into(),
             ],
         )?;
-        Ok(sha)
+        self.write_blob(&hash, bytes)?;
+        Ok((hash, ByteSize::new(bytes.len() as u64)?))
     }
 }
 

@@ -60,7 +60,15 @@ pub struct SyncStatus {
     pub cursor: u64,
     /// Every document with its delivery receipt.
     pub documents: Vec<DocStatus>,
+    /// Changes of this phone's head office refused and the phone took out of its copy, all told
+    /// (`sitesync status` lists them): what the user entered there is not in the records.
+    pub refused_changes: usize,
+    /// The latest of those refusals, newest first, at most [`LATEST_REFUSALS`]: what an app shows.
+    pub latest_refusals: Vec<crate::sync::engine::RefusedNote>,
 }
+
+/// How many refusals [`SyncStatus::latest_refusals`] carries.
+pub const LATEST_REFUSALS: usize = 5;
 
 impl Store {
     /// Binds the store to a server and device token, trusting the platform's roots (replacing any
@@ -135,6 +143,29 @@ impl Store {
             last_error: self.meta(keys::LAST_ERROR)?.filter(|s| !s.is_empty()),
             cursor: self.meta(keys::CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
             documents,
+            refused_changes: self
+                .db()
+                .query("SELECT COUNT(*) FROM refused_changes", &[])?
+                .first()
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or(0) as usize,
+            latest_refusals: self
+                .db()
+                .query(
+                    "SELECT doc_id, hash, rule, reason FROM refused_changes ORDER BY refused_at DESC, hash LIMIT ?1",
+                    &[(LATEST_REFUSALS as i64).into()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok(crate::sync::engine::RefusedNote {
+                        doc: r.text(0)?,
+                        hash: r.text(1)?,
+                        rule: r.text(2)?,
+                        reason: r.text(3)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
         })
     }
 }

@@ -166,3 +166,115 @@ fn watch_reports_changes_received_pushes_acknowledged_and_reconnects() {
         );
     }
 }
+
+/// Files move in the same `sync --watch`, beside the documents: a photo attached and a signature
+/// taken by other processes on the store go up (the day's record first, not held up by them), and
+/// a second phone's watch downloads the photo the first attached.
+#[test]
+fn watch_moves_files_beside_the_documents() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let phones = tempfile::tempdir().unwrap();
+    let company: Company =
+        sitesync_core::import::read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/company.json"))
+            .unwrap();
+    let (a_token, b_token) = {
+        let state = AppState::open(data.path()).unwrap();
+        rt.block_on(state.both(move |auth, store| sitesync_server::admin::import_company(auth, store, &company)))
+            .unwrap();
+        let device = |user: &'static str| rt.block_on(state.auth(move |a| a.add_device(user, "test"))).unwrap().1;
+        (device("u-foreman-hz-01"), device("u-foreman-hz-01"))
+    };
+    let server = Server::start(&rt, data.path(), "127.0.0.1:0".parse().unwrap());
+    let url = format!("http://{}", server.addr);
+    let (a, b) = (phones.path().join("a.sqlite3"), phones.path().join("b.sqlite3"));
+    for (store, token) in [(&a, &a_token), (&b, &b_token)] {
+        ok(store, &["init", "--server", &url, "--token", token]);
+        ok(store, &["sync"]);
+    }
+    let (mut watch_a, lines_a) = watch(&a);
+    let (mut watch_b, lines_b) = watch(&b);
+    let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+
+    add(&a, "w-0001");
+    let photo = phones.path().join("rebar.jpg");
+    std::fs::write(&photo, b"the bytes of a photo of the rebar").unwrap();
+    let sha = ok(
+        &a,
+        &[
+            "attach",
+            "--site",
+            "site-hz-01",
+            "--date",
+            "2026-09-05",
+            photo.to_str().unwrap(),
+        ],
+    );
+    let sha = sha.trim().to_string();
+    assert_eq!(sha.len(), 64, "{sha}");
+    let sig = phones.path().join("sig.png");
+    std::fs::write(&sig, b"strokes of a signature").unwrap();
+    ok(
+        &a,
+        &[
+            "sign",
+            "--site",
+            "site-hz-01",
+            "--date",
+            "2026-09-05",
+            "--worker",
+            "w-0001",
+            "--image",
+            sig.to_str().unwrap(),
+        ],
+    );
+    expect(
+        &lines_a,
+        &mut seen_a,
+        |l| l == "pushed site-hz-01 2026-09-05: head office has it",
+        "for the day pushed",
+    );
+    // Both files up: in one pass or two.
+    let mut uploaded = 0;
+    while uploaded < 2 {
+        expect(
+            &lines_a,
+            &mut seen_a,
+            |l| l.starts_with("files: "),
+            "for the files uploaded",
+        );
+        let l = seen_a.last().unwrap();
+        uploaded += l
+            .trim_start_matches("files: ")
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("{l}"));
+    }
+    // The other phone's watch receives the day, then the photo.
+    expect(
+        &lines_b,
+        &mut seen_b,
+        |l| l == "received site-hz-01 2026-09-05",
+        "for the day received",
+    );
+    expect(
+        &lines_b,
+        &mut seen_b,
+        |l| l == "files: 0 uploaded, 1 downloaded",
+        "for the photo downloaded",
+    );
+    let _ = watch_a.kill();
+    let _ = watch_a.wait();
+    let _ = watch_b.kill();
+    let _ = watch_b.wait();
+    server.stop(&rt);
+    let held = std::fs::read(phones.path().join("b.sqlite3.blobs").join(&sha)).unwrap();
+    assert_eq!(held, b"the bytes of a photo of the rebar");
+    // The phone that took them never had to wait (the other may have asked for the photo before
+    // it was up, and says so once).
+    assert!(
+        !seen_a.iter().any(|l| l.contains("waits") || l.contains("not moved")),
+        "{seen_a:#?}"
+    );
+}

@@ -3258,6 +3258,95 @@ public func FfiConverterTypeProgressRecord_lower(_ value: ProgressRecord) -> Rus
 
 
 /**
+ * A change of this phone's head office refused, taken out of the phone's copy.
+ */
+public struct RefusalRecord: Equatable, Hashable {
+    /**
+     * The document (`day:site-hz-01:2026-12-01`).
+     */
+    public var doc: String
+    /**
+     * The change's hash, hex.
+     */
+    public var hash: String
+    /**
+     * The rule's stable name (`role_may_not_write`, `forged_author` …), for the app to act on.
+     */
+    public var rule: String
+    /**
+     * Why, in words, to show the user.
+     */
+    public var reason: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The document (`day:site-hz-01:2026-12-01`).
+         */doc: String, 
+        /**
+         * The change's hash, hex.
+         */hash: String, 
+        /**
+         * The rule's stable name (`role_may_not_write`, `forged_author` …), for the app to act on.
+         */rule: String, 
+        /**
+         * Why, in words, to show the user.
+         */reason: String) {
+        self.doc = doc
+        self.hash = hash
+        self.rule = rule
+        self.reason = reason
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RefusalRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefusalRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefusalRecord {
+        return
+            try RefusalRecord(
+                doc: FfiConverterString.read(from: &buf), 
+                hash: FfiConverterString.read(from: &buf), 
+                rule: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RefusalRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.doc, into: &buf)
+        FfiConverterString.write(value.hash, into: &buf)
+        FfiConverterString.write(value.rule, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusalRecord_lift(_ buf: RustBuffer) throws -> RefusalRecord {
+    return try FfiConverterTypeRefusalRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusalRecord_lower(_ value: RefusalRecord) -> RustBuffer {
+    return FfiConverterTypeRefusalRecord.lower(value)
+}
+
+
+/**
  * A day waiting for a manager's decision.
  */
 public struct ReviewQueueRecord: Equatable, Hashable {
@@ -3756,6 +3845,11 @@ public struct SyncProgressRecord: Equatable, Hashable {
      * Documents that received changes.
      */
     public var received: UInt64
+    /**
+     * Changes head office refused in this exchange, taken out of the phone's copy (the rest of
+     * their documents arrived): empty when all were taken.
+     */
+    public var refused: [RefusalRecord]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3765,9 +3859,14 @@ public struct SyncProgressRecord: Equatable, Hashable {
          */pushed: UInt64, 
         /**
          * Documents that received changes.
-         */received: UInt64) {
+         */received: UInt64, 
+        /**
+         * Changes head office refused in this exchange, taken out of the phone's copy (the rest of
+         * their documents arrived): empty when all were taken.
+         */refused: [RefusalRecord]) {
         self.pushed = pushed
         self.received = received
+        self.refused = refused
     }
 
     
@@ -3787,13 +3886,15 @@ public struct FfiConverterTypeSyncProgressRecord: FfiConverterRustBuffer {
         return
             try SyncProgressRecord(
                 pushed: FfiConverterUInt64.read(from: &buf), 
-                received: FfiConverterUInt64.read(from: &buf)
+                received: FfiConverterUInt64.read(from: &buf), 
+                refused: FfiConverterSequenceTypeRefusalRecord.read(from: &buf)
         )
     }
 
     public static func write(_ value: SyncProgressRecord, into buf: inout [UInt8]) {
         FfiConverterUInt64.write(value.pushed, into: &buf)
         FfiConverterUInt64.write(value.received, into: &buf)
+        FfiConverterSequenceTypeRefusalRecord.write(value.refused, into: &buf)
     }
 }
 
@@ -3841,6 +3942,16 @@ public struct SyncStatusRecord: Equatable, Hashable {
      * Head office has everything this phone holds: nothing pending and a sync completed.
      */
     public var synced: Bool
+    /**
+     * Changes of this phone's head office refused, all told: taken out of the phone's records, so
+     * the app must tell the user what did not count (each refusal is reported once, here and in
+     * the sync that met it, never dropped silently).
+     */
+    public var refusedChanges: UInt64
+    /**
+     * The latest refusals, newest first (at most 5): what was refused and why.
+     */
+    public var latestRefusals: [RefusalRecord]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3862,13 +3973,23 @@ public struct SyncStatusRecord: Equatable, Hashable {
          */lastError: String?, 
         /**
          * Head office has everything this phone holds: nothing pending and a sync completed.
-         */synced: Bool) {
+         */synced: Bool, 
+        /**
+         * Changes of this phone's head office refused, all told: taken out of the phone's records, so
+         * the app must tell the user what did not count (each refusal is reported once, here and in
+         * the sync that met it, never dropped silently).
+         */refusedChanges: UInt64, 
+        /**
+         * The latest refusals, newest first (at most 5): what was refused and why.
+         */latestRefusals: [RefusalRecord]) {
         self.server = server
         self.connected = connected
         self.pending = pending
         self.lastSync = lastSync
         self.lastError = lastError
         self.synced = synced
+        self.refusedChanges = refusedChanges
+        self.latestRefusals = latestRefusals
     }
 
     
@@ -3892,7 +4013,9 @@ public struct FfiConverterTypeSyncStatusRecord: FfiConverterRustBuffer {
                 pending: FfiConverterSequenceString.read(from: &buf), 
                 lastSync: FfiConverterOptionString.read(from: &buf), 
                 lastError: FfiConverterOptionString.read(from: &buf), 
-                synced: FfiConverterBool.read(from: &buf)
+                synced: FfiConverterBool.read(from: &buf), 
+                refusedChanges: FfiConverterUInt64.read(from: &buf), 
+                latestRefusals: FfiConverterSequenceTypeRefusalRecord.read(from: &buf)
         )
     }
 
@@ -3903,6 +4026,8 @@ public struct FfiConverterTypeSyncStatusRecord: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.lastSync, into: &buf)
         FfiConverterOptionString.write(value.lastError, into: &buf)
         FfiConverterBool.write(value.synced, into: &buf)
+        FfiConverterUInt64.write(value.refusedChanges, into: &buf)
+        FfiConverterSequenceTypeRefusalRecord.write(value.latestRefusals, into: &buf)
     }
 }
 
@@ -5814,6 +5939,31 @@ fileprivate struct FfiConverterSequenceTypeProgressRecord: FfiConverterRustBuffe
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeProgressRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRefusalRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [RefusalRecord]
+
+    public static func write(_ value: [RefusalRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRefusalRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RefusalRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RefusalRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRefusalRecord.read(from: &buf))
         }
         return seq
     }

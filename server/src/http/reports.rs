@@ -282,6 +282,38 @@ async fn photos_from_blob_storage(
         .await
 }
 
+/// The log's signature images as the server holds them: uploaded by the phone that took them into
+/// the blob storage (`image_here`), and for a PDF drawn beside their rows. A signature is a few KiB;
+/// one larger than a phone keeps is not read.
+async fn signatures_from_blob_storage(
+    state: &AppState,
+    mut log: sitesync_core::report::DailyLog,
+    pictures: bool,
+) -> Result<sitesync_core::report::DailyLog> {
+    /// The largest signature image a phone keeps (client-core's sign-off).
+    const MAX_SIGNATURE: u64 = 512 * 1024;
+    if log.sign_offs.iter().all(|s| s.image.is_empty()) {
+        return Ok(log);
+    }
+    state
+        .blobs(move |b, _| {
+            for s in &mut log.sign_offs {
+                s.image_here = false;
+                s.picture = None;
+                let Ok(hash) = sitesync_core::attachments::BlobHash::parse(&s.image) else {
+                    continue;
+                };
+                let size = b.size(&hash)?;
+                s.image_here = size.is_some();
+                if let Some(size) = size.filter(|n| pictures && *n <= MAX_SIGNATURE) {
+                    s.picture = sitesync_core::signoff::signature_picture(&b.read_range(&hash, 0, size as usize)?);
+                }
+            }
+            Ok(log)
+        })
+        .await
+}
+
 /// 施工日志: one site-day as a printable log: weather, crews and headcount, labor lines, progress
 /// against plan, delays, note, sign-offs, attachments, the approval and who gave it. The day as it
 /// stands (its status says whether that is what was approved); a day nobody logged is an empty draft.
@@ -309,6 +341,7 @@ pub async fn daily_log_report(
         })
         .await?;
     let log = photos_from_blob_storage(&state, log, q.format == LogFormat::Pdf).await?;
+    let log = signatures_from_blob_storage(&state, log, q.format == LogFormat::Pdf).await?;
     Ok(match q.format {
         LogFormat::Json => Json(log).into_response(),
         LogFormat::Pdf => {

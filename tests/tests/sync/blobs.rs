@@ -686,3 +686,44 @@ async fn the_head_office_daily_log_draws_uploaded_photos_only() {
         assert!(text.contains("见下图") && text.contains("未收到原图"), "{text}");
     }
 }
+
+/// Partial uploads nobody came back for are deleted when the server starts (and then periodically),
+/// by the age the server is configured with (a week by default); a younger one is kept and resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_partial_uploads_are_swept_at_start_and_younger_ones_kept() {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let (abandoned, recent) = (BlobHash::of(b"abandoned"), BlobHash::of(b"recent"));
+    let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let written = paths.clone();
+    let (a, r) = (abandoned.clone(), recent.clone());
+    let server = TestServer::start_configured(move |state| {
+        assert_eq!(state.connection_limits().staging_max_age, 7 * day, "a week by default");
+        for (hash, age) in [(&a, 8 * day), (&r, 6 * day)] {
+            let path = state.staging().path("d-0123abcd", hash);
+            std::fs::write(&path, b"the first bytes").unwrap();
+            let f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            f.set_modified(std::time::SystemTime::now() - age).unwrap();
+            written.lock().unwrap().push(path);
+        }
+        state
+    })
+    .await;
+    let (old, young) = {
+        let p = paths.lock().unwrap();
+        (p[0].clone(), p[1].clone())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while old.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!old.exists(), "the upload idle for 8 days is deleted at start");
+    assert!(young.exists(), "the upload idle for 6 days is kept");
+    let state = server.state.clone();
+    let offset = state.blobs(move |_, s| s.offset("d-0123abcd", &recent)).await.unwrap();
+    assert_eq!(offset, 15, "and still resumes from where it stopped");
+    let offset = state
+        .blobs(move |_, s| s.offset("d-0123abcd", &abandoned))
+        .await
+        .unwrap();
+    assert_eq!(offset, 0);
+}

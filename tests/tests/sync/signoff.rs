@@ -381,3 +381,91 @@ async fn two_phones_signatures_taken_offline_reach_the_server_once_each() {
     }
     server.stop().await;
 }
+
+/// A signature image travels like a photo: the phone that took it uploads it with the blob sync;
+/// head office's 施工日志 then has it (the JSON says so, the PDF draws it beside the worker), the
+/// site's readers download it, and a foreman of another site is refused it even with its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_image_reaches_head_offices_daily_log_and_no_other_site() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = foreman_with_day(&server, dir.path(), "f").await;
+    let png = crate::blobs::png(48);
+    let signed = f
+        .sign_off(&hz(), Period::Day(d(DATE)), &w("w-0001"), Some(&png))
+        .unwrap()
+        .remove(0);
+    let sha = signed.image.clone().unwrap();
+    f.sign_off(&hz(), Period::Day(d(DATE)), &w("w-0002"), None).unwrap();
+    sync(&mut f).await;
+
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let q = [("site", "site-hz-01"), ("date", DATE)];
+    let row = |log: &serde_json::Value, worker: &str| {
+        log["sign_offs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == worker)
+            .unwrap_or_else(|| panic!("{worker} not in {log}"))
+            .clone()
+    };
+    let json = [&q[..], &[("format", "json")]].concat();
+    let before = office.json("/v1/reports/daily-log", &json).await;
+    assert_eq!(row(&before, "w-0001")["image"], sha.as_str());
+    assert_eq!(row(&before, "w-0001")["image_here"], false, "not uploaded yet");
+    let (status, pdf) = office.get("/v1/reports/daily-log", &q).await;
+    assert_eq!(status, 200);
+    assert_eq!(pdf.windows(15).filter(|w| w == b"/Subtype /Image").count(), 0);
+    let (status, _) = office.get(&format!("/v1/blobs/{sha}"), &[]).await;
+    assert_eq!(
+        status, 403,
+        "the server holds no bytes yet: the same answer as for a stranger"
+    );
+
+    let report = sitesync_core::sync::blobs::sync_blobs(&mut f, false).await.unwrap();
+    assert_eq!((report.uploaded, report.waiting.len()), (1, 0), "{report:?}");
+    assert!(
+        sitesync_core::sync::blobs::sync_blobs(&mut f, false)
+            .await
+            .unwrap()
+            .bytes_sent
+            == 0,
+        "uploaded once"
+    );
+
+    let after = office.json("/v1/reports/daily-log", &json).await;
+    assert_eq!(row(&after, "w-0001")["image_here"], true);
+    assert_eq!(row(&after, "w-0002")["image"], "", "a tap of consent has no image");
+    assert_eq!(row(&after, "w-0002")["image_here"], false);
+    let (status, pdf) = office.get("/v1/reports/daily-log", &q).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        pdf.windows(15).filter(|w| w == b"/Subtype /Image").count(),
+        1,
+        "the signature is drawn"
+    );
+    let file = dir.path().join("log.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    if let Ok(out) = std::process::Command::new("pdftotext")
+        .args([file.to_str().unwrap(), "-"])
+        .output()
+    {
+        let text: String = String::from_utf8(out.stdout).unwrap().split_whitespace().collect();
+        assert!(text.contains("签名") && text.contains("点按确认"), "{text}");
+        assert!(!text.contains("未收到签名图"), "{text}");
+    }
+
+    // Readers of the day download the bytes; a foreman of another site is refused.
+    let (status, bytes) = office.get(&format!("/v1/blobs/{sha}"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, png);
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let (status, bytes) = manager.get(&format!("/v1/blobs/{sha}"), &[]).await;
+    assert_eq!((status, bytes == png), (200, true));
+    let stranger = Api::new(&server, &server.device("u-foreman-sz-02").await);
+    for path in [format!("/v1/blobs/{sha}"), format!("/v1/blobs/{sha}/thumbnail")] {
+        let (status, _) = stranger.get(&path, &[]).await;
+        assert_eq!(status, 403, "{path}");
+    }
+}

@@ -281,6 +281,20 @@ async fn a_phone_used_before_enrolment_delivers_only_what_its_user_may_write() {
         "{approval_row:?}"
     );
     assert!(p.pending().unwrap().is_empty(), "{:?}", p.pending().unwrap());
+    // The sync status an app shows (the mobile bindings' SyncStatusRecord) counts them and names
+    // the latest with why.
+    let status = p.sync_status().unwrap();
+    assert_eq!(status.refused_changes, 2);
+    let latest: BTreeSet<(String, String, String)> = status
+        .latest_refusals
+        .iter()
+        .map(|r| (r.hash.clone(), r.doc.clone(), r.rule.clone()))
+        .collect();
+    assert_eq!(latest, shown);
+    assert!(
+        status.latest_refusals.iter().all(|r| !r.reason.is_empty()),
+        "{status:?}"
+    );
 
     // The next sync is clean: nothing refused is offered again, nothing is pushed.
     let cursor = server.store(|s| s.change_cursor().unwrap()).await;

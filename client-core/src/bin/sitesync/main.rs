@@ -124,12 +124,13 @@ enum Command {
     /// Bind this store to a server and device token (from `sitesync-server admin device add`).
     Init(store::InitArgs),
     /// Sync with the server once (exit status 1 if it could not complete), then move attachment
-    /// files (resumable; a file that cannot move yet is named and left for the next run), or keep
-    /// syncing documents.
+    /// files and signature images (resumable; a file that cannot move yet is named and left for the
+    /// next run), or keep syncing documents and files.
     Sync {
         /// Stay connected: receive changes live, push local writes within a second, reconnect with
         /// backoff after failures; one line for each change received, push acknowledged, drop and
-        /// reconnect. Stop with Ctrl-C.
+        /// reconnect. Files move beside it every 5 seconds, never holding up the documents. Stop
+        /// with Ctrl-C.
         #[arg(long)]
         watch: bool,
     },

@@ -149,6 +149,8 @@ pub enum Msg<'a> {
         uploaded: usize,
         downloaded: usize,
     },
+    /// The blob sync of `sync --watch` could not run (the server unreachable); it tries again.
+    FilesFailed(&'a str),
     /// A file the blob sync left for a later run.
     BlobWaiting {
         sha256: &'a str,

@@ -14,8 +14,13 @@ use crate::render::{json_out, say, short_hash};
 pub fn sync(store: &mut Store, out: &mut impl Write, watch: bool) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     if watch {
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
+        // Documents on `store`'s live connection, files on a handle of their own beside it (the
+        // blob sync makes HTTP requests that may take minutes; the document loop never waits for
+        // them). Ctrl-C stops both; the files stop too when the documents end (a refused device).
+        let mut files = Store::open(store.path())?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
         };
         // A line per event as it happens; a reader that went away ends nothing (the loop keeps the
         // store in sync whether or not anyone reads).
@@ -23,13 +28,29 @@ pub fn sync(store: &mut Store, out: &mut impl Write, watch: bool) -> Result<()> 
             let mut out = std::io::stdout().lock();
             let _ = event(&mut out, e);
         };
-        rt.block_on(watch_reporting(
-            store,
-            std::time::Duration::from_secs(1),
-            Default::default(),
-            on_event,
-            stop,
-        ))?;
+        let docs = async {
+            let r = watch_reporting(
+                store,
+                std::time::Duration::from_secs(1),
+                Default::default(),
+                on_event,
+                stopped(stop_rx.clone()),
+            )
+            .await;
+            let _ = stop_tx.send(true);
+            r
+        };
+        let signal = async {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_tx.send(true);
+            std::future::pending::<()>().await
+        };
+        rt.block_on(async {
+            tokio::select! {
+                (r, ()) = async { tokio::join!(docs, watch_files(&mut files, stopped(stop_rx.clone()))) } => r,
+                () = signal => Ok(()),
+            }
+        })?;
     } else {
         let p = rt.block_on(sync_once(store))?;
         say(
@@ -59,6 +80,54 @@ pub fn sync(store: &mut Store, out: &mut impl Write, watch: bool) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// How often `sync --watch` looks for files to move.
+const FILES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The files' half of `sync --watch`: every [`FILES_EVERY`] moves what is pending (a file attached
+/// or a signature taken meanwhile, one that arrived in a document, one cut off earlier), printing
+/// what moved and, once per new reason, what waits; until `stop`.
+async fn watch_files(store: &mut Store, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut said: Vec<(String, String)> = Vec::new();
+    loop {
+        let moved = sitesync_core::sync::blobs::sync_blobs(store, false);
+        let result = tokio::select! {
+            r = moved => r,
+            () = &mut stop => return,
+        };
+        let mut out = std::io::stdout().lock();
+        match result {
+            Ok(b) => {
+                if b.uploaded + b.downloaded > 0 {
+                    let _ = say(
+                        &mut out,
+                        Msg::BlobsSynced {
+                            uploaded: b.uploaded,
+                            downloaded: b.downloaded,
+                        },
+                    );
+                }
+                for (sha256, why) in b.waiting.iter().filter(|w| !said.contains(w)) {
+                    let _ = say(&mut out, Msg::BlobWaiting { sha256, why });
+                }
+                said = b.waiting;
+            }
+            Err(e) => {
+                let why = e.to_string();
+                if !said.iter().any(|(s, w)| s.is_empty() && *w == why) {
+                    let _ = say(&mut out, Msg::FilesFailed(&why));
+                }
+                said = vec![(String::new(), why)];
+            }
+        }
+        drop(out);
+        tokio::select! {
+            () = tokio::time::sleep(FILES_EVERY) => {}
+            () = &mut stop => return,
+        }
+    }
 }
 
 /// A change head office refused, taken out of this store's copy.

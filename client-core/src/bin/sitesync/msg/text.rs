@@ -231,6 +231,7 @@ impl fmt::Display for Msg<'_> {
                 "files: {uploaded} uploaded, {downloaded} downloaded",
                 "附件：上传 {uploaded} 个，下载 {downloaded} 个"
             ),
+            Msg::FilesFailed(why) => tr!(f, "files not moved, trying again: {why}", "附件未传输，稍后重试：{why}"),
             Msg::BlobWaiting { sha256, why } => tr!(f, "file {sha256} waits: {why}", "附件 {sha256} 暂未传输：{why}"),
             Msg::ChangeRefused {
                 doc,
