@@ -34,6 +34,7 @@ pub mod storage;
 pub mod sync_conn;
 pub mod tenancy;
 pub mod tls;
+pub mod worker_link;
 
 use std::future::Future;
 
@@ -85,6 +86,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::anomaly_report))
         .routes(routes!(reports::okr_report))
         .routes(routes!(http::pay::pay_sheet))
+        .routes(routes!(http::workers::create_link))
+        .routes(routes!(http::workers::revoke_links))
+        .routes(routes!(http::workers::page))
         .routes(routes!(approvals::decide, approvals::queue))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
@@ -120,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", axum::routing::get(http::dashboard::index))
         .route("/app.js", axum::routing::get(http::dashboard::app_js))
         .route("/app.css", axum::routing::get(http::dashboard::app_css))
+        .route("/w.css", axum::routing::get(http::workers::style))
         .with_state(state)
         // The limit is `body_limit`'s, per route, for every extractor alike.
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -21,6 +21,7 @@ mod signoff;
 mod stall;
 mod trust;
 mod validation;
+mod worker_link;
 
 use chrono::NaiveDate;
 use sitesync_core::Store;
