@@ -4,12 +4,12 @@
 
 use chrono::Datelike;
 use sitesync_core::ids::{CrewId, SiteId, WorkerId};
-use sitesync_core::pay::{Advance, PayAmounts};
+use sitesync_core::pay::{Advance, MAX_ADVANCE_FEN, PayAmounts};
 use sitesync_core::signoff::SignoffState;
 use sitesync_core::store::NewAdvance;
 use sitesync_core::units::Fen;
 
-use crate::{Result, SignoffStateRecord, SiteSync, date};
+use crate::{Result, SignoffStateRecord, SiteSync, SiteSyncError, date};
 
 /// An advance as stored.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -120,6 +120,12 @@ impl SiteSync {
         amount_fen: i64,
         note: String,
     ) -> Result<AdvanceRecord> {
+        if !(1..=MAX_ADVANCE_FEN).contains(&amount_fen) {
+            return Err(SiteSyncError::Validation {
+                field: "amount_fen".into(),
+                reason: format!("an advance is 1 to {MAX_ADVANCE_FEN} fen"),
+            });
+        }
         self.write(move |s| {
             let new = NewAdvance {
                 site: SiteId::new(site)?,
