@@ -279,7 +279,7 @@ pub fn yuan(fen: i64) -> String {
     let whole = (abs / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn names_are_escaped() {
         assert_eq!(escape("<script>\"&'"), "&lt;script&gt;&quot;&amp;&#39;");
-        assert_eq!(yuan(123_456_78), "¥123,456.78");
+        assert_eq!(yuan(12_345_678), "¥123,456.78");
         assert_eq!(yuan(-5), "-¥0.05");
         assert_eq!(hours(510), "8.5");
     }
