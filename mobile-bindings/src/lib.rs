@@ -11,6 +11,7 @@
 //! `target/bindings/`).
 
 mod error;
+mod pay;
 mod records;
 mod signoff;
 
@@ -26,6 +27,7 @@ use sitesync_core::sync::client::{WatchHooks, sync_once, watch};
 use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
 
 pub use crate::error::SiteSyncError;
+pub use crate::pay::*;
 pub use crate::records::*;
 pub use crate::signoff::*;
 

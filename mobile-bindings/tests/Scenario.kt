@@ -1,7 +1,7 @@
 // The mobile scenario from Kotlin on the JVM, against the real library and a real server:
 // open a store, log a crew-day offline, start sync, see the listener report "synced",
 // read back a head-office approval; attach a photo and upload it; sign-off (a signature, a dispute,
-// a crew leader's confirmation) and a site manager's review on his own phone; then sync over HTTPS with the company's CA, and see a phone that
+// a crew leader's confirmation), a refused advance and a pay sheet, and a site manager's review on his own phone; then sync over HTTPS with the company's CA, and see a phone that
 // does not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
 // path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file).
 import java.net.URI
@@ -67,6 +67,19 @@ fun main(args: Array<String>) = runBlocking {
     phone.stopSync()
     val totals = phone.totals(site, day1, day2, GroupByRecord.DAY)
     check(totals.total.lines == 6L && totals.rows.size == 2, "totals: $totals")
+
+    // Money: a refused advance (nothing written) and the approved day's pay sheet. (The Python
+    // scenario enters an advance and compares its sheet with the server's.)
+    try {
+        phone.addAdvance(site, crew[0].id, day1, 0L, "")
+        throw AssertionError("a zero advance was accepted")
+    } catch (e: SiteSyncException.Validation) {
+        check(e.field == "amount_fen", "the field is named: ${e.field}")
+    }
+    check(phone.advances(site, day1).isEmpty(), "advances")
+    val pay = phone.paySheet(site, "site-hz-01/crew-1", day2, day2)
+    check(pay.total.workDaysCenti == 300L && pay.total.advancesFen == 0L && pay.workers.size == 3, "pay: $pay")
+    check(pay.workers.all { it.netFen == it.dayPayFen + it.overtimePayFen + it.piecePayFen }, "net: $pay")
 
     // A photo attached offline, uploaded beside sync, served back to head office byte for byte.
     val photo = "a photo's bytes".toByteArray()

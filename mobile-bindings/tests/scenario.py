@@ -1,7 +1,8 @@
 """The mobile scenario through the generated Python module, against the real library and a real
 server: open a store, log a crew-day offline, start sync, see the listener report "synced", read
 back a head-office approval; attach a file and upload it; sign-off (a signature, a dispute, a crew
-leader's confirmation) and a site manager's review on his own phone; then sync over HTTPS with the company's CA, and see a phone that does
+leader's confirmation) and a site manager's review on his own phone; an advance offline and the
+crew's pay sheet, the same as head office's `GET /v1/pay`; then sync over HTTPS with the company's CA, and see a phone that does
 not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
 path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file)."""
 import asyncio
@@ -93,8 +94,65 @@ async def main(url, foreman_token, manager_token, path, day1, day2):
     req = urllib.request.Request(f"{url}/v1/blobs/{a.sha256}", headers={"Authorization": f"Bearer {manager_token}"})
     with urllib.request.urlopen(req) as resp:
         assert resp.read() == note
+    advance = await advances_offline(phone, site, day1, day2, crew)
     await signoff_and_review(url, manager_token, path, phone, site, day1, crew)
+    await pay_sheet_as_on_server(url, manager_token, phone, site, day1, day2, crew, advance)
     print("python scenario: ok")
+
+
+async def advances_offline(phone, site, day1, day2, crew):
+    """An advance entered offline on a day not yet submitted; bad ones refused with typed errors,
+    writing nothing."""
+    advance = await phone.add_advance(site, crew[0].id, day1, 30000, "生活费")
+    assert advance.amount_fen == 30000 and advance.worker == crew[0].id and advance.id.startswith("adv-"), advance
+    assert advance.entered_by == "崔贵" and advance.note == "生活费", advance
+    for bad_worker, bad_date, bad_amount, kind, field in [
+        (crew[0].id, day1, 0, m.SiteSyncError.Validation, "amount_fen"),
+        (crew[0].id, day1, -500, m.SiteSyncError.Validation, "amount_fen"),
+        (crew[0].id, "2026-02-30", 100, m.SiteSyncError.Validation, "date"),
+        ("w-9999", day1, 100, m.SiteSyncError.NotFound, None),
+        # day2 is approved: its advances are locked with its lines.
+        (crew[0].id, day2, 100, m.SiteSyncError.Validation, "amend_reason"),
+    ]:
+        try:
+            await phone.add_advance(site, bad_worker, bad_date, bad_amount, "")
+            raise AssertionError(f"an advance {bad_worker} {bad_date} {bad_amount} was accepted")
+        except kind as e:
+            assert field is None or e.field == field, e
+    held = await phone.advances(site, day1)
+    assert [(a.id, a.amount_fen) for a in held] == [(advance.id, 30000)], held
+    assert await phone.advances(site, day2) == []
+    return advance
+
+
+async def pay_sheet_as_on_server(url, manager_token, phone, site, day1, day2, crew, advance):
+    """The crew's pay sheet on the phone, once both days are approved and synced, has the figures
+    head office's `GET /v1/pay` has, field by field."""
+    await phone.sync_now()
+    sheet = await phone.pay_sheet(site, "site-hz-01/crew-1", day1, day2)
+    server = get_json(url, manager_token, "/v1/pay", site=site, crew="site-hz-01/crew-1", **{"from": day1, "to": day2})
+    assert sheet.unapproved == [] and server["unapproved"] == [], (sheet, server)
+    fields = ["work_days_centi", "hours_min", "overtime_min", "day_pay_fen", "overtime_pay_fen", "piece_pay_fen",
+              "advances_fen", "net_fen"]
+    def as_json(line):
+        out = {f: getattr(line, f) for f in ["worker", "name"] + fields}
+        out["signoff"] = line.signoff.name.lower()
+        return out
+    assert [as_json(w) for w in sheet.workers] == server["workers"], (sheet.workers, server["workers"])
+    assert {f: getattr(sheet.total, f) for f in fields} == {f: server["total"][f] for f in fields}
+    mine = [w for w in sheet.workers if w.worker == crew[0].id][0]
+    assert mine.advances_fen == advance.amount_fen and mine.work_days_centi == 200, mine
+    assert mine.net_fen == mine.day_pay_fen + mine.overtime_pay_fen + mine.piece_pay_fen - 30000, mine
+    try:
+        await phone.pay_sheet(site, "site-hz-01/crew-99", day1, day2)
+        raise AssertionError("an unknown crew's sheet was computed")
+    except m.SiteSyncError.NotFound:
+        pass
+    try:
+        await phone.pay_sheet(site, "site-hz-01/crew-1", day2, day1)
+        raise AssertionError("a range ending before it starts was accepted")
+    except m.SiteSyncError.Validation as e:
+        assert e.field == "to", e
 
 
 def get_json(url, token, path, **query):

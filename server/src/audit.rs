@@ -53,7 +53,11 @@ pub async fn layer(req: Request, next: Next) -> Response {
         reason: RefCell::new(None),
     };
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A worker link's path is its credential: logged without it.
+    let path = match req.uri().path() {
+        p if p.starts_with("/w/") => "/w/…".to_string(),
+        p => p.to_string(),
+    };
     REQUEST
         .scope(caller, async move {
             let response = next.run(req).await;

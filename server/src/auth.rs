@@ -277,6 +277,44 @@ impl AuthDb {
         Ok(epoch)
     }
 
+    /// The key worker links are signed with (32 random bytes, hex), created on first use in `meta`
+    /// like the epoch: every node of the server reads the same key, and it never leaves the database.
+    pub fn worker_link_key(&self) -> Result<String> {
+        const KEY: &str = "worker_link_key";
+        if let Some(key) = self.text("SELECT value FROM meta WHERE key = ?1", &[KEY.into()])? {
+            return Ok(key);
+        }
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            &[KEY.into(), random_hex(32)?.into()],
+        )?;
+        self.text("SELECT value FROM meta WHERE key = ?1", &[KEY.into()])?
+            .ok_or_else(|| Error::Internal("the worker link key was not stored".into()))
+    }
+
+    /// The generation of a worker's links (0 until first revoked): a link names the generation it
+    /// was made in and works only while it is still the current one.
+    pub fn worker_link_generation(&self, site: &str, worker: &str) -> Result<u64> {
+        let key = format!("worker_link_gen:{site}:{worker}");
+        Ok(self
+            .text("SELECT value FROM meta WHERE key = ?1", &[key.into()])?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Revokes every link made so far for a worker of a site; returns the new generation.
+    pub fn revoke_worker_links(&self, site: &str, worker: &str) -> Result<u64> {
+        let next = self.worker_link_generation(site, worker)?.saturating_add(1);
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[
+                format!("worker_link_gen:{site}:{worker}").into(),
+                next.to_string().into(),
+            ],
+        )?;
+        Ok(next)
+    }
+
     /// Whether no user exists yet (a first start).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.count("SELECT COUNT(*) FROM users", &[])? == 0)

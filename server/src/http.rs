@@ -14,6 +14,7 @@ pub mod reports;
 pub mod session;
 pub mod signoffs;
 pub mod sync;
+pub mod worker_links;
 pub mod workers;
 
 use axum::Json;

@@ -34,6 +34,7 @@ pub mod storage;
 pub mod sync_conn;
 pub mod tenancy;
 pub mod tls;
+pub mod worker_link;
 
 use std::future::Future;
 
@@ -88,6 +89,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(http::pay::close))
         .routes(routes!(http::pay::paid))
         .routes(routes!(http::pay::bank_file))
+        .routes(routes!(http::worker_links::create_link))
+        .routes(routes!(http::worker_links::revoke_links))
+        .routes(routes!(http::worker_links::page))
         .routes(routes!(approvals::decide, approvals::queue))
         .routes(routes!(workers::pending))
         .routes(routes!(workers::confirm))
@@ -126,6 +130,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", axum::routing::get(http::dashboard::index))
         .route("/app.js", axum::routing::get(http::dashboard::app_js))
         .route("/app.css", axum::routing::get(http::dashboard::app_css))
+        .route("/w.css", axum::routing::get(http::worker_links::style))
         .with_state(state)
         // The limit is `body_limit`'s, per route, for every extractor alike.
         .layer(axum::extract::DefaultBodyLimit::disable())

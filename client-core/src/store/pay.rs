@@ -164,6 +164,34 @@ impl Store {
         Ok(pay::sheet(&roster, &rates, crew, from, to, &approved, unapproved))
     }
 
+    /// The approved days of `site` over `from ..= to` (at most [`MAX_PERIOD_DAYS`] days), as their
+    /// approvals pinned them, and the days holding something that are not approved: the days a pay
+    /// sheet counts, for showing one worker his own lines (the server's worker page, issue #20).
+    pub fn approved_days(
+        &mut self,
+        site: &SiteId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(Vec<ApprovedDay>, Vec<NaiveDate>)> {
+        let days = (to - from).num_days() + 1;
+        if !(1..=MAX_PERIOD_DAYS).contains(&days) {
+            return Err(Error::invalid(
+                "to",
+                format!("a range is 1 to {MAX_PERIOD_DAYS} days, from {from} to {to} is {days}"),
+            ));
+        }
+        let mut approved = Vec::new();
+        let mut unapproved = Vec::new();
+        for date in from.iter_days().take_while(|d| *d <= to) {
+            match self.pay_day(site, date)? {
+                PayDay::Approved(d) => approved.push(d),
+                PayDay::Unapproved => unapproved.push(date),
+                PayDay::Empty => {}
+            }
+        }
+        Ok((approved, unapproved))
+    }
+
     /// Piecework pay booked per work item of `site` on every day up to `to` (inclusive), in fen: as
     /// each day stands, or (`approved_only`) as approved. The same figures as the pay sheets' piece
     /// pay (each progress line's pay, shared out), summed by work item: the piecework term of cost

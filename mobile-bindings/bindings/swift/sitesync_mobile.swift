@@ -869,6 +869,26 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func workerMonth(worker: String, month: String) async throws  -> WorkerMonthRecord
     
     /**
+     * Enters an advance of `amount_fen` (more than zero, at most ¥1,000,000) handed to `worker` on
+     * `date` (`YYYY-MM-DD`) by this phone's user; returns it as stored. Refused, writing nothing:
+     * a bad amount or date (`Validation`), a worker not on the roster (`NotFound`), an approved day
+     * (`Validation` on `amend_reason`: an approved day's advances are locked with its lines).
+     */
+    func addAdvance(site: String, worker: String, date: String, amountFen: Int64, note: String) async throws  -> AdvanceRecord
+    
+    /**
+     * The advances of a site-day as they stand on this phone, by id.
+     */
+    func advances(site: String, date: String) async throws  -> [AdvanceRecord]
+    
+    /**
+     * The pay sheet of `crew` over `from ..= to` (`YYYY-MM-DD`, at most 366 days) from the approved
+     * days on this phone: the figures head office reads from `GET /v1/pay` once the phone has
+     * synced. An unknown crew is `NotFound`; a bad range `Validation`.
+     */
+    func paySheet(site: String, crew: String, from: String, to: String) async throws  -> PaySheetRecord
+    
+    /**
      * Answers the dispute `dispute` (its record id) of the day: what was corrected, or why the
      * lines stand.
      */
@@ -1456,6 +1476,68 @@ open func workerMonth(worker: String, month: String)async throws  -> WorkerMonth
 }
     
     /**
+     * Enters an advance of `amount_fen` (more than zero, at most ¥1,000,000) handed to `worker` on
+     * `date` (`YYYY-MM-DD`) by this phone's user; returns it as stored. Refused, writing nothing:
+     * a bad amount or date (`Validation`), a worker not on the roster (`NotFound`), an approved day
+     * (`Validation` on `amend_reason`: an approved day's advances are locked with its lines).
+     */
+open func addAdvance(site: String, worker: String, date: String, amountFen: Int64, note: String)async throws  -> AdvanceRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_add_advance(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(worker),FfiConverterString.lower(date),FfiConverterInt64.lower(amountFen),FfiConverterString.lower(note)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAdvanceRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The advances of a site-day as they stand on this phone, by id.
+     */
+open func advances(site: String, date: String)async throws  -> [AdvanceRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_advances(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(date)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeAdvanceRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The pay sheet of `crew` over `from ..= to` (`YYYY-MM-DD`, at most 366 days) from the approved
+     * days on this phone: the figures head office reads from `GET /v1/pay` once the phone has
+     * synced. An unknown crew is `NotFound`; a bad range `Validation`.
+     */
+open func paySheet(site: String, crew: String, from: String, to: String)async throws  -> PaySheetRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_pay_sheet(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(crew),FfiConverterString.lower(from),FfiConverterString.lower(to)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePaySheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
      * Answers the dispute `dispute` (its record id) of the day: what was corrected, or why the
      * lines stand.
      */
@@ -1889,6 +1971,113 @@ public func FfiConverterTypeSyncListener_lower(_ value: SyncListener) -> UInt64 
 }
 
 
+
+
+/**
+ * An advance as stored.
+ */
+public struct AdvanceRecord: Equatable, Hashable {
+    /**
+     * `adv-` and 32 hex digits.
+     */
+    public var id: String
+    public var worker: String
+    /**
+     * More than zero.
+     */
+    public var amountFen: Int64
+    /**
+     * Who handed the money over.
+     */
+    public var paidBy: String
+    public var note: String
+    /**
+     * The phone's user.
+     */
+    public var enteredBy: String
+    /**
+     * RFC 3339, the device's clock.
+     */
+    public var at: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `adv-` and 32 hex digits.
+         */id: String, worker: String, 
+        /**
+         * More than zero.
+         */amountFen: Int64, 
+        /**
+         * Who handed the money over.
+         */paidBy: String, note: String, 
+        /**
+         * The phone's user.
+         */enteredBy: String, 
+        /**
+         * RFC 3339, the device's clock.
+         */at: String) {
+        self.id = id
+        self.worker = worker
+        self.amountFen = amountFen
+        self.paidBy = paidBy
+        self.note = note
+        self.enteredBy = enteredBy
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AdvanceRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAdvanceRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AdvanceRecord {
+        return
+            try AdvanceRecord(
+                id: FfiConverterString.read(from: &buf), 
+                worker: FfiConverterString.read(from: &buf), 
+                amountFen: FfiConverterInt64.read(from: &buf), 
+                paidBy: FfiConverterString.read(from: &buf), 
+                note: FfiConverterString.read(from: &buf), 
+                enteredBy: FfiConverterString.read(from: &buf), 
+                at: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AdvanceRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.worker, into: &buf)
+        FfiConverterInt64.write(value.amountFen, into: &buf)
+        FfiConverterString.write(value.paidBy, into: &buf)
+        FfiConverterString.write(value.note, into: &buf)
+        FfiConverterString.write(value.enteredBy, into: &buf)
+        FfiConverterString.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdvanceRecord_lift(_ buf: RustBuffer) throws -> AdvanceRecord {
+    return try FfiConverterTypeAdvanceRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdvanceRecord_lower(_ value: AdvanceRecord) -> RustBuffer {
+    return FfiConverterTypeAdvanceRecord.lower(value)
+}
 
 
 /**
@@ -3177,6 +3366,216 @@ public func FfiConverterTypeMonthWorkerSignoffRecord_lift(_ buf: RustBuffer) thr
 #endif
 public func FfiConverterTypeMonthWorkerSignoffRecord_lower(_ value: MonthWorkerSignoffRecord) -> RustBuffer {
     return FfiConverterTypeMonthWorkerSignoffRecord.lower(value)
+}
+
+
+/**
+ * One worker's line of a pay sheet, or its totals (`worker` "合计 total").
+ */
+public struct PayLineRecord: Equatable, Hashable {
+    public var worker: String
+    public var name: String
+    public var workDaysCenti: Int64
+    public var hoursMin: Int64
+    public var overtimeMin: Int64
+    public var dayPayFen: Int64
+    public var overtimePayFen: Int64
+    public var piecePayFen: Int64
+    public var advancesFen: Int64
+    /**
+     * Day + overtime + piece − advances; negative when advances exceed it.
+     */
+    public var netFen: Int64
+    /**
+     * The worst of his month sign-off states over the range's months (`Unsigned` on the totals).
+     */
+    public var signoff: SignoffStateRecord
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(worker: String, name: String, workDaysCenti: Int64, hoursMin: Int64, overtimeMin: Int64, dayPayFen: Int64, overtimePayFen: Int64, piecePayFen: Int64, advancesFen: Int64, 
+        /**
+         * Day + overtime + piece − advances; negative when advances exceed it.
+         */netFen: Int64, 
+        /**
+         * The worst of his month sign-off states over the range's months (`Unsigned` on the totals).
+         */signoff: SignoffStateRecord) {
+        self.worker = worker
+        self.name = name
+        self.workDaysCenti = workDaysCenti
+        self.hoursMin = hoursMin
+        self.overtimeMin = overtimeMin
+        self.dayPayFen = dayPayFen
+        self.overtimePayFen = overtimePayFen
+        self.piecePayFen = piecePayFen
+        self.advancesFen = advancesFen
+        self.netFen = netFen
+        self.signoff = signoff
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PayLineRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePayLineRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PayLineRecord {
+        return
+            try PayLineRecord(
+                worker: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                workDaysCenti: FfiConverterInt64.read(from: &buf), 
+                hoursMin: FfiConverterInt64.read(from: &buf), 
+                overtimeMin: FfiConverterInt64.read(from: &buf), 
+                dayPayFen: FfiConverterInt64.read(from: &buf), 
+                overtimePayFen: FfiConverterInt64.read(from: &buf), 
+                piecePayFen: FfiConverterInt64.read(from: &buf), 
+                advancesFen: FfiConverterInt64.read(from: &buf), 
+                netFen: FfiConverterInt64.read(from: &buf), 
+                signoff: FfiConverterTypeSignoffStateRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PayLineRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.worker, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterInt64.write(value.workDaysCenti, into: &buf)
+        FfiConverterInt64.write(value.hoursMin, into: &buf)
+        FfiConverterInt64.write(value.overtimeMin, into: &buf)
+        FfiConverterInt64.write(value.dayPayFen, into: &buf)
+        FfiConverterInt64.write(value.overtimePayFen, into: &buf)
+        FfiConverterInt64.write(value.piecePayFen, into: &buf)
+        FfiConverterInt64.write(value.advancesFen, into: &buf)
+        FfiConverterInt64.write(value.netFen, into: &buf)
+        FfiConverterTypeSignoffStateRecord.write(value.signoff, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayLineRecord_lift(_ buf: RustBuffer) throws -> PayLineRecord {
+    return try FfiConverterTypePayLineRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayLineRecord_lower(_ value: PayLineRecord) -> RustBuffer {
+    return FfiConverterTypePayLineRecord.lower(value)
+}
+
+
+/**
+ * A crew's pay sheet over a range, from the approved days on this phone.
+ */
+public struct PaySheetRecord: Equatable, Hashable {
+    public var site: String
+    public var crew: String
+    /**
+     * `YYYY-MM-DD`, inclusive.
+     */
+    public var from: String
+    /**
+     * `YYYY-MM-DD`, inclusive.
+     */
+    public var to: String
+    public var workers: [PayLineRecord]
+    public var total: PayLineRecord
+    /**
+     * Days of the range holding something that are not approved (`YYYY-MM-DD`): not counted.
+     */
+    public var unapproved: [String]
+    /**
+     * `date worker work_item` of piecework lines without a piece rate: counted for time, not paid.
+     */
+    public var unpriced: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(site: String, crew: String, 
+        /**
+         * `YYYY-MM-DD`, inclusive.
+         */from: String, 
+        /**
+         * `YYYY-MM-DD`, inclusive.
+         */to: String, workers: [PayLineRecord], total: PayLineRecord, 
+        /**
+         * Days of the range holding something that are not approved (`YYYY-MM-DD`): not counted.
+         */unapproved: [String], 
+        /**
+         * `date worker work_item` of piecework lines without a piece rate: counted for time, not paid.
+         */unpriced: [String]) {
+        self.site = site
+        self.crew = crew
+        self.from = from
+        self.to = to
+        self.workers = workers
+        self.total = total
+        self.unapproved = unapproved
+        self.unpriced = unpriced
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PaySheetRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePaySheetRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PaySheetRecord {
+        return
+            try PaySheetRecord(
+                site: FfiConverterString.read(from: &buf), 
+                crew: FfiConverterString.read(from: &buf), 
+                from: FfiConverterString.read(from: &buf), 
+                to: FfiConverterString.read(from: &buf), 
+                workers: FfiConverterSequenceTypePayLineRecord.read(from: &buf), 
+                total: FfiConverterTypePayLineRecord.read(from: &buf), 
+                unapproved: FfiConverterSequenceString.read(from: &buf), 
+                unpriced: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PaySheetRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.crew, into: &buf)
+        FfiConverterString.write(value.from, into: &buf)
+        FfiConverterString.write(value.to, into: &buf)
+        FfiConverterSequenceTypePayLineRecord.write(value.workers, into: &buf)
+        FfiConverterTypePayLineRecord.write(value.total, into: &buf)
+        FfiConverterSequenceString.write(value.unapproved, into: &buf)
+        FfiConverterSequenceString.write(value.unpriced, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaySheetRecord_lift(_ buf: RustBuffer) throws -> PaySheetRecord {
+    return try FfiConverterTypePaySheetRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaySheetRecord_lower(_ value: PaySheetRecord) -> RustBuffer {
+    return FfiConverterTypePaySheetRecord.lower(value)
 }
 
 
@@ -5747,6 +6146,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAdvanceRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [AdvanceRecord]
+
+    public static func write(_ value: [AdvanceRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAdvanceRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AdvanceRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AdvanceRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAdvanceRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeAttachmentRecord: FfiConverterRustBuffer {
     typealias SwiftType = [AttachmentRecord]
 
@@ -5914,6 +6338,31 @@ fileprivate struct FfiConverterSequenceTypeMonthWorkerSignoffRecord: FfiConverte
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeMonthWorkerSignoffRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePayLineRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [PayLineRecord]
+
+    public static func write(_ value: [PayLineRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePayLineRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PayLineRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PayLineRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePayLineRecord.read(from: &buf))
         }
         return seq
     }
@@ -6330,6 +6779,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_worker_month() != 12196) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_add_advance() != 19354) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_advances() != 60669) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_pay_sheet() != 6726) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_answer_dispute() != 18981) {

@@ -409,6 +409,21 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_totals(uint64_t ptr, RustBuff
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_worker_month(uint64_t ptr, RustBuffer worker, RustBuffer month
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_ADVANCE
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_advance(uint64_t ptr, RustBuffer site, RustBuffer worker, RustBuffer date, int64_t amount_fen, RustBuffer note
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADVANCES
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADVANCES
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_advances(uint64_t ptr, RustBuffer site, RustBuffer date
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_PAY_SHEET
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_PAY_SHEET
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_pay_sheet(uint64_t ptr, RustBuffer site, RustBuffer crew, RustBuffer from, RustBuffer to
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ANSWER_DISPUTE
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ANSWER_DISPUTE
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_answer_dispute(uint64_t ptr, RustBuffer site, RustBuffer date_iso, RustBuffer dispute, RustBuffer reason
@@ -881,6 +896,24 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_totals(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_WORKER_MONTH
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_WORKER_MONTH
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_worker_month(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_ADVANCE
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_advance(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADVANCES
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADVANCES
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_advances(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_PAY_SHEET
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_PAY_SHEET
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_pay_sheet(void
     
 );
 #endif

@@ -22,6 +22,7 @@ mod signoff;
 mod stall;
 mod trust;
 mod validation;
+mod worker_link;
 mod workers;
 
 use chrono::NaiveDate;

@@ -54,6 +54,9 @@ pub(super) const PAY_READ: [Expect; 12]      = [E401, E401, E401, E403, E403, OK
 /// Pay periods (close, paid, bank file): head office and admins of the site's org (issue #20).
 #[rustfmt::skip]
 pub(super) const PAY_OFFICE: [Expect; 12]    = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
+/// Worker links (issue #20): head office and admins of the site's org.
+#[rustfmt::skip]
+pub(super) const WORKER_LINKS: [Expect; 12]  = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
 /// Head office and admins, each of their own org (the refusal log).
 #[rustfmt::skip]
 pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
@@ -100,6 +103,8 @@ pub(super) enum Prep {
     Blob,
     /// A fresh worker added on the target site (a worker is confirmed or merged once).
     PendingWorker,
+    /// A fresh link to a worker's page (`{token}` in the path), made by head office.
+    WorkerLink,
 }
 
 /// What a row's request is built from.
@@ -266,6 +271,14 @@ pub(super) fn pay_bank(t: &Target<'_>) -> Req {
     ])
 }
 
+pub(super) fn worker_link(t: &Target<'_>) -> Req {
+    body(json!({ "site": t.site, "worker": "w-0001", "days_valid": 7 }))
+}
+
+pub(super) fn worker_link_revoke(t: &Target<'_>) -> Req {
+    body(json!({ "site": t.site, "worker": "w-0001" }))
+}
+
 pub(super) fn sheet(t: &Target<'_>) -> Req {
     query(&[("site", t.site), ("month", "2026-11")])
 }
@@ -318,7 +331,7 @@ pub(super) fn device(_: &Target<'_>) -> Req {
 /// Every route the server serves. A route missing here fails the completeness check.
 #[rustfmt::skip]
 pub(super) fn routes() -> Vec<Row> {
-    use Prep::{Blob, Device, Nothing, PendingWorker, Session, SubmittedDay};
+    use Prep::{Blob, Device, Nothing, PendingWorker, Session, SubmittedDay, WorkerLink};
     vec![
         // Public: liveness, the API description, the dashboard's page and assets, signing out.
         row(Get,       "/healthz",                          None,          Nothing,      nothing,    PUBLIC),
@@ -327,6 +340,9 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/app.js",                           None,          Nothing,      nothing,    PUBLIC),
         row(Get,       "/app.css",                          None,          Nothing,      nothing,    PUBLIC),
         row(Delete,    "/v1/session",                       None,          Session,      nothing,    PUBLIC),
+        // A worker's own page: public, the signed token in the path is its credential (issue #20).
+        row(Get,       "/w/{token}",                        None,          WorkerLink,   nothing,    PUBLIC),
+        row(Get,       "/w.css",                            None,          Nothing,      nothing,    PUBLIC),
         // Any valid device: signing in (the token is in the body), who am I, live events, sync.
         row(Post,      "/v1/session",                       None,          Nothing,      sign_in,    SIGNED_IN),
         row(Get,       "/v1/session",                       None,          Nothing,      nothing,    SIGNED_IN),
@@ -355,6 +371,9 @@ pub(super) fn routes() -> Vec<Row> {
         row(Post,      "/v1/pay/close",                     None,          Nothing,      pay_close,  PAY_OFFICE),
         row(Post,      "/v1/pay/paid",                      None,          Nothing,      pay_paid,   PAY_OFFICE),
         row(Get,       "/v1/pay/bank",                      None,          Nothing,      pay_bank,   PAY_OFFICE),
+        // Worker links: made and revoked by head office and admins of the site's org.
+        row(Post,      "/v1/workers/link",                  None,          Nothing,      worker_link, WORKER_LINKS),
+        row(Post,      "/v1/workers/link/revoke",           None,          Nothing,      worker_link_revoke, WORKER_LINKS),
         // The OKR board: every member of the org, never another org.
         row(Get,       "/v1/reports/okr",                   Some("json"),  Nothing,      okr,        ORG_READ),
         row(Get,       "/v1/reports/okr",                   Some("csv"),   Nothing,      okr,        ORG_READ),
@@ -392,11 +411,12 @@ pub(super) fn routes() -> Vec<Row> {
 }
 
 /// Routes the server adds outside the OpenAPI document (`server/src/lib.rs`, `fn app`).
-pub(super) const NON_API: [(&str, &str); 4] = [
+pub(super) const NON_API: [(&str, &str); 5] = [
     ("get", "/v1/openapi.json"),
     ("get", "/"),
     ("get", "/app.js"),
     ("get", "/app.css"),
+    ("get", "/w.css"),
 ];
 
 /// How the route table presents credentials: the API's bearer header, the dashboard's session
@@ -457,6 +477,19 @@ async fn call_sync(addr: std::net::SocketAddr, cred: &Cred) -> Answer {
             body: format!("no welcome: {other:?}").into_bytes(),
         },
     }
+}
+
+/// A fresh worker link's token, made by head office for a worker of the target site.
+async fn worker_link_token(w: &World) -> String {
+    let office = Api::new(&w.server, w.token(Office).unwrap());
+    let (status, link) = office
+        .post(
+            "/v1/workers/link",
+            &json!({ "site": OWN_SITE, "worker": "w-0001", "days_valid": 7 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{link}");
+    link["path"].as_str().unwrap().trim_start_matches("/w/").to_string()
 }
 
 /// Makes one call of the table.
@@ -540,6 +573,8 @@ pub(super) fn content_type_of(row: &Row) -> Option<&'static str> {
         (_, "/v1/pay/bank") => Some("text/csv"),
         (_, "/v1/blobs/{sha256}") => Some("application/octet-stream"),
         (_, "/v1/blobs/{sha256}/thumbnail") => Some("image/jpeg"),
+        (_, "/w/{token}") => Some("text/html"),
+        (_, "/w.css") => Some("text/css"),
         _ => None,
     }
 }
@@ -590,6 +625,7 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
             let path = match row.prep {
                 Prep::Device => row.path.replace("{device}", &w.spare_device().await),
                 Prep::Blob => row.path.replace("{sha256}", &w.blobs[site].0),
+                Prep::WorkerLink => row.path.replace("{token}", &worker_link_token(w).await),
                 _ => row.path.to_string(),
             };
             let target = Target {

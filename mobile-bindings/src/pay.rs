@@ -1,0 +1,208 @@
+//! Money on the foreman's phone (issue #20): advances (借支) entered on the day the money was handed
+//! over, and a crew's pay sheet (工资表) computed from the approved days this phone holds, with the
+//! fields of the server's `GET /v1/pay` JSON. Money in fen, work-days in hundredths, time in minutes.
+
+use chrono::Datelike;
+use sitesync_core::ids::{CrewId, SiteId, WorkerId};
+use sitesync_core::pay::{Advance, MAX_ADVANCE_FEN, PayAmounts};
+use sitesync_core::signoff::SignoffState;
+use sitesync_core::store::NewAdvance;
+use sitesync_core::units::Fen;
+
+use crate::{Result, SignoffStateRecord, SiteSync, SiteSyncError, date};
+
+/// An advance as stored.
+#[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields named as in `sitesync_core::pay::Advance`")]
+pub struct AdvanceRecord {
+    /// `adv-` and 32 hex digits.
+    pub id: String,
+    pub worker: String,
+    /// More than zero.
+    pub amount_fen: i64,
+    /// Who handed the money over.
+    pub paid_by: String,
+    pub note: String,
+    /// The phone's user.
+    pub entered_by: String,
+    /// RFC 3339, the device's clock.
+    pub at: String,
+}
+
+impl From<&Advance> for AdvanceRecord {
+    fn from(a: &Advance) -> Self {
+        AdvanceRecord {
+            id: a.id.clone(),
+            worker: a.worker.to_string(),
+            amount_fen: a.amount.fen(),
+            paid_by: a.paid_by.clone(),
+            note: a.note.clone(),
+            entered_by: a.entered_by.clone(),
+            at: a.at.to_rfc3339(),
+        }
+    }
+}
+
+/// One worker's line of a pay sheet, or its totals (`worker` "合计 total").
+#[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields named as in the server's `GET /v1/pay` JSON")]
+pub struct PayLineRecord {
+    pub worker: String,
+    pub name: String,
+    pub work_days_centi: i64,
+    pub hours_min: i64,
+    pub overtime_min: i64,
+    pub day_pay_fen: i64,
+    pub overtime_pay_fen: i64,
+    pub piece_pay_fen: i64,
+    pub advances_fen: i64,
+    /// Day + overtime + piece − advances; negative when advances exceed it.
+    pub net_fen: i64,
+    /// The worst of his month sign-off states over the range's months (`Unsigned` on the totals).
+    pub signoff: SignoffStateRecord,
+}
+
+/// A crew's pay sheet over a range, from the approved days on this phone.
+#[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields named as in the server's `GET /v1/pay` JSON")]
+pub struct PaySheetRecord {
+    pub site: String,
+    pub crew: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub from: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub to: String,
+    pub workers: Vec<PayLineRecord>,
+    pub total: PayLineRecord,
+    /// Days of the range holding something that are not approved (`YYYY-MM-DD`): not counted.
+    pub unapproved: Vec<String>,
+    /// `date worker work_item` of piecework lines without a piece rate: counted for time, not paid.
+    pub unpriced: Vec<String>,
+}
+
+fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> PayLineRecord {
+    PayLineRecord {
+        worker,
+        name,
+        work_days_centi: p.work_days_centi,
+        hours_min: p.hours_min,
+        overtime_min: p.overtime_min,
+        day_pay_fen: p.day_pay_fen,
+        overtime_pay_fen: p.overtime_pay_fen,
+        piece_pay_fen: p.piece_pay_fen,
+        advances_fen: p.advances_fen,
+        net_fen: p.net_fen,
+        signoff: signoff.into(),
+    }
+}
+
+/// How bad a sign-off state is, for the worst over months (as the server's pay sheet ranks them).
+fn rank(s: SignoffState) -> u8 {
+    match s {
+        SignoffState::Signed => 0,
+        SignoffState::Unsigned => 1,
+        SignoffState::ChangedSinceSigned => 2,
+        SignoffState::Disputed => 3,
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SiteSync {
+    /// Enters an advance of `amount_fen` (more than zero, at most ¥1,000,000) handed to `worker` on
+    /// `date` (`YYYY-MM-DD`) by this phone's user; returns it as stored. Refused, writing nothing:
+    /// a bad amount or date (`Validation`), a worker not on the roster (`NotFound`), an approved day
+    /// (`Validation` on `amend_reason`: an approved day's advances are locked with its lines).
+    pub async fn add_advance(
+        &self,
+        site: String,
+        worker: String,
+        date: String,
+        amount_fen: i64,
+        note: String,
+    ) -> Result<AdvanceRecord> {
+        if !(1..=MAX_ADVANCE_FEN).contains(&amount_fen) {
+            return Err(SiteSyncError::Validation {
+                field: "amount_fen".into(),
+                reason: format!("an advance is 1 to {MAX_ADVANCE_FEN} fen"),
+            });
+        }
+        self.write(move |s| {
+            let new = NewAdvance {
+                site: SiteId::new(site)?,
+                date: crate::date("date", &date)?,
+                worker: WorkerId::new(worker)?,
+                amount: Fen::new("amount_fen", amount_fen)?,
+                paid_by: String::new(),
+                note,
+            };
+            Ok((&s.add_advance(&new, None)?).into())
+        })
+        .await
+    }
+
+    /// The advances of a site-day as they stand on this phone, by id.
+    pub async fn advances(&self, site: String, date: String) -> Result<Vec<AdvanceRecord>> {
+        self.with_store(move |s| {
+            let day = crate::date("date", &date)?;
+            Ok(s.advances(&SiteId::new(site)?, day)?.iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// The pay sheet of `crew` over `from ..= to` (`YYYY-MM-DD`, at most 366 days) from the approved
+    /// days on this phone: the figures head office reads from `GET /v1/pay` once the phone has
+    /// synced. An unknown crew is `NotFound`; a bad range `Validation`.
+    pub async fn pay_sheet(&self, site: String, crew: String, from: String, to: String) -> Result<PaySheetRecord> {
+        self.with_store(move |s| {
+            let (from, to) = (date("from", &from)?, date("to", &to)?);
+            let site = SiteId::new(site)?;
+            let sheet = s.pay_sheet(&site, &CrewId::new(crew)?, from, to)?;
+            let mut states: Vec<Option<SignoffState>> = vec![None; sheet.workers.len()];
+            let mut month = from.with_day(1).unwrap_or(from);
+            while month <= to {
+                let signoffs = s.month_signoffs(&site, month)?;
+                for (i, w) in sheet.workers.iter().enumerate() {
+                    let state = signoffs
+                        .workers
+                        .iter()
+                        .find(|x| x.worker == w.worker)
+                        .map_or(SignoffState::Unsigned, |x| x.state);
+                    if states[i].is_none_or(|x| rank(state) > rank(x)) {
+                        states[i] = Some(state);
+                    }
+                }
+                month = match month.checked_add_months(chrono::Months::new(1)) {
+                    Some(m) => m,
+                    None => break,
+                };
+            }
+            Ok(PaySheetRecord {
+                site: sheet.site.clone(),
+                crew: sheet.crew.to_string(),
+                from: from.to_string(),
+                to: to.to_string(),
+                workers: sheet
+                    .workers
+                    .iter()
+                    .zip(states)
+                    .map(|(w, st)| {
+                        line(
+                            w.worker.to_string(),
+                            w.name.clone(),
+                            &w.pay,
+                            st.unwrap_or(SignoffState::Unsigned),
+                        )
+                    })
+                    .collect(),
+                total: line("合计 total".into(), String::new(), &sheet.total, SignoffState::Unsigned),
+                unapproved: sheet.unapproved.iter().map(ToString::to_string).collect(),
+                unpriced: sheet
+                    .unpriced
+                    .iter()
+                    .map(|u| format!("{} {} {}", u.date, u.worker, u.work_item))
+                    .collect(),
+            })
+        })
+        .await
+    }
+}
