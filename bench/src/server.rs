@@ -136,7 +136,8 @@ impl ServerProcess {
     pub fn start_on(data: &Path, database: Option<&str>) -> Result<ServerProcess> {
         let exe = std::env::current_exe()?;
         // A profiler around the server only (`SITESYNC_BENCH_SERVER_WRAPPER="heaptrack -o /tmp/h"`):
-        // the bench's own clients stay out of the profile.
+        // the bench's own clients stay out of the profile. The server's CPU and peak memory in the
+        // report are then the wrapper's: read them from the profile.
         let wrapper = std::env::var("SITESYNC_BENCH_SERVER_WRAPPER").unwrap_or_default();
         let mut words = wrapper.split_whitespace();
         let mut command = match words.next() {
