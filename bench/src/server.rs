@@ -135,7 +135,19 @@ impl ServerProcess {
     /// [`ServerProcess::start`] on a PostgreSQL database (a node of several, when started again).
     pub fn start_on(data: &Path, database: Option<&str>) -> Result<ServerProcess> {
         let exe = std::env::current_exe()?;
-        let mut command = Command::new(exe);
+        // A profiler around the server only (`SITESYNC_BENCH_SERVER_WRAPPER="heaptrack -o /tmp/h"`):
+        // the bench's own clients stay out of the profile. The server's CPU and peak memory in the
+        // report are then the wrapper's: read them from the profile.
+        let wrapper = std::env::var("SITESYNC_BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         command.arg("serve-child").arg("--data").arg(data);
         if let Some(url) = database {
             command.arg("--database").arg(url);
@@ -147,13 +159,16 @@ impl ServerProcess {
             .spawn()
             .context("starting the server process")?;
         let stdout = child.stdout.take().context("server stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .with_context(|| format!("server said {line:?}"))?
-            .parse()?;
+        // A wrapper may print lines of its own before the server's.
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next().context("the server process exited before it listened")??;
+            if let Some(addr) = line.trim().strip_prefix("listening ") {
+                break addr.parse()?;
+            }
+        };
+        // The rest is drained, so that a wrapper's last words at exit find their pipe open.
+        std::thread::spawn(move || lines.for_each(drop));
         Ok(ServerProcess { child, addr })
     }
 
