@@ -312,6 +312,10 @@ async fn the_openapi_document_matches_the_routes_and_guards_them() {
                 assert_eq!(status, 200);
             } else if method == "delete" && path == "/v1/session" {
                 assert_eq!(status, 204, "signing out needs no credential");
+            } else if path == "/w/{token}" {
+                // A worker's page takes no bearer token: the link is the credential, and `{token}`
+                // is not one.
+                assert_eq!(status, 403, "a worker's page refuses a link that is not one");
             } else {
                 assert!(
                     status == 401 || status == 400 || status == 422,
