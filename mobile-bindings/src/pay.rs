@@ -2,7 +2,6 @@
 //! over, and a crew's pay sheet (工资表) computed from the approved days this phone holds, with the
 //! fields of the server's `GET /v1/pay` JSON. Money in fen, work-days in hundredths, time in minutes.
 
-use chrono::Datelike;
 use sitesync_core::ids::{CrewId, SiteId, WorkerId};
 use sitesync_core::pay::{Advance, MAX_ADVANCE_FEN, PayAmounts};
 use sitesync_core::signoff::SignoffState;
@@ -96,16 +95,6 @@ fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> 
     }
 }
 
-/// How bad a sign-off state is, for the worst over months (as the server's pay sheet ranks them).
-fn rank(s: SignoffState) -> u8 {
-    match s {
-        SignoffState::Signed => 0,
-        SignoffState::Unsigned => 1,
-        SignoffState::ChangedSinceSigned => 2,
-        SignoffState::Disputed => 3,
-    }
-}
-
 #[uniffi::export(async_runtime = "tokio")]
 impl SiteSync {
     /// Enters an advance of `amount_fen` (more than zero, at most ¥1,000,000) handed to `worker` on
@@ -157,25 +146,7 @@ impl SiteSync {
             let (from, to) = (date("from", &from)?, date("to", &to)?);
             let site = SiteId::new(site)?;
             let sheet = s.pay_sheet(&site, &CrewId::new(crew)?, from, to)?;
-            let mut states: Vec<Option<SignoffState>> = vec![None; sheet.workers.len()];
-            let mut month = from.with_day(1).unwrap_or(from);
-            while month <= to {
-                let signoffs = s.month_signoffs(&site, month)?;
-                for (i, w) in sheet.workers.iter().enumerate() {
-                    let state = signoffs
-                        .workers
-                        .iter()
-                        .find(|x| x.worker == w.worker)
-                        .map_or(SignoffState::Unsigned, |x| x.state);
-                    if states[i].is_none_or(|x| rank(state) > rank(x)) {
-                        states[i] = Some(state);
-                    }
-                }
-                month = match month.checked_add_months(chrono::Months::new(1)) {
-                    Some(m) => m,
-                    None => break,
-                };
-            }
+            let states = s.sheet_signoffs(&sheet)?;
             Ok(PaySheetRecord {
                 site: sheet.site.clone(),
                 crew: sheet.crew.to_string(),
@@ -185,14 +156,7 @@ impl SiteSync {
                     .workers
                     .iter()
                     .zip(states)
-                    .map(|(w, st)| {
-                        line(
-                            w.worker.to_string(),
-                            w.name.clone(),
-                            &w.pay,
-                            st.unwrap_or(SignoffState::Unsigned),
-                        )
-                    })
+                    .map(|(w, st)| line(w.worker.to_string(), w.name.clone(), &w.pay, st))
                     .collect(),
                 total: line("合计 total".into(), String::new(), &sheet.total, SignoffState::Unsigned),
                 unapproved: sheet.unapproved.iter().map(ToString::to_string).collect(),

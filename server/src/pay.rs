@@ -5,7 +5,7 @@
 //! approve the days it is computed from); foremen do not — what each worker of a crew earns and was
 //! advanced is not theirs to read from the server.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, SiteId};
@@ -87,16 +87,6 @@ fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> 
     }
 }
 
-/// How bad a sign-off state is, for taking the worst over months.
-fn rank(s: SignoffState) -> u8 {
-    match s {
-        SignoffState::Signed => 0,
-        SignoffState::Unsigned => 1,
-        SignoffState::ChangedSinceSigned => 2,
-        SignoffState::Disputed => 3,
-    }
-}
-
 /// The pay sheet of `crew` on `site` over `from ..= to`.
 pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to: NaiveDate) -> Result<PayReport> {
     if to < from {
@@ -106,25 +96,7 @@ pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to
     let crew_id = CrewId::new(crew).map_err(|e| Error::BadRequest(e.to_string()))?;
     let sheet: PaySheet = store.pay_sheet(&site_id, &crew_id, from, to)?;
     let roster = store.roster(&site_id)?;
-    let mut states: Vec<Option<SignoffState>> = vec![None; sheet.workers.len()];
-    let mut month = from.with_day(1).unwrap_or(from);
-    while month <= to {
-        let signoffs = store.month_signoffs(&site_id, month)?;
-        for (i, w) in sheet.workers.iter().enumerate() {
-            let state = signoffs
-                .workers
-                .iter()
-                .find(|s| s.worker == w.worker)
-                .map_or(SignoffState::Unsigned, |s| s.state);
-            if states[i].is_none_or(|s| rank(state) > rank(s)) {
-                states[i] = Some(state);
-            }
-        }
-        month = match month.checked_add_months(chrono::Months::new(1)) {
-            Some(m) => m,
-            None => break,
-        };
-    }
+    let states = store.sheet_signoffs(&sheet)?;
     Ok(PayReport {
         site: sheet.site.clone(),
         crew: sheet.crew.to_string(),
@@ -135,12 +107,7 @@ pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to
             .iter()
             .zip(states)
             .map(|(w, s)| {
-                let mut l = line(
-                    w.worker.to_string(),
-                    w.name.clone(),
-                    &w.pay,
-                    s.unwrap_or(SignoffState::Unsigned),
-                );
+                let mut l = line(w.worker.to_string(), w.name.clone(), &w.pay, s);
                 l.bank_account = roster
                     .worker(&w.worker)
                     .map(|w| w.bank_account().masked())

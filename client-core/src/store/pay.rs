@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 
 use super::Store;
 use crate::doc::{day, heads_parse};
@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocId, SiteId, WorkItemId, WorkerId};
 use crate::labor::{DayStatus, ReviewAction};
 use crate::pay::{self, ADVANCE_PREFIX, Advance, ApprovedDay, MAX_PERIOD_DAYS, PaySheet, PieceRate, PieceScope};
+use crate::signoff::SignoffState;
 use crate::units::Fen;
 use crate::validate;
 
@@ -339,4 +340,48 @@ impl Store {
         })?;
         Ok(read.unwrap_or(PayDay::Empty))
     }
+}
+
+impl Store {
+    /// Each worker of `sheet` (in its order) with his sign-off over the months its range touches:
+    /// the worst month's state, so `signed` only when every month is signed as it stands. The state
+    /// the server's `GET /v1/pay` and the phone's sheet both show.
+    pub fn sheet_signoffs(&mut self, sheet: &PaySheet) -> Result<Vec<SignoffState>> {
+        let site = SiteId::new(sheet.site.as_str())?;
+        let mut states: Vec<Option<SignoffState>> = vec![None; sheet.workers.len()];
+        let mut month = sheet.from.with_day(1).unwrap_or(sheet.from);
+        while month <= sheet.to {
+            let signoffs = self.month_signoffs(&site, month)?;
+            for (i, w) in sheet.workers.iter().enumerate() {
+                let state = signoffs
+                    .workers
+                    .iter()
+                    .find(|x| x.worker == w.worker)
+                    .map_or(SignoffState::Unsigned, |x| x.state);
+                if states[i].is_none_or(|x| worse(state, x)) {
+                    states[i] = Some(state);
+                }
+            }
+            month = match month.checked_add_months(chrono::Months::new(1)) {
+                Some(m) => m,
+                None => break,
+            };
+        }
+        Ok(states
+            .into_iter()
+            .map(|s| s.unwrap_or(SignoffState::Unsigned))
+            .collect())
+    }
+}
+
+/// Whether `a` is a worse state for a pay sheet than `b`: disputed, then changed since signed,
+/// then unsigned, then signed.
+fn worse(a: SignoffState, b: SignoffState) -> bool {
+    let rank = |s| match s {
+        SignoffState::Signed => 0,
+        SignoffState::Unsigned => 1,
+        SignoffState::ChangedSinceSigned => 2,
+        SignoffState::Disputed => 3,
+    };
+    rank(a) > rank(b)
 }
