@@ -28,6 +28,7 @@ pub mod http;
 pub mod limits;
 pub mod pay;
 pub mod push;
+pub mod reminders;
 pub mod report;
 pub mod state;
 pub mod storage;
@@ -113,6 +114,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::admin_grant))
         .routes(routes!(admin::admin_device))
         .routes(routes!(admin::admin_revoke))
+        .routes(routes!(http::notify::list, http::notify::add))
+        .routes(routes!(http::notify::remove))
+        .routes(routes!(http::notify::log))
         .split_for_parts()
 }
 
@@ -313,6 +317,8 @@ async fn serve(
             }
         })
     };
+    // Reminders to the org's chat channels, evaluated every minute.
+    let reminders = tokio::spawn(reminders::schedule(state.clone()));
     let closing = state.clone();
     let state_for_exit = state.clone();
     let limits = state.connection_limits();
@@ -326,6 +332,7 @@ async fn serve(
         other_nodes.abort();
     }
     feeder.abort();
+    reminders.abort();
     recorder.abort();
     sweeper.abort();
     if let Err(e) = state_for_exit.flush_deliveries().await {

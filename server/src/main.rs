@@ -250,6 +250,66 @@ enum AdminCommand {
     /// Start a new data epoch, so phones offer everything again: run it on a database restored
     /// from a dump (changes acknowledged after the dump are not in it).
     RenewEpoch,
+    /// Reminder channels: WeCom, DingTalk or Feishu bots, or a generic JSON webhook.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+    /// Evaluate the reminder rules and deliver what is due.
+    #[command(subcommand)]
+    Reminders(RemindersCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum NotifyCommand {
+    /// Add a channel to an org and print its id.
+    Add {
+        /// Org id.
+        #[arg(long)]
+        org: String,
+        /// The platform.
+        #[arg(long, value_enum)]
+        kind: sitesync_server::reminders::channel::Kind,
+        /// The bot's webhook URL (or the generic webhook's endpoint).
+        #[arg(long)]
+        url: String,
+        /// The signing secret: DingTalk's SEC…, Feishu's, or the HMAC key of the generic webhook's
+        /// X-Sitesync-Signature.
+        #[arg(long)]
+        secret: Option<String>,
+        /// The rules it receives, comma-separated (default all): missing_log, approval_waiting,
+        /// unsigned_month, checkin_due, kr_red.
+        #[arg(long, value_delimiter = ',')]
+        rules: Option<Vec<String>>,
+        /// Whom to @-mention: a mobile number (WeCom, DingTalk) or user id (Feishu), for every
+        /// rule, or RULE=MOBILE for one rule's reminders. Repeatable.
+        #[arg(long = "mention")]
+        mentions: Vec<String>,
+        /// Quiet hours in each site's own time, HH:MM-HH:MM (e.g. 22:00-07:00): reminders due then
+        /// are sent when they end.
+        #[arg(long)]
+        quiet: Option<String>,
+    },
+    /// List channels (of one org, or all).
+    List {
+        /// Org id.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Remove a channel.
+    Rm {
+        /// Channel id (nc-…).
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RemindersCommand {
+    /// Evaluate every rule as of a moment and deliver what is due and not delivered before: what the
+    /// server's scheduler does every minute. Prints each reminder and what became of it.
+    Run {
+        /// The moment, RFC 3339 (2026-12-10T19:30:00+08:00); default now.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -453,8 +513,14 @@ async fn shutdown_signal() {
 async fn admin_command(data: &Path, location: Location, command: AdminCommand) -> Result<()> {
     let postgres = location != Location::Sqlite;
     let state = open_state(data, location).await?;
-    // The audit line names the command and its arguments (none of which is a secret).
-    let action = format!("admin subcommand {command:?}");
+    // The audit line names the command and its arguments (none of which is a secret; a channel's
+    // URL and secret are credentials of a bot, so they are left out).
+    let action = match &command {
+        AdminCommand::Notify(NotifyCommand::Add { org, kind, .. }) => {
+            format!("admin subcommand notify add --org {org} --kind {}", kind.as_str())
+        }
+        _ => format!("admin subcommand {command:?}"),
+    };
     match command {
         AdminCommand::Import { file } => {
             let company: Company = sitesync_core::import::read_json(&file)?;
@@ -528,6 +594,81 @@ async fn admin_command(data: &Path, location: Location, command: AdminCommand) -
         AdminCommand::Reindex => {
             let n = state.both(|_, store| Ok(store.reindex()?)).await?;
             println!("reindexed {n} documents");
+        }
+        AdminCommand::Notify(NotifyCommand::Add {
+            org,
+            kind,
+            url,
+            secret,
+            rules,
+            mentions,
+            quiet,
+        }) => {
+            use sitesync_server::reminders::{Rule, channel::NewChannel};
+            let rules = rules
+                .map(|r| r.iter().map(|r| r.parse::<Rule>()).collect::<Result<Vec<_>, _>>())
+                .transpose()?;
+            let mentions = mentions.iter().map(|m| m.parse()).collect::<Result<Vec<_>, _>>()?;
+            let new = NewChannel {
+                org,
+                kind,
+                url,
+                secret,
+                rules,
+                mentions,
+                quiet,
+            };
+            let row = new.row()?;
+            let stored = state
+                .auth(move |a| {
+                    if !a.org_exists(&row.org_id)? {
+                        return Err(sitesync_server::Error::NotFound(format!("org {}", row.org_id)));
+                    }
+                    a.add_channel(&row)
+                })
+                .await?;
+            println!("{}", stored.channel_id);
+        }
+        AdminCommand::Notify(NotifyCommand::List { org }) => {
+            let rows = state.auth(move |a| a.channels(org.as_deref())).await?;
+            for row in &rows {
+                let c = sitesync_server::reminders::channel::Channel::try_from(row)?;
+                let rules: Vec<&str> = c.rules.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}{}{}",
+                    c.id,
+                    c.org,
+                    c.kind.as_str(),
+                    rules.join(","),
+                    c.url,
+                    if c.secret.is_some() { "\tsigned" } else { "" },
+                    c.quiet.map(|q| format!("\tquiet {q}")).unwrap_or_default(),
+                );
+            }
+            return Ok(());
+        }
+        AdminCommand::Notify(NotifyCommand::Rm { id }) => {
+            let i = id.clone();
+            if !state.auth(move |a| a.remove_channel(&i)).await? {
+                anyhow::bail!("no reminder channel {id}");
+            }
+            println!("removed");
+        }
+        AdminCommand::Reminders(RemindersCommand::Run { at }) => {
+            let at = at.map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+            let opts = sitesync_server::reminders::Options::default();
+            let done = sitesync_server::reminders::run(&state, at, &opts).await?;
+            let mut delivered = 0;
+            for o in &done {
+                if o.status == "delivered" {
+                    delivered += 1;
+                }
+                println!("{}\t{}\t{}\t{}", o.status, o.channel, o.key, o.text);
+            }
+            println!("{delivered} delivered");
+            if done.iter().any(|o| o.status == "failed") {
+                anyhow::bail!("some reminders were not delivered; see `GET /v1/admin/notify/log`");
+            }
         }
         AdminCommand::Device(DeviceCommand::Revoke { device }) => {
             let d = device.clone();

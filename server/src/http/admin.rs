@@ -19,11 +19,11 @@ use crate::state::AppState;
 
 /// An admin device calling the admin API. Made from the principal the request was authenticated as
 /// ([`Caller`]), never by authenticating again: each authentication counts against the rate.
-struct Admin(Principal);
+pub(crate) struct Admin(pub(crate) Principal);
 
 impl Admin {
     /// The caller, if it is an admin device.
-    fn of(Caller(who): Caller) -> Result<Admin> {
+    pub(crate) fn of(Caller(who): Caller) -> Result<Admin> {
         if who.role != Role::Admin {
             return Err(Error::Forbidden("the admin API needs an admin device".into()));
         }
@@ -33,7 +33,7 @@ impl Admin {
     /// Refuses, saying `refusal`, unless this admin administers `org`: their own org, or every org
     /// for the operators' admin. An org not known (`None`) is the operators' admin's alone, so that
     /// an org admin learns nothing of it.
-    fn check_org(&self, org: Option<&str>, refusal: &str) -> Result<()> {
+    pub(crate) fn check_org(&self, org: Option<&str>, refusal: &str) -> Result<()> {
         if self.0.org_id == admin::SYSTEM_ORG || org == Some(self.0.org_id.as_str()) {
             return Ok(());
         }
@@ -41,13 +41,13 @@ impl Admin {
     }
 
     /// Audits a change made through the admin API, with the admin who made it.
-    fn event(&self, action: &str) {
+    pub(crate) fn event(&self, action: &str) {
         audit::event("admin", Some(&self.0.device_id), Some(&self.0.user_id), action);
     }
 }
 
 /// What an org admin is told when the org is another's.
-const OWN_ORG: &str = "administers only their org";
+pub(crate) const OWN_ORG: &str = "administers only their org";
 
 /// Imports a company.json (org, sites with master data, users, grants).
 #[utoipa::path(post, path = "/v1/admin/import", request_body(content = Object, description = "company.json"), security(("bearer" = [])),

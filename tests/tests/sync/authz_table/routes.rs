@@ -105,6 +105,8 @@ pub(super) enum Prep {
     PendingWorker,
     /// A fresh link to a worker's page (`{token}` in the path), made by head office.
     WorkerLink,
+    /// A fresh reminder channel of the target org (`{id}` in the path), made by the operators' admin.
+    NotifyChannel,
 }
 
 /// What a row's request is built from.
@@ -324,6 +326,16 @@ pub(super) fn grant(t: &Target<'_>) -> Req {
     body(json!({ "user": TEMP_USER, "site": t.site }))
 }
 
+/// The target org's reminder channels or delivery log.
+pub(super) fn org_query(t: &Target<'_>) -> Req {
+    query(&[("org", t.org)])
+}
+
+/// A webhook channel of the target org (nothing listens at its address; nothing is due either).
+pub(super) fn notify_add(t: &Target<'_>) -> Req {
+    body(json!({ "org": t.org, "kind": "webhook", "url": "http://127.0.0.1:9/authz-table", "rules": ["kr_red"] }))
+}
+
 pub(super) fn device(_: &Target<'_>) -> Req {
     body(json!({ "user": TEMP_USER, "label": "authz table" }))
 }
@@ -331,7 +343,7 @@ pub(super) fn device(_: &Target<'_>) -> Req {
 /// Every route the server serves. A route missing here fails the completeness check.
 #[rustfmt::skip]
 pub(super) fn routes() -> Vec<Row> {
-    use Prep::{Blob, Device, Nothing, PendingWorker, Session, SubmittedDay, WorkerLink};
+    use Prep::{Blob, Device, Nothing, NotifyChannel, PendingWorker, Session, SubmittedDay, WorkerLink};
     vec![
         // Public: liveness, the API description, the dashboard's page and assets, signing out.
         row(Get,       "/healthz",                          None,          Nothing,      nothing,    PUBLIC),
@@ -407,6 +419,11 @@ pub(super) fn routes() -> Vec<Row> {
         row(Post,      "/v1/admin/grants",                  None,          Nothing,      grant,      ADMIN),
         row(Post,      "/v1/admin/devices",                 None,          Nothing,      device,     ADMIN),
         row(Post,      "/v1/admin/devices/{device}/revoke", None,          Device,       nothing,    ADMIN),
+        // Reminder channels and their delivery log (issue #21): admins of the org, and the operators'.
+        row(Get,       "/v1/admin/notify",                  None,          Nothing,      org_query,  ADMIN),
+        row(Post,      "/v1/admin/notify",                  None,          Nothing,      notify_add, ADMIN),
+        row(Delete,    "/v1/admin/notify/{id}",             None,          NotifyChannel, nothing,   ADMIN),
+        row(Get,       "/v1/admin/notify/log",              None,          Nothing,      org_query,  ADMIN),
     ]
 }
 
@@ -490,6 +507,18 @@ async fn worker_link_token(w: &World) -> String {
         .await;
     assert_eq!(status, 200, "{link}");
     link["path"].as_str().unwrap().trim_start_matches("/w/").to_string()
+}
+
+/// A fresh reminder channel of our org, made by the operators' admin: its id.
+async fn notify_channel(w: &World) -> String {
+    let operator = Api::new(&w.server, w.token(Operator).unwrap());
+    let (status, added) = operator.post("/v1/admin/notify", &notify_add_body()).await;
+    assert_eq!(status, 200, "{added}");
+    added["id"].as_str().unwrap().to_string()
+}
+
+fn notify_add_body() -> Value {
+    json!({ "org": ORG, "kind": "webhook", "url": "http://127.0.0.1:9/authz-table", "rules": ["kr_red"] })
 }
 
 /// Makes one call of the table.
@@ -626,6 +655,7 @@ pub(super) async fn run_routes(w: &mut World, transport: Transport) -> Vec<Strin
                 Prep::Device => row.path.replace("{device}", &w.spare_device().await),
                 Prep::Blob => row.path.replace("{sha256}", &w.blobs[site].0),
                 Prep::WorkerLink => row.path.replace("{token}", &worker_link_token(w).await),
+                Prep::NotifyChannel => row.path.replace("{id}", &notify_channel(w).await),
                 _ => row.path.to_string(),
             };
             let target = Target {
