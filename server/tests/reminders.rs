@@ -270,7 +270,13 @@ fn open(data: &DataDir) -> AppState {
             connections: 2,
         },
     };
-    AppState::open_at(data.path(), &location).unwrap()
+    // PostgreSQL's client blocks on a runtime of its own: not on one of the test's workers.
+    tokio::task::block_in_place(|| AppState::open_at(data.path(), &location).unwrap())
+}
+
+/// Drops a state where blocking is allowed (PostgreSQL's pools stop their own runtime).
+fn close(state: AppState) {
+    tokio::task::block_in_place(|| drop(state));
 }
 
 /// Waits for a future from synchronous test code inside the runtime.
@@ -397,11 +403,12 @@ async fn each_reminder_reaches_each_platform_once_in_its_shape() {
     let again = run(&state, at, &fast()).await.unwrap();
     assert_eq!(delivered(&again), 0, "{again:#?}");
     assert!(again.iter().all(|o| o.status == "done"));
-    drop(state);
+    close(state);
     let state = open(&data);
     let later = run(&state, at + Duration::minutes(1), &fast()).await.unwrap();
     assert_eq!(delivered(&later), 0, "{later:#?}");
     assert_eq!(receiver.got().len(), 20);
+    close(state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,6 +434,7 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
     let after = run(&state, at + Duration::minutes(95), &fast()).await.unwrap();
     assert_eq!(delivered(&after), 1, "{after:#?}");
     assert_eq!(receiver.got().len(), 1);
+    close(state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,6 +529,7 @@ async fn a_failing_receiver_gets_it_after_retries_and_the_admin_sees_each_attemp
     let listed: Vec<Value> = get("/v1/admin/notify", &admin).await.unwrap().json().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], added["id"]);
+    close(state);
 }
 
 /// The commands as the README writes them: add prints the id, list shows it, `reminders run` twice
@@ -529,7 +538,7 @@ async fn a_failing_receiver_gets_it_after_retries_and_the_admin_sees_each_attemp
 async fn the_admin_commands_add_list_run_and_remove() {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path());
-    drop(seed(&data));
+    close(seed(&data));
     let (receiver, base) = Receiver::start().await;
     let url = format!("{base}/dingtalk?access_token=tok");
     let admin = |args: &[&str]| {
@@ -597,4 +606,6 @@ async fn two_nodes_at_once_deliver_each_event_once() {
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), 5);
+    close(a);
+    close(b);
 }
