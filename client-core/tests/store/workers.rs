@@ -194,7 +194,10 @@ fn summaries_by_crew_and_trade_count_a_merged_workers_lines_under_the_surviving_
     assert_eq!(group(&a, GroupBy::Trade, "rebar"), Some((100, 1)));
 
     a.merge_worker(&hz(), &same, &w("w-0001")).unwrap();
-    let total = a.totals(Some(&hz()), d("2026-12-01"), d("2026-12-31"), None).unwrap().total;
+    let total = a
+        .totals(Some(&hz()), d("2026-12-01"), d("2026-12-31"), None)
+        .unwrap()
+        .total;
     for by in [GroupBy::Crew, GroupBy::Trade] {
         let rows = a
             .totals(Some(&hz()), d("2026-12-01"), d("2026-12-31"), Some(by))
