@@ -183,6 +183,16 @@ impl PendingWorker {
     }
 }
 
+/// An ID-card number as every output but head office's own records shows it (PIPL): all but the
+/// last four characters as `*`.
+pub fn mask_id_card(card: &str) -> String {
+    let n = card.chars().count();
+    card.chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n { '*' } else { c })
+        .collect()
+}
+
 /// A worker's rates from a date on (table `rates`, key `{worker}@{from}`), written by head office.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs, reason = "fields and variants named for what they hold")]
@@ -225,6 +235,23 @@ impl Roster {
     /// The crew with this id.
     pub fn crew(&self, id: &CrewId) -> Option<&Crew> {
         self.crews.iter().find(|c| &c.id == id)
+    }
+
+    /// The ID-card number of `worker` masked ([`mask_id_card`]): from his own on-site record, else
+    /// from one merged into him; "" when none is on record (head office's roster does not hold one).
+    pub fn id_card_masked(&self, worker: &WorkerId) -> String {
+        let own = self
+            .pending_workers
+            .iter()
+            .find(|p| &p.id == worker && !p.id_card.is_empty());
+        let merged = || {
+            self.pending_workers
+                .iter()
+                .find(|p| !p.id_card.is_empty() && &self.resolve_worker(&p.id) == worker)
+        };
+        own.or_else(merged)
+            .map(|p| mask_id_card(&p.id_card))
+            .unwrap_or_default()
     }
 
     /// The worker whose lines `id`'s lines count as: a merged worker's target (followed through

@@ -153,3 +153,71 @@ pub fn backup(data: &std::path::Path, out: &std::path::Path) -> Result<Vec<std::
     copy.renew_epoch()?;
     Ok(written)
 }
+
+/// The pay-period actions of `sitesync-server admin pay`: the functions `POST /v1/pay/close`,
+/// `POST /v1/pay/paid` and `GET /v1/pay/bank` call, in the name of a head-office user, with the
+/// same checks (head office or admin of the site's org).
+pub mod pay {
+    use chrono::NaiveDate;
+    use sitesync_core::Store;
+    use sitesync_core::ids::{DocId, SiteId};
+
+    use crate::auth::{Access, AuthDb, Principal, Role};
+    use crate::error::{Error, Result};
+    use crate::pay::PayReport;
+    use crate::pay::period::{self, BankColumn};
+
+    /// A crew's period: the site, the crew and the range.
+    #[derive(Debug, Clone)]
+    pub struct Range {
+        /// The site.
+        pub site: String,
+        /// The crew's id.
+        pub crew: String,
+        /// First day, inclusive.
+        pub from: NaiveDate,
+        /// Last day, inclusive.
+        pub to: NaiveDate,
+    }
+
+    /// `user` as the acting principal, refused unless head office or an admin able to read `site`.
+    fn head_office(auth: &AuthDb, user: &str, site: &str) -> Result<Principal> {
+        let who = auth
+            .user_principal(user, crate::state::SERVER_DEVICE)?
+            .ok_or_else(|| Error::NotFound(format!("no user {user}")))?;
+        if !matches!(who.role, Role::HeadOffice | Role::Admin) {
+            return Err(Error::Forbidden("pay periods are head office's".into()));
+        }
+        let doc = DocId::Site(SiteId::new(site).map_err(|e| Error::BadRequest(e.to_string()))?);
+        if auth.access(&who, &doc)? == Access::None {
+            return Err(Error::Forbidden(format!("no grant for site {site}")));
+        }
+        Ok(who)
+    }
+
+    /// Closes the period (see [`period::close`]); the sheet and whether this call closed it.
+    pub fn close(auth: &AuthDb, store: &mut Store, user: &str, r: &Range, force: bool) -> Result<(PayReport, bool)> {
+        if r.to < r.from {
+            return Err(Error::BadRequest("`to` is before `from`".into()));
+        }
+        let who = head_office(auth, user, &r.site)?;
+        period::close(auth, store, &who, &r.site, &r.crew, r.from, r.to, force)
+    }
+
+    /// Marks the closed period paid with `reference` (see [`period::mark_paid`]).
+    pub fn paid(auth: &AuthDb, user: &str, r: &Range, reference: &str) -> Result<PayReport> {
+        let reference = period::check_reference(reference)?;
+        let who = head_office(auth, user, &r.site)?;
+        let found = auth
+            .pay_period_of(&r.site, &r.crew, &r.from.to_string(), &r.to.to_string())?
+            .ok_or_else(|| Error::NotFound("no such closed pay period".into()))?;
+        period::mark_paid(auth, &found.period_id, &who, &reference)
+    }
+
+    /// The closed period's bank file (代发) as CSV bytes, the columns in the order given.
+    pub fn bank(auth: &AuthDb, store: &mut Store, user: &str, r: &Range, columns: &str) -> Result<Vec<u8>> {
+        let columns = BankColumn::parse_list(columns)?;
+        head_office(auth, user, &r.site)?;
+        period::bank_file(auth, store, &r.site, &r.crew, r.from, r.to, &columns)?.to_csv()
+    }
+}

@@ -357,6 +357,11 @@ impl AuthDb {
         Ok(())
     }
 
+    /// An org's name (what a printed pay sheet names as the company).
+    pub fn org_name(&self, org_id: &str) -> Result<Option<String>> {
+        self.text("SELECT name FROM orgs WHERE org_id = ?1", &[org_id.into()])
+    }
+
     /// The org a site belongs to.
     pub fn site_org(&self, site_id: &str) -> Result<Option<String>> {
         self.text("SELECT org_id FROM sites WHERE site_id = ?1", &[site_id.into()])

@@ -97,6 +97,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workers::pending))
         .routes(routes!(workers::confirm))
         .routes(routes!(workers::merge))
+        .routes(routes!(workers::set_rate))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))

@@ -250,6 +250,10 @@ enum AdminCommand {
     /// Start a new data epoch, so phones offer everything again: run it on a database restored
     /// from a dump (changes acknowledged after the dump are not in it).
     RenewEpoch,
+    /// Pay periods, as head office: close a crew's period, mark it paid, write its bank file (the
+    /// same code as POST /v1/pay/close, POST /v1/pay/paid and GET /v1/pay/bank).
+    #[command(subcommand)]
+    Pay(PayCommand),
     /// Reminder channels: WeCom, DingTalk or Feishu bots, or a generic JSON webhook.
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -309,6 +313,58 @@ enum RemindersCommand {
         /// The moment, RFC 3339 (2026-12-10T19:30:00+08:00); default now.
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+/// A crew's pay period and who acts on it.
+#[derive(clap::Args, Debug)]
+struct PayRange {
+    /// The head-office (or admin) user acting: recorded as who closed or paid.
+    #[arg(long = "as", value_name = "USER")]
+    user: String,
+    /// Site id.
+    #[arg(long)]
+    site: String,
+    /// Crew id.
+    #[arg(long)]
+    crew: String,
+    /// First day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    from: chrono::NaiveDate,
+    /// Last day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    to: chrono::NaiveDate,
+}
+
+#[derive(Subcommand, Debug)]
+enum PayCommand {
+    /// Close the period and print its sheet as JSON; refused while days are unapproved unless
+    /// --force (they are then left out and listed).
+    Close {
+        #[command(flatten)]
+        range: PayRange,
+        /// Close even though days of the range are not approved.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Record the closed period's payment (once) and print its sheet as JSON.
+    Paid {
+        #[command(flatten)]
+        range: PayRange,
+        /// The bank's or payroll's payment reference.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Write the closed period's bank payment file (代发, CSV, the whole account numbers).
+    Bank {
+        #[command(flatten)]
+        range: PayRange,
+        /// Columns, in order, from name, account, bank, amount, remark, worker.
+        #[arg(long, default_value = "name,account,amount,remark")]
+        columns: String,
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -589,6 +645,40 @@ async fn admin_command(data: &Path, location: Location, command: AdminCommand) -
         AdminCommand::Backup { out } => {
             for path in admin::backup(data, &out)? {
                 println!("{}", path.display());
+            }
+        }
+        AdminCommand::Pay(cmd) => {
+            let range = |r: PayRange| {
+                let user = r.user;
+                let range = admin::pay::Range {
+                    site: r.site,
+                    crew: r.crew,
+                    from: r.from,
+                    to: r.to,
+                };
+                (user, range)
+            };
+            match cmd {
+                PayCommand::Close { range: r, force } => {
+                    let (user, r) = range(r);
+                    let (sheet, _) = state
+                        .both(move |a, store| admin::pay::close(a, store, &user, &r, force))
+                        .await?;
+                    println!("{}", serde_json::to_string_pretty(&sheet)?);
+                }
+                PayCommand::Paid { range: r, reference } => {
+                    let (user, r) = range(r);
+                    let sheet = state.auth(move |a| admin::pay::paid(a, &user, &r, &reference)).await?;
+                    println!("{}", serde_json::to_string_pretty(&sheet)?);
+                }
+                PayCommand::Bank { range: r, columns, out } => {
+                    let (user, r) = range(r);
+                    let csv = state
+                        .both(move |a, store| admin::pay::bank(a, store, &user, &r, &columns))
+                        .await?;
+                    std::fs::write(&out, csv).with_context(|| out.display().to_string())?;
+                    println!("wrote {}", out.display());
+                }
             }
         }
         AdminCommand::Reindex => {

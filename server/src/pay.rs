@@ -8,8 +8,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sitesync_core::Store;
-use sitesync_core::ids::{CrewId, SiteId};
+use sitesync_core::ids::{CrewId, SiteId, WorkerId};
 use sitesync_core::pay::{PayAmounts, PaySheet};
+use sitesync_core::report::pdf::{ClosedPrint, PayPrintLine, PaySheetPrint};
 use sitesync_core::signoff::SignoffState;
 use utoipa::ToSchema;
 
@@ -128,6 +129,92 @@ pub fn pay_report(store: &mut Store, site: &str, crew: &str, from: NaiveDate, to
 }
 
 impl PayReport {
+    /// As printed ([`sitesync_core::report::pdf::pay_sheets`]): the figures as they are here, with
+    /// `company`, the roster's site and crew names, each worker's masked ID-card number and his
+    /// latest month signature record's image hash. Whether the image's bytes are here, and the
+    /// picture, are the caller's to fill (the server's blob storage holds them).
+    pub fn print(&self, store: &mut Store, company: String) -> Result<PaySheetPrint> {
+        let site = SiteId::new(self.site.as_str()).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let roster = store.roster(&site)?;
+        let crew = CrewId::new(self.crew.as_str())
+            .ok()
+            .and_then(|c| roster.crew(&c).cloned());
+        let ids: Vec<WorkerId> = self
+            .workers
+            .iter()
+            .map(|l| WorkerId::new(l.worker.as_str()).map_err(|e| Error::Internal(e.to_string())))
+            .collect::<Result<_>>()?;
+        let signatures = store.sheet_signatures(&site, self.from, self.to, &ids)?;
+        let amounts = |l: &PayReportLine| PayAmounts {
+            work_days_centi: l.work_days_centi,
+            hours_min: l.hours_min,
+            overtime_min: l.overtime_min,
+            day_pay_fen: l.day_pay_fen,
+            overtime_pay_fen: l.overtime_pay_fen,
+            piece_pay_fen: l.piece_pay_fen,
+            advances_fen: l.advances_fen,
+            net_fen: l.net_fen,
+        };
+        Ok(PaySheetPrint {
+            company,
+            site_code: roster.site.code.clone(),
+            site_name: roster.site.name.clone(),
+            crew_name: crew.as_ref().map_or_else(|| self.crew.clone(), |c| c.name.clone()),
+            crew_leader: crew.map(|c| c.leader).unwrap_or_default(),
+            from: self.from,
+            to: self.to,
+            closed: self.closed.as_ref().map(|c| ClosedPrint {
+                period: c.period.clone(),
+                closed_by: c.closed_by.clone(),
+                closed_at: c.closed_at,
+                paid: c
+                    .paid
+                    .as_ref()
+                    .map(|p| (p.paid_by.clone(), p.paid_at, p.reference.clone())),
+            }),
+            lines: self
+                .workers
+                .iter()
+                .zip(&ids)
+                .zip(signatures)
+                .map(|((l, id), signature)| PayPrintLine {
+                    worker: l.worker.clone(),
+                    name: l.name.clone(),
+                    id_card_masked: roster.id_card_masked(id),
+                    bank_masked: l.bank_account.clone(),
+                    amounts: amounts(l),
+                    adjustment_fen: l.adjustment_fen,
+                    signoff: l.signoff,
+                    image: signature.and_then(|e| e.image).unwrap_or_default(),
+                    image_here: false,
+                    picture: None,
+                })
+                .collect(),
+            total: amounts(&self.total),
+            total_adjustment_fen: self.total.adjustment_fen,
+            unapproved: self.unapproved.clone(),
+            unpriced: self.unpriced.clone(),
+            adjustments: self
+                .adjustments
+                .iter()
+                .map(|a| {
+                    let days: Vec<String> = a.days.iter().map(NaiveDate::to_string).collect();
+                    format!(
+                        "{} {}（{} 至 {} 结账期 {}）：{} 有变化，审批后更正的日期 {}，调整 {}",
+                        a.name,
+                        a.worker,
+                        a.from,
+                        a.to,
+                        a.period,
+                        a.fields.join("、"),
+                        days.join("、"),
+                        sitesync_core::units::yuan(a.net_fen)
+                    )
+                })
+                .collect(),
+        })
+    }
+
     /// As a table: worker, name, work-days, hours, overtime hours, day pay, overtime pay, piece pay,
     /// advances, net, signature status; the totals row last.
     pub fn table(&self) -> Table {

@@ -239,6 +239,12 @@ fn check(command: &str, out: &str, work: &Path) -> Option<Result<(), String>> {
             v["total"]["cost_fen"].as_i64().unwrap_or(0) > 0,
             "a labor summary with a cost",
         )
+    } else if c.contains("/v1/pay") && c.contains("-o ") && c.contains("format=pdf") {
+        let file = c.split("-o ").nth(1).unwrap().split_whitespace().next().unwrap();
+        ok(pdf(file), "a printed pay sheet")
+    } else if c.contains(" pay ") && c.contains("--pdf ") {
+        let file = c.split("--pdf ").nth(1).unwrap().split_whitespace().next().unwrap();
+        ok(pdf(file), "a printed pay sheet")
     } else if c.contains("/v1/pay") && c.contains("-o ") {
         let file = c.split("-o ").nth(1).unwrap().split_whitespace().next().unwrap();
         let bytes = std::fs::read(work.join(file)).unwrap_or_default();

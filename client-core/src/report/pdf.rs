@@ -13,7 +13,8 @@
 //! writes them, once the page count is known. Each section of the log is one function of the
 //! layout. Photo thumbnails are JPEGs the store made ([`crate::attachments::thumbnail`]), drawn
 //! after the attachment table, each with its caption under it; a signature image
-//! ([`crate::signoff::signature_picture`]) is drawn in the last cell of its sign-off row.
+//! ([`crate::signoff::signature_picture`]) is drawn in the last cell of its sign-off row. The
+//! 工资表 ([`pay_sheets`]) is laid out by the same [`Layout`] on landscape pages.
 
 use std::collections::BTreeSet;
 
@@ -28,6 +29,9 @@ use skrifa::instance::{LocationRef, Size};
 use crate::error::{Error, Result};
 use crate::report::DailyLog;
 use crate::units::{fixed, hours, yuan};
+
+mod pay_sheet;
+pub use pay_sheet::{ClosedPrint, PayPrintLine, PaySheetPrint, pay_sheets};
 
 /// The shipped font (see the module doc for how it was made).
 static FONT: &[u8] = include_bytes!("../../fonts/NotoSansSC-GB2312.otf");
@@ -69,7 +73,7 @@ pub fn daily_log(log: &DailyLog) -> Result<Pdf> {
     attachments(&mut l, log);
     approval(&mut l, log);
     let missing = l.missing.iter().copied().collect();
-    let (bytes, pages) = render(l.pages, &format!("施工日志 {} {}", log.site_name, log.date))?;
+    let (bytes, pages) = render(l.pages, l.size, &format!("施工日志 {} {}", log.site_name, log.date))?;
     Ok(Pdf { bytes, pages, missing })
 }
 
@@ -147,6 +151,10 @@ struct Col(&'static str, f32, Align);
 /// Places text on pages, top to bottom, starting a page where the next block does not fit.
 struct Layout<'m> {
     metrics: &'m Metrics,
+    /// The page's width and height in points (A4 portrait for the log, landscape for the pay sheet).
+    size: (f32, f32),
+    /// The size of a table's text, in points.
+    body: f32,
     pages: Vec<Vec<Op>>,
     /// The top of the free space on the last page.
     y: f32,
@@ -156,8 +164,15 @@ struct Layout<'m> {
 
 impl<'m> Layout<'m> {
     fn new(metrics: &'m Metrics) -> Layout<'m> {
+        Layout::with_page(metrics, (PAGE_W, PAGE_H), BODY)
+    }
+
+    /// A layout on pages of `size` points whose tables are set at `body` points.
+    fn with_page(metrics: &'m Metrics, size: (f32, f32), body: f32) -> Layout<'m> {
         Layout {
             metrics,
+            size,
+            body,
             pages: vec![Vec::new()],
             y: MARGIN,
             missing: BTreeSet::new(),
@@ -204,7 +219,7 @@ impl<'m> Layout<'m> {
 
     /// Starts a new page unless `height` still fits on this one.
     fn room(&mut self, height: f32) -> bool {
-        if self.y + height > PAGE_H - MARGIN && self.y > MARGIN {
+        if self.y + height > self.size.1 - MARGIN && self.y > MARGIN {
             self.pages.push(Vec::new());
             self.y = MARGIN;
             true
@@ -231,7 +246,7 @@ impl<'m> Layout<'m> {
 
     /// A paragraph across the text width.
     fn paragraph(&mut self, text: &str, size: f32) {
-        for line in self.wrap(text, size, PAGE_W - 2.0 * MARGIN) {
+        for line in self.wrap(text, size, self.size.0 - 2.0 * MARGIN) {
             self.room(size * LEADING);
             self.text(MARGIN, self.y + size, size, &line);
             self.y += size * LEADING;
@@ -241,7 +256,7 @@ impl<'m> Layout<'m> {
     /// A section heading, kept on the page of what follows it.
     fn heading(&mut self, text: &str) {
         self.y += 6.0;
-        self.room(11.0 * LEADING + 3.0 * BODY * LEADING);
+        self.room(11.0 * LEADING + 3.0 * self.body * LEADING);
         self.text(MARGIN, self.y + 11.0, 11.0, text);
         self.y += 11.0 * LEADING + 2.0;
     }
@@ -255,13 +270,13 @@ impl<'m> Layout<'m> {
     /// `rows[i]`: its size in points and the JPEG), the row made tall enough to hold it.
     fn table_with_pictures(&mut self, cols: &[Col], rows: &[Vec<String>], pictures: &[Option<Picture>]) {
         let total: f32 = cols.iter().map(|c| c.1).sum();
-        let text_w = PAGE_W - 2.0 * MARGIN;
+        let text_w = self.size.0 - 2.0 * MARGIN;
         let widths: Vec<f32> = cols.iter().map(|c| c.1 / total * text_w).collect();
         let header: Vec<String> = cols.iter().map(|c| c.0.to_string()).collect();
         let head_aligns: Vec<Align> = cols.iter().map(|_| Align::Left).collect();
         let aligns: Vec<Align> = cols.iter().map(|c| c.2).collect();
         let head = self.cells(&widths, &header);
-        self.room(head.0 + BODY * LEADING + 2.0 * PAD);
+        self.room(head.0 + self.body * LEADING + 2.0 * PAD);
         self.row(&widths, &head_aligns, &head);
         for (i, r) in rows.iter().enumerate() {
             let mut cells = self.cells(&widths, r);
@@ -275,8 +290,9 @@ impl<'m> Layout<'m> {
             let top = self.y;
             self.row(&widths, &aligns, &cells);
             if let (Some(p), Some(last)) = (picture, widths.last()) {
+                let x = self.size.0 - MARGIN - last + PAD;
                 self.page().push(Op::Image {
-                    x: PAGE_W - MARGIN - last + PAD,
+                    x,
                     y: top + PAD,
                     w: p.w,
                     h: p.h,
@@ -291,30 +307,30 @@ impl<'m> Layout<'m> {
         let lines: Vec<Vec<String>> = widths
             .iter()
             .zip(row)
-            .map(|(w, t)| self.wrap(t, BODY, w - 2.0 * PAD))
+            .map(|(w, t)| self.wrap(t, self.body, w - 2.0 * PAD))
             .collect();
         let n = lines.iter().map(Vec::len).max().unwrap_or(1).max(1);
-        (n as f32 * BODY * LEADING + 2.0 * PAD, lines)
+        (n as f32 * self.body * LEADING + 2.0 * PAD, lines)
     }
 
     fn row(&mut self, widths: &[f32], aligns: &[Align], (height, cells): &(f32, Vec<Vec<String>>)) {
         let (top, bottom) = (self.y, self.y + height);
         let mut x = MARGIN;
-        self.rule(x, top, PAGE_W - MARGIN, top);
-        self.rule(x, bottom, PAGE_W - MARGIN, bottom);
+        self.rule(x, top, self.size.0 - MARGIN, top);
+        self.rule(x, bottom, self.size.0 - MARGIN, bottom);
         for ((w, lines), align) in widths.iter().zip(cells).zip(aligns) {
             self.rule(x, top, x, bottom);
             for (i, line) in lines.iter().enumerate() {
-                let baseline = top + PAD + BODY + i as f32 * BODY * LEADING;
+                let baseline = top + PAD + self.body + i as f32 * self.body * LEADING;
                 let tx = match align {
                     Align::Left => x + PAD,
-                    Align::Right => x + w - PAD - self.width(line, BODY),
+                    Align::Right => x + w - PAD - self.width(line, self.body),
                 };
-                self.text(tx, baseline, BODY, line);
+                self.text(tx, baseline, self.body, line);
             }
             x += w;
         }
-        self.rule(PAGE_W - MARGIN, top, PAGE_W - MARGIN, bottom);
+        self.rule(self.size.0 - MARGIN, top, self.size.0 - MARGIN, bottom);
         self.y = bottom;
     }
 }
@@ -574,43 +590,24 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
         Col("说明", 3.1, Align::Left),
         Col("签名", 1.9, Align::Left),
     ];
-    // Each signature image that is here and decodes, fitted into the signature box.
-    let pictures: Vec<Option<Picture>> = log
+    let cells: Vec<SignatureCell> = log
         .sign_offs
         .iter()
-        .map(|s| {
-            let jpeg = s.picture.as_ref()?;
-            let (w, h) = fitted(jpeg, SIGNATURE_PT)?;
-            Some(Picture {
-                w,
-                h,
-                jpeg: jpeg.clone(),
-            })
-        })
+        .map(|s| signature_cell(&s.image, s.image_here, s.picture.as_deref()))
         .collect();
     let rows: Vec<Vec<String>> = log
         .sign_offs
         .iter()
-        .zip(&pictures)
-        .map(|(s, picture)| {
+        .zip(&cells)
+        .map(|(s, cell)| {
             let mut detail = s.detail.clone();
             let mut signature = String::new();
             if matches!(s.state.as_str(), "signed" | "changed_since_signed" | "confirmed") {
-                let how = match s.image.get(..12) {
-                    Some(short) => {
-                        signature = match (picture, s.image_here) {
-                            (Some(_), _) => String::new(),
-                            (None, true) => "签名为笔迹数据，未印".into(),
-                            (None, false) => "未收到签名图".into(),
-                        };
-                        format!("签名图 {short}")
-                    }
-                    None => "点按确认".into(),
-                };
+                signature = cell.said.to_string();
                 detail = if detail.is_empty() {
-                    how
+                    cell.how.clone()
                 } else {
-                    format!("{how}；{detail}")
+                    format!("{}；{detail}", cell.how)
                 };
             }
             vec![
@@ -620,16 +617,7 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
                     "worker" => "工人".into(),
                     other => other.into(),
                 },
-                match s.state.as_str() {
-                    "signed" => "已签认".into(),
-                    "disputed" => "有异议".into(),
-                    "answered" => "异议已答复".into(),
-                    "changed_since_signed" => "签认后有修改".into(),
-                    "unsigned" => "未签认".into(),
-                    "confirmed" => "已确认".into(),
-                    "unconfirmed" => "未确认".into(),
-                    other => other.into(),
-                },
+                signoff_state_zh(&s.state).to_string(),
                 s.at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
                     .unwrap_or_default(),
                 s.device.clone(),
@@ -638,7 +626,57 @@ fn sign_offs(l: &mut Layout<'_>, log: &DailyLog) {
             ]
         })
         .collect();
+    let pictures: Vec<Option<Picture>> = cells.into_iter().map(|c| c.picture).collect();
     l.table_with_pictures(&cols, &rows, &pictures);
+}
+
+/// Chinese for a sign-off state (a worker's, or a crew leader's confirmation).
+fn signoff_state_zh(state: &str) -> &str {
+    match state {
+        "signed" => "已签认",
+        "disputed" => "有异议",
+        "answered" => "异议已答复",
+        "changed_since_signed" => "签认后有修改",
+        "unsigned" => "未签认",
+        "confirmed" => "已确认",
+        "unconfirmed" => "未确认",
+        other => other,
+    }
+}
+
+/// How a signature prints in its cell: the sign-off log's and the pay sheet's signature column.
+struct SignatureCell {
+    /// The picture, fitted into [`SIGNATURE_PT`], when its bytes are here and decode.
+    picture: Option<Picture>,
+    /// What the cell says instead of a picture ("" when there is one, or no image was taken).
+    said: &'static str,
+    /// How it was signed: `签名图` and the image's hash prefix, or `点按确认` (a tap, no image).
+    how: String,
+}
+
+/// The signature cell of a record naming signature image `image` (SHA-256 hex, "" for none), whose
+/// bytes are here or not, and its JPEG ([`crate::signoff::signature_picture`]) when it decoded.
+fn signature_cell(image: &str, image_here: bool, jpeg: Option<&[u8]>) -> SignatureCell {
+    let picture = jpeg.and_then(|jpeg| {
+        let (w, h) = fitted(jpeg, SIGNATURE_PT)?;
+        Some(Picture {
+            w,
+            h,
+            jpeg: jpeg.to_vec(),
+        })
+    });
+    let (said, how) = match image.get(..12) {
+        Some(short) => (
+            match (&picture, image_here) {
+                (Some(_), _) => "",
+                (None, true) => "签名为笔迹数据，未印",
+                (None, false) => "未收到签名图",
+            },
+            format!("签名图 {short}"),
+        ),
+        None => ("", "点按确认".to_string()),
+    };
+    SignatureCell { picture, said, how }
 }
 
 fn attachments(l: &mut Layout<'_>, log: &DailyLog) {
@@ -778,19 +816,19 @@ fn approval(l: &mut Layout<'_>, log: &DailyLog) {
 }
 
 /// Writes the laid-out pages, each with its footer; returns the file and its page count.
-fn render(pages: Vec<Vec<Op>>, title: &str) -> Result<(Vec<u8>, usize)> {
+fn render(pages: Vec<Vec<Op>>, (page_w, page_h): (f32, f32), title: &str) -> Result<(Vec<u8>, usize)> {
     let font = Font::new(Data::from(FONT), 0).ok_or_else(|| Error::Render("the shipped font would not load".into()))?;
     let metrics = Metrics::new()?;
     let n = pages.len();
     let mut doc = Document::new();
     doc.set_metadata(krilla::metadata::Metadata::new().title(title.to_string()));
-    let settings = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or_else(|| Error::Render("page size".into()))?;
+    let settings = PageSettings::from_wh(page_w, page_h).ok_or_else(|| Error::Render("page size".into()))?;
     for (i, mut ops) in pages.into_iter().enumerate() {
         let footer = format!("第 {} 页　共 {n} 页", i + 1);
         let w: f32 = footer.chars().filter_map(|c| metrics.advance(c, 8.0)).sum();
         ops.push(Op::Text {
-            x: (PAGE_W - w) / 2.0,
-            y: PAGE_H - MARGIN / 2.0,
+            x: (page_w - w) / 2.0,
+            y: page_h - MARGIN / 2.0,
             size: 8.0,
             text: footer,
         });

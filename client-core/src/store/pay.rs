@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocId, SiteId, WorkItemId, WorkerId};
 use crate::labor::{DayStatus, ReviewAction};
 use crate::pay::{self, ADVANCE_PREFIX, Advance, ApprovedDay, MAX_PERIOD_DAYS, PaySheet, PieceRate, PieceScope};
-use crate::signoff::SignoffState;
+use crate::signoff::{SignoffAction, SignoffEvent, SignoffState};
 use crate::units::Fen;
 use crate::validate;
 
@@ -374,6 +374,43 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Each of `workers` (a sheet's, in its order) with his latest month sign-off record found in
+    /// the days of `from ..= to` (a month's record is in every day of the month he has lines on),
+    /// for the signature image the printed sheet draws; `None` when he has not signed a month of it.
+    pub fn sheet_signatures(
+        &mut self,
+        site: &SiteId,
+        from: NaiveDate,
+        to: NaiveDate,
+        workers: &[WorkerId],
+    ) -> Result<Vec<Option<SignoffEvent>>> {
+        let roster = self.roster(site)?;
+        let mut out: Vec<Option<SignoffEvent>> = vec![None; workers.len()];
+        for date in from.iter_days().take_while(|d| *d <= to).take(MAX_PERIOD_DAYS as usize) {
+            let events = self
+                .read_doc(&DocId::Day(site.clone(), date), |doc| {
+                    crate::doc::signoff::events(doc, None)
+                })?
+                .unwrap_or_default();
+            for e in events
+                .into_iter()
+                .filter(|e| e.action == SignoffAction::Signed && e.month.is_some())
+            {
+                let Some(worker) = e.worker.as_ref().map(|w| pay::resolve_worker(&roster, w)) else {
+                    continue;
+                };
+                if let Some(i) = workers.iter().position(|w| *w == worker)
+                    && out[i].as_ref().is_none_or(|o| o.at < e.at)
+                {
+                    out[i] = Some(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Whether `a` is a worse state for a pay sheet than `b`: disputed, then changed since signed,
 /// then unsigned, then signed.
 fn worse(a: SignoffState, b: SignoffState) -> bool {
@@ -384,4 +421,70 @@ fn worse(a: SignoffState, b: SignoffState) -> bool {
         SignoffState::Disputed => 3,
     };
     rank(a) > rank(b)
+}
+
+#[cfg(feature = "pdf")]
+impl Store {
+    /// The pay sheet of `crew` over `from ..= to` as the phone prints it
+    /// ([`crate::report::pdf::pay_sheets`]): [`Store::pay_sheet`]'s figures, each worker's masked
+    /// ID-card number and bank card, his month sign-off and its signature image when this store
+    /// holds it. No company (the phone does not know it), no closed-period record or adjustments
+    /// (head office's server alone holds those).
+    pub fn pay_sheet_print(
+        &mut self,
+        site: &SiteId,
+        crew: &CrewId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<crate::report::pdf::PaySheetPrint> {
+        let sheet = self.pay_sheet(site, crew, from, to)?;
+        let roster = self.roster(site)?;
+        let states = self.sheet_signoffs(&sheet)?;
+        let ids: Vec<WorkerId> = sheet.workers.iter().map(|w| w.worker.clone()).collect();
+        let signatures = self.sheet_signatures(site, from, to, &ids)?;
+        let mut lines = Vec::with_capacity(sheet.workers.len());
+        for ((w, signoff), signature) in sheet.workers.iter().zip(states).zip(signatures) {
+            let image = signature.and_then(|e| e.image).unwrap_or_default();
+            let bytes = match image.is_empty() {
+                true => None,
+                false => self.signoff_image(&image)?,
+            };
+            lines.push(crate::report::pdf::PayPrintLine {
+                worker: w.worker.to_string(),
+                name: w.name.clone(),
+                id_card_masked: roster.id_card_masked(&w.worker),
+                bank_masked: roster
+                    .worker(&w.worker)
+                    .map(|x| x.bank_account().masked())
+                    .unwrap_or_default(),
+                amounts: w.pay.clone(),
+                adjustment_fen: 0,
+                signoff,
+                image_here: bytes.is_some(),
+                picture: bytes.as_deref().and_then(crate::signoff::signature_picture),
+                image,
+            });
+        }
+        let c = roster.crew(crew);
+        Ok(crate::report::pdf::PaySheetPrint {
+            company: String::new(),
+            site_code: roster.site.code.clone(),
+            site_name: roster.site.name.clone(),
+            crew_name: c.map_or_else(|| crew.to_string(), |c| c.name.clone()),
+            crew_leader: c.map(|c| c.leader.clone()).unwrap_or_default(),
+            from,
+            to,
+            closed: None,
+            lines,
+            total: sheet.total.clone(),
+            total_adjustment_fen: 0,
+            unapproved: sheet.unapproved.clone(),
+            unpriced: sheet
+                .unpriced
+                .iter()
+                .map(|u| format!("{} {} {}", u.date, u.worker, u.work_item))
+                .collect(),
+            adjustments: Vec::new(),
+        })
+    }
 }

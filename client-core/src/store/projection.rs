@@ -219,6 +219,34 @@ fn project_site(tx: &dyn Sql, site_id: &str, doc: &Automerge) -> Result<()> {
             ],
         )?;
     }
+    // A worker head office merged into another is off the roster, but his lines stay his: they
+    // count under the worker he resolves to, so his row carries that worker's crew and trade (and
+    // is inactive), and every summary grouped by crew or trade counts them there, once.
+    for p in r
+        .pending_workers
+        .iter()
+        .filter(|p| p.status == crate::roster::PendingStatus::Merged)
+    {
+        let target = r.resolve_worker(&p.id);
+        let Some(t) = r.worker(&target).filter(|_| target != p.id) else {
+            continue;
+        };
+        tx.exec(
+            "INSERT INTO workers (site_id, worker_id, name, phone, trade, crew_id, day_rate_fen, overtime_rate_fen, active)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[
+                site_id.into(),
+                p.id.as_str().into(),
+                (&p.name).into(),
+                (&p.phone).into(),
+                (&t.trade).into(),
+                t.crew.as_str().into(),
+                p.day_rate.fen().into(),
+                p.overtime_rate.fen().into(),
+                false.into(),
+            ],
+        )?;
+    }
     for wi in &r.work_items {
         tx.exec(
             "INSERT INTO work_items (site_id, work_item_id, code, name, unit, planned_quantity_milli, budget_fen, planned_start, planned_end)

@@ -1,5 +1,5 @@
 //! Money owed from the command line (issue #20), exactly as the issue names the commands: an
-//! advance, a piece rate, and the pay sheet, as a table and as JSON.
+//! advance, a piece rate, and the pay sheet, as a table, as JSON and printed (`--pdf`).
 
 use std::path::Path;
 
@@ -92,6 +92,33 @@ fn advance_piece_rate_and_pay_as_the_issue_names_them() {
     );
     let table = ok(&store, &pay);
     assert!(table.contains("w-0001") && table.contains("advances"), "{table}");
+    // Printed: the JSON's figures on the worker's row (read back with poppler where installed).
+    let pdf = dir.path().join("pay.pdf");
+    let out = ok(&store, &[&pay[..], &["--pdf", pdf.to_str().unwrap()]].concat());
+    assert!(out.contains("pay.pdf"), "{out}");
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    match std::process::Command::new("pdftotext")
+        .args(["-layout", pdf.to_str().unwrap(), "-"])
+        .output()
+    {
+        Ok(text) => {
+            let text = String::from_utf8(text.stdout).unwrap();
+            let row = text
+                .lines()
+                .find(|l| l.contains(w1["name"].as_str().unwrap()))
+                .unwrap_or_else(|| panic!("{text}"));
+            for field in ["piece_pay_fen", "advances_fen", "net_fen"] {
+                let want = sitesync_core::units::yuan(w1[field].as_i64().unwrap());
+                assert!(row.contains(&want), "{field} {want}: {row}");
+            }
+            assert!(row.contains("未签字"), "{row}");
+        }
+        Err(e) => assert!(
+            std::env::var_os("SITESYNC_REQUIRE_POPPLER").is_none(),
+            "pdftotext: {e} (install poppler-utils)"
+        ),
+    }
     // A negative amount and a zero one are refused, naming the amount.
     for amount in ["--amount=-5", "--amount=0"] {
         let out = sitesync(

@@ -167,3 +167,45 @@ fn a_line_takes_the_rate_in_force_on_its_date() {
     }
     assert!(a.set_rate(&hz(), &w("w-9999"), d("2026-12-01"), raise, raise).is_err());
 }
+
+#[test]
+fn summaries_by_crew_and_trade_count_a_merged_workers_lines_under_the_surviving_worker() {
+    use sitesync_core::report::GroupBy;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone(&dir, "a", false);
+    // Added on site in another crew and trade than 高平 (w-0001: 周长班组, plumber), then merged into him.
+    let mut other = new("高平", "13866665714", None);
+    other.crew = CrewId::new("site-hz-01/crew-2").unwrap();
+    other.trade = "rebar".into();
+    let same = a.add_worker(&other).unwrap();
+    a.add_labor(&entry("2026-12-01", same.as_str(), "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    a.add_labor(&entry("2026-12-02", "w-0001", "site-hz-01/wi-4.1", "0.5"), None)
+        .unwrap();
+    let group = |a: &sitesync_core::Store, by: GroupBy, key: &str| {
+        a.totals(Some(&hz()), d("2026-12-01"), d("2026-12-31"), Some(by))
+            .unwrap()
+            .rows
+            .into_iter()
+            .find(|r| r.key == key)
+            .map(|r| (r.sums.work_days_centi, r.sums.lines))
+    };
+    assert_eq!(group(&a, GroupBy::Crew, "site-hz-01/crew-2"), Some((100, 1)));
+    assert_eq!(group(&a, GroupBy::Trade, "rebar"), Some((100, 1)));
+
+    a.merge_worker(&hz(), &same, &w("w-0001")).unwrap();
+    let total = a
+        .totals(Some(&hz()), d("2026-12-01"), d("2026-12-31"), None)
+        .unwrap()
+        .total;
+    for by in [GroupBy::Crew, GroupBy::Trade] {
+        let rows = a
+            .totals(Some(&hz()), d("2026-12-01"), d("2026-12-31"), Some(by))
+            .unwrap()
+            .rows;
+        assert_eq!(rows.len(), 1, "{by:?}: one group, the surviving worker's: {rows:?}");
+        assert_eq!(rows[0].sums, total, "{by:?}: every line counted there, once");
+    }
+    assert_eq!(group(&a, GroupBy::Crew, "site-hz-01/crew-1"), Some((150, 2)));
+    assert_eq!(group(&a, GroupBy::Trade, "plumber"), Some((150, 2)));
+}

@@ -3,10 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
+use sitesync_core::report::pdf::PaySheetPrint;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Role;
@@ -30,23 +31,42 @@ pub struct PayQuery {
     from: NaiveDate,
     /// Last date, inclusive; at most 366 days after `from`.
     to: NaiveDate,
-    /// json (default), csv or xlsx.
+    /// json (default), csv, xlsx or pdf.
     #[serde(default)]
     #[param(inline)]
-    format: Format,
+    format: PayFormat,
+}
+
+/// How a pay sheet is delivered: a report's formats, or printed in the 施工日志's style.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PayFormat {
+    /// JSON (the default).
+    #[default]
+    Json,
+    /// CSV, UTF-8 with a byte-order mark.
+    Csv,
+    /// Excel, typed cells.
+    Xlsx,
+    /// A4 landscape PDF with the workers' signature images.
+    Pdf,
 }
 
 /// 工资表: per worker of the crew, from approved days only: work-days, hours, overtime, day-labor
 /// pay, overtime pay, piecework pay (approved progress × piece rate), advances, adjustments
 /// carried from closed periods, net, the bank card masked, and his sign-off state; lists the
 /// range's days not approved. Exactly a closed period's range answers its stored sheet (`closed`
-/// set). Head office and the site's managers.
+/// set). `format=pdf` prints it (A4 landscape, the company, site, crew, period and whether it is
+/// closed; per worker the masked ID-card number and bank card, the figures, and his month
+/// sign-off signature drawn, or why there is none; the totals). Head office and the site's
+/// managers.
 #[utoipa::path(get, path = "/v1/pay", params(PayQuery), security(("bearer" = [])),
     responses(
-        (status = 200, description = "The pay sheet (JSON, CSV or Excel)", content(
+        (status = 200, description = "The pay sheet (JSON, CSV, Excel or PDF)", content(
             (crate::pay::PayReport = "application/json"),
             (String = "text/csv"),
-            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (String = "application/pdf"))),
         Refusals))]
 pub async fn pay_sheet(
     State(state): State<AppState>,
@@ -60,11 +80,53 @@ pub async fn pay_sheet(
     }
     let site = sites(&state, &who, Some(q.site.clone())).await?.remove(0);
     let (crew, from, to) = (q.crew.clone(), q.from, q.to);
+    let name = format!("pay-{}-{}-{}", q.site, q.from, q.to);
+    let format = match q.format {
+        PayFormat::Json => Format::Json,
+        PayFormat::Csv => Format::Csv,
+        PayFormat::Xlsx => Format::Xlsx,
+        PayFormat::Pdf => {
+            let org = who.org_id.clone();
+            let print = state
+                .read(move |auth, store| {
+                    let report = crate::pay::period::sheet(auth, store, &site, &crew, from, to)?;
+                    report.print(store, auth.org_name(&org)?.unwrap_or_default())
+                })
+                .await?;
+            return pdf(&state, print, &name).await;
+        }
+    };
     let report = state
         .read(move |auth, store| crate::pay::period::sheet(auth, store, &site, &crew, from, to))
         .await?;
-    let name = format!("pay-{}-{}-{}", q.site, q.from, q.to);
-    deliver(q.format, &name, &report, || report.table())
+    deliver(format, &name, &report, || report.table())
+}
+
+/// The printed sheet, its signature images read from the blob storage.
+async fn pdf(state: &AppState, mut print: PaySheetPrint, name: &str) -> Result<Response> {
+    let print = state
+        .blobs(move |b, _| {
+            for l in &mut print.lines {
+                (l.image_here, l.picture) = crate::http::reports::signature_from_blobs(b, &l.image, true)?;
+            }
+            Ok(print)
+        })
+        .await?;
+    let pdf = tokio::task::spawn_blocking(move || sitesync_core::report::pdf::pay_sheets(&[print]))
+        .await
+        .map_err(|e| Error::Internal(format!("the PDF writer stopped: {e}")))??;
+    if !pdf.missing.is_empty() {
+        tracing::warn!(missing = %pdf.missing.iter().collect::<String>(), "pay sheet: characters the font lacks");
+    }
+    let disposition = format!("attachment; filename=\"{name}.pdf\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf.bytes,
+    )
+        .into_response())
 }
 
 /// Who may close, pay and pay out periods: head office and admins of the site's org.
@@ -150,12 +212,7 @@ pub async fn paid(
     Caller(who): Caller,
     JsonBody(req): JsonBody<PaidRequest>,
 ) -> Result<Json<crate::pay::PayReport>> {
-    let reference = req.reference.trim().to_string();
-    if reference.is_empty() || reference.chars().count() > 200 || reference.chars().any(char::is_control) {
-        return Err(Error::BadRequest(
-            "reference: 1 to 200 characters, no control characters".into(),
-        ));
-    }
+    let reference = crate::pay::period::check_reference(&req.reference)?;
     let found = match (&req.period, &req.site, &req.crew, req.from, req.to) {
         (Some(id), None, None, None, None) => {
             let id = id.clone();

@@ -290,28 +290,38 @@ async fn signatures_from_blob_storage(
     mut log: sitesync_core::report::DailyLog,
     pictures: bool,
 ) -> Result<sitesync_core::report::DailyLog> {
-    /// The largest signature image a phone keeps (client-core's sign-off).
-    const MAX_SIGNATURE: u64 = 512 * 1024;
     if log.sign_offs.iter().all(|s| s.image.is_empty()) {
         return Ok(log);
     }
     state
         .blobs(move |b, _| {
             for s in &mut log.sign_offs {
-                s.image_here = false;
-                s.picture = None;
-                let Ok(hash) = sitesync_core::attachments::BlobHash::parse(&s.image) else {
-                    continue;
-                };
-                let size = b.size(&hash)?;
-                s.image_here = size.is_some();
-                if let Some(size) = size.filter(|n| pictures && *n <= MAX_SIGNATURE) {
-                    s.picture = sitesync_core::signoff::signature_picture(&b.read_range(&hash, 0, size as usize)?);
-                }
+                (s.image_here, s.picture) = signature_from_blobs(b, &s.image, pictures)?;
             }
             Ok(log)
         })
         .await
+}
+
+/// Signature image `image` (SHA-256 hex; "" for none) as the blob storage holds it: whether its
+/// bytes are there, and (`picture`) as drawn on a printed page. The 施工日志's sign-offs and the
+/// 工资表's signature column read it here.
+pub(crate) fn signature_from_blobs(
+    b: &dyn crate::blobs::BlobStore,
+    image: &str,
+    picture: bool,
+) -> Result<(bool, Option<Vec<u8>>)> {
+    /// The largest signature image a phone keeps (client-core's sign-off).
+    const MAX_SIGNATURE: u64 = 512 * 1024;
+    let Ok(hash) = sitesync_core::attachments::BlobHash::parse(image) else {
+        return Ok((false, None));
+    };
+    let size = b.size(&hash)?;
+    let drawn = match size.filter(|n| picture && *n <= MAX_SIGNATURE) {
+        Some(size) => sitesync_core::signoff::signature_picture(&b.read_range(&hash, 0, size as usize)?),
+        None => None,
+    };
+    Ok((size.is_some(), drawn))
 }
 
 /// 施工日志: one site-day as a printable log: weather, crews and headcount, labor lines, progress

@@ -1,13 +1,15 @@
 //! Workers added on site under `/v1/workers`: head office lists the pending ones (with the pairs
 //! that may be one person) and confirms them onto the roster or merges them into another worker.
 //! The server writes the decision into the site's master data in the caller's name, as it writes
-//! approvals; it reaches the phones at their next sync.
+//! approvals; it reaches the phones at their next sync. Head office sets a worker's rates from a
+//! date on the same way (`POST /v1/workers/rate`).
 
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use sitesync_core::ids::{DocId, SiteId, WorkerId};
 use sitesync_core::roster::{PendingStatus, PendingWorker, PossibleDuplicate};
+use sitesync_core::units::Fen;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Access;
@@ -94,14 +96,6 @@ pub struct Decided {
     pub counts_as: String,
 }
 
-fn mask(card: &str) -> String {
-    let n = card.chars().count();
-    card.chars()
-        .enumerate()
-        .map(|(i, c)| if i + 4 < n { '*' } else { c })
-        .collect()
-}
-
 fn view(p: &PendingWorker) -> PendingView {
     PendingView {
         worker: p.id.to_string(),
@@ -111,7 +105,7 @@ fn view(p: &PendingWorker) -> PendingView {
         crew: p.crew.to_string(),
         day_rate_fen: p.day_rate.fen(),
         overtime_rate_fen: p.overtime_rate.fen(),
-        id_card_masked: mask(&p.id_card),
+        id_card_masked: sitesync_core::roster::mask_id_card(&p.id_card),
         added_by: p.added_by.clone(),
         added_at: p.added_at.clone(),
     }
@@ -251,4 +245,87 @@ async fn decide(
         .await?;
     let _ = state.notify_changes().await;
     Ok(Json(decided))
+}
+
+/// A worker's rates from a date on.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateBody {
+    /// The site.
+    pub site: String,
+    /// A worker on the site's roster (a merged worker's rates are his target's).
+    pub worker: String,
+    /// The first site calendar date (YYYY-MM-DD) the rates apply to.
+    pub from: chrono::NaiveDate,
+    /// Pay for one work-day, in fen: 0 to 10,000,000 (¥100,000).
+    pub day_rate_fen: i64,
+    /// Pay for one hour of overtime, in fen, bounded like the day rate.
+    pub overtime_rate_fen: i64,
+}
+
+/// The rates as recorded.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(missing_docs, reason = "fields named as in `RateBody`")]
+pub struct RateSet {
+    pub site: String,
+    pub worker: String,
+    pub from: chrono::NaiveDate,
+    pub day_rate_fen: i64,
+    pub overtime_rate_fen: i64,
+    /// Whether this call changed the site's master data (false: the same rates were recorded already).
+    pub changed: bool,
+}
+
+/// Sets a worker's day and overtime rates from a date on (the site's `rates` table): a labor line
+/// takes the rate in force on its date, and the anomaly report flags a line whose rate differs from
+/// it. Setting the same rates for the same date again changes nothing; other rates for that date
+/// replace them. Bad input (a rate out of bounds, a worker not on the roster, a malformed date) is
+/// refused with 400 and changes nothing. Head office and admins of the site's org.
+#[utoipa::path(post, path = "/v1/workers/rate", request_body = RateBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The rates are recorded", body = RateSet),
+        Refusals, BodyRefusals))]
+pub async fn set_rate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    JsonBody(body): JsonBody<RateBody>,
+) -> Result<Json<RateSet>> {
+    if !who.role.is_head_office() {
+        return Err(Error::Forbidden("rates are head office's".into()));
+    }
+    let bad = |e: sitesync_core::Error| Error::BadRequest(e.to_string());
+    let site_id = SiteId::new(&body.site).map_err(bad)?;
+    let worker_id = WorkerId::new(&body.worker).map_err(bad)?;
+    sitesync_core::validate::day_date(body.from).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let day = Fen::new("day_rate_fen", body.day_rate_fen).map_err(bad)?;
+    let overtime = Fen::new("overtime_rate_fen", body.overtime_rate_fen).map_err(bad)?;
+    let set = state
+        .both(move |auth, store| {
+            let doc = DocId::Site(site_id.clone());
+            if auth.access(&who, &doc)? != Access::Write {
+                return Err(Error::Forbidden(format!("no grant for site {}", body.site)));
+            }
+            let roster = store.roster(&site_id)?;
+            let same = roster.rates.iter().any(|r| {
+                r.worker == worker_id && r.from == body.from && r.day_rate == day && r.overtime_rate == overtime
+            });
+            if !same {
+                store.set_rate(&site_id, &worker_id, body.from, day, overtime)?;
+                // The server made the change for this user: signed with its key, in their name.
+                store.sign_own_changes(&doc, crate::state::SERVER_DEVICE, &who.user_id)?;
+            }
+            Ok(RateSet {
+                site: body.site,
+                worker: body.worker,
+                from: body.from,
+                day_rate_fen: day.fen(),
+                overtime_rate_fen: overtime.fen(),
+                changed: !same,
+            })
+        })
+        .await?;
+    if set.changed {
+        let _ = state.notify_changes().await;
+    }
+    Ok(Json(set))
 }

@@ -424,6 +424,17 @@ pub fn close(
     }
 }
 
+/// A payment reference as typed, trimmed: 1 to 200 characters, no control characters.
+pub fn check_reference(reference: &str) -> Result<String> {
+    let reference = reference.trim();
+    if reference.is_empty() || reference.chars().count() > 200 || reference.chars().any(char::is_control) {
+        return Err(Error::BadRequest(
+            "reference: 1 to 200 characters, no control characters".into(),
+        ));
+    }
+    Ok(reference.to_string())
+}
+
 /// Records the payment of a closed period (see the module doc) and answers its sheet.
 pub fn mark_paid(auth: &AuthDb, id: &str, who: &Principal, reference: &str) -> Result<PayReport> {
     match auth.mark_pay_period_paid(id, &who.user_name, reference)? {

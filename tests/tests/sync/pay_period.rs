@@ -286,3 +286,61 @@ async fn the_gate_refuses_a_malformed_or_foremans_bank_account_from_a_raw_client
     assert_eq!(held.number(), "62284800123456789");
     assert_eq!(held.masked(), "6228 **** **** **** 6789");
 }
+
+/// `sitesync-server admin pay close|paid|bank` run these, with the checks of the HTTP handlers: a
+/// foreman or an unknown user is refused, a close is answered once and then as closed, a bad
+/// reference is refused before anything is recorded, a period is paid once, and the bank file is
+/// the closed period's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_cli_closes_pays_and_pays_out_with_the_handlers_checks() {
+    use sitesync_server::admin::pay::{Range, bank, close, paid};
+    use sitesync_server::error::Error;
+    let server = TestServer::start().await;
+    let r = Range {
+        site: "site-hz-01".into(),
+        crew: CREW.into(),
+        from: d("2026-10-01"),
+        to: d("2026-10-31"),
+    };
+    let both = |user: &'static str, force: bool| {
+        let r = r.clone();
+        server.state.both(move |a, s| close(a, s, user, &r, force))
+    };
+    assert!(matches!(both("u-foreman-hz-01", true).await, Err(Error::Forbidden(_))));
+    assert!(matches!(both("u-nobody", true).await, Err(Error::NotFound(_))));
+    let (sheet, created) = both("u-office-1", true).await.unwrap();
+    assert!(created && sheet.closed.is_some());
+    let (again, created) = both("u-office-1", true).await.unwrap();
+    assert!(!created);
+    assert_eq!(
+        again.closed.as_ref().unwrap().period,
+        sheet.closed.as_ref().unwrap().period
+    );
+
+    let pay = |reference: &'static str| {
+        let r = r.clone();
+        server.state.auth(move |a| paid(a, "u-office-1", &r, reference))
+    };
+    assert!(matches!(pay(" ").await, Err(Error::BadRequest(_))));
+    let done = pay("BANK-2026-10").await.unwrap();
+    assert_eq!(done.closed.unwrap().paid.unwrap().reference, "BANK-2026-10");
+    assert!(pay("BANK-OTHER").await.is_err(), "paid once");
+
+    let r2 = r.clone();
+    let csv = server
+        .state
+        .both(move |a, s| bank(a, s, "u-office-1", &r2, "name,amount"))
+        .await
+        .unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.lines().next().unwrap().contains("amount"), "{csv}");
+    let r3 = Range {
+        to: d("2026-10-30"),
+        ..r
+    };
+    let not_closed = server
+        .state
+        .both(move |a, s| bank(a, s, "u-office-1", &r3, "name,amount"))
+        .await;
+    assert!(not_closed.is_err(), "the bank file is a closed period's");
+}

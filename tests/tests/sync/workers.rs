@@ -376,3 +376,65 @@ async fn the_anomaly_report_compares_a_line_with_the_rate_in_force_on_its_date()
     assert_eq!(mismatches[0]["date"], "2026-12-11");
     assert_ne!(old, raised);
 }
+
+/// Head office sets a worker's rates from a date on over REST (`POST /v1/workers/rate`): the rate
+/// reaches the phone and a new line on that date takes it; the same rates again change nothing;
+/// bad input is a 400 that changes nothing; foremen and site managers are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_office_sets_a_rate_with_an_effective_date_over_rest() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = server.device("u-foreman-hz-01").await;
+    let mut p = phone(dir.path(), "p", &server.url(), &token);
+    sync(&mut p).await;
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let foreman = Api::new(&server, &token);
+    let rate = json!({
+        "site": "site-hz-01", "worker": "w-0001", "from": "2026-12-10",
+        "day_rate_fen": 45_500, "overtime_rate_fen": 8_500
+    });
+    let rates = || server.store(|s| s.roster(&hz()).unwrap().rates);
+    for api in [&foreman, &manager] {
+        assert_eq!(api.post("/v1/workers/rate", &rate).await.0, 403);
+    }
+    assert!(rates().await.is_empty());
+    // Bad input: each a 400, nothing written.
+    for (field, value) in [
+        ("day_rate_fen", json!(-1)),
+        ("overtime_rate_fen", json!(10_000_001)),
+        ("worker", json!("w-9999")),
+        ("worker", json!("")),
+        ("from", json!("2026-13-01")),
+        ("site", json!("site-nowhere")),
+    ] {
+        let mut bad = rate.clone();
+        bad[field] = value.clone();
+        let (status, body) = office.post("/v1/workers/rate", &bad).await;
+        assert!(
+            status == 400 || (field == "site" && status == 403),
+            "{field}={value}: {status} {body}"
+        );
+    }
+    let mut unknown = rate.clone();
+    unknown["bonus"] = json!(1);
+    assert_eq!(office.post("/v1/workers/rate", &unknown).await.0, 400);
+    assert!(rates().await.is_empty(), "bad input changed nothing");
+
+    let (status, body) = office.post("/v1/workers/rate", &rate).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], true);
+    let (status, body) = office.post("/v1/workers/rate", &rate).await;
+    assert_eq!((status, &body["changed"]), (200, &json!(false)), "{body}");
+    assert_eq!(rates().await.len(), 1);
+
+    sync(&mut p).await;
+    let r = p.roster(&hz()).unwrap();
+    let w = WorkerId::new("w-0001").unwrap();
+    assert_eq!(r.rate_on(&w, d("2026-12-10")).0.fen(), 45_500);
+    assert_ne!(r.rate_on(&w, d("2026-12-09")).0.fen(), 45_500);
+    let line = p
+        .add_labor(&entry("2026-12-11", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    assert_eq!(line.day_rate.fen(), 45_500);
+}

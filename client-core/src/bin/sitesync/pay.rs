@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, WorkItemId};
@@ -76,8 +76,11 @@ pub struct PayArgs {
     #[arg(long)]
     to: String,
     /// Print the sheet as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pdf")]
     json: bool,
+    /// Write the sheet as a PDF (A4 landscape, with the workers' signature images) to this file.
+    #[arg(long, value_name = "OUT.pdf")]
+    pdf: Option<std::path::PathBuf>,
 }
 
 pub fn advance(store: &mut Store, out: &mut impl Write, args: AdvanceArgs) -> Result<()> {
@@ -133,7 +136,18 @@ pub fn pay(store: &mut Store, out: &mut impl Write, args: PayArgs) -> Result<()>
     let site = input::site(store, &args.site)?;
     let from = input::date(store, &site, &args.from)?;
     let to = input::date(store, &site, &args.to)?;
-    let sheet = store.pay_sheet(&site, &CrewId::new(args.crew.as_str())?, from, to)?;
+    let crew = CrewId::new(args.crew.as_str())?;
+    if let Some(path) = &args.pdf {
+        let print = store.pay_sheet_print(&site, &crew, from, to)?;
+        let pdf = sitesync_core::report::pdf::pay_sheets(&[print])?;
+        std::fs::write(path, &pdf.bytes).with_context(|| path.display().to_string())?;
+        if !pdf.missing.is_empty() {
+            let chars: String = pdf.missing.iter().collect();
+            eprintln!("{}{}", Msg::Warning, Msg::MissingGlyphs(&chars));
+        }
+        return writeln!(out, "{}", Msg::WrotePdf { path, pages: pdf.pages }).map_err(Into::into);
+    }
+    let sheet = store.pay_sheet(&site, &crew, from, to)?;
     if args.json {
         return json_out(out, &sheet);
     }

@@ -305,6 +305,12 @@ pub(super) fn merge_worker(t: &Target<'_>) -> Req {
     body(json!({ "site": t.site, "worker": t.worker.0, "into": t.worker.1 }))
 }
 
+pub(super) fn worker_rate(t: &Target<'_>) -> Req {
+    body(
+        json!({ "site": t.site, "worker": t.worker.1, "from": "2026-11-01", "day_rate_fen": 40_000, "overtime_rate_fen": 6_000 }),
+    )
+}
+
 pub(super) fn import(t: &Target<'_>) -> Req {
     // The org as it is, with no sites or users: changes nothing when allowed.
     body(json!({ "org": { "id": t.org, "name": ORG_NAME }, "sites": [], "users": [] }))
@@ -379,6 +385,7 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/pay",                           Some("json"),  Nothing,      pay,        PAY_READ),
         row(Get,       "/v1/pay",                           Some("csv"),   Nothing,      pay,        PAY_READ),
         row(Get,       "/v1/pay",                           Some("xlsx"),  Nothing,      pay,        PAY_READ),
+        row(Get,       "/v1/pay",                           Some("pdf"),   Nothing,      pay,        PAY_READ),
         // Pay periods: head office's; closing first, so that paid and the bank file find it.
         row(Post,      "/v1/pay/close",                     None,          Nothing,      pay_close,  PAY_OFFICE),
         row(Post,      "/v1/pay/paid",                      None,          Nothing,      pay_paid,   PAY_OFFICE),
@@ -397,6 +404,8 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/workers/pending",               None,          Nothing,      pending_workers, SITE_OFFICE),
         row(Post,      "/v1/workers/confirm",               None,          PendingWorker, confirm_worker, SITE_OFFICE),
         row(Post,      "/v1/workers/merge",                 None,          PendingWorker, merge_worker, SITE_OFFICE),
+        // Rates from a date on: head office of the site's org sets them.
+        row(Post,      "/v1/workers/rate",                  None,          PendingWorker, worker_rate, SITE_OFFICE),
         // Sign-off states of a day and the month's sheet: read like a report.
         row(Get,       "/v1/signoffs",                      None,          SubmittedDay, day_of_site, SITE_READ),
         row(Get,       "/v1/signoffs/sheet",                None,          Nothing,      sheet,      SITE_READ),
