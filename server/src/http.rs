@@ -9,6 +9,7 @@ pub mod caller;
 pub mod dashboard;
 pub mod extract;
 pub mod history;
+pub mod metrics;
 pub mod pay;
 pub mod reports;
 pub mod session;

@@ -60,6 +60,10 @@ pub(super) const WORKER_LINKS: [Expect; 12]  = [E401, E401, E401, E403, E403, E4
 /// Head office and admins, each of their own org (the refusal log).
 #[rustfmt::skip]
 pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
+/// The server's metrics: admins (of any org: the series are the server's, not an org's) and the
+/// operators' admin.
+#[rustfmt::skip]
+pub(super) const METRICS: [Expect; 12]       = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, OK];
 /// Head office and admins of the site's org (workers added on site: listing, confirming, merging).
 #[rustfmt::skip]
 pub(super) const SITE_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
@@ -407,6 +411,8 @@ pub(super) fn routes() -> Vec<Row> {
         row(Post,      "/v1/admin/grants",                  None,          Nothing,      grant,      ADMIN),
         row(Post,      "/v1/admin/devices",                 None,          Nothing,      device,     ADMIN),
         row(Post,      "/v1/admin/devices/{device}/revoke", None,          Device,       nothing,    ADMIN),
+        // The operator's window: admins and the operators (or anyone on `serve --metrics-listen`).
+        row(Get,       "/metrics",                          None,          Nothing,      nothing,    METRICS),
     ]
 }
 
