@@ -17,6 +17,7 @@
 //! `store/merge.rs` and `store/maintenance.rs`.
 
 pub mod attachments;
+pub mod check;
 mod day_log;
 mod maintenance;
 mod merge;

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod extract;
 pub mod history;
 pub mod notify;
+pub mod metrics;
 pub mod pay;
 pub mod reports;
 pub mod session;

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod authorship;
 pub mod blobs;
+pub mod check;
 mod checkpoint;
 pub mod connections;
 pub mod demo;
@@ -26,6 +27,8 @@ pub mod export;
 pub mod files;
 pub mod http;
 pub mod limits;
+pub mod logs;
+pub mod metrics;
 pub mod pay;
 pub mod push;
 pub mod reminders;
@@ -118,6 +121,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(http::notify::list, http::notify::add))
         .routes(routes!(http::notify::remove))
         .routes(routes!(http::notify::log))
+        .routes(routes!(http::metrics::metrics))
         .split_for_parts()
 }
 
@@ -136,12 +140,65 @@ pub fn app(state: AppState) -> Router {
         .route("/app.js", axum::routing::get(http::dashboard::app_js))
         .route("/app.css", axum::routing::get(http::dashboard::app_css))
         .route("/w.css", axum::routing::get(http::worker_links::style))
+        // Counted per matched route (a route layer: the route is known only inside the router).
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
         // The limit is `body_limit`'s, per route, for every extractor alike.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(limits, body_limit))
         .layer(axum::middleware::from_fn(http::dashboard::security_headers))
         .layer(axum::middleware::from_fn(audit::layer))
+        // Outermost: every line logged while a request is answered (the audit's too) carries its id.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(logs::request_span)
+                .on_request(())
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+                .on_failure(()),
+        )
+        .layer(axum::middleware::from_fn(logs::layer))
+}
+
+/// Serves `GET /metrics` alone, without a token, in plain HTTP on `listener` until `shutdown`
+/// completes (`serve --metrics-listen`): bind it to an address only operators reach. Every other
+/// path is a 404, every other method a 405.
+pub async fn run_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::routing::get(private_metrics).with_state(state);
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The private listener's one answer: the metrics at `/metrics`, nothing anywhere else.
+async fn private_metrics(State(state): State<AppState>, uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path() == "/metrics" {
+        http::metrics::scrape(&state)
+    } else {
+        axum::http::StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// Counts an answered request by its matched route, method and status.
+async fn count_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "-".to_string());
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    state
+        .metrics()
+        .http_request(&route, method.as_str(), response.status().as_u16());
+    response
 }
 
 /// The body limit a request is held to (read by `http::extract::JsonBody` to say so in its 413).

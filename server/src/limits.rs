@@ -122,9 +122,15 @@ impl Guard {
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// Waits until the device may send another sync message.
-    pub async fn sync_message(&self, device: &str) {
-        self.sync.until_key_ready(&device.to_string()).await;
+    /// Waits until the device may send another sync message; whether it had to wait (it was over
+    /// its rate).
+    pub async fn sync_message(&self, device: &str) -> bool {
+        let key = device.to_string();
+        if self.sync.check_key(&key).is_ok() {
+            return false;
+        }
+        self.sync.until_key_ready(&key).await;
+        true
     }
 
     /// Opens a sync connection for the device, if it has fewer than the limit open; the connection

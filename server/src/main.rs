@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sitesync_core::import::Company;
+use sitesync_server::logs::LogFormat;
 use sitesync_server::storage::Location;
 use sitesync_server::{AppState, admin};
 
@@ -20,6 +21,11 @@ const DEMO_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 #[derive(Parser, Debug)]
 #[command(name = "sitesync-server", version, about)]
 struct Cli {
+    /// How log lines are written on stderr: `text` (key=value) or `json` (one object a line, with
+    /// the request id or the sync connection's id and device on every line of a request or
+    /// connection).
+    #[arg(long, env = "SITESYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +80,25 @@ enum Command {
         staging_max_age_hours: u64,
         #[command(flatten)]
         blob_store: BlobStoreArgs,
+        /// A file holding the operators' token for GET /metrics (besides any admin's device token);
+        /// at least 16 characters, surrounding whitespace ignored.
+        #[arg(long, env = "SITESYNC_METRICS_TOKEN_FILE")]
+        metrics_token_file: Option<PathBuf>,
+        /// Also serve GET /metrics on this address, in plain HTTP and to anyone who reaches it: bind
+        /// it to a private interface (127.0.0.1, the scrape network), never a public one.
+        #[arg(long, env = "SITESYNC_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+    },
+    /// Check a data directory (or a PostgreSQL database) offline, reading only: the SQLite files'
+    /// integrity, that every document loads with the heads recorded for it, that every stored
+    /// signature verifies, and that the report tables equal a rebuild from the documents. Prints
+    /// each problem (document, what is wrong) and exits non-zero if there is any.
+    Check {
+        /// Data directory.
+        #[arg(long, env = "SITESYNC_DATA", default_value = "./sitesync-data")]
+        data: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Administer a data directory (or a PostgreSQL database); works while the server runs on it.
     Admin {
@@ -400,15 +425,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: a log file (the audit trail) gets plain `key=value` lines.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let cli = Cli::parse();
+    sitesync_server::logs::init(cli.log_format);
     // Everything the server writes (databases, logs, backups, tokens) is for its own user only.
     sitesync_server::files::restrict_umask();
-    let cli = Cli::parse();
     match cli.command {
         Command::Serve {
             data,
@@ -424,7 +444,30 @@ async fn run() -> Result<()> {
             max_blob_bytes,
             staging_max_age_hours,
             blob_store,
+            metrics_token_file,
+            metrics_listen,
         } => {
+            let metrics_token = match metrics_token_file {
+                None => None,
+                Some(file) => {
+                    let token = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading the metrics token {}", file.display()))?;
+                    let token = token.trim().to_string();
+                    if token.len() < 16 {
+                        anyhow::bail!("the metrics token in {} is shorter than 16 characters", file.display());
+                    }
+                    Some(token)
+                }
+            };
+            // Bound before anything is initialised, like the main listener.
+            let metrics_listener = match metrics_listen {
+                None => None,
+                Some(addr) => Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("listening for metrics on {addr}"))?,
+                ),
+            };
             let limits = Limits {
                 api_per_second: api_rate,
                 api_burst,
@@ -458,13 +501,18 @@ async fn run() -> Result<()> {
             let blobs = blob_store.open().await?;
             let tune = move |state: AppState| {
                 let state = state.with_limits(limits).with_connection_limits(front);
+                let state = match &metrics_token {
+                    Some(token) => state.with_metrics_token(token),
+                    None => state,
+                };
                 match blobs {
                     Some(blobs) => state.with_blob_store(blobs),
                     None => state,
                 }
             };
-            serve(&data, database.location(), listen, demo, tls, tune).await
+            serve(&data, database.location(), listen, demo, tls, metrics_listener, tune).await
         }
+        Command::Check { data, database } => check(data, database.location()).await,
         Command::Admin {
             data,
             database,
@@ -479,6 +527,7 @@ async fn serve(
     listen: SocketAddr,
     demo: bool,
     tls: Option<Arc<Tls>>,
+    metrics_listener: Option<tokio::net::TcpListener>,
     // The limits and blob storage of the command line, set on the opened state.
     tune: impl FnOnce(AppState) -> AppState,
 ) -> Result<()> {
@@ -499,6 +548,15 @@ async fn serve(
     } else if demo {
         tracing::info!("--demo ignored: {} already holds data", data.display());
     }
+    if let Some(listener) = metrics_listener {
+        tracing::info!("metrics (no token) on http://{}/metrics", listener.local_addr()?);
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sitesync_server::run_metrics(listener, state, shutdown_signal()).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     match tls {
         None => {
             tracing::info!("sitesync-server listening on http://{}", listener.local_addr()?);
@@ -515,6 +573,26 @@ async fn serve(
         }
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn check(data: PathBuf, location: Location) -> Result<()> {
+    if location == Location::Sqlite && !data.join("documents.sqlite3").exists() {
+        anyhow::bail!("{} holds no sitesync databases", data.display());
+    }
+    let report = tokio::task::spawn_blocking(move || sitesync_server::check::check(&data, &location))
+        .await?
+        .context("checking")?;
+    for p in &report.problems {
+        println!("{}: {}", p.doc.as_deref().unwrap_or("-"), p.what);
+    }
+    if !report.problems.is_empty() {
+        anyhow::bail!("{} problems found", report.problems.len());
+    }
+    println!(
+        "ok: {} documents, {} signatures, {} report rows checked",
+        report.documents, report.signatures, report.rows
+    );
     Ok(())
 }
 

@@ -53,7 +53,9 @@ pub(crate) fn push_batch(
     deliveries: &Deliveries,
     events: &broadcast::Sender<Arc<PushEvent>>,
     evented: &std::sync::atomic::AtomicU64,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<Vec<Vec<DocResult>>> {
+    metrics.commit_pushes.observe(pushes.len() as f64);
     // 1. Decide per document, reading only.
     let mut before: HashMap<DocId, Vec<String>> = HashMap::new();
     let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(pushes.len());
@@ -228,10 +230,14 @@ pub(crate) fn push_batch(
         .zip(&pushers)
         .map(|((id, b), p)| (id.clone(), b.as_slice(), p as &dyn Tenancy))
         .collect();
+    metrics.commit_docs.observe(items.len() as f64);
     let merged: Vec<std::result::Result<bool, sitesync_core::Error>> = if items.is_empty() {
         Vec::new()
     } else {
-        match store.merge_many_screened(&items, &screen) {
+        let started = std::time::Instant::now();
+        let merged = store.merge_many_screened(&items, &screen);
+        crate::metrics::observe(&metrics.db.commit, started.elapsed());
+        match merged {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "could not store a batch of changes");
@@ -310,6 +316,17 @@ pub(crate) fn push_batch(
                 DocResult::Synced(update) if !refused.is_empty() => DocResult::Partial { update, refused },
                 other => other,
             });
+        }
+        for r in &results {
+            match r {
+                DocResult::Refused { reason, .. } => metrics.refused_document(reason),
+                DocResult::Partial { refused, .. } => {
+                    for c in refused {
+                        metrics.refused_change(c.violation.rule());
+                    }
+                }
+                DocResult::Synced(_) | DocResult::NeedHistory { .. } => {}
+            }
         }
         out.push(results);
     }

@@ -61,6 +61,10 @@ pub struct AppState {
     blobs: Arc<dyn crate::blobs::BlobStore>,
     /// Uploads in progress, on this node's disk until they are whole and verified.
     staging: crate::blobs::Staging,
+    /// The operator's counters, served at `/metrics`.
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The SHA-256 of the operators' `/metrics` token, when one is configured (besides admins).
+    metrics_token: Option<[u8; 32]>,
 }
 
 /// What a node on PostgreSQL needs beyond its stores: leases for once-per-service jobs, and where
@@ -153,6 +157,10 @@ impl AppState {
         let deliveries = Deliveries::default();
         let (pushes, jobs) = mpsc::unbounded_channel();
         let evented = Arc::new(AtomicU64::new(cursor));
+        let metrics = Arc::new(crate::metrics::Metrics::new(match location {
+            Location::Sqlite => "sqlite",
+            Location::Postgres { .. } => "postgres",
+        }));
         {
             let shared = Shared {
                 auth: auth.clone(),
@@ -160,6 +168,7 @@ impl AppState {
                 deliveries: deliveries.clone(),
                 events: events.clone(),
                 evented: evented.clone(),
+                metrics: metrics.clone(),
             };
             std::thread::Builder::new()
                 .name("push-writer".into())
@@ -185,6 +194,8 @@ impl AppState {
             shared,
             blobs: Arc::new(crate::blobs::FsBlobStore::open(&data_dir.join("blobs"))?),
             staging: crate::blobs::Staging::open(&data_dir.join("blobs").join("staging"))?,
+            metrics,
+            metrics_token: None,
         })
     }
 
@@ -285,10 +296,34 @@ impl AppState {
         &self.data_dir
     }
 
+    /// The operator's counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The same state with an operators' token for `/metrics` (kept as its SHA-256 only).
+    pub fn with_metrics_token(mut self, token: &str) -> AppState {
+        use sha2::Digest;
+        self.metrics_token = Some(sha2::Sha256::digest(token.trim().as_bytes()).into());
+        self
+    }
+
+    /// Whether `token` is the operators' `/metrics` token (compared as hashes, so the comparison's
+    /// time says nothing about the token).
+    pub fn is_metrics_token(&self, token: &str) -> bool {
+        use sha2::Digest;
+        let Some(want) = &self.metrics_token else {
+            return false;
+        };
+        let got: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        got == *want
+    }
+
     /// Runs `f` with the credential database on a blocking thread.
     pub async fn auth<T: Send + 'static>(&self, f: impl FnOnce(&AuthDb) -> Result<T> + Send + 'static) -> Result<T> {
         let auth = self.auth.clone();
-        blocking("auth", move || f(&auth)).await
+        let timer = self.metrics.db.auth.clone();
+        blocking("auth", move || timed(&timer, || f(&auth))).await
     }
 
     /// Runs `f` with the credential database and the document store on a blocking thread; only the
@@ -298,7 +333,8 @@ impl AppState {
         f: impl FnOnce(&AuthDb, &mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (auth, docs) = (self.auth.clone(), self.docs.clone());
-        blocking("store", move || f(&auth, &mut lock(&docs))).await
+        let timer = self.metrics.db.store.clone();
+        blocking("store", move || timed(&timer, || f(&auth, &mut lock(&docs)))).await
     }
 
     /// Runs `f` on a blocking thread with the credential database and the documents' read-only
@@ -310,7 +346,8 @@ impl AppState {
         f: impl FnOnce(&AuthDb, &mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (auth, reader) = (self.auth.clone(), self.reader.clone());
-        blocking("read", move || f(&auth, &mut lock(&reader))).await
+        let timer = self.metrics.db.read.clone();
+        blocking("read", move || timed(&timer, || f(&auth, &mut lock(&reader)))).await
     }
 
     /// Runs `f` on a blocking thread with the document store alone, held for the whole of `f` as
@@ -320,7 +357,8 @@ impl AppState {
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let docs = self.docs.clone();
-        blocking("store", move || f(&mut lock(&docs))).await
+        let timer = self.metrics.db.store.clone();
+        blocking("store", move || timed(&timer, || f(&mut lock(&docs)))).await
     }
 
     /// Runs `f` on a blocking thread with the databases offered as [`Stores`]: the document store
@@ -330,7 +368,9 @@ impl AppState {
         f: impl FnOnce(&mut dyn Stores) -> T + Send + 'static,
     ) -> Result<T> {
         let (auth, docs) = (self.auth.clone(), self.docs.clone());
+        let timer = self.metrics.db.store.clone();
         blocking("store", move || {
+            let _timer = Timer(&timer, std::time::Instant::now());
             let mut stores = Locked {
                 auth: &auth,
                 docs_lock: &docs,
@@ -434,6 +474,21 @@ async fn blocking<T: Send + 'static>(what: &str, f: impl FnOnce() -> Result<T> +
         .map_err(|e| Error::Internal(format!("{what} task: {e}")))?
 }
 
+/// Runs `f`, recording how long it took (waiting for the lock included) in `h`.
+fn timed<T>(h: &prometheus_client::metrics::histogram::Histogram, f: impl FnOnce() -> T) -> T {
+    let _timer = Timer(h, std::time::Instant::now());
+    f()
+}
+
+/// Records the time since its start in a histogram when dropped (also when the call panics).
+struct Timer<'a>(&'a prometheus_client::metrics::histogram::Histogram, std::time::Instant);
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        crate::metrics::observe(self.0, self.1.elapsed());
+    }
+}
+
 /// The databases locked as a sync connection first needs them (`AppState::with_stores`).
 struct Locked<'a> {
     /// The credential database (it locks its connection per call).
@@ -519,6 +574,8 @@ struct Shared {
     events: broadcast::Sender<Arc<PushEvent>>,
     /// The cursor the last event covered.
     evented: Arc<AtomicU64>,
+    /// Where the group commit's sizes, times and refusals are counted.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The group-commit writer: takes every push waiting, applies them all in one transaction, answers
@@ -530,6 +587,7 @@ fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
         deliveries,
         events,
         evented,
+        metrics,
     } = shared;
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
@@ -542,7 +600,7 @@ fn writer(shared: Shared, mut jobs: mpsc::UnboundedReceiver<PushJob>) {
         let (replies, pushes): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.reply, (j.who, j.docs))).unzip();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut store = lock(&docs);
-            crate::push::push_batch(&auth, &mut store, pushes, &deliveries, &events, &evented)
+            crate::push::push_batch(&auth, &mut store, pushes, &deliveries, &events, &evented, &metrics)
         }));
         match outcome {
             Ok(Ok(results)) => {

@@ -222,6 +222,7 @@ pub async fn upload(
             .await
             .map_err(|e| Error::Internal(format!("staging: {e}")))?;
         at += piece.len() as u64;
+        state.metrics().blob_bytes_uploaded.inc_by(piece.len() as u64);
     }
     // What is reported as arrived is on disk.
     file.sync_all()
@@ -327,6 +328,7 @@ pub async fn download(
             match piece {
                 Ok(p) if !p.is_empty() => {
                     let next = at + p.len() as u64;
+                    state.metrics().blob_bytes_downloaded.inc_by(p.len() as u64);
                     Some((Ok::<_, std::io::Error>(p), next))
                 }
                 Ok(_) => None,

@@ -36,10 +36,10 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// The principal behind the request's bearer token, counted against its API request rate.
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     let who = principal_of(state, headers, false).await?;
-    state
-        .guard()
-        .api_request(&who.device_id)
-        .map_err(Error::TooManyRequests)?;
+    state.guard().api_request(&who.device_id).map_err(|wait| {
+        state.metrics().rate_limited.api.inc();
+        Error::TooManyRequests(wait)
+    })?;
     Ok(who)
 }
 

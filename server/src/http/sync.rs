@@ -30,23 +30,37 @@ pub async fn sync(
 ) -> Result<impl IntoResponse> {
     // A connection attempt counts as a sync message (its rate), not as an API request.
     let who = principal_of(&state, &headers, true).await?;
-    state
-        .guard()
-        .sync_attempt(&who.device_id)
-        .map_err(Error::TooManyRequests)?;
-    let ticket = state
-        .guard()
-        .open_connection(&who.device_id)
-        .ok_or(Error::TooManyRequests(std::time::Duration::from_secs(10)))?;
+    state.guard().sync_attempt(&who.device_id).map_err(|wait| {
+        state.metrics().rate_limited.sync_connect.inc();
+        Error::TooManyRequests(wait)
+    })?;
+    let ticket = state.guard().open_connection(&who.device_id).ok_or_else(|| {
+        state.metrics().rate_limited.connections_per_device.inc();
+        Error::TooManyRequests(std::time::Duration::from_secs(10))
+    })?;
+    // Every log line of the connection names it, its device, and the request that opened it.
+    let span = tracing::info_span!(
+        "sync",
+        conn_id = %crate::logs::new_id(),
+        device = %who.device_id,
+        request_id = %crate::logs::request_id(&headers),
+    );
     Ok(ws
         // Small read buffers: tungstenite zeroes its whole buffer on every read, and most frames
         // are a few hundred bytes (the 128 KiB default cost more CPU than the rest of a push).
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| async move {
-            // The connection counts against the device's limit while it is served.
-            let _ticket = ticket;
-            crate::sync_conn::socket::serve(state, socket, who.device_id).await;
+        .on_upgrade(move |socket| {
+            tracing::Instrument::instrument(
+                async move {
+                    // The connection counts against the device's limit while it is served.
+                    let _ticket = ticket;
+                    tracing::info!("sync connection open");
+                    crate::sync_conn::socket::serve(state, socket, who.device_id).await;
+                    tracing::info!("sync connection closed");
+                },
+                span,
+            )
         }))
 }

@@ -19,6 +19,9 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
     let mut revocations = state.watch_revocations();
     let mut conn = SyncConn::new(device_id, state.guard().limits(), state.deliveries());
     let timing = state.timing();
+    let _open = Open::count(&state);
+    // When the frame being answered arrived: a push's latency runs from it to its `Ack` sent.
+    let mut received = Instant::now();
     let mut last_heard = tokio::time::Instant::now();
     let mut ping = tokio::time::interval(timing.ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -38,6 +41,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
             }
             incoming = socket.recv() => {
                 last_heard = tokio::time::Instant::now();
+                received = Instant::now();
                 match incoming {
                     Some(Ok(Message::Binary(b))) => vec![Input::Frame(b.into())],
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -78,6 +82,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                             Ok(Ok(())) => {}
                             _ => return,
                         }
+                        sent(&state, &msg, received);
                     }
                 }
                 Err(last) => {
@@ -139,10 +144,23 @@ pub async fn drive(state: &AppState, conn: &mut SyncConn, input: Input) -> Resul
     loop {
         step = match step {
             Step::Send(msgs) => return Ok(msgs),
-            Step::Close(last) => return Err(last),
+            Step::Close(last) => {
+                if last.iter().any(|m| {
+                    matches!(
+                        m,
+                        ServerMsg::Error {
+                            code: ErrorCode::RateLimited,
+                            ..
+                        }
+                    )
+                }) {
+                    state.metrics().rate_limited.push_documents.inc();
+                }
+                return Err(last);
+            }
             Step::NeedStores { throttle } => {
-                if throttle {
-                    state.guard().sync_message(conn.device_id()).await;
+                if throttle && state.guard().sync_message(conn.device_id()).await {
+                    state.metrics().rate_limited.sync_messages.inc();
                 }
                 // The connection goes to the blocking thread and comes back with its step; a panic
                 // there loses it, and the connection closes.
@@ -163,9 +181,45 @@ pub async fn drive(state: &AppState, conn: &mut SyncConn, input: Input) -> Resul
             }
             Step::Push { who, docs } => {
                 let results = state.push(who, docs).await;
+                match &results {
+                    Ok(r) => state.metrics().pushes.count(r),
+                    Err(_) => {
+                        state.metrics().pushes.failed.inc();
+                    }
+                }
                 conn.handle(Input::Pushed(results), Instant::now(), &mut NoStores)
             }
         };
+    }
+}
+
+/// Counts a message sent: a live update (fan-out), or a push's acknowledgement and its latency from
+/// `received`.
+fn sent(state: &AppState, msg: &ServerMsg, received: Instant) {
+    let m = state.metrics();
+    match msg {
+        ServerMsg::Changed { .. } => {
+            m.changed_frames.inc();
+        }
+        ServerMsg::Ack { .. } => crate::metrics::observe(&m.push_seconds, received.elapsed()),
+        _ => {}
+    }
+}
+
+/// One open sync connection, counted in the connections gauge until dropped.
+struct Open(prometheus_client::metrics::gauge::Gauge);
+
+impl Open {
+    fn count(state: &AppState) -> Open {
+        let gauge = state.metrics().connections.clone();
+        gauge.inc();
+        Open(gauge)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -60,6 +60,10 @@ pub(super) const WORKER_LINKS: [Expect; 12]  = [E401, E401, E401, E403, E403, E4
 /// Head office and admins, each of their own org (the refusal log).
 #[rustfmt::skip]
 pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   OK,   E403, OK];
+/// The server's metrics: admins (of any org: the series are the server's, not an org's) and the
+/// operators' admin.
+#[rustfmt::skip]
+pub(super) const METRICS: [Expect; 12]       = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, OK];
 /// Head office and admins of the site's org (workers added on site: listing, confirming, merging).
 #[rustfmt::skip]
 pub(super) const SITE_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
@@ -433,6 +437,8 @@ pub(super) fn routes() -> Vec<Row> {
         row(Post,      "/v1/admin/notify",                  None,          Nothing,      notify_add, ADMIN),
         row(Delete,    "/v1/admin/notify/{id}",             None,          NotifyChannel, nothing,   ADMIN),
         row(Get,       "/v1/admin/notify/log",              None,          Nothing,      org_query,  ADMIN),
+        // The operator's window: admins and the operators (or anyone on `serve --metrics-listen`).
+        row(Get,       "/metrics",                          None,          Nothing,      nothing,    METRICS),
     ]
 }
 
