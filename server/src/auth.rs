@@ -26,11 +26,14 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/004_browser_sessions.sql"),
     include_str!("../migrations/005_blob_claims.sql"),
     include_str!("../migrations/006_pay_periods.sql"),
+    include_str!("../migrations/007_device_health.sql"),
 ];
 
 pub use sitesync_core::rules::Role;
 
+mod device_health;
 mod pay_periods;
+pub use device_health::{DeviceHealth, Reported};
 pub use pay_periods::{Paid, Stored, StoredPeriod};
 
 /// Keys whose device [`AuthDb`] keeps in memory at most (emptied when full; 10,000 devices with a

@@ -70,6 +70,13 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
             include_str!("../migrations/postgres/005_pay_periods.sql")
         ),
     ),
+    (
+        6,
+        concat!(
+            "SET LOCAL search_path TO sitesync_auth;\n",
+            include_str!("../migrations/postgres/006_device_health.sql")
+        ),
+    ),
 ];
 
 /// The schema of the credential tables.
