@@ -39,6 +39,9 @@ const T = {
     ad_cost_overrun: "{item}：成本 {cost}（人工 {labor}，计件 {piecework}），预算 {budget}；挣值 {earned}，成本绩效 {cpi}，预测完工 {eac}",
     ds_draft: "草稿", ds_submitted: "已提交", ds_approved: "已批准", ds_rejected: "已驳回", ds_amended_after_approval: "批准后修改",
     ra_submitted: "提交", ra_approved: "批准", ra_rejected: "驳回", ra_amended: "修改",
+    ra_signed: "签字", ra_disputed: "提出异议", ra_answered: "答复异议", ra_crew_confirmed: "班组长确认",
+    fld_answers: "答复对象", fld_device: "设备", fld_image: "签名图", fld_lines: "所签记录", fld_date: "日期", fld_month: "月份",
+    fld_amount_fen: "金额", fld_crew: "班组", fld_leader: "班组长", fld_paid_by: "支付人",
     okr_green: "正常", okr_yellow: "有风险", okr_red: "落后",
     role_foreman: "工长", role_site_manager: "项目经理", role_head_office: "总部", role_admin: "管理员",
     rule_review_manager_only: "仅经理可审批", rule_review_append_only: "审批记录不可改", rule_review_dispute_open: "有未答复的异议",
@@ -91,6 +94,9 @@ const T = {
     ad_cost_overrun: "{item}: cost {cost} (labor {labor}, piecework {piecework}) against a budget of {budget}; earned {earned}, CPI {cpi}, forecast {eac}",
     ds_draft: "Draft", ds_submitted: "Submitted", ds_approved: "Approved", ds_rejected: "Rejected", ds_amended_after_approval: "Changed after approval",
     ra_submitted: "Submitted", ra_approved: "Approved", ra_rejected: "Rejected", ra_amended: "Amended",
+    ra_signed: "Signed", ra_disputed: "Disputed", ra_answered: "Dispute answered", ra_crew_confirmed: "Crew leader confirmed",
+    fld_answers: "Answers", fld_device: "Device", fld_image: "Signature image", fld_lines: "Lines signed", fld_date: "Date", fld_month: "Month",
+    fld_amount_fen: "Amount", fld_crew: "Crew", fld_leader: "Crew leader", fld_paid_by: "Paid by",
     okr_green: "On track", okr_yellow: "At risk", okr_red: "Behind",
     role_foreman: "Foreman", role_site_manager: "Site manager", role_head_office: "Head office", role_admin: "Admin",
     rule_review_manager_only: "Only a manager may review", rule_review_append_only: "Reviews cannot be changed", rule_review_dispute_open: "A dispute is open",
@@ -149,6 +155,8 @@ const fieldValue = (field, raw) => {
     case "quantity_milli": return fixed(n, 1000, 1);
     case "deleted": return v === "true" || v === true ? t("yes") : t("no");
     case "kind": return tr("kind_", v);
+    case "action": return tr("ra_", v);
+    case "amount_fen": return money(n);
     default: return String(v);
   }
 };
@@ -253,17 +261,15 @@ const views = {
         const res = await api("/v1/approvals", { outcomes: true, method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ decisions: picked.map((d) => ({ site: d.site, date: d.date, decision, reason })), confirm_conflicts: confirm }) });
         const held = res.filter((r) => r.code === "open_conflicts");
-        const ok = res.filter((r) => r.ok).length;
-        if (held.length) {
-          const list = held.flatMap((r) => r.conflicts.map((c) => `<li>${siteCell(r.site)} ${day(r.date)} ${esc(c.record_label || c.record)} ${esc(tr("fld_", c.field))}: ${c.values.map((v) => `${esc(fieldValue(c.field, v.value))} (${person(v.user_name, v.user_id)})`).join(" / ")}</li>`)).join("");
-          $("#conflict-warning").innerHTML = `<p>${t("conflict_warning")}</p><ul>${list}</ul><button id="confirm-approve" class="primary" type="button">${t("approve_anyway")}</button>`;
-          $("#conflict-warning").hidden = false;
-          $("#decision-msg").textContent = `${t("done")}: ${ok}/${res.length}`;
-          $("#confirm-approve").addEventListener("click", () => decide(decision, held.map((r) => ({ site: r.site, date: r.date })), true));
-          return;
-        }
-        await render(`${t("done")}: ${ok}/${res.length}`);
+        // Kept in the state, so a live update re-rendering the queue keeps the question open.
+        state.held = held.length ? { decision, days: held } : null;
+        await render(`${t("done")}: ${res.filter((r) => r.ok).length}/${res.length}`);
       };
+      $("#confirm-approve")?.addEventListener("click", () => {
+        const held = state.held;
+        state.held = null;
+        decide(held.decision, held.days.map((r) => ({ site: r.site, date: r.date })), true);
+      });
       const picked = () => [...document.querySelectorAll(".pick:checked")].map((c) => q[+c.dataset.i]);
       $("#approve")?.addEventListener("click", () => decide("approve", picked()));
       $("#reject")?.addEventListener("click", () => decide("reject", picked()));
@@ -272,7 +278,8 @@ const views = {
       ${q.length ? `<div class="scroll"><table data-testid="queue"><thead><tr><th><input id="pick-all" type="checkbox" aria-label="${t("select_all")}"></th><th>${t("site")}</th><th>${t("date")}</th><th>${t("status")}</th><th class="num">${t("lines")}</th><th class="num">${t("work_days")}</th><th class="num">${t("cost")}</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>
       <div class="filters"><label>${t("reason")}<input id="reason" type="text"></label>
         <button id="approve" class="primary" type="button">${t("approve")}</button><button id="reject" type="button">${t("reject")}</button></div>` : `<p class="msg">${t("none")}</p>`}
-      <div id="conflict-warning" class="warning" role="alert" data-testid="conflict-warning" hidden></div>
+      ${state.held ? `<div id="conflict-warning" class="warning" role="alert" data-testid="conflict-warning"><p>${t("conflict_warning")}</p><ul>${state.held.days.flatMap((r) => r.conflicts.map((c) => `<li>${siteCell(r.site)} ${day(r.date)} ${esc(c.record_label)} ${esc(tr("fld_", c.field))}: ${c.values.map((v) => `${esc(fieldValue(c.field, v.value))} (${person(v.user_name, v.user_id)})`).join(" / ")}</li>`)).join("")}</ul>
+        <button id="confirm-approve" class="primary" type="button">${t("approve_anyway")}</button></div>` : ""}
       <p id="decision-msg" class="msg" role="status">${esc(state.flash || "")}</p>`;
   },
 
@@ -452,6 +459,7 @@ async function render(flash) {
 function show(view) {
   state.view = view;
   state.flash = "";
+  state.held = null;
   document.querySelectorAll("#tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.view === view)));
   render();
 }

@@ -461,6 +461,7 @@ fn enum_words() -> Vec<String> {
         "unsigned",
         "confirmed",
         "unconfirmed",
+        "crew_confirmed",
         "crew_leader",
         "worker",
         "day_labor",
