@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use chrono::Datelike;
+
 use sitesync_core::ids::{SiteId, WorkItemId, WorkerId};
 use sitesync_core::sync::client::sync_once;
 use sitesync_core::units::WorkDays;
@@ -590,6 +592,52 @@ async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_l
     }
     sync_once(&mut foreman).await.unwrap();
 
+    // This quarter's OKR cycle, checked in from head office's phone before it knew its user: the
+    // check-in's author is `local`, and its signature says who it was.
+    let office_token = server.device("u-office-1").await;
+    let mut office = sitesync_core::Store::open(dir.path().join("office.sqlite3")).unwrap();
+    office.bind(&server.url(), &office_token).unwrap();
+    sync_once(&mut office).await.unwrap();
+    let cycle_id = format!("{}-Q{}", today.year(), today.month0() / 3 + 1);
+    let org = "org-zhuyuan";
+    use sitesync_core::okr::{CycleKind, Direction, KrKind};
+    office
+        .put_cycle(&sitesync_core::okr::Cycle::new(
+            org,
+            &cycle_id,
+            CycleKind::Quarter,
+            "本季度",
+            "",
+            today,
+        ))
+        .unwrap();
+    let o = office
+        .add_objective(org, &cycle_id, "按期完成主体结构", "付志", "进度", None)
+        .unwrap();
+    let kr = office
+        .add_key_result(
+            org,
+            &cycle_id,
+            &sitesync_core::store::NewKeyResult {
+                objective: o.id.clone(),
+                title: "主体结构完成率".into(),
+                owner: "付志".into(),
+                unit: "%".into(),
+                start_milli: 0,
+                target_milli: Some(100_000),
+                direction: Direction::Increase,
+                kind: KrKind::Baseline,
+                weight: 1,
+                due: None,
+                metric: None,
+            },
+        )
+        .unwrap();
+    office
+        .check_in(org, &cycle_id, &kr.id, 10_000, None, None, "", today)
+        .unwrap();
+    sync_once(&mut office).await.unwrap();
+
     let browser = Browser::start().await;
     browser.goto(&server.url()).await;
     browser.wait_text("#signin-title", "登录").await;
@@ -604,6 +652,16 @@ async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_l
     browser.type_into("#token", &server.device("u-office-1").await).await;
     browser.click("#signin-btn").await;
     browser.wait_text("[data-testid=labor-table]", "合计").await;
+
+    // The OKR board: statuses in words, the `local` check-in named by its signer.
+    browser.click("[data-view=okr]").await;
+    let board = browser.wait_text("[data-testid=objective]", "主体结构完成率").await;
+    assert!(
+        ["正常", "有风险", "落后"].iter().any(|s| board.contains(s)),
+        "a status in words: {board}"
+    );
+    assert!(board.contains("付志") && !board.contains("local"), "{board}");
+    browser.screenshot(&shots().join("13-okr.png")).await;
 
     // An approval of the two days: neither has been recorded, and the page shows the conflicts.
     browser.click("[data-view=approvals]").await;
