@@ -601,16 +601,9 @@ async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_l
     let cycle_id = format!("{}-Q{}", today.year(), today.month0() / 3 + 1);
     let org = "org-zhuyuan";
     use sitesync_core::okr::{CycleKind, Direction, KrKind};
-    office
-        .put_cycle(&sitesync_core::okr::Cycle::new(
-            org,
-            &cycle_id,
-            CycleKind::Quarter,
-            "本季度",
-            "",
-            today,
-        ))
-        .unwrap();
+    let cycle = sitesync_core::okr::Cycle::new(org, &cycle_id, CycleKind::Quarter, "本季度", "", today);
+    let end = cycle.end;
+    office.put_cycle(&cycle).unwrap();
     let o = office
         .add_objective(org, &cycle_id, "按期完成主体结构", "付志", "进度", None)
         .unwrap();
@@ -628,7 +621,7 @@ async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_l
                 direction: Direction::Increase,
                 kind: KrKind::Baseline,
                 weight: 1,
-                due: None,
+                due: Some(end),
                 metric: None,
             },
         )
