@@ -27,12 +27,15 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/005_blob_claims.sql"),
     include_str!("../migrations/006_pay_periods.sql"),
     include_str!("../migrations/007_notify.sql"),
+    include_str!("../migrations/008_device_health.sql"),
 ];
 
 pub use sitesync_core::rules::Role;
 
+mod device_health;
 mod notify;
 mod pay_periods;
+pub use device_health::{DeviceHealth, Reported};
 pub use notify::{Attempt, ChannelRow};
 pub use pay_periods::{Paid, Stored, StoredPeriod};
 

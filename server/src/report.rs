@@ -552,6 +552,23 @@ pub enum AnomalyKind {
     CostOverrun,
 }
 
+impl Anomaly {
+    /// The fields a construction leaves to this (`..Anomaly::rest()`): no parameters, and the names
+    /// that [`anomalies`] fills in last. Every construction sets kind, site, date, worker and detail.
+    fn rest() -> Self {
+        Anomaly {
+            kind: AnomalyKind::MissingLog,
+            site: String::new(),
+            date: NaiveDate::MIN,
+            worker: None,
+            detail: String::new(),
+            site_name: String::new(),
+            worker_name: None,
+            params: BTreeMap::new(),
+        }
+    }
+}
+
 impl AnomalyKind {
     /// The name the API writes (`over_work_days`).
     pub fn as_str(self) -> &'static str {
@@ -577,8 +594,24 @@ pub struct Anomaly {
     pub date: NaiveDate,
     /// The worker, where one is involved.
     pub worker: Option<String>,
-    /// A sentence for a person.
+    /// A sentence for a person, in English (the CSV and Excel files carry it).
     pub detail: String,
+    /// The site's name (names joined with `,` where `site` lists several); empty if unknown.
+    #[serde(default)]
+    pub site_name: String,
+    /// The worker's name, where one is involved and known.
+    #[serde(default)]
+    pub worker_name: Option<String>,
+    /// The figures `detail` is made of, by name, for a page to say them in its reader's language:
+    /// `rate`, `in_force` (yuan); `work_days`; `hours`; `line`, `reason`; `changes`; `item`,
+    /// `cost`, `labor`, `piecework`, `budget`, `earned`, `cpi`, `eac` — as each kind has them.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// [`Anomaly::params`] from pairs.
+fn params<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -640,6 +673,8 @@ pub fn anomalies(
                     r.site,
                     yuan(r.rate_fen)
                 ),
+                params: params([("rate", yuan(r.rate_fen))]),
+                ..Anomaly::rest()
             });
         }
         if let Some(roster) = in_force
@@ -657,6 +692,8 @@ pub fn anomalies(
                     yuan(r.rate_fen),
                     yuan(roster)
                 ),
+                params: params([("rate", yuan(r.rate_fen)), ("in_force", yuan(roster))]),
+                ..Anomaly::rest()
             });
         }
     }
@@ -669,6 +706,8 @@ pub fn anomalies(
                 date,
                 worker: Some(worker.clone()),
                 detail: format!("{worker} {name}: {:.2} work-days on {site}", centi as f64 / 100.0),
+                params: params([("work_days", format!("{:.2}", centi as f64 / 100.0))]),
+                ..Anomaly::rest()
             });
         }
         if minutes > rules.max_minutes {
@@ -678,6 +717,8 @@ pub fn anomalies(
                 date,
                 worker: Some(worker),
                 detail: format!("{name}: {:.1} hours in the day", minutes as f64 / 60.0),
+                params: params([("hours", format!("{:.1}", minutes as f64 / 60.0))]),
+                ..Anomaly::rest()
             });
         }
     }
@@ -707,6 +748,7 @@ pub fn anomalies(
                     date: d,
                     worker: None,
                     detail: format!("{site}: no labor logged on {d}"),
+                    ..Anomaly::rest()
                 });
             }
             // The last representable date has no next one.
@@ -721,6 +763,8 @@ pub fn anomalies(
             date: bad.date,
             worker: None,
             detail: format!("line {} left out of every sum: {}", bad.record, bad.reason),
+            params: params([("line", bad.record.clone()), ("reason", bad.reason.clone())]),
+            ..Anomaly::rest()
         });
     }
     for day in store.day_rows(&f)? {
@@ -748,10 +792,28 @@ pub fn anomalies(
                 } else {
                     what.join("; ")
                 },
+                params: params([("changes", what.join("; "))]),
+                ..Anomaly::rest()
             });
         }
     }
     out.extend(cost_overruns(store, sites, to.min(rules.today))?);
+    // Names beside the ids, for people.
+    for a in &mut out {
+        a.site_name = a
+            .site
+            .split(',')
+            .map(|s| rosters.0.get(s).map(|r| r.site.name.clone()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Some(w) = &a.worker {
+            a.worker_name = a.site.split(',').find_map(|s| {
+                let r = rosters.0.get(s)?;
+                r.worker(&r.resolve_worker(&WorkerId::new(w.as_str()).ok()?))
+                    .map(|w| w.name.clone())
+            });
+        }
+    }
     out.sort_by(|a, b| (a.date, &a.site, a.kind, &a.worker).cmp(&(b.date, &b.site, b.kind, &b.worker)));
     Ok(out)
 }
@@ -787,6 +849,17 @@ fn cost_overruns(store: &mut Store, sites: &[String], date: NaiveDate) -> Result
                     yuan(c.earned_fen),
                     yuan(c.eac_fen),
                 ),
+                params: params([
+                    ("item", format!("{} {}", item.code, item.name)),
+                    ("cost", yuan(c.cost_fen)),
+                    ("labor", yuan(c.labor_cost_fen)),
+                    ("piecework", yuan(c.piece_cost_fen)),
+                    ("budget", yuan(c.budget_fen)),
+                    ("earned", yuan(c.earned_fen)),
+                    ("cpi", cpi.clone()),
+                    ("eac", yuan(c.eac_fen)),
+                ]),
+                ..Anomaly::rest()
             });
         }
     }

@@ -77,6 +77,13 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
             include_str!("../migrations/postgres/006_notify.sql")
         ),
     ),
+    (
+        7,
+        concat!(
+            "SET LOCAL search_path TO sitesync_auth;\n",
+            include_str!("../migrations/postgres/007_device_health.sql")
+        ),
+    ),
 ];
 
 /// The schema of the credential tables.

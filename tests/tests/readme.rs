@@ -275,6 +275,15 @@ fn check(command: &str, out: &str, work: &Path) -> Option<Result<(), String>> {
         )
     } else if c.contains("/v1/history") {
         ok(json(out).is_object() || json(out).is_array(), "the history")
+    } else if c.contains("/v1/devices") {
+        ok(
+            json(out)
+                .as_array()
+                .is_some_and(|a| a.iter().any(|d| d["last_connection"].is_string())),
+            "devices, some of which synced",
+        )
+    } else if c.contains("/v1/conflicts") {
+        ok(json(out).is_array(), "the open conflicts")
     } else if c.contains("/v1/refusals") {
         ok(json(out).is_array() || json(out).is_object(), "the refusals")
     } else if c.contains("/v1/reports/okr") {

@@ -18,7 +18,7 @@ use crate::units::{Fen, Minutes, Quantity, WorkDays};
 use crate::validate::Invalid;
 
 /// Labor fields a person may edit concurrently, and so may see in conflict.
-const LABOR_FIELDS: &[&str] = &[
+pub(crate) const LABOR_FIELDS: &[&str] = &[
     "work_days_centi",
     "hours_min",
     "overtime_min",
@@ -29,7 +29,18 @@ const LABOR_FIELDS: &[&str] = &[
     "deleted",
 ];
 /// Progress fields that may be in conflict.
-const PROGRESS_FIELDS: &[&str] = &["quantity_milli", "note", "deleted"];
+pub(crate) const PROGRESS_FIELDS: &[&str] = &["quantity_milli", "note", "deleted"];
+
+/// The fields of a site-day's table whose concurrent values a person settles (the day sheet shows
+/// them as conflicts); other fields written concurrently (who entered a line, when) are bookkeeping.
+pub(crate) fn contested_fields(table: &str) -> &'static [&'static str] {
+    match table {
+        "labor" => LABOR_FIELDS,
+        "progress" => PROGRESS_FIELDS,
+        "day" => &["weather", "note"],
+        _ => &[],
+    }
+}
 
 /// Everything in a site-day document, deleted lines included.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -535,6 +535,102 @@ impl Store {
         }))
     }
 
+    /// The open conflicts of a site-day: the fields a person edits (the day sheet's conflicts) that
+    /// hold several different values, each distinct value once with the first change that wrote it,
+    /// the shown value first. Concurrent writes of the same value are no conflict, nor are
+    /// bookkeeping fields such as who entered a line.
+    pub fn open_conflicts(&mut self, id: &DocId) -> Result<Vec<FieldValues>> {
+        if !matches!(id, DocId::Day(..)) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .field_values(id)?
+            .into_iter()
+            .filter(|f| doc::day::contested_fields(&f.table).contains(&f.field.as_str()))
+            .filter_map(|mut f| {
+                let mut seen: Vec<Value> = Vec::new();
+                f.values.retain(|(v, _)| {
+                    let new = !seen.contains(v);
+                    if new {
+                        seen.push(v.clone());
+                    }
+                    new
+                });
+                (f.values.len() > 1).then_some(f)
+            })
+            .collect())
+    }
+
+    /// Settles a conflict on one field of a record: writes again the value that change `hash` wrote,
+    /// as one new change that supersedes every concurrent value of the field (an Automerge put names
+    /// all the values it replaces), so it merges on every phone like any other edit and the field
+    /// then holds that one value. The caller signs the change ([`Store::sign_own_changes`]).
+    /// A field that holds one value, or no value written by `hash`, is refused and nothing changes.
+    pub fn keep_value(&mut self, id: &DocId, table: &str, record: &str, field: &str, hash: &str) -> Result<()> {
+        let current = self
+            .field_values(id)?
+            .into_iter()
+            .find(|f| f.table == table && f.record == record && f.field == field)
+            .ok_or_else(|| Error::invalid("field", format!("{id} has no field {table} {record}.{field}")))?;
+        let open = self
+            .open_conflicts(id)?
+            .into_iter()
+            .any(|f| f.table == table && f.record == record && f.field == field);
+        if !open {
+            return Err(Error::invalid(
+                "field",
+                format!("{table} {record}.{field} has no conflict to settle"),
+            ));
+        }
+        if !current.values.iter().any(|(_, h)| h == hash) {
+            return Err(Error::invalid(
+                "hash",
+                format!("no value of {record}.{field} was written by change {hash}"),
+            ));
+        }
+        let key = format!("{record}.{field}");
+        // The scalar itself, not its text: the chosen op's value exactly as it was written.
+        let chosen = self
+            .read_doc(id, |d| {
+                let obj = doc::table(d, table)?;
+                let hashes: HashMap<automerge::ActorId, Vec<(u64, u64, String)>> =
+                    d.get_changes(&[]).iter().fold(HashMap::new(), |mut m, c| {
+                        let start = c.start_op().get();
+                        m.entry(c.actor_id().clone()).or_default().push((
+                            start,
+                            start + c.len() as u64,
+                            c.hash().to_string(),
+                        ));
+                        m
+                    });
+                for (v, op) in d.get_all(&obj, key.as_str())? {
+                    if let automerge::ObjId::Id(counter, actor, _) = &op
+                        && hashes
+                            .get(actor)
+                            .is_some_and(|rs| rs.iter().any(|(a, b, h)| (*a..*b).contains(counter) && h == hash))
+                        && let Some(s) = v.as_scalar()
+                    {
+                        return Ok(Some(s.clone()));
+                    }
+                }
+                Ok(None)
+            })?
+            .flatten()
+            .ok_or_else(|| {
+                Error::invalid(
+                    "hash",
+                    format!("change {hash} wrote no plain value of {record}.{field}"),
+                )
+            })?;
+        let table = table.to_string();
+        self.change(id, move |tx| {
+            use automerge::transaction::Transactable;
+            let obj = doc::table(tx, &table)?;
+            tx.put(&obj, key.as_str(), chosen)?;
+            Ok(())
+        })
+    }
+
     /// Every field of every record of a document with the change that wrote each of its current
     /// values (several where concurrent edits conflict), for showing who entered each value.
     pub fn field_values(&mut self, id: &DocId) -> Result<Vec<FieldValues>> {

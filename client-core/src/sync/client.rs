@@ -39,7 +39,7 @@ fn sync_url(server: &str) -> String {
 /// Opens an authenticated sync connection: TLS for `https://` (see `sync::tls` for whom it trusts),
 /// plain only to a server on this machine. (Takes the binding, not the store: a future that held a
 /// shared borrow of the store across an await could not move between threads.)
-async fn connect(b: Binding) -> Result<Socket> {
+async fn connect(b: Binding, pending: usize) -> Result<Socket> {
     let connector = if b.server.starts_with("https://") {
         Connector::Rustls(tls::client_config(b.ca_cert.as_deref())?)
     } else if is_loopback_http(&b.server) {
@@ -60,6 +60,17 @@ async fn connect(b: Binding) -> Result<Socket> {
         .parse()
         .map_err(|_| Error::invalid("token", "not a valid header value"))?;
     request.headers_mut().insert("authorization", auth);
+    // What the server's devices page shows of this phone (docs/protocol.md, "Headers").
+    let app = concat!("sitesync-core/", env!("CARGO_PKG_VERSION"));
+    for (name, value) in [
+        ("x-sitesync-app", app.to_string()),
+        ("x-sitesync-protocol", protocol::VERSION.to_string()),
+        ("x-sitesync-pending", pending.to_string()),
+    ] {
+        if let Ok(v) = value.parse() {
+            request.headers_mut().insert(name, v);
+        }
+    }
     match tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
@@ -127,7 +138,7 @@ pub async fn sync_once(store: &mut Store) -> Result<Progress> {
 
 async fn exchange(store: &mut Store) -> Result<Progress> {
     let binding = store.binding()?.ok_or(Error::NotBound)?;
-    let mut socket = connect(binding).await?;
+    let mut socket = connect(binding, store.pending()?.len()).await?;
     let mut engine = Engine::new();
     let hello = engine.hello(store)?;
     send(&mut socket, &hello).await?;
@@ -249,7 +260,7 @@ pub async fn watch_reporting(
         let session = async {
             let binding = store.binding()?.ok_or(Error::NotBound)?;
             let server = binding.server.clone();
-            let mut socket = connect(binding).await?;
+            let mut socket = connect(binding, store.pending()?.len()).await?;
             let mut engine = Engine::new();
             refusals.hold(&mut engine, std::time::Instant::now());
             let hello = engine.hello(store)?;

@@ -4,6 +4,7 @@
 #![cfg(feature = "cli")]
 
 mod common;
+mod conflicts;
 mod daily_log;
 mod entry;
 mod language;

@@ -48,6 +48,11 @@ pub struct Decision {
 pub struct Decisions {
     /// The decisions, applied in order; one failing does not stop the others.
     pub decisions: Vec<Decision>,
+    /// Approve days that hold open conflicts (fields with competing values, `GET /v1/conflicts`)
+    /// as they are shown now. Without it such an approval is not recorded: its result carries
+    /// `code` `open_conflicts` and the `conflicts`.
+    #[serde(default)]
+    pub confirm_conflicts: bool,
 }
 
 /// The outcome of one decision.
@@ -63,8 +68,12 @@ pub struct DecisionResult {
     /// Why not, if not.
     pub error: Option<String>,
     /// Why not, as a stable name a program can act on: `dispute_open` (a worker disputes the day and
-    /// no one has answered; answer it first), absent for other refusals.
+    /// no one has answered; answer it first), `open_conflicts` (the day holds conflicts: settle them
+    /// or send `confirm_conflicts`), absent for other refusals.
     pub code: Option<String>,
+    /// With `open_conflicts`: the day's conflicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<crate::http::conflicts::ConflictView>,
 }
 
 /// Approves or rejects submitted days. Site managers decide on their sites; head office on every
@@ -75,7 +84,7 @@ pub struct DecisionResult {
     responses(
         (status = 200, description = "Every decision was recorded: one result per decision", body = Vec<DecisionResult>),
         (status = 207, description = "Some decisions were recorded and some not: one result per decision, each with `ok` and the `error` of those not recorded", body = Vec<DecisionResult>),
-        (status = 409, description = "No decision was recorded (a day not submitted, no grant for the site, no reason for a rejection …): one result per decision, each with its `error` (and `code` `dispute_open` for a day a worker disputes, unanswered)", body = Vec<DecisionResult>),
+        (status = 409, description = "No decision was recorded (a day not submitted, no grant for the site, no reason for a rejection …): one result per decision, each with its `error` (and `code` `dispute_open` for a day a worker disputes, unanswered; `open_conflicts` with the `conflicts` for a day holding competing values, unless `confirm_conflicts`)", body = Vec<DecisionResult>),
         Refusals, BodyRefusals))]
 pub async fn decide(
     State(state): State<AppState>,
@@ -88,8 +97,10 @@ pub async fn decide(
     let results = state
         .both(move |auth, store| {
             let mut out = Vec::with_capacity(body.decisions.len());
+            let confirmed = body.confirm_conflicts;
             for d in body.decisions {
                 let mut code = None;
+                let mut conflicts = Vec::new();
                 let outcome = (|| -> Result<String> {
                     let site = SiteId::new(&d.site).map_err(|e| Error::BadRequest(e.to_string()))?;
                     if auth.access(&who, &DocId::Day(site.clone(), d.date))? != Access::Write {
@@ -99,6 +110,17 @@ pub async fn decide(
                         Verdict::Approve => ReviewAction::Approved,
                         Verdict::Reject => ReviewAction::Rejected,
                     };
+                    if d.decision == Verdict::Approve && !confirmed {
+                        let id = DocId::Day(site.clone(), d.date);
+                        conflicts = crate::http::conflicts::day_conflicts(auth, store, &who, &id, None)?;
+                        if !conflicts.is_empty() {
+                            code = Some("open_conflicts".to_string());
+                            return Err(Error::Conflict(format!(
+                                "{} field(s) of the day hold competing values: settle them or confirm",
+                                conflicts.len()
+                            )));
+                        }
+                    }
                     let sheet = store
                         .review_as(&site, d.date, action, &d.reason, &who.user_id)
                         .inspect_err(|e| {
@@ -122,6 +144,7 @@ pub async fn decide(
                         status: Some(status),
                         error: None,
                         code: None,
+                        conflicts: Vec::new(),
                     },
                     Err(e) => DecisionResult {
                         site: d.site,
@@ -130,6 +153,7 @@ pub async fn decide(
                         status: None,
                         error: Some(e.to_string()),
                         code,
+                        conflicts,
                     },
                 });
             }
@@ -180,8 +204,23 @@ pub struct QueueItem {
     pub cost_fen: i64,
     /// Cost as people read it.
     pub cost: String,
-    /// The last review event (who submitted, rejected …), if any.
+    /// The last review event (who submitted, rejected …), if any, as an English sentence.
     pub last_review: Option<String>,
+    /// The same event by its parts, for a page to say in its reader's language.
+    pub review: Option<ReviewNote>,
+}
+
+/// A review event by its parts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewNote {
+    /// `submitted`, `approved`, `rejected` or `amended`.
+    pub action: String,
+    /// The reviewer's name (their id if unknown).
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why (a rejection's reason), possibly empty.
+    pub reason: String,
 }
 
 /// The days waiting for a decision (submitted, or amended after approval), or those in the status
@@ -223,9 +262,18 @@ pub async fn queue(
                     let (n, wd, cost) = of_day.fold((0, 0, 0), |(n, wd, c), l| {
                         (n + 1, add(wd, l.work_days_centi), add(c, l.cost_fen))
                     });
-                    let last = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date).map(|r| {
-                        let by = names.get(&r.by).map_or(r.by.as_str(), |(_, name)| name.as_str());
-                        format!("{} by {} at {} {}", r.action, by, r.at, r.reason)
+                    let last_event = reviews.iter().rfind(|r| r.site == d.site && r.date == d.date);
+                    let review = last_event.map(|r| ReviewNote {
+                        action: r.action.to_string(),
+                        by: names
+                            .get(&r.by)
+                            .map_or(r.by.as_str(), |(_, name)| name.as_str())
+                            .to_string(),
+                        at: r.at.to_string(),
+                        reason: r.reason.clone(),
+                    });
+                    let last = review.as_ref().map(|r| {
+                        format!("{} by {} at {} {}", r.action, r.by, r.at, r.reason)
                             .trim()
                             .to_string()
                     });
@@ -238,6 +286,7 @@ pub async fn queue(
                         cost_fen: cost,
                         cost: yuan(cost),
                         last_review: last,
+                        review,
                     }
                 })
                 .collect())

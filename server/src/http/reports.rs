@@ -503,10 +503,72 @@ pub async fn okr_report(
                         .map(|e| e.to_string());
                 }
             }
-            Ok(board)
+            let people: std::collections::BTreeMap<String, String> =
+                auth.user_names(&who.org_id)?.into_values().collect();
+            let checkin_signers = checkin_signers(auth, store, &org, &cycle, &who.org_id, &board)?;
+            Ok(OkrBoardView {
+                board,
+                people,
+                checkin_signers,
+            })
         })
         .await?;
-    deliver(q.format, &format!("okr-{}", q.cycle), &board, || okr_table(&board))
+    deliver(q.format, &format!("okr-{}", q.cycle), &board, || {
+        okr_table(&board.board)
+    })
+}
+
+/// The OKR board as the API gives it: the board, and names for the people it names by id.
+#[derive(Debug, Serialize)]
+struct OkrBoardView {
+    #[serde(flatten)]
+    board: sitesync_core::store::Board,
+    /// The org's users, id → name: owners and check-in authors are user ids.
+    people: std::collections::BTreeMap<String, String>,
+    /// Each shown check-in's id → the name of the user whose device signed it: a check-in written
+    /// on a phone before it knew its user says `local` as its author, and the signature says who.
+    checkin_signers: std::collections::BTreeMap<String, String>,
+}
+
+/// Who signed each key result's latest check-in (see [`OkrBoardView::checkin_signers`]).
+fn checkin_signers(
+    auth: &crate::auth::AuthDb,
+    store: &mut sitesync_core::Store,
+    org: &sitesync_core::ids::OrgId,
+    cycle: &str,
+    org_id: &str,
+    board: &sitesync_core::store::Board,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let shown: std::collections::HashSet<&str> = board
+        .objectives
+        .iter()
+        .flat_map(|o| o.key_results.iter())
+        .filter_map(|k| k.last_checkin.as_ref().map(|c| c.id.as_str()))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    if shown.is_empty() {
+        return Ok(out);
+    }
+    let id = sitesync_core::ids::DocId::Okr(org.clone(), cycle.to_string());
+    let names = auth.user_names(org_id)?;
+    let by_hash: std::collections::HashMap<String, String> = store
+        .history(
+            &id,
+            crate::state::SERVER_DEVICE,
+            sitesync_core::store::Authors::Users(&names),
+        )?
+        .into_iter()
+        .filter_map(|e| Some((e.change.hash, e.author.user_name?)))
+        .collect();
+    for f in store.field_values(&id)? {
+        if f.table == "checkins"
+            && shown.contains(f.record.as_str())
+            && let Some(name) = f.values.first().and_then(|(_, h)| by_hash.get(h))
+        {
+            out.entry(f.record).or_insert_with(|| name.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn okr_table(board: &sitesync_core::store::Board) -> Table {

@@ -45,6 +45,13 @@ pub async fn sync(
         device = %who.device_id,
         request_id = %crate::logs::request_id(&headers),
     );
+    // What the app says of itself, for the devices page; a failed write costs the page one row's
+    // freshness, never the sync.
+    let reported = reported(&headers);
+    let (device, at) = (who.device_id.clone(), chrono::Utc::now().to_rfc3339());
+    if let Err(e) = state.auth(move |a| a.record_connection(&device, &at, &reported)).await {
+        tracing::warn!(error = %e, "the device's connection could not be recorded");
+    }
     Ok(ws
         // Small read buffers: tungstenite zeroes its whole buffer on every read, and most frames
         // are a few hundred bytes (the 128 KiB default cost more CPU than the rest of a push).
@@ -64,3 +71,27 @@ pub async fn sync(
             )
         }))
 }
+
+/// The `X-Sitesync-App`, `-Protocol` and `-Pending` headers of an upgrade (docs/protocol.md): each
+/// optional, a text cut to 64 printable characters, a count that does not parse left out.
+fn reported(headers: &HeaderMap) -> crate::auth::Reported {
+    let text = |name: &str| -> String {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().filter(|c| !c.is_control()).take(64).collect())
+            .unwrap_or_default()
+    };
+    crate::auth::Reported {
+        app_version: text(APP_HEADER),
+        protocol: text(PROTOCOL_HEADER),
+        pending: text(PENDING_HEADER).trim().parse().ok(),
+    }
+}
+
+/// The app's name and version, e.g. `sitesync-core/0.1.0`.
+pub const APP_HEADER: &str = "x-sitesync-app";
+/// The sync protocol version the app speaks.
+pub const PROTOCOL_HEADER: &str = "x-sitesync-protocol";
+/// Documents the phone holds with changes the server has not acknowledged.
+pub const PENDING_HEADER: &str = "x-sitesync-pending";

@@ -1,10 +1,14 @@
 //! The head-office dashboard in a real headless Chromium: sign in, see a foreman's fresh entry
 //! appear live, approve a day, download the Excel file; a day's sign-off states, open disputes, the
-//! month's workers still to sign and the day's photo thumbnails, in both languages. Screenshots of each page are kept in
+//! month's workers still to sign and the day's photo thumbnails, in both languages; conflicts settled
+//! with "keep this one", an approval that warns about them, the devices page, and every tab with no
+//! untranslated enum word. Screenshots of each page are kept in
 //! `target/screenshots/`. Needs Debian's `chromium` and `chromium-driver` (installed by `.ci/run`):
 //! `cargo test -p sitesync-tests --test dashboard -- --ignored`.
 
 use std::path::PathBuf;
+
+use chrono::Datelike;
 
 use sitesync_core::ids::{SiteId, WorkItemId, WorkerId};
 use sitesync_core::sync::client::sync_once;
@@ -332,7 +336,10 @@ async fn head_office_sees_the_days_sign_off_disputes_and_photos() {
         table.contains("异议: 少记了加班; 答复: 已补记加班两小时"),
         "the answered dispute with its answer: {table}"
     );
-    assert!(table.contains("work_days_centi"), "what changed since signing: {table}");
+    assert!(
+        table.contains("工日: 1.00 → 0.50"),
+        "what changed since signing, in words: {table}"
+    );
     let disputes = browser.wait_text("[data-testid=disputes]", "只干了半天").await;
     assert!(
         !disputes.contains("少记了加班"),
@@ -415,6 +422,434 @@ async fn head_office_sees_the_days_sign_off_disputes_and_photos() {
         serde_json::json!({ "missing": [], "raw": [] })
     );
     browser.screenshot(&shots().join("7-signoffs-en.png")).await;
+    let violations = browser
+        .run_async("arguments[arguments.length - 1](window.cspViolations);")
+        .await;
+    assert_eq!(violations, serde_json::json!([]), "content security policy violations");
+    let left = browser.close();
+    assert!(left.is_empty(), "the browser outlived its test: {left:?}");
+    server.stop().await;
+}
+
+/// Every enum value the API can return, which must never show as it is under 中文: anomaly kinds
+/// (`server::report::AnomalyKind`), day statuses (`DayStatus::ALL`), review actions, OKR statuses,
+/// roles, sign-off states, refusal rules (`Violation::rule`), labor kinds, day-log tables and
+/// fields, and the names `system` and `local`.
+fn enum_words() -> Vec<String> {
+    let mut words: Vec<String> = [
+        "over_work_days",
+        "over_hours",
+        "missing_log",
+        "amended_after_approval",
+        "rate_mismatch",
+        "not_on_roster",
+        "invalid_line",
+        "cost_overrun",
+        "submitted",
+        "approved",
+        "rejected",
+        "amended",
+        "green",
+        "yellow",
+        "red",
+        "foreman",
+        "site_manager",
+        "head_office",
+        "admin",
+        "signed",
+        "disputed",
+        "answered",
+        "changed_since_signed",
+        "unsigned",
+        "confirmed",
+        "unconfirmed",
+        "crew_confirmed",
+        "crew_leader",
+        "worker",
+        "day_labor",
+        "piecework",
+        "labor",
+        "progress",
+        "delays",
+        "reviews",
+        "work_days_centi",
+        "hours_min",
+        "overtime_min",
+        "rate_fen",
+        "overtime_rate_fen",
+        "quantity_milli",
+        "deleted",
+        "note",
+        "weather",
+        "system",
+        "local",
+        "true",
+        "false",
+        "review.manager_only",
+        "review.append_only",
+        "review.dispute_open",
+        "site.head_office_only",
+        "site.grant",
+        "okr.head_office_only",
+        "okr.owner_only",
+        "okr.system_only",
+        "line.deleted",
+        "day.locked",
+        "author.forged",
+        "structure",
+        "signature.missing",
+        "signature.invalid",
+        "signature.unknown_key",
+        "author.foreign_actor",
+        "depends_on_refused",
+        "invalid",
+    ]
+    .map(String::from)
+    .to_vec();
+    words.extend(sitesync_core::labor::DayStatus::ALL.map(|s| s.as_str().to_string()));
+    words
+}
+
+/// The view's visible words that are enum values (under 中文), or raw snake_case or dotted rule
+/// names (under English).
+async fn untranslated(browser: &Browser, zh: bool) -> Vec<String> {
+    let words = serde_json::to_string(&enum_words()).unwrap();
+    let got = browser
+        .run_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const words = new Set({words});
+             const text = document.querySelector('#view').innerText;
+             const tokens = (text.match(/[A-Za-z_][A-Za-z0-9_.]*/g) || []).map((w) => w.replace(/\\.+$/, ''));
+             done({zh} ? tokens.filter((w) => words.has(w))
+                       : tokens.filter((w) => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(w) || (w.includes('.') && words.has(w))));"
+        ))
+        .await;
+    serde_json::from_value(got).unwrap()
+}
+
+/// Every tab in both languages with no untranslated enum word; the devices page with each device's
+/// user, role, app version and a silent device; the conflicts page, where "keep this one" settles a
+/// conflict as head office and the day then holds one value; an approval of days with open
+/// conflicts shows them and needs a confirmation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian chromium and chromium-driver; run by .ci/run"]
+async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_language() {
+    assert!(
+        Browser::available(),
+        "install chromium and chromium-driver (Debian packages)"
+    );
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut foreman = phone(
+        dir.path(),
+        "崔贵",
+        &server.url(),
+        &server.device("u-foreman-hz-01").await,
+    );
+    let mut manager = phone(
+        dir.path(),
+        "龙东江",
+        &server.url(),
+        &server.device("u-manager-hz-01").await,
+    );
+    sync_once(&mut foreman).await.unwrap();
+    sync_once(&mut manager).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today.pred_opt().unwrap();
+    let site = SiteId::new("site-hz-01").unwrap();
+    let item = WorkItemId::new("site-hz-01/wi-4.1").unwrap();
+    let log_on = |store: &mut sitesync_core::Store, date, worker: &str, item: &WorkItemId, days: &str| {
+        let e = sitesync_core::store::entry(
+            site.clone(),
+            date,
+            WorkerId::new(worker).unwrap(),
+            item.clone(),
+            WorkDays::parse(days).unwrap(),
+        );
+        store.add_labor(&e, None).unwrap();
+    };
+    let log =
+        |store: &mut sitesync_core::Store, date, worker: &str, days: &str| log_on(store, date, worker, &item, days);
+    // One worker on two work items today, 1.5 work-days in all: an anomaly.
+    log(&mut foreman, today, "w-0001", "1.0");
+    log_on(
+        &mut foreman,
+        today,
+        "w-0001",
+        &WorkItemId::new("site-hz-01/wi-3.2").unwrap(),
+        "0.5",
+    );
+    // The same worker-day on two phones, with different work-days: a conflict on each of two days.
+    for date in [yesterday, today] {
+        log(&mut foreman, date, "w-0040", "1.0");
+        log(&mut manager, date, "w-0040", "0.5");
+    }
+    sync_once(&mut foreman).await.unwrap();
+    sync_once(&mut manager).await.unwrap();
+    sync_once(&mut foreman).await.unwrap();
+    for date in [yesterday, today] {
+        foreman.submit_day(&site, date).unwrap();
+    }
+    sync_once(&mut foreman).await.unwrap();
+
+    // This quarter's OKR cycle, checked in from head office's phone before it knew its user: the
+    // check-in's author is `local`, and its signature says who it was.
+    let office_token = server.device("u-office-1").await;
+    let mut office = sitesync_core::Store::open(dir.path().join("office.sqlite3")).unwrap();
+    office.bind(&server.url(), &office_token).unwrap();
+    sync_once(&mut office).await.unwrap();
+    let cycle_id = format!("{}-Q{}", today.year(), today.month0() / 3 + 1);
+    let org = "org-zhuyuan";
+    use sitesync_core::okr::{CycleKind, Direction, KrKind};
+    let cycle = sitesync_core::okr::Cycle::new(org, &cycle_id, CycleKind::Quarter, "本季度", "", today);
+    let end = cycle.end;
+    office.put_cycle(&cycle).unwrap();
+    let o = office
+        .add_objective(org, &cycle_id, "按期完成主体结构", "付志", "进度", None)
+        .unwrap();
+    let kr = office
+        .add_key_result(
+            org,
+            &cycle_id,
+            &sitesync_core::store::NewKeyResult {
+                objective: o.id.clone(),
+                title: "主体结构完成率".into(),
+                owner: "付志".into(),
+                unit: "%".into(),
+                start_milli: 0,
+                target_milli: Some(100_000),
+                direction: Direction::Increase,
+                kind: KrKind::Baseline,
+                weight: 1,
+                due: Some(end),
+                metric: None,
+            },
+        )
+        .unwrap();
+    office
+        .check_in(org, &cycle_id, &kr.id, 10_000, None, None, "", today)
+        .unwrap();
+    sync_once(&mut office).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.goto(&server.url()).await;
+    browser.wait_text("#signin-title", "登录").await;
+    browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             window.cspViolations = [];
+             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+             done(true);",
+        )
+        .await;
+    browser.type_into("#token", &server.device("u-office-1").await).await;
+    browser.click("#signin-btn").await;
+    browser.wait_text("[data-testid=labor-table]", "合计").await;
+
+    // The OKR board: statuses in words, the `local` check-in named by its signer.
+    browser.click("[data-view=okr]").await;
+    let board = browser.wait_text("[data-testid=objective]", "主体结构完成率").await;
+    assert!(
+        ["正常", "有风险", "落后"].iter().any(|s| board.contains(s)),
+        "a status in words: {board}"
+    );
+    assert!(board.contains("付志") && !board.contains("local"), "{board}");
+    browser.screenshot(&shots().join("13-okr.png")).await;
+
+    // An approval of the two days: neither has been recorded, and the page shows the conflicts.
+    browser.click("[data-view=approvals]").await;
+    browser
+        .wait_text("[data-testid=queue]", &today.format("%Y/%m/%d").to_string())
+        .await;
+    let queue = browser.wait_text("[data-testid=queue]", "已提交").await;
+    assert!(
+        queue.contains("杭州滨江商业综合体") && !queue.contains("submitted"),
+        "{queue}"
+    );
+    browser.click("#pick-all").await;
+    browser.click("#approve").await;
+    let warning = browser.wait_text("[data-testid=conflict-warning]", "仍然批准").await;
+    assert!(
+        warning.contains("龙东江") && warning.contains("崔贵") && warning.contains("工日"),
+        "{warning}"
+    );
+    browser.screenshot(&shots().join("8-approve-conflicts.png")).await;
+    let status = |date| server.store(move |s| s.day(&SiteId::new("site-hz-01").unwrap(), date).unwrap().status);
+    assert_eq!(
+        status(today).await,
+        sitesync_core::labor::DayStatus::Submitted,
+        "not approved unconfirmed"
+    );
+
+    // The conflicts page: both days, each value with its author; keep the manager's 0.5 of today.
+    browser.click("[data-view=conflicts]").await;
+    browser.wait_text("#view h2", "冲突").await;
+    let table = browser.wait_text("[data-testid=conflicts]", "龙东江").await;
+    assert!(
+        table.contains("崔贵") && table.contains("保留此值") && table.contains("工日"),
+        "{table}"
+    );
+    let rows = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             done([...document.querySelectorAll('[data-testid=conflicts] tbody tr')].map((r) => r.innerText));",
+        )
+        .await;
+    // Work-days and, following them, hours: two fields on each of two days, two values each.
+    assert_eq!(rows.as_array().unwrap().len(), 8, "{rows}");
+    assert_eq!(untranslated(&browser, true).await, Vec::<String>::new());
+    browser.screenshot(&shots().join("9-conflicts.png")).await;
+    let iso_today = today.format("%Y/%m/%d").to_string();
+    // Keep the manager's values of today, one field at a time, as a clerk clicks.
+    let count = || async {
+        browser
+            .run_async(
+                "arguments[arguments.length - 1](document.querySelectorAll('[data-testid=conflicts] tbody tr').length);",
+            )
+            .await
+    };
+    for left in [6, 4] {
+        let clicked = browser
+            .run_async(&format!(
+                "const done = arguments[arguments.length - 1];
+                 const rows = [...document.querySelectorAll('[data-testid=conflicts] tbody tr')];
+                 let day = '';
+                 for (const r of rows) {{
+                   const t = r.querySelector('time'); if (t) day = t.textContent;
+                   if (day === '{iso_today}' && r.innerText.includes('龙东江')) {{ r.querySelector('[data-testid=keep]').click(); return done(true); }}
+                 }}
+                 done(false);"
+            ))
+            .await;
+        assert_eq!(clicked, true, "a keep button for the manager's value of today");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while count().await != left {
+            assert!(tokio::time::Instant::now() < deadline, "the settled conflict stayed");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    browser.wait_text("#view", "已保留").await;
+    // The day holds one value, on the server and on both phones after their next sync.
+    let line = |sheet: sitesync_core::labor::DaySheet| {
+        sheet.labor.into_iter().find(|l| l.worker.as_str() == "w-0040").unwrap()
+    };
+    let kept = line(
+        server
+            .store(move |s| s.day(&SiteId::new("site-hz-01").unwrap(), today).unwrap())
+            .await,
+    );
+    assert_eq!(
+        (kept.work_days.centi(), kept.hours.minutes(), kept.conflicts.len()),
+        (50, 240, 0),
+        "{kept:?}"
+    );
+    for p in [&mut foreman, &mut manager] {
+        sync_once(p).await.unwrap();
+        let l = line(p.day(&site, today).unwrap());
+        assert_eq!((l.work_days.centi(), l.conflicts.len()), (50, 0), "{:?}", p.path());
+        assert_eq!(l.hours.minutes(), 240, "{:?}", p.path());
+    }
+
+    // Approving again: today goes through, yesterday still warns, and is approved once confirmed.
+    browser.click("[data-view=approvals]").await;
+    browser
+        .wait_text("[data-testid=queue]", &yesterday.format("%Y/%m/%d").to_string())
+        .await;
+    browser.click("#pick-all").await;
+    browser.click("#approve").await;
+    let warning = browser.wait_text("[data-testid=conflict-warning]", "仍然批准").await;
+    assert!(
+        warning.contains(&yesterday.format("%Y/%m/%d").to_string()) && !warning.contains(&iso_today),
+        "{warning}"
+    );
+    assert_eq!(status(today).await, sitesync_core::labor::DayStatus::Approved);
+    assert_eq!(status(yesterday).await, sitesync_core::labor::DayStatus::Submitted);
+    browser.click("#confirm-approve").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while status(yesterday).await != sitesync_core::labor::DayStatus::Approved {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the confirmed approval was not recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // The devices page: each phone's user and role, what its app reported, and head office's own
+    // browser device, which never synced while sites of its logged nothing yesterday: silent.
+    browser.click("[data-view=devices]").await;
+    let devices = browser.wait_text("[data-testid=devices]", "崔贵").await;
+    for want in [
+        "工长",
+        "项目经理",
+        "龙东江",
+        "sitesync-core/",
+        "从未",
+        "失联",
+        "苏州工业园区厂房二期",
+    ] {
+        assert!(devices.contains(want), "{want:?} missing: {devices}");
+    }
+    browser.screenshot(&shots().join("10-devices.png")).await;
+
+    // Every tab, in both languages: no enum word shown as the API writes it.
+    let tabs = [
+        ("labor", "点工汇总", "Day labor"),
+        ("approvals", "待审批", "Waiting for approval"),
+        ("signoffs", "签字与照片", "Sign-off & photos"),
+        ("progress", "进度", "Progress"),
+        ("anomalies", "异常", "Anomalies"),
+        ("okr", "OKR", "OKR"),
+        ("history", "记录", "Who entered what"),
+        ("conflicts", "冲突", "Conflicts"),
+        ("devices", "设备", "Devices"),
+    ];
+    for zh in [true, false] {
+        if !zh {
+            browser.click("#lang").await;
+            browser.wait_text("h1", "sitesync head office").await;
+        }
+        for (view, title_zh, title_en) in tabs {
+            browser.click(&format!("[data-view={view}]")).await;
+            browser
+                .wait_text("#view h2", if zh { title_zh } else { title_en })
+                .await;
+            // A render of the previous tab still in flight cannot land after this one's.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            browser
+                .wait_text("#view h2", if zh { title_zh } else { title_en })
+                .await;
+            let raw = untranslated(&browser, zh).await;
+            assert!(
+                raw.is_empty(),
+                "{view} ({}) shows {raw:?}",
+                if zh { "中文" } else { "English" }
+            );
+        }
+        browser.click("[data-view=anomalies]").await;
+        let anomalies = browser
+            .wait_text(
+                "[data-testid=anomalies]",
+                if zh { "工日超限" } else { "Too many work-days" },
+            )
+            .await;
+        assert!(
+            anomalies.contains(if zh {
+                "一天共 1.50 工日"
+            } else {
+                "1.50 work-days in the day"
+            }),
+            "{anomalies}"
+        );
+        assert!(anomalies.contains("高平"), "workers by name: {anomalies}");
+        assert!(anomalies.contains("杭州滨江商业综合体"), "sites by name: {anomalies}");
+        browser
+            .screenshot(&shots().join(if zh {
+                "11-anomalies-zh.png"
+            } else {
+                "12-anomalies-en.png"
+            }))
+            .await;
+    }
     let violations = browser
         .run_async("arguments[arguments.length - 1](window.cspViolations);")
         .await;

@@ -263,7 +263,12 @@ async fn figures(server: &TestServer, today: &str) -> Vec<Value> {
     for status in ["draft", "submitted", "approved", "rejected", "amended_after_approval"] {
         let mut queue = office.json("/v1/approvals", &[("status", status)]).await;
         for day in queue.as_array_mut().unwrap() {
-            day.as_object_mut().unwrap().remove("last_review");
+            let day = day.as_object_mut().unwrap();
+            day.remove("last_review");
+            // The same event by its parts: only its time differs.
+            if let Some(review) = day.get_mut("review").and_then(Value::as_object_mut) {
+                review.remove("at");
+            }
         }
         out.push(queue);
     }

@@ -9,6 +9,7 @@ mod formulas;
 mod metric_access;
 mod okr;
 mod small;
+mod sync_health;
 
 use sitesync_core::Store;
 use sitesync_core::ids::{SiteId, WorkItemId, WorkerId, parse_date};

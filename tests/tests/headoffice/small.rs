@@ -250,6 +250,9 @@ async fn the_openapi_document_matches_the_routes_and_guards_them() {
         "/v1/approvals",
         "/v1/admin/import",
         "/v1/admin/devices",
+        "/v1/devices",
+        "/v1/conflicts",
+        "/v1/conflicts/resolve",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }

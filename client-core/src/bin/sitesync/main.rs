@@ -87,7 +87,7 @@ enum Command {
     /// Submit a day for approval (foreman).
     Submit(input::SiteDay),
     /// Approve a submitted day, pinning the exact version (manager).
-    Approve(input::SiteDay),
+    Approve(review::ApproveArgs),
     /// Send a submitted day back with a reason (manager).
     Reject(review::RejectArgs),
     /// A worker confirms his lines of a day (--date) or month (--month) on this phone, with a

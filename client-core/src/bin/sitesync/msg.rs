@@ -127,6 +127,13 @@ pub enum Msg<'a> {
         state: &'a str,
     },
     NoChanges,
+    /// A field of a day holding competing values, before an approval that was not confirmed.
+    OpenConflict {
+        record: &'a str,
+        field: &'a str,
+        /// The values, ` / `-separated.
+        values: &'a str,
+    },
     Total,
     BoardHeader {
         id: &'a str,

@@ -14,6 +14,16 @@ use crate::msg::{Col, Msg, cols};
 use crate::render::{json_out, say, table};
 
 #[derive(Args, Debug)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    day: SiteDay,
+    /// Approve even though fields of the day hold competing values from different phones (the
+    /// values shown now are approved); without it such a day is listed and left unapproved.
+    #[arg(long)]
+    confirm_conflicts: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct RejectArgs {
     #[command(flatten)]
     day: SiteDay,
@@ -37,8 +47,32 @@ pub fn submit(store: &mut Store, out: &mut impl Write, day: SiteDay) -> Result<(
     day_is(out, &site, d, &sheet)
 }
 
-pub fn approve(store: &mut Store, out: &mut impl Write, day: SiteDay) -> Result<()> {
+pub fn approve(
+    store: &mut Store,
+    out: &mut impl Write,
+    ApproveArgs { day, confirm_conflicts }: ApproveArgs,
+) -> Result<()> {
     let (site, d) = day.read(store)?;
+    if !confirm_conflicts {
+        let open = store.open_conflicts(&sitesync_core::ids::DocId::Day(site.clone(), d))?;
+        if !open.is_empty() {
+            for c in &open {
+                let values: Vec<String> = c.values.iter().map(|(v, _)| v.to_string()).collect();
+                say(
+                    out,
+                    Msg::OpenConflict {
+                        record: &c.record,
+                        field: &c.field,
+                        values: &values.join(" / "),
+                    },
+                )?;
+            }
+            anyhow::bail!(
+                "{} field(s) of {site} {d} hold competing values: settle them, or approve with --confirm-conflicts",
+                open.len()
+            );
+        }
+    }
     let sheet = store.approve_day(&site, d)?;
     day_is(out, &site, d, &sheet)
 }

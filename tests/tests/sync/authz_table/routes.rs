@@ -64,6 +64,8 @@ pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E4
 /// operators' admin.
 #[rustfmt::skip]
 pub(super) const METRICS: [Expect; 12]       = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, OK];
+/// Settling a conflict (issue #21): whoever may decide on the site's days, never a foreman.
+pub(super) const SETTLE: [Expect; 12]        = [E401, E401, E401, E403, E403, OK,   E403, OK,   OK,   E403, E403, E403];
 /// Head office and admins of the site's org (workers added on site: listing, confirming, merging).
 #[rustfmt::skip]
 pub(super) const SITE_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
@@ -297,6 +299,18 @@ pub(super) fn decide(t: &Target<'_>) -> Req {
     body(json!({ "decisions": [{ "site": t.site, "date": t.day, "decision": "approve" }] }))
 }
 
+pub(super) fn conflicts_of(t: &Target<'_>) -> Req {
+    let day = t.day.to_string();
+    query(&[("site", t.site), ("from", day.as_str()), ("to", day.as_str())])
+}
+
+pub(super) fn settle(t: &Target<'_>) -> Req {
+    body(
+        json!({ "doc": format!("day|{}|{}", t.site, t.day), "table": "labor", "record": "l-none",
+                 "field": "work_days_centi", "hash": "00" }),
+    )
+}
+
 pub(super) fn pending_workers(t: &Target<'_>) -> Req {
     query(&[("site", t.site)])
 }
@@ -418,6 +432,11 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/history",                       None,          SubmittedDay, day_of_site, SITE_READ),
         row(Get,       "/v1/evidence",                      None,          SubmittedDay, day_of_site, SITE_READ),
         row(Get,       "/v1/refusals",                      None,          Nothing,      nothing,    HEAD_OFFICE),
+        // Sync health and conflicts (issue #21): the devices page is head office's, of its own org;
+        // conflicts are read like a report and settled like a decision.
+        row(Get,       "/v1/devices",                       None,          Nothing,      nothing,    HEAD_OFFICE),
+        row(Get,       "/v1/conflicts",                     None,          SubmittedDay, conflicts_of, SITE_READ),
+        row(Post,      "/v1/conflicts/resolve",             None,          SubmittedDay, settle,     SETTLE),
         // Attachments: uploaded by whoever may write the day, read by whoever may read a day that
         // references them (a device of another site is refused even with the hash).
         row(Get,       "/v1/blobs/{sha256}/upload",         None,          Blob,         blob_upload, SITE_READ),
@@ -601,6 +620,9 @@ pub(super) fn classify(row: &Row, a: &Answer) -> Result<Expect, String> {
                 Err(format!("{} {}", a.status, text()))
             }
         }
+        // The table's day holds no conflict: an allowed caller gets past the grant check to the
+        // answer that there is nothing to settle.
+        409 if row.path == "/v1/conflicts/resolve" && text().contains("no field") => Ok(Expect::Allowed),
         101 | 200..=299 => Ok(Expect::Allowed),
         s => Err(format!("{s} {}", text())),
     }

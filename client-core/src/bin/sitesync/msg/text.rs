@@ -204,6 +204,11 @@ impl fmt::Display for Msg<'_> {
             }
             Msg::SignoffState { who, when, state } => tr!(f, "{who} {when}: {state}", "{who} {when}：{state}"),
             Msg::NoChanges => tr!(f, "no changes since approval", "批准后没有修改"),
+            Msg::OpenConflict { record, field, values } => tr!(
+                f,
+                "conflict: {record} {field}: {values}",
+                "冲突：{record} {field}：{values}"
+            ),
             Msg::Total => tr!(f, "total", "合计"),
             Msg::BoardHeader {
                 id,
