@@ -166,6 +166,8 @@ pub enum Msg<'a> {
     StatusConnected(bool),
     StatusLastSync(Option<&'a str>),
     StatusLastError(&'a str),
+    /// The server's word on this build's protocol version, when it is not up to date.
+    StatusUpdate(sitesync_core::sync::UpdateState),
     StatusDocuments {
         delivered: usize,
         pending: usize,

@@ -8,6 +8,7 @@ use super::words::{action, pick};
 use super::{Count, Doc, Msg, Noun, candidate, listed, shell_word, status};
 use crate::error::{CliError, Expected, Kind};
 use crate::locale::{Lang, lang};
+use sitesync_core::sync::UpdateState;
 
 /// Writes the English or the Chinese format string, whichever the user reads; both name the
 /// values in scope.
@@ -254,6 +255,17 @@ impl fmt::Display for Msg<'_> {
             Msg::StatusLastSync(Some(s)) => tr!(f, "last sync:  {s}", "上次同步：{s}"),
             Msg::StatusLastSync(None) => tr!(f, "last sync:  never", "上次同步：从未"),
             Msg::StatusLastError(e) => tr!(f, "last error: {e}", "上次错误：{e}"),
+            Msg::StatusUpdate(UpdateState::UpToDate) => tr!(f, "update:     none needed", "更新：    无需更新"),
+            Msg::StatusUpdate(UpdateState::Available) => tr!(
+                f,
+                "update:     available (the server speaks a newer sync protocol; this version still syncs)",
+                "更新：    有新版本（服务器已使用更新的同步协议；本版本仍可同步）"
+            ),
+            Msg::StatusUpdate(UpdateState::Required) => tr!(
+                f,
+                "update:     required (the server no longer speaks this version's sync protocol; update to sync)",
+                "更新：    必须更新（服务器不再支持本版本的同步协议；更新后才能同步）"
+            ),
             Msg::StatusDocuments { delivered, pending } => tr!(
                 f,
                 "documents:  {delivered} at head office, {pending} pending",
