@@ -98,7 +98,11 @@ impl Store {
                 out.extend(self.month_unsigned(site, today)?);
             }
         }
-        let today = at.unwrap_or_else(|| chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive());
+        let today = at.unwrap_or_else(|| {
+            chrono::Utc::now()
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive()
+        });
         let me: Vec<String> = match &author {
             Some(a) => vec![a.user_id.clone(), a.user_name.clone()],
             None => vec![self.user().to_string()],
@@ -116,7 +120,9 @@ impl Store {
         let mut out = Vec::new();
         for r in rows {
             let Ok(site) = SiteId::new(&r.text(0)?) else { continue };
-            let Ok(date) = crate::ids::parse_date(&r.text(1)?) else { continue };
+            let Ok(date) = crate::ids::parse_date(&r.text(1)?) else {
+                continue;
+            };
             if !sites.contains(&site) {
                 continue;
             }
@@ -139,9 +145,11 @@ impl Store {
         let Some(last_month) = today.with_day(1).and_then(|d| d.checked_sub_months(Months::new(1))) else {
             return Ok(None);
         };
-        if self.doc_ids()?.iter().all(|d| !matches!(d, DocId::Day(s, day) if s == site
-            && day.year() == last_month.year() && day.month() == last_month.month()))
-        {
+        let in_month = |d: &DocId| {
+            matches!(d, DocId::Day(s, day) if s == site
+                && day.year() == last_month.year() && day.month() == last_month.month())
+        };
+        if !self.doc_ids()?.iter().any(in_month) {
             return Ok(None);
         }
         let sheet = self.month_signoffs(site, last_month)?;

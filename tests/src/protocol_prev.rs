@@ -9,7 +9,10 @@
 //! pinned frame bytes in `old_phones.rs` catch it. Edit nothing here except to delete version 1's
 //! copy once no test needs it: this is what old phones in the field send and read.
 
-#![allow(missing_docs, reason = "a verbatim copy; the docs are those of the version it copies")]
+#![allow(
+    missing_docs,
+    reason = "a verbatim copy; the docs are those of the version it copies"
+)]
 
 /// Protocol version 2: signed changes, no update notice in the welcome.
 pub mod v2 {

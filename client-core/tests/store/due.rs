@@ -48,7 +48,10 @@ fn due_answers_offline_for_unsubmitted_submitted_and_rejected_days_and_check_ins
     // Nothing written today: the log is due.
     assert_eq!(
         at_hz(s.due(Some(today)).unwrap()),
-        vec![Due::LogNotSubmitted { site: hz(), date: today }]
+        vec![Due::LogNotSubmitted {
+            site: hz(),
+            date: today
+        }]
     );
     // A draft is still due; a submitted day is not.
     s.add_labor(&entry("2026-12-10", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
@@ -87,14 +90,23 @@ fn due_answers_offline_for_unsubmitted_submitted_and_rejected_days_and_check_ins
 
     // Check-ins: this user's key result last checked in 9 days ago is due, one checked in 2 days
     // ago is not, and another owner's never is.
-    s.put_cycle(&Cycle::new(ORG, Q4, CycleKind::Quarter, "2026 第四季度", "运营", d("2026-11-25")))
-        .unwrap();
+    s.put_cycle(&Cycle::new(
+        ORG,
+        Q4,
+        CycleKind::Quarter,
+        "2026 第四季度",
+        "运营",
+        d("2026-11-25"),
+    ))
+    .unwrap();
     let o = s.add_objective(ORG, Q4, "准时交付", "付志", "运营", None).unwrap();
     let stale = s.add_key_result(ORG, Q4, &kr(&o.id, "按时完工率", "付志")).unwrap();
     let fresh = s.add_key_result(ORG, Q4, &kr(&o.id, "安全检查", "付志")).unwrap();
     s.add_key_result(ORG, Q4, &kr(&o.id, "成本", "别人")).unwrap();
-    s.check_in(ORG, Q4, &stale.id, 40_000, None, None, "", d("2026-12-01")).unwrap();
-    s.check_in(ORG, Q4, &fresh.id, 40_000, None, None, "", d("2026-12-08")).unwrap();
+    s.check_in(ORG, Q4, &stale.id, 40_000, None, None, "", d("2026-12-01"))
+        .unwrap();
+    s.check_in(ORG, Q4, &fresh.id, 40_000, None, None, "", d("2026-12-08"))
+        .unwrap();
     let check_ins: Vec<Due> = s
         .due(Some(today))
         .unwrap()

@@ -34,10 +34,7 @@ impl OldPhone {
     }
 
     async fn send(&mut self, msg: &v2::ClientMsg) {
-        self.socket
-            .send(Message::Binary(v2::encode(msg).into()))
-            .await
-            .unwrap();
+        self.socket.send(Message::Binary(v2::encode(msg).into())).await.unwrap();
     }
 
     /// The next message as version 2 decodes it; `None` once the server closed.
@@ -73,8 +70,7 @@ async fn open(
         req.headers_mut().insert(protocol::VERSION_HEADER, v.parse().unwrap());
     }
     let update = |h: &tokio_tungstenite::tungstenite::http::HeaderMap| {
-        h.get(protocol::UPDATE_HEADER)
-            .map(|v| v.to_str().unwrap().to_string())
+        h.get(protocol::UPDATE_HEADER).map(|v| v.to_str().unwrap().to_string())
     };
     match tokio_tungstenite::connect_async(req).await {
         Ok((socket, resp)) => Ok((socket, update(resp.headers()))),
@@ -173,10 +169,7 @@ async fn a_phone_one_version_behind_syncs_and_is_told_to_update() {
             other => panic!("expected the ack, got {other:?}"),
         }
     };
-    assert!(
-        matches!(&results[..], [v2::DocResult::Synced(_)]),
-        "{results:?}"
-    );
+    assert!(matches!(&results[..], [v2::DocResult::Synced(_)]), "{results:?}");
     let lines = server
         .store(|s| s.day(&hz(), d("2026-12-07")).unwrap().labor.len())
         .await;
@@ -344,21 +337,22 @@ async fn later_server(answer: fn() -> Option<protocol::ServerMsg>, header: bool,
     tokio::spawn(async move {
         let Ok((tcp, _)) = listener.accept().await else { return };
         #[allow(clippy::result_large_err, reason = "tungstenite's callback signature")]
-        let callback = move |_req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                             mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-            if refuse {
-                let mut no = tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(Some(
-                    "protocol 3 is no longer spoken: update the app".to_string(),
-                ));
-                *no.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UPGRADE_REQUIRED;
-                return Err(no);
-            }
-            if header {
-                resp.headers_mut()
-                    .insert(protocol::UPDATE_HEADER, "available".parse().unwrap());
-            }
-            Ok(resp)
-        };
+        let callback =
+            move |_req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                  mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                if refuse {
+                    let mut no = tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(Some(
+                        "protocol 3 is no longer spoken: update the app".to_string(),
+                    ));
+                    *no.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UPGRADE_REQUIRED;
+                    return Err(no);
+                }
+                if header {
+                    resp.headers_mut()
+                        .insert(protocol::UPDATE_HEADER, "available".parse().unwrap());
+                }
+                Ok(resp)
+            };
         let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
             return;
         };
