@@ -157,6 +157,10 @@ pub enum Error {
         /// The rule the write would break.
         violation: crate::rules::Violation,
     },
+    /// The server no longer speaks this app's sync protocol (it is two or more versions newer): the
+    /// app must be updated before it syncs again. Local data is intact and writes go on offline.
+    #[error("update required: {0}")]
+    UpdateRequired(String),
     /// The store is not bound to a server yet (`sitesync init --server URL --token TOKEN`).
     #[error("this store is not bound to a server; run `sitesync init --server URL --token TOKEN`")]
     NotBound,

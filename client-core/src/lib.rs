@@ -31,6 +31,7 @@ pub mod attachments;
 pub mod bank;
 pub mod changes;
 pub(crate) mod doc;
+pub mod due;
 pub mod error;
 pub mod evidence;
 pub mod ids;

@@ -13,4 +13,4 @@ pub mod status;
 pub mod tls;
 
 pub use engine::{Engine, Progress, SyncEvent};
-pub use status::{Binding, DocStatus, SyncStatus};
+pub use status::{Binding, DocStatus, SyncStatus, UpdateState};

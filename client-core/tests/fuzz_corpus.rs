@@ -432,6 +432,7 @@ fn frame_seeds(seeds: &DaySeeds) -> Vec<(String, Vec<u8>)> {
             more: true,
             you: you.clone(),
             directory,
+            update: protocol::UpdateNotice::UpToDate,
         },
     );
     server(
@@ -443,6 +444,7 @@ fn frame_seeds(seeds: &DaySeeds) -> Vec<(String, Vec<u8>)> {
             more: false,
             you,
             directory: vec![],
+            update: protocol::UpdateNotice::Available { latest: 3 },
         },
     );
     server(

@@ -49,6 +49,13 @@ pub enum SiteSyncError {
         /// Which, in a sentence.
         reason: String,
     },
+    /// The server no longer speaks this app's sync protocol: the app must be updated before it syncs
+    /// again (`sync_status().update` is `Required` too). Local data is intact; writes go on offline.
+    #[error("update required: {reason}")]
+    UpdateRequired {
+        /// The server's words, for the user.
+        reason: String,
+    },
     /// The phone's storage failed (disk full, damaged file).
     #[error("storage: {reason}")]
     Storage { reason: String },
@@ -117,6 +124,7 @@ impl From<sitesync_core::Error> for SiteSyncError {
             E::Unauthorized(_) | E::NotAuthorized { .. } => SiteSyncError::NotAuthorized,
             E::Sync(reason) => SiteSyncError::Offline { reason },
             E::Tls { reason } => SiteSyncError::Tls { reason },
+            E::UpdateRequired(reason) => SiteSyncError::UpdateRequired { reason },
             E::Storage(_) | E::Database(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
                 SiteSyncError::Storage { reason: text }
             }

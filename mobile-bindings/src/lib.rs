@@ -10,6 +10,7 @@
 //! Generate the bindings with `mobile-bindings/generate.sh` (Kotlin, Swift and Python into
 //! `target/bindings/`).
 
+mod due;
 mod error;
 mod pay;
 mod records;
@@ -26,6 +27,7 @@ use sitesync_core::report::Sums;
 use sitesync_core::sync::client::{WatchHooks, sync_once, watch};
 use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
 
+pub use crate::due::*;
 pub use crate::error::SiteSyncError;
 pub use crate::pay::*;
 pub use crate::records::*;

@@ -468,6 +468,30 @@ pub struct SyncStatusRecord {
     pub refused_changes: u64,
     /// The latest refusals, newest first (at most 5): what was refused and why.
     pub latest_refusals: Vec<RefusalRecord>,
+    /// Whether the app must be updated to keep syncing, as the server last said.
+    pub update: UpdateStateRecord,
+}
+
+/// Whether this app's sync protocol is still the server's (`docs/protocol.md`, *Versions*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum UpdateStateRecord {
+    /// The server speaks this app's version.
+    UpToDate,
+    /// The server speaks a newer version: sync still works; offer the update.
+    Available,
+    /// The server no longer speaks this app's version: nothing syncs until the app is updated
+    /// (writes go on offline and sync once it is).
+    Required,
+}
+
+impl From<sitesync_core::sync::UpdateState> for UpdateStateRecord {
+    fn from(s: sitesync_core::sync::UpdateState) -> Self {
+        match s {
+            sitesync_core::sync::UpdateState::UpToDate => UpdateStateRecord::UpToDate,
+            sitesync_core::sync::UpdateState::Available => UpdateStateRecord::Available,
+            sitesync_core::sync::UpdateState::Required => UpdateStateRecord::Required,
+        }
+    }
 }
 
 /// A change of this phone's head office refused, taken out of the phone's copy.
@@ -505,6 +529,7 @@ impl From<&SyncStatus> for SyncStatusRecord {
             synced: s.pending.is_empty() && s.last_sync.is_some(),
             refused_changes: s.refused_changes as u64,
             latest_refusals: s.latest_refusals.iter().map(RefusalRecord::from).collect(),
+            update: s.update.into(),
         }
     }
 }

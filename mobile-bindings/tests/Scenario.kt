@@ -40,6 +40,12 @@ fun main(args: Array<String>) = runBlocking {
     val sheet = phone.submitDay(site, day2)
     check(sheet.status == DayStatusRecord.SUBMITTED && sheet.labor.size == 3, "submitted")
 
+    // What is due, from the store alone: day1 is still a draft, day2 is submitted.
+    val dueThen = phone.due(day1)
+    check(dueThen.any { it.kind == DueKind.LOG_NOT_SUBMITTED && it.site == site && it.date == day1 }, "day1's log is due: $dueThen")
+    check(phone.due(day2).none { it.kind == DueKind.LOG_NOT_SUBMITTED && it.site == site }, "day2 is submitted")
+    check(phone.syncStatus().update == UpdateStateRecord.UP_TO_DATE, "up to date")
+
     // Bad input is a typed error and changes nothing.
     try {
         phone.addLabor(LaborInput(site, "2026-12-31", crew[0].id, "site-hz-01/wi-4.1", 400L, null, 0L, LaborKindRecord.DAY_LABOR, null, ""), null)

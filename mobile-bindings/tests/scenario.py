@@ -48,6 +48,12 @@ async def main(url, foreman_token, manager_token, path, day1, day2):
     sheet = await phone.submit_day(site, day2)
     assert sheet.status == m.DayStatusRecord.SUBMITTED and len(sheet.labor) == 3
 
+    # What is due, from the store alone: day1 is still a draft, day2 is submitted.
+    due = [(x.kind, x.site, x.date) for x in await phone.due(day1)]
+    assert (m.DueKind.LOG_NOT_SUBMITTED, site, day1) in due, due
+    assert not [x for x in await phone.due(day2) if x.kind == m.DueKind.LOG_NOT_SUBMITTED and x.site == site]
+    assert (await phone.sync_status()).update == m.UpdateStateRecord.UP_TO_DATE
+
     try:
         await phone.add_labor(m.LaborInput(site=site, date="2026-02-30", worker=crew[0].id, work_item="site-hz-01/wi-4.1",
                                            work_days_centi=100, hours_min=None, overtime_min=0,

@@ -199,6 +199,9 @@ pub struct SyncConn {
     frame_bytes: usize,
     /// Messages made before a step needed the databases, sent with the rest of the step.
     outbox: Vec<ServerMsg>,
+    /// The protocol version the device speaks, from its first frame (`None` before it): every
+    /// message to it is framed in that version, a refusal of an unknown one included.
+    speaks: Option<u8>,
 }
 
 impl SyncConn {
@@ -217,6 +220,11 @@ impl SyncConn {
         &self.device_id
     }
 
+    /// The protocol version to frame messages to the device in (the current one until it spoke).
+    pub fn version(&self) -> u8 {
+        self.speaks.unwrap_or(protocol::VERSION)
+    }
+
     /// Whether the device said hello: only then does it get live updates.
     pub fn said_hello(&self) -> bool {
         self.cursor.is_some()
@@ -225,17 +233,22 @@ impl SyncConn {
     /// Acts on `input` at `now`, with whatever databases `stores` offers.
     pub fn handle(&mut self, input: Input, now: Instant, stores: &mut dyn Stores) -> Step {
         match input {
-            Input::Frame(bytes) => match protocol::decode::<ClientMsg>(&bytes) {
-                Err(e) => Step::Close(vec![error(e.code(), &e.to_string())]),
-                Ok(ClientMsg::Applied { cursor }) => {
-                    self.applied(cursor);
-                    // A catch-up owed since the window filled runs now.
-                    self.run_live(now, stores)
+            Input::Frame(bytes) => match protocol::decode_client(&bytes) {
+                Err(protocol::FrameError::Version(v)) => {
+                    // Answered in the device's own framing, so that even a phone this server no
+                    // longer speaks reads why it is refused.
+                    self.speaks.get_or_insert(v);
+                    tracing::info!(device = %self.device_id, version = v, "refused a sync protocol version");
+                    Step::Close(vec![error(ErrorCode::Version, &protocol::refusal_text(v))])
                 }
-                Ok(request) => {
-                    // Every other message re-reads the device's grants: it always needs the stores.
-                    self.request = Some(request);
-                    Step::NeedStores { throttle: true }
+                Err(e) => Step::Close(vec![error(e.code(), &e.to_string())]),
+                Ok((v, _)) if self.speaks.is_some_and(|s| s != v) => Step::Close(vec![error(
+                    ErrorCode::Version,
+                    &format!("this connection speaks protocol {}, not {v}", self.version()),
+                )]),
+                Ok((v, msg)) => {
+                    self.speaks = Some(v);
+                    self.frame(msg, now, stores)
                 }
             },
             Input::Pushed(results) => self.pushed(results),
@@ -262,6 +275,22 @@ impl SyncConn {
                     self.live.push_back(Live::CatchUp);
                 }
                 self.run_live(now, stores)
+            }
+        }
+    }
+
+    /// A decoded message from the device.
+    fn frame(&mut self, msg: ClientMsg, now: Instant, stores: &mut dyn Stores) -> Step {
+        match msg {
+            ClientMsg::Applied { cursor } => {
+                self.applied(cursor);
+                // A catch-up owed since the window filled runs now.
+                self.run_live(now, stores)
+            }
+            request => {
+                // Every other message re-reads the device's grants: it always needs the stores.
+                self.request = Some(request);
+                Step::NeedStores { throttle: true }
             }
         }
     }
@@ -404,6 +433,7 @@ impl SyncConn {
                         more: n > 1,
                         you: you.clone(),
                         directory: directory.clone(),
+                        update: protocol::UpdateNotice::for_version(self.version()),
                     }
                 } else {
                     ServerMsg::Changed { cursor: covers, docs }

@@ -5,5 +5,6 @@ pub mod crafted;
 pub mod harness;
 #[path = "../../server/tests/support/pg.rs"]
 pub mod pg;
+pub mod protocol_prev;
 pub mod proxy;
 pub mod s3;

@@ -15,7 +15,7 @@ use crate::store::Store;
 use crate::sync::backoff::Refusals;
 use crate::sync::engine::{Engine, Progress, SyncEvent, keys};
 use crate::sync::protocol::{self, ClientMsg, ServerMsg};
-use crate::sync::status::{Binding, SyncStatus, binding, host_of, is_loopback_http};
+use crate::sync::status::{Binding, SyncStatus, UpdateState, binding, host_of, is_loopback_http};
 use crate::sync::tls;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -36,10 +36,18 @@ fn sync_url(server: &str) -> String {
     format!("{ws}/v1/sync")
 }
 
+/// An open sync connection and whether the server's upgrade said a newer protocol exists.
+struct Connected {
+    socket: Socket,
+    /// The upgrade's [`protocol::UPDATE_HEADER`] said `available`.
+    update_available: bool,
+}
+
 /// Opens an authenticated sync connection: TLS for `https://` (see `sync::tls` for whom it trusts),
-/// plain only to a server on this machine. (Takes the binding, not the store: a future that held a
-/// shared borrow of the store across an await could not move between threads.)
-async fn connect(b: Binding, pending: usize) -> Result<Socket> {
+/// plain only to a server on this machine. Says the protocol version it speaks, so a server that no
+/// longer speaks it answers HTTP 426 (`Error::UpdateRequired`). (Takes the binding, not the store:
+/// a future that held a shared borrow of the store across an await could not move between threads.)
+async fn connect(b: Binding, pending: usize) -> Result<Connected> {
     let connector = if b.server.starts_with("https://") {
         Connector::Rustls(tls::client_config(b.ca_cert.as_deref())?)
     } else if is_loopback_http(&b.server) {
@@ -72,9 +80,25 @@ async fn connect(b: Binding, pending: usize) -> Result<Socket> {
         }
     }
     match tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)).await {
-        Ok((socket, _)) => Ok(socket),
+        Ok((socket, resp)) => Ok(Connected {
+            socket,
+            update_available: resp
+                .headers()
+                .get(protocol::UPDATE_HEADER)
+                .is_some_and(|v| v.as_bytes() == b"available"),
+        }),
         Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
             Err(Error::Unauthorized("the server refused this device's token".into()))
+        }
+        Err(tungstenite::Error::Http(resp)) if resp.status() == 426 => {
+            let reason = resp
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| t.trim().to_string())
+                .unwrap_or_else(|| protocol::refusal_text(protocol::VERSION));
+            Err(Error::UpdateRequired(reason))
         }
         Err(e) => match tls::explain(&e, host_of(&b.server), b.ca_cert.is_some()) {
             Some(reason) => Err(Error::Tls { reason }),
@@ -136,9 +160,21 @@ pub async fn sync_once(store: &mut Store) -> Result<Progress> {
     result
 }
 
+/// Remembers what the server said of this app's protocol version: the upgrade's notice, or a
+/// refusal (HTTP 426, or an `Error { Version }` the engine already noted).
+fn note_update(store: &mut Store, outcome: &Result<Connected>) -> Result<()> {
+    match outcome {
+        Ok(c) if c.update_available => store.set_update(UpdateState::Available),
+        Err(Error::UpdateRequired(_)) => store.set_update(UpdateState::Required),
+        _ => Ok(()),
+    }
+}
+
 async fn exchange(store: &mut Store) -> Result<Progress> {
     let binding = store.binding()?.ok_or(Error::NotBound)?;
-    let mut socket = connect(binding, store.pending()?.len()).await?;
+    let connected = connect(binding, store.pending()?.len()).await;
+    note_update(store, &connected)?;
+    let mut socket = connected?.socket;
     let mut engine = Engine::new();
     let hello = engine.hello(store)?;
     send(&mut socket, &hello).await?;
@@ -232,7 +268,8 @@ pub enum WatchEvent {
 /// within `poll` of a local write (written by this or any other process; at once when `hooks.wake`
 /// is notified), and reconnects after failures with [`backoff`]. A document the server refuses
 /// (for any reason, `Unavailable` included) is pushed again only after a backoff of its own
-/// ([`Refusals`]), on this connection or the next. Fails only when the server refuses the device.
+/// ([`Refusals`]), on this connection or the next. Fails only when the server refuses the device or
+/// no longer speaks its protocol version ([`Error::UpdateRequired`]).
 pub async fn watch(
     store: &mut Store,
     poll: Duration,
@@ -260,7 +297,9 @@ pub async fn watch_reporting(
         let session = async {
             let binding = store.binding()?.ok_or(Error::NotBound)?;
             let server = binding.server.clone();
-            let mut socket = connect(binding, store.pending()?.len()).await?;
+            let connected = connect(binding, store.pending()?.len()).await;
+            note_update(store, &connected)?;
+            let mut socket = connected?.socket;
             let mut engine = Engine::new();
             refusals.hold(&mut engine, std::time::Instant::now());
             let hello = engine.hello(store)?;
@@ -314,7 +353,8 @@ pub async fn watch_reporting(
         };
         store.set_meta(binding::CONNECTED, "0")?;
         let retry_in = match outcome {
-            Err(e @ (Error::Unauthorized(_) | Error::NotBound)) => {
+            // Retrying cannot help these: a new token, a binding or an updated app must come first.
+            Err(e @ (Error::Unauthorized(_) | Error::NotBound | Error::UpdateRequired(_))) => {
                 store.set_meta(keys::LAST_ERROR, &e.to_string())?;
                 hooks.report(store);
                 return Err(e);

@@ -9,7 +9,10 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::store::Store;
-use crate::sync::protocol::{ClientMsg, DocResult, DocSync, ErrorCode, Refusal, ServerMsg, hashes, hex_heads};
+use crate::sync::protocol::{
+    ClientMsg, DocResult, DocSync, ErrorCode, Refusal, ServerMsg, UpdateNotice, hashes, hex_heads,
+};
+use crate::sync::status::UpdateState;
 
 /// Store metadata keys the engine keeps.
 pub(crate) mod keys {
@@ -21,6 +24,9 @@ pub(crate) mod keys {
     pub const LAST_ERROR: &str = "sync.last_error";
     /// The server's data epoch last seen.
     pub const EPOCH: &str = "sync.epoch";
+    /// What the server last said of this app's protocol version: "available" (a newer one exists,
+    /// this one still syncs), "required" (refused until updated), or "" / absent (up to date).
+    pub const UPDATE: &str = "sync.update";
 }
 
 /// Documents per push frame: a day's work is one or two documents; a first upload of months of
@@ -182,7 +188,12 @@ impl Engine {
                 more,
                 you,
                 directory,
+                update,
             } => {
+                store.set_update(match update {
+                    UpdateNotice::UpToDate => UpdateState::UpToDate,
+                    UpdateNotice::Available { .. } => UpdateState::Available,
+                })?;
                 store.set_author(&you)?;
                 store.set_directory(&directory)?;
                 let known = store.meta(keys::EPOCH)?;
@@ -290,6 +301,10 @@ impl Engine {
                 store.set_meta(keys::LAST_ERROR, &text)?;
                 Err(match code {
                     ErrorCode::Unauthorized => Error::Unauthorized(message),
+                    ErrorCode::Version => {
+                        store.set_update(UpdateState::Required)?;
+                        Error::UpdateRequired(message)
+                    }
                     _ => Error::Sync(text),
                 })
             }

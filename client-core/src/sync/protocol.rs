@@ -14,8 +14,22 @@ use crate::rules::{Author, Role, Violation};
 pub use crate::signing::ChangeSig;
 
 /// The protocol version this build speaks (the first byte of every frame). Version 2 (2026-11-30)
-/// signs every change, registers the device's key at hello, and refuses single changes.
-pub const VERSION: u8 = 2;
+/// signs every change, registers the device's key at hello, and refuses single changes; version 3
+/// (2026-11-30) adds [`ServerMsg::Welcome`]'s `update`, so a phone a version behind is told in-band.
+pub const VERSION: u8 = 3;
+/// The oldest version a server of this build still speaks: the one before [`VERSION`]. A phone that
+/// speaks it syncs normally (`v2` holds how its messages differ) and is told an update is
+/// available; an older or unknown version is refused with `Error { code: Version }`.
+pub const OLDEST: u8 = 2;
+/// Request header of the upgrade to `/v1/sync` in which a phone (from version 3) says the protocol
+/// version it speaks, so a server that no longer speaks it answers HTTP 426 before any frame.
+pub const VERSION_HEADER: &str = "x-sitesync-protocol";
+/// Response header of the upgrade: `available` when the server speaks a newer version than the
+/// phone (said in its request header, or no header: a phone from before version 3), `required` on
+/// a 426. The one notice a phone of version 2 can be given: none of its messages has room for it.
+pub const UPDATE_HEADER: &str = "x-sitesync-update";
+
+pub mod v2;
 /// Frames larger than this are refused by both sides, compressed or not.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Bodies at least this large are deflated.
@@ -182,6 +196,8 @@ pub enum ServerMsg {
         you: Author,
         /// The org's devices and their keys (the server's own included).
         directory: Vec<DirectoryEntry>,
+        /// Whether a newer protocol (so a newer app) exists than the one this phone speaks.
+        update: UpdateNotice,
     },
     /// Answer to a `Push`, one result per document in the same order.
     Ack {
@@ -205,6 +221,49 @@ pub enum ServerMsg {
     },
 }
 
+/// What a server tells a phone, in its `Welcome`, of the protocol versions it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateNotice {
+    /// The phone speaks the server's current version.
+    UpToDate,
+    /// The server speaks a newer version (`latest`); this one still works, until the server after
+    /// next. The app says an update is available.
+    Available {
+        /// The server's current version.
+        latest: u8,
+    },
+}
+
+impl UpdateNotice {
+    /// What a server of this build tells a phone speaking `version`.
+    pub fn for_version(version: u8) -> UpdateNotice {
+        if version < VERSION {
+            UpdateNotice::Available { latest: VERSION }
+        } else {
+            UpdateNotice::UpToDate
+        }
+    }
+}
+
+/// Whether a server of this build speaks `version` (a frame's first byte, or a phone's
+/// [`VERSION_HEADER`]).
+pub fn speaks(version: u8) -> bool {
+    (OLDEST..=VERSION).contains(&version)
+}
+
+/// The readable reason a phone speaking `version` is refused: what `Error { code: Version }` and
+/// the HTTP 426 say.
+pub fn refusal_text(version: u8) -> String {
+    if version < OLDEST {
+        format!(
+            "this app speaks sync protocol {version}, which this server no longer speaks (it speaks {OLDEST} \
+             to {VERSION}): update the app to sync"
+        )
+    } else {
+        format!("sync protocol {version} is unknown to this server (it speaks {OLDEST} to {VERSION})")
+    }
+}
+
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -212,8 +271,8 @@ pub enum FrameError {
     /// Shorter than the header, or a body that does not decode.
     #[error("malformed frame: {0}")]
     Malformed(String),
-    /// Another protocol version.
-    #[error("protocol version {0} is not {VERSION}")]
+    /// A protocol version the decoder does not speak.
+    #[error("protocol version {0} is not spoken here")]
     Version(u8),
     /// Over [`MAX_FRAME`] (before or after inflating).
     #[error("frame larger than {MAX_FRAME} bytes")]
@@ -231,11 +290,17 @@ impl FrameError {
     }
 }
 
-/// Encodes a message as a frame, deflating bodies worth it.
+/// Encodes a message as a frame of the current version, deflating bodies worth it.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    encode_as(VERSION, msg)
+}
+
+/// Encodes `msg` as a frame whose first byte is `version`; the body is `msg`'s postcard encoding
+/// whatever the version, so `msg` must be the type of that version's message.
+fn encode_as<T: Serialize>(version: u8, msg: &T) -> Vec<u8> {
     let body = postcard::to_allocvec(msg).expect("protocol messages always serialize");
     let mut out = Vec::with_capacity(body.len() + 2);
-    out.push(VERSION);
+    out.push(version);
     if body.len() >= DEFLATE_FROM {
         // Level 1: most of a frame is Automerge's own compressed columns; the fast level keeps nearly
         // all of the saving at a fraction of the CPU a server pays per device it updates.
@@ -251,17 +316,55 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     out
 }
 
-/// Decodes a frame, refusing oversize input before and after inflating.
+/// Decodes a frame of the current version, refusing oversize input before and after inflating.
 pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
+    match version_of(frame)? {
+        VERSION => decode_body(frame),
+        other => Err(FrameError::Version(other)),
+    }
+}
+
+/// A phone's frame in any version a server of this build speaks, as the current version's message,
+/// with the version it came in (to answer in): the server's decode shim.
+pub fn decode_client(frame: &[u8]) -> Result<(u8, ClientMsg), FrameError> {
+    match version_of(frame)? {
+        VERSION => Ok((VERSION, decode_body(frame)?)),
+        v2::VERSION => Ok((v2::VERSION, decode_body::<v2::ClientMsg>(frame)?.into())),
+        other => Err(FrameError::Version(other)),
+    }
+}
+
+/// A server message as a frame of `version`, for a phone that speaks it: the current version's
+/// message is turned into that version's (what it has no room for is left out). A refusal
+/// (`Error`) is framed in any version at all, the phone's own: `Error` has been the fourth message
+/// with the same fields since version 1, so even a phone the server no longer speaks reads why.
+pub fn encode_server(version: u8, msg: &ServerMsg) -> Vec<u8> {
+    match version {
+        VERSION => encode(msg),
+        v2::VERSION => encode_as(v2::VERSION, &v2::ServerMsg::from(msg.clone())),
+        other => match msg {
+            ServerMsg::Error { .. } => encode_as(other, msg),
+            _ => encode(msg),
+        },
+    }
+}
+
+/// The version byte of a frame, refusing oversize input.
+fn version_of(frame: &[u8]) -> Result<u8, FrameError> {
     if frame.len() > MAX_FRAME {
         return Err(FrameError::TooLarge);
     }
-    let [version, flags, body @ ..] = frame else {
+    match frame.first() {
+        Some(v) if frame.len() >= 2 => Ok(*v),
+        _ => Err(FrameError::Malformed("shorter than the header".into())),
+    }
+}
+
+/// The body of a frame whose version was checked, inflated and decoded as `T`.
+fn decode_body<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
+    let [_, flags, body @ ..] = frame else {
         return Err(FrameError::Malformed("shorter than the header".into()));
     };
-    if *version != VERSION {
-        return Err(FrameError::Version(*version));
-    }
     let inflated;
     let body = match *flags {
         0 => body,
@@ -365,11 +468,70 @@ mod tests {
         assert_eq!(decode::<ClientMsg>(&frame), Err(FrameError::TooLarge));
     }
 
+    #[test]
+    fn the_previous_version_goes_through_the_shim() {
+        let key = [1; 32];
+        let hello = v2::ClientMsg::Hello { cursor: 4, key };
+        let frame = encode_as(v2::VERSION, &hello);
+        assert_eq!(decode_client(&frame), Ok((2, ClientMsg::Hello { cursor: 4, key })));
+        // A phone speaks only the current version.
+        assert_eq!(decode::<ClientMsg>(&frame), Err(FrameError::Version(2)));
+        for old in [0, 1, VERSION + 1, 99] {
+            assert_eq!(decode_client(&encode_as(old, &hello)), Err(FrameError::Version(old)));
+            assert!(!speaks(old));
+        }
+        let welcome = ServerMsg::Welcome {
+            epoch: "e".into(),
+            cursor: 9,
+            docs: Vec::new(),
+            more: false,
+            you: Author::system("o"),
+            directory: Vec::new(),
+            update: UpdateNotice::for_version(2),
+        };
+        assert_eq!(
+            UpdateNotice::for_version(2),
+            UpdateNotice::Available { latest: VERSION }
+        );
+        assert_eq!(UpdateNotice::for_version(VERSION), UpdateNotice::UpToDate);
+        let old = encode_server(2, &welcome);
+        assert_eq!(old[0], 2);
+        assert!(matches!(
+            decode_body::<v2::ServerMsg>(&old),
+            Ok(v2::ServerMsg::Welcome { cursor: 9, .. })
+        ));
+        assert_eq!(decode::<ServerMsg>(&encode_server(VERSION, &welcome)), Ok(welcome));
+    }
+
+    /// A refusal is framed in the phone's own version and decodes with that version's types: the
+    /// `Error` message has kept its place and fields since version 1.
+    #[test]
+    fn a_refusal_reads_in_any_version() {
+        let refusal = ServerMsg::Error {
+            code: ErrorCode::Version,
+            message: refusal_text(1),
+        };
+        for version in [0, 1, 2, 99] {
+            let frame = encode_server(version, &refusal);
+            assert_eq!(frame[0], version);
+            assert_eq!(
+                decode_body::<v2::ServerMsg>(&frame),
+                Ok(v2::ServerMsg::Error {
+                    code: ErrorCode::Version,
+                    message: refusal_text(1)
+                })
+            );
+        }
+        assert!(refusal_text(1).contains("update the app"), "{}", refusal_text(1));
+        assert!(refusal_text(99).contains("unknown"));
+    }
+
     proptest::proptest! {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
             let _ = decode::<ClientMsg>(&bytes);
             let _ = decode::<ServerMsg>(&bytes);
+            let _ = decode_client(&bytes);
         }
 
         /// Behind a valid header (plain or deflated), whatever body decodes re-encodes to the same

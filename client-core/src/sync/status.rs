@@ -65,6 +65,33 @@ pub struct SyncStatus {
     pub refused_changes: usize,
     /// The latest of those refusals, newest first, at most [`LATEST_REFUSALS`]: what an app shows.
     pub latest_refusals: Vec<crate::sync::engine::RefusedNote>,
+    /// Whether the app needs an update to keep syncing.
+    pub update: UpdateState,
+}
+
+/// Whether this app's sync protocol is still the server's, as the server last said (the app shows a
+/// banner for `Available` and blocks sync with a message for `Required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    /// The server speaks this app's version as its current one (or has not said otherwise yet).
+    #[default]
+    UpToDate,
+    /// The server speaks a newer version; this app still syncs, and should be updated.
+    Available,
+    /// The server no longer speaks this app's version: nothing syncs until the app is updated.
+    Required,
+}
+
+impl UpdateState {
+    /// As the CLI and logs say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateState::UpToDate => "up_to_date",
+            UpdateState::Available => "available",
+            UpdateState::Required => "required",
+        }
+    }
 }
 
 /// How many refusals [`SyncStatus::latest_refusals`] carries.
@@ -110,6 +137,24 @@ impl Store {
         self.set_meta(binding::SERVER, server)?;
         self.set_meta(binding::TOKEN, token.trim())?;
         self.set_meta(binding::CA_CERT, ca_cert.unwrap_or(""))
+    }
+
+    /// Records what the server said of this app's protocol version.
+    pub(crate) fn set_update(&mut self, state: UpdateState) -> Result<()> {
+        let value = match state {
+            UpdateState::UpToDate => "",
+            other => other.as_str(),
+        };
+        self.set_meta(keys::UPDATE, value)
+    }
+
+    /// What the server last said of this app's protocol version (offline: from the store).
+    pub fn update_state(&self) -> Result<UpdateState> {
+        Ok(match self.meta(keys::UPDATE)?.as_deref() {
+            Some("available") => UpdateState::Available,
+            Some("required") => UpdateState::Required,
+            _ => UpdateState::UpToDate,
+        })
     }
 
     /// The server binding, if any.
@@ -166,6 +211,7 @@ impl Store {
                     })
                 })
                 .collect::<Result<_>>()?,
+            update: self.update_state()?,
         })
     }
 }

@@ -409,6 +409,11 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_totals(uint64_t ptr, RustBuff
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_worker_month(uint64_t ptr, RustBuffer worker, RustBuffer month
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_DUE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_DUE
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_due(uint64_t ptr, RustBuffer at
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_ADVANCE
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_ADVANCE
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_advance(uint64_t ptr, RustBuffer site, RustBuffer worker, RustBuffer date, int64_t amount_fen, RustBuffer note
@@ -896,6 +901,12 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_totals(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_WORKER_MONTH
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_WORKER_MONTH
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_worker_month(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_DUE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_DUE
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_due(void
     
 );
 #endif

@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
-use sitesync_core::sync::protocol::MAX_FRAME;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sitesync_core::sync::protocol::{self, MAX_FRAME};
 
 use crate::error::{Error, Result};
 use crate::http::Refusals;
@@ -18,18 +18,49 @@ use crate::state::AppState;
 /// larger one grows the buffer for as long as it takes.
 const READ_BUFFER: usize = 4 * 1024;
 
+/// What the phone's [`protocol::VERSION_HEADER`] says: `None` without one (a phone from before
+/// version 3), `Some(None)` when it is not a version number at all.
+fn declared_version(headers: &HeaderMap) -> Option<Option<u8>> {
+    headers
+        .get(protocol::VERSION_HEADER)
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse().ok()))
+}
+
 /// The sync WebSocket (see docs/protocol.md): binary frames, bearer device token (or the dashboard's
-/// session cookie from the server's own page only).
+/// session cookie from the server's own page only). A phone says its protocol version in
+/// `X-Sitesync-Protocol`; one the server no longer speaks gets 426 with the reason, one a version
+/// behind (or from before the header) is upgraded with `X-Sitesync-Update: available`.
 #[utoipa::path(get, path = "/v1/sync", security(("bearer" = [])),
+    params(("X-Sitesync-Protocol" = Option<u8>, Header,
+        description = "The sync protocol version the phone speaks (from version 3; absent: version 2)")),
     responses(
-        (status = 101, description = "Switching to the sync protocol"), Refusals))]
-pub async fn sync(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<impl IntoResponse> {
+        (status = 101, description = "Switching to the sync protocol; `X-Sitesync-Protocol` is the \
+            server's current version, `X-Sitesync-Update: available` when the phone's is older"),
+        (status = 426, description = "The server no longer speaks the phone's protocol version \
+            (`X-Sitesync-Update: required`); the body says why, for a person", body = String,
+            content_type = "text/plain"),
+        Refusals))]
+pub async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response> {
     // A connection attempt counts as a sync message (its rate), not as an API request.
     let who = principal_of(&state, &headers, true).await?;
+    let declared = declared_version(&headers);
+    let update_available = match declared {
+        None => true,
+        Some(Some(v)) if protocol::speaks(v) => v < protocol::VERSION,
+        Some(v) => {
+            let reason = match v {
+                Some(v) => protocol::refusal_text(v),
+                None => format!("{} is not a protocol version number", protocol::VERSION_HEADER),
+            };
+            tracing::info!(device = %who.device_id, ?v, "refused a sync protocol version at the upgrade");
+            return Ok((
+                StatusCode::UPGRADE_REQUIRED,
+                [(protocol::UPDATE_HEADER, "required")],
+                reason,
+            )
+                .into_response());
+        }
+    };
     state.guard().sync_attempt(&who.device_id).map_err(|wait| {
         state.metrics().rate_limited.sync_connect.inc();
         Error::TooManyRequests(wait)
@@ -52,7 +83,7 @@ pub async fn sync(
     if let Err(e) = state.auth(move |a| a.record_connection(&device, &at, &reported)).await {
         tracing::warn!(error = %e, "the device's connection could not be recorded");
     }
-    Ok(ws
+    let mut response = ws
         // Small read buffers: tungstenite zeroes its whole buffer on every read, and most frames
         // are a few hundred bytes (the 128 KiB default cost more CPU than the rest of a push).
         .read_buffer_size(READ_BUFFER)
@@ -69,7 +100,17 @@ pub async fn sync(
                 },
                 span,
             )
-        }))
+        })
+        .into_response();
+    let out = response.headers_mut();
+    out.insert(
+        protocol::VERSION_HEADER,
+        HeaderValue::from(u16::from(protocol::VERSION)),
+    );
+    if update_available {
+        out.insert(protocol::UPDATE_HEADER, HeaderValue::from_static("available"));
+    }
+    Ok(response)
 }
 
 /// The `X-Sitesync-App`, `-Protocol` and `-Pending` headers of an upgrade (docs/protocol.md): each

@@ -46,7 +46,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                     Some(Ok(Message::Binary(b))) => vec![Input::Frame(b.into())],
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(Message::Text(_))) => {
-                        let _ = send(&mut socket, &error(ErrorCode::Malformed, "frames are binary")).await;
+                        let _ = send(&mut socket, conn.version(), &error(ErrorCode::Malformed, "frames are binary")).await;
                         break;
                     }
                     Some(Ok(_)) => continue,
@@ -78,7 +78,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                 Ok(reply) => {
                     for msg in reply {
                         // A peer that stops reading must not hold this task (and its memory) forever.
-                        match tokio::time::timeout(timing.idle_after, send(&mut socket, &msg)).await {
+                        match tokio::time::timeout(timing.idle_after, send(&mut socket, conn.version(), &msg)).await {
                             Ok(Ok(())) => {}
                             _ => return,
                         }
@@ -87,7 +87,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                 }
                 Err(last) => {
                     for msg in last {
-                        let _ = send(&mut socket, &msg).await;
+                        let _ = send(&mut socket, conn.version(), &msg).await;
                     }
                     close(socket).await;
                     return;
@@ -223,6 +223,9 @@ impl Drop for Open {
     }
 }
 
-async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
-    socket.send(Message::Binary(protocol::encode(msg).into())).await
+/// Sends `msg` framed in `version`, the one the device speaks.
+async fn send(socket: &mut WebSocket, version: u8, msg: &ServerMsg) -> Result<(), axum::Error> {
+    socket
+        .send(Message::Binary(protocol::encode_server(version, msg).into()))
+        .await
 }

@@ -52,6 +52,7 @@ impl Refusing {
                                 more: false,
                                 you: sitesync_core::rules::Author::system("org-zhuyuan"),
                                 directory: vec![],
+                                update: protocol::UpdateNotice::UpToDate,
                             },
                             ClientMsg::Push { req, docs } => {
                                 let day = docs.iter().filter(|d| d.doc == DAY).count();

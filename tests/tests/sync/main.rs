@@ -15,6 +15,7 @@ mod idle_memory;
 mod limits;
 mod live;
 mod metrics;
+mod old_phones;
 mod pay;
 mod pay_period;
 mod sans_io;

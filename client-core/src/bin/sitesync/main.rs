@@ -6,6 +6,7 @@
 
 mod attach;
 mod day;
+mod due;
 mod error;
 mod history;
 mod input;
@@ -140,6 +141,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What is due for this store's user, from the store alone (works offline): today's log not
+    /// submitted (each site's own today), a rejected day to fix with the manager's reason, a key
+    /// result with no check-in for 7 days, last month's sign-offs still to collect.
+    Due {
+        /// Print JSON (a list of items, each with its `kind`).
+        #[arg(long)]
+        json: bool,
+        /// As of this date (YYYY-MM-DD) at every site, instead of each site's today.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Every change of a site-day (or an OKR cycle) in causal order: who wrote it (the signing
     /// device's user, from the directory the server sent), when, and each value written. Offline.
     History(history::HistoryArgs),
@@ -258,6 +270,7 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Init(args) => store::init(store, out, path, args),
         Command::Sync { watch } => sync::sync(store, out, watch),
         Command::Status { json } => sync::status(store, out, json),
+        Command::Due { json, at } => due::due(store, out, json, at.as_deref()),
         Command::History(args) => history::history(store, out, args),
         Command::VerifyEvidence(args) => history::verify_evidence(path, &args),
         Command::Compact => store::compact(store, out),

@@ -173,6 +173,12 @@ pub enum Msg<'a> {
     StatusConnected(bool),
     StatusLastSync(Option<&'a str>),
     StatusLastError(&'a str),
+    /// `due` found nothing to do.
+    NothingDue,
+    /// One thing due.
+    Due(&'a sitesync_core::due::Due),
+    /// The server's word on this build's protocol version, when it is not up to date.
+    StatusUpdate(sitesync_core::sync::UpdateState),
     StatusDocuments {
         delivered: usize,
         pending: usize,

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 use sitesync_core::Store;
-use sitesync_core::sync::SyncEvent;
 use sitesync_core::sync::client::{WatchEvent, sync_once, watch_reporting};
 use sitesync_core::sync::engine::RefusedNote;
+use sitesync_core::sync::{SyncEvent, UpdateState};
 
 use crate::msg::Msg;
 use crate::render::{json_out, say, short_hash};
@@ -62,6 +62,9 @@ pub fn sync(store: &mut Store, out: &mut impl Write, watch: bool) -> Result<()> 
         )?;
         for r in &p.refused_changes {
             refused(out, r)?;
+        }
+        if store.update_state()? == UpdateState::Available {
+            say(out, Msg::StatusUpdate(UpdateState::Available))?;
         }
         // Files after the documents: the day's record never waits for a photo. The CLI runs on
         // networks it cannot tell metered, so it moves files whatever the phone setting says.
@@ -173,6 +176,9 @@ pub fn status(store: &mut Store, out: &mut impl Write, json: bool) -> Result<()>
     say(out, Msg::StatusLastSync(s.last_sync.as_deref()))?;
     if let Some(e) = &s.last_error {
         say(out, Msg::StatusLastError(e))?;
+    }
+    if s.update != UpdateState::UpToDate {
+        say(out, Msg::StatusUpdate(s.update))?;
     }
     let delivered = s.documents.iter().filter(|d| d.at_head_office).count();
     say(

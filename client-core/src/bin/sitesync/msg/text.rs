@@ -8,6 +8,8 @@ use super::words::{action, pick};
 use super::{Count, Doc, Msg, Noun, candidate, listed, shell_word, status};
 use crate::error::{CliError, Expected, Kind};
 use crate::locale::{Lang, lang};
+use sitesync_core::due::Due;
+use sitesync_core::sync::UpdateState;
 
 /// Writes the English or the Chinese format string, whichever the user reads; both name the
 /// values in scope.
@@ -259,6 +261,49 @@ impl fmt::Display for Msg<'_> {
             Msg::StatusLastSync(Some(s)) => tr!(f, "last sync:  {s}", "上次同步：{s}"),
             Msg::StatusLastSync(None) => tr!(f, "last sync:  never", "上次同步：从未"),
             Msg::StatusLastError(e) => tr!(f, "last error: {e}", "上次错误：{e}"),
+            Msg::NothingDue => tr!(f, "nothing due", "没有待办"),
+            Msg::Due(Due::LogNotSubmitted { site, date }) => {
+                tr!(f, "log not submitted: {site} {date}", "日志未提交：{site} {date}")
+            }
+            Msg::Due(Due::DayRejected { site, date, reason }) => tr!(
+                f,
+                "day rejected, fix and submit again: {site} {date}: {reason}",
+                "日志被退回，请修改后重新提交：{site} {date}：{reason}"
+            ),
+            Msg::Due(Due::CheckInDue {
+                cycle,
+                key_result,
+                title,
+                last_check_in,
+                ..
+            }) => match last_check_in {
+                Some(last) => tr!(
+                    f,
+                    "check-in due: {cycle} {key_result} {title} (last {last})",
+                    "该更新关键结果：{cycle} {key_result} {title}（上次 {last}）"
+                ),
+                None => tr!(
+                    f,
+                    "check-in due: {cycle} {key_result} {title} (none yet)",
+                    "该更新关键结果：{cycle} {key_result} {title}（尚无更新）"
+                ),
+            },
+            Msg::Due(Due::MonthUnsigned { site, month, workers }) => tr!(
+                f,
+                "sign-offs to collect: {site} {month}: {workers} worker(s)",
+                "待收集签字：{site} {month}：{workers} 名工人"
+            ),
+            Msg::StatusUpdate(UpdateState::UpToDate) => tr!(f, "update:     none needed", "更新：    无需更新"),
+            Msg::StatusUpdate(UpdateState::Available) => tr!(
+                f,
+                "update:     available (the server speaks a newer sync protocol; this version still syncs)",
+                "更新：    有新版本（服务器已使用更新的同步协议；本版本仍可同步）"
+            ),
+            Msg::StatusUpdate(UpdateState::Required) => tr!(
+                f,
+                "update:     required (the server no longer speaks this version's sync protocol; update to sync)",
+                "更新：    必须更新（服务器不再支持本版本的同步协议；更新后才能同步）"
+            ),
             Msg::StatusDocuments { delivered, pending } => tr!(
                 f,
                 "documents:  {delivered} at head office, {pending} pending",
