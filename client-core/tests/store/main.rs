@@ -3,6 +3,7 @@
 
 mod common;
 mod crash;
+mod encryption;
 mod merge;
 mod okr;
 mod pay;
