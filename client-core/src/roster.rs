@@ -153,7 +153,9 @@ pub struct PendingWorker {
     pub crew: CrewId,
     pub day_rate: Fen,
     pub overtime_rate: Fen,
-    /// The ID-card number, normalized; "" if none was given.
+    /// The ID-card number, normalized; "" if none was given. Serialized masked
+    /// ([`crate::ids::mask_id_card`]): no printed roster shows it whole.
+    #[serde(serialize_with = "crate::ids::serialize_masked_card")]
     pub id_card: String,
     /// Who added the worker (the writer's user name or id).
     pub added_by: String,

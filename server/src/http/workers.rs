@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sitesync_core::ids::{DocId, SiteId, WorkerId};
+use sitesync_core::ids::{DocId, SiteId, WorkerId, mask_id_card};
 use sitesync_core::roster::{PendingStatus, PendingWorker, PossibleDuplicate};
 use utoipa::{IntoParams, ToSchema};
 
@@ -94,14 +94,6 @@ pub struct Decided {
     pub counts_as: String,
 }
 
-fn mask(card: &str) -> String {
-    let n = card.chars().count();
-    card.chars()
-        .enumerate()
-        .map(|(i, c)| if i + 4 < n { '*' } else { c })
-        .collect()
-}
-
 fn view(p: &PendingWorker) -> PendingView {
     PendingView {
         worker: p.id.to_string(),
@@ -111,7 +103,7 @@ fn view(p: &PendingWorker) -> PendingView {
         crew: p.crew.to_string(),
         day_rate_fen: p.day_rate.fen(),
         overtime_rate_fen: p.overtime_rate.fen(),
-        id_card_masked: mask(&p.id_card),
+        id_card_masked: mask_id_card(&p.id_card),
         added_by: p.added_by.clone(),
         added_at: p.added_at.clone(),
     }
