@@ -999,13 +999,35 @@ open class SiteSync: SiteSyncProtocol, @unchecked Sendable {
      * given; records `user` as the author of what this phone enters. `ca_cert_pem`, a company's own
      * CA certificate (PEM), is then the only root the server's certificate may chain to; without it
      * the platform's roots are trusted. `server_url` is `https://…` (plain `http://` only to a
-     * server on the same device, for development).
+     * server on the same device, for development). The store file is clear; see
+     * [`SiteSync::open_encrypted`].
      */
 public static func `open`(path: String, serverUrl: String?, token: String?, user: String?, caCertPem: String? = nil)async throws  -> SiteSync  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_sitesync_mobile_fn_constructor_sitesync_open(FfiConverterString.lower(path),FfiConverterOptionString.lower(serverUrl),FfiConverterOptionString.lower(token),FfiConverterOptionString.lower(user),FfiConverterOptionString.lower(caCertPem)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_u64,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_u64,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSiteSync_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * [`SiteSync::open`] on a store encrypted at rest (SQLCipher) with `store_key`: 32 random
+     * bytes the app keeps in the platform keystore (Android Keystore, iOS Keychain). A new store is
+     * created encrypted. A wrong key, or a clear store given a key, fails with
+     * [`SiteSyncError::StoreKey`] and reads nothing.
+     */
+public static func openEncrypted(path: String, storeKey: Data, serverUrl: String?, token: String?, user: String?, caCertPem: String? = nil)async throws  -> SiteSync  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_constructor_sitesync_open_encrypted(FfiConverterString.lower(path),FfiConverterData.lower(storeKey),FfiConverterOptionString.lower(serverUrl),FfiConverterOptionString.lower(token),FfiConverterOptionString.lower(user),FfiConverterOptionString.lower(caCertPem)
                 )
             },
             pollFunc: ffi_sitesync_mobile_rust_future_poll_u64,
@@ -5708,6 +5730,15 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
+     * The store could not be opened with the key given: ask the keystore again, or (a lost key)
+     * start a new store and sync it down. Nothing was read or written.
+     */
+    case StoreKey(
+        /**
+         * Which case.
+         */problem: StoreKeyIssue
+    )
+    /**
      * The phone's storage failed (disk full, damaged file).
      */
     case Storage(reason: String
@@ -5766,10 +5797,13 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
         case 7: return .Tls(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Storage(
+        case 8: return .StoreKey(
+            problem: try FfiConverterTypeStoreKeyIssue.read(from: &buf)
+            )
+        case 9: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Internal(
+        case 10: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5819,13 +5853,18 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .StoreKey(problem):
             writeInt(&buf, Int32(8))
+            FfiConverterTypeStoreKeyIssue.write(problem, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Internal(reason):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5846,6 +5885,111 @@ public func FfiConverterTypeSiteSyncError_lift(_ buf: RustBuffer) throws -> Site
 public func FfiConverterTypeSiteSyncError_lower(_ value: SiteSyncError) -> RustBuffer {
     return FfiConverterTypeSiteSyncError.lower(value)
 }
+
+
+/**
+ * Why [`SiteSyncError::StoreKey`]: the core's [`sitesync_core::store::StoreKeyProblem`].
+ */
+
+public enum StoreKeyIssue: Equatable, Hashable {
+    
+    /**
+     * The store is encrypted and the key does not open it.
+     */
+    case wrong
+    /**
+     * The store is encrypted and `open` was called without a key.
+     */
+    case required
+    /**
+     * The store is clear and `open_encrypted` was called.
+     */
+    case notEncrypted
+    /**
+     * This library was built without SQLCipher.
+     */
+    case unavailable
+    /**
+     * The key is not 32 bytes.
+     */
+    case malformed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension StoreKeyIssue: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreKeyIssue: FfiConverterRustBuffer {
+    typealias SwiftType = StoreKeyIssue
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreKeyIssue {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .wrong
+        
+        case 2: return .required
+        
+        case 3: return .notEncrypted
+        
+        case 4: return .unavailable
+        
+        case 5: return .malformed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: StoreKeyIssue, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .wrong:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .required:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .notEncrypted:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .unavailable:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreKeyIssue_lift(_ buf: RustBuffer) throws -> StoreKeyIssue {
+    return try FfiConverterTypeStoreKeyIssue.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreKeyIssue_lower(_ value: StoreKeyIssue) -> RustBuffer {
+    return FfiConverterTypeStoreKeyIssue.lower(value)
+}
+
 
 
 /**
@@ -6820,7 +6964,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_synclistener_on_status() != 20570) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sitesync_mobile_checksum_constructor_sitesync_open() != 39776) {
+    if (uniffi_sitesync_mobile_checksum_constructor_sitesync_open() != 28457) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_constructor_sitesync_open_encrypted() != 2963) {
         return InitializationResult.apiChecksumMismatch
     }
 
