@@ -184,6 +184,15 @@ pub enum Error {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// The store file is encrypted and could not be opened with the key given, or a key was given
+    /// that this file or build cannot take; nothing was read or written.
+    #[error("store {path}: {problem}")]
+    StoreKey {
+        /// The store file (empty when the key itself was malformed, before any file).
+        path: String,
+        /// Which case, for the app to act on (ask for the key again, reset the store …).
+        problem: crate::store::StoreKeyProblem,
+    },
     /// SQLite failed (disk full, file locked, I/O error).
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
@@ -245,6 +254,7 @@ impl Error {
                 | Error::Refused { .. }
                 | Error::MissingHistory { .. }
                 | Error::NotAuthorized { .. }
+                | Error::StoreKey { .. }
         )
     }
 

@@ -120,6 +120,22 @@ pub fn normalize_id_card(card: &str) -> String {
         .collect()
 }
 
+/// An ID-card number as everyone but head office sees it (PIPL): every character but the last four
+/// as `*`, so a person can still be told apart from another on a list.
+pub fn mask_id_card(card: &str) -> String {
+    let n = card.chars().count();
+    card.chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n { '*' } else { c })
+        .collect()
+}
+
+/// Serializes an ID-card number masked ([`mask_id_card`]): every JSON a record is printed as (the
+/// CLI's `roster --json`, a phone's view) shows it so.
+pub(crate) fn serialize_masked_card<S: serde::Serializer>(card: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&mask_id_card(card))
+}
+
 impl WorkerId {
     /// The id of the worker holding ID card `card`: `w-` and the first 16 hex digits of SHA-256 over
     /// `sitesync-worker:` and the normalized number, so two phones adding the same person offline
@@ -272,6 +288,30 @@ pub fn parse_date(text: &str) -> Result<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_printed_pending_worker_shows_the_id_card_masked() {
+        assert_eq!(mask_id_card("33010619900101123X"), "**************123X");
+        assert_eq!(mask_id_card("123"), "123");
+        assert_eq!(mask_id_card(""), "");
+        let p = crate::roster::PendingWorker {
+            id: WorkerId::from_id_card("33010619900101123X").unwrap(),
+            name: "李四".into(),
+            phone: "13900001111".into(),
+            trade: "rebar".into(),
+            crew: CrewId::new("site-hz-01/crew-1").unwrap(),
+            day_rate: crate::units::Fen::new("r", 35_000).unwrap(),
+            overtime_rate: crate::units::Fen::new("r", 5_000).unwrap(),
+            id_card: "33010619900101123X".into(),
+            added_by: "崔贵".into(),
+            added_at: "2026-12-01T08:00:00+08:00".into(),
+            status: crate::roster::PendingStatus::Pending,
+            merged_into: None,
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("33010619900101123X"), "{json}");
+        assert!(json.contains("**************123X"), "{json}");
+    }
 
     #[test]
     fn doc_ids_round_trip() {

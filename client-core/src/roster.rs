@@ -153,7 +153,9 @@ pub struct PendingWorker {
     pub crew: CrewId,
     pub day_rate: Fen,
     pub overtime_rate: Fen,
-    /// The ID-card number, normalized; "" if none was given.
+    /// The ID-card number, normalized; "" if none was given. Serialized masked
+    /// ([`crate::ids::mask_id_card`]): no printed roster shows it whole.
+    #[serde(serialize_with = "crate::ids::serialize_masked_card")]
     pub id_card: String,
     /// Who added the worker (the writer's user name or id).
     pub added_by: String,
@@ -183,15 +185,7 @@ impl PendingWorker {
     }
 }
 
-/// An ID-card number as every output but head office's own records shows it (PIPL): all but the
-/// last four characters as `*`.
-pub fn mask_id_card(card: &str) -> String {
-    let n = card.chars().count();
-    card.chars()
-        .enumerate()
-        .map(|(i, c)| if i + 4 < n { '*' } else { c })
-        .collect()
-}
+pub use crate::ids::mask_id_card;
 
 /// A worker's rates from a date on (table `rates`, key `{worker}@{from}`), written by head office.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@
 
 pub mod attachments;
 pub mod check;
+pub mod cipher;
 mod day_log;
 mod maintenance;
 mod merge;
@@ -47,6 +48,7 @@ use crate::doc::{self, heads_hex};
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 
+pub use cipher::{StoreKey, StoreKeyProblem};
 pub use day_log::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
 pub use pay::NewAdvance;
@@ -103,6 +105,8 @@ pub struct Store {
     conn: Box<dyn Conn>,
     /// Where the file is, for messages.
     path: PathBuf,
+    /// The key the file was opened with, so [`Store::reopen`] opens a second handle on it.
+    cipher: Option<StoreKey>,
     /// This handle's Automerge actor, new at every open and never shared with another writer; it
     /// starts with the fingerprint of `key` (see [`crate::signing`]).
     actor: ActorId,
@@ -139,9 +143,19 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_keyed(path, None)
+    }
+
+    /// [`Store::open`] for a store encrypted with `key` (created encrypted if new); `None` opens a
+    /// clear store. See [`cipher`] for what is encrypted.
+    ///
+    /// Errors: [`Error::StoreKey`] when the key does not open the file (wrong, missing, given for
+    /// a clear file, or this build has no SQLCipher); nothing is written then.
+    pub fn open_keyed(path: impl AsRef<Path>, key: Option<&StoreKey>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         create_private(&path)?;
         let mut conn = Connection::open(&path)?;
+        cipher::unlock(&conn, &path, key)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Every statement on the write path stays prepared (the default cache of 16 is too small).
         conn.set_prepared_statement_cache_capacity(64);
@@ -151,10 +165,17 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let found = schema::migrate(&mut conn)?;
         let mut store = Store::assemble(Box::new(conn), path)?;
+        store.cipher = key.cloned();
         if (1..schema::PINNED_VERSIONS).contains(&found) {
             store.reproject_where("SELECT doc_id FROM day_status WHERE status = 'amended_after_approval'")?;
         }
         Ok(store)
+    }
+
+    /// A second handle on this store's file, opened with the same key (the file sync beside the
+    /// document sync).
+    pub fn reopen(&self) -> Result<Store> {
+        Store::open_keyed(&self.path, self.cipher.as_ref())
     }
 
     /// A store on a connection whose schema is already migrated: the server's documents on
@@ -176,6 +197,7 @@ impl Store {
         Ok(Store {
             conn,
             path,
+            cipher: None,
             actor,
             key,
             author,

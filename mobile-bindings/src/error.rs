@@ -56,12 +56,48 @@ pub enum SiteSyncError {
         /// The server's words, for the user.
         reason: String,
     },
+    /// The store could not be opened with the key given: ask the keystore again, or (a lost key)
+    /// start a new store and sync it down. Nothing was read or written.
+    #[error("store key: {problem:?}")]
+    StoreKey {
+        /// Which case.
+        problem: StoreKeyIssue,
+    },
     /// The phone's storage failed (disk full, damaged file).
     #[error("storage: {reason}")]
     Storage { reason: String },
     /// A bug: a panic or an unexpected failure inside the library, caught at the boundary.
     #[error("internal error: {reason}")]
     Internal { reason: String },
+}
+
+/// Why [`SiteSyncError::StoreKey`]: the core's [`sitesync_core::store::StoreKeyProblem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[non_exhaustive]
+pub enum StoreKeyIssue {
+    /// The store is encrypted and the key does not open it.
+    Wrong,
+    /// The store is encrypted and `open` was called without a key.
+    Required,
+    /// The store is clear and `open_encrypted` was called.
+    NotEncrypted,
+    /// This library was built without SQLCipher.
+    Unavailable,
+    /// The key is not 32 bytes.
+    Malformed,
+}
+
+impl From<sitesync_core::store::StoreKeyProblem> for StoreKeyIssue {
+    fn from(p: sitesync_core::store::StoreKeyProblem) -> Self {
+        use sitesync_core::store::StoreKeyProblem as P;
+        match p {
+            P::Wrong => StoreKeyIssue::Wrong,
+            P::Required => StoreKeyIssue::Required,
+            P::NotEncrypted => StoreKeyIssue::NotEncrypted,
+            P::Unavailable => StoreKeyIssue::Unavailable,
+            _ => StoreKeyIssue::Malformed,
+        }
+    }
 }
 
 impl From<sitesync_core::Error> for SiteSyncError {
@@ -125,6 +161,9 @@ impl From<sitesync_core::Error> for SiteSyncError {
             E::Sync(reason) => SiteSyncError::Offline { reason },
             E::Tls { reason } => SiteSyncError::Tls { reason },
             E::UpdateRequired(reason) => SiteSyncError::UpdateRequired { reason },
+            E::StoreKey { problem, .. } => SiteSyncError::StoreKey {
+                problem: problem.into(),
+            },
             E::Storage(_) | E::Database(_) | E::Io(_) | E::CorruptDocument { .. } | E::StoreTooNew { .. } => {
                 SiteSyncError::Storage { reason: text }
             }

@@ -24,11 +24,12 @@ use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, LineId, SiteId, WorkItemId, WorkerId};
 use sitesync_core::labor::{LaborEntry, LaborPatch};
 use sitesync_core::report::Sums;
+use sitesync_core::store::StoreKey;
 use sitesync_core::sync::client::{WatchHooks, sync_once, watch};
 use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
 
 pub use crate::due::*;
-pub use crate::error::SiteSyncError;
+pub use crate::error::{SiteSyncError, StoreKeyIssue};
 pub use crate::pay::*;
 pub use crate::records::*;
 pub use crate::signoff::*;
@@ -153,6 +154,8 @@ pub struct SiteSync {
     store: Arc<Mutex<Store>>,
     /// The store file, for the background sync's handle.
     path: String,
+    /// The store's encryption key, for the background handles (`None`: a clear store).
+    key: Option<StoreKey>,
     /// Registered status listeners.
     listeners: Listeners,
     /// Next listener number.
@@ -164,6 +167,41 @@ pub struct SiteSync {
 }
 
 impl SiteSync {
+    /// Both constructors: opens the store with `key` (or clear), binds it, names the user.
+    async fn open_with(
+        path: String,
+        key: Option<StoreKey>,
+        server_url: Option<String>,
+        token: Option<String>,
+        user: Option<String>,
+        ca_cert_pem: Option<String>,
+    ) -> Result<Arc<SiteSync>> {
+        let p = path.clone();
+        let k = key.clone();
+        let store = runtime()
+            .spawn_blocking(move || -> Result<Store> {
+                let mut s = Store::open_keyed(&p, k.as_ref())?;
+                if let (Some(url), Some(token)) = (server_url, token) {
+                    s.bind_with_ca(&url, &token, ca_cert_pem.as_deref())?;
+                }
+                if let Some(user) = user {
+                    s.set_user(&user)?;
+                }
+                Ok(s)
+            })
+            .await
+            .map_err(|e| SiteSyncError::Internal { reason: e.to_string() })??;
+        Ok(Arc::new(SiteSync {
+            store: Arc::new(Mutex::new(store)),
+            path,
+            key,
+            listeners: Arc::new(Mutex::new(Vec::new())),
+            next_listener: Mutex::new(0),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            stop: Mutex::new(None),
+        }))
+    }
+
     /// Runs `f` on the store on a library thread; a panic becomes [`SiteSyncError::Internal`].
     async fn with_store<T: Send + 'static>(
         &self,
@@ -198,7 +236,8 @@ impl SiteSync {
     /// given; records `user` as the author of what this phone enters. `ca_cert_pem`, a company's own
     /// CA certificate (PEM), is then the only root the server's certificate may chain to; without it
     /// the platform's roots are trusted. `server_url` is `https://…` (plain `http://` only to a
-    /// server on the same device, for development).
+    /// server on the same device, for development). The store file is clear; see
+    /// [`SiteSync::open_encrypted`].
     #[uniffi::constructor(default(ca_cert_pem = None))]
     pub async fn open(
         path: String,
@@ -207,28 +246,24 @@ impl SiteSync {
         user: Option<String>,
         ca_cert_pem: Option<String>,
     ) -> Result<Arc<SiteSync>> {
-        let p = path.clone();
-        let store = runtime()
-            .spawn_blocking(move || -> Result<Store> {
-                let mut s = Store::open(&p)?;
-                if let (Some(url), Some(token)) = (server_url, token) {
-                    s.bind_with_ca(&url, &token, ca_cert_pem.as_deref())?;
-                }
-                if let Some(user) = user {
-                    s.set_user(&user)?;
-                }
-                Ok(s)
-            })
-            .await
-            .map_err(|e| SiteSyncError::Internal { reason: e.to_string() })??;
-        Ok(Arc::new(SiteSync {
-            store: Arc::new(Mutex::new(store)),
-            path,
-            listeners: Arc::new(Mutex::new(Vec::new())),
-            next_listener: Mutex::new(0),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            stop: Mutex::new(None),
-        }))
+        SiteSync::open_with(path, None, server_url, token, user, ca_cert_pem).await
+    }
+
+    /// [`SiteSync::open`] on a store encrypted at rest (SQLCipher) with `store_key`: 32 random
+    /// bytes the app keeps in the platform keystore (Android Keystore, iOS Keychain). A new store is
+    /// created encrypted. A wrong key, or a clear store given a key, fails with
+    /// [`SiteSyncError::StoreKey`] and reads nothing.
+    #[uniffi::constructor(default(ca_cert_pem = None))]
+    pub async fn open_encrypted(
+        path: String,
+        store_key: Vec<u8>,
+        server_url: Option<String>,
+        token: Option<String>,
+        user: Option<String>,
+        ca_cert_pem: Option<String>,
+    ) -> Result<Arc<SiteSync>> {
+        let key = StoreKey::from_slice(&store_key)?;
+        SiteSync::open_with(path, Some(key), server_url, token, user, ca_cert_pem).await
     }
 
     /// Site ids in the store.
@@ -544,8 +579,9 @@ impl SiteSync {
     /// `metered` is whether the current network is metered, as the platform says.
     pub async fn sync_files(&self, metered: bool) -> Result<FileSyncRecord> {
         let path = self.path.clone();
+        let key = self.key.clone();
         let task = runtime().spawn(async move {
-            let mut store = Store::open(&path)?;
+            let mut store = Store::open_keyed(&path, key.as_ref())?;
             let r = sitesync_core::sync::blobs::sync_blobs(&mut store, metered).await?;
             Ok::<_, SiteSyncError>(FileSyncRecord {
                 uploaded: r.uploaded as u64,
@@ -568,9 +604,10 @@ impl SiteSync {
     /// Syncs once now and returns when head office has acknowledged every pending change.
     pub async fn sync_now(&self) -> Result<SyncProgressRecord> {
         let path = self.path.clone();
+        let key = self.key.clone();
         let listeners = self.listeners.clone();
         let task = runtime().spawn(async move {
-            let mut store = Store::open(&path)?;
+            let mut store = Store::open_keyed(&path, key.as_ref())?;
             let out = sync_once(&mut store).await;
             if let Ok(status) = store.sync_status() {
                 notify(&listeners, &(&status).into());
@@ -597,10 +634,13 @@ impl SiteSync {
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let path = self.path.clone();
+        let key = self.key.clone();
         let listeners = self.listeners.clone();
         let wake = self.wake.clone();
         let task = runtime().spawn(async move {
-            let Ok(mut store) = Store::open(&path) else { return };
+            let Ok(mut store) = Store::open_keyed(&path, key.as_ref()) else {
+                return;
+            };
             let hooks = WatchHooks {
                 wake: Some(wake),
                 on_status: Some(Box::new(move |s: &sitesync_core::sync::SyncStatus| {
@@ -675,6 +715,29 @@ mod tests {
                 .await;
             assert!(matches!(outcome, Err(SiteSyncError::Internal { .. })), "{outcome:?}");
             phone.sync_status().await.unwrap();
+        });
+    }
+
+    /// An encrypted store reopens with its key; a wrong key, no key or a key that is not 32 bytes
+    /// reaches the app as `StoreKey` with the case, never as a storage error or a panic.
+    #[test]
+    fn an_encrypted_store_refuses_a_wrong_key_with_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.sqlite3").display().to_string();
+        runtime().block_on(async {
+            let open = |key: Vec<u8>| SiteSync::open_encrypted(path.clone(), key, None, None, None, None);
+            let phone = open(vec![7; 32]).await.unwrap();
+            phone.sync_status().await.unwrap();
+            drop(phone);
+            let issue = |r: Result<Arc<SiteSync>>| match r {
+                Err(SiteSyncError::StoreKey { problem }) => problem,
+                other => panic!("expected StoreKey, got {:?}", other.map(|_| ())),
+            };
+            assert_eq!(issue(open(vec![8; 32]).await), StoreKeyIssue::Wrong);
+            assert_eq!(issue(open(vec![7; 16]).await), StoreKeyIssue::Malformed);
+            let clear = SiteSync::open(path.clone(), None, None, None, None).await;
+            assert_eq!(issue(clear), StoreKeyIssue::Required);
+            open(vec![7; 32]).await.unwrap();
         });
     }
 

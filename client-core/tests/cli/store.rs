@@ -90,3 +90,53 @@ fn init_says_the_next_command_with_the_store_it_needs() {
         "{out}"
     );
 }
+
+/// `--store-key-file` (or `SITESYNC_STORE_KEY`) creates and opens an encrypted store; without the
+/// key, or with another, the CLI says so and exits 2, never "file is not a database".
+#[test]
+fn an_encrypted_store_opens_only_with_its_key() {
+    use crate::common::{sitesync_in, small_fixture, stderr};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("phone.sqlite3");
+    let key_file = dir.path().join("store.key");
+    std::fs::write(&key_file, format!("{}\n", "5a".repeat(32))).unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let fixture = small_fixture();
+    let out = sitesync_in(
+        &store,
+        &["--store-key-file", key_path, "import", fixture.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let add = [
+        "worker",
+        "add",
+        "--site",
+        "site-hz-01",
+        "--name",
+        "李四",
+        "--phone",
+        "13900001111",
+        "--trade",
+        "rebar",
+        "--crew",
+        "site-hz-01/crew-1",
+        "--rate",
+        "350",
+        "--id-card",
+        "33010619900101123X",
+    ];
+    // The same key from the environment.
+    let out = sitesync_in(&store, &add, &[("SITESYNC_STORE_KEY", &"5a".repeat(32))]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).trim().starts_with("w-"));
+
+    let out = sitesync(&store, &["sites"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("encrypted"), "{}", stderr(&out));
+    let out = sitesync_in(&store, &["sites"], &[("SITESYNC_STORE_KEY", &"5b".repeat(32))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not open"), "{}", stderr(&out));
+    let out = sitesync_in(&store, &["sites"], &[("SITESYNC_STORE_KEY", "short")]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -4,6 +4,7 @@
 mod common;
 mod crash;
 mod due;
+mod encryption;
 mod merge;
 mod okr;
 mod pay;

@@ -289,6 +289,11 @@ void uniffi_sitesync_mobile_fn_free_sitesync(uint64_t handle, RustCallStatus *_N
 uint64_t uniffi_sitesync_mobile_fn_constructor_sitesync_open(RustBuffer path, RustBuffer server_url, RustBuffer token, RustBuffer user, RustBuffer ca_cert_pem
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CONSTRUCTOR_SITESYNC_OPEN_ENCRYPTED
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CONSTRUCTOR_SITESYNC_OPEN_ENCRYPTED
+uint64_t uniffi_sitesync_mobile_fn_constructor_sitesync_open_encrypted(RustBuffer path, RustBuffer store_key, RustBuffer server_url, RustBuffer token, RustBuffer user, RustBuffer ca_cert_pem
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_LABOR
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_LABOR
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_labor(uint64_t ptr, RustBuffer input, RustBuffer amend_reason
@@ -991,6 +996,12 @@ uint16_t uniffi_sitesync_mobile_checksum_method_synclistener_on_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_CONSTRUCTOR_SITESYNC_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_CONSTRUCTOR_SITESYNC_OPEN
 uint16_t uniffi_sitesync_mobile_checksum_constructor_sitesync_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_CONSTRUCTOR_SITESYNC_OPEN_ENCRYPTED
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_CONSTRUCTOR_SITESYNC_OPEN_ENCRYPTED
+uint16_t uniffi_sitesync_mobile_checksum_constructor_sitesync_open_encrypted(void
     
 );
 #endif

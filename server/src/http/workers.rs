@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sitesync_core::ids::{DocId, SiteId, WorkerId};
+use sitesync_core::ids::{DocId, SiteId, WorkerId, mask_id_card};
 use sitesync_core::roster::{PendingStatus, PendingWorker, PossibleDuplicate};
 use sitesync_core::units::Fen;
 use utoipa::{IntoParams, ToSchema};
@@ -105,7 +105,7 @@ fn view(p: &PendingWorker) -> PendingView {
         crew: p.crew.to_string(),
         day_rate_fen: p.day_rate.fen(),
         overtime_rate_fen: p.overtime_rate.fen(),
-        id_card_masked: sitesync_core::roster::mask_id_card(&p.id_card),
+        id_card_masked: mask_id_card(&p.id_card),
         added_by: p.added_by.clone(),
         added_at: p.added_at.clone(),
     }

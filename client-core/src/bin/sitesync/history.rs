@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use sitesync_core::Store;
 use sitesync_core::ids::{DocId, OrgId};
+use sitesync_core::store::StoreKey;
 
 use crate::error::{CliError, Expected};
 use crate::input;
@@ -93,7 +94,7 @@ pub fn history(store: &mut Store, out: &mut impl Write, args: HistoryArgs) -> Re
 }
 
 /// `verify-evidence`: needs no store; uses one's server key to pin the file's only if it exists.
-pub fn verify_evidence(store: &Path, args: &EvidenceArgs) -> Result<()> {
+pub fn verify_evidence(store: &Path, store_key: Option<&StoreKey>, args: &EvidenceArgs) -> Result<()> {
     let EvidenceArgs { file, server_key, json } = args;
     let (key, json) = (server_key.as_deref(), *json);
     let text = std::fs::read_to_string(file).with_context(|| Msg::Reading(file).to_string())?;
@@ -106,7 +107,7 @@ pub fn verify_evidence(store: &Path, args: &EvidenceArgs) -> Result<()> {
             })?;
             Some(out)
         }
-        None if store.exists() => Store::open(store)?
+        None if store.exists() => Store::open_keyed(store, store_key)?
             .directory()?
             .into_iter()
             .find(|e| e.device == "server")

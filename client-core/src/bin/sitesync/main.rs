@@ -28,6 +28,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use sitesync_core::store::StoreKey;
 use sitesync_core::{Error, Store};
 
 use crate::error::CliError;
@@ -43,6 +44,11 @@ struct Cli {
     /// Who you are: recorded as the author of what you enter (remembered in the store).
     #[arg(long, global = true, env = "SITESYNC_USER")]
     user: Option<String>,
+    /// A file holding the store's encryption key (64 hex digits): the store is encrypted with it
+    /// (SQLCipher) when created, and opened with it after. The key may instead be given as 64 hex
+    /// digits in the environment variable SITESYNC_STORE_KEY (never on the command line).
+    #[arg(long, global = true, env = "SITESYNC_STORE_KEY_FILE", value_name = "FILE")]
+    store_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -204,21 +210,36 @@ fn run(cli: Cli) -> Result<()> {
     let Cli {
         store: path,
         user,
+        store_key_file,
         command,
     } = cli;
+    let key = store_key(store_key_file.as_deref())?;
+    let key = key.as_ref();
     match command {
         // Needs no store: it reads one's server key only if the store exists.
-        Command::VerifyEvidence(args) => history::verify_evidence(&path, &args),
+        Command::VerifyEvidence(args) => history::verify_evidence(&path, key, &args),
         // Only these make a store; any other command given a path with nothing there is a typo
         // (it used to create an empty store and then fail with "unknown site").
-        Command::Import { .. } | Command::Init(_) => with_store(&path, user.as_deref(), command),
+        Command::Import { .. } | Command::Init(_) => with_store(&path, key, user.as_deref(), command),
         _ if !path.exists() => Err(CliError::NoStore(path).into()),
-        _ => with_store(&path, user.as_deref(), command),
+        _ => with_store(&path, key, user.as_deref(), command),
     }
 }
 
-fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
-    let mut store = Store::open(path).with_context(|| Msg::OpeningStore(path).to_string())?;
+/// The store key from `--store-key-file` or, failing that, `SITESYNC_STORE_KEY`.
+fn store_key(file: Option<&Path>) -> Result<Option<StoreKey>> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| Msg::Reading(f).to_string())?,
+        None => match std::env::var("SITESYNC_STORE_KEY") {
+            Ok(k) if !k.trim().is_empty() => k,
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(StoreKey::from_hex(&text)?))
+}
+
+fn with_store(path: &Path, key: Option<&StoreKey>, user: Option<&str>, command: Command) -> Result<()> {
+    let mut store = Store::open_keyed(path, key).with_context(|| Msg::OpeningStore(path).to_string())?;
     if let Some(user) = user
         && user != store.user()
     {
@@ -272,7 +293,7 @@ fn with_store(path: &Path, user: Option<&str>, command: Command) -> Result<()> {
         Command::Status { json } => sync::status(store, out, json),
         Command::Due { json, at } => due::due(store, out, json, at.as_deref()),
         Command::History(args) => history::history(store, out, args),
-        Command::VerifyEvidence(args) => history::verify_evidence(path, &args),
+        Command::VerifyEvidence(args) => history::verify_evidence(path, key, &args),
         Command::Compact => store::compact(store, out),
         Command::Verify => store::verify(store, out),
     }

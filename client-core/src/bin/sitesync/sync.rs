@@ -17,7 +17,7 @@ pub fn sync(store: &mut Store, out: &mut impl Write, watch: bool) -> Result<()> 
         // Documents on `store`'s live connection, files on a handle of their own beside it (the
         // blob sync makes HTTP requests that may take minutes; the document loop never waits for
         // them). Ctrl-C stops both; the files stop too when the documents end (a refused device).
-        let mut files = Store::open(store.path())?;
+        let mut files = store.reopen()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
