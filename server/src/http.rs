@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod blobs;
 pub mod caller;
 pub mod dashboard;
+pub mod device;
 pub mod extract;
 pub mod history;
 pub mod pay;

@@ -98,6 +98,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workers::merge))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
+        .routes(routes!(http::device::certificate))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))
         .routes(routes!(dashboard::events))
         .routes(routes!(history::history))

@@ -14,6 +14,7 @@ mod hostile;
 mod idle_memory;
 mod limits;
 mod live;
+mod mesh;
 mod pay;
 mod pay_period;
 mod sans_io;
