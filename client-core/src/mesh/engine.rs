@@ -76,8 +76,8 @@ impl PeerEngine {
         let mut nonce = [0u8; 32];
         getrandom::fill(&mut nonce).map_err(|e| PeerError::Io(std::io::Error::other(e.to_string())))?;
         let hello = PeerMsg::Hello {
-            cert: creds.cert.clone(),
-            revocations: revoked.clone(),
+            cert: Box::new(creds.cert.clone()),
+            revocations: Box::new(revoked.clone()),
             nonce,
         };
         let engine = PeerEngine {
@@ -130,6 +130,7 @@ impl PeerEngine {
                 if self.peer.is_some() {
                     return Err(PeerError::Protocol("a second hello".into()));
                 }
+                let (cert, revocations) = (*cert, *revocations);
                 let org_key = self.creds.org_key;
                 // A newer list from the peer, if head office signed it, counts before its own
                 // certificate is judged: a revoked phone cannot hide its revocation.
@@ -732,7 +733,7 @@ mod tests {
         // A saw its own certificate but the proof was made with M's key.
         let (_, ra) = pump(&mut m, &mut a, |msg| {
             if let PeerMsg::Hello { cert, .. } = msg {
-                *cert = a_cert.clone();
+                **cert = a_cert.clone();
             }
         });
         assert!(

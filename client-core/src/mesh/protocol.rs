@@ -14,9 +14,9 @@ pub enum PeerMsg {
     /// Who I am, as head office vouched, the newest revocations I know, and a fresh challenge.
     Hello {
         /// This device's certificate.
-        cert: Certificate,
+        cert: Box<Certificate>,
         /// The org's revocations as this phone knows them (the receiver keeps the newer list).
-        revocations: SignedRevocations,
+        revocations: Box<SignedRevocations>,
         /// 32 random bytes the peer must sign with its device key.
         nonce: [u8; 32],
     },
