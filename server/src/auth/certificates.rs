@@ -61,13 +61,11 @@ impl AuthDb {
         })
     }
 
-    /// The credentials of `who`'s device for its store key `key`, issued now for
-    /// [`VALIDITY_MS`]: `Ok(None)` when `key` is not registered to this device (it registers at the
-    /// device's next sync hello).
-    pub fn issue_credentials(&self, who: &Principal, key: &[u8; 32], now_ms: i64) -> Result<Option<Credentials>> {
-        if self.key_device(key)?.as_deref() != Some(who.device_id.as_str()) {
-            return Ok(None);
-        }
+    /// The credentials of `who`'s device for its store key `key`, issued now for [`VALIDITY_MS`].
+    /// The key is registered to the device as a sync hello registers it (normally it already is);
+    /// a key registered to another device is [`Error::Conflict`].
+    pub fn issue_credentials(&self, who: &Principal, key: &[u8; 32], now_ms: i64) -> Result<Credentials> {
+        self.register_key(&who.device_id, key)?;
         let org_key = self.org_key(&who.org_id)?;
         let cert = DeviceCert {
             device: who.device_id.clone(),
@@ -81,11 +79,11 @@ impl AuthDb {
             issued_ms: now_ms,
             expires_ms: now_ms + VALIDITY_MS,
         };
-        Ok(Some(Credentials {
+        Ok(Credentials {
             org_key: org_key.public(),
             cert: Certificate::issue(&org_key, cert),
             revocations: SignedRevocations::issue(&org_key, self.org_revocations(&who.org_id)?),
-        }))
+        })
     }
 }
 
@@ -104,15 +102,15 @@ mod tests {
         let (gone, _) = db.add_device("u", "lost").unwrap();
         let key = Keypair::generate().public();
         let gone_key = Keypair::generate().public();
-        db.register_key(&device, &key).unwrap();
         db.register_key(&gone, &gone_key).unwrap();
         let who = db.principal(&device).unwrap().unwrap();
-        assert_eq!(
-            db.issue_credentials(&who, &gone_key, 0).unwrap(),
-            None,
+        assert!(
+            matches!(db.issue_credentials(&who, &gone_key, 0), Err(Error::Conflict(_))),
             "another device's key"
         );
-        let c = db.issue_credentials(&who, &key, 1000).unwrap().unwrap();
+        // A key first seen here is registered to the device, as at a sync hello.
+        let c = db.issue_credentials(&who, &key, 1000).unwrap();
+        assert_eq!(db.key_device(&key).unwrap().as_deref(), Some(device.as_str()));
         assert_eq!(c.org_key, db.org_key("o").unwrap().public(), "one key per org, kept");
         Credentials::from_bytes(&c.to_bytes(), &key).unwrap();
         assert_eq!(
@@ -121,7 +119,7 @@ mod tests {
         );
         assert_eq!(c.revocations.list.seq, 0);
         db.revoke_device(&gone).unwrap();
-        let c = db.issue_credentials(&who, &key, 1000).unwrap().unwrap();
+        let c = db.issue_credentials(&who, &key, 1000).unwrap();
         assert_eq!(c.revocations.list.seq, 1);
         assert!(c.revocations.list.revokes(&gone, &gone_key));
         assert_ne!(db.org_key("o").unwrap().public(), db.org_key("p").unwrap().public());

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use crate::error::{Error, Result};
 use crate::http::caller::Caller;
 use crate::http::extract::QueryParams;
-use crate::http::{NotFound, Refusals};
+use crate::http::{Conflict, Refusals};
 use crate::state::AppState;
 
 /// Which of the device's keys the certificate is for.
@@ -24,11 +24,12 @@ pub struct CertificateQuery {
 
 /// The caller device's credentials, postcard-encoded (`sitesync_core::mesh::cert::Credentials`):
 /// its certificate (device, key, user, role, sites, org, issued, expiry 30 days) signed by the org
-/// key, the org's public key, and the org's signed revocation list.
+/// key, the org's public key, and the org's signed revocation list. The key is registered to the
+/// device as the sync hello registers it; a key of another device is refused (409).
 #[utoipa::path(get, path = "/v1/device/certificate", params(CertificateQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The credentials, postcard", content_type = "application/octet-stream"),
-        Refusals, NotFound))]
+        Refusals, Conflict))]
 pub async fn certificate(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -37,10 +38,7 @@ pub async fn certificate(
     let mut key = [0u8; 32];
     hex::decode_to_slice(&q.key, &mut key).map_err(|_| Error::BadRequest("key is not 64 hex digits".into()))?;
     let now = chrono::Utc::now().timestamp_millis();
-    let creds = state
-        .auth(move |auth| auth.issue_credentials(&who, &key, now))
-        .await?
-        .ok_or_else(|| Error::NotFound("that key is not registered to this device: sync first".into()))?;
+    let creds = state.auth(move |auth| auth.issue_credentials(&who, &key, now)).await?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
         creds.to_bytes(),
