@@ -37,6 +37,7 @@ pub mod evidence;
 pub mod ids;
 pub mod import;
 pub mod labor;
+pub mod mesh;
 pub mod okr;
 pub mod pay;
 pub mod report;

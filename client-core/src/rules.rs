@@ -74,6 +74,45 @@ impl Role {
     }
 }
 
+/// What a device may do with a whole document (reading it at all is decided here; each change it
+/// writes is then judged by [`check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs, reason = "variants named for what they allow")]
+pub enum Access {
+    None,
+    Read,
+    /// Read and write.
+    Write,
+}
+
+/// What a user of `org` with `role` and these grants may do with `doc`, given the org of the
+/// document's site (`None` for an unknown site; ignored for OKR documents, which name their org).
+/// The server decides every sync and API read with it; phones decide what they exchange with a peer.
+pub fn access(org: &str, role: Role, all_sites: bool, sites: &[String], doc: &DocId, site_org: Option<&str>) -> Access {
+    match doc {
+        DocId::Site(site) | DocId::Day(site, _) => {
+            if site_org != Some(org) {
+                Access::None
+            } else if all_sites || sites.iter().any(|s| s == site.as_str()) {
+                // Master data is head office's to change; phones read it.
+                match (doc, role) {
+                    (DocId::Site(_), Role::Foreman | Role::SiteManager) => Access::Read,
+                    _ => Access::Write,
+                }
+            } else {
+                Access::None
+            }
+        }
+        DocId::Okr(doc_org, _) => {
+            if doc_org.as_str() == org {
+                Access::Write
+            } else {
+                Access::None
+            }
+        }
+    }
+}
+
 /// Who wrote a change: the user behind the device whose key signed it (or the server itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {

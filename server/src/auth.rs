@@ -32,6 +32,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
 
 pub use sitesync_core::rules::Role;
 
+mod certificates;
 mod device_health;
 mod notify;
 mod pay_periods;
@@ -122,15 +123,9 @@ pub struct Enrolment {
     pub keys: Vec<String>,
 }
 
-/// Whether a principal may read and write a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs, reason = "fields and variants named for what they hold")]
-pub enum Access {
-    None,
-    Read,
-    /// Read and write.
-    Write,
-}
+/// Whether a principal may read and write a document (the rule lives in client-core, where phones
+/// decide what they exchange with a peer by it).
+pub use sitesync_core::rules::Access;
 
 /// Why a credential was refused, and the device when it is known: for the audit trail (a caller
 /// learns only "unauthorized").
@@ -968,28 +963,7 @@ fn named_device(token: &str) -> Option<String> {
 /// What a principal may do with a document, given the org of the document's site (`None` for an
 /// unknown site; ignored for OKR documents, which name their org).
 pub fn access_in(who: &Principal, doc: &DocId, site_org: Option<&str>) -> Access {
-    match doc {
-        DocId::Site(site) | DocId::Day(site, _) => {
-            if site_org != Some(who.org_id.as_str()) {
-                Access::None
-            } else if who.all_sites || who.sites.iter().any(|s| s == site.as_str()) {
-                // Master data is head office's to change; phones read it.
-                match (doc, who.role) {
-                    (DocId::Site(_), Role::Foreman | Role::SiteManager) => Access::Read,
-                    _ => Access::Write,
-                }
-            } else {
-                Access::None
-            }
-        }
-        DocId::Okr(org, _) => {
-            if org.as_str() == who.org_id {
-                Access::Write
-            } else {
-                Access::None
-            }
-        }
-    }
+    sitesync_core::rules::access(&who.org_id, who.role, who.all_sites, &who.sites, doc, site_org)
 }
 
 #[cfg(test)]

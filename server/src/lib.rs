@@ -103,6 +103,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workers::set_rate))
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
+        .routes(routes!(http::device::certificate))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))
         .routes(routes!(dashboard::events))
         .routes(routes!(history::history))

@@ -319,7 +319,7 @@ async fn collect(body: &mut hyper::body::Incoming) -> Result<Vec<u8>> {
 }
 
 /// One request, its whole answer read.
-async fn request(
+pub(crate) async fn request(
     b: &Binding,
     method: Method,
     path: &str,

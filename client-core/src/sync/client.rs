@@ -154,6 +154,10 @@ pub async fn sync_once(store: &mut Store) -> Result<Progress> {
         Ok(_) => {
             store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
             store.set_meta(keys::LAST_ERROR, "")?;
+            // A fresh certificate for the site mesh (its grants and revocations as of now). The sync
+            // itself succeeded: a server that issues none, or a failure here, leaves the mesh on the
+            // certificate kept (or off) and is tried again at the next sync.
+            let _ = crate::mesh::transport::fetch_credentials(store).await;
         }
         Err(e) => store.set_meta(keys::LAST_ERROR, &e.to_string())?,
     }

@@ -11,6 +11,7 @@ mod language;
 mod logging;
 mod names;
 mod pay;
+mod peer;
 mod report;
 mod signoff;
 mod store;

@@ -14,6 +14,7 @@ mod hostile;
 mod idle_memory;
 mod limits;
 mod live;
+mod mesh;
 mod metrics;
 mod old_phones;
 mod pay;

@@ -15,6 +15,7 @@ mod locale;
 mod msg;
 mod okr;
 mod pay;
+mod peer;
 mod render;
 mod report;
 mod review;
@@ -141,6 +142,10 @@ enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// The site mesh: exchange with another phone of the company directly, with no server; what it
+    /// receives goes to head office with this phone's next sync, still signed by its authors.
+    #[command(subcommand)]
+    Peer(peer::PeerCmd),
     /// Show the sync status: server, pending documents, last sync, last error, delivery receipts.
     Status {
         /// Print JSON.
@@ -290,6 +295,7 @@ fn with_store(path: &Path, key: Option<&StoreKey>, user: Option<&str>, command: 
         Command::Pay(args) => pay::pay(store, out, args),
         Command::Init(args) => store::init(store, out, path, args),
         Command::Sync { watch } => sync::sync(store, out, watch),
+        Command::Peer(cmd) => peer::peer(store, out, cmd),
         Command::Status { json } => sync::status(store, out, json),
         Command::Due { json, at } => due::due(store, out, json, at.as_deref()),
         Command::History(args) => history::history(store, out, args),

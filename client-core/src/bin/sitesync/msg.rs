@@ -151,6 +151,21 @@ pub enum Msg<'a> {
         pushed: usize,
         received: usize,
     },
+    /// One exchange with a peer phone (`peer sync`, `peer listen`).
+    PeerExchange {
+        device: &'a str,
+        user: &'a str,
+        sent: usize,
+        received: usize,
+        refused: usize,
+    },
+    /// An exchange with a peer that failed.
+    PeerFailed {
+        peer: &'a str,
+        why: &'a str,
+    },
+    /// `peer listen` is serving.
+    PeerListening(&'a str),
     /// What the blob sync moved after the documents.
     BlobsSynced {
         uploaded: usize,

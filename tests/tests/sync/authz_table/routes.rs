@@ -65,7 +65,7 @@ pub(super) const HEAD_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E4
 #[rustfmt::skip]
 pub(super) const METRICS: [Expect; 12]       = [E401, E401, E401, E403, E403, E403, E403, E403, OK,   OK,   E403, OK];
 /// Settling a conflict (issue #21): whoever may decide on the site's days, never a foreman.
-pub(super) const SETTLE: [Expect; 12]        = [E401, E401, E401, E403, E403, OK,   E403, OK,   OK,   E403, E403, E403];
+pub(super) const SETTLE: [Expect; 12] = [E401, E401, E401, E403, E403, OK, E403, OK, OK, E403, E403, E403];
 /// Head office and admins of the site's org (workers added on site: listing, confirming, merging).
 #[rustfmt::skip]
 pub(super) const SITE_OFFICE: [Expect; 12]   = [E401, E401, E401, E403, E403, E403, E403, OK,   OK,   E403, E403, E403];
@@ -187,6 +187,16 @@ pub(super) fn row(
 
 pub(super) fn nothing(_: &Target<'_>) -> Req {
     Req::default()
+}
+
+/// A store key of the caller's own: one per token, so no two callers claim the same key.
+pub(super) fn device_key(t: &Target<'_>) -> Req {
+    use sha2::Digest;
+    let key: String = sha2::Sha256::digest(t.token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    query(&[("key", &key)])
 }
 
 pub(super) fn sign_in(t: &Target<'_>) -> Req {
@@ -384,6 +394,8 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/session",                       None,          Nothing,      nothing,    SIGNED_IN),
         row(Get,       "/v1/events",                        None,          Nothing,      nothing,    SIGNED_IN),
         row(WebSocket, "/v1/sync",                          None,          Nothing,      nothing,    SIGNED_IN),
+        // The device's own mesh certificate (issue #22): any valid device, for a key of its own.
+        row(Get,       "/v1/device/certificate",            None,          Nothing,      device_key, SIGNED_IN),
         // Reports of one site: whoever reads the site, in every format.
         row(Get,       "/v1/reports/labor",                 Some("json"),  Nothing,      labor,      SITE_READ),
         row(Get,       "/v1/reports/labor",                 Some("csv"),   Nothing,      labor,      SITE_READ),

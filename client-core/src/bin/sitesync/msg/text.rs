@@ -233,6 +233,19 @@ impl fmt::Display for Msg<'_> {
                     "已同步：推送 {n}，收到 {received} 个"
                 )
             }
+            Msg::PeerExchange {
+                device,
+                user,
+                sent,
+                received,
+                refused,
+            } => tr!(
+                f,
+                "peer {device} ({user}): {sent} documents sent, {received} received, {refused} changes refused",
+                "对端 {device}（{user}）：发送 {sent} 个文档，收到 {received} 个，拒绝 {refused} 个修改"
+            ),
+            Msg::PeerFailed { peer, why } => tr!(f, "peer {peer}: {why}", "对端 {peer}：{why}"),
+            Msg::PeerListening(addr) => tr!(f, "listening for peers on {addr}", "正在 {addr} 等待对端"),
             Msg::BlobsSynced { uploaded, downloaded } => tr!(
                 f,
                 "files: {uploaded} uploaded, {downloaded} downloaded",

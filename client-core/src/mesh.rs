@@ -1,0 +1,120 @@
+//! The site mesh: phones of one company exchange the documents they may both read directly, with no
+//! server, and carry each other's signed changes to head office.
+//!
+//! - [`cert`]: device certificates and revocation lists signed by the org's key (head office issues
+//!   them; the phone keeps its own in its store).
+//! - [`protocol`]: the peer messages.
+//! - [`engine`]: the sans-I/O peer exchange: hello with certificates and a signed challenge, then
+//!   heads, then the changes each lacks with their signatures and their authors' certificates; the
+//!   receiver accepts a change only if its signature verifies and its author's role may write it
+//!   (the same gate as the server's, [`crate::store::Screen`]).
+//! - `transport` (feature `net`): the exchange over any byte stream, and over TCP.
+//!
+//! Changes received from a peer are pending for this phone's next server sync like its own: the
+//! server verifies each against its original device's key and attributes it to that device.
+
+pub mod cert;
+pub mod engine;
+pub mod protocol;
+#[cfg(feature = "net")]
+pub mod transport;
+
+use cert::{CertError, Certificate, Credentials, SignedRevocations};
+
+use crate::store::Store;
+
+/// Store metadata keys of the mesh.
+mod keys {
+    /// This device's [`super::Credentials`], postcard, hex.
+    pub const CREDENTIALS: &str = "mesh.credentials";
+    /// The newest [`super::SignedRevocations`] known (from head office or a peer), postcard, hex.
+    pub const REVOCATIONS: &str = "mesh.revocations";
+    /// Prefix of the certificates of other devices met or carried, by key (hex).
+    pub const CERT_PREFIX: &str = "mesh.cert.";
+}
+
+/// Why a peer exchange failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// This phone has no certificate yet: sync with head office once.
+    #[error("this phone has no device certificate yet: sync with the server first")]
+    NoCertificate,
+    /// This phone refused the peer (its certificate, or its proof of holding the key).
+    #[error("refused the peer: {0}")]
+    Rejected(String),
+    /// The peer refused this phone.
+    #[error("the peer refused this phone: {0}")]
+    RefusedBy(String),
+    /// The peer broke the protocol (a message out of order, a frame that does not decode).
+    #[error("peer protocol: {0}")]
+    Protocol(String),
+    /// The connection failed.
+    #[error("peer connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+impl From<CertError> for PeerError {
+    fn from(e: CertError) -> PeerError {
+        PeerError::Rejected(e.to_string())
+    }
+}
+
+fn put<T: serde::Serialize>(store: &mut Store, key: &str, value: &T) -> crate::Result<()> {
+    let bytes = postcard::to_allocvec(value).map_err(|e| crate::Error::invalid("mesh", e.to_string()))?;
+    store.set_meta(key, &hex::encode(bytes))
+}
+
+fn get<T: serde::de::DeserializeOwned>(store: &Store, key: &str) -> crate::Result<Option<T>> {
+    let Some(text) = store.meta(key)? else {
+        return Ok(None);
+    };
+    // A value this build cannot read is as good as none: head office sends a fresh one.
+    Ok(hex::decode(text).ok().and_then(|b| postcard::from_bytes(&b).ok()))
+}
+
+/// Keeps the credentials head office issued (`bytes` as `GET /v1/device/certificate` answers),
+/// after checking them: signed by the org key they name, for this store's key. The revocation list
+/// replaces the kept one unless the kept one is newer.
+pub fn store_credentials(store: &mut Store, bytes: &[u8]) -> Result<Credentials, PeerError> {
+    let creds = Credentials::from_bytes(bytes, &store.public_key())?;
+    put(store, keys::CREDENTIALS, &creds)?;
+    keep_revocations(store, &creds.revocations)?;
+    Ok(creds)
+}
+
+/// The credentials kept, if head office issued some.
+pub fn credentials(store: &Store) -> crate::Result<Option<Credentials>> {
+    Ok(get::<Credentials>(store, keys::CREDENTIALS)?.filter(|c| c.cert.cert.key == store.public_key()))
+}
+
+/// The newest revocation list kept.
+pub fn revocations(store: &Store) -> crate::Result<Option<SignedRevocations>> {
+    get(store, keys::REVOCATIONS)
+}
+
+/// Keeps `list` if it is newer than the one kept (the caller checked its signature).
+fn keep_revocations(store: &mut Store, list: &SignedRevocations) -> crate::Result<bool> {
+    let newer = revocations(store)?.is_none_or(|k| list.list.seq > k.list.seq);
+    if newer {
+        put(store, keys::REVOCATIONS, list)?;
+    }
+    Ok(newer)
+}
+
+/// The certificate of the device with `key`, if this phone met or carried it.
+fn carried_cert(store: &Store, key: &[u8; 32]) -> crate::Result<Option<Certificate>> {
+    get(store, &format!("{}{}", keys::CERT_PREFIX, hex::encode(key)))
+}
+
+/// Keeps a certificate (checked by the caller) to hand on with the changes of its device.
+fn keep_cert(store: &mut Store, cert: &Certificate) -> crate::Result<()> {
+    let key = format!("{}{}", keys::CERT_PREFIX, hex::encode(cert.cert.key));
+    if get::<Certificate>(store, &key)?.is_some_and(|k| k.cert.issued_ms >= cert.cert.issued_ms) {
+        return Ok(());
+    }
+    put(store, &key, cert)
+}

@@ -1,0 +1,150 @@
+//! The peer exchange over a byte stream: any `AsyncRead + AsyncWrite` (a TCP connection here; the
+//! app's Bluetooth or Nearby stream through the mobile API), frames preceded by their length (u32,
+//! big-endian). Also fetches this phone's certificate from head office after a sync.
+//!
+//! Traffic is not encrypted yet: what authenticates a peer is its certificate and its signature
+//! over a fresh challenge, and every change carries its author's signature, so a listener on the
+//! hotspot can read the day but can neither pass for a phone nor alter what it carries.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::PeerError;
+use super::engine::{PeerEngine, PeerReport};
+use super::protocol::PeerMsg;
+use crate::store::Store;
+use crate::sync::protocol::{self, MAX_FRAME};
+
+/// How long one exchange may take, start to end.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Reads one length-prefixed frame; `None` at a clean end of stream.
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, PeerError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(PeerError::Protocol(format!("a frame of {len} bytes")));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    Ok(Some(buf))
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(frame.len() as u32).to_be_bytes()).await?;
+    w.write_all(frame).await?;
+    w.flush().await
+}
+
+/// Runs one exchange with the peer at the other end of `stream`, until both sides sent their
+/// documents, the peer refused, or [`EXCHANGE_TIMEOUT`] passed.
+pub async fn exchange<S>(store: &mut Store, stream: S) -> Result<PeerReport, PeerError>
+where
+    S: AsyncRead + AsyncWrite + Send,
+{
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, run(store, stream)).await {
+        Ok(r) => r,
+        Err(_) => Err(PeerError::Protocol(format!(
+            "no end of exchange within {} s",
+            EXCHANGE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+async fn run<S>(store: &mut Store, stream: S) -> Result<PeerReport, PeerError>
+where
+    S: AsyncRead + AsyncWrite + Send,
+{
+    let (mut r, mut w) = tokio::io::split(stream);
+    let (engine, hello) = PeerEngine::start(store, chrono::Utc::now().timestamp_millis())?;
+    // Writing runs beside reading: both sides send their documents at once, and neither may wait
+    // for the other to read before it reads.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = async move {
+        while let Some(frame) = rx.recv().await {
+            write_frame(&mut w, &frame).await?;
+        }
+        w.shutdown().await
+    };
+    let reader = async move {
+        let mut engine = engine;
+        let _ = tx.send(protocol::encode(&hello));
+        while !engine.done() {
+            let Some(frame) = read_frame(&mut r).await? else {
+                return Err(PeerError::Protocol(
+                    "the peer closed the connection mid-exchange".into(),
+                ));
+            };
+            let msg: PeerMsg = protocol::decode(&frame).map_err(|e| PeerError::Protocol(e.to_string()))?;
+            match engine.receive(store, msg) {
+                Ok(replies) => {
+                    for m in replies {
+                        let _ = tx.send(protocol::encode(&m));
+                    }
+                }
+                Err(e) => {
+                    if let Some(m) = engine.refusal() {
+                        let _ = tx.send(protocol::encode(&m));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(engine.report().clone())
+    };
+    let (written, report) = tokio::join!(writer, reader);
+    let report = report?;
+    written?;
+    Ok(report)
+}
+
+/// One exchange with the phone listening at `addr` (`host:port`).
+pub async fn sync_with(store: &mut Store, addr: &str) -> Result<PeerReport, PeerError> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    exchange(store, tcp).await
+}
+
+/// Serves peers on `listener` one at a time until `stop` resolves, calling `each` with the outcome
+/// of every exchange (a failed one does not stop the listener).
+pub async fn listen(
+    store: &mut Store,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()>,
+    mut each: impl FnMut(std::net::SocketAddr, &Result<PeerReport, PeerError>),
+) -> Result<(), PeerError> {
+    tokio::pin!(stop);
+    loop {
+        let (tcp, from) = tokio::select! {
+            () = &mut stop => return Ok(()),
+            accepted = listener.accept() => accepted?,
+        };
+        let _ = tcp.set_nodelay(true);
+        let outcome = exchange(store, tcp).await;
+        each(from, &outcome);
+    }
+}
+
+/// Asks head office for this device's certificate (`GET /v1/device/certificate`) and keeps it.
+/// `Ok(false)`: the server issues none (an older server); the mesh stays off.
+pub async fn fetch_credentials(store: &mut Store) -> Result<bool, PeerError> {
+    let binding = store.binding()?.ok_or(crate::Error::NotBound)?;
+    let path = format!("/v1/device/certificate?key={}", hex::encode(store.public_key()));
+    let (status, body) = crate::sync::blobs::request(&binding, hyper::Method::GET, &path, None, None).await?;
+    if status == hyper::StatusCode::NOT_FOUND {
+        return Ok(false);
+    }
+    if !status.is_success() {
+        return Err(PeerError::Protocol(format!(
+            "the server answered {status} for the device certificate"
+        )));
+    }
+    super::store_credentials(store, &body)?;
+    Ok(true)
+}

@@ -1,0 +1,185 @@
+//! The site mesh (#22) end to end: phones exchange over loopback TCP with no server, and a phone
+//! carries a lost phone's day to head office, where it is attributed to the phone that wrote it.
+
+use sitesync_core::Store;
+use sitesync_core::ids::DocId;
+use sitesync_core::mesh::{PeerError, credentials, engine::PeerReport, transport};
+use sitesync_core::sync::protocol::DocResult;
+use sitesync_tests::harness::{Api, Engine, RawClient, TestServer, phone};
+
+use crate::*;
+
+/// `listener`'s phone serves one exchange while `dialer` syncs with it; both outcomes.
+async fn exchange(
+    listener: &mut Store,
+    dialer: &mut Store,
+) -> (Result<PeerReport, PeerError>, Result<PeerReport, PeerError>) {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut served = None;
+    let serve = transport::listen(
+        listener,
+        tcp,
+        async move {
+            let _ = stopped.await;
+        },
+        |_, outcome| {
+            // The listener's error is not `Clone`: its words are what the test reads.
+            served = Some(match outcome {
+                Ok(r) => Ok(r.clone()),
+                Err(e) => Err(PeerError::Protocol(e.to_string())),
+            })
+        },
+    );
+    let dial = async {
+        let r = transport::sync_with(dialer, &addr).await;
+        let _ = stop.send(());
+        r
+    };
+    let (listened, dialed) = tokio::join!(serve, dial);
+    listened.unwrap();
+    (served.expect("the listener saw the exchange"), dialed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_phones_day_reaches_head_office_through_a_peer_signed_by_its_author() {
+    let mut server = TestServer::start_configured_on(Engine::Sqlite, |s| s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a_device, a_token) = server.device_with_id("u-foreman-hz-01").await;
+    let b_token = server.device("u-manager-hz-01").await;
+    let x_token = server.device("u-foreman-sz-02").await;
+    let mut a = phone(dir.path(), "崔贵", &server.url(), &a_token);
+    let mut b = phone(dir.path(), "龙东江", &server.url(), &b_token);
+    let mut x = phone(dir.path(), "x", &server.url(), &x_token);
+    for p in [&mut a, &mut b, &mut x] {
+        sync(p).await;
+        let c = credentials(p).unwrap().expect("a certificate after the first sync");
+        assert_eq!(c.cert.cert.key, p.public_key());
+    }
+
+    // No signal: the server is down.
+    let data = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    server.stop().await;
+    a.add_labor(&entry("2026-12-05", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    a.add_labor(&entry("2026-12-05", "w-0002", "site-hz-01/wi-4.1", "0.5"), None)
+        .unwrap();
+    let day = DocId::Day(hz(), d("2026-12-05"));
+
+    let (served, dialed) = exchange(&mut a, &mut b).await;
+    let (served, dialed) = (served.unwrap(), dialed.unwrap());
+    assert_eq!((served.sent, dialed.received), (1, 1), "{served:?} {dialed:?}");
+    assert_eq!(dialed.peer_device, a_device);
+    assert!(dialed.refused_changes.is_empty(), "{dialed:?}");
+    assert_eq!(b.day(&hz(), d("2026-12-05")).unwrap().labor.len(), 2);
+
+    // A phone of another site gets nothing of site-hz-01.
+    let (served, dialed) = exchange(&mut a, &mut x).await;
+    assert_eq!(served.unwrap().sent, 0);
+    assert_eq!(dialed.unwrap().received, 0);
+    assert!(
+        x.doc_ids()
+            .unwrap()
+            .iter()
+            .all(|id| !matches!(id, DocId::Day(s, _) | DocId::Site(s) if *s == hz()))
+    );
+
+    // A's phone is lost before it ever reaches a network.
+    let a_path = a.path().to_path_buf();
+    drop(a);
+    std::fs::remove_file(&a_path).unwrap();
+
+    // The server is back; B syncs and carries A's day.
+    let server = TestServer::start_on(data).await;
+    b.bind(&server.url(), &b_token).unwrap();
+    sync(&mut b).await;
+    assert!(!b.pending().unwrap().contains(&day), "head office acknowledged A's day");
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let h = office
+        .json("/v1/history", &[("site", "site-hz-01"), ("date", "2026-12-05")])
+        .await;
+    let changes = h["changes"].as_array().unwrap();
+    let lines: Vec<_> = changes
+        .iter()
+        .filter(|c| c["writes"].as_array().unwrap().iter().any(|w| w["field"] == "worker"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{h}");
+    for c in lines {
+        assert_eq!(c["device"], a_device, "attributed to A, not to B that carried it: {h}");
+        assert_eq!(c["signed"], true, "{h}");
+        assert_eq!(c["user_name"], "崔贵", "{h}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_phone_is_refused_by_a_peer_that_heard_and_an_altered_relay_by_the_server() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a_device, a_token) = server.device_with_id("u-foreman-hz-01").await;
+    let b_token = server.device("u-manager-hz-01").await;
+    let (r_device, r_token) = server.device_with_id("u-foreman-hz-01").await;
+    let mut a = phone(dir.path(), "崔贵", &server.url(), &a_token);
+    let mut b = phone(dir.path(), "龙东江", &server.url(), &b_token);
+    let mut r = phone(dir.path(), "崔贵 (old phone)", &server.url(), &r_token);
+    for p in [&mut a, &mut b, &mut r] {
+        sync(p).await;
+    }
+    // R is reported stolen; B hears of it at its next sync, then refuses R with no server.
+    server
+        .state
+        .auth(move |auth| auth.revoke_device(&r_device))
+        .await
+        .unwrap();
+    sync(&mut b).await;
+    let (served, dialed) = exchange(&mut b, &mut r).await;
+    assert!(
+        matches!(served, Err(ref e) if e.to_string().contains("revoked")),
+        "{served:?}"
+    );
+    assert!(matches!(dialed, Err(PeerError::RefusedBy(_))), "{dialed:?}");
+
+    // A logs a line and hands it to B; B, relaying it, re-signs it as its own (a tampered app).
+    a.add_labor(&entry("2026-12-06", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let day = DocId::Day(hz(), d("2026-12-06"));
+    exchange(&mut a, &mut b).await.1.unwrap();
+    let (bytes, _) = b.export_signed(&day, &[]).unwrap().unwrap();
+    // A key of B's own (a device may hold several), signing what A made.
+    let mut relay = RawClient::connect_with_key(server.addr, &b_token, sitesync_core::signing::Keypair::generate())
+        .await
+        .unwrap();
+    relay.say_hello().await;
+    let results = relay.push(vec![(day.to_string(), bytes.clone())]).await;
+    let refused = match &results[0] {
+        DocResult::Partial { refused, .. } => refused.clone(),
+        other => panic!("expected the re-signed line refused, got {other:?}"),
+    };
+    assert!(
+        refused.iter().any(|r| r.violation.rule() == "author.foreign_actor"),
+        "{refused:?}"
+    );
+    // Bytes altered on the way: refused whole.
+    let mut altered = bytes;
+    let at = altered.len() / 2;
+    altered[at] ^= 0x55;
+    let results = relay.push(vec![(day.to_string(), altered)]).await;
+    assert!(matches!(results[0], DocResult::Refused { .. }), "{results:?}");
+    relay.close().await;
+    // The honest relay of the same line is stored, and attributed to A.
+    sync(&mut b).await;
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let h = office
+        .json("/v1/history", &[("site", "site-hz-01"), ("date", "2026-12-06")])
+        .await;
+    let line = h["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["writes"].as_array().unwrap().iter().any(|w| w["field"] == "worker"))
+        .unwrap_or_else(|| panic!("no line at head office: {h}"));
+    assert_eq!(line["device"], a_device, "{h}");
+    assert_eq!(line["signed"], true, "{h}");
+    server.stop().await;
+}
