@@ -869,6 +869,12 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func workerMonth(worker: String, month: String) async throws  -> WorkerMonthRecord
     
     /**
+     * What is due for this phone's user, from the store alone (works offline): as of `at`
+     * (`YYYY-MM-DD`) at every site, or each site's own today when `None`.
+     */
+    func due(at: String?) async throws  -> [DueRecord]
+    
+    /**
      * Enters an advance of `amount_fen` (more than zero, at most ¥1,000,000) handed to `worker` on
      * `date` (`YYYY-MM-DD`) by this phone's user; returns it as stored. Refused, writing nothing:
      * a bad amount or date (`Validation`), a worker not on the roster (`NotFound`), an approved day
@@ -1493,6 +1499,26 @@ open func workerMonth(worker: String, month: String)async throws  -> WorkerMonth
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeWorkerMonthRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * What is due for this phone's user, from the store alone (works offline): as of `at`
+     * (`YYYY-MM-DD`) at every site, or each site's own today when `None`.
+     */
+open func due(at: String?)async throws  -> [DueRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_due(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(at)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeDueRecord.lift,
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -2725,6 +2751,133 @@ public func FfiConverterTypeDaySignoffsRecord_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeDaySignoffsRecord_lower(_ value: DaySignoffsRecord) -> RustBuffer {
     return FfiConverterTypeDaySignoffsRecord.lower(value)
+}
+
+
+/**
+ * One thing due. Fields a kind does not use are empty (`""`, `None`, 0).
+ */
+public struct DueRecord: Equatable, Hashable {
+    public var kind: DueKind
+    /**
+     * The site (logs, rejections, sign-offs).
+     */
+    public var site: String
+    /**
+     * `YYYY-MM-DD` (logs, rejections), `YYYY-MM` (sign-offs).
+     */
+    public var date: String
+    /**
+     * The manager's reason for a rejection.
+     */
+    public var reason: String
+    /**
+     * The OKR cycle of a check-in.
+     */
+    public var cycle: String
+    /**
+     * The key result's id and title of a check-in.
+     */
+    public var keyResult: String
+    public var title: String
+    /**
+     * The latest check-in's date, `YYYY-MM-DD` (`None`: none this cycle).
+     */
+    public var lastCheckIn: String?
+    /**
+     * Workers still to sign (sign-offs).
+     */
+    public var workers: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: DueKind, 
+        /**
+         * The site (logs, rejections, sign-offs).
+         */site: String, 
+        /**
+         * `YYYY-MM-DD` (logs, rejections), `YYYY-MM` (sign-offs).
+         */date: String, 
+        /**
+         * The manager's reason for a rejection.
+         */reason: String, 
+        /**
+         * The OKR cycle of a check-in.
+         */cycle: String, 
+        /**
+         * The key result's id and title of a check-in.
+         */keyResult: String, title: String, 
+        /**
+         * The latest check-in's date, `YYYY-MM-DD` (`None`: none this cycle).
+         */lastCheckIn: String?, 
+        /**
+         * Workers still to sign (sign-offs).
+         */workers: UInt32) {
+        self.kind = kind
+        self.site = site
+        self.date = date
+        self.reason = reason
+        self.cycle = cycle
+        self.keyResult = keyResult
+        self.title = title
+        self.lastCheckIn = lastCheckIn
+        self.workers = workers
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DueRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDueRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DueRecord {
+        return
+            try DueRecord(
+                kind: FfiConverterTypeDueKind.read(from: &buf), 
+                site: FfiConverterString.read(from: &buf), 
+                date: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf), 
+                cycle: FfiConverterString.read(from: &buf), 
+                keyResult: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                lastCheckIn: FfiConverterOptionString.read(from: &buf), 
+                workers: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DueRecord, into buf: inout [UInt8]) {
+        FfiConverterTypeDueKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.date, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterString.write(value.cycle, into: &buf)
+        FfiConverterString.write(value.keyResult, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterOptionString.write(value.lastCheckIn, into: &buf)
+        FfiConverterUInt32.write(value.workers, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueRecord_lift(_ buf: RustBuffer) throws -> DueRecord {
+    return try FfiConverterTypeDueRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueRecord_lower(_ value: DueRecord) -> RustBuffer {
+    return FfiConverterTypeDueRecord.lower(value)
 }
 
 
@@ -4373,6 +4526,10 @@ public struct SyncStatusRecord: Equatable, Hashable {
      * The latest refusals, newest first (at most 5): what was refused and why.
      */
     public var latestRefusals: [RefusalRecord]
+    /**
+     * Whether the app must be updated to keep syncing, as the server last said.
+     */
+    public var update: UpdateStateRecord
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4402,7 +4559,10 @@ public struct SyncStatusRecord: Equatable, Hashable {
          */refusedChanges: UInt64, 
         /**
          * The latest refusals, newest first (at most 5): what was refused and why.
-         */latestRefusals: [RefusalRecord]) {
+         */latestRefusals: [RefusalRecord], 
+        /**
+         * Whether the app must be updated to keep syncing, as the server last said.
+         */update: UpdateStateRecord) {
         self.server = server
         self.connected = connected
         self.pending = pending
@@ -4411,6 +4571,7 @@ public struct SyncStatusRecord: Equatable, Hashable {
         self.synced = synced
         self.refusedChanges = refusedChanges
         self.latestRefusals = latestRefusals
+        self.update = update
     }
 
     
@@ -4436,7 +4597,8 @@ public struct FfiConverterTypeSyncStatusRecord: FfiConverterRustBuffer {
                 lastError: FfiConverterOptionString.read(from: &buf), 
                 synced: FfiConverterBool.read(from: &buf), 
                 refusedChanges: FfiConverterUInt64.read(from: &buf), 
-                latestRefusals: FfiConverterSequenceTypeRefusalRecord.read(from: &buf)
+                latestRefusals: FfiConverterSequenceTypeRefusalRecord.read(from: &buf), 
+                update: FfiConverterTypeUpdateStateRecord.read(from: &buf)
         )
     }
 
@@ -4449,6 +4611,7 @@ public struct FfiConverterTypeSyncStatusRecord: FfiConverterRustBuffer {
         FfiConverterBool.write(value.synced, into: &buf)
         FfiConverterUInt64.write(value.refusedChanges, into: &buf)
         FfiConverterSequenceTypeRefusalRecord.write(value.latestRefusals, into: &buf)
+        FfiConverterTypeUpdateStateRecord.write(value.update, into: &buf)
     }
 }
 
@@ -5315,6 +5478,101 @@ public func FfiConverterTypeDayStatusRecord_lower(_ value: DayStatusRecord) -> R
 
 
 
+/**
+ * What kind of thing is due.
+ */
+
+public enum DueKind: Equatable, Hashable {
+    
+    /**
+     * The site's log for `date` (its today) is not submitted.
+     */
+    case logNotSubmitted
+    /**
+     * A manager rejected the day at `date`: fix it and submit again (`reason` says why).
+     */
+    case dayRejected
+    /**
+     * A key result this user owns has had no check-in for 7 days.
+     */
+    case checkInDue
+    /**
+     * Last month's sign-offs at `site` still lack `workers` workers' signatures.
+     */
+    case monthUnsigned
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DueKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDueKind: FfiConverterRustBuffer {
+    typealias SwiftType = DueKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DueKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .logNotSubmitted
+        
+        case 2: return .dayRejected
+        
+        case 3: return .checkInDue
+        
+        case 4: return .monthUnsigned
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DueKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .logNotSubmitted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .dayRejected:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .checkInDue:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .monthUnsigned:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueKind_lift(_ buf: RustBuffer) throws -> DueKind {
+    return try FfiConverterTypeDueKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueKind_lower(_ value: DueKind) -> RustBuffer {
+    return FfiConverterTypeDueKind.lower(value)
+}
+
+
+
 
 public enum GroupByRecord: Equatable, Hashable {
     
@@ -5730,6 +5988,15 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
+     * The server no longer speaks this app's sync protocol: the app must be updated before it syncs
+     * again (`sync_status().update` is `Required` too). Local data is intact; writes go on offline.
+     */
+    case UpdateRequired(
+        /**
+         * The server's words, for the user.
+         */reason: String
+    )
+    /**
      * The store could not be opened with the key given: ask the keystore again, or (a lost key)
      * start a new store and sync it down. Nothing was read or written.
      */
@@ -5797,13 +6064,16 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
         case 7: return .Tls(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .StoreKey(
-            problem: try FfiConverterTypeStoreKeyIssue.read(from: &buf)
-            )
-        case 9: return .Storage(
+        case 8: return .UpdateRequired(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Internal(
+        case 9: return .StoreKey(
+            problem: try FfiConverterTypeStoreKeyIssue.read(from: &buf)
+            )
+        case 10: return .Storage(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5853,18 +6123,23 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .StoreKey(problem):
+        case let .UpdateRequired(reason):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .StoreKey(problem):
+            writeInt(&buf, Int32(9))
             FfiConverterTypeStoreKeyIssue.write(problem, into: &buf)
             
         
         case let .Storage(reason):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Internal(reason):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6115,6 +6390,92 @@ public func FfiConverterTypeTransferRecord_lift(_ buf: RustBuffer) throws -> Tra
 #endif
 public func FfiConverterTypeTransferRecord_lower(_ value: TransferRecord) -> RustBuffer {
     return FfiConverterTypeTransferRecord.lower(value)
+}
+
+
+
+/**
+ * Whether this app's sync protocol is still the server's (`docs/protocol.md`, *Versions*).
+ */
+
+public enum UpdateStateRecord: Equatable, Hashable {
+    
+    /**
+     * The server speaks this app's version.
+     */
+    case upToDate
+    /**
+     * The server speaks a newer version: sync still works; offer the update.
+     */
+    case available
+    /**
+     * The server no longer speaks this app's version: nothing syncs until the app is updated
+     * (writes go on offline and sync once it is).
+     */
+    case required
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension UpdateStateRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUpdateStateRecord: FfiConverterRustBuffer {
+    typealias SwiftType = UpdateStateRecord
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UpdateStateRecord {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .upToDate
+        
+        case 2: return .available
+        
+        case 3: return .required
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: UpdateStateRecord, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .upToDate:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .available:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .required:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateStateRecord_lift(_ buf: RustBuffer) throws -> UpdateStateRecord {
+    return try FfiConverterTypeUpdateStateRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateStateRecord_lower(_ value: UpdateStateRecord) -> RustBuffer {
+    return FfiConverterTypeUpdateStateRecord.lower(value)
 }
 
 
@@ -6407,6 +6768,31 @@ fileprivate struct FfiConverterSequenceTypeCrewSignoffRecord: FfiConverterRustBu
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeCrewSignoffRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDueRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [DueRecord]
+
+    public static func write(_ value: [DueRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDueRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DueRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DueRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDueRecord.read(from: &buf))
         }
         return seq
     }
@@ -6923,6 +7309,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_worker_month() != 12196) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_due() != 22010) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_add_advance() != 19354) {
