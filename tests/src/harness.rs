@@ -413,7 +413,18 @@ impl RawClient {
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), async {
             loop {
                 match self.socket.next().await {
-                    Some(Ok(Message::Binary(b))) => return Some(protocol::decode(&b).unwrap()),
+                    // A refusal comes framed in the version the frame it answers claimed (so an
+                    // old phone reads it): read it whatever its version byte says.
+                    Some(Ok(Message::Binary(b))) => {
+                        return Some(match protocol::decode(&b) {
+                            Err(protocol::FrameError::Version(_)) => {
+                                let mut current = b.to_vec();
+                                current[0] = protocol::VERSION;
+                                protocol::decode(&current).unwrap()
+                            }
+                            decoded => decoded.unwrap(),
+                        });
+                    }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                     Some(Ok(_)) => continue,
                 }
