@@ -16,6 +16,31 @@ use sitesync_core::units::WorkDays;
 use sitesync_tests::browser::Browser;
 use sitesync_tests::harness::{Api, TestServer, phone};
 
+/// Opens the sign-in page and records every content-security-policy violation from then on in
+/// `window.cspViolations` (the page allows no inline script or style: there must be none).
+async fn watch_csp(browser: &Browser, url: &str) {
+    browser.goto(url).await;
+    browser.wait_text("#signin-title", "登录").await;
+    browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             window.cspViolations = [];
+             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+             done(true);",
+        )
+        .await;
+}
+
+/// A browser signed in as head office (u-office-1), on the labor page, watching the CSP.
+async fn office_signed_in(server: &TestServer) -> Browser {
+    let browser = Browser::start().await;
+    watch_csp(&browser, &server.url()).await;
+    browser.type_into("#token", &server.device("u-office-1").await).await;
+    browser.click("#signin-btn").await;
+    browser.wait_text("[data-testid=labor-table]", "合计").await;
+    browser
+}
+
 fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
 }
@@ -57,18 +82,7 @@ async fn head_office_signs_in_sees_live_entries_approves_and_downloads() {
 
     let office_token = server.device("u-office-1").await;
     let browser = Browser::start().await;
-    browser.goto(&server.url()).await;
-    browser.wait_text("#signin-title", "登录").await;
-    // The page runs under its content security policy (no inline script or style): every violation
-    // from here on is recorded, and there must be none.
-    browser
-        .run_async(
-            "const done = arguments[arguments.length - 1];
-             window.cspViolations = [];
-             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-             done(true);",
-        )
-        .await;
+    watch_csp(&browser, &server.url()).await;
     browser.screenshot(&shots().join("0-sign-in.png")).await;
     browser.type_into("#token", "wrong").await;
     browser.click("#signin-btn").await;
@@ -297,20 +311,7 @@ async fn head_office_sees_the_days_sign_off_disputes_and_photos() {
     let pending = attach(&mut foreman, b"delivery note", "note.txt", "送货单");
     sync_once(&mut foreman).await.unwrap();
 
-    let browser = Browser::start().await;
-    browser.goto(&server.url()).await;
-    browser.wait_text("#signin-title", "登录").await;
-    browser
-        .run_async(
-            "const done = arguments[arguments.length - 1];
-             window.cspViolations = [];
-             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-             done(true);",
-        )
-        .await;
-    browser.type_into("#token", &server.device("u-office-1").await).await;
-    browser.click("#signin-btn").await;
-    browser.wait_text("[data-testid=labor-table]", "合计").await;
+    let browser = office_signed_in(&server).await;
     browser.click("[data-view=signoffs]").await;
 
     // Each worker's state, by worker id, as the page shows it.
@@ -631,20 +632,7 @@ async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_l
         .unwrap();
     sync_once(&mut office).await.unwrap();
 
-    let browser = Browser::start().await;
-    browser.goto(&server.url()).await;
-    browser.wait_text("#signin-title", "登录").await;
-    browser
-        .run_async(
-            "const done = arguments[arguments.length - 1];
-             window.cspViolations = [];
-             document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-             done(true);",
-        )
-        .await;
-    browser.type_into("#token", &server.device("u-office-1").await).await;
-    browser.click("#signin-btn").await;
-    browser.wait_text("[data-testid=labor-table]", "合计").await;
+    let browser = office_signed_in(&server).await;
 
     // The OKR board: statuses in words, the `local` check-in named by its signer.
     browser.click("[data-view=okr]").await;
