@@ -30,6 +30,14 @@ pub enum SiteSyncError {
         /// The dispute's record id.
         dispute: String,
     },
+    /// Phones wrote some fields of the day differently offline and no one has chosen: show them
+    /// (`open_conflicts`), then approve with `approve_day_despite_conflicts` once the manager has
+    /// looked. Nothing was written.
+    #[error("{count} open conflicts on the day")]
+    OpenConflicts {
+        /// How many fields hold competing values.
+        count: u32,
+    },
     /// The site requires each crew's confirmation before the day is submitted, and this crew has not
     /// confirmed (`confirm_crew`). Nothing was written.
     #[error("crew {crew} has not confirmed the day")]

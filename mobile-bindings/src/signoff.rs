@@ -3,11 +3,11 @@
 //! answered; a crew leader confirms his crew's day; where each worker stands; the days waiting for a
 //! decision, and the decision itself, offline (the server checks the manager's role when it syncs).
 
-use sitesync_core::ids::{CrewId, SiteId, WorkerId};
+use sitesync_core::ids::{CrewId, DocId, SiteId, WorkerId};
 use sitesync_core::signoff::{DaySignoffs, MonthSheet, SignoffEvent, SignoffState, WorkerSignoff};
 use sitesync_core::store::{Period, RowFilter};
 
-use crate::{DaySheetRecord, DayStatusRecord, Result, SiteSync, date, month_start};
+use crate::{DaySheetRecord, DayStatusRecord, Result, SiteSync, SiteSyncError, date, month_start};
 
 /// What a sign-off covers: one site-day, or a month (one record on each day of it with lines).
 #[derive(Debug, Clone, uniffi::Enum)]
@@ -373,9 +373,30 @@ impl SiteSync {
 
     /// Approves a submitted day on this phone, offline (a site manager's; the server checks the
     /// role when it syncs). Refused with [`SiteSyncError::DisputeOpen`] while a dispute is open.
+    /// Refused with [`SiteSyncError::OpenConflicts`] while fields of the day hold competing values
+    /// (as head office's approval and the CLI's are): the manager looks at them
+    /// ([`SiteSync::open_conflicts`]) and confirms with [`SiteSync::approve_day_despite_conflicts`].
     pub async fn approve_day(&self, site: String, date_iso: String) -> Result<DaySheetRecord> {
-        self.write(move |s| Ok((&s.approve_day(&SiteId::new(site)?, date("date", &date_iso)?)?).into()))
-            .await
+        self.approve(site, date_iso, false).await
+    }
+
+    /// Approves a submitted day although fields of it hold competing values: the manager has seen
+    /// them ([`SiteSync::open_conflicts`]) and accepts the values shown.
+    pub async fn approve_day_despite_conflicts(&self, site: String, date_iso: String) -> Result<DaySheetRecord> {
+        self.approve(site, date_iso, true).await
+    }
+
+    /// The fields of a site-day that phones wrote differently offline, each distinct value once with
+    /// the change that wrote it, the value shown first; empty when there is nothing to choose.
+    pub async fn open_conflicts(&self, site: String, date_iso: String) -> Result<Vec<OpenConflictRecord>> {
+        self.with_store(move |s| {
+            let id = DocId::Day(SiteId::new(site)?, date("date", &date_iso)?);
+            Ok(s.open_conflicts(&id)?
+                .into_iter()
+                .map(OpenConflictRecord::from)
+                .collect())
+        })
+        .await
     }
 
     /// Sends a submitted day back with a reason, offline.
@@ -385,10 +406,142 @@ impl SiteSync {
     }
 }
 
+impl SiteSync {
+    async fn approve(&self, site: String, date_iso: String, despite_conflicts: bool) -> Result<DaySheetRecord> {
+        self.write(move |s| {
+            let (site, day) = (SiteId::new(site)?, date("date", &date_iso)?);
+            let open = s.open_conflicts(&DocId::Day(site.clone(), day))?.len();
+            if open > 0 && !despite_conflicts {
+                return Err(SiteSyncError::OpenConflicts {
+                    count: u32::try_from(open).unwrap_or(u32::MAX),
+                });
+            }
+            Ok((&s.approve_day(&site, day)?).into())
+        })
+        .await
+    }
+}
+
+/// One field of a day that holds competing values.
+#[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
+pub struct OpenConflictRecord {
+    /// The day document's table (`labor`, `progress` …) and record id.
+    pub table: String,
+    pub record: String,
+    pub field: String,
+    /// Each distinct value, the one shown first.
+    pub values: Vec<OpenConflictValueRecord>,
+}
+
+/// A competing value and the change that wrote it.
+#[derive(Debug, Clone, uniffi::Record)]
+#[allow(missing_docs, reason = "fields and variants named for what they hold")]
+pub struct OpenConflictValueRecord {
+    /// As written (text in quotes, numbers in the field's unit).
+    pub value: String,
+    pub change_hash: String,
+}
+
+impl From<sitesync_core::store::FieldValues> for OpenConflictRecord {
+    fn from(f: sitesync_core::store::FieldValues) -> Self {
+        OpenConflictRecord {
+            table: f.table,
+            record: f.record,
+            field: f.field,
+            values: f
+                .values
+                .into_iter()
+                .map(|(v, hash)| OpenConflictValueRecord {
+                    value: v.to_string(),
+                    change_hash: hash,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{SiteSyncError, runtime};
+
+    /// A day two phones wrote differently offline: `approve_day` refuses it with a typed error, the
+    /// app lists the competing values, and the manager's confirmation approves it.
+    #[test]
+    fn a_day_with_open_conflicts_is_approved_only_once_confirmed() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/small");
+        runtime().block_on(async {
+            let (site, day) = ("site-hz-01".to_string(), "2026-10-20".to_string());
+            let mut phones = Vec::new();
+            for (dir, work_days_centi) in dirs.iter().zip([100, 50]) {
+                let path = dir.path().join("phone.sqlite3").display().to_string();
+                let phone = SiteSync::open(path, None, None, Some("陈经理".into()), None)
+                    .await
+                    .unwrap();
+                let fixture = fixture.clone();
+                phone
+                    .with_store(move |s| Ok(s.import_dir(&fixture).map(|_| ())?))
+                    .await
+                    .unwrap();
+                phone
+                    .add_labor(
+                        crate::LaborInput {
+                            site: site.clone(),
+                            date: day.clone(),
+                            worker: "w-0001".into(),
+                            work_item: "site-hz-01/wi-4.1".into(),
+                            work_days_centi,
+                            hours_min: None,
+                            overtime_min: 0,
+                            kind: crate::LaborKindRecord::DayLabor,
+                            rate_fen: None,
+                            note: String::new(),
+                        },
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                phones.push(phone);
+            }
+            let id: DocId = format!("day|{site}|{day}").parse().unwrap();
+            let (b, a) = (phones.pop().unwrap(), phones.pop().unwrap());
+            let theirs = {
+                let id = id.clone();
+                b.with_store(move |s| Ok(s.export_changes(&id, &[])?.unwrap()))
+                    .await
+                    .unwrap()
+            };
+            a.with_store(move |s| Ok(s.merge_changes(&id, &theirs).map(|_| ())?))
+                .await
+                .unwrap();
+            assert!(b.open_conflicts(site.clone(), day.clone()).await.unwrap().is_empty());
+            a.submit_day(site.clone(), day.clone()).await.unwrap();
+
+            let refused = a.approve_day(site.clone(), day.clone()).await;
+            let Err(SiteSyncError::OpenConflicts { count }) = refused else {
+                panic!("approved over open conflicts: {refused:?}");
+            };
+            let open = a.open_conflicts(site.clone(), day.clone()).await.unwrap();
+            assert_eq!(open.len(), usize::try_from(count).unwrap());
+            let days = open
+                .iter()
+                .find(|c| c.field == "work_days_centi")
+                .expect("work-days contested");
+            let mut values: Vec<&str> = days.values.iter().map(|v| v.value.as_str()).collect();
+            values.sort_unstable();
+            assert_eq!(values, ["100", "50"]);
+            assert!(days.values.iter().all(|v| v.change_hash.len() == 64));
+            assert_eq!(a.review_queue(site.clone()).await.unwrap().len(), 1, "still waiting");
+
+            let approved = a
+                .approve_day_despite_conflicts(site.clone(), day.clone())
+                .await
+                .unwrap();
+            assert_eq!(approved.status, DayStatusRecord::Approved);
+        });
+    }
 
     /// The calls an app makes on site, against the small company's first day: a signature, a
     /// dispute that blocks approval with a typed error naming it, the answer, the approval.

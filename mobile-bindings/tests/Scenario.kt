@@ -174,6 +174,7 @@ suspend fun signoffAndReview(url: String, managerToken: String, path: String, ph
     manager.syncNow()
     waiting = manager.reviewQueue(site).filter { it.date == day }
     check(waiting.size == 1 && waiting[0].openDisputes == 0u, "queue after the answer: $waiting")
+    check(manager.openConflicts(site, day).isEmpty(), "one phone wrote the day: nothing contested")
     check(manager.approveDay(site, day).status == DayStatusRecord.APPROVED, "approved")
     manager.syncNow()
     check(manager.reviewQueue(site).none { it.date == day }, "nothing left to review")

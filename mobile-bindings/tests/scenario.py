@@ -227,6 +227,7 @@ async def signoff_and_review(url, manager_token, path, phone, site, day, crew):
     await manager.sync_now()
     queue = [q for q in await manager.review_queue(site) if q.date == day]
     assert len(queue) == 1 and queue[0].open_disputes == 0, queue
+    assert await manager.open_conflicts(site, day) == [], "one phone wrote the day: nothing contested"
     approved = await manager.approve_day(site, day)
     assert approved.status == m.DayStatusRecord.APPROVED, approved
     await manager.sync_now()

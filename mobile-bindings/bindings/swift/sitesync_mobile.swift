@@ -903,8 +903,17 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     /**
      * Approves a submitted day on this phone, offline (a site manager's; the server checks the
      * role when it syncs). Refused with [`SiteSyncError::DisputeOpen`] while a dispute is open.
+     * Refused with [`SiteSyncError::OpenConflicts`] while fields of the day hold competing values
+     * (as head office's approval and the CLI's are): the manager looks at them
+     * ([`SiteSync::open_conflicts`]) and confirms with [`SiteSync::approve_day_despite_conflicts`].
      */
     func approveDay(site: String, dateIso: String) async throws  -> DaySheetRecord
+    
+    /**
+     * Approves a submitted day although fields of it hold competing values: the manager has seen
+     * them ([`SiteSync::open_conflicts`]) and accepts the values shown.
+     */
+    func approveDayDespiteConflicts(site: String, dateIso: String) async throws  -> DaySheetRecord
     
     /**
      * The crew leader confirms his crew's day or month.
@@ -926,6 +935,12 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
      * The site's sheet for the month (`YYYY-MM`): who still has to sign or re-sign.
      */
     func monthSignoffs(site: String, month: String) async throws  -> MonthSheetRecord
+    
+    /**
+     * The fields of a site-day that phones wrote differently offline, each distinct value once with
+     * the change that wrote it, the value shown first; empty when there is nothing to choose.
+     */
+    func openConflicts(site: String, dateIso: String) async throws  -> [OpenConflictRecord]
     
     /**
      * Sends a submitted day back with a reason, offline.
@@ -1608,12 +1623,35 @@ open func answerDispute(site: String, dateIso: String, dispute: String, reason: 
     /**
      * Approves a submitted day on this phone, offline (a site manager's; the server checks the
      * role when it syncs). Refused with [`SiteSyncError::DisputeOpen`] while a dispute is open.
+     * Refused with [`SiteSyncError::OpenConflicts`] while fields of the day hold competing values
+     * (as head office's approval and the CLI's are): the manager looks at them
+     * ([`SiteSync::open_conflicts`]) and confirms with [`SiteSync::approve_day_despite_conflicts`].
      */
 open func approveDay(site: String, dateIso: String)async throws  -> DaySheetRecord  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_sitesync_mobile_fn_method_sitesync_approve_day(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDaySheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Approves a submitted day although fields of it hold competing values: the manager has seen
+     * them ([`SiteSync::open_conflicts`]) and accepts the values shown.
+     */
+open func approveDayDespiteConflicts(site: String, dateIso: String)async throws  -> DaySheetRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_approve_day_despite_conflicts(
                         self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso)
                 )
             },
@@ -1698,6 +1736,26 @@ open func monthSignoffs(site: String, month: String)async throws  -> MonthSheetR
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeMonthSheetRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The fields of a site-day that phones wrote differently offline, each distinct value once with
+     * the change that wrote it, the value shown first; empty when there is nothing to choose.
+     */
+open func openConflicts(site: String, dateIso: String)async throws  -> [OpenConflictRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_open_conflicts(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(dateIso)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeOpenConflictRecord.lift,
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -3541,6 +3599,146 @@ public func FfiConverterTypeMonthWorkerSignoffRecord_lift(_ buf: RustBuffer) thr
 #endif
 public func FfiConverterTypeMonthWorkerSignoffRecord_lower(_ value: MonthWorkerSignoffRecord) -> RustBuffer {
     return FfiConverterTypeMonthWorkerSignoffRecord.lower(value)
+}
+
+
+/**
+ * One field of a day that holds competing values.
+ */
+public struct OpenConflictRecord: Equatable, Hashable {
+    /**
+     * The day document's table (`labor`, `progress` …) and record id.
+     */
+    public var table: String
+    public var record: String
+    public var field: String
+    /**
+     * Each distinct value, the one shown first.
+     */
+    public var values: [OpenConflictValueRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The day document's table (`labor`, `progress` …) and record id.
+         */table: String, record: String, field: String, 
+        /**
+         * Each distinct value, the one shown first.
+         */values: [OpenConflictValueRecord]) {
+        self.table = table
+        self.record = record
+        self.field = field
+        self.values = values
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OpenConflictRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOpenConflictRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OpenConflictRecord {
+        return
+            try OpenConflictRecord(
+                table: FfiConverterString.read(from: &buf), 
+                record: FfiConverterString.read(from: &buf), 
+                field: FfiConverterString.read(from: &buf), 
+                values: FfiConverterSequenceTypeOpenConflictValueRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OpenConflictRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.table, into: &buf)
+        FfiConverterString.write(value.record, into: &buf)
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterSequenceTypeOpenConflictValueRecord.write(value.values, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenConflictRecord_lift(_ buf: RustBuffer) throws -> OpenConflictRecord {
+    return try FfiConverterTypeOpenConflictRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenConflictRecord_lower(_ value: OpenConflictRecord) -> RustBuffer {
+    return FfiConverterTypeOpenConflictRecord.lower(value)
+}
+
+
+/**
+ * A competing value and the change that wrote it.
+ */
+public struct OpenConflictValueRecord: Equatable, Hashable {
+    /**
+     * As written (text in quotes, numbers in the field's unit).
+     */
+    public var value: String
+    public var changeHash: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * As written (text in quotes, numbers in the field's unit).
+         */value: String, changeHash: String) {
+        self.value = value
+        self.changeHash = changeHash
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OpenConflictValueRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOpenConflictValueRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OpenConflictValueRecord {
+        return
+            try OpenConflictValueRecord(
+                value: FfiConverterString.read(from: &buf), 
+                changeHash: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OpenConflictValueRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.value, into: &buf)
+        FfiConverterString.write(value.changeHash, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenConflictValueRecord_lift(_ buf: RustBuffer) throws -> OpenConflictValueRecord {
+    return try FfiConverterTypeOpenConflictValueRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenConflictValueRecord_lower(_ value: OpenConflictValueRecord) -> RustBuffer {
+    return FfiConverterTypeOpenConflictValueRecord.lower(value)
 }
 
 
@@ -5963,6 +6161,16 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */dispute: String
     )
     /**
+     * Phones wrote some fields of the day differently offline and no one has chosen: show them
+     * (`open_conflicts`), then approve with `approve_day_despite_conflicts` once the manager has
+     * looked. Nothing was written.
+     */
+    case OpenConflicts(
+        /**
+         * How many fields hold competing values.
+         */count: UInt32
+    )
+    /**
      * The site requires each crew's confirmation before the day is submitted, and this crew has not
      * confirmed (`confirm_crew`). Nothing was written.
      */
@@ -6055,25 +6263,28 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
         case 4: return .DisputeOpen(
             dispute: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .CrewNotConfirmed(
+        case 5: return .OpenConflicts(
+            count: try FfiConverterUInt32.read(from: &buf)
+            )
+        case 6: return .CrewNotConfirmed(
             crew: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Offline(
+        case 7: return .Offline(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Tls(
+        case 8: return .Tls(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .UpdateRequired(
+        case 9: return .UpdateRequired(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .StoreKey(
+        case 10: return .StoreKey(
             problem: try FfiConverterTypeStoreKeyIssue.read(from: &buf)
             )
-        case 10: return .Storage(
+        case 11: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Internal(
+        case 12: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -6108,38 +6319,43 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(dispute, into: &buf)
             
         
-        case let .CrewNotConfirmed(crew):
+        case let .OpenConflicts(count):
             writeInt(&buf, Int32(5))
+            FfiConverterUInt32.write(count, into: &buf)
+            
+        
+        case let .CrewNotConfirmed(crew):
+            writeInt(&buf, Int32(6))
             FfiConverterString.write(crew, into: &buf)
             
         
         case let .Offline(reason):
-            writeInt(&buf, Int32(6))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .Tls(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .UpdateRequired(reason):
+        case let .Tls(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .StoreKey(problem):
+        case let .UpdateRequired(reason):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .StoreKey(problem):
+            writeInt(&buf, Int32(10))
             FfiConverterTypeStoreKeyIssue.write(problem, into: &buf)
             
         
         case let .Storage(reason):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Internal(reason):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6876,6 +7092,56 @@ fileprivate struct FfiConverterSequenceTypeMonthWorkerSignoffRecord: FfiConverte
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeOpenConflictRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [OpenConflictRecord]
+
+    public static func write(_ value: [OpenConflictRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOpenConflictRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OpenConflictRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OpenConflictRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOpenConflictRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeOpenConflictValueRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [OpenConflictValueRecord]
+
+    public static func write(_ value: [OpenConflictValueRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOpenConflictValueRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OpenConflictValueRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OpenConflictValueRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOpenConflictValueRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePayLineRecord: FfiConverterRustBuffer {
     typealias SwiftType = [PayLineRecord]
 
@@ -7326,7 +7592,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_sitesync_answer_dispute() != 18981) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sitesync_mobile_checksum_method_sitesync_approve_day() != 50260) {
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_approve_day() != 14125) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_approve_day_despite_conflicts() != 40777) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_confirm_crew() != 8784) {
@@ -7339,6 +7608,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_month_signoffs() != 37051) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_open_conflicts() != 53764) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_reject_day() != 41947) {
