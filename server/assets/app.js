@@ -249,9 +249,14 @@ const views = {
   async approvals() {
     const q = await api(`/v1/approvals?${qs({ site: state.f.site })}`);
     const review = (r) => r ? `${esc(tr("ra_", r.action))} · ${esc(r.by)} · ${stamp(r.at)}${r.reason ? ` · ${esc(r.reason)}` : ""}` : "";
-    const rows = q.map((d, i) => `<tr><td><input type="checkbox" class="pick" data-i="${i}" aria-label="${esc(siteName(d.site))} ${esc(d.date)}"></td><td>${siteCell(d.site)}</td><td>${day(d.date)}</td><td><span class="status ${esc(d.status)}">${esc(tr("ds_", d.status))}</span></td><td class="num">${d.lines}</td><td class="num">${fixed(d.work_days_centi, 100)}</td><td class="num">${money(d.cost_fen)}</td><td>${review(d.review)}</td></tr>`).join("");
+    // The clerk's ticks, kept across the re-renders live updates cause (else a tick made just before
+    // an update is lost, and "approve" acts on nothing); only days still in the queue count.
+    const picks = state.picks = new Set(q.map((d) => `${d.site}|${d.date}`).filter((k) => (state.picks || new Set()).has(k)));
+    const rows = q.map((d, i) => `<tr><td><input type="checkbox" class="pick" data-i="${i}"${picks.has(`${d.site}|${d.date}`) ? " checked" : ""} aria-label="${esc(siteName(d.site))} ${esc(d.date)}"></td><td>${siteCell(d.site)}</td><td>${day(d.date)}</td><td><span class="status ${esc(d.status)}">${esc(tr("ds_", d.status))}</span></td><td class="num">${d.lines}</td><td class="num">${fixed(d.work_days_centi, 100)}</td><td class="num">${money(d.cost_fen)}</td><td>${review(d.review)}</td></tr>`).join("");
     setTimeout(() => {
-      $("#pick-all")?.addEventListener("change", (e) => document.querySelectorAll(".pick").forEach((c) => { c.checked = e.target.checked; }));
+      const tick = (c, on) => { c.checked = on; const d = q[+c.dataset.i]; if (on) picks.add(`${d.site}|${d.date}`); else picks.delete(`${d.site}|${d.date}`); };
+      document.querySelectorAll(".pick").forEach((c) => c.addEventListener("change", () => tick(c, c.checked)));
+      $("#pick-all")?.addEventListener("change", (e) => document.querySelectorAll(".pick").forEach((c) => tick(c, e.target.checked)));
       // An approval of a day with open conflicts is refused (`open_conflicts`) until confirmed:
       // the page lists the conflicts and asks once more.
       const decide = async (decision, picked, confirm = false) => {
@@ -263,6 +268,7 @@ const views = {
         const held = res.filter((r) => r.code === "open_conflicts");
         // Kept in the state, so a live update re-rendering the queue keeps the question open.
         state.held = held.length ? { decision, days: held } : null;
+        state.picks = new Set();
         await render(`${t("done")}: ${res.filter((r) => r.ok).length}/${res.length}`);
       };
       $("#confirm-approve")?.addEventListener("click", () => {
@@ -270,7 +276,7 @@ const views = {
         state.held = null;
         decide(held.decision, held.days.map((r) => ({ site: r.site, date: r.date })), true);
       });
-      const picked = () => [...document.querySelectorAll(".pick:checked")].map((c) => q[+c.dataset.i]);
+      const picked = () => q.filter((d) => picks.has(`${d.site}|${d.date}`));
       $("#approve")?.addEventListener("click", () => decide("approve", picked()));
       $("#reject")?.addEventListener("click", () => decide("reject", picked()));
     });
