@@ -125,14 +125,12 @@ fn reported(headers: &HeaderMap) -> crate::auth::Reported {
     };
     crate::auth::Reported {
         app_version: text(APP_HEADER),
-        protocol: text(PROTOCOL_HEADER),
+        protocol: text(protocol::VERSION_HEADER),
         pending: text(PENDING_HEADER).trim().parse().ok(),
     }
 }
 
 /// The app's name and version, e.g. `sitesync-core/0.1.0`.
 pub const APP_HEADER: &str = "x-sitesync-app";
-/// The sync protocol version the app speaks.
-pub const PROTOCOL_HEADER: &str = "x-sitesync-protocol";
 /// Documents the phone holds with changes the server has not acknowledged.
 pub const PENDING_HEADER: &str = "x-sitesync-pending";
