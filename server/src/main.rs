@@ -132,9 +132,11 @@ struct DatabaseArgs {
 struct BlobStoreArgs {
     /// Where verified attachment bytes are kept: `fs` (files under DATA/blobs) or `s3` (an
     /// S3-compatible bucket, --s3-*; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
-    /// and AWS_SESSION_TOKEN if set). Uploads in progress are staged in DATA/blobs/staging either way.
-    #[arg(long, env = "SITESYNC_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Fs)]
-    blob_store: BlobStoreKind,
+    /// and AWS_SESSION_TOKEN if set). Without it: `fs` on SQLite, and on PostgreSQL the database
+    /// itself, so that nodes keep nothing of their own. Uploads in progress are staged in
+    /// DATA/blobs/staging on SQLite and in the database on PostgreSQL, whichever the store.
+    #[arg(long, env = "SITESYNC_BLOB_STORE", value_enum)]
+    blob_store: Option<BlobStoreKind>,
     /// The S3 service's URL (http://127.0.0.1:9000 for MinIO or moto); without it, AWS by region.
     #[arg(long, env = "SITESYNC_S3_ENDPOINT")]
     s3_endpoint: Option<String>,
@@ -159,10 +161,15 @@ enum BlobStoreKind {
 }
 
 impl BlobStoreArgs {
-    /// The S3 store, connected and checked, when one is asked for.
-    async fn open(&self) -> Result<Option<Arc<dyn sitesync_server::blobs::BlobStore>>> {
-        if self.blob_store == BlobStoreKind::Fs {
-            return Ok(None);
+    /// The store asked for, connected and checked; `None` for the engine's own default.
+    async fn open(&self, data: &Path) -> Result<Option<Arc<dyn sitesync_server::blobs::BlobStore>>> {
+        match self.blob_store {
+            None => return Ok(None),
+            Some(BlobStoreKind::Fs) => {
+                let store = sitesync_server::blobs::FsBlobStore::open(&data.join("blobs"))?;
+                return Ok(Some(Arc::new(store)));
+            }
+            Some(BlobStoreKind::S3) => {}
         }
         let mut config = sitesync_server::blobs::s3::S3Config::new(
             self.s3_endpoint.clone(),
@@ -498,7 +505,7 @@ async fn run() -> Result<()> {
                 (Some(cert), Some(key)) => Some(Arc::new(Tls::load(&cert, &key)?)),
                 _ => None,
             };
-            let blobs = blob_store.open().await?;
+            let blobs = blob_store.open(&data).await?;
             let tune = move |state: AppState| {
                 let state = state.with_limits(limits).with_connection_limits(front);
                 let state = match &metrics_token {

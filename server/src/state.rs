@@ -59,7 +59,8 @@ pub struct AppState {
     shared: Option<SharedDatabase>,
     /// Where verified attachment bytes live (the data directory by default).
     blobs: Arc<dyn crate::blobs::BlobStore>,
-    /// Uploads in progress, on this node's disk until they are whole and verified.
+    /// Uploads in progress until they are whole and verified: on this node's disk on SQLite, in the
+    /// shared database on PostgreSQL.
     staging: crate::blobs::Staging,
     /// The operator's counters, served at `/metrics`.
     metrics: Arc<crate::metrics::Metrics>,
@@ -115,7 +116,8 @@ impl AppState {
     /// PostgreSQL the schema is migrated first, once however many nodes start together.
     pub fn open_at(data_dir: &Path, location: &Location) -> Result<AppState> {
         crate::files::tighten_data_dir(data_dir)?;
-        let (auth, mut docs, reader, shared) = match location {
+        let blob_dir = data_dir.join("blobs");
+        let (auth, mut docs, reader, shared, blobs, staging) = match location {
             Location::Sqlite => {
                 let auth = AuthDb::open(data_dir)?;
                 let documents = data_dir.join("documents.sqlite3");
@@ -124,11 +126,17 @@ impl AppState {
                 // Opened after the writer's, which brought the schema up to date; nothing writes
                 // through it.
                 let reader = Store::open(&documents)?;
-                (auth, docs, reader, None)
+                let blobs: Arc<dyn crate::blobs::BlobStore> = Arc::new(crate::blobs::FsBlobStore::open(&blob_dir)?);
+                let staging = crate::blobs::Staging::open(&blob_dir.join("staging"))?;
+                (auth, docs, reader, None, blobs, staging)
             }
             Location::Postgres { url, connections } => {
                 let pg = crate::storage::open_postgres(url, *connections)?;
                 let auth = AuthDb::on(pg.auth.clone());
+                // Blobs and uploads in progress live beside their claims, shared by every node.
+                let blobs: Arc<dyn crate::blobs::BlobStore> =
+                    Arc::new(crate::blobs::db::DbBlobStore::new(pg.auth.clone()));
+                let staging = crate::blobs::Staging::in_database(pg.auth.clone(), &blob_dir.join("staging"))?;
                 let docs = Store::open_on(Box::new(pg.docs.dedicated()?), "postgres (documents)")?;
                 let reader = Store::open_on(Box::new(pg.docs.dedicated()?), "postgres (reports)")?;
                 let shared = SharedDatabase {
@@ -136,7 +144,7 @@ impl AppState {
                     url: url.clone(),
                     node: format!("node-{}", hex::encode(rand_bytes()?)),
                 };
-                (auth, docs, reader, Some(shared))
+                (auth, docs, reader, Some(shared), blobs, staging)
             }
         };
         if docs.user() != "server" {
@@ -192,8 +200,8 @@ impl AppState {
             browser_sessions: BrowserSessions::default(),
             revocations: broadcast::channel(64).0,
             shared,
-            blobs: Arc::new(crate::blobs::FsBlobStore::open(&data_dir.join("blobs"))?),
-            staging: crate::blobs::Staging::open(&data_dir.join("blobs").join("staging"))?,
+            blobs,
+            staging,
             metrics,
             metrics_token: None,
         })
@@ -271,7 +279,8 @@ impl AppState {
         self.timing
     }
 
-    /// The same state with its blobs kept elsewhere (an object-store provider).
+    /// The same state with its blobs kept elsewhere (an object-store provider, or the data
+    /// directory's files on PostgreSQL). Uploads stay staged where the engine keeps them.
     pub fn with_blob_store(mut self, blobs: Arc<dyn crate::blobs::BlobStore>) -> AppState {
         self.blobs = blobs;
         self

@@ -84,6 +84,13 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
             include_str!("../migrations/postgres/007_device_health.sql")
         ),
     ),
+    (
+        8,
+        concat!(
+            "SET LOCAL search_path TO sitesync_auth;\n",
+            include_str!("../migrations/postgres/008_blobs.sql")
+        ),
+    ),
 ];
 
 /// The schema of the credential tables.

@@ -1,7 +1,8 @@
 //! Two real `sitesync-server` nodes on one PostgreSQL database, as an operator scales out: a line
 //! pushed through one node reaches a phone connected to the other live, a device revoked through one
 //! is cut off on the other, reports agree on both, nodes started together migrate once, and a node
-//! SIGKILLed under eight pushing phones loses nothing it acknowledged (`multinode/failover.rs`).
+//! SIGKILLed under eight pushing phones loses nothing it acknowledged (`multinode/failover.rs`), and
+//! an upload cut at one node resumes at the other (`multinode/blobs.rs`).
 //!
 //! Each test gets a database of its own (`support::pg`) and is skipped without a server: run them
 //! with `SITESYNC_TEST_DATABASE=postgresql://postgres@127.0.0.1:5432/postgres`.
@@ -11,6 +12,8 @@
 
 mod support;
 
+#[path = "multinode/blobs.rs"]
+mod blobs;
 #[path = "multinode/failover.rs"]
 mod failover;
 // The cross-crate harness's fault proxy, compiled in here as `support/pg.rs` is compiled into the

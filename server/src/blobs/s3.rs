@@ -4,8 +4,8 @@
 //! Keys are content addresses under a configurable prefix, laid out like the data directory:
 //! `<prefix>/aa/<sha256>` and the cached thumbnail `<prefix>/aa/<sha256>.thumb.jpg`.
 //!
-//! Uploads are still staged on the node's own disk ([`super::Staging`]): a resumed upload appends
-//! to a local file, and only the whole, verified file is sent to the bucket, in one `PUT` up to
+//! Uploads are staged as with the other stores ([`super::Staging`]: the node's disk on SQLite, the
+//! shared database on PostgreSQL), and only the whole, verified file is sent to the bucket, in one `PUT` up to
 //! [`S3Config::part_bytes`] and as a multipart upload above it. The file is hashed again as it is
 //! read for sending, and a multipart upload whose bytes do not hash to the address is aborted
 //! before it completes, so an object under a hash is always the bytes of that hash: S3 makes an

@@ -4,9 +4,9 @@
 //! 1. `GET /v1/blobs/{sha256}/upload?site&date&size` tells how many bytes of this device's upload
 //!    arrived (`offset`), or that the blob is already stored for that day (`complete`).
 //! 2. `PUT /v1/blobs/{sha256}/upload?site&date&size&offset` sends the bytes from `offset` on. They
-//!    are appended to the staging file *as they arrive*, so a connection cut mid-file keeps what
+//!    are appended to the staged upload *as they arrive*, so a connection cut mid-file keeps what
 //!    came through; the client asks (1) again and continues from there.
-//! 3. When the staged file reaches `size` it is hashed: a wrong hash drops it (422), a right one
+//! 3. When the staged upload reaches `size` it is hashed: a wrong hash drops it (422), a right one
 //!    moves it into the blob storage and records the claim "this device, which may write this day,
 //!    sent these bytes for it".
 //!
@@ -27,7 +27,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sitesync_core::attachments::BlobHash;
 use sitesync_core::ids::{DocId, SiteId};
-use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Access, Principal};
@@ -39,6 +38,11 @@ use crate::state::AppState;
 
 /// Bytes read from the blob storage per piece of a download.
 const PIECE: usize = 256 * 1024;
+
+/// Bytes of an upload gathered before they are appended to its staged bytes (and made durable):
+/// a cut connection loses none of them (they are appended when the body ends), only a crash of
+/// the node does.
+const FLUSH: usize = 256 * 1024;
 
 /// How long a request waits for another request on the same staged upload (one whose connection
 /// died is still writing what arrived) before it answers 409.
@@ -122,6 +126,12 @@ async fn lock(state: &AppState, who: &Principal, hash: &BlobHash) -> Result<crat
         .ok_or_else(|| Error::Conflict("another request is sending this file; try again".into()))
 }
 
+/// Appends `bytes` at `at` to this device's staged upload; returns where it ends now.
+async fn stage(state: &AppState, who: &Principal, hash: &BlobHash, at: u64, bytes: Vec<u8>) -> Result<u64> {
+    let (device, h) = (who.device_id.clone(), hash.clone());
+    state.blobs(move |_, s| s.append(&device, &h, at, &bytes)).await
+}
+
 /// Where this device's upload of a blob stands.
 async fn upload_state(state: &AppState, who: &Principal, hash: &BlobHash, doc: &DocId) -> Result<UploadState> {
     let (h, d) = (hash.clone(), doc.to_string());
@@ -185,14 +195,8 @@ pub async fn upload(
             now.offset
         )));
     }
-    let path = state.staging().path(&who.device_id, &hash);
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .await
-        .map_err(|e| Error::Internal(format!("staging: {e}")))?;
     let mut at = offset;
+    let mut pending: Vec<u8> = Vec::new();
     let mut stream = body.into_data_stream();
     let mut cut = false;
     loop {
@@ -209,8 +213,7 @@ pub async fn upload(
             cut = true;
             break;
         };
-        if at + piece.len() as u64 > q.size {
-            drop(file);
+        if at + (pending.len() + piece.len()) as u64 > q.size {
             let (device, h) = (who.device_id.clone(), hash.clone());
             state.blobs(move |_, s| s.discard(&device, &h)).await?;
             return Err(Error::BadRequest(format!(
@@ -218,17 +221,16 @@ pub async fn upload(
                 q.size
             )));
         }
-        file.write_all(&piece)
-            .await
-            .map_err(|e| Error::Internal(format!("staging: {e}")))?;
-        at += piece.len() as u64;
         state.metrics().blob_bytes_uploaded.inc_by(piece.len() as u64);
+        pending.extend_from_slice(&piece);
+        if pending.len() >= FLUSH {
+            at = stage(&state, &who, &hash, at, std::mem::take(&mut pending)).await?;
+        }
     }
-    // What is reported as arrived is on disk.
-    file.sync_all()
-        .await
-        .map_err(|e| Error::Internal(format!("staging: {e}")))?;
-    drop(file);
+    // What is reported as arrived is durable where the engine stages uploads.
+    if !pending.is_empty() {
+        at = stage(&state, &who, &hash, at, pending).await?;
+    }
     if cut || at < q.size {
         return Ok(Json(UploadState {
             offset: at,
@@ -236,20 +238,7 @@ pub async fn upload(
         }));
     }
     let (device, h) = (who.device_id.clone(), hash.clone());
-    let verified = state
-        .blobs(move |b, s| {
-            let actual = s.hash(&device, &h)?;
-            if actual != h {
-                s.discard(&device, &h)?;
-                return Err(Error::HashMismatch {
-                    expected: h.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-            b.put_file(&h, &s.path(&device, &h))
-        })
-        .await;
-    verified?;
+    state.blobs(move |b, s| s.store(b, &device, &h)).await?;
     let (h, d, device, size) = (hash.clone(), doc.to_string(), who.device_id.clone(), q.size);
     state.auth(move |a| a.claim_blob(h.as_str(), &d, &device, size)).await?;
     Ok(Json(UploadState {

@@ -17,7 +17,7 @@ use sitesync_server::AppState;
 use sitesync_server::blobs::BlobStore;
 use sitesync_server::blobs::s3::MIN_PART_BYTES;
 use sitesync_server::limits::ConnectionLimits;
-use sitesync_tests::harness::{Api, TestServer, phone};
+use sitesync_tests::harness::{Api, Engine, ServerDb, TestServer, phone};
 use sitesync_tests::s3::S3Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -232,14 +232,16 @@ async fn cut_and_resumed(provider: Provider, size: usize) {
     // staged file holds the bytes that came through.
     let device = token.split('_').nth(1).map(|id| format!("d-{id}")).unwrap();
     let staging = server.state.staging().clone();
+    // On PostgreSQL the staging area is the database, whose client blocks.
+    let offset = || tokio::task::block_in_place(|| staging.offset(&device, &hash).unwrap());
     let staged = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
-            if staging.offset(&device, &hash).unwrap() > 0 {
+            if offset() > 0 {
                 let _held = staging
                     .lock(&device, &hash, std::time::Duration::from_secs(10))
                     .await
                     .unwrap();
-                return staging.offset(&device, &hash).unwrap();
+                return offset();
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
@@ -689,6 +691,7 @@ async fn the_head_office_daily_log_draws_uploaded_photos_only() {
 
 /// Partial uploads nobody came back for are deleted when the server starts (and then periodically),
 /// by the age the server is configured with (a week by default); a younger one is kept and resumes.
+/// On SQLite, where they are files; `uploads_staged_in_postgresql_…` checks the database's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_partial_uploads_are_swept_at_start_and_younger_ones_kept() {
     let day = std::time::Duration::from_secs(24 * 3600);
@@ -696,10 +699,10 @@ async fn abandoned_partial_uploads_are_swept_at_start_and_younger_ones_kept() {
     let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let written = paths.clone();
     let (a, r) = (abandoned.clone(), recent.clone());
-    let server = TestServer::start_configured(move |state| {
+    let server = TestServer::start_configured_on(Engine::Sqlite, move |state| {
         assert_eq!(state.connection_limits().staging_max_age, 7 * day, "a week by default");
         for (hash, age) in [(&a, 8 * day), (&r, 6 * day)] {
-            let path = state.staging().path("d-0123abcd", hash);
+            let path = state.staging().path("d-0123abcd", hash).expect("SQLite stages files");
             std::fs::write(&path, b"the first bytes").unwrap();
             let f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
             f.set_modified(std::time::SystemTime::now() - age).unwrap();
@@ -726,4 +729,64 @@ async fn abandoned_partial_uploads_are_swept_at_start_and_younger_ones_kept() {
         .await
         .unwrap();
     assert_eq!(offset, 0);
+}
+
+/// On PostgreSQL uploads in progress are rows every node shares: an idle one is swept by its age
+/// (kept while a request of this node holds it), a younger one is kept and resumes, bytes are
+/// appended only where the upload ends. (SQLite's files: the test above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_staged_in_postgresql_are_swept_by_age_and_appended_only_at_their_end() {
+    if !sitesync_tests::pg::on_postgres() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let state = server.state.clone();
+    assert!(
+        state.staging().path("d-0123abcd", &BlobHash::of(b"x")).is_none(),
+        "not files"
+    );
+    let (old, young) = (BlobHash::of(b"abandoned"), BlobHash::of(b"recent"));
+    let (o, y) = (old.clone(), young.clone());
+    state
+        .blobs(move |_, s| {
+            for h in [&o, &y] {
+                s.append("d-0123abcd", h, 0, b"the first")?;
+                s.append("d-0123abcd", h, 9, b" bytes")?;
+            }
+            // A piece sent from an offset the upload is not at changes nothing.
+            match s.append("d-0123abcd", &o, 3, b"xx") {
+                Err(sitesync_server::Error::Conflict(m)) => assert!(m.contains("byte 15"), "{m}"),
+                other => panic!("an append off the end: {other:?}"),
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let day = 24 * 3600 * 1000i64;
+    let ago = move |days: i64| chrono::Utc::now().timestamp_millis() - days * day;
+    let (o, y) = (old.to_string(), young.to_string());
+    server
+        .sql(ServerDb::Credentials, move |sql| {
+            for (h, t) in [(o, ago(8)), (y, ago(6))] {
+                sql.exec(
+                    "UPDATE blob_uploads SET touched_ms = ?1 WHERE sha256 = ?2",
+                    &[t.into(), h.into()],
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let (o, y) = (old.clone(), young.clone());
+    let (swept, old_at, young_at) = state
+        .blobs(move |_, s| Ok((s.sweep(week)?, s.offset("d-0123abcd", &o)?, s.offset("d-0123abcd", &y)?)))
+        .await
+        .unwrap();
+    assert_eq!((swept, old_at, young_at), (1, 0, 15));
+    let left: i64 = server
+        .sql(ServerDb::Credentials, |sql| {
+            sql.one("SELECT COUNT(*) FROM blob_upload_pieces", &[])?.int(0)
+        })
+        .await;
+    assert_eq!(left, 2, "the swept upload's pieces went with it");
 }
