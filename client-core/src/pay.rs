@@ -110,6 +110,9 @@ pub struct ApprovedDay {
     pub progress: Vec<ProgressLine>,
     /// Advances of the approved version.
     pub advances: Vec<Advance>,
+    /// Ids of those its worker has not confirmed as they stand (never confirmed, changed since he
+    /// confirmed, or disputed): deductions that lack his signature.
+    pub unconfirmed_advances: std::collections::BTreeSet<String>,
 }
 
 /// One worker's line on the pay sheet.
@@ -142,6 +145,13 @@ pub struct PayAmounts {
     pub piece_pay_fen: i64,
     /// Advances handed over in the period.
     pub advances_fen: i64,
+    /// The part of `advances_fen` whose worker has not confirmed it as it stands (not confirmed,
+    /// changed since confirmed, or disputed): deducted without his signature.
+    #[serde(default)]
+    pub advances_unconfirmed_fen: i64,
+    /// How many advances that is.
+    #[serde(default)]
+    pub advances_unconfirmed: i64,
     /// Day + overtime + piece − advances; negative when advances exceed what was earned.
     pub net_fen: i64,
 }
@@ -335,6 +345,10 @@ pub fn sheet(
             }
             let line = &mut by_worker.entry(worker.clone()).or_insert_with(|| line_of(&worker)).pay;
             line.advances_fen = line.advances_fen.saturating_add(a.amount.fen());
+            if day.unconfirmed_advances.contains(&a.id) {
+                line.advances_unconfirmed_fen = line.advances_unconfirmed_fen.saturating_add(a.amount.fen());
+                line.advances_unconfirmed += 1;
+            }
         }
     }
     let mut total = PayAmounts::default();
@@ -354,6 +368,10 @@ pub fn sheet(
             total.overtime_pay_fen = total.overtime_pay_fen.saturating_add(l.overtime_pay_fen);
             total.piece_pay_fen = total.piece_pay_fen.saturating_add(l.piece_pay_fen);
             total.advances_fen = total.advances_fen.saturating_add(l.advances_fen);
+            total.advances_unconfirmed_fen = total
+                .advances_unconfirmed_fen
+                .saturating_add(l.advances_unconfirmed_fen);
+            total.advances_unconfirmed += l.advances_unconfirmed;
             total.net_fen = total.net_fen.saturating_add(l.net_fen);
             line
         })

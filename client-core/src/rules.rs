@@ -14,6 +14,7 @@
 //! | site-day | `reviews`, action `submitted` or `amended` | the same |
 //! | site-day | `reviews`, action `approved` or `rejected` | a site manager of that site, head office, admin |
 //! | site-day | `reviews`, action `signed`, `disputed`, `answered`, `crew_confirmed` (sign-off) | the same as `submitted`; `device` must be the writing device, `answers` a dispute the author saw |
+//! | site-day | `reviews`, action `advance_confirmed`, `advance_disputed` (an advance's sign-off) | as `signed`; `advance` must be an advance of that day received by the record's `worker` (checked with the document, `validate/document.rs`) |
 //! | site-day | `reviews`, action `approved` while a dispute the author saw, or one the server holds, is unanswered | nobody |
 //! | site-day | an existing review record | nobody (the trail is append-only) |
 //! | site-day | a line deleted in the author's view | nobody, unless the change restores it (`deleted = false`) |
@@ -487,16 +488,18 @@ fn check_day(author: &Author, writes: &[Write], before: &dyn Before) -> Result<(
                         _ => "",
                     };
                     match action {
-                        "submitted" | "amended" | "signed" | "disputed" | "crew_confirmed" => {}
+                        "submitted" | "amended" | "signed" | "disputed" | "crew_confirmed" | "advance_confirmed"
+                        | "advance_disputed" => {}
                         "answered" => {
                             let answers = writes
                                 .iter()
                                 .find(|o| o.table == "reviews" && o.record == w.record && o.field == "answers")
                                 .map(|o| o.value.clone());
                             let disputed = match &answers {
-                                Some(Value::Str(d)) => {
-                                    before.get("reviews", d, "action") == Some(Value::Str("disputed".into()))
-                                }
+                                Some(Value::Str(d)) => matches!(
+                                    before.get("reviews", d, "action"),
+                                    Some(Value::Str(a)) if a == "disputed" || a == "advance_disputed"
+                                ),
                                 _ => false,
                             };
                             if !disputed {

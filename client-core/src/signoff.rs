@@ -15,6 +15,15 @@
 //! marked with the month: a site-level record could not pin one version of thirty documents, and only
 //! head office writes the site's master document. The month's state is read back from those days.
 //!
+//! An advance (借支) is confirmed the same way (decision 2026-11-30, issue #20): a record of its own
+//! action, `advance_confirmed` (or `advance_disputed`, with a reason), in the day document the
+//! advance is on, naming the advance (`advance`, its record id) and its worker, pinning the heads,
+//! with the image hash, device and time. Actions of their own, not `signed` with one more field, so
+//! that no reader of a day's sign-off (older ones included) takes a confirmed advance for signed
+//! lines. An answer answers an advance's dispute as it answers a day's, and an open dispute of an
+//! advance holds the day's approval like any dispute. An edit of the advance after it was confirmed
+//! keeps the confirmation and shows what changed ([`AdvanceSignoff::changes`]).
+//!
 //! The signature image is not in the document: its SHA-256 is (`image`). The bytes are kept in the
 //! store's `signoff_images` table and as a blob beside the store, and go to the server like a photo
 //! (the blob sync, `docs/blobs.md`): the server serves them to readers of a day whose sign-off record
@@ -39,15 +48,21 @@ pub enum SignoffAction {
     Answered,
     /// The crew leader (班组长) confirms the crew's day.
     CrewConfirmed,
+    /// The worker confirms he received an advance (the record names it).
+    AdvanceConfirmed,
+    /// The worker disputes an advance, with a reason.
+    AdvanceDisputed,
 }
 
 impl SignoffAction {
     /// Every sign-off action.
-    pub const ALL: [SignoffAction; 4] = [
+    pub const ALL: [SignoffAction; 6] = [
         SignoffAction::Signed,
         SignoffAction::Disputed,
         SignoffAction::Answered,
         SignoffAction::CrewConfirmed,
+        SignoffAction::AdvanceConfirmed,
+        SignoffAction::AdvanceDisputed,
     ];
 
     /// The stored name.
@@ -57,6 +72,8 @@ impl SignoffAction {
             SignoffAction::Disputed => "disputed",
             SignoffAction::Answered => "answered",
             SignoffAction::CrewConfirmed => "crew_confirmed",
+            SignoffAction::AdvanceConfirmed => "advance_confirmed",
+            SignoffAction::AdvanceDisputed => "advance_disputed",
         }
     }
 
@@ -102,6 +119,9 @@ pub struct SignoffEvent {
     pub reason: String,
     /// The dispute an answer answers.
     pub answers: Option<String>,
+    /// The advance (its record id, `adv-…`) an advance's confirmation or dispute is about.
+    #[serde(default)]
+    pub advance: Option<String>,
 }
 
 /// Where one worker's day stands.
@@ -182,6 +202,25 @@ impl DaySignoffs {
     pub fn open_disputes(&self) -> impl Iterator<Item = &SignoffEvent> {
         self.workers.iter().flat_map(|w| w.open_disputes.iter())
     }
+}
+
+/// Where one advance stands against its worker's confirmation: the states of a day's sign-off, read
+/// for the advance (`Unsigned`: not confirmed; `ChangedSinceSigned`: edited since he confirmed it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[allow(missing_docs, reason = "fields named for what they hold")]
+pub struct AdvanceSignoff {
+    /// The advance as it stands now.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub advance: crate::pay::Advance,
+    pub state: SignoffState,
+    /// His last confirmation of it, kept through later edits.
+    pub confirmation: Option<SignoffEvent>,
+    /// What changed in the advance between the version he confirmed and now (`line` is the
+    /// advance's id; fields `worker`, `amount_fen`, `paid_by`, `note`, `deleted`).
+    pub changes: Vec<Amendment>,
+    /// His disputes of it not yet answered.
+    pub open_disputes: Vec<SignoffEvent>,
 }
 
 /// One worker's month: the days he has lines and where each stands.

@@ -51,7 +51,7 @@ use crate::ids::DocId;
 pub use cipher::{StoreKey, StoreKeyProblem};
 pub use day_log::{CrewCopy, entry};
 pub use okr::{AlignmentNode, Board, KrChange, KrView, NewKeyResult, ObjectiveView};
-pub use pay::NewAdvance;
+pub use pay::{AdvanceEdit, NewAdvance};
 pub use queries::{Totals, WorkerDay, WorkerMonth};
 pub use rows::{DayRow, InvalidRow, LaborRow, ProgressRow, ReviewRow, RowFilter};
 pub use screen::{Authority, Screen, Screened};

@@ -4,11 +4,12 @@
 
 use sitesync_core::ids::{CrewId, SiteId, WorkerId};
 use sitesync_core::pay::{Advance, MAX_ADVANCE_FEN, PayAmounts};
+use sitesync_core::signoff::AdvanceSignoff;
 use sitesync_core::signoff::SignoffState;
-use sitesync_core::store::NewAdvance;
+use sitesync_core::store::{AdvanceEdit, NewAdvance};
 use sitesync_core::units::Fen;
 
-use crate::{Result, SignoffStateRecord, SiteSync, SiteSyncError, date};
+use crate::{Result, SignoffChangeRecord, SignoffRecord, SignoffStateRecord, SiteSync, SiteSyncError, date};
 
 /// An advance as stored.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -26,9 +27,19 @@ pub struct AdvanceRecord {
     pub entered_by: String,
     /// RFC 3339, the device's clock.
     pub at: String,
+    /// Where the worker's confirmation stands: `Unsigned` (not confirmed), `Signed` (confirmed as
+    /// it stands), `ChangedSinceSigned` (edited since he confirmed it), `Disputed`.
+    pub confirmation_state: SignoffStateRecord,
+    /// His last confirmation, kept through later edits.
+    pub confirmation: Option<SignoffRecord>,
+    /// What changed since he confirmed it (`line` is the advance's id).
+    pub changes: Vec<SignoffChangeRecord>,
+    /// His disputes of it not yet answered.
+    pub open_disputes: Vec<SignoffRecord>,
 }
 
 impl From<&Advance> for AdvanceRecord {
+    /// A new advance: nobody has confirmed it yet.
     fn from(a: &Advance) -> Self {
         AdvanceRecord {
             id: a.id.clone(),
@@ -38,6 +49,22 @@ impl From<&Advance> for AdvanceRecord {
             note: a.note.clone(),
             entered_by: a.entered_by.clone(),
             at: a.at.to_rfc3339(),
+            confirmation_state: SignoffStateRecord::Unsigned,
+            confirmation: None,
+            changes: Vec::new(),
+            open_disputes: Vec::new(),
+        }
+    }
+}
+
+impl From<&AdvanceSignoff> for AdvanceRecord {
+    fn from(s: &AdvanceSignoff) -> Self {
+        AdvanceRecord {
+            confirmation_state: s.state.into(),
+            confirmation: s.confirmation.as_ref().map(Into::into),
+            changes: s.changes.iter().map(Into::into).collect(),
+            open_disputes: s.open_disputes.iter().map(Into::into).collect(),
+            ..(&s.advance).into()
         }
     }
 }
@@ -55,6 +82,11 @@ pub struct PayLineRecord {
     pub overtime_pay_fen: i64,
     pub piece_pay_fen: i64,
     pub advances_fen: i64,
+    /// The part of `advances_fen` its worker has not confirmed as it stands (never confirmed,
+    /// edited since, or disputed).
+    pub advances_unconfirmed_fen: i64,
+    /// How many advances that is.
+    pub advances_unconfirmed: i64,
     /// Day + overtime + piece − advances; negative when advances exceed it.
     pub net_fen: i64,
     /// The worst of his month sign-off states over the range's months (`Unsigned` on the totals).
@@ -90,8 +122,23 @@ fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> 
         overtime_pay_fen: p.overtime_pay_fen,
         piece_pay_fen: p.piece_pay_fen,
         advances_fen: p.advances_fen,
+        advances_unconfirmed_fen: p.advances_unconfirmed_fen,
+        advances_unconfirmed: p.advances_unconfirmed,
         net_fen: p.net_fen,
         signoff: signoff.into(),
+    }
+}
+
+/// Advance `id` of the day as it stands now on `s`, with its confirmation.
+fn advance_now(
+    s: &mut sitesync_core::Store,
+    site: &SiteId,
+    day: chrono::NaiveDate,
+    id: String,
+) -> Result<AdvanceRecord> {
+    match s.advance_signoffs(site, day)?.into_iter().find(|a| a.advance.id == id) {
+        Some(a) => Ok((&a).into()),
+        None => Err(SiteSyncError::NotFound { what: id }),
     }
 }
 
@@ -129,11 +176,81 @@ impl SiteSync {
         .await
     }
 
-    /// The advances of a site-day as they stand on this phone, by id.
+    /// The advances of a site-day as they stand on this phone, by id, each with where its
+    /// worker's confirmation stands.
     pub async fn advances(&self, site: String, date: String) -> Result<Vec<AdvanceRecord>> {
         self.with_store(move |s| {
             let day = crate::date("date", &date)?;
-            Ok(s.advances(&SiteId::new(site)?, day)?.iter().map(Into::into).collect())
+            Ok(s.advance_signoffs(&SiteId::new(site)?, day)?
+                .iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
+    }
+
+    /// Corrects advance `id` of `date`: a new amount (`None`: as it is) and note (`None`: as it
+    /// is). A confirmation the worker gave stays and then reads `ChangedSinceSigned`, with what
+    /// changed. Refused, writing nothing: no such advance, a bad amount (`Validation`), an approved
+    /// day (`Validation` on `amend_reason`).
+    pub async fn edit_advance(
+        &self,
+        site: String,
+        date: String,
+        id: String,
+        amount_fen: Option<i64>,
+        note: Option<String>,
+    ) -> Result<AdvanceRecord> {
+        self.write(move |s| {
+            let site = SiteId::new(site)?;
+            let day = crate::date("date", &date)?;
+            let edit = AdvanceEdit {
+                amount: amount_fen.map(|f| Fen::new("amount_fen", f)).transpose()?,
+                paid_by: None,
+                note,
+            };
+            s.edit_advance(&site, day, &id, &edit, None)?;
+            advance_now(s, &site, day, id)
+        })
+        .await
+    }
+
+    /// The worker confirms, on this phone, that he received advance `id` of `date`: `image` is his
+    /// signature (PNG or stroke data), none for a tap of consent. Returns the advance with its
+    /// confirmation. Refused, writing nothing: no such advance on the day, or `worker` is not who
+    /// received it (`Validation`); the server refuses the same from a phone that skips this check.
+    pub async fn confirm_advance(
+        &self,
+        site: String,
+        date: String,
+        worker: String,
+        id: String,
+        image: Option<Vec<u8>>,
+    ) -> Result<AdvanceRecord> {
+        self.write(move |s| {
+            let site = SiteId::new(site)?;
+            let day = crate::date("date", &date)?;
+            s.confirm_advance(&site, day, &WorkerId::new(worker)?, &id, image.as_deref())?;
+            advance_now(s, &site, day, id)
+        })
+        .await
+    }
+
+    /// The worker disputes advance `id` of `date`, with a reason: the day cannot be approved until
+    /// the dispute is answered (`answer_dispute` with the returned dispute's id).
+    pub async fn dispute_advance(
+        &self,
+        site: String,
+        date: String,
+        worker: String,
+        id: String,
+        reason: String,
+    ) -> Result<AdvanceRecord> {
+        self.write(move |s| {
+            let site = SiteId::new(site)?;
+            let day = crate::date("date", &date)?;
+            s.dispute_advance(&site, day, &WorkerId::new(worker)?, &id, &reason)?;
+            advance_now(s, &site, day, id)
         })
         .await
     }

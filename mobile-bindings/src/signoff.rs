@@ -63,7 +63,7 @@ impl From<SignoffState> for SignoffStateRecord {
 pub struct SignoffRecord {
     /// The record's id (a dispute's is what an answer names).
     pub id: String,
-    /// signed, disputed, answered or crew_confirmed.
+    /// signed, disputed, answered, crew_confirmed, advance_confirmed or advance_disputed.
     pub action: String,
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -85,6 +85,8 @@ pub struct SignoffRecord {
     pub reason: String,
     /// The dispute an answer answers.
     pub answers: Option<String>,
+    /// The advance (`adv-…`) an advance's confirmation or dispute is about.
+    pub advance: Option<String>,
 }
 
 impl From<&SignoffEvent> for SignoffRecord {
@@ -103,6 +105,7 @@ impl From<&SignoffEvent> for SignoffRecord {
             at: e.at.to_rfc3339(),
             reason: e.reason.clone(),
             answers: e.answers.clone(),
+            advance: e.advance.clone(),
         }
     }
 }
@@ -117,6 +120,17 @@ pub struct SignoffChangeRecord {
     pub signed: Option<String>,
     /// The value now (none: the line is gone).
     pub now: Option<String>,
+}
+
+impl From<&sitesync_core::labor::Amendment> for SignoffChangeRecord {
+    fn from(c: &sitesync_core::labor::Amendment) -> Self {
+        SignoffChangeRecord {
+            line: c.line.clone(),
+            field: c.field.clone(),
+            signed: c.approved.clone(),
+            now: c.now.clone(),
+        }
+    }
 }
 
 /// One worker's sign-off of a day.
@@ -139,16 +153,7 @@ impl From<&WorkerSignoff> for WorkerSignoffRecord {
             worker: w.worker.to_string(),
             state: w.state.into(),
             signature: w.signature.as_ref().map(Into::into),
-            changes: w
-                .changes
-                .iter()
-                .map(|c| SignoffChangeRecord {
-                    line: c.line.clone(),
-                    field: c.field.clone(),
-                    signed: c.approved.clone(),
-                    now: c.now.clone(),
-                })
-                .collect(),
+            changes: w.changes.iter().map(SignoffChangeRecord::from).collect(),
             open_disputes: w.open_disputes.iter().map(Into::into).collect(),
         }
     }

@@ -34,6 +34,13 @@ pub struct PayReportLine {
     pub overtime_pay_fen: i64,
     pub piece_pay_fen: i64,
     pub advances_fen: i64,
+    /// The part of `advances_fen` its worker has not confirmed as it stands (never confirmed,
+    /// edited since, or disputed): deductions without his signature.
+    #[serde(default)]
+    pub advances_unconfirmed_fen: i64,
+    /// How many advances that is.
+    #[serde(default)]
+    pub advances_unconfirmed: i64,
     /// Corrections to closed earlier periods carried here (see `adjustments`).
     pub adjustment_fen: i64,
     /// Day + overtime + piece − advances + adjustment (negative when advances exceed it).
@@ -81,6 +88,8 @@ fn line(worker: String, name: String, p: &PayAmounts, signoff: SignoffState) -> 
         overtime_pay_fen: p.overtime_pay_fen,
         piece_pay_fen: p.piece_pay_fen,
         advances_fen: p.advances_fen,
+        advances_unconfirmed_fen: p.advances_unconfirmed_fen,
+        advances_unconfirmed: p.advances_unconfirmed,
         adjustment_fen: 0,
         net_fen: p.net_fen,
         bank_account: String::new(),
@@ -153,6 +162,8 @@ impl PayReport {
             overtime_pay_fen: l.overtime_pay_fen,
             piece_pay_fen: l.piece_pay_fen,
             advances_fen: l.advances_fen,
+            advances_unconfirmed_fen: l.advances_unconfirmed_fen,
+            advances_unconfirmed: l.advances_unconfirmed,
             net_fen: l.net_fen,
         };
         Ok(PaySheetPrint {
@@ -216,7 +227,8 @@ impl PayReport {
     }
 
     /// As a table: worker, name, work-days, hours, overtime hours, day pay, overtime pay, piece pay,
-    /// advances, net, signature status; the totals row last.
+    /// advances, adjustment, net, bank card, signature status, advances not confirmed by the worker
+    /// (last, so the earlier columns stay where they were); the totals row last.
     pub fn table(&self) -> Table {
         let cells = |l: &PayReportLine| {
             vec![
@@ -239,6 +251,7 @@ impl PayReport {
                 row.extend(cells(l));
                 row.push(Cell::Text(l.bank_account.clone()));
                 row.push(Cell::Text(signoff_text(l.signoff).into()));
+                row.push(Cell::Fen(l.advances_unconfirmed_fen));
                 row
             })
             .collect();
@@ -246,6 +259,7 @@ impl PayReport {
         totals.extend(cells(&self.total));
         totals.push(Cell::Empty);
         totals.push(Cell::Empty);
+        totals.push(Cell::Fen(self.total.advances_unconfirmed_fen));
         Table {
             title: match &self.closed {
                 Some(c) => format!(
@@ -268,6 +282,7 @@ impl PayReport {
                 "实发 net ¥",
                 "银行卡 bank card",
                 "签字 signature",
+                "借支未签认 advances unconfirmed ¥",
             ]
             .map(String::from)
             .to_vec(),

@@ -218,6 +218,8 @@ pub fn worker_record(store: &mut Store, site: &str, worker: &str, last: NaiveDat
                 overtime_pay_fen: 0,
                 piece_pay_fen: 0,
                 advances_fen: 0,
+                advances_unconfirmed_fen: 0,
+                advances_unconfirmed: 0,
                 adjustment_fen: 0,
                 net_fen: 0,
                 bank_account: String::new(),

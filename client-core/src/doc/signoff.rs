@@ -3,7 +3,9 @@
 //!
 //! A record's fields: `action`, `by`, `at`, `heads` (as every review event), and `worker`, `crew`,
 //! `lines` (line ids, comma-separated), `month`, `image` (SHA-256 hex), `device`, `reason`, `answers`
-//! (the dispute an answer answers); a field that does not apply is "".
+//! (the dispute an answer answers); a field that does not apply is "". An advance's confirmation or
+//! dispute also has `advance` (the advance's record id); no other record has that field, so records
+//! written before advances were confirmed read exactly as they did.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +17,9 @@ use crate::doc::day::{self, DayContent};
 use crate::doc::{Record, heads_hex, heads_parse, put, read_table, table};
 use crate::error::Result;
 use crate::ids::{CrewId, DocId, LineId, WorkerId};
-use crate::labor::LaborLine;
-use crate::signoff::{CrewSignoff, SignoffAction, SignoffEvent, SignoffState, WorkerSignoff};
+use crate::labor::{Amendment, LaborLine};
+use crate::pay::Advance;
+use crate::signoff::{AdvanceSignoff, CrewSignoff, SignoffAction, SignoffEvent, SignoffState, WorkerSignoff};
 
 /// Reads a sign-off record; `None` if it is not one (a review event) or does not read as one.
 pub(crate) fn record(id: &str, date: NaiveDate, r: &Record) -> Option<SignoffEvent> {
@@ -37,6 +40,7 @@ pub(crate) fn record(id: &str, date: NaiveDate, r: &Record) -> Option<SignoffEve
         heads: split(&r.str("heads")).map(str::to_string).collect(),
         reason: r.str("reason"),
         answers: opt("answers"),
+        advance: opt("advance"),
     })
 }
 
@@ -84,7 +88,11 @@ pub(crate) fn put_event(tx: &mut Transaction<'_>, e: &SignoffEvent) -> Result<()
     put(tx, &t, id, "image", opt(&e.image))?;
     put(tx, &t, id, "device", e.device.as_str())?;
     put(tx, &t, id, "reason", e.reason.as_str())?;
-    put(tx, &t, id, "answers", opt(&e.answers))
+    put(tx, &t, id, "answers", opt(&e.answers))?;
+    match &e.advance {
+        Some(a) => put(tx, &t, id, "advance", a.as_str()),
+        None => Ok(()),
+    }
 }
 
 /// A new record of `action` by `by` on `device`, pinning the document as it is now.
@@ -110,10 +118,11 @@ pub(crate) fn new_event(
         heads: heads_hex(&doc.get_heads()),
         reason: String::new(),
         answers: None,
+        advance: None,
     }
 }
 
-/// Disputes that no answer among `events` answers.
+/// Disputes (of lines or of an advance) that no answer among `events` answers.
 pub(crate) fn open_disputes(events: &[SignoffEvent]) -> Vec<&SignoffEvent> {
     let answered: BTreeSet<&str> = events
         .iter()
@@ -122,7 +131,10 @@ pub(crate) fn open_disputes(events: &[SignoffEvent]) -> Vec<&SignoffEvent> {
         .collect();
     events
         .iter()
-        .filter(|e| e.action == SignoffAction::Disputed && !answered.contains(e.id.as_str()))
+        .filter(|e| {
+            matches!(e.action, SignoffAction::Disputed | SignoffAction::AdvanceDisputed)
+                && !answered.contains(e.id.as_str())
+        })
         .collect()
 }
 
@@ -206,6 +218,99 @@ fn changes_since(
         .collect())
 }
 
+/// Each of the day's `advances` (as they stand now) with its worker's confirmation and what changed
+/// in it since he confirmed it.
+pub(crate) fn advances(
+    doc: &Automerge,
+    events: &[SignoffEvent],
+    advances: Vec<Advance>,
+) -> Result<Vec<AdvanceSignoff>> {
+    let open = open_disputes(events);
+    advances
+        .into_iter()
+        .map(|advance| {
+            let about = |e: &&SignoffEvent| {
+                e.advance.as_deref() == Some(advance.id.as_str()) && e.worker.as_ref() == Some(&advance.worker)
+            };
+            let disputes: Vec<SignoffEvent> = open
+                .iter()
+                .copied()
+                .filter(|e| e.action == SignoffAction::AdvanceDisputed)
+                .filter(about)
+                .cloned()
+                .collect();
+            let confirmation = events
+                .iter()
+                .filter(|e| e.action == SignoffAction::AdvanceConfirmed)
+                .rfind(about)
+                .cloned();
+            let changes = match &confirmation {
+                Some(c) => advance_changes_since(doc, c, &advance)?,
+                None => Vec::new(),
+            };
+            let state = if !disputes.is_empty() {
+                SignoffState::Disputed
+            } else if confirmation.is_none() {
+                SignoffState::Unsigned
+            } else if !changes.is_empty() {
+                SignoffState::ChangedSinceSigned
+            } else {
+                SignoffState::Signed
+            };
+            Ok(AdvanceSignoff {
+                advance,
+                state,
+                confirmation,
+                changes,
+                open_disputes: disputes,
+            })
+        })
+        .collect()
+}
+
+/// What changed in `now` since the version `confirmed` pinned: each field that differs. Empty when
+/// that version is not (yet) in this replica.
+fn advance_changes_since(doc: &Automerge, confirmed: &SignoffEvent, now: &Advance) -> Result<Vec<Amendment>> {
+    let heads = heads_parse(&confirmed.heads).unwrap_or_default();
+    if heads.is_empty() || !doc.get_missing_deps(&heads).is_empty() {
+        return Ok(Vec::new());
+    }
+    let then = crate::doc::pay::advances(doc, Some(&heads))?
+        .into_iter()
+        .find(|a| a.id == now.id);
+    let fields = |a: &Advance| {
+        [
+            ("worker", a.worker.to_string()),
+            ("amount_fen", a.amount.fen().to_string()),
+            ("paid_by", a.paid_by.clone()),
+            ("note", a.note.clone()),
+        ]
+    };
+    let Some(then) = then else {
+        // Confirmed before it was written (or while deleted): everything about it is new.
+        return Ok(fields(now)
+            .into_iter()
+            .map(|(f, v)| Amendment {
+                line: now.id.clone(),
+                field: f.to_string(),
+                approved: None,
+                now: Some(v),
+            })
+            .collect());
+    };
+    Ok(fields(&then)
+        .into_iter()
+        .zip(fields(now))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((f, a), (_, b))| Amendment {
+            line: now.id.clone(),
+            field: f.to_string(),
+            approved: Some(a),
+            now: Some(b),
+        })
+        .collect())
+}
+
 /// Every worker with a line shown now or a sign-off record, each with his state.
 pub(crate) fn workers(doc: &Automerge, content: &DayContent, events: &[SignoffEvent]) -> Result<Vec<WorkerSignoff>> {
     let ids: BTreeSet<&WorkerId> = content
@@ -213,7 +318,13 @@ pub(crate) fn workers(doc: &Automerge, content: &DayContent, events: &[SignoffEv
         .values()
         .filter(|l| day::shown(l.deleted, &l.conflicts))
         .map(|l| &l.worker)
-        .chain(events.iter().filter_map(|e| e.worker.as_ref()))
+        // An advance's confirmation says nothing about his day; its dispute holds the day.
+        .chain(
+            events
+                .iter()
+                .filter(|e| e.action != SignoffAction::AdvanceConfirmed)
+                .filter_map(|e| e.worker.as_ref()),
+        )
         .collect();
     ids.into_iter()
         .map(|w| worker_state(doc, content, events, w, None))

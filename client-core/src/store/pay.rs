@@ -32,6 +32,17 @@ pub struct NewAdvance {
     pub note: String,
 }
 
+/// What to change in an advance (`None`: leave it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdvanceEdit {
+    /// The amount; more than zero.
+    pub amount: Option<Fen>,
+    /// Who handed it over.
+    pub paid_by: Option<String>,
+    /// The note.
+    pub note: Option<String>,
+}
+
 /// How one day of a pay period reads.
 enum PayDay {
     /// Approved: as the approval pinned it.
@@ -85,6 +96,42 @@ impl Store {
         let (_, status) = self.day_content(site, date)?;
         let amend = Self::check_unlocked(site, date, status, amend)?;
         self.change_day(site, date, amend, |tx| crate::doc::pay::put_advance(tx, &advance, true))
+    }
+
+    /// Corrects an advance: its amount, who paid it, its note (`None`: as it is). An advance the
+    /// worker confirmed keeps the confirmation, which then reads as changed since confirmed, with
+    /// what changed ([`Store::advance_signoffs`]). On an approved day, an amendment with a reason.
+    pub fn edit_advance(
+        &mut self,
+        site: &SiteId,
+        date: NaiveDate,
+        id: &str,
+        edit: &AdvanceEdit,
+        amend: Option<&str>,
+    ) -> Result<Advance> {
+        let mut advance = self
+            .advances(site, date)?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| Error::invalid("advance", format!("no advance {id:?} on {site} {date}")))?;
+        if let Some(a) = edit.amount {
+            advance.amount = a;
+        }
+        if let Some(p) = &edit.paid_by {
+            advance.paid_by = p.trim().to_string();
+        }
+        if let Some(n) = &edit.note {
+            advance.note = n.trim().to_string();
+        }
+        // The record names whoever wrote it last (the server checks `entered_by` on every write).
+        advance.entered_by = self.user.clone();
+        validate::advance(site, &advance, &self.roster(site)?)?;
+        let (_, status) = self.day_content(site, date)?;
+        let amend = Self::check_unlocked(site, date, status, amend)?;
+        self.change_day(site, date, amend, |tx| {
+            crate::doc::pay::put_advance(tx, &advance, false)
+        })?;
+        Ok(advance)
     }
 
     /// The day's advances as they stand now, by id.
@@ -239,6 +286,7 @@ impl Store {
                             .filter(|l| day::shown(l.deleted, &l.conflicts))
                             .collect(),
                         advances: Vec::new(),
+                        unconfirmed_advances: Default::default(),
                     })
                 })?;
                 match read {
@@ -291,6 +339,15 @@ impl Store {
             let now = day::read(doc, None)?;
             let status = day::status(doc, &now)?;
             let advances_now = crate::doc::pay::advances(doc, None)?;
+            // Confirmations are read as they stand now: a worker confirms after the approval too.
+            let events = crate::doc::signoff::events(doc, None)?;
+            let unconfirmed = |advances: &[Advance]| -> Result<std::collections::BTreeSet<String>> {
+                Ok(crate::doc::signoff::advances(doc, &events, advances.to_vec())?
+                    .into_iter()
+                    .filter(|a| a.state != SignoffState::Signed)
+                    .map(|a| a.advance.id)
+                    .collect())
+            };
             let holds = |c: &day::DayContent, advances: &[Advance]| {
                 c.labor.values().any(|l| day::shown(l.deleted, &l.conflicts))
                     || c.progress.values().any(|l| day::shown(l.deleted, &l.conflicts))
@@ -335,6 +392,7 @@ impl Store {
                     .into_values()
                     .filter(|l| day::shown(l.deleted, &l.conflicts))
                     .collect(),
+                unconfirmed_advances: unconfirmed(&advances)?,
                 advances,
             }))
         })?;

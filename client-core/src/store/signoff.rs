@@ -1,5 +1,6 @@
 //! Sign-off on the store: a worker signs or disputes his day or month on the foreman's phone, a
-//! dispute is answered, a crew leader confirms his crew's day; and where each worker and crew stands.
+//! dispute is answered, a crew leader confirms his crew's day, a worker confirms (or disputes) an
+//! advance he received; and where each worker, crew and advance stands.
 //! The records and why they live where they do: [`crate::signoff`].
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use crate::attachments::{BlobHash, ByteSize};
 use crate::doc::{day, read_table, signoff, table};
 use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocId, LineId, SiteId, WorkerId};
-use crate::signoff::{DaySignoffs, MonthDay, MonthSheet, MonthSignoff, SignoffAction, SignoffEvent};
+use crate::signoff::{AdvanceSignoff, DaySignoffs, MonthDay, MonthSheet, MonthSignoff, SignoffAction, SignoffEvent};
 
 /// The site master record and field saying whether crews must confirm a day before it is submitted
 /// (`required`; anything else: optional). Head office writes it, for every site of an org that wants it.
@@ -175,6 +176,85 @@ impl Store {
         })
     }
 
+    /// The worker confirms he received advance `advance` (its id) of the day, on this device: with a
+    /// signature image or, without, a tap of consent. Refused, writing nothing, when the day has no
+    /// such advance or `worker` did not receive it.
+    pub fn confirm_advance(
+        &mut self,
+        site: &SiteId,
+        date: NaiveDate,
+        worker: &WorkerId,
+        advance: &str,
+        image: Option<&[u8]>,
+    ) -> Result<SignoffEvent> {
+        self.advance_of(site, date, worker, advance)?;
+        let image = match image {
+            Some(bytes) => Some(self.keep_image(bytes)?),
+            None => None,
+        };
+        let mut out = self.write_signoffs(site, &[(date, Vec::new())], |mut e, _| {
+            e.action = SignoffAction::AdvanceConfirmed;
+            e.worker = Some(worker.clone());
+            e.advance = Some(advance.to_string());
+            e.image = image.as_ref().map(|(h, _)| h.to_string());
+            e
+        })?;
+        if let Some((hash, size)) = &image {
+            self.queue_upload(hash, &DocId::Day(site.clone(), date), *size)?;
+        }
+        Ok(out.remove(0))
+    }
+
+    /// The worker disputes advance `advance` of the day, with a reason: the day cannot be approved
+    /// until the dispute is answered ([`Store::answer_dispute`]).
+    pub fn dispute_advance(
+        &mut self,
+        site: &SiteId,
+        date: NaiveDate,
+        worker: &WorkerId,
+        advance: &str,
+        reason: &str,
+    ) -> Result<SignoffEvent> {
+        let reason = nonempty_reason(reason)?;
+        self.advance_of(site, date, worker, advance)?;
+        let mut out = self.write_signoffs(site, &[(date, Vec::new())], |mut e, _| {
+            e.action = SignoffAction::AdvanceDisputed;
+            e.worker = Some(worker.clone());
+            e.advance = Some(advance.to_string());
+            e.reason = reason.clone();
+            e
+        })?;
+        Ok(out.remove(0))
+    }
+
+    /// The day's advances as they stand now, each with its worker's confirmation: confirmed,
+    /// changed since (and what changed), disputed, or not confirmed.
+    pub fn advance_signoffs(&mut self, site: &SiteId, date: NaiveDate) -> Result<Vec<AdvanceSignoff>> {
+        Ok(self
+            .read_doc(&DocId::Day(site.clone(), date), |doc| {
+                let events = signoff::events(doc, None)?;
+                signoff::advances(doc, &events, crate::doc::pay::advances(doc, None)?)
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Refuses an advance the day does not have, or that `worker` did not receive.
+    fn advance_of(&mut self, site: &SiteId, date: NaiveDate, worker: &WorkerId, advance: &str) -> Result<()> {
+        self.worker_on_roster(site, worker)?;
+        let found = self.advances(site, date)?.into_iter().find(|a| a.id == advance);
+        match found {
+            None => Err(Error::invalid(
+                "advance",
+                format!("no advance {advance:?} on {site} {date}"),
+            )),
+            Some(a) if &a.worker != worker => Err(Error::invalid(
+                "worker",
+                format!("{worker} did not receive advance {advance} ({} did)", a.worker),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Answers a dispute of the day (a correction made, or why the lines stand).
     pub fn answer_dispute(
         &mut self,
@@ -189,7 +269,7 @@ impl Store {
             .read_doc(&id, |doc| signoff::events(doc, None))?
             .unwrap_or_default()
             .into_iter()
-            .find(|e| e.id == dispute && e.action == SignoffAction::Disputed)
+            .find(|e| e.id == dispute && matches!(e.action, SignoffAction::Disputed | SignoffAction::AdvanceDisputed))
             .ok_or_else(|| Error::invalid("dispute", format!("no dispute {dispute:?} on {site} {date}")))?;
         let days = [(date, found.lines.clone())];
         let mut out = self.write_signoffs(site, &days, |mut e, lines| {

@@ -128,7 +128,7 @@ pub(crate) fn check(doc: &Automerge, id: &DocId, touched: &Touched, cx: &Context
             // Every field deleted: the record is gone, and nothing reads it.
             let Some(r) = all.get(at) else { continue };
             match id {
-                DocId::Day(site, date) => day_record(site, *date, name, rec, r, cx)?,
+                DocId::Day(site, date) => day_record(doc, site, *date, name, rec, r, cx)?,
                 DocId::Site(site) => site_record(doc, site, name, rec, r)?,
                 DocId::Okr(org, _) => okr_record(org, name, rec, r, cx)?,
             }
@@ -155,6 +155,7 @@ fn texts(r: &Record, fields: &[&'static str]) -> Result<(), Invalid> {
 }
 
 fn day_record(
+    doc: &Automerge,
     site: &SiteId,
     date: NaiveDate,
     table: &str,
@@ -184,7 +185,7 @@ fn day_record(
         "reviews" => {
             let action = r.str_strict("action")?;
             if let Some(action) = SignoffAction::parse(&action) {
-                return signoff_record(site, date, action, r, cx);
+                return signoff_record(doc, site, date, action, r, cx);
             }
             ReviewAction::parse(&action)
                 .ok_or_else(|| malformed("action", format!("{action:?} is not a review action")))?;
@@ -207,8 +208,10 @@ fn day_record(
 
 /// A sign-off record (see `doc/signoff.rs`): every field present as text, the worker or crew on the
 /// site's roster, the month the day's, the image hash and the heads hex SHA-256s, a reason where a
-/// dispute or an answer needs one.
+/// dispute or an answer needs one; an advance's confirmation or dispute names an advance of this
+/// day (as the document reads now) whose worker is the record's worker, and no month.
 fn signoff_record(
+    doc: &Automerge,
     site: &SiteId,
     date: NaiveDate,
     action: SignoffAction,
@@ -262,14 +265,45 @@ fn signoff_record(
                 });
             }
         }
+        SignoffAction::AdvanceConfirmed | SignoffAction::AdvanceDisputed => {
+            advance_of_worker(doc, r)?;
+        }
         SignoffAction::Answered => {
             if r.str("answers").is_empty() {
                 return Err(malformed("answers", "an answer names the dispute it answers"));
             }
         }
     }
-    if matches!(action, SignoffAction::Disputed | SignoffAction::Answered) && r.str("reason").trim().is_empty() {
+    if matches!(
+        action,
+        SignoffAction::Disputed | SignoffAction::AdvanceDisputed | SignoffAction::Answered
+    ) && r.str("reason").trim().is_empty()
+    {
         return Err(malformed("reason", "a dispute and its answer need a reason"));
+    }
+    Ok(())
+}
+
+/// The advance an advance's confirmation or dispute names: on this day, not deleted, and received
+/// by the worker the record names (a phone cannot have one worker confirm another's advance).
+fn advance_of_worker(doc: &Automerge, r: &Record) -> Result<(), Invalid> {
+    let id = r.str_strict("advance")?;
+    if !r.str("month").is_empty() {
+        return Err(malformed(
+            "month",
+            "an advance is confirmed on its day, not for a month",
+        ));
+    }
+    let advances = crate::doc::pay::advances(doc, None).map_err(|e| malformed("advance", e.to_string()))?;
+    let Some(a) = advances.iter().find(|a| a.id == id) else {
+        return Err(malformed("advance", format!("{id:?} is not an advance of this day")));
+    };
+    let worker = r.str("worker");
+    if a.worker.as_str() != worker {
+        return Err(malformed(
+            "worker",
+            format!("{worker:?} did not receive advance {id} ({} did)", a.worker),
+        ));
     }
     Ok(())
 }

@@ -381,6 +381,12 @@ async fn the_printed_pay_sheet_has_the_json_figures_and_the_signature_image() {
         }
         let total = text.lines().find(|l| l.contains("合计")).unwrap();
         assert!(total.contains(&yuan(&sheet["total"]["net_fen"])), "{total}");
+        // Nobody confirmed the advance: payroll sees the deduction lacks the signature.
+        assert!(sheet["total"]["advances_unconfirmed"].as_i64().unwrap() > 0, "{sheet}");
+        assert!(
+            text.contains("未经本人签认的借支") && text.contains(&yuan(&sheet["total"]["advances_unconfirmed_fen"])),
+            "{text}"
+        );
         let fonts = poppler("pdffonts", &[], bytes).unwrap();
         let cjk = fonts
             .lines()

@@ -469,3 +469,244 @@ async fn a_signature_image_reaches_head_offices_daily_log_and_no_other_site() {
         assert_eq!(status, 403, "{path}");
     }
 }
+
+/// An advance of `yuan` handed to `worker` on `DATE`, entered on `p`.
+fn advance(p: &mut Store, worker: &str, yuan: &str) -> sitesync_core::pay::Advance {
+    p.add_advance(
+        &sitesync_core::store::NewAdvance {
+            site: hz(),
+            date: d(DATE),
+            worker: w(worker),
+            amount: sitesync_core::units::Fen::parse_yuan("amount", yuan).unwrap(),
+            paid_by: String::new(),
+            note: "生活费".into(),
+        },
+        None,
+    )
+    .unwrap()
+}
+
+/// The server's state of each advance of `DATE`, by id.
+async fn server_advances(server: &TestServer) -> Vec<sitesync_core::signoff::AdvanceSignoff> {
+    server.store(|s| s.advance_signoffs(&hz(), d(DATE)).unwrap()).await
+}
+
+/// Head office's pay sheet line of w-0001 over `DATE`'s month.
+async fn office_pay_line(office: &Api) -> serde_json::Value {
+    let q = [
+        ("site", "site-hz-01"),
+        ("crew", "site-hz-01/crew-1"),
+        ("from", "2026-12-01"),
+        ("to", "2026-12-31"),
+    ];
+    let sheet = office.json("/v1/pay", &q).await;
+    sheet["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["worker"] == "w-0001")
+        .cloned()
+        .unwrap_or_else(|| panic!("w-0001 on {sheet}"))
+}
+
+/// A worker confirms an advance on the foreman's phone while it is offline; the confirmation reaches
+/// the server with its signature image and shows on head office's pay sheet; an edit of the advance
+/// after that keeps the confirmation and shows it changed, and the sheet counts it unconfirmed again
+/// until he confirms the new amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advance_confirmed_offline_reaches_head_offices_pay_sheet_and_an_edit_shows_as_changed() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = foreman_with_day(&server, dir.path(), "f").await;
+    // Offline from here until the sync below.
+    let confirmed = advance(&mut f, "w-0001", "300");
+    let open = advance(&mut f, "w-0001", "50");
+    let other = advance(&mut f, "w-0002", "100");
+    // Not his: the phone refuses it, writing nothing.
+    let refused = f.confirm_advance(&hz(), d(DATE), &w("w-0001"), &other.id, None);
+    assert!(
+        matches!(refused, Err(sitesync_core::Error::Invalid { .. })),
+        "{refused:?}"
+    );
+    let sig = b"strokes of w-0001's signature".to_vec();
+    let e = f
+        .confirm_advance(&hz(), d(DATE), &w("w-0001"), &confirmed.id, Some(&sig))
+        .unwrap();
+    assert_eq!(e.action, SignoffAction::AdvanceConfirmed);
+    assert_eq!(e.advance.as_deref(), Some(confirmed.id.as_str()));
+    assert!(!e.heads.is_empty() && e.image.is_some() && !e.device.is_empty());
+    let here = f.advance_signoffs(&hz(), d(DATE)).unwrap();
+    let state = |list: &[sitesync_core::signoff::AdvanceSignoff], id: &str| {
+        list.iter().find(|a| a.advance.id == id).map(|a| a.state)
+    };
+    assert_eq!(state(&here, &confirmed.id), Some(SignoffState::Signed));
+    assert_eq!(state(&here, &open.id), Some(SignoffState::Unsigned));
+    // His day's sign-off is not his advance's: the day is still his to sign.
+    assert_eq!(
+        f.day_signoffs(&hz(), d(DATE)).unwrap().workers[0].state,
+        SignoffState::Unsigned
+    );
+    sync(&mut f).await;
+    let report = sitesync_core::sync::blobs::sync_blobs(&mut f, false).await.unwrap();
+    assert_eq!((report.uploaded, report.waiting.len()), (1, 0), "{report:?}");
+
+    let on_server = server_advances(&server).await;
+    assert_eq!(state(&on_server, &confirmed.id), Some(SignoffState::Signed));
+    let image = on_server
+        .iter()
+        .find(|a| a.advance.id == confirmed.id)
+        .and_then(|a| a.confirmation.as_ref())
+        .and_then(|c| c.image.clone())
+        .unwrap();
+    let office = Api::new(&server, &server.device("u-office-1").await);
+    let (status, bytes) = office.get(&format!("/v1/blobs/{image}"), &[]).await;
+    assert_eq!((status, bytes), (200, sig), "the signature image reached the server");
+
+    // Edited before approval: the confirmation stays, changed since, with what changed.
+    f.edit_advance(
+        &hz(),
+        d(DATE),
+        &confirmed.id,
+        &sitesync_core::store::AdvanceEdit {
+            amount: Some(sitesync_core::units::Fen::parse_yuan("amount", "350").unwrap()),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    sync(&mut f).await;
+    let on_server = server_advances(&server).await;
+    let edited = on_server.iter().find(|a| a.advance.id == confirmed.id).unwrap();
+    assert_eq!(edited.state, SignoffState::ChangedSinceSigned);
+    assert_eq!(edited.confirmation.as_ref().map(|c| &c.id), Some(&e.id), "kept");
+    let changes: Vec<(&str, Option<&str>, Option<&str>)> = edited
+        .changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.approved.as_deref(), c.now.as_deref()))
+        .collect();
+    assert_eq!(changes, [("amount_fen", Some("30000"), Some("35000"))]);
+
+    // Approved; head office's sheet counts both of w-0001's advances as lacking his signature.
+    f.submit_day(&hz(), d(DATE)).unwrap();
+    sync(&mut f).await;
+    let manager = Api::new(&server, &server.device("u-manager-hz-01").await);
+    let (status, body) = manager
+        .post(
+            "/v1/approvals",
+            &serde_json::json!({ "decisions": [{ "site": "site-hz-01", "date": DATE, "decision": "approve" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let line = office_pay_line(&office).await;
+    assert_eq!(line["advances_fen"], 40_000, "{line}");
+    assert_eq!(line["advances_unconfirmed_fen"], 40_000, "{line}");
+    assert_eq!(line["advances_unconfirmed"], 2, "{line}");
+
+    // He confirms the new amount after the approval (a sign-off is not locked with the lines).
+    f.confirm_advance(&hz(), d(DATE), &w("w-0001"), &confirmed.id, None)
+        .unwrap();
+    sync(&mut f).await;
+    let line = office_pay_line(&office).await;
+    assert_eq!(line["advances_unconfirmed_fen"], 5_000, "{line}");
+    assert_eq!(line["advances_unconfirmed"], 1, "{line}");
+    let (status, csv) = office
+        .get(
+            "/v1/pay",
+            &[
+                ("site", "site-hz-01"),
+                ("crew", "site-hz-01/crew-1"),
+                ("from", "2026-12-01"),
+                ("to", "2026-12-31"),
+                ("format", "csv"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains("借支未签认 advances unconfirmed"), "{csv}");
+    server.stop().await;
+}
+
+/// An advance's confirmation written by a client that skips the phone's checks: one that names
+/// another worker than the one who received the advance, one that names no advance of the day, one
+/// claiming another device, and one on a site the device has no grant for are refused; the honest
+/// shape is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_refuses_forged_advance_confirmations() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = foreman_with_day(&server, dir.path(), "f").await;
+    let adv = advance(&mut f, "w-0001", "300");
+    sync(&mut f).await;
+    let id = DocId::Day(hz(), d(DATE));
+    let (mut foreman, device) = raw(&server, "u-foreman-hz-01").await;
+    let confirm = |device: &str, worker: &str, advance: &str| {
+        let mut fields = review("advance_confirmed", "崔贵");
+        fields.extend([
+            ("worker", ScalarValue::from(worker)),
+            ("crew", "".into()),
+            ("lines", "".into()),
+            ("month", "".into()),
+            ("image", "".into()),
+            ("device", device.into()),
+            ("answers", "".into()),
+            ("advance", advance.into()),
+        ]);
+        fields
+    };
+    let before = server_heads(&server, &id).await;
+    // Another worker confirming w-0001's advance.
+    let forged = crafted(&server, &id, foreman.key(), "ac1", &confirm(&device, "w-0002", &adv.id)).await;
+    assert_eq!(refused_rules(&push(&mut foreman, forged).await), ["invalid"]);
+    // An advance this day does not have.
+    let missing = "adv-00000000000000000000000000000000";
+    let forged = crafted(&server, &id, foreman.key(), "ac2", &confirm(&device, "w-0001", missing)).await;
+    assert_eq!(refused_rules(&push(&mut foreman, forged).await), ["invalid"]);
+    // Taken on another device than the one signing it.
+    let forged = crafted(
+        &server,
+        &id,
+        foreman.key(),
+        "ac3",
+        &confirm("d-other", "w-0001", &adv.id),
+    )
+    .await;
+    assert_eq!(refused_rules(&push(&mut foreman, forged).await), ["author.forged"]);
+    assert_eq!(server_heads(&server, &id).await, before, "nothing stored");
+    // On another site's day (the advance's id, a worker of that site): refused whole.
+    let other = DocId::Day("site-sz-02".parse().unwrap(), d(DATE));
+    server
+        .store(|s| {
+            s.set_day_info(&"site-sz-02".parse().unwrap(), d(DATE), Some("晴"), None, None)
+                .unwrap()
+        })
+        .await;
+    let elsewhere = crafted(
+        &server,
+        &other,
+        foreman.key(),
+        "ac4",
+        &confirm(&device, "w-0054", &adv.id),
+    )
+    .await;
+    assert!(
+        matches!(
+            push(&mut foreman, elsewhere).await,
+            DocResult::Refused {
+                reason: Refusal::Forbidden,
+                ..
+            }
+        ),
+        "another site's day"
+    );
+    assert_eq!(
+        server_advances(&server).await[0].state,
+        SignoffState::Unsigned,
+        "no forged confirmation counts"
+    );
+    // The honest shape is taken.
+    let honest = crafted(&server, &id, foreman.key(), "ac5", &confirm(&device, "w-0001", &adv.id)).await;
+    assert!(matches!(push(&mut foreman, honest).await, DocResult::Synced(_)));
+    assert_eq!(server_advances(&server).await[0].state, SignoffState::Signed);
+    server.stop().await;
+}

@@ -99,10 +99,11 @@ enum Command {
     /// Send a submitted day back with a reason (manager).
     Reject(review::RejectArgs),
     /// A worker confirms his lines of a day (--date) or month (--month) on this phone, with a
-    /// signature image (--image FILE) or a tap of consent.
+    /// signature image (--image FILE) or a tap of consent; with --advance ID, an advance of that
+    /// day he received.
     Sign(signoff::SignArgs),
-    /// A worker disputes his lines of a day or month, with a reason: the day cannot be approved
-    /// until the dispute is answered.
+    /// A worker disputes his lines of a day or month (or, with --advance ID, an advance of the day),
+    /// with a reason: the day cannot be approved until the dispute is answered.
     Dispute(signoff::DisputeArgs),
     /// Answer a worker's dispute of a day (what was corrected, or why the lines stand).
     AnswerDispute(signoff::AnswerArgs),
@@ -119,8 +120,12 @@ enum Command {
     /// The printable 施工日志 of a site-day as PDF (weather, crews and headcount, labor lines,
     /// progress against plan, delays, note, sign-offs, photos, the approval), or its JSON.
     DailyLog(report::DailyLogArgs),
-    /// Record an advance (借支) handed to a worker on a day; locked with the day once approved.
+    /// Record an advance (借支) handed to a worker on a day, or correct one (--edit ID); locked with
+    /// the day once approved. The worker confirms it with `sign --advance ID`.
     Advance(pay::AdvanceArgs),
+    /// A day's advances, each with its worker's confirmation: confirmed, changed since confirmed
+    /// (and what changed), disputed, or not confirmed.
+    Advances(pay::AdvancesArgs),
     /// Set a piecework unit price (包工单价) for a work item: site-wide, per crew or per worker.
     PieceRate(pay::PieceRateArgs),
     /// A crew's pay sheet over a date range from approved days: work-days, hours, day, overtime
@@ -293,6 +298,7 @@ fn with_store(path: &Path, key: Option<&StoreKey>, user: Option<&str>, command: 
         Command::Advance(args) => pay::advance(store, out, args),
         Command::PieceRate(args) => pay::piece_rate(store, out, args),
         Command::Pay(args) => pay::pay(store, out, args),
+        Command::Advances(args) => pay::advances(store, out, args),
         Command::Init(args) => store::init(store, out, path, args),
         Command::Sync { watch } => sync::sync(store, out, watch),
         Command::Peer(cmd) => peer::peer(store, out, cmd),

@@ -121,6 +121,35 @@ pub enum Msg<'a> {
         lines: usize,
         record: &'a str,
     },
+    /// A worker's confirmation (or dispute) of an advance, written.
+    AdvanceSignoffRecorded {
+        who: &'a str,
+        disputed: bool,
+        advance: &'a str,
+        site: &'a str,
+        date: &'a str,
+        record: &'a str,
+    },
+    /// One advance of a day and where its worker's confirmation stands.
+    AdvanceState {
+        id: &'a str,
+        worker: &'a str,
+        amount: &'a str,
+        paid_by: &'a str,
+        state: &'a str,
+    },
+    /// A field of an advance changed since its worker confirmed it.
+    AdvanceChanged {
+        field: &'a str,
+        was: &'a str,
+        now: &'a str,
+    },
+    /// A worker's advances on a pay sheet that he has not confirmed as they stand.
+    PayAdvancesUnconfirmed {
+        worker: &'a str,
+        amount: &'a str,
+        count: i64,
+    },
     SignoffState {
         who: &'a str,
         when: &'a str,

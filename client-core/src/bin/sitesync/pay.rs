@@ -8,7 +8,7 @@ use clap::Args;
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, WorkItemId};
 use sitesync_core::pay::{PieceRate, PieceScope};
-use sitesync_core::store::NewAdvance;
+use sitesync_core::store::{AdvanceEdit, NewAdvance};
 use sitesync_core::units::{Fen, fixed, hours, yuan};
 
 use crate::input;
@@ -20,11 +20,15 @@ pub struct AdvanceArgs {
     #[command(flatten)]
     day: input::SiteDay,
     /// The worker who received the money (id or name).
-    #[arg(long)]
-    worker: String,
+    #[arg(long, required_unless_present = "edit", conflicts_with = "edit")]
+    worker: Option<String>,
     /// The amount in yuan (`500`, `500.50`); more than zero.
-    #[arg(long)]
-    amount: String,
+    #[arg(long, required_unless_present = "edit")]
+    amount: Option<String>,
+    /// Correct this advance of the day (its id) instead of entering one: --amount, --paid-by and
+    /// --note replace what it holds. A confirmation the worker gave stays, marked changed since.
+    #[arg(long, value_name = "ADV_ID")]
+    edit: Option<String>,
     /// Who handed the money over (default: you).
     #[arg(long)]
     paid_by: Option<String>,
@@ -35,6 +39,16 @@ pub struct AdvanceArgs {
     #[arg(long)]
     amend: Option<String>,
     /// Print the advance as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AdvancesArgs {
+    #[command(flatten)]
+    day: input::SiteDay,
+    /// Print JSON: each advance with `state` (`unsigned`, `signed`, `changed_since_signed`,
+    /// `disputed`), its `confirmation` record, `changes` since and `open_disputes`.
     #[arg(long)]
     json: bool,
 }
@@ -85,16 +99,34 @@ pub struct PayArgs {
 
 pub fn advance(store: &mut Store, out: &mut impl Write, args: AdvanceArgs) -> Result<()> {
     let (site, date) = args.day.write(store)?;
-    let worker = input::worker(store, Some(&site), &args.worker)?;
-    let new = NewAdvance {
-        site,
-        date,
-        worker,
-        amount: Fen::parse_yuan("amount", &args.amount)?,
-        paid_by: args.paid_by.unwrap_or_default(),
-        note: args.note.unwrap_or_default(),
+    let amount = args
+        .amount
+        .as_deref()
+        .map(|a| Fen::parse_yuan("amount", a))
+        .transpose()?;
+    let a = match (&args.edit, &args.worker, amount) {
+        (Some(id), _, amount) => {
+            let edit = AdvanceEdit {
+                amount,
+                paid_by: args.paid_by,
+                note: args.note,
+            };
+            store.edit_advance(&site, date, id, &edit, args.amend.as_deref())?
+        }
+        (None, Some(worker), Some(amount)) => {
+            let worker = input::worker(store, Some(&site), worker)?;
+            let new = NewAdvance {
+                site,
+                date,
+                worker,
+                amount,
+                paid_by: args.paid_by.unwrap_or_default(),
+                note: args.note.unwrap_or_default(),
+            };
+            store.add_advance(&new, args.amend.as_deref())?
+        }
+        _ => unreachable!("clap requires --worker and --amount without --edit"),
     };
-    let a = store.add_advance(&new, args.amend.as_deref())?;
     if args.json {
         return json_out(out, &a);
     }
@@ -107,6 +139,37 @@ pub fn advance(store: &mut Store, out: &mut impl Write, args: AdvanceArgs) -> Re
             id: &a.id,
         },
     )
+}
+
+pub fn advances(store: &mut Store, out: &mut impl Write, args: AdvancesArgs) -> Result<()> {
+    let (site, date) = args.day.read(store)?;
+    let list = store.advance_signoffs(&site, date)?;
+    if args.json {
+        return json_out(out, &list);
+    }
+    for a in &list {
+        say(
+            out,
+            Msg::AdvanceState {
+                id: &a.advance.id,
+                worker: a.advance.worker.as_str(),
+                amount: &yuan(a.advance.amount.fen()),
+                paid_by: &a.advance.paid_by,
+                state: a.state.as_str(),
+            },
+        )?;
+        for c in &a.changes {
+            say(
+                out,
+                Msg::AdvanceChanged {
+                    field: &c.field,
+                    was: c.approved.as_deref().unwrap_or("—"),
+                    now: c.now.as_deref().unwrap_or("—"),
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 pub fn piece_rate(store: &mut Store, out: &mut impl Write, args: PieceRateArgs) -> Result<()> {
@@ -190,6 +253,16 @@ pub fn pay(store: &mut Store, out: &mut impl Write, args: PayArgs) -> Result<()>
     if !sheet.unapproved.is_empty() {
         let days: Vec<String> = sheet.unapproved.iter().map(ToString::to_string).collect();
         say(out, Msg::PayUnapproved(&days.join(", ")))?;
+    }
+    for w in sheet.workers.iter().filter(|w| w.pay.advances_unconfirmed > 0) {
+        say(
+            out,
+            Msg::PayAdvancesUnconfirmed {
+                worker: w.worker.as_str(),
+                amount: &yuan(w.pay.advances_unconfirmed_fen),
+                count: w.pay.advances_unconfirmed,
+            },
+        )?;
     }
     for u in &sheet.unpriced {
         say(

@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use chrono::NaiveDate;
 use clap::Args;
 use sitesync_core::Store;
 use sitesync_core::ids::{CrewId, SiteId};
-use sitesync_core::signoff::SignoffEvent;
+use sitesync_core::signoff::{SignoffAction, SignoffEvent};
 use sitesync_core::store::Period;
 
 use crate::input;
@@ -42,6 +43,16 @@ impl When {
         };
         Ok((site, period))
     }
+
+    /// The site and the day, for what is signed on one day only (an advance).
+    fn day(&self, store: &mut Store) -> Result<(SiteId, NaiveDate)> {
+        match self.read(store)? {
+            (site, Period::Day(d)) => Ok((site, d)),
+            (_, Period::Month(_)) => Err(anyhow::anyhow!(
+                "an advance is signed on its day: give --date, not --month"
+            )),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -54,6 +65,10 @@ pub struct SignArgs {
     /// The signature image (PNG or stroke data); without it, a tap of consent.
     #[arg(long)]
     image: Option<PathBuf>,
+    /// Confirm this advance of the day (its id, `adv-…`, from `sitesync advances`) instead of the
+    /// lines: the worker received it.
+    #[arg(long, conflicts_with = "month")]
+    advance: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +81,9 @@ pub struct DisputeArgs {
     /// What he says is wrong.
     #[arg(long)]
     reason: String,
+    /// Dispute this advance of the day (its id) instead of the lines.
+    #[arg(long, conflicts_with = "month")]
+    advance: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -109,6 +127,11 @@ pub fn sign(store: &mut Store, out: &mut impl Write, a: SignArgs) -> Result<()> 
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
     };
+    if let Some(advance) = &a.advance {
+        let (site, date) = a.when.day(store)?;
+        let e = store.confirm_advance(&site, date, &worker, advance, image.as_deref())?;
+        return report_advance(out, &site, a.when.json, &e);
+    }
     let events = store.sign_off(&site, period, &worker, image.as_deref())?;
     report(out, &site, a.when.json, &events)
 }
@@ -116,6 +139,11 @@ pub fn sign(store: &mut Store, out: &mut impl Write, a: SignArgs) -> Result<()> 
 pub fn dispute(store: &mut Store, out: &mut impl Write, a: DisputeArgs) -> Result<()> {
     let (site, period) = a.when.read(store)?;
     let worker = input::worker(store, Some(&site), &a.worker)?;
+    if let Some(advance) = &a.advance {
+        let (site, date) = a.when.day(store)?;
+        let e = store.dispute_advance(&site, date, &worker, advance, &a.reason)?;
+        return report_advance(out, &site, a.when.json, &e);
+    }
     let events = store.dispute(&site, period, &worker, &a.reason)?;
     report(out, &site, a.when.json, &events)
 }
@@ -150,6 +178,24 @@ pub fn sheet(store: &mut Store, out: &mut impl Write, a: SheetArgs) -> Result<()
         )?;
     }
     Ok(())
+}
+
+/// The advance's confirmation or dispute written, as a line or (`json`) the record.
+fn report_advance(out: &mut impl Write, site: &SiteId, json: bool, e: &SignoffEvent) -> Result<()> {
+    if json {
+        return json_out(out, &[e]);
+    }
+    say(
+        out,
+        Msg::AdvanceSignoffRecorded {
+            who: e.worker.as_ref().map_or("", |w| w.as_str()),
+            disputed: e.action == SignoffAction::AdvanceDisputed,
+            advance: e.advance.as_deref().unwrap_or_default(),
+            site: site.as_str(),
+            date: &e.date.to_string(),
+            record: &e.id,
+        },
+    )
 }
 
 /// One line per record written ("w-0001 signed site-hz-01 2026-09-01 (2 lines)"), or the records.

@@ -218,6 +218,24 @@ fn one_sheet(l: &mut Layout<'_>, s: &PaySheetPrint) {
     totals.extend([String::new(), String::new()]);
     rows.push(totals);
     l.table_with_pictures(&cols, &rows, &pictures);
+    let unconfirmed: Vec<String> = s
+        .lines
+        .iter()
+        .filter(|x| x.amounts.advances_unconfirmed > 0)
+        .map(|x| {
+            let name = if x.name.is_empty() { &x.worker } else { &x.name };
+            format!(
+                "{name} {}（{} 笔）",
+                yuan(x.amounts.advances_unconfirmed_fen),
+                x.amounts.advances_unconfirmed
+            )
+        })
+        .collect();
+    if !unconfirmed.is_empty() {
+        // Below the table: a deduction without the worker's signature is payroll's to chase.
+        l.heading("未经本人签认的借支（未签认、签认后有修改或有异议）");
+        l.paragraph(&unconfirmed.join("；"), 9.0);
+    }
     if !s.adjustments.is_empty() {
         l.heading("往期结账后的更正（计入本期调整）");
         for (i, a) in s.adjustments.iter().enumerate() {
@@ -251,6 +269,8 @@ mod tests {
                 overtime_pay_fen: 60_000,
                 piece_pay_fen: 1_234_567,
                 advances_fen: 200_000,
+                advances_unconfirmed_fen: 0,
+                advances_unconfirmed: 0,
                 net_fen: 10_769_567,
             },
             adjustment_fen: 0,

@@ -197,6 +197,8 @@ impl fmt::Display for Msg<'_> {
                     A::Disputed => ("disputed", "有异议"),
                     A::Answered => ("answered the dispute of", "已答复异议"),
                     A::CrewConfirmed => ("confirmed", "班组长已确认"),
+                    A::AdvanceConfirmed => ("confirmed an advance on", "已签认借支"),
+                    A::AdvanceDisputed => ("disputed an advance on", "对借支有异议"),
                 };
                 tr!(
                     f,
@@ -204,6 +206,46 @@ impl fmt::Display for Msg<'_> {
                     "{who} {zh} {site} {date}（{lines} 条，记录 {record}）"
                 )
             }
+            Msg::AdvanceSignoffRecorded {
+                who,
+                disputed,
+                advance,
+                site,
+                date,
+                record,
+            } => match disputed {
+                false => tr!(
+                    f,
+                    "{who} confirmed advance {advance} of {site} {date} (record {record})",
+                    "{who} 已签认 {site} {date} 的借支 {advance}（记录 {record}）"
+                ),
+                true => tr!(
+                    f,
+                    "{who} disputed advance {advance} of {site} {date} (record {record})",
+                    "{who} 对 {site} {date} 的借支 {advance} 有异议（记录 {record}）"
+                ),
+            },
+            Msg::AdvanceState {
+                id,
+                worker,
+                amount,
+                paid_by,
+                state,
+            } => tr!(
+                f,
+                "{id} {worker} {amount} paid by {paid_by}: {state}",
+                "{id} {worker} {amount}（{paid_by} 付）：{state}"
+            ),
+            Msg::AdvanceChanged { field, was, now } => tr!(
+                f,
+                "  changed since confirmed: {field} {was} → {now}",
+                "  签认后已修改：{field} {was} → {now}"
+            ),
+            Msg::PayAdvancesUnconfirmed { worker, amount, count } => tr!(
+                f,
+                "{worker}: {count} advance(s), {amount}, not confirmed by the worker as they stand",
+                "{worker}：{count} 笔借支共 {amount} 未经本人签认（或签认后有修改、有异议）"
+            ),
             Msg::SignoffState { who, when, state } => tr!(f, "{who} {when}: {state}", "{who} {when}：{state}"),
             Msg::NoChanges => tr!(f, "no changes since approval", "批准后没有修改"),
             Msg::OpenConflict { record, field, values } => tr!(
