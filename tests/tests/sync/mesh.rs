@@ -254,3 +254,39 @@ async fn one_listener_serves_several_peers_at_once_and_a_stalled_one_holds_up_no
         assert_eq!(p.day(&hz(), d("2026-12-07")).unwrap().labor.len(), 2);
     }
 }
+
+/// `sync --watch` (the `watch` loop) fetches the device certificate at connect, as `sync_once`
+/// does after a sync: a phone that only ever watches can still meet peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_phone_fetches_its_device_certificate_at_connect() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = server.device("u-foreman-hz-01").await;
+    let mut watcher = phone(dir.path(), "崔贵", &server.url(), &token);
+    assert!(credentials(&watcher).unwrap().is_none());
+    let reader = Store::open(watcher.path()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = sitesync_core::sync::client::watch(
+        &mut watcher,
+        std::time::Duration::from_millis(100),
+        Default::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    );
+    let waiting = async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut found = None;
+        while found.is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            found = credentials(&reader).unwrap();
+        }
+        let _ = stop.send(());
+        found
+    };
+    let (watched, found) = tokio::join!(watching, waiting);
+    watched.unwrap();
+    let creds = found.expect("a certificate while watching, with no one-shot sync");
+    assert_eq!(creds.cert.cert.key, watcher.public_key());
+    server.stop().await;
+}
