@@ -37,6 +37,11 @@ trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 target/debug/sitesync-server admin --data "$DATA/data" import fixtures/company.json >/dev/null
 FOREMAN=$(target/debug/sitesync-server admin --data "$DATA/data" device add --user u-foreman-hz-01 2>/dev/null)
 MANAGER=$(target/debug/sitesync-server admin --data "$DATA/data" device add --user u-manager-hz-01 2>/dev/null)
+# Three more phones for the site mesh: two of site-hz-01 and one of another site.
+MESH=()
+for user in u-foreman-hz-01 u-manager-hz-01 u-foreman-sz-02; do
+    MESH+=("$(target/debug/sitesync-server admin --data "$DATA/data" device add --user "$user" 2>/dev/null)")
+done
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RUST_LOG=warn target/debug/sitesync-server serve --data "$DATA/data" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
@@ -87,4 +92,4 @@ rm -f "$JAR"
 CP="$JNA:$KLIB/kotlinx-coroutines-core-jvm.jar"
 "$TOOLS/package/bin/kotlinc" -nowarn "$OUT/uniffi/sitesync_mobile/sitesync_mobile.kt" mobile-bindings/tests/Scenario.kt -cp "$CP" -d "$JAR" 2>&1 | grep -v "^warning" || true
 [ -f "$JAR" ] || { echo "kotlinc failed" >&2; exit 1; }
-java -Djna.library.path=target/debug -cp "$JAR:$KLIB/kotlin-stdlib.jar:$CP" ScenarioKt "$URL" "$FOREMAN" "$MANAGER" "$DATA/kotlin-phone.sqlite3" 2026-12-11 2026-12-12 "${TLS_ARGS[@]}"
+java -Djna.library.path=target/debug -cp "$JAR:$KLIB/kotlin-stdlib.jar:$CP" ScenarioKt "$URL" "$FOREMAN" "$MANAGER" "$DATA/kotlin-phone.sqlite3" 2026-12-11 2026-12-12 "${TLS_ARGS[@]}" "${MESH[@]}"
