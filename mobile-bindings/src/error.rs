@@ -71,6 +71,32 @@ pub enum SiteSyncError {
         /// Which case.
         problem: StoreKeyIssue,
     },
+    /// The site mesh needs this phone's device certificate, which head office issues at a server
+    /// sync: sync with the server once, then exchange with peers.
+    #[error("no device certificate yet: sync with the server first")]
+    NoDeviceCertificate,
+    /// The other phone refused this one (its certificate expired or was revoked, another
+    /// company's). Nothing was exchanged.
+    #[error("the peer refused this phone: {reason}")]
+    PeerRefused {
+        /// The peer's words.
+        reason: String,
+    },
+    /// This phone refused the other one (its certificate expired, was revoked or is another
+    /// company's, or it did not prove it holds its key). Nothing was exchanged.
+    #[error("refused the peer: {reason}")]
+    PeerRejected {
+        /// Why, in a sentence.
+        reason: String,
+    },
+    /// The peer could not be reached, or the exchange broke off (connection lost, timeout, a
+    /// message out of order). What was merged before is whole and kept; exchange again.
+    #[error("peer unreachable: {reason}")]
+    PeerUnreachable { reason: String },
+    /// The app's [`crate::PeerTransport`] stream closed or failed. Thrown by the app's transport
+    /// and returned as thrown; what was merged before is whole and kept.
+    #[error("transport closed: {reason}")]
+    TransportClosed { reason: String },
     /// The phone's storage failed (disk full, damaged file).
     #[error("storage: {reason}")]
     Storage { reason: String },
@@ -183,7 +209,7 @@ impl From<sitesync_core::Error> for SiteSyncError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for SiteSyncError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         SiteSyncError::Internal {
-            reason: format!("listener failed: {}", e.reason),
+            reason: format!("the app's callback failed: {}", e.reason),
         }
     }
 }

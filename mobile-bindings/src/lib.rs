@@ -12,6 +12,7 @@
 
 mod due;
 mod error;
+mod mesh;
 mod pay;
 mod records;
 mod signoff;
@@ -30,6 +31,7 @@ use sitesync_core::units::{Fen, Minutes, Quantity, WorkDays};
 
 pub use crate::due::*;
 pub use crate::error::{SiteSyncError, StoreKeyIssue};
+pub use crate::mesh::*;
 pub use crate::pay::*;
 pub use crate::records::*;
 pub use crate::signoff::*;
@@ -164,6 +166,8 @@ pub struct SiteSync {
     wake: Arc<tokio::sync::Notify>,
     /// Stops the background sync, and waits for it, while it runs.
     stop: Mutex<Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+    /// The site-mesh listener while it runs (an async lock: starting it awaits the bind).
+    peer_listener: tokio::sync::Mutex<Option<mesh::PeerListening>>,
 }
 
 impl SiteSync {
@@ -199,6 +203,7 @@ impl SiteSync {
             next_listener: Mutex::new(0),
             wake: Arc::new(tokio::sync::Notify::new()),
             stop: Mutex::new(None),
+            peer_listener: tokio::sync::Mutex::new(None),
         }))
     }
 
@@ -692,6 +697,9 @@ impl Drop for SiteSync {
     fn drop(&mut self) {
         if let Some((tx, _)) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = tx.send(());
+        }
+        if let Some(l) = self.peer_listener.get_mut().take() {
+            l.stop_now();
         }
     }
 }

@@ -3,11 +3,16 @@
 // read back a head-office approval; attach a photo and upload it; sign-off (a signature, a dispute,
 // a crew leader's confirmation), a refused advance and a pay sheet, and a site manager's review on his own phone; then sync over HTTPS with the company's CA, and see a phone that
 // does not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
-// path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file).
+// path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file); then the site
+// mesh: a foreman's and a manager's token of site-hz-01 and a foreman's of another site, for three
+// phones that exchange with no server through a pipe written here and over loopback TCP.
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
+import kotlin.concurrent.thread
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -116,6 +121,103 @@ fun main(args: Array<String>) = runBlocking {
         check(e.reason.contains("does not chain"), "the reason: ${e.reason}")
     }
     println("kotlin scenario over TLS: ok")
+
+    mesh(url, args[9], args[10], args[11], path, java.time.LocalDate.parse(day2).plusDays(5).toString())
+    println("kotlin scenario, site mesh over a Kotlin pipe and TCP: ok")
+}
+
+// One end of an in-memory byte pipe between two phones: what one end sends, the other receives.
+// Closing either end makes both ends' calls fail with the typed TransportClosed.
+class PipeEnd(private val inbox: LinkedBlockingQueue<ByteArray>, private val outbox: LinkedBlockingQueue<ByteArray>, private val closed: java.util.concurrent.atomic.AtomicBoolean) : PeerTransport {
+    override fun send(bytes: ByteArray) {
+        if (closed.get()) throw SiteSyncException.TransportClosed("the pipe is closed")
+        outbox.put(bytes)
+    }
+    override fun receive(): ByteArray {
+        while (true) {
+            if (closed.get()) throw SiteSyncException.TransportClosed("the pipe is closed")
+            inbox.poll(50, TimeUnit.MILLISECONDS)?.let { return it }
+        }
+    }
+    fun close() = closed.set(true)
+}
+
+fun pipe(): Pair<PipeEnd, PipeEnd> {
+    val (ab, ba) = LinkedBlockingQueue<ByteArray>() to LinkedBlockingQueue<ByteArray>()
+    val closed = java.util.concurrent.atomic.AtomicBoolean(false)
+    return PipeEnd(ba, ab, closed) to PipeEnd(ab, ba, closed)
+}
+
+// `initiator` and `responder` exchange through a pipe, the responder on a Kotlin thread of its own;
+// both results (a failure as the exception).
+fun overPipe(initiator: SiteSync, responder: SiteSync): Pair<Result<PeerSyncRecord>, Result<PeerSyncRecord>> {
+    val (left, right) = pipe()
+    var answered: Result<PeerSyncRecord> = Result.failure(AssertionError("the responder did not run"))
+    val other = thread { answered = runCatching { runBlocking { responder.syncOverTransport(right) } } }
+    val asked = runCatching { runBlocking { initiator.syncOverTransport(left) } }
+    other.join(60_000)
+    left.close()
+    return asked to answered
+}
+
+// The site mesh from Kotlin: the foreman logs a day with no server; the manager's phone takes it
+// through a pipe written in Kotlin; a phone of another site gets nothing of it; then the same over
+// loopback TCP with the library's listener.
+suspend fun mesh(url: String, foremanToken: String, managerToken: String, otherToken: String, path: String, day: String) {
+    val site = "site-hz-01"
+    val a = SiteSync.open("$path-mesh-a", url, foremanToken, "崔贵")
+    val b = SiteSync.open("$path-mesh-b", url, managerToken, "龙东江")
+    val x = SiteSync.open("$path-mesh-x", url, otherToken, "x")
+
+    // No certificate before the first server sync: a typed error, nothing exchanged.
+    val (early, _) = overPipe(a, b)
+    check(early.exceptionOrNull() is SiteSyncException.NoDeviceCertificate, "before any sync: $early")
+
+    for (p in listOf(a, b, x)) p.syncNow()
+    val workers = a.roster(site).workers.filter { it.crew == "site-hz-01/crew-2" && it.active }.take(2)
+    for (w in workers) {
+        a.addLabor(LaborInput(site, day, w.id, "site-hz-01/wi-4.1", 100L, null, 0L, LaborKindRecord.DAY_LABOR, null, ""), null)
+    }
+    check(b.day(site, day).labor.isEmpty(), "B has nothing of the day yet")
+
+    val (sent, taken) = overPipe(a, b)
+    val (s, t) = sent.getOrThrow() to taken.getOrThrow()
+    check(s.documentsSent >= 1UL && s.changesSent >= 2UL && s.peerUser == "u-manager-hz-01", "A's side: $s")
+    check(t.documentsReceived >= 1UL && t.changesAccepted >= 2UL && t.refusedChanges.isEmpty() && t.peerUser == "u-foreman-hz-01", "B's side: $t")
+    check(b.day(site, day).labor.map { it.worker }.sorted() == workers.map { it.id }.sorted(), "B holds A's day: ${b.day(site, day)}")
+    check(b.syncStatus().pending.isNotEmpty(), "A's day is pending on B for head office")
+
+    // Another site's phone: the exchange runs, and nothing of site-hz-01 crosses.
+    val (toX, atX) = overPipe(a, x)
+    check(toX.getOrThrow().documentsSent == 0UL && atX.getOrThrow().documentsReceived == 0UL, "to another site: $toX $atX")
+    check(site !in x.sites(), "the other site's phone holds no site-hz-01: ${x.sites()}")
+
+    // The app's transport failing: its own typed error comes back.
+    val (left, right) = pipe()
+    right.close()
+    try {
+        a.syncOverTransport(left)
+        throw AssertionError("an exchange over a closed pipe succeeded")
+    } catch (e: SiteSyncException.TransportClosed) {
+        check(e.reason == "the pipe is closed", "the app's words: ${e.reason}")
+    }
+
+    // Over TCP: B listens, A logs one more line and syncs with B's address; after stop, unreachable.
+    val addr = b.startPeerListening("127.0.0.1:0")
+    check(b.startPeerListening("127.0.0.1:0") == addr, "started twice: the same listener")
+    val third = a.roster(site).workers.filter { it.crew == "site-hz-01/crew-2" && it.active }[2]
+    a.addLabor(LaborInput(site, day, third.id, "site-hz-01/wi-4.1", 50L, null, 0L, LaborKindRecord.DAY_LABOR, null, ""), null)
+    val overTcp = a.syncWithPeer(addr)
+    check(overTcp.documentsSent == 1UL && overTcp.peerUser == "u-manager-hz-01", "over TCP: $overTcp")
+    // The dialer is done once it sent and received; the listener applies what it got just after.
+    withTimeout(30_000) { while (b.day(site, day).labor.size != 3) delay(20) }
+    check(x.syncWithPeer(addr).documentsReceived == 0UL, "another site's phone, over TCP")
+    b.stopPeerListening()
+    try {
+        a.syncWithPeer(addr)
+        throw AssertionError("a stopped listener answered")
+    } catch (e: SiteSyncException.PeerUnreachable) {}
+    for (p in listOf(a, b, x)) p.close()
 }
 
 

@@ -37,6 +37,15 @@ trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 target/debug/sitesync-server admin --data "$DATA/data" import fixtures/company.json >/dev/null
 FOREMAN=$(target/debug/sitesync-server admin --data "$DATA/data" device add --user u-foreman-hz-01 2>/dev/null)
 MANAGER=$(target/debug/sitesync-server admin --data "$DATA/data" device add --user u-manager-hz-01 2>/dev/null)
+# More phones for the site mesh: for Kotlin two of site-hz-01 and one of another site, for Python two.
+MESH=()
+for user in u-foreman-hz-01 u-manager-hz-01 u-foreman-sz-02; do
+    MESH+=("$(target/debug/sitesync-server admin --data "$DATA/data" device add --user "$user" 2>/dev/null)")
+done
+PY_MESH=()
+for user in u-foreman-hz-01 u-manager-hz-01; do
+    PY_MESH+=("$(target/debug/sitesync-server admin --data "$DATA/data" device add --user "$user" 2>/dev/null)")
+done
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RUST_LOG=warn target/debug/sitesync-server serve --data "$DATA/data" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
@@ -79,7 +88,7 @@ ln -sf "$PWD/target/debug/libsitesync_mobile.so" "$DATA/py/libsitesync_mobile.so
 # The scenario makes the library panic on purpose (the panic must arrive as an error): keep its
 # report short.
 export RUST_BACKTRACE=0
-PYTHONPATH="$DATA/py" python3 mobile-bindings/tests/scenario.py "$URL" "$FOREMAN" "$MANAGER" "$DATA/python-phone.sqlite3" 2026-12-01 2026-12-02 "${TLS_ARGS[@]}"
+PYTHONPATH="$DATA/py" python3 mobile-bindings/tests/scenario.py "$URL" "$FOREMAN" "$MANAGER" "$DATA/python-phone.sqlite3" 2026-12-01 2026-12-02 "${TLS_ARGS[@]}" "${PY_MESH[@]}"
 
 # Kotlin: compile the generated bindings with the scenario, run on the JVM with JNA.
 JAR="$TOOLS/scenario.jar"
@@ -87,4 +96,4 @@ rm -f "$JAR"
 CP="$JNA:$KLIB/kotlinx-coroutines-core-jvm.jar"
 "$TOOLS/package/bin/kotlinc" -nowarn "$OUT/uniffi/sitesync_mobile/sitesync_mobile.kt" mobile-bindings/tests/Scenario.kt -cp "$CP" -d "$JAR" 2>&1 | grep -v "^warning" || true
 [ -f "$JAR" ] || { echo "kotlinc failed" >&2; exit 1; }
-java -Djna.library.path=target/debug -cp "$JAR:$KLIB/kotlin-stdlib.jar:$CP" ScenarioKt "$URL" "$FOREMAN" "$MANAGER" "$DATA/kotlin-phone.sqlite3" 2026-12-11 2026-12-12 "${TLS_ARGS[@]}"
+java -Djna.library.path=target/debug -cp "$JAR:$KLIB/kotlin-stdlib.jar:$CP" ScenarioKt "$URL" "$FOREMAN" "$MANAGER" "$DATA/kotlin-phone.sqlite3" 2026-12-11 2026-12-12 "${TLS_ARGS[@]}" "${MESH[@]}"

@@ -4,8 +4,11 @@ back a head-office approval; attach a file and upload it; sign-off (a signature,
 leader's confirmation) and a site manager's review on his own phone; an advance offline and the
 crew's pay sheet, the same as head office's `GET /v1/pay`; then sync over HTTPS with the company's CA, and see a phone that does
 not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
-path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file)."""
+path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file); then two phones
+of site-hz-01 (a foreman's and a manager's token) exchange a day with no server through a pipe
+written here (the Kotlin scenario covers TCP and another site's phone)."""
 import asyncio
+import queue
 import json
 import sys
 import time
@@ -255,5 +258,47 @@ async def over_tls(url, token, ca_path, path):
     print("python scenario over TLS: ok")
 
 
+class PipeEnd(m.PeerTransport):
+    """One end of an in-memory byte pipe; closing it makes both ends throw TransportClosed."""
+
+    def __init__(self, inbox, outbox, closed):
+        self.inbox, self.outbox, self.closed = inbox, outbox, closed
+
+    def send(self, data):
+        if self.closed:
+            raise m.SiteSyncError.TransportClosed("the pipe is closed")
+        self.outbox.put(bytes(data))
+
+    def receive(self):
+        while not self.closed:
+            try:
+                return self.inbox.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        raise m.SiteSyncError.TransportClosed("the pipe is closed")
+
+
+async def mesh(url, foreman_token, manager_token, path, day):
+    site = "site-hz-01"
+    a = await m.SiteSync.open(path + "-mesh-a", url, foreman_token, "崔贵")
+    b = await m.SiteSync.open(path + "-mesh-b", url, manager_token, "龙东江")
+    for p in (a, b):
+        await p.sync_now()
+    workers = [w for w in (await a.roster(site)).workers if w.crew == "site-hz-01/crew-3" and w.active][:2]
+    for w in workers:
+        line = m.LaborInput(site=site, date=day, worker=w.id, work_item="site-hz-01/wi-4.1", work_days_centi=100,
+                            hours_min=None, overtime_min=0, kind=m.LaborKindRecord.DAY_LABOR, rate_fen=None, note="")
+        await a.add_labor(line, None)
+    ab, ba, closed = queue.Queue(), queue.Queue(), []
+    left, right = PipeEnd(ba, ab, closed), PipeEnd(ab, ba, closed)
+    sent, taken = await asyncio.gather(a.sync_over_transport(left), b.sync_over_transport(right))
+    closed.append(True)
+    assert sent.documents_sent >= 1 and sent.peer_user == "u-manager-hz-01", sent
+    assert taken.changes_accepted >= 2 and not taken.refused_changes, taken
+    assert sorted(x.worker for x in (await b.day(site, day)).labor) == sorted(w.id for w in workers)
+    print("python scenario, site mesh over a Python pipe: ok")
+
+
 asyncio.run(main(*sys.argv[1:7]))
 asyncio.run(over_tls(sys.argv[7], sys.argv[8], sys.argv[9], sys.argv[4]))
+asyncio.run(mesh(sys.argv[1], sys.argv[10], sys.argv[11], sys.argv[4], "2026-12-20"))

@@ -33,6 +33,10 @@ pub struct PeerReport {
     pub sent: usize,
     /// Documents that took changes from the peer.
     pub received: usize,
+    /// Changes sent (each with its signature), over all documents.
+    pub changes_sent: usize,
+    /// Changes of the peer's that passed the gate and were merged (some may have been here already).
+    pub changes_accepted: usize,
     /// Documents of the peer's refused whole (not readable by both, malformed, history missing):
     /// (document, why).
     pub refused_docs: Vec<(String, String)>,
@@ -256,6 +260,7 @@ impl PeerEngine {
             }
         }
         self.report.sent = docs.len();
+        self.report.changes_sent = docs.iter().map(|d| d.sigs.len()).sum();
         Ok(PeerMsg::Docs { docs, certs })
     }
 
@@ -375,6 +380,7 @@ impl PeerEngine {
                 .collect();
             store.keep_signatures(&id, &sigs, None)?;
             store.merge_changes(&id, &screened.accepted)?;
+            self.report.changes_accepted += screened.accepted_hashes.len();
             for c in used {
                 keep_cert(store, &c)?;
             }

@@ -6,6 +6,7 @@
 //! over a fresh challenge, and every change carries its author's signature, so a listener on the
 //! hotspot can read the day but can neither pass for a phone nor alter what it carries.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -48,6 +49,16 @@ pub async fn exchange<S>(store: &mut Store, stream: S) -> Result<PeerReport, Pee
 where
     S: AsyncRead + AsyncWrite + Send,
 {
+    exchange_shared(&Mutex::new(store), stream).await
+}
+
+/// [`exchange`] on a store other exchanges share: the store is locked only while the engine takes
+/// one message (never across an await), so concurrent exchanges interleave whole store writes and
+/// each stays as durable and consistent as a lone one.
+async fn exchange_shared<S>(store: &Mutex<&mut Store>, stream: S) -> Result<PeerReport, PeerError>
+where
+    S: AsyncRead + AsyncWrite + Send,
+{
     match tokio::time::timeout(EXCHANGE_TIMEOUT, run(store, stream)).await {
         Ok(r) => r,
         Err(_) => Err(PeerError::Protocol(format!(
@@ -57,12 +68,18 @@ where
     }
 }
 
-async fn run<S>(store: &mut Store, stream: S) -> Result<PeerReport, PeerError>
+/// Runs `f` on the shared store. A panic in an earlier holder poisons nothing worth refusing: the
+/// store's writes are transactions, so what it left is whole.
+fn with_store<T>(store: &Mutex<&mut Store>, f: impl FnOnce(&mut Store) -> T) -> T {
+    f(&mut store.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+async fn run<S>(store: &Mutex<&mut Store>, stream: S) -> Result<PeerReport, PeerError>
 where
     S: AsyncRead + AsyncWrite + Send,
 {
     let (mut r, mut w) = tokio::io::split(stream);
-    let (engine, hello) = PeerEngine::start(store, chrono::Utc::now().timestamp_millis())?;
+    let (engine, hello) = with_store(store, |s| PeerEngine::start(s, chrono::Utc::now().timestamp_millis()))?;
     // Writing runs beside reading: both sides send their documents at once, and neither may wait
     // for the other to read before it reads.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
@@ -82,7 +99,7 @@ where
                 ));
             };
             let msg: PeerMsg = protocol::decode(&frame).map_err(|e| PeerError::Protocol(e.to_string()))?;
-            match engine.receive(store, msg) {
+            match with_store(store, |s| engine.receive(s, msg)) {
                 Ok(replies) => {
                     for m in replies {
                         let _ = tx.send(protocol::encode(&m));
@@ -111,24 +128,51 @@ pub async fn sync_with(store: &mut Store, addr: &str) -> Result<PeerReport, Peer
     exchange(store, tcp).await
 }
 
-/// Serves peers on `listener` one at a time until `stop` resolves, calling `each` with the outcome
-/// of every exchange (a failed one does not stop the listener).
+/// How many exchanges a listener runs at once; a further peer waits in the accept queue until one
+/// ends (each ends within [`EXCHANGE_TIMEOUT`]).
+pub const MAX_PEERS: usize = 16;
+
+/// How long a stopped listener lets the exchanges under way finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves peers on `listener` until `stop` resolves, up to [`MAX_PEERS`] at once, calling `each`
+/// with the outcome of every exchange (a failed one does not stop the listener). The exchanges run
+/// concurrently on this task and share `store` through [`exchange_shared`]: a peer that stalls
+/// holds up no other. Once stopped, no new peer is taken and the exchanges under way get
+/// [`STOP_GRACE`] to end; any still running then is dropped (what it merged so far is kept whole).
 pub async fn listen(
     store: &mut Store,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()>,
     mut each: impl FnMut(std::net::SocketAddr, &Result<PeerReport, PeerError>),
 ) -> Result<(), PeerError> {
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesUnordered;
+
     tokio::pin!(stop);
+    let store = Mutex::new(store);
+    let mut running = FuturesUnordered::new();
     loop {
-        let (tcp, from) = tokio::select! {
-            () = &mut stop => return Ok(()),
-            accepted = listener.accept() => accepted?,
-        };
-        let _ = tcp.set_nodelay(true);
-        let outcome = exchange(store, tcp).await;
-        each(from, &outcome);
+        tokio::select! {
+            // Stop first: a stopped listener takes no new peer.
+            biased;
+            () = &mut stop => break,
+            Some((from, outcome)) = running.next(), if !running.is_empty() => each(from, &outcome),
+            accepted = listener.accept(), if running.len() < MAX_PEERS => {
+                let (tcp, from) = accepted?;
+                let _ = tcp.set_nodelay(true);
+                let store = &store;
+                running.push(async move { (from, exchange_shared(store, tcp).await) });
+            }
+        }
     }
+    let finishing = async {
+        while let Some((from, outcome)) = running.next().await {
+            each(from, &outcome);
+        }
+    };
+    let _ = tokio::time::timeout(STOP_GRACE, finishing).await;
+    Ok(())
 }
 
 /// Asks head office for this device's certificate (`GET /v1/device/certificate`) and keeps it.

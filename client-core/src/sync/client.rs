@@ -311,6 +311,10 @@ pub async fn watch_reporting(
             store.set_meta(binding::CONNECTED, "1")?;
             hooks.report(store);
             on_event(&WatchEvent::Connected { server });
+            // A fresh certificate and revocation list for the site mesh at every (re)connect, as
+            // `sync_once` fetches them after each sync: a phone that only ever watches must not
+            // keep meeting peers on a stale grant or an old list. Failure leaves the kept ones.
+            let _ = crate::mesh::transport::fetch_credentials(store).await;
             let mut tick = tokio::time::interval(poll);
             loop {
                 let push_now = tokio::select! {

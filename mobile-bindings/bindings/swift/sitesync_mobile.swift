@@ -738,6 +738,269 @@ public func FfiConverterTypeListenerHandle_lower(_ value: ListenerHandle) -> UIn
 
 
 /**
+ * A byte stream to another phone that the app opened (Bluetooth, Nearby Connections, Multipeer).
+ * The library frames its messages itself: any chunking of the bytes works. Both methods are
+ * called on library threads and may block.
+ */
+public protocol PeerTransport: AnyObject, Sendable {
+    
+    /**
+     * Sends `bytes` to the peer, in order; returns once the stream took them. A closed stream:
+     * [`SiteSyncError::TransportClosed`].
+     */
+    func send(bytes: Data) throws 
+    
+    /**
+     * The next bytes the peer sent (at least one), blocking until some arrive. A stream that
+     * closed or failed: [`SiteSyncError::TransportClosed`]; an empty result also ends the stream.
+     * After the exchange returns, the library calls no more `send`; a `receive` under way may
+     * still wait: close the stream then so it ends.
+     */
+    func receive() throws  -> Data
+    
+}
+/**
+ * A byte stream to another phone that the app opened (Bluetooth, Nearby Connections, Multipeer).
+ * The library frames its messages itself: any chunking of the bytes works. Both methods are
+ * called on library threads and may block.
+ */
+open class PeerTransportImpl: PeerTransport, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_sitesync_mobile_fn_clone_peertransport(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_sitesync_mobile_fn_free_peertransport(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Sends `bytes` to the peer, in order; returns once the stream took them. A closed stream:
+     * [`SiteSyncError::TransportClosed`].
+     */
+open func send(bytes: Data)throws   {try rustCallWithError(FfiConverterTypeSiteSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_sitesync_mobile_fn_method_peertransport_send(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The next bytes the peer sent (at least one), blocking until some arrive. A stream that
+     * closed or failed: [`SiteSyncError::TransportClosed`]; an empty result also ends the stream.
+     * After the exchange returns, the library calls no more `send`; a `receive` under way may
+     * still wait: close the stream then so it ends.
+     */
+open func receive()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeSiteSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_sitesync_mobile_fn_method_peertransport_receive(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfacePeerTransport {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfacePeerTransport = UniffiVTableCallbackInterfacePeerTransport(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypePeerTransport.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface PeerTransport: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypePeerTransport.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface PeerTransport: handle missing in uniffiClone")
+            }
+        },
+        send: { (
+            uniffiHandle: UInt64,
+            bytes: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypePeerTransport.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.send(
+                     bytes: try FfiConverterData.lift(bytes)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSiteSyncError_lower
+            )
+        },
+        receive: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data in
+                guard let uniffiObj = try? FfiConverterTypePeerTransport.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.receive(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSiteSyncError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfacePeerTransport> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfacePeerTransport>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitPeerTransport() {
+    uniffi_sitesync_mobile_fn_init_callback_vtable_peertransport(UniffiCallbackInterfacePeerTransport.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeerTransport: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<PeerTransport>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = PeerTransport
+
+    public static func lift(_ handle: UInt64) throws -> PeerTransport {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return PeerTransportImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: PeerTransport) -> UInt64 {
+         if let rustImpl = value as? PeerTransportImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerTransport {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PeerTransport, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerTransport_lift(_ handle: UInt64) throws -> PeerTransport {
+    return try FfiConverterTypePeerTransport.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerTransport_lower(_ value: PeerTransport) -> UInt64 {
+    return FfiConverterTypePeerTransport.lower(value)
+}
+
+
+
+
+
+
+/**
  * The phone's store and its sync.
  */
 public protocol SiteSyncProtocol: AnyObject, Sendable {
@@ -873,6 +1136,35 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
      * (`YYYY-MM-DD`) at every site, or each site's own today when `None`.
      */
     func due(at: String?) async throws  -> [DueRecord]
+    
+    /**
+     * Serves other phones of the company on `address` (`0.0.0.0:7420`; port 0 picks a free one)
+     * until [`SiteSync::stop_peer_listening`], several at once, and returns the address bound.
+     * Each exchange's result reaches the sync listeners as a new status (what is pending for head
+     * office). Already listening: returns the address bound then. An address that cannot be bound:
+     * [`SiteSyncError::Validation`] on `address`.
+     */
+    func startPeerListening(address: String) async throws  -> String
+    
+    /**
+     * Stops serving peers and returns once the listener has stopped (exchanges under way are cut
+     * off; what each merged before is kept). Not listening: does nothing.
+     */
+    func stopPeerListening() async 
+    
+    /**
+     * One exchange over a stream the app opened to another phone; the phone at the other end
+     * calls this too (the exchange is symmetric). Fails with the error the transport threw, or
+     * as [`SiteSyncError::PeerRefused`] / [`SiteSyncError::PeerRejected`] /
+     * [`SiteSyncError::PeerUnreachable`].
+     */
+    func syncOverTransport(transport: PeerTransport) async throws  -> PeerSyncRecord
+    
+    /**
+     * One exchange with the phone listening at `address` (`host:port`). Needs this phone's device
+     * certificate: [`SiteSyncError::NoDeviceCertificate`] before its first server sync.
+     */
+    func syncWithPeer(address: String) async throws  -> PeerSyncRecord
     
     /**
      * Enters an advance of `amount_fen` (more than zero, at most ¥1,000,000) handed to `worker` on
@@ -1534,6 +1826,92 @@ open func due(at: String?)async throws  -> [DueRecord]  {
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterSequenceTypeDueRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Serves other phones of the company on `address` (`0.0.0.0:7420`; port 0 picks a free one)
+     * until [`SiteSync::stop_peer_listening`], several at once, and returns the address bound.
+     * Each exchange's result reaches the sync listeners as a new status (what is pending for head
+     * office). Already listening: returns the address bound then. An address that cannot be bound:
+     * [`SiteSyncError::Validation`] on `address`.
+     */
+open func startPeerListening(address: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_start_peer_listening(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(address)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Stops serving peers and returns once the listener has stopped (exchanges under way are cut
+     * off; what each merged before is kept). Not listening: does nothing.
+     */
+open func stopPeerListening()async   {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_stop_peer_listening(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_void,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_void,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: nil
+            
+        )
+}
+    
+    /**
+     * One exchange over a stream the app opened to another phone; the phone at the other end
+     * calls this too (the exchange is symmetric). Fails with the error the transport threw, or
+     * as [`SiteSyncError::PeerRefused`] / [`SiteSyncError::PeerRejected`] /
+     * [`SiteSyncError::PeerUnreachable`].
+     */
+open func syncOverTransport(transport: PeerTransport)async throws  -> PeerSyncRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_sync_over_transport(
+                        self.uniffiCloneHandle(),FfiConverterTypePeerTransport_lower(transport)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePeerSyncRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * One exchange with the phone listening at `address` (`host:port`). Needs this phone's device
+     * certificate: [`SiteSyncError::NoDeviceCertificate`] before its first server sync.
+     */
+open func syncWithPeer(address: String)async throws  -> PeerSyncRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_sync_with_peer(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(address)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePeerSyncRecord_lift,
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -3953,6 +4331,135 @@ public func FfiConverterTypePaySheetRecord_lower(_ value: PaySheetRecord) -> Rus
 
 
 /**
+ * What one peer exchange did.
+ */
+public struct PeerSyncRecord: Equatable, Hashable {
+    /**
+     * The peer's device id, as head office's certificate names it.
+     */
+    public var peerDevice: String
+    /**
+     * The peer's user id.
+     */
+    public var peerUser: String
+    /**
+     * Documents this phone sent changes of.
+     */
+    public var documentsSent: UInt64
+    /**
+     * Documents that took changes from the peer.
+     */
+    public var documentsReceived: UInt64
+    /**
+     * Changes sent, each with its author's signature.
+     */
+    public var changesSent: UInt64
+    /**
+     * The peer's changes that passed the checks and were merged.
+     */
+    public var changesAccepted: UInt64
+    /**
+     * The peer's changes refused, each with the rule it broke; not applied.
+     */
+    public var refusedChanges: [RefusalRecord]
+    /**
+     * The peer's documents refused whole.
+     */
+    public var refusedDocuments: [RefusedDocumentRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The peer's device id, as head office's certificate names it.
+         */peerDevice: String, 
+        /**
+         * The peer's user id.
+         */peerUser: String, 
+        /**
+         * Documents this phone sent changes of.
+         */documentsSent: UInt64, 
+        /**
+         * Documents that took changes from the peer.
+         */documentsReceived: UInt64, 
+        /**
+         * Changes sent, each with its author's signature.
+         */changesSent: UInt64, 
+        /**
+         * The peer's changes that passed the checks and were merged.
+         */changesAccepted: UInt64, 
+        /**
+         * The peer's changes refused, each with the rule it broke; not applied.
+         */refusedChanges: [RefusalRecord], 
+        /**
+         * The peer's documents refused whole.
+         */refusedDocuments: [RefusedDocumentRecord]) {
+        self.peerDevice = peerDevice
+        self.peerUser = peerUser
+        self.documentsSent = documentsSent
+        self.documentsReceived = documentsReceived
+        self.changesSent = changesSent
+        self.changesAccepted = changesAccepted
+        self.refusedChanges = refusedChanges
+        self.refusedDocuments = refusedDocuments
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PeerSyncRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeerSyncRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerSyncRecord {
+        return
+            try PeerSyncRecord(
+                peerDevice: FfiConverterString.read(from: &buf), 
+                peerUser: FfiConverterString.read(from: &buf), 
+                documentsSent: FfiConverterUInt64.read(from: &buf), 
+                documentsReceived: FfiConverterUInt64.read(from: &buf), 
+                changesSent: FfiConverterUInt64.read(from: &buf), 
+                changesAccepted: FfiConverterUInt64.read(from: &buf), 
+                refusedChanges: FfiConverterSequenceTypeRefusalRecord.read(from: &buf), 
+                refusedDocuments: FfiConverterSequenceTypeRefusedDocumentRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PeerSyncRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peerDevice, into: &buf)
+        FfiConverterString.write(value.peerUser, into: &buf)
+        FfiConverterUInt64.write(value.documentsSent, into: &buf)
+        FfiConverterUInt64.write(value.documentsReceived, into: &buf)
+        FfiConverterUInt64.write(value.changesSent, into: &buf)
+        FfiConverterUInt64.write(value.changesAccepted, into: &buf)
+        FfiConverterSequenceTypeRefusalRecord.write(value.refusedChanges, into: &buf)
+        FfiConverterSequenceTypeRefusedDocumentRecord.write(value.refusedDocuments, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerSyncRecord_lift(_ buf: RustBuffer) throws -> PeerSyncRecord {
+    return try FfiConverterTypePeerSyncRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerSyncRecord_lower(_ value: PeerSyncRecord) -> RustBuffer {
+    return FfiConverterTypePeerSyncRecord.lower(value)
+}
+
+
+/**
  * A progress line.
  */
 public struct ProgressRecord: Equatable, Hashable {
@@ -4115,6 +4622,75 @@ public func FfiConverterTypeRefusalRecord_lift(_ buf: RustBuffer) throws -> Refu
 #endif
 public func FfiConverterTypeRefusalRecord_lower(_ value: RefusalRecord) -> RustBuffer {
     return FfiConverterTypeRefusalRecord.lower(value)
+}
+
+
+/**
+ * A peer's document that was refused whole; nothing of it was applied.
+ */
+public struct RefusedDocumentRecord: Equatable, Hashable {
+    /**
+     * The document (`day|site-hz-01|2026-12-01`).
+     */
+    public var doc: String
+    /**
+     * Why, in words (not readable by both phones, malformed, history missing).
+     */
+    public var reason: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The document (`day|site-hz-01|2026-12-01`).
+         */doc: String, 
+        /**
+         * Why, in words (not readable by both phones, malformed, history missing).
+         */reason: String) {
+        self.doc = doc
+        self.reason = reason
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RefusedDocumentRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefusedDocumentRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefusedDocumentRecord {
+        return
+            try RefusedDocumentRecord(
+                doc: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RefusedDocumentRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.doc, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusedDocumentRecord_lift(_ buf: RustBuffer) throws -> RefusedDocumentRecord {
+    return try FfiConverterTypeRefusedDocumentRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusedDocumentRecord_lower(_ value: RefusedDocumentRecord) -> RustBuffer {
+    return FfiConverterTypeRefusedDocumentRecord.lower(value)
 }
 
 
@@ -6214,6 +6790,41 @@ enum SiteSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */problem: StoreKeyIssue
     )
     /**
+     * The site mesh needs this phone's device certificate, which head office issues at a server
+     * sync: sync with the server once, then exchange with peers.
+     */
+    case NoDeviceCertificate
+    /**
+     * The other phone refused this one (its certificate expired or was revoked, another
+     * company's). Nothing was exchanged.
+     */
+    case PeerRefused(
+        /**
+         * The peer's words.
+         */reason: String
+    )
+    /**
+     * This phone refused the other one (its certificate expired, was revoked or is another
+     * company's, or it did not prove it holds its key). Nothing was exchanged.
+     */
+    case PeerRejected(
+        /**
+         * Why, in a sentence.
+         */reason: String
+    )
+    /**
+     * The peer could not be reached, or the exchange broke off (connection lost, timeout, a
+     * message out of order). What was merged before is whole and kept; exchange again.
+     */
+    case PeerUnreachable(reason: String
+    )
+    /**
+     * The app's [`crate::PeerTransport`] stream closed or failed. Thrown by the app's transport
+     * and returned as thrown; what was merged before is whole and kept.
+     */
+    case TransportClosed(reason: String
+    )
+    /**
      * The phone's storage failed (disk full, damaged file).
      */
     case Storage(reason: String
@@ -6281,10 +6892,23 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
         case 10: return .StoreKey(
             problem: try FfiConverterTypeStoreKeyIssue.read(from: &buf)
             )
-        case 11: return .Storage(
+        case 11: return .NoDeviceCertificate
+        case 12: return .PeerRefused(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Internal(
+        case 13: return .PeerRejected(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 14: return .PeerUnreachable(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 15: return .TransportClosed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 16: return .Storage(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 17: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -6349,13 +6973,37 @@ public struct FfiConverterTypeSiteSyncError: FfiConverterRustBuffer {
             FfiConverterTypeStoreKeyIssue.write(problem, into: &buf)
             
         
-        case let .Storage(reason):
+        case .NoDeviceCertificate:
             writeInt(&buf, Int32(11))
+        
+        
+        case let .PeerRefused(reason):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .PeerRejected(reason):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .PeerUnreachable(reason):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .TransportClosed(reason):
+            writeInt(&buf, Int32(15))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Internal(reason):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -7217,6 +7865,31 @@ fileprivate struct FfiConverterSequenceTypeRefusalRecord: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeRefusedDocumentRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [RefusedDocumentRecord]
+
+    public static func write(_ value: [RefusedDocumentRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRefusedDocumentRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RefusedDocumentRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RefusedDocumentRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRefusedDocumentRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeReviewQueueRecord: FfiConverterRustBuffer {
     typealias SwiftType = [ReviewQueueRecord]
 
@@ -7580,6 +8253,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_sitesync_due() != 22010) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_start_peer_listening() != 7440) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_stop_peer_listening() != 7433) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_sync_over_transport() != 9497) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_sync_with_peer() != 36038) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_add_advance() != 19354) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7625,6 +8310,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_synclistener_on_status() != 20570) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sitesync_mobile_checksum_method_peertransport_send() != 8497) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_peertransport_receive() != 11210) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sitesync_mobile_checksum_constructor_sitesync_open() != 28457) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7632,6 +8323,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitPeerTransport()
     uniffiCallbackInitSyncListener()
     return InitializationResult.ok
 }()

@@ -250,6 +250,20 @@ typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer,
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PEER_TRANSPORT_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PEER_TRANSPORT_METHOD0
+typedef void (*UniffiCallbackInterfacePeerTransportMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PEER_TRANSPORT_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PEER_TRANSPORT_METHOD1
+typedef void (*UniffiCallbackInterfacePeerTransportMethod1)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
 typedef struct UniffiVTableCallbackInterfaceSyncListener {
@@ -257,6 +271,16 @@ typedef struct UniffiVTableCallbackInterfaceSyncListener {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceSyncListenerMethod0 _Nonnull onStatus;
 } UniffiVTableCallbackInterfaceSyncListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PEER_TRANSPORT
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PEER_TRANSPORT
+typedef struct UniffiVTableCallbackInterfacePeerTransport {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfacePeerTransportMethod0 _Nonnull send;
+    UniffiCallbackInterfacePeerTransportMethod1 _Nonnull receive;
+} UniffiVTableCallbackInterfacePeerTransport;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CLONE_LISTENERHANDLE
@@ -419,6 +443,26 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_worker_month(uint64_t ptr, Ru
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_due(uint64_t ptr, RustBuffer at
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_START_PEER_LISTENING
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_START_PEER_LISTENING
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_start_peer_listening(uint64_t ptr, RustBuffer address
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_STOP_PEER_LISTENING
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_STOP_PEER_LISTENING
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_stop_peer_listening(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_OVER_TRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_OVER_TRANSPORT
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_sync_over_transport(uint64_t ptr, uint64_t transport
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_WITH_PEER
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_SYNC_WITH_PEER
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_sync_with_peer(uint64_t ptr, RustBuffer address
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_ADVANCE
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_ADD_ADVANCE
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_advance(uint64_t ptr, RustBuffer site, RustBuffer worker, RustBuffer date, int64_t amount_fen, RustBuffer note
@@ -507,6 +551,31 @@ void uniffi_sitesync_mobile_fn_init_callback_vtable_synclistener(const UniffiVTa
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SYNCLISTENER_ON_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SYNCLISTENER_ON_STATUS
 void uniffi_sitesync_mobile_fn_method_synclistener_on_status(uint64_t ptr, RustBuffer status, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CLONE_PEERTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_CLONE_PEERTRANSPORT
+uint64_t uniffi_sitesync_mobile_fn_clone_peertransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_FREE_PEERTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_FREE_PEERTRANSPORT
+void uniffi_sitesync_mobile_fn_free_peertransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_INIT_CALLBACK_VTABLE_PEERTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_INIT_CALLBACK_VTABLE_PEERTRANSPORT
+void uniffi_sitesync_mobile_fn_init_callback_vtable_peertransport(const UniffiVTableCallbackInterfacePeerTransport* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_PEERTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_PEERTRANSPORT_SEND
+void uniffi_sitesync_mobile_fn_method_peertransport_send(uint64_t ptr, RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_PEERTRANSPORT_RECEIVE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_PEERTRANSPORT_RECEIVE
+RustBuffer uniffi_sitesync_mobile_fn_method_peertransport_receive(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_SITESYNC_MOBILE_RUSTBUFFER_ALLOC
@@ -925,6 +994,30 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_due(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_START_PEER_LISTENING
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_START_PEER_LISTENING
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_start_peer_listening(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_STOP_PEER_LISTENING
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_STOP_PEER_LISTENING
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_stop_peer_listening(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SYNC_OVER_TRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SYNC_OVER_TRANSPORT
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_sync_over_transport(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SYNC_WITH_PEER
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_SYNC_WITH_PEER
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_sync_with_peer(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_ADVANCE
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADD_ADVANCE
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_advance(void
@@ -1012,6 +1105,18 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_sign(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SYNCLISTENER_ON_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SYNCLISTENER_ON_STATUS
 uint16_t uniffi_sitesync_mobile_checksum_method_synclistener_on_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_PEERTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_PEERTRANSPORT_SEND
+uint16_t uniffi_sitesync_mobile_checksum_method_peertransport_send(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_PEERTRANSPORT_RECEIVE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_PEERTRANSPORT_RECEIVE
+uint16_t uniffi_sitesync_mobile_checksum_method_peertransport_receive(void
     
 );
 #endif

@@ -183,3 +183,110 @@ async fn a_revoked_phone_is_refused_by_a_peer_that_heard_and_an_altered_relay_by
     assert_eq!(line["signed"], true, "{h}");
     server.stop().await;
 }
+
+/// One listener serves two phones at once while a third connection stalls: each exchange runs
+/// beside the others (a listener serving one at a time would keep both waiting on the stalled one
+/// until its exchange timed out, 120 s), and both phones end with the listening phone's day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_listener_serves_several_peers_at_once_and_a_stalled_one_holds_up_none() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a_token = server.device("u-foreman-hz-01").await;
+    let (b_device, b_token) = server.device_with_id("u-manager-hz-01").await;
+    let (c_device, c_token) = server.device_with_id("u-manager-hz-01").await;
+    let mut a = phone(dir.path(), "崔贵", &server.url(), &a_token);
+    let mut b = phone(dir.path(), "龙东江", &server.url(), &b_token);
+    let mut c = phone(dir.path(), "龙东江 (tablet)", &server.url(), &c_token);
+    for p in [&mut a, &mut b, &mut c] {
+        sync(p).await;
+    }
+    server.stop().await;
+    a.add_labor(&entry("2026-12-07", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    a.add_labor(&entry("2026-12-07", "w-0002", "site-hz-01/wi-4.1", "0.5"), None)
+        .unwrap();
+
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut served: Vec<Result<String, String>> = Vec::new();
+    let serve = transport::listen(
+        &mut a,
+        tcp,
+        async move {
+            let _ = stopped.await;
+        },
+        |_, outcome| {
+            served.push(
+                outcome
+                    .as_ref()
+                    .map(|r| r.peer_device.clone())
+                    .map_err(|e| e.to_string()),
+            )
+        },
+    );
+    let dial = async {
+        // Connected first, then silent: it holds its exchange open.
+        let _stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let within = std::time::Duration::from_secs(30);
+        let (rb, rc) = tokio::join!(
+            tokio::time::timeout(within, transport::sync_with(&mut b, &addr)),
+            tokio::time::timeout(within, transport::sync_with(&mut c, &addr)),
+        );
+        let _ = stop.send(());
+        (rb, rc)
+    };
+    let (listened, (rb, rc)) = tokio::join!(serve, dial);
+    listened.unwrap();
+    for r in [rb, rc] {
+        let r = r.expect("served beside the stalled peer").unwrap();
+        assert_eq!((r.received, r.changes_accepted > 0), (1, true), "{r:?}");
+    }
+    // The stalled peer hung up after the stop: its exchange ended within the grace, as a failure.
+    let (mut ok, failed): (Vec<_>, Vec<_>) = served.into_iter().partition(Result::is_ok);
+    ok.sort();
+    let mut want = vec![Ok(b_device), Ok(c_device)];
+    want.sort();
+    assert_eq!(ok, want);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    for p in [&mut b, &mut c] {
+        assert_eq!(p.day(&hz(), d("2026-12-07")).unwrap().labor.len(), 2);
+    }
+}
+
+/// `sync --watch` (the `watch` loop) fetches the device certificate at connect, as `sync_once`
+/// does after a sync: a phone that only ever watches can still meet peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_phone_fetches_its_device_certificate_at_connect() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = server.device("u-foreman-hz-01").await;
+    let mut watcher = phone(dir.path(), "崔贵", &server.url(), &token);
+    assert!(credentials(&watcher).unwrap().is_none());
+    let reader = Store::open(watcher.path()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = sitesync_core::sync::client::watch(
+        &mut watcher,
+        std::time::Duration::from_millis(100),
+        Default::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    );
+    let waiting = async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut found = None;
+        while found.is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            found = credentials(&reader).unwrap();
+        }
+        let _ = stop.send(());
+        found
+    };
+    let (watched, found) = tokio::join!(watching, waiting);
+    watched.unwrap();
+    let creds = found.expect("a certificate while watching, with no one-shot sync");
+    assert_eq!(creds.cert.cert.key, watcher.public_key());
+    server.stop().await;
+}
