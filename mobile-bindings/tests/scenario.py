@@ -130,7 +130,22 @@ async def advances_offline(phone, site, day1, day2, crew):
             assert field is None or e.field == field, e
     held = await phone.advances(site, day1)
     assert [(a.id, a.amount_fen) for a in held] == [(advance.id, 30000)], held
+    assert held[0].confirmation_state == m.SignoffStateRecord.UNSIGNED, held
     assert await phone.advances(site, day2) == []
+    # The worker confirms it on the foreman's phone (a tap of consent); only he may.
+    try:
+        await phone.confirm_advance(site, day1, crew[1].id, advance.id, None)
+        raise AssertionError("another worker confirmed the advance")
+    except m.SiteSyncError.Validation:
+        pass
+    confirmed = await phone.confirm_advance(site, day1, crew[0].id, advance.id, None)
+    assert confirmed.confirmation_state == m.SignoffStateRecord.SIGNED, confirmed
+    # An edit keeps his confirmation and says what changed; he confirms it again.
+    edited = await phone.edit_advance(site, day1, advance.id, None, "生活费（现金）")
+    assert edited.confirmation_state == m.SignoffStateRecord.CHANGED_SINCE_SIGNED, edited
+    assert edited.changes and edited.confirmation is not None, edited
+    again = await phone.confirm_advance(site, day1, crew[0].id, advance.id, None)
+    assert again.confirmation_state == m.SignoffStateRecord.SIGNED and again.note == "生活费（现金）", again
     return advance
 
 
@@ -142,7 +157,7 @@ async def pay_sheet_as_on_server(url, manager_token, phone, site, day1, day2, cr
     server = get_json(url, manager_token, "/v1/pay", site=site, crew="site-hz-01/crew-1", **{"from": day1, "to": day2})
     assert sheet.unapproved == [] and server["unapproved"] == [], (sheet, server)
     fields = ["work_days_centi", "hours_min", "overtime_min", "day_pay_fen", "overtime_pay_fen", "piece_pay_fen",
-              "advances_fen", "net_fen"]
+              "advances_fen", "advances_unconfirmed_fen", "net_fen"]
     def as_json(line):
         out = {f: getattr(line, f) for f in ["worker", "name"] + fields}
         out["signoff"] = line.signoff.name.lower()
@@ -155,6 +170,7 @@ async def pay_sheet_as_on_server(url, manager_token, phone, site, day1, day2, cr
     assert {f: getattr(sheet.total, f) for f in fields} == {f: server["total"][f] for f in fields}
     mine = [w for w in sheet.workers if w.worker == crew[0].id][0]
     assert mine.advances_fen == advance.amount_fen and mine.work_days_centi == 200, mine
+    assert mine.advances_unconfirmed_fen == 0, "the worker confirmed his advance: %r" % mine
     assert mine.net_fen == mine.day_pay_fen + mine.overtime_pay_fen + mine.piece_pay_fen - 30000, mine
     try:
         await phone.pay_sheet(site, "site-hz-01/crew-99", day1, day2)

@@ -1175,9 +1175,32 @@ public protocol SiteSyncProtocol: AnyObject, Sendable {
     func addAdvance(site: String, worker: String, date: String, amountFen: Int64, note: String) async throws  -> AdvanceRecord
     
     /**
-     * The advances of a site-day as they stand on this phone, by id.
+     * The advances of a site-day as they stand on this phone, by id, each with where its
+     * worker's confirmation stands.
      */
     func advances(site: String, date: String) async throws  -> [AdvanceRecord]
+    
+    /**
+     * The worker confirms, on this phone, that he received advance `id` of `date`: `image` is his
+     * signature (PNG or stroke data), none for a tap of consent. Returns the advance with its
+     * confirmation. Refused, writing nothing: no such advance on the day, or `worker` is not who
+     * received it (`Validation`); the server refuses the same from a phone that skips this check.
+     */
+    func confirmAdvance(site: String, date: String, worker: String, id: String, image: Data?) async throws  -> AdvanceRecord
+    
+    /**
+     * The worker disputes advance `id` of `date`, with a reason: the day cannot be approved until
+     * the dispute is answered (`answer_dispute` with the returned dispute's id).
+     */
+    func disputeAdvance(site: String, date: String, worker: String, id: String, reason: String) async throws  -> AdvanceRecord
+    
+    /**
+     * Corrects advance `id` of `date`: a new amount (`None`: as it is) and note (`None`: as it
+     * is). A confirmation the worker gave stays and then reads `ChangedSinceSigned`, with what
+     * changed. Refused, writing nothing: no such advance, a bad amount (`Validation`), an approved
+     * day (`Validation` on `amend_reason`).
+     */
+    func editAdvance(site: String, date: String, id: String, amountFen: Int64?, note: String?) async throws  -> AdvanceRecord
     
     /**
      * The pay sheet of `crew` over `from ..= to` (`YYYY-MM-DD`, at most 366 days) from the approved
@@ -1939,7 +1962,8 @@ open func addAdvance(site: String, worker: String, date: String, amountFen: Int6
 }
     
     /**
-     * The advances of a site-day as they stand on this phone, by id.
+     * The advances of a site-day as they stand on this phone, by id, each with where its
+     * worker's confirmation stands.
      */
 open func advances(site: String, date: String)async throws  -> [AdvanceRecord]  {
     return
@@ -1953,6 +1977,70 @@ open func advances(site: String, date: String)async throws  -> [AdvanceRecord]  
             completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
             freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
             liftFunc: FfiConverterSequenceTypeAdvanceRecord.lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The worker confirms, on this phone, that he received advance `id` of `date`: `image` is his
+     * signature (PNG or stroke data), none for a tap of consent. Returns the advance with its
+     * confirmation. Refused, writing nothing: no such advance on the day, or `worker` is not who
+     * received it (`Validation`); the server refuses the same from a phone that skips this check.
+     */
+open func confirmAdvance(site: String, date: String, worker: String, id: String, image: Data?)async throws  -> AdvanceRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_confirm_advance(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(date),FfiConverterString.lower(worker),FfiConverterString.lower(id),FfiConverterOptionData.lower(image)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAdvanceRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * The worker disputes advance `id` of `date`, with a reason: the day cannot be approved until
+     * the dispute is answered (`answer_dispute` with the returned dispute's id).
+     */
+open func disputeAdvance(site: String, date: String, worker: String, id: String, reason: String)async throws  -> AdvanceRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_dispute_advance(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(date),FfiConverterString.lower(worker),FfiConverterString.lower(id),FfiConverterString.lower(reason)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAdvanceRecord_lift,
+            errorHandler: FfiConverterTypeSiteSyncError_lift
+        )
+}
+    
+    /**
+     * Corrects advance `id` of `date`: a new amount (`None`: as it is) and note (`None`: as it
+     * is). A confirmation the worker gave stays and then reads `ChangedSinceSigned`, with what
+     * changed. Refused, writing nothing: no such advance, a bad amount (`Validation`), an approved
+     * day (`Validation` on `amend_reason`).
+     */
+open func editAdvance(site: String, date: String, id: String, amountFen: Int64?, note: String?)async throws  -> AdvanceRecord  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_sitesync_mobile_fn_method_sitesync_edit_advance(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(site),FfiConverterString.lower(date),FfiConverterString.lower(id),FfiConverterOptionInt64.lower(amountFen),FfiConverterOptionString.lower(note)
+                )
+            },
+            pollFunc: ffi_sitesync_mobile_rust_future_poll_rust_buffer,
+            completeFunc: ffi_sitesync_mobile_rust_future_complete_rust_buffer,
+            freeFunc: ffi_sitesync_mobile_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAdvanceRecord_lift,
             errorHandler: FfiConverterTypeSiteSyncError_lift
         )
 }
@@ -2483,6 +2571,23 @@ public struct AdvanceRecord: Equatable, Hashable {
      * RFC 3339, the device's clock.
      */
     public var at: String
+    /**
+     * Where the worker's confirmation stands: `Unsigned` (not confirmed), `Signed` (confirmed as
+     * it stands), `ChangedSinceSigned` (edited since he confirmed it), `Disputed`.
+     */
+    public var confirmationState: SignoffStateRecord
+    /**
+     * His last confirmation, kept through later edits.
+     */
+    public var confirmation: SignoffRecord?
+    /**
+     * What changed since he confirmed it (`line` is the advance's id).
+     */
+    public var changes: [SignoffChangeRecord]
+    /**
+     * His disputes of it not yet answered.
+     */
+    public var openDisputes: [SignoffRecord]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2501,7 +2606,20 @@ public struct AdvanceRecord: Equatable, Hashable {
          */enteredBy: String, 
         /**
          * RFC 3339, the device's clock.
-         */at: String) {
+         */at: String, 
+        /**
+         * Where the worker's confirmation stands: `Unsigned` (not confirmed), `Signed` (confirmed as
+         * it stands), `ChangedSinceSigned` (edited since he confirmed it), `Disputed`.
+         */confirmationState: SignoffStateRecord, 
+        /**
+         * His last confirmation, kept through later edits.
+         */confirmation: SignoffRecord?, 
+        /**
+         * What changed since he confirmed it (`line` is the advance's id).
+         */changes: [SignoffChangeRecord], 
+        /**
+         * His disputes of it not yet answered.
+         */openDisputes: [SignoffRecord]) {
         self.id = id
         self.worker = worker
         self.amountFen = amountFen
@@ -2509,6 +2627,10 @@ public struct AdvanceRecord: Equatable, Hashable {
         self.note = note
         self.enteredBy = enteredBy
         self.at = at
+        self.confirmationState = confirmationState
+        self.confirmation = confirmation
+        self.changes = changes
+        self.openDisputes = openDisputes
     }
 
     
@@ -2533,7 +2655,11 @@ public struct FfiConverterTypeAdvanceRecord: FfiConverterRustBuffer {
                 paidBy: FfiConverterString.read(from: &buf), 
                 note: FfiConverterString.read(from: &buf), 
                 enteredBy: FfiConverterString.read(from: &buf), 
-                at: FfiConverterString.read(from: &buf)
+                at: FfiConverterString.read(from: &buf), 
+                confirmationState: FfiConverterTypeSignoffStateRecord.read(from: &buf), 
+                confirmation: FfiConverterOptionTypeSignoffRecord.read(from: &buf), 
+                changes: FfiConverterSequenceTypeSignoffChangeRecord.read(from: &buf), 
+                openDisputes: FfiConverterSequenceTypeSignoffRecord.read(from: &buf)
         )
     }
 
@@ -2545,6 +2671,10 @@ public struct FfiConverterTypeAdvanceRecord: FfiConverterRustBuffer {
         FfiConverterString.write(value.note, into: &buf)
         FfiConverterString.write(value.enteredBy, into: &buf)
         FfiConverterString.write(value.at, into: &buf)
+        FfiConverterTypeSignoffStateRecord.write(value.confirmationState, into: &buf)
+        FfiConverterOptionTypeSignoffRecord.write(value.confirmation, into: &buf)
+        FfiConverterSequenceTypeSignoffChangeRecord.write(value.changes, into: &buf)
+        FfiConverterSequenceTypeSignoffRecord.write(value.openDisputes, into: &buf)
     }
 }
 
@@ -4134,6 +4264,15 @@ public struct PayLineRecord: Equatable, Hashable {
     public var piecePayFen: Int64
     public var advancesFen: Int64
     /**
+     * The part of `advances_fen` its worker has not confirmed as it stands (never confirmed,
+     * edited since, or disputed).
+     */
+    public var advancesUnconfirmedFen: Int64
+    /**
+     * How many advances that is.
+     */
+    public var advancesUnconfirmed: Int64
+    /**
      * Day + overtime + piece − advances; negative when advances exceed it.
      */
     public var netFen: Int64
@@ -4145,6 +4284,13 @@ public struct PayLineRecord: Equatable, Hashable {
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(worker: String, name: String, workDaysCenti: Int64, hoursMin: Int64, overtimeMin: Int64, dayPayFen: Int64, overtimePayFen: Int64, piecePayFen: Int64, advancesFen: Int64, 
+        /**
+         * The part of `advances_fen` its worker has not confirmed as it stands (never confirmed,
+         * edited since, or disputed).
+         */advancesUnconfirmedFen: Int64, 
+        /**
+         * How many advances that is.
+         */advancesUnconfirmed: Int64, 
         /**
          * Day + overtime + piece − advances; negative when advances exceed it.
          */netFen: Int64, 
@@ -4160,6 +4306,8 @@ public struct PayLineRecord: Equatable, Hashable {
         self.overtimePayFen = overtimePayFen
         self.piecePayFen = piecePayFen
         self.advancesFen = advancesFen
+        self.advancesUnconfirmedFen = advancesUnconfirmedFen
+        self.advancesUnconfirmed = advancesUnconfirmed
         self.netFen = netFen
         self.signoff = signoff
     }
@@ -4189,6 +4337,8 @@ public struct FfiConverterTypePayLineRecord: FfiConverterRustBuffer {
                 overtimePayFen: FfiConverterInt64.read(from: &buf), 
                 piecePayFen: FfiConverterInt64.read(from: &buf), 
                 advancesFen: FfiConverterInt64.read(from: &buf), 
+                advancesUnconfirmedFen: FfiConverterInt64.read(from: &buf), 
+                advancesUnconfirmed: FfiConverterInt64.read(from: &buf), 
                 netFen: FfiConverterInt64.read(from: &buf), 
                 signoff: FfiConverterTypeSignoffStateRecord.read(from: &buf)
         )
@@ -4204,6 +4354,8 @@ public struct FfiConverterTypePayLineRecord: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.overtimePayFen, into: &buf)
         FfiConverterInt64.write(value.piecePayFen, into: &buf)
         FfiConverterInt64.write(value.advancesFen, into: &buf)
+        FfiConverterInt64.write(value.advancesUnconfirmedFen, into: &buf)
+        FfiConverterInt64.write(value.advancesUnconfirmed, into: &buf)
         FfiConverterInt64.write(value.netFen, into: &buf)
         FfiConverterTypeSignoffStateRecord.write(value.signoff, into: &buf)
     }
@@ -5023,7 +5175,7 @@ public struct SignoffRecord: Equatable, Hashable {
      */
     public var id: String
     /**
-     * signed, disputed, answered or crew_confirmed.
+     * signed, disputed, answered, crew_confirmed, advance_confirmed or advance_disputed.
      */
     public var action: String
     /**
@@ -5064,6 +5216,10 @@ public struct SignoffRecord: Equatable, Hashable {
      * The dispute an answer answers.
      */
     public var answers: String?
+    /**
+     * The advance (`adv-…`) an advance's confirmation or dispute is about.
+     */
+    public var advance: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5072,7 +5228,7 @@ public struct SignoffRecord: Equatable, Hashable {
          * The record's id (a dispute's is what an answer names).
          */id: String, 
         /**
-         * signed, disputed, answered or crew_confirmed.
+         * signed, disputed, answered, crew_confirmed, advance_confirmed or advance_disputed.
          */action: String, 
         /**
          * `YYYY-MM-DD`.
@@ -5100,7 +5256,10 @@ public struct SignoffRecord: Equatable, Hashable {
          */reason: String, 
         /**
          * The dispute an answer answers.
-         */answers: String?) {
+         */answers: String?, 
+        /**
+         * The advance (`adv-…`) an advance's confirmation or dispute is about.
+         */advance: String?) {
         self.id = id
         self.action = action
         self.date = date
@@ -5114,6 +5273,7 @@ public struct SignoffRecord: Equatable, Hashable {
         self.at = at
         self.reason = reason
         self.answers = answers
+        self.advance = advance
     }
 
     
@@ -5144,7 +5304,8 @@ public struct FfiConverterTypeSignoffRecord: FfiConverterRustBuffer {
                 device: FfiConverterString.read(from: &buf), 
                 at: FfiConverterString.read(from: &buf), 
                 reason: FfiConverterString.read(from: &buf), 
-                answers: FfiConverterOptionString.read(from: &buf)
+                answers: FfiConverterOptionString.read(from: &buf), 
+                advance: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -5162,6 +5323,7 @@ public struct FfiConverterTypeSignoffRecord: FfiConverterRustBuffer {
         FfiConverterString.write(value.at, into: &buf)
         FfiConverterString.write(value.reason, into: &buf)
         FfiConverterOptionString.write(value.answers, into: &buf)
+        FfiConverterOptionString.write(value.advance, into: &buf)
     }
 }
 
@@ -8268,7 +8430,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sitesync_mobile_checksum_method_sitesync_add_advance() != 19354) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sitesync_mobile_checksum_method_sitesync_advances() != 60669) {
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_advances() != 7785) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_confirm_advance() != 59006) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_dispute_advance() != 11507) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sitesync_mobile_checksum_method_sitesync_edit_advance() != 61712) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sitesync_mobile_checksum_method_sitesync_pay_sheet() != 6726) {

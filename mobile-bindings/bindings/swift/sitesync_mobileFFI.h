@@ -473,6 +473,21 @@ uint64_t uniffi_sitesync_mobile_fn_method_sitesync_add_advance(uint64_t ptr, Rus
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_advances(uint64_t ptr, RustBuffer site, RustBuffer date
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_CONFIRM_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_CONFIRM_ADVANCE
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_confirm_advance(uint64_t ptr, RustBuffer site, RustBuffer date, RustBuffer worker, RustBuffer id, RustBuffer image
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_DISPUTE_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_DISPUTE_ADVANCE
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_dispute_advance(uint64_t ptr, RustBuffer site, RustBuffer date, RustBuffer worker, RustBuffer id, RustBuffer reason
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_EDIT_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_EDIT_ADVANCE
+uint64_t uniffi_sitesync_mobile_fn_method_sitesync_edit_advance(uint64_t ptr, RustBuffer site, RustBuffer date, RustBuffer id, RustBuffer amount_fen, RustBuffer note
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_PAY_SHEET
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_FN_METHOD_SITESYNC_PAY_SHEET
 uint64_t uniffi_sitesync_mobile_fn_method_sitesync_pay_sheet(uint64_t ptr, RustBuffer site, RustBuffer crew, RustBuffer from, RustBuffer to
@@ -1027,6 +1042,24 @@ uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_add_advance(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADVANCES
 #define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_ADVANCES
 uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_advances(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_CONFIRM_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_CONFIRM_ADVANCE
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_confirm_advance(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_DISPUTE_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_DISPUTE_ADVANCE
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_dispute_advance(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_EDIT_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_SITESYNC_MOBILE_CHECKSUM_METHOD_SITESYNC_EDIT_ADVANCE
+uint16_t uniffi_sitesync_mobile_checksum_method_sitesync_edit_advance(void
     
 );
 #endif
