@@ -87,7 +87,9 @@ pub fn add_site(auth: &AuthDb, store: &mut Store, new: &NewSite) -> Result<()> {
         },
         Err(e) => return Err(e.into()),
     };
-    store.put_roster(&roster)?;
+    // A roster holding an account written before sealing gets it sealed as it is written back.
+    let key = auth.org_pii_key(&new.org)?;
+    store.put_roster_sealed(&roster, Some(&key))?;
     Ok(())
 }
 
