@@ -245,9 +245,11 @@ async fn no_id_card_or_account_number_is_stored_in_clear_yet_head_office_reads_t
     for n in &needles {
         assert!(!holds(&rows, n), "a row holds {}", String::from_utf8_lossy(n));
     }
-    // ... and no byte of any file of the data directory (SQLite databases with their logs).
+    // ... and no byte of any file of the data directory (SQLite databases with their logs; on
+    // PostgreSQL it holds no database, and the rows above were the dump).
     let (found, read) = files_holding(server.data_dir(), &needles);
-    assert!(read > 0);
+    let sqlite = server.data_dir().join("documents.sqlite3").exists();
+    assert!(!sqlite || read >= 2, "{read} files read");
     assert!(found.is_empty(), "{found:?}");
 
     // Head office reads the whole numbers; a foreman's phone shows them masked.
