@@ -193,6 +193,16 @@ pub enum Error {
         /// Which case, for the app to act on (ask for the key again, reset the store …).
         problem: crate::store::StoreKeyProblem,
     },
+    /// An ID-card or bank-card number was given, but this store has not got its org's
+    /// personal-data key yet, so it cannot seal it (numbers never enter a document in clear).
+    /// Sync once, then try again; the worker can be added without the number meanwhile.
+    #[error(
+        "cannot record an ID-card or bank-card number before this phone has synced once (it needs the org's key to seal it); sync, then try again, or leave the number out"
+    )]
+    PiiKeyMissing,
+    /// A personal-data key or sealed value is malformed or does not open with the org's key.
+    #[error("personal data: {0}")]
+    Pii(#[from] crate::pii::PiiError),
     /// SQLite failed (disk full, file locked, I/O error).
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
@@ -255,6 +265,8 @@ impl Error {
                 | Error::MissingHistory { .. }
                 | Error::NotAuthorized { .. }
                 | Error::StoreKey { .. }
+                | Error::PiiKeyMissing
+                | Error::Pii(_)
         )
     }
 

@@ -130,17 +130,9 @@ pub fn mask_id_card(card: &str) -> String {
         .collect()
 }
 
-/// Serializes an ID-card number masked ([`mask_id_card`]): every JSON a record is printed as (the
-/// CLI's `roster --json`, a phone's view) shows it so.
-pub(crate) fn serialize_masked_card<S: serde::Serializer>(card: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&mask_id_card(card))
-}
-
 impl WorkerId {
-    /// The id of the worker holding ID card `card`: `w-` and the first 16 hex digits of SHA-256 over
-    /// `sitesync-worker:` and the normalized number, so two phones adding the same person offline
-    /// write the same record. Errors: a number that is not 6 to 32 letters and digits.
-    pub fn from_id_card(card: &str) -> Result<WorkerId> {
+    /// The normalized ID-card number `card`, checked: 6 to 32 letters and digits.
+    pub fn check_id_card(card: &str) -> Result<String> {
         let n = normalize_id_card(card);
         if !(6..=32).contains(&n.len()) || !n.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(Error::invalid(
@@ -148,8 +140,16 @@ impl WorkerId {
                 "an ID-card number has 6 to 32 letters and digits",
             ));
         }
-        let digest = Sha256::digest(format!("sitesync-worker:{n}").as_bytes());
-        Ok(WorkerId(format!("w-{}", hex::encode(&digest[..8]))))
+        Ok(n)
+    }
+
+    /// The id of the worker holding ID card `card`: `w-` and the org-keyed digest of the
+    /// normalized number ([`crate::pii::OrgPiiKey::digest`]), so two phones of the org adding the
+    /// same person offline write the same record, while the id tells no one without the org's
+    /// key whose card it is. Errors: a number that is not 6 to 32 letters and digits.
+    pub fn from_id_card_keyed(card: &str, key: &crate::pii::OrgPiiKey) -> Result<WorkerId> {
+        let n = Self::check_id_card(card)?;
+        Ok(WorkerId(format!("w-{}", key.digest(crate::pii::purpose::WORKER, &n)?)))
     }
 
     /// A fresh random id (`w-` and 16 hex digits) for a worker added without an ID card.
@@ -290,27 +290,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_printed_pending_worker_shows_the_id_card_masked() {
+    fn a_worker_id_from_an_id_card_is_keyed_by_the_org() {
         assert_eq!(mask_id_card("33010619900101123X"), "**************123X");
         assert_eq!(mask_id_card("123"), "123");
         assert_eq!(mask_id_card(""), "");
-        let p = crate::roster::PendingWorker {
-            id: WorkerId::from_id_card("33010619900101123X").unwrap(),
-            name: "李四".into(),
-            phone: "13900001111".into(),
-            trade: "rebar".into(),
-            crew: CrewId::new("site-hz-01/crew-1").unwrap(),
-            day_rate: crate::units::Fen::new("r", 35_000).unwrap(),
-            overtime_rate: crate::units::Fen::new("r", 5_000).unwrap(),
-            id_card: "33010619900101123X".into(),
-            added_by: "崔贵".into(),
-            added_at: "2026-12-01T08:00:00+08:00".into(),
-            status: crate::roster::PendingStatus::Pending,
-            merged_into: None,
-        };
-        let json = serde_json::to_string(&p).unwrap();
-        assert!(!json.contains("33010619900101123X"), "{json}");
-        assert!(json.contains("**************123X"), "{json}");
+        let a = crate::pii::OrgPiiSecret::generate().unwrap().public("a");
+        let b = crate::pii::OrgPiiSecret::generate().unwrap().public("b");
+        let id = WorkerId::from_id_card_keyed("330106 19900101123x", &a).unwrap();
+        assert_eq!(id, WorkerId::from_id_card_keyed("33010619900101123X", &a).unwrap());
+        assert_ne!(id, WorkerId::from_id_card_keyed("33010619900101123X", &b).unwrap());
+        assert!(id.is_fresh_shape(), "the same shape as a random id: it tells nothing");
+        assert!(WorkerId::from_id_card_keyed("12-34", &a).is_err());
     }
 
     #[test]

@@ -294,13 +294,25 @@ pub struct ImportSummary {
 const IMPORT_BATCH: usize = 32;
 
 impl Store {
-    /// Imports a company's master data: one site document per site. Idempotent.
+    /// Imports a company's master data: one site document per site. Idempotent. Account numbers
+    /// are sealed with the store's org key (see [`Store::import_company_sealed`]).
     pub fn import_company(&mut self, company: &Company) -> Result<ImportSummary> {
+        let key = self.org_pii_key()?;
+        self.import_company_sealed(company, key.as_ref())
+    }
+
+    /// [`Store::import_company`] sealing account numbers to `key` (the server's import, which
+    /// knows the org's key). Errors: [`Error::PiiKeyMissing`] for an account without a key.
+    pub fn import_company_sealed(
+        &mut self,
+        company: &Company,
+        key: Option<&crate::pii::OrgPiiKey>,
+    ) -> Result<ImportSummary> {
         let mut summary = ImportSummary::default();
         let rosters: Vec<Roster> = company.sites.iter().map(CompanySite::roster).collect::<Result<_>>()?;
         self.set_meta("org", company.org.id.as_str())?;
         for r in &rosters {
-            self.put_roster(r)?;
+            self.put_roster_sealed(r, key)?;
             summary.sites += 1;
             summary.workers += r.workers.len();
         }

@@ -40,6 +40,7 @@ pub mod labor;
 pub mod mesh;
 pub mod okr;
 pub mod pay;
+pub mod pii;
 pub mod report;
 pub mod roster;
 pub mod rules;

@@ -145,7 +145,8 @@ impl PendingStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs, reason = "fields and variants named for what they hold")]
 pub struct PendingWorker {
-    /// Derived from the ID card when there is one ([`WorkerId::from_id_card`]), else random.
+    /// Derived from the ID card when there is one (keyed: [`WorkerId::from_id_card_keyed`]), else
+    /// random.
     pub id: WorkerId,
     pub name: String,
     pub phone: String,
@@ -153,10 +154,14 @@ pub struct PendingWorker {
     pub crew: CrewId,
     pub day_rate: Fen,
     pub overtime_rate: Fen,
-    /// The ID-card number, normalized; "" if none was given. Serialized masked
-    /// ([`crate::ids::mask_id_card`]): no printed roster shows it whole.
-    #[serde(serialize_with = "crate::ids::serialize_masked_card")]
-    pub id_card: String,
+    /// The ID-card number masked ([`crate::ids::mask_id_card`]); "" if none was given. What every
+    /// reader but head office (through the server) sees.
+    pub id_card_masked: String,
+    /// The ID-card number sealed to the org ([`crate::pii`], base64); "" if none was given. Only
+    /// the server opens it, for head office and payroll.
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    pub id_card_sealed: String,
     /// Who added the worker (the writer's user name or id).
     pub added_by: String,
     /// When, RFC 3339 on the adding phone's clock.
@@ -237,14 +242,14 @@ impl Roster {
         let own = self
             .pending_workers
             .iter()
-            .find(|p| &p.id == worker && !p.id_card.is_empty());
+            .find(|p| &p.id == worker && !p.id_card_masked.is_empty());
         let merged = || {
             self.pending_workers
                 .iter()
-                .find(|p| !p.id_card.is_empty() && &self.resolve_worker(&p.id) == worker)
+                .find(|p| !p.id_card_masked.is_empty() && &self.resolve_worker(&p.id) == worker)
         };
         own.or_else(merged)
-            .map(|p| mask_id_card(&p.id_card))
+            .map(|p| p.id_card_masked.clone())
             .unwrap_or_default()
     }
 

@@ -73,6 +73,13 @@ pub trait Tenancy {
     fn site_org(&self, site: &SiteId) -> Option<OrgId>;
     /// Whether the author of the changes may read the site.
     fn may_read(&self, site: &SiteId) -> bool;
+    /// The personal-data secret of the site's org, where the checker holds it (the server): then
+    /// a sealed ID card is opened and the worker's id and masked card checked against it, so a
+    /// phone cannot name one person with another's id. Phones hold none (`None`): they check
+    /// shapes only.
+    fn pii_secret(&self, _site: &SiteId) -> Option<crate::pii::OrgPiiSecret> {
+        None
+    }
 }
 
 /// Why a record may not be stored. Each variant names the field, as the API and the wire name it.

@@ -171,6 +171,12 @@ impl From<sitesync_core::Error> for SiteSyncError {
                 field: "server".into(),
                 reason: text,
             },
+            // No card number can be sealed before the first sync: the app asks to sync, or to
+            // add the worker without it (the text carries no number).
+            E::PiiKeyMissing => SiteSyncError::Validation {
+                field: "id_card".into(),
+                reason: text,
+            },
             E::Import { .. } => SiteSyncError::Validation {
                 field: "file".into(),
                 reason: text,

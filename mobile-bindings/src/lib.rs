@@ -786,6 +786,14 @@ mod tests {
                 .with_store(move |s| Ok(s.import_dir(&fixtures).map(|_| ())?))
                 .await
                 .unwrap();
+            // As the first sync leaves it: the org's key, to seal the ID card with.
+            phone
+                .with_store(|s| {
+                    let key = sitesync_core::pii::OrgPiiSecret::generate().unwrap().public("org");
+                    Ok(s.set_org_pii_key(&key)?)
+                })
+                .await
+                .unwrap();
             let input = |rate: i64| WorkerInput {
                 site: "site-hz-01".into(),
                 name: "李四".into(),

@@ -32,7 +32,9 @@ pub fn import_company(auth: &AuthDb, store: &mut Store, company: &Company) -> Re
     for site in &company.sites {
         auth.put_site(org, &site.id, &site.name)?;
     }
-    store.import_company(company)?;
+    // Account numbers are sealed to the org as they enter its site documents.
+    let key = auth.org_pii_key(org)?;
+    store.import_company_sealed(company, Some(&key))?;
     for user in &company.users {
         let role = crate::auth::parse_role(&user.role)?;
         let all = matches!(&user.sites, SiteGrant::All(s) if s == "*");
@@ -85,7 +87,9 @@ pub fn add_site(auth: &AuthDb, store: &mut Store, new: &NewSite) -> Result<()> {
         },
         Err(e) => return Err(e.into()),
     };
-    store.put_roster(&roster)?;
+    // A roster holding an account written before sealing gets it sealed as it is written back.
+    let key = auth.org_pii_key(&new.org)?;
+    store.put_roster_sealed(&roster, Some(&key))?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! Why one file: every credential table lives in one database with one migration path; the
 //! queries are short and read best next to each other.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -36,6 +36,7 @@ mod certificates;
 mod device_health;
 mod notify;
 mod pay_periods;
+mod pii_keys;
 pub use device_health::{DeviceHealth, Reported};
 pub use notify::{Attempt, ChannelRow};
 pub use pay_periods::{Paid, Stored, StoredPeriod};
@@ -169,6 +170,8 @@ pub struct AuthDb {
     /// The device of each key seen registered: a key belongs to one device forever
     /// ([`AuthDb::register_key`]), so a key found once is never read again. Only keys found are kept.
     key_devices: std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>,
+    /// Where org personal-data keys are kept when not in `meta` (`--pii-key-file`).
+    pii_key_file: std::sync::OnceLock<PathBuf>,
 }
 
 impl std::fmt::Debug for AuthDb {
@@ -220,6 +223,7 @@ impl AuthDb {
         AuthDb {
             db,
             key_devices: Default::default(),
+            pii_key_file: Default::default(),
         }
     }
 

@@ -125,7 +125,16 @@ struct DatabaseArgs {
     /// and jobs hold three more, and listening for other servers one).
     #[arg(long, env = "SITESYNC_DB_CONNECTIONS", default_value_t = 8, global = true)]
     db_connections: usize,
+    /// Keep each org's personal-data key (which opens the sealed ID-card and bank-card numbers)
+    /// in this file (created 0600, one line per org) instead of in the database, so that a copy
+    /// of --data or of the database holds no key to open them with. Every server sharing a
+    /// database needs the same file; losing it loses every sealed number. Default: the database.
+    #[arg(long, env = "SITESYNC_PII_KEY_FILE", global = true)]
+    pii_key_file: Option<PathBuf>,
 }
+
+/// `--pii-key-file`, set once from the command line before any state is opened.
+static PII_KEY_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// Where attachment bytes (photos, files) live.
 #[derive(clap::Args, Debug, Clone)]
@@ -203,9 +212,13 @@ async fn open_state(data: &Path, location: Location) -> Result<AppState> {
         Location::Sqlite => data.display().to_string(),
         Location::Postgres { .. } => "the PostgreSQL database".to_string(),
     };
-    tokio::task::spawn_blocking(move || AppState::open_at(&dir, &location))
+    let state = tokio::task::spawn_blocking(move || AppState::open_at(&dir, &location))
         .await?
-        .with_context(|| format!("opening {what}"))
+        .with_context(|| format!("opening {what}"))?;
+    if let Some(path) = PII_KEY_FILE.get().cloned() {
+        state.auth(move |a| a.use_pii_key_file(path)).await?;
+    }
+    Ok(state)
 }
 
 #[derive(Subcommand, Debug)]
@@ -434,6 +447,11 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<()> {
     let cli = Cli::parse();
     sitesync_server::logs::init(cli.log_format);
+    let (Command::Serve { database, .. } | Command::Check { database, .. } | Command::Admin { database, .. }) =
+        &cli.command;
+    if let Some(path) = &database.pii_key_file {
+        let _ = PII_KEY_FILE.set(path.clone());
+    }
     // Everything the server writes (databases, logs, backups, tokens) is for its own user only.
     sitesync_server::files::restrict_umask();
     match cli.command {

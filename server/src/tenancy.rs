@@ -34,6 +34,14 @@ impl Tenancy for Pusher<'_> {
     fn may_read(&self, site: &SiteId) -> bool {
         access_in(self.who, &DocId::Site(site.clone()), self.org(site).as_deref()) != Access::None
     }
+
+    fn pii_secret(&self, site: &SiteId) -> Option<sitesync_core::pii::OrgPiiSecret> {
+        let org = self.org(site)?;
+        self.auth
+            .org_pii_secret(&org)
+            .map_err(|e| tracing::warn!(error = %e, org = %org, "could not read the org's personal-data key"))
+            .ok()
+    }
 }
 
 /// Whether a key result of `org` may be fed its metric, asked on every feed: the metric's site must

@@ -194,6 +194,11 @@ impl TestServer {
         .unwrap()
     }
 
+    /// The server's data directory (its SQLite databases, tokens), for a test that reads its files.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The base URL phones use.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

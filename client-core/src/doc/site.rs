@@ -8,6 +8,7 @@ use automerge::{Automerge, ReadDoc};
 use crate::doc::{Record, put, read_added, read_table, table};
 use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocKind, SiteId, WorkItemId, WorkerId, parse_date};
+use crate::pii::OrgPiiKey;
 use crate::roster::{Crew, PendingStatus, PendingWorker, Rate, Roster, Site, WorkItem, Worker};
 use crate::units::{Fen, Quantity};
 
@@ -90,7 +91,12 @@ fn pending_worker(id: String, r: &Record) -> Result<PendingWorker> {
         crew: CrewId::new(r.str("crew")).map_err(|e| corrupt(&e))?,
         day_rate: Fen::new("day_rate", r.int("day_rate_fen")).map_err(|e| corrupt(&e))?,
         overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(|e| corrupt(&e))?,
-        id_card: r.str("id_card"),
+        // A record written before sealing holds the number in clear: shown masked all the same.
+        id_card_masked: match r.str("id_card_masked") {
+            m if m.is_empty() => crate::ids::mask_id_card(&crate::ids::normalize_id_card(&r.str("id_card"))),
+            m => m,
+        },
+        id_card_sealed: r.str("id_card_sealed"),
         added_by: r.str("added_by"),
         added_at: r.str("added_at"),
         status: PendingStatus::parse(&r.str("status")).unwrap_or(PendingStatus::Pending),
@@ -113,9 +119,28 @@ fn worker(id: String, r: &Record) -> Result<Worker> {
         overtime_rate: Fen::new("overtime_rate", r.int("overtime_rate_fen")).map_err(|e| corrupt(&e))?,
         active: r.bool("active", true),
         pending: false,
-        bank: crate::bank::BankAccount::new(&r.str("bank_account"), &r.str("bank_name"))
-            .map_err(|e| corrupt(&e.into()))?,
+        bank: bank_account(r).map_err(|e| corrupt(&e.into()))?,
     })
+}
+
+/// What the worker record `r` holds of his account (field names as stored).
+pub(crate) fn stored_account(r: &Record) -> crate::bank::StoredAccount {
+    crate::bank::StoredAccount {
+        sealed: r.str("bank_account_sealed"),
+        masked: r.str("bank_account_masked"),
+        digest: r.str("bank_account_digest"),
+        bank_name: r.str("bank_name"),
+    }
+}
+
+/// The worker record's account: sealed, or (written before sealing) the clear `bank_account`.
+pub(crate) fn bank_account(r: &Record) -> std::result::Result<crate::bank::BankAccount, crate::validate::Invalid> {
+    let stored = stored_account(r);
+    if stored.sealed.is_empty() {
+        crate::bank::BankAccount::new(&r.str("bank_account"), &stored.bank_name)
+    } else {
+        crate::bank::BankAccount::from_stored(&stored)
+    }
 }
 
 fn corrupt(e: &Error) -> Error {
@@ -143,8 +168,9 @@ pub(crate) fn put_crew(tx: &mut Transaction<'_>, crew: &Crew) -> Result<()> {
     put(tx, &t, id, "trade", crew.trade.as_str())
 }
 
-/// Writes (creates or updates) a worker.
-pub(crate) fn put_worker(tx: &mut Transaction<'_>, w: &Worker) -> Result<()> {
+/// Writes (creates or updates) a worker; his account sealed to `key` ([`crate::pii`]), so no
+/// account number enters the document in clear (an error without a key when one is to be sealed).
+pub(crate) fn put_worker(tx: &mut Transaction<'_>, w: &Worker, key: Option<&OrgPiiKey>) -> Result<()> {
     let t = table(tx, "workers")?;
     let id = w.id.as_str();
     put(tx, &t, id, "name", w.name.as_str())?;
@@ -156,9 +182,32 @@ pub(crate) fn put_worker(tx: &mut Transaction<'_>, w: &Worker) -> Result<()> {
     put(tx, &t, id, "active", w.active)?;
     // Written only when on record, so a roster without accounts writes what it always wrote.
     let bank = w.bank_account();
-    if !bank.is_empty() || tx.get(&t, format!("{id}.bank_account"))?.is_some() {
-        put(tx, &t, id, "bank_account", bank.number())?;
-        put(tx, &t, id, "bank_name", bank.bank_name())?;
+    let clear_on_record = tx.get(&t, format!("{id}.bank_account"))?.is_some();
+    let text = |field: &str| -> Result<String> {
+        Ok(match tx.get(&t, format!("{id}.{field}"))? {
+            Some((automerge::Value::Scalar(v), _)) => match v.as_ref() {
+                automerge::ScalarValue::Str(s) => s.to_string(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        })
+    };
+    let on_record = crate::bank::StoredAccount {
+        sealed: text("bank_account_sealed")?,
+        masked: text("bank_account_masked")?,
+        digest: text("bank_account_digest")?,
+        bank_name: text("bank_name")?,
+    };
+    if !bank.is_empty() || !on_record.sealed.is_empty() || clear_on_record {
+        let stored = bank.to_stored(key, &on_record)?;
+        put(tx, &t, id, "bank_account_sealed", stored.sealed.as_str())?;
+        put(tx, &t, id, "bank_account_masked", stored.masked.as_str())?;
+        put(tx, &t, id, "bank_account_digest", stored.digest.as_str())?;
+        put(tx, &t, id, "bank_name", stored.bank_name.as_str())?;
+    }
+    if clear_on_record {
+        // A number written in clear before sealing: blanked from the current state.
+        put(tx, &t, id, "bank_account", "")?;
     }
     Ok(())
 }
@@ -189,14 +238,14 @@ pub(crate) fn put_work_item(tx: &mut Transaction<'_>, wi: &WorkItem) -> Result<(
 }
 
 /// Writes a whole roster (only what differs creates operations).
-pub(crate) fn put_roster(tx: &mut Transaction<'_>, r: &Roster) -> Result<()> {
+pub(crate) fn put_roster(tx: &mut Transaction<'_>, r: &Roster, key: Option<&OrgPiiKey>) -> Result<()> {
     put_site(tx, &r.site)?;
     for c in &r.crews {
         put_crew(tx, c)?;
     }
     // Pending workers live in `pending_workers` until head office confirms them.
     for w in r.workers.iter().filter(|w| !w.pending) {
-        put_worker(tx, w)?;
+        put_worker(tx, w, key)?;
     }
     for wi in &r.work_items {
         put_work_item(tx, wi)?;
@@ -220,7 +269,8 @@ pub(crate) fn put_pending_worker(tx: &mut Transaction<'_>, p: &PendingWorker) ->
     put(tx, &t, id, "crew", p.crew.as_str())?;
     put(tx, &t, id, "day_rate_fen", p.day_rate.fen())?;
     put(tx, &t, id, "overtime_rate_fen", p.overtime_rate.fen())?;
-    put(tx, &t, id, "id_card", p.id_card.as_str())?;
+    put(tx, &t, id, "id_card_sealed", p.id_card_sealed.as_str())?;
+    put(tx, &t, id, "id_card_masked", p.id_card_masked.as_str())?;
     put(tx, &t, id, "added_by", p.added_by.as_str())?;
     put(tx, &t, id, "added_at", p.added_at.as_str())?;
     put(tx, &t, id, "status", p.status.as_str())?;

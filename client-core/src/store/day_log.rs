@@ -55,10 +55,21 @@ impl Store {
     }
 
     /// Creates or updates a site's master data (only what differs is written), refusing rates,
-    /// budgets and plans out of bounds (see [`crate::validate::roster`]).
+    /// budgets and plans out of bounds (see [`crate::validate::roster`]). Account numbers typed
+    /// in are sealed with the store's org key ([`Store::org_pii_key`]); without one, a roster
+    /// holding a new number is [`crate::Error::PiiKeyMissing`].
     pub fn put_roster(&mut self, roster: &Roster) -> Result<()> {
+        let key = self.org_pii_key()?;
+        self.put_roster_sealed(roster, key.as_ref())
+    }
+
+    /// [`Store::put_roster`] with the org's key given: what the server does for the org it imports
+    /// (its document store serves many orgs, so holds no one key).
+    pub fn put_roster_sealed(&mut self, roster: &Roster, key: Option<&crate::pii::OrgPiiKey>) -> Result<()> {
         validate::roster(&roster.site.id, roster)?;
-        self.change(&DocId::Site(roster.site.id.clone()), |tx| site::put_roster(tx, roster))
+        self.change(&DocId::Site(roster.site.id.clone()), |tx| {
+            site::put_roster(tx, roster, key)
+        })
     }
 
     /// Every site in the store: [`super::queries::sites`] on this store.

@@ -8,6 +8,7 @@ use super::Store;
 use crate::doc::site;
 use crate::error::{Error, Result};
 use crate::ids::{CrewId, DocId, SiteId, WorkerId, normalize_id_card};
+use crate::pii::OrgPiiKey;
 use crate::roster::{PendingStatus, PendingWorker, Rate};
 use crate::units::Fen;
 use crate::validate;
@@ -26,17 +27,42 @@ pub struct NewWorker {
     pub day_rate: Fen,
     /// Pay for one hour of overtime.
     pub overtime_rate: Fen,
-    /// The ID-card number, if the worker showed it: the worker's id is derived from it.
+    /// The ID-card number, if the worker showed it: the worker's id is derived from it (keyed by
+    /// the org), and it is stored only sealed and masked.
     pub id_card: Option<String>,
 }
 
+/// Where the store keeps its org's personal-data key ([`OrgPiiKey`], JSON).
+const PII_KEY: &str = "org_pii_key";
+
 impl Store {
+    /// The org's key for sealing ID-card and bank-card numbers, as last given by the server
+    /// (`None` before the first sync with a server that gives one).
+    pub fn org_pii_key(&self) -> Result<Option<OrgPiiKey>> {
+        match self.meta(PII_KEY)? {
+            Some(text) if !text.is_empty() => {
+                let key: OrgPiiKey =
+                    serde_json::from_str(&text).map_err(|_| Error::Pii(crate::pii::PiiError::MalformedKey))?;
+                Ok(Some(key))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps the org's personal-data key (checked first).
+    pub fn set_org_pii_key(&mut self, key: &OrgPiiKey) -> Result<()> {
+        key.check()?;
+        let text = serde_json::to_string(key).map_err(|e| Error::Sync(e.to_string()))?;
+        self.set_meta(PII_KEY, &text)
+    }
+
     /// Adds a worker on site, offline, and returns the worker's id: derived from the ID card when
     /// given (so another phone adding the same card writes the same record), else fresh. The worker
     /// can be logged at once and is pending at head office. Durable before it returns. Adding a
     /// card already added on this site changes nothing and returns its id.
     ///
-    /// Errors: an unknown site or crew, an empty name, rates out of bounds, a malformed ID card.
+    /// Errors: an unknown site or crew, an empty name, rates out of bounds, a malformed ID card,
+    /// [`Error::PiiKeyMissing`] for an ID card before the store has its org's key (sync once).
     pub fn add_worker(&mut self, w: &NewWorker) -> Result<WorkerId> {
         let roster = self.roster(&w.site)?;
         if roster.crew(&w.crew).is_none() {
@@ -51,10 +77,12 @@ impl Store {
         validate::rate("day_rate", w.day_rate.fen())?;
         validate::rate("overtime_rate", w.overtime_rate.fen())?;
         let card = w.id_card.as_deref().map(normalize_id_card).unwrap_or_default();
-        let id = if card.is_empty() {
-            WorkerId::fresh()
+        let (id, id_card_sealed) = if card.is_empty() {
+            (WorkerId::fresh(), String::new())
         } else {
-            WorkerId::from_id_card(&card)?
+            let card = WorkerId::check_id_card(&card)?;
+            let key = self.org_pii_key()?.ok_or(Error::PiiKeyMissing)?;
+            (WorkerId::from_id_card_keyed(&card, &key)?, key.seal(&card)?)
         };
         if roster.pending_worker(&id).is_some() || roster.workers.iter().any(|x| x.id == id && !x.pending) {
             return Ok(id);
@@ -67,7 +95,8 @@ impl Store {
             crew: w.crew.clone(),
             day_rate: w.day_rate,
             overtime_rate: w.overtime_rate,
-            id_card: card,
+            id_card_masked: crate::ids::mask_id_card(&card),
+            id_card_sealed,
             // The server holds `added_by` to the signer's name: use the name it gave this device.
             added_by: self
                 .author
@@ -90,7 +119,7 @@ impl Store {
         let mut w = p.as_worker();
         w.pending = false;
         self.change(&DocId::Site(site.clone()), |tx| {
-            site::put_worker(tx, &w)?;
+            site::put_worker(tx, &w, None)?;
             site::put_pending_status(tx, worker, PendingStatus::Confirmed, None)
         })
     }

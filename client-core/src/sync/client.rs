@@ -158,10 +158,32 @@ pub async fn sync_once(store: &mut Store) -> Result<Progress> {
             // itself succeeded: a server that issues none, or a failure here, leaves the mesh on the
             // certificate kept (or off) and is tried again at the next sync.
             let _ = crate::mesh::transport::fetch_credentials(store).await;
+            // The org's key for sealing ID-card and bank-card numbers; an older server has none
+            // (404), a failure is tried again at the next sync.
+            let _ = fetch_pii_key(store).await;
         }
         Err(e) => store.set_meta(keys::LAST_ERROR, &e.to_string())?,
     }
     result
+}
+
+/// Asks the server for the org's personal-data key (`GET /v1/org/pii-key`) and keeps it: what
+/// [`Store::add_worker`] with an ID card and [`Store::put_roster`] with an account number need.
+/// `Ok(false)` when the server gives none (an older server).
+pub async fn fetch_pii_key(store: &mut Store) -> Result<bool> {
+    let binding = store.binding()?.ok_or(Error::NotBound)?;
+    let (status, body) =
+        crate::sync::blobs::request(&binding, hyper::Method::GET, "/v1/org/pii-key", None, None).await?;
+    if status == hyper::StatusCode::NOT_FOUND {
+        return Ok(false);
+    }
+    if !status.is_success() {
+        return Err(Error::Sync(format!("the server answered {status} for the org key")));
+    }
+    let key: crate::pii::OrgPiiKey =
+        serde_json::from_slice(&body).map_err(|_| Error::Pii(crate::pii::PiiError::MalformedKey))?;
+    store.set_org_pii_key(&key)?;
+    Ok(true)
 }
 
 /// Remembers what the server said of this app's protocol version: the upgrade's notice, or a

@@ -129,7 +129,7 @@ pub(crate) fn check(doc: &Automerge, id: &DocId, touched: &Touched, cx: &Context
             let Some(r) = all.get(at) else { continue };
             match id {
                 DocId::Day(site, date) => day_record(doc, site, *date, name, rec, r, cx)?,
-                DocId::Site(site) => site_record(doc, site, name, rec, r)?,
+                DocId::Site(site) => site_record(doc, site, name, rec, r, cx)?,
                 DocId::Okr(org, _) => okr_record(org, name, rec, r, cx)?,
             }
         }
@@ -324,7 +324,14 @@ fn plan(field: &'static str, text: &str) -> Result<Option<NaiveDate>, Invalid> {
     Ok(Some(d))
 }
 
-fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Record) -> Result<(), Invalid> {
+fn site_record(
+    doc: &Automerge,
+    site: &SiteId,
+    table: &str,
+    rec: &str,
+    r: &Record,
+    cx: &Context<'_>,
+) -> Result<(), Invalid> {
     let id_err = |field: &'static str| move |e: crate::Error| malformed(field, e.to_string());
     match table {
         "info" if rec.starts_with(crate::pay::PIECE_RATE_PREFIX) => {
@@ -348,6 +355,8 @@ fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Recor
         }
         "workers" => {
             texts(r, &["name", "phone", "trade"])?;
+            no_clear_number(r, "bank_account")?;
+            no_clear_number(r, "id_card")?;
             let w = Worker {
                 id: WorkerId::new(rec).map_err(id_err("worker"))?,
                 name: r.str("name"),
@@ -358,7 +367,7 @@ fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Recor
                 overtime_rate: money("overtime_rate", r.int_strict("overtime_rate_fen")?)?,
                 active: r.bool_strict("active")?,
                 pending: false,
-                bank: crate::bank::BankAccount::new(&r.str("bank_account"), &r.str("bank_name"))?,
+                bank: crate::bank::BankAccount::from_stored(&crate::doc::site::stored_account(r))?,
             };
             validate::worker(&w)
         }
@@ -380,7 +389,7 @@ fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Recor
             };
             validate::work_item(&wi)
         }
-        "pending_workers" => pending_worker(doc, rec, r),
+        "pending_workers" => pending_worker(doc, rec, r, cx.tenancy.pii_secret(site)),
         "rates" => {
             let worker = WorkerId::new(r.str_strict("worker")?).map_err(id_err("worker"))?;
             let from = date("from", &r.str_strict("from")?)?;
@@ -403,7 +412,12 @@ fn site_record(doc: &Automerge, site: &SiteId, table: &str, rec: &str, r: &Recor
 /// A worker added on site: a name, rates in bounds, a crew of the site, a status, and an id derived
 /// from the ID card when there is one (else the shape of a fresh id), so a phone cannot claim an
 /// existing worker's id or forge one person's identity for another.
-fn pending_worker(doc: &Automerge, rec: &str, r: &Record) -> Result<(), Invalid> {
+fn pending_worker(
+    doc: &Automerge,
+    rec: &str,
+    r: &Record,
+    secret: Option<crate::pii::OrgPiiSecret>,
+) -> Result<(), Invalid> {
     texts(r, &["phone", "trade", "added_at", "merged_into"])?;
     if r.str_strict("name")?.trim().is_empty() {
         return Err(malformed("name", "a worker needs a name"));
@@ -438,26 +452,76 @@ fn pending_worker(doc: &Automerge, rec: &str, r: &Record) -> Result<(), Invalid>
         "overtime_rate",
         money("overtime_rate", r.int_strict("overtime_rate_fen")?)?.fen(),
     )?;
-    let card = r.str_strict("id_card")?;
-    let id = WorkerId::new(rec).map_err(|e| malformed("worker", e.to_string()))?;
-    let expected = if card.is_empty() {
-        if id.is_fresh_shape() {
-            return Ok(());
+    no_clear_number(r, "id_card")?;
+    let optional = |field: &'static str| -> Result<String, Invalid> {
+        if r.fields.contains_key(field) {
+            r.str_strict(field)
+        } else {
+            Ok(String::new())
         }
-        "w- and 16 hex digits".to_string()
-    } else {
-        WorkerId::from_id_card(&card)
-            .map_err(|e| malformed("id_card", e.to_string()))?
-            .to_string()
     };
-    if id.as_str() == expected {
+    let sealed = optional("id_card_sealed")?;
+    let masked = optional("id_card_masked")?;
+    if sealed.is_empty() != masked.is_empty() {
+        return Err(malformed(
+            "id_card_sealed",
+            "a sealed ID card goes with its masked form",
+        ));
+    }
+    if !sealed.is_empty() {
+        crate::pii::check_sealed(&sealed).map_err(|e| malformed("id_card_sealed", e.to_string()))?;
+        // At most the last four characters shown, the rest as `*`.
+        let shown = masked.trim_start_matches('*');
+        if !(6..=32).contains(&masked.len()) || shown.len() > 4 || !shown.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(malformed(
+                "id_card_masked",
+                "a masked ID card shows at most its last four characters",
+            ));
+        }
+    }
+    // With or without a card, the id has a fresh id's shape (a keyed digest of the card looks
+    // alike), so a phone cannot claim a roster worker's id.
+    let id = WorkerId::new(rec).map_err(|e| malformed("worker", e.to_string()))?;
+    if let Some(secret) = secret.filter(|_| !sealed.is_empty()) {
+        // The checker can open the card: the id must be the one it derives, the mask its mask.
+        let card = secret
+            .open(&sealed)
+            .map_err(|e| malformed("id_card_sealed", e.to_string()))?;
+        let card = WorkerId::check_id_card(&card).map_err(|e| malformed("id_card_sealed", e.to_string()))?;
+        if masked != crate::ids::mask_id_card(&card) {
+            return Err(malformed("id_card_masked", "not the sealed card's mask"));
+        }
+        let expected = WorkerId::from_id_card_keyed(&card, &secret.public(""))
+            .map_err(|e| malformed("id_card_sealed", e.to_string()))?;
+        if id != expected {
+            return Err(Invalid::WrongId {
+                record: rec.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+        return Ok(());
+    }
+    if id.is_fresh_shape() {
         Ok(())
     } else {
         Err(Invalid::WrongId {
             record: rec.to_string(),
-            expected,
+            expected: "w- and 16 hex digits".to_string(),
         })
     }
+}
+
+/// Refuses a record that writes a personal number in clear into `field` (PIPL: ID-card and
+/// account numbers enter a document sealed, see [`crate::pii`]); "" (blanking one written before
+/// sealing) passes.
+fn no_clear_number(r: &Record, field: &'static str) -> Result<(), Invalid> {
+    if r.fields.contains_key(field) && !r.str_strict(field)?.is_empty() {
+        return Err(malformed(
+            field,
+            "a personal number is written sealed (with its masked form), never in clear",
+        ));
+    }
+    Ok(())
 }
 
 fn date(field: &'static str, text: &str) -> Result<NaiveDate, Invalid> {

@@ -123,13 +123,18 @@ fn an_encrypted_store_opens_only_with_its_key() {
         "site-hz-01/crew-1",
         "--rate",
         "350",
-        "--id-card",
-        "33010619900101123X",
     ];
     // The same key from the environment.
     let out = sitesync_in(&store, &add, &[("SITESYNC_STORE_KEY", &"5a".repeat(32))]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).trim().starts_with("w-"));
+    // An ID card before the store ever synced: it has no org key to seal the number with, so it
+    // is refused with what to do (the worker was added without it above).
+    let with_card = [&add[..], &["--id-card", "33010619900101123X"]].concat();
+    let out = sitesync_in(&store, &with_card, &[("SITESYNC_STORE_KEY", &"5a".repeat(32))]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sync"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("33010619900101123X"), "{}", stderr(&out));
 
     let out = sitesync(&store, &["sites"]);
     assert_eq!(out.status.code(), Some(2));

@@ -25,6 +25,9 @@ fn store_with_card(path: &Path, k: Option<&StoreKey>) -> Store {
     s.set_user("foreman").unwrap();
     let company = sitesync_core::import::read_json(&fixtures().join("small/company.json")).unwrap();
     s.import_company(&company).unwrap();
+    // As the first sync leaves it: the org's key, to seal the card with.
+    s.set_org_pii_key(&sitesync_core::pii::OrgPiiSecret::generate().unwrap().public("org"))
+        .unwrap();
     s.add_worker(&NewWorker {
         site: hz(),
         name: NAME.into(),

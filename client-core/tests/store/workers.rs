@@ -3,6 +3,7 @@
 
 use sitesync_core::Error;
 use sitesync_core::ids::{CrewId, WorkerId};
+use sitesync_core::pii::{OrgPiiKey, OrgPiiSecret};
 use sitesync_core::roster::PendingStatus;
 use sitesync_core::store::NewWorker;
 use sitesync_core::units::Fen;
@@ -22,11 +23,19 @@ fn new(name: &str, phone: &str, card: Option<&str>) -> NewWorker {
     }
 }
 
+/// The org's personal-data key, as both phones got it from the server at a sync.
+fn org_key() -> OrgPiiKey {
+    OrgPiiSecret::generate().unwrap().public("org-zhuyuan")
+}
+
 #[test]
 fn the_same_id_card_added_on_two_phones_offline_is_one_worker() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = phone(&dir, "a", false);
     let mut b = phone(&dir, "b", false);
+    let key = org_key();
+    a.set_org_pii_key(&key).unwrap();
+    b.set_org_pii_key(&key).unwrap();
     let wa = a
         .add_worker(&new("李四", "13900001111", Some("33010619900101123x")))
         .unwrap();
@@ -35,7 +44,7 @@ fn the_same_id_card_added_on_two_phones_offline_is_one_worker() {
         .add_worker(&new("李四", "139 0000 2222", Some("330106 19900101123X")))
         .unwrap();
     assert_eq!(wa, wb);
-    assert_eq!(wa, WorkerId::from_id_card("33010619900101123X").unwrap());
+    assert_eq!(wa, WorkerId::from_id_card_keyed("33010619900101123X", &key).unwrap());
     // Usable at once on each phone, before any sync.
     a.add_labor(&entry("2026-12-01", wa.as_str(), "site-hz-01/wi-4.1", "1.0"), None)
         .unwrap();
@@ -45,6 +54,15 @@ fn the_same_id_card_added_on_two_phones_offline_is_one_worker() {
     let (ra, rb) = (a.roster(&hz()).unwrap(), b.roster(&hz()).unwrap());
     assert_eq!(ra, rb);
     assert_eq!(ra.pending_workers.len(), 1, "{:?}", ra.pending_workers);
+    // Held sealed and masked; every printed form shows the mask only.
+    let p = &ra.pending_workers[0];
+    assert_eq!(p.id_card_masked, "**************123X");
+    assert!(!p.id_card_sealed.is_empty() && !p.id_card_sealed.contains("19900101"));
+    let json = serde_json::to_string(&ra).unwrap();
+    assert!(
+        !json.contains("19900101") && json.contains("**************123X"),
+        "{json}"
+    );
     let on_roster: Vec<_> = ra.workers.iter().filter(|w| w.id == wa).collect();
     assert_eq!(on_roster.len(), 1);
     assert!(on_roster[0].pending);
@@ -56,6 +74,7 @@ fn same_name_and_phone_without_a_card_are_two_workers_flagged_as_a_pair() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = phone(&dir, "a", false);
     let mut b = phone(&dir, "b", false);
+    b.set_org_pii_key(&org_key()).unwrap();
     let wa = a.add_worker(&new("王五", "13900003333", None)).unwrap();
     let wb = b
         .add_worker(&new("王五", "139-0000-3333", Some("110101199001011234")))
@@ -96,6 +115,13 @@ fn an_added_worker_is_durable_and_bad_input_changes_nothing() {
         a.add_worker(&new("  ", "1", None)),
         Err(Error::Invalid { field: "name", .. })
     ));
+    // A card before the phone has its org's key (never synced): refused with what to do; the
+    // worker can still be added without it.
+    assert!(matches!(
+        a.add_worker(&new("x", "1", Some("110101199001011234"))),
+        Err(Error::PiiKeyMissing)
+    ));
+    a.set_org_pii_key(&org_key()).unwrap();
     assert!(matches!(
         a.add_worker(&new("x", "1", Some("12-34"))),
         Err(Error::Invalid { field: "id_card", .. })

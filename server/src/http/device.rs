@@ -45,3 +45,32 @@ pub async fn certificate(
     )
         .into_response())
 }
+
+/// The caller's org's key for sealing personal numbers (`sitesync_core::pii::OrgPiiKey`): the
+/// X25519 public key ID-card and bank-card numbers are sealed to before they enter a document, and
+/// the identity key worker ids are derived with. Any enrolled device of the org; made on first use.
+#[utoipa::path(get, path = "/v1/org/pii-key", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The org's sealing public key and identity key (hex)", body = PiiKeyView),
+        Refusals))]
+pub async fn pii_key(State(state): State<AppState>, Caller(who): Caller) -> Result<axum::Json<PiiKeyView>> {
+    let org = who.org_id.clone();
+    let key = state.auth(move |auth| auth.org_pii_key(&org)).await?;
+    Ok(axum::Json(PiiKeyView {
+        org: key.org,
+        seal_key: key.seal_key,
+        identity_key: key.identity_key,
+    }))
+}
+
+/// An org's personal-data key as phones are given it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PiiKeyView {
+    /// The org.
+    pub org: String,
+    /// X25519 public key, 64 hex digits: numbers are sealed to it (anonymous sealed box).
+    pub seal_key: String,
+    /// HMAC-SHA256 key, 64 hex digits: a worker's id is `w-` and the first 16 hex digits of
+    /// HMAC(key, "sitesync-worker" 0x00 normalized-ID-card).
+    pub identity_key: String,
+}

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sitesync_core::ids::{DocId, SiteId, WorkerId, mask_id_card};
+use sitesync_core::ids::{DocId, SiteId, WorkerId};
 use sitesync_core::roster::{PendingStatus, PendingWorker, PossibleDuplicate};
 use sitesync_core::units::Fen;
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +26,10 @@ pub struct PendingQuery {
     /// The site.
     #[param(pattern = r"^[^\s|]{1,100}$")]
     site: String,
+    /// `true`: also the whole ID-card numbers (opened by the server from their sealed copies, for
+    /// head office checking a card against the person; the default shows them masked only).
+    #[serde(default)]
+    whole: bool,
 }
 
 /// A worker added on site, as head office sees it before deciding.
@@ -41,6 +45,9 @@ pub struct PendingView {
     pub overtime_rate_fen: i64,
     /// The ID-card number masked to its last four characters ("" if none was given).
     pub id_card_masked: String,
+    /// The whole ID-card number, only when asked for with `whole=true` and one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_card: Option<String>,
     /// Who added the worker, and when (the phone's clock, RFC 3339).
     pub added_by: String,
     pub added_at: String,
@@ -96,7 +103,7 @@ pub struct Decided {
     pub counts_as: String,
 }
 
-fn view(p: &PendingWorker) -> PendingView {
+fn view(p: &PendingWorker, whole: Option<&sitesync_core::pii::OrgPiiSecret>) -> PendingView {
     PendingView {
         worker: p.id.to_string(),
         name: p.name.clone(),
@@ -105,7 +112,10 @@ fn view(p: &PendingWorker) -> PendingView {
         crew: p.crew.to_string(),
         day_rate_fen: p.day_rate.fen(),
         overtime_rate_fen: p.overtime_rate.fen(),
-        id_card_masked: mask_id_card(&p.id_card),
+        id_card_masked: p.id_card_masked.clone(),
+        id_card: whole
+            .filter(|_| !p.id_card_sealed.is_empty())
+            .and_then(|k| k.open(&p.id_card_sealed).ok()),
         added_by: p.added_by.clone(),
         added_at: p.added_at.clone(),
     }
@@ -125,15 +135,20 @@ pub async fn pending(
     head_office(&who)?;
     let site = sites(&state, &who, Some(q.site)).await?.remove(0);
     let list = state
-        .read(move |_, store| {
+        .read(move |auth, store| {
             let id = SiteId::new(&site).map_err(|e| Error::BadRequest(e.to_string()))?;
+            let secret = if q.whole {
+                Some(auth.site_pii_secret(&site)?)
+            } else {
+                None
+            };
             let roster = store.roster(&id)?;
             Ok(PendingList {
                 workers: roster
                     .pending_workers
                     .iter()
                     .filter(|p| p.status == PendingStatus::Pending)
-                    .map(view)
+                    .map(|p| view(p, secret.as_ref()))
                     .collect(),
                 possible_duplicates: roster
                     .possible_duplicates()

@@ -525,6 +525,8 @@ pub fn bank_file(
     };
     let sheet = closed_sheet(&p)?;
     let roster = store.roster(&site_id(site)?)?;
+    // The one place account numbers leave the server whole: opened from their sealed copies.
+    let secret = auth.site_pii_secret(site)?;
     let rows = sheet
         .workers
         .iter()
@@ -532,19 +534,22 @@ pub fn bank_file(
         .map(|l| {
             let worker = WorkerId::new(&l.worker).ok().and_then(|w| roster.worker(&w).cloned());
             let bank = worker.as_ref().map(|w| w.bank_account().clone()).unwrap_or_default();
-            columns
+            let number = bank
+                .open(&secret)
+                .map_err(|e| Error::Internal(format!("worker {}'s bank account: {e}", l.worker)))?;
+            Ok(columns
                 .iter()
                 .map(|c| match c {
                     BankColumn::Name => Cell::Text(l.name.clone()),
-                    BankColumn::Account => Cell::Text(bank.number().to_string()),
+                    BankColumn::Account => Cell::Text(number.clone()),
                     BankColumn::Bank => Cell::Text(bank.bank_name().to_string()),
                     BankColumn::Amount => Cell::Fen(l.net_fen),
                     BankColumn::Remark => Cell::Text(format!("工资 {}~{}", sheet.from, sheet.to)),
                     BankColumn::Worker => Cell::Text(l.worker.clone()),
                 })
-                .collect()
+                .collect())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Table {
         title: format!("代发 {} {} {}~{}", sheet.site, sheet.crew, sheet.from, sheet.to),
         header: columns.iter().map(|c| c.header().to_string()).collect(),

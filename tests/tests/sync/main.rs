@@ -19,6 +19,7 @@ mod metrics;
 mod old_phones;
 mod pay;
 mod pay_period;
+mod pii;
 mod sans_io;
 mod sessions;
 mod signoff;

@@ -3,8 +3,8 @@
 //! closed sheet unchanged after an amendment is approved and the amendment carried once as an
 //! adjustment of the exact difference by the next period, a period paid once, the bank file with
 //! the columns asked for and the whole account number while the sheet masks it, and foremen and
-//! site managers refused; from a raw client, a malformed bank account or a foreman's refused by the
-//! gate.
+//! site managers refused; from a raw client, an account in clear, a malformed sealed one or a
+//! foreman's refused by the gate.
 
 use serde_json::json;
 use sitesync_core::bank::BankAccount;
@@ -217,26 +217,27 @@ async fn periods_close_stay_closed_carry_corrections_once_and_are_paid_once() {
     );
 }
 
-/// A site document writing w-0001's whole record with the bank account given.
-fn bank_doc(account: &str) -> (String, Vec<u8>) {
+/// A site document writing w-0001's whole record with the account fields given.
+fn bank_doc(account: &[(&str, &str)]) -> (String, Vec<u8>) {
     let site = DocId::Site(hz()).to_string();
     let w = "w-0001";
-    let bytes = Crafted::new(&site, DocKind::Site)
-        .put("workers", w, "name", "高平")
+    let mut doc = Crafted::new(&site, DocKind::Site);
+    doc.put("workers", w, "name", "高平")
         .put("workers", w, "phone", "")
         .put("workers", w, "trade", "rebar")
         .put("workers", w, "crew", CREW)
         .put("workers", w, "day_rate_fen", 43_000i64)
         .put("workers", w, "overtime_rate_fen", 8_062i64)
         .put("workers", w, "active", true)
-        .put("workers", w, "bank_account", account)
-        .put("workers", w, "bank_name", "农业银行")
-        .bytes();
-    (site, bytes)
+        .put("workers", w, "bank_name", "农业银行");
+    for (field, value) in account {
+        doc.put("workers", w, field, *value);
+    }
+    (site, doc.bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gate_refuses_a_malformed_or_foremans_bank_account_from_a_raw_client() {
+async fn the_gate_refuses_a_clear_malformed_or_foremans_bank_account_from_a_raw_client() {
     let server = TestServer::start().await;
     let raw = |user: &'static str| {
         let server = &server;
@@ -248,19 +249,35 @@ async fn the_gate_refuses_a_malformed_or_foremans_bank_account_from_a_raw_client
             c
         }
     };
+    let secret = server.state.auth(|a| a.org_pii_secret("org-zhuyuan")).await.unwrap();
+    let key = secret.public("org-zhuyuan");
+    let sealed = key.seal("62284800123456789").unwrap();
+    let honest = [
+        ("bank_account_sealed", sealed.as_str()),
+        ("bank_account_masked", "6228 **** **** **** 6789"),
+    ];
     let mut office = raw("u-office-1").await;
-    for bad in ["6222-ABCD-1234", "1234567", "62220212345612341234567890123456"] {
-        let results = office.push(vec![bank_doc(bad)]).await;
+    let bad: [&[(&str, &str)]; 5] = [
+        // In clear, even well formed and from head office (PIPL: sealed only).
+        &[("bank_account", "6222021234561234")],
+        &[honest[0], honest[1], ("bank_account", "62284800123456789")],
+        // A seal that is not one, a mask that shows the whole number, a seal without a mask.
+        &[("bank_account_sealed", "6222-ABCD-1234"), honest[1]],
+        &[honest[0], ("bank_account_masked", "62284800123456789")],
+        &[honest[0]],
+    ];
+    for fields in bad {
+        let results = office.push(vec![bank_doc(fields)]).await;
         assert!(
             !matches!(&results[0], DocResult::Synced(_)),
-            "{bad:?} was stored: {results:?}"
+            "{fields:?} was stored: {results:?}"
         );
     }
     let mut foreman = raw("u-foreman-hz-01").await;
-    let results = foreman.push(vec![bank_doc("6222021234561234")]).await;
+    let results = foreman.push(vec![bank_doc(&honest)]).await;
     assert!(!matches!(&results[0], DocResult::Synced(_)), "{results:?}");
-    let held = server
-        .store(|s| {
+    let held = || {
+        server.store(|s| {
             s.roster(&hz())
                 .unwrap()
                 .worker(&WorkerId::new("w-0001").unwrap())
@@ -268,22 +285,14 @@ async fn the_gate_refuses_a_malformed_or_foremans_bank_account_from_a_raw_client
                 .bank_account()
                 .clone()
         })
-        .await;
-    assert!(held.is_empty(), "{held:?}");
-    // Head office's honest one is stored whole.
-    let results = office.push(vec![bank_doc("6228 4800 1234 5678 9")]).await;
+    };
+    assert!(held().await.is_empty(), "{:?}", held().await);
+    // Head office's honest one is stored sealed: masked to every reader, whole to the org's key.
+    let results = office.push(vec![bank_doc(&honest)]).await;
     assert!(matches!(&results[0], DocResult::Synced(_)), "{results:?}");
-    let held = server
-        .store(|s| {
-            s.roster(&hz())
-                .unwrap()
-                .worker(&WorkerId::new("w-0001").unwrap())
-                .unwrap()
-                .bank_account()
-                .clone()
-        })
-        .await;
-    assert_eq!(held.number(), "62284800123456789");
+    let held = held().await;
+    assert_eq!(held.number(), None, "not held in clear");
+    assert_eq!(held.open(&secret).unwrap(), "62284800123456789");
     assert_eq!(held.masked(), "6228 **** **** **** 6789");
 }
 

@@ -1,10 +1,12 @@
 //! Workers added on site (#20), end to end: a foreman may write only the pending section of a site's
-//! master data, only as pending, in his own name, with values that pass and an id derived from the
-//! ID card — proven with a raw client that skips the phone's checks — and head office confirms or
+//! master data, only as pending, in his own name, with values that pass, the ID card sealed (never
+//! in clear) and an id derived from it with the org's key — proven with a raw client that skips the
+//! phone's checks — and head office confirms or
 //! merges over REST, with reports counting a merged worker's lines under the target, once.
 
 use serde_json::{Value, json};
-use sitesync_core::ids::{DocId, DocKind, WorkerId};
+use sitesync_core::ids::{DocId, DocKind, WorkerId, mask_id_card};
+use sitesync_core::pii::{OrgPiiKey, OrgPiiSecret};
 use sitesync_core::roster::PendingStatus;
 use sitesync_core::rules::Violation;
 use sitesync_core::store::NewWorker;
@@ -17,9 +19,15 @@ use crate::*;
 
 const CARD: &str = "33010619900101123X";
 
+/// The org's personal-data key, as the pii-key route gives it to an enrolled device.
+async fn org_key(api: &Api) -> OrgPiiKey {
+    serde_json::from_value(api.json("/v1/org/pii-key", &[]).await).unwrap()
+}
+
 /// A site document from its genesis with one pending worker written straight into the table the
-/// library keeps it in (`info`, records `pending_workers:{id}`), every field given.
-fn pending_doc(id: &str, fields: &[(&str, Value)]) -> Vec<u8> {
+/// library keeps it in (`info`, records `pending_workers:{id}`), every field given, [`CARD`]
+/// sealed to `key`.
+fn pending_doc(id: &str, key: &OrgPiiKey, fields: &[(&str, Value)]) -> Vec<u8> {
     let site = DocId::Site(hz());
     let mut doc = Crafted::new(&site.to_string(), DocKind::Site);
     let record = format!("pending_workers:{id}");
@@ -30,7 +38,8 @@ fn pending_doc(id: &str, fields: &[(&str, Value)]) -> Vec<u8> {
         ("crew", json!("site-hz-01/crew-1")),
         ("day_rate_fen", json!(35_000)),
         ("overtime_rate_fen", json!(5_000)),
-        ("id_card", json!(CARD)),
+        ("id_card_sealed", json!(key.seal(CARD).unwrap())),
+        ("id_card_masked", json!(mask_id_card(CARD))),
         ("added_by", json!("崔贵")),
         ("added_at", json!("2026-12-01T08:00:00+08:00")),
         ("status", json!("pending")),
@@ -72,7 +81,9 @@ async fn a_foreman_writes_only_honest_pending_workers() {
         .unwrap();
     foreman.say_hello().await;
     let site = DocId::Site(hz()).to_string();
-    let derived = WorkerId::from_id_card(CARD).unwrap().to_string();
+    let key = org_key(&Api::new(&server, &server.device("u-foreman-hz-01").await)).await;
+    let derived = WorkerId::from_id_card_keyed(CARD, &key).unwrap().to_string();
+    let pending_doc = |id: &str, fields: &[(&str, Value)]| pending_doc(id, &key, fields);
 
     // A forged write to the roster itself, and to the dated rates: head office's.
     let mut doc = Crafted::new(&site, DocKind::Site);
@@ -116,13 +127,43 @@ async fn a_foreman_writes_only_honest_pending_workers() {
         );
     }
     // Without a card the id must have a fresh id's shape.
+    let no_card = [("id_card_sealed", json!("")), ("id_card_masked", json!(""))];
     let r = foreman
-        .push(vec![(site.clone(), pending_doc("w-0001", &[("id_card", json!(""))]))])
+        .push(vec![(site.clone(), pending_doc("w-0001", &no_card))])
         .await;
     assert!(
         matches!(&refused(&r[0]), Some(Violation::Invalid { field, .. }) if field == "id"),
         "{r:?}"
     );
+    // The card in clear (PIPL: it enters a document only sealed), beside a sealed one or alone.
+    let fresh = WorkerId::fresh().to_string();
+    for (id, fields) in [
+        (&derived, vec![("id_card", json!(CARD))]),
+        (
+            &fresh,
+            vec![no_card[0].clone(), no_card[1].clone(), ("id_card", json!(CARD))],
+        ),
+    ] {
+        let r = foreman.push(vec![(site.clone(), pending_doc(id, &fields))]).await;
+        assert!(
+            matches!(&refused(&r[0]), Some(Violation::Invalid { field, .. }) if field == "id_card"),
+            "{r:?}"
+        );
+    }
+    // A mask that is not the sealed card's (it would show another person), a card sealed to
+    // another org's key (the server cannot open it), a seal that is not one.
+    let other_org = OrgPiiSecret::generate().unwrap().public("org-other");
+    for fields in [
+        vec![("id_card_masked", json!(mask_id_card("11010119800101999X")))],
+        vec![("id_card_sealed", json!(other_org.seal(CARD).unwrap()))],
+        vec![("id_card_sealed", json!("AAAA"))],
+    ] {
+        let r = foreman.push(vec![(site.clone(), pending_doc(&derived, &fields))]).await;
+        assert!(
+            matches!(&refused(&r[0]), Some(Violation::Invalid { field, .. }) if field.starts_with("id_card")),
+            "{fields:?}: {r:?}"
+        );
+    }
     // Values: a crew the site does not have, a negative rate, no name.
     for (field, value) in [
         ("crew", json!("site-hz-01/crew-99")),

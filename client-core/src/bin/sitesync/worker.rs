@@ -41,7 +41,8 @@ pub enum WorkerCmd {
         /// Overtime rate in yuan per hour (default 0).
         #[arg(long, allow_negative_numbers = true)]
         overtime_rate: Option<String>,
-        /// ID-card number (身份证号).
+        /// ID-card number (身份证号): stored only sealed to the org's key and masked, and the
+        /// worker's id derived from it, so the store must have synced once (for the org's key).
         #[arg(long)]
         id_card: Option<String>,
     },

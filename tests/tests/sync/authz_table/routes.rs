@@ -396,6 +396,8 @@ pub(super) fn routes() -> Vec<Row> {
         row(WebSocket, "/v1/sync",                          None,          Nothing,      nothing,    SIGNED_IN),
         // The device's own mesh certificate (issue #22): any valid device, for a key of its own.
         row(Get,       "/v1/device/certificate",            None,          Nothing,      device_key, SIGNED_IN),
+        // The org's key for sealing ID-card and bank-card numbers (issue #20): any valid device.
+        row(Get,       "/v1/org/pii-key",                   None,          Nothing,      nothing,    SIGNED_IN),
         // Reports of one site: whoever reads the site, in every format.
         row(Get,       "/v1/reports/labor",                 Some("json"),  Nothing,      labor,      SITE_READ),
         row(Get,       "/v1/reports/labor",                 Some("csv"),   Nothing,      labor,      SITE_READ),
