@@ -616,7 +616,7 @@ pub async fn rush(
     figures.server_peak_mib = server.peak_rss_mib()?;
     figures.finish(&mut rtts);
     let mut why: Vec<_> = why.into_iter().collect();
-    why.sort_by(|a, b| b.1.cmp(&a.1));
+    why.sort_by_key(|w| std::cmp::Reverse(w.1));
     for (kind, count) in why {
         eprintln!("rush: {count} device(s) in error: {kind}");
     }
