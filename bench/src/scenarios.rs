@@ -504,6 +504,8 @@ pub async fn rush(
                 match pushed {
                     Ok((mut dev, rtt, ok, acked)) => {
                         let _ = acked_tx.send(Ok((rtt, ok, acked)));
+                        // Reported: the collector below stops once every device has.
+                        drop(acked_tx);
                         let listened = dev.listen_while(&mut all_acked).await;
                         Some((dev, listened.err().map(|e| format!("{e:#}"))))
                     }
