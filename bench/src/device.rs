@@ -186,6 +186,22 @@ impl Device {
         }
     }
 
+    /// Takes in live updates until `stop` turns true (a phone that stays connected while other
+    /// devices push).
+    pub async fn listen_while(&mut self, stop: &mut tokio::sync::watch::Receiver<bool>) -> Result<()> {
+        loop {
+            let msg = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+                msg = self.next(Duration::from_secs(3600)) => msg?,
+            };
+            match msg {
+                Some(ServerMsg::Changed { cursor, docs }) => self.take_live(cursor, docs).await?,
+                Some(ServerMsg::Error { code, message }) => bail!("server error {code:?}: {message}"),
+                _ => {}
+            }
+        }
+    }
+
     /// Takes in live updates until `done` holds or nothing arrives for `quiet`.
     pub async fn listen(&mut self, quiet: Duration, mut done: impl FnMut(&Device) -> bool) -> Result<()> {
         while !done(self) {

@@ -120,6 +120,11 @@ enum Child {
     },
 }
 
+/// The server's allocator, as `sitesync-server` runs on (the server under test is this binary's
+/// `serve-child`); the bench's own clients run on it too.
+#[global_allocator]
+static ALLOCATOR: sitesync_server::Allocator = sitesync_server::Allocator;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -231,11 +236,11 @@ async fn run(cli: &Cli) -> Result<String> {
         emit(&mut report, &t);
     }
 
-    let header = "| workload | devices | pushes | lines/s | pushes/s | p50 ms | p99 ms | drained s | deliveries/s | errors | server CPU s | CPU s per 1,000 pushes | server peak MiB |\n\
-                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let header = "| workload | devices | pushes | lines/s | pushes/s | p50 ms | p99 ms | server p50 ms | server p99 ms | drained s | deliveries/s | errors | server CPU s | CPU s per 1,000 pushes | server peak MiB |\n\
+                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let row = |f: &Figures| {
         format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {:.2} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} |\n",
             f.name,
             f.devices,
             f.pushes,
@@ -243,6 +248,8 @@ async fn run(cli: &Cli) -> Result<String> {
             f.pushes_per_s,
             f.p50_ms,
             f.p99_ms,
+            server_ms(f.server_p50_ms),
+            server_ms(f.server_p99_ms),
             if f.drained_s > 0.0 {
                 format!("{:.2}", f.drained_s)
             } else {
@@ -359,8 +366,8 @@ async fn run(cli: &Cli) -> Result<String> {
                  holds the last heads of every touched day of its site, every head-office device those of every \
                  touched day, and every dashboard has had an event covering the last change; deliveries count \
                  documents in live updates and catch-ups, and dashboard events.\n\n\
-                 | workload | devices | pushes | pushes/s | p50 ms | p99 ms | CPU s per 1,000 pushes | server peak MiB | deliveries/s | all hold all s | after last ack s | errors |\n\
-                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                 | workload | devices | pushes | pushes/s | p50 ms | p99 ms | server p50 ms | server p99 ms | CPU s per 1,000 pushes | server peak MiB | deliveries/s | all hold all s | after last ack s | errors |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                 shape.sites * shape.phones,
                 shape.sites,
                 shape.office,
@@ -379,13 +386,15 @@ async fn run(cli: &Cli) -> Result<String> {
             .await?;
             for f in &runs {
                 let line = format!(
-                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
                     f.name,
                     f.devices,
                     f.pushes,
                     f.pushes_per_s,
                     f.p50_ms,
                     f.p99_ms,
+                    server_ms(f.server_p50_ms),
+                    server_ms(f.server_p99_ms),
                     f.cpu_per_1000(),
                     f.server_peak_mib,
                     f.deliveries_per_s(),
@@ -581,6 +590,11 @@ fn machine() -> String {
         kernel.trim(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     )
+}
+
+/// A server-side push time for a table: "–" where the workload did not measure it.
+fn server_ms(ms: f64) -> String {
+    if ms > 0.0 { format!("{ms:.2}") } else { "–".into() }
 }
 
 /// Milliseconds a 4 KiB append and its `fsync` take in `dir` (p50, p99 of 200 in a row): what

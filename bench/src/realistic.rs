@@ -269,6 +269,7 @@ async fn phase(
         dashboards.push(Dashboard::open(server.addr, t).await?);
     }
     let cpu0 = server.cpu_seconds()?;
+    let times0 = server.push_times()?;
     server.reset_peak();
     let start = Instant::now();
     let at = move |d: Duration| tokio::time::Instant::from_std(start + d);
@@ -415,6 +416,7 @@ async fn phase(
     figures.lag_s = (drained - last_ack).as_secs_f64();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
+    figures.server_times(&server.push_times()?.since(&times0));
     figures.finish(&mut rtts);
     Ok((figures, phones, office))
 }

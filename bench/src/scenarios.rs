@@ -35,6 +35,11 @@ pub struct Figures {
     pub p50_ms: f64,
     /// 99th percentile round trip, ms.
     pub p99_ms: f64,
+    /// Median of the server's own push time (a push frame's arrival to its `Ack` sent, from its
+    /// `/metrics` histogram, interpolated in its bucket), ms; 0 where not measured.
+    pub server_p50_ms: f64,
+    /// 99th percentile of the server's own push time, as `server_p50_ms`.
+    pub server_p99_ms: f64,
     /// Seconds from the first push until every device held every other device's changes.
     pub drained_s: f64,
     /// Refusals, failures and time-outs.
@@ -61,6 +66,12 @@ impl Figures {
     pub fn deliveries_per_s(&self) -> f64 {
         let span = self.drained_s.max(self.wall_s);
         if span > 0.0 { self.deliveries as f64 / span } else { 0.0 }
+    }
+
+    /// Takes the server's own push-time percentiles from its histogram of the run.
+    pub(crate) fn server_times(&mut self, times: &crate::server::PushTimes) {
+        self.server_p50_ms = times.percentile_ms(50.0);
+        self.server_p99_ms = times.percentile_ms(99.0);
     }
 
     pub(crate) fn finish(&mut self, rtts: &mut [Duration]) {
@@ -223,6 +234,7 @@ pub async fn steady(
         .map(|(i, (d, dev))| workload::edits(d, per_device, i as u64, dev.key()))
         .collect::<Result<_>>()?;
     let cpu0 = server.cpu_seconds()?;
+    let times0 = server.push_times()?;
     server.reset_peak();
     let start = Instant::now();
     let tasks: Vec<_> = devices
@@ -252,7 +264,9 @@ pub async fn steady(
         devices: n,
         ..Figures::default()
     };
-    tally(figures, tasks, server, cpu0, start).await
+    let mut figures = tally(figures, tasks, server, cpu0, start).await?;
+    figures.server_times(&server.push_times()?.since(&times0));
+    Ok(figures)
 }
 
 /// One-entry pushes as fast as `conns` devices can send them, one round trip each. Cold: every push
@@ -465,25 +479,45 @@ pub async fn rush(
     server.reset_peak();
     let start = Instant::now();
     let addr = server.addr;
+    // Each device reports its push when acknowledged, then keeps reading, as a phone does, until
+    // every device has reported: a socket nobody reads is one the server stops writing to (and
+    // after its idle limit, 90 s, closes as silent), which the full rush's push phase outlasts.
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (all_acked_tx, all_acked) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = tokens
         .into_iter()
         .zip(keys)
         .zip(work)
         .zip(cursors)
-        .enumerate()
-        .map(|(i, (((token, key), edits), cursor))| {
+        .map(|(((token, key), edits), cursor)| {
+            let acked_tx = acked_tx.clone();
+            let mut all_acked = all_acked.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(jitter.mul_f64(fastrand::f64())).await;
-                let began = Instant::now();
-                let mut dev = Device::connect(addr, &token, key).await?;
-                dev.hello(cursor).await?;
-                let (rtt, results) = dev.push(edits.iter().map(|e| edit(e, 0)).collect()).await?;
-                let ok = all_synced(&results);
-                let acked = Instant::now();
-                anyhow::Ok((i, dev, began, rtt, ok, acked))
+                let pushed = async {
+                    let mut dev = Device::connect(addr, &token, key).await?;
+                    dev.hello(cursor).await?;
+                    let (rtt, results) = dev.push(edits.iter().map(|e| edit(e, 0)).collect()).await?;
+                    anyhow::Ok((dev, rtt, all_synced(&results), Instant::now()))
+                }
+                .await;
+                match pushed {
+                    Ok((mut dev, rtt, ok, acked)) => {
+                        let _ = acked_tx.send(Ok((rtt, ok, acked)));
+                        // Reported: the collector below stops once every device has.
+                        drop(acked_tx);
+                        let listened = dev.listen_while(&mut all_acked).await;
+                        Some((dev, listened.err().map(|e| format!("{e:#}"))))
+                    }
+                    Err(e) => {
+                        let _ = acked_tx.send(Err(e));
+                        None
+                    }
+                }
             })
         })
         .collect();
+    drop(acked_tx);
     let mut figures = Figures {
         name: format!(
             "7 a.m. rush: {n} devices × {per_device} documents, {} s jitter",
@@ -494,24 +528,33 @@ pub async fn rush(
     };
     let mut rtts = Vec::with_capacity(n);
     let mut last_ack = start;
-    let mut live = Vec::with_capacity(n);
-    for r in join_all(tasks).await {
-        match r? {
-            Ok((_, dev, _, rtt, ok, acked)) => {
+    // Why devices count as errors, by kind, for the summary line below.
+    let mut why: HashMap<String, usize> = HashMap::new();
+    while let Some(r) = acked_rx.recv().await {
+        match r {
+            Ok((rtt, ok, acked)) => {
                 if ok {
                     figures.pushes += per_device;
                     figures.lines += per_device;
                 } else {
+                    *why.entry("push not synced".into()).or_default() += 1;
                     figures.errors += 1;
                 }
                 rtts.push(rtt);
                 last_ack = last_ack.max(acked);
-                live.push(dev);
             }
             Err(e) => {
                 eprintln!("device failed: {e:#}");
+                *why.entry("connect, hello or push failed".into()).or_default() += 1;
                 figures.errors += 1;
             }
+        }
+    }
+    let _ = all_acked_tx.send(true);
+    let mut live = Vec::with_capacity(n);
+    for r in join_all(tasks).await {
+        if let Some((dev, lost)) = r? {
+            live.push((dev, lost));
         }
     }
     figures.wall_s = (last_ack - start).as_secs_f64();
@@ -520,7 +563,7 @@ pub async fn rush(
     let finals = Arc::new(finals);
     let tasks: Vec<_> = live
         .into_iter()
-        .map(|mut dev| {
+        .map(|(mut dev, lost)| {
             let finals = finals.clone();
             tokio::spawn(async move {
                 let site_prefix = |doc: &str| doc.split('|').nth(1).map(str::to_string);
@@ -540,23 +583,29 @@ pub async fn rush(
                     want.iter()
                         .all(|(doc, h)| d.received.get(doc).is_some_and(|(got, _)| same(got, h)))
                 };
-                let _ = dev.listen(Duration::from_secs(20), up_to_date).await;
+                let listened = dev.listen(Duration::from_secs(20), up_to_date).await;
                 let done = up_to_date(&dev);
+                let why = (!done).then(|| match (lost, listened) {
+                    (Some(e), _) => format!("lost while the others pushed: {e}"),
+                    (None, Err(e)) => format!("lost while taking in the fan-out: {e:#}"),
+                    (None, Ok(())) => "short of a site-mate's edit after 20 s of quiet".to_string(),
+                });
                 let at = want
                     .iter()
                     .filter_map(|(doc, _)| dev.received.get(doc).map(|(_, t)| *t))
                     .max();
                 let deliveries = dev.deliveries;
                 dev.close().await;
-                (done, at, deliveries)
+                (why, at, deliveries)
             })
         })
         .collect();
     let mut drained = last_ack;
     for r in join_all(tasks).await {
-        let (done, at, deliveries) = r?;
+        let (short, at, deliveries) = r?;
         figures.deliveries += deliveries;
-        if !done {
+        if let Some(short) = short {
+            *why.entry(short).or_default() += 1;
             figures.errors += 1;
         }
         if let Some(at) = at {
@@ -568,6 +617,11 @@ pub async fn rush(
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
     figures.finish(&mut rtts);
+    let mut why: Vec<_> = why.into_iter().collect();
+    why.sort_by_key(|w| std::cmp::Reverse(w.1));
+    for (kind, count) in why {
+        eprintln!("rush: {count} device(s) in error: {kind}");
+    }
     Ok(figures)
 }
 

@@ -124,6 +124,9 @@ pub struct ServerProcess {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it serves its `/metrics` without a token (`serve --metrics-listen`), for the server's
+    /// own push times.
+    metrics: SocketAddr,
 }
 
 impl ServerProcess {
@@ -161,15 +164,20 @@ impl ServerProcess {
         let stdout = child.stdout.take().context("server stdout")?;
         // A wrapper may print lines of its own before the server's.
         let mut lines = BufReader::new(stdout).lines();
+        let mut metrics = None;
         let addr = loop {
             let line = lines.next().context("the server process exited before it listened")??;
+            if let Some(addr) = line.trim().strip_prefix("metrics ") {
+                metrics = Some(addr.parse()?);
+            }
             if let Some(addr) = line.trim().strip_prefix("listening ") {
                 break addr.parse()?;
             }
         };
         // The rest is drained, so that a wrapper's last words at exit find their pipe open.
         std::thread::spawn(move || lines.for_each(drop));
-        Ok(ServerProcess { child, addr })
+        let metrics = metrics.context("the server process named no metrics address")?;
+        Ok(ServerProcess { child, addr, metrics })
     }
 
     /// The process's CPU time so far (user + system), in seconds.
@@ -192,6 +200,18 @@ impl ServerProcess {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
     }
 
+    /// The server's own push times so far: its `sitesync_push_latency_seconds` histogram (from a
+    /// push frame's arrival to its `Ack` sent), read from its metrics listener.
+    pub fn push_times(&self) -> Result<PushTimes> {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(self.metrics)?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        write!(conn, "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n", self.metrics)?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text)?;
+        PushTimes::parse(&text)
+    }
+
     /// The server's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -210,6 +230,64 @@ impl Drop for ServerProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A snapshot of the server's push-time histogram: cumulative counts by upper bound (seconds),
+/// ascending, the last one `+Inf`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushTimes(Vec<(f64, u64)>);
+
+impl PushTimes {
+    /// The `sitesync_push_latency_seconds_bucket` lines of an OpenMetrics text.
+    fn parse(text: &str) -> Result<PushTimes> {
+        let mut buckets = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("sitesync_push_latency_seconds_bucket{le=\"") else {
+                continue;
+            };
+            let (le, count) = rest.split_once("\"} ").context("odd histogram line")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
+            buckets.push((le, count.trim().parse()?));
+        }
+        anyhow::ensure!(!buckets.is_empty(), "no push-time histogram in the server's metrics");
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(PushTimes(buckets))
+    }
+
+    /// The pushes answered since `before`, as the same histogram.
+    pub fn since(&self, before: &PushTimes) -> PushTimes {
+        PushTimes(
+            self.0
+                .iter()
+                .map(|&(le, n)| {
+                    let was = before.0.iter().find(|(b, _)| *b == le).map_or(0, |(_, c)| *c);
+                    (le, n.saturating_sub(was))
+                })
+                .collect(),
+        )
+    }
+
+    /// The `p`th percentile in milliseconds, interpolated linearly inside its bucket (the lowest
+    /// bucket from 0); the last finite bound when it falls in `+Inf`; 0 when nothing was counted.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        let total = self.0.last().map_or(0, |(_, n)| *n);
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = (p / 100.0 * total as f64).max(1.0);
+        let (mut lower, mut below) = (0.0, 0u64);
+        for &(le, n) in &self.0 {
+            if n as f64 >= rank {
+                if le.is_infinite() {
+                    return lower * 1000.0;
+                }
+                let share = (rank - below as f64) / (n - below).max(1) as f64;
+                return (lower + (le - lower) * share) * 1000.0;
+            }
+            (lower, below) = (le, n);
+        }
+        lower * 1000.0
     }
 }
 
@@ -275,6 +353,15 @@ pub fn serve_child(data: PathBuf, database: Option<String>) -> Result<()> {
             max_connections,
             ..sitesync_server::limits::ConnectionLimits::default()
         });
+        // The metrics on a second loopback port, as `serve --metrics-listen` serves them; it ends
+        // with the process.
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("metrics {}", metrics.local_addr()?);
+        tokio::spawn(sitesync_server::run_metrics(
+            metrics,
+            state.clone(),
+            std::future::pending(),
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("listening {}", listener.local_addr()?);
         let stop = async {
@@ -288,4 +375,25 @@ pub fn serve_child(data: PathBuf, database: Option<String>) -> Result<()> {
         sitesync_server::run(listener, state, stop).await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PushTimes;
+
+    #[test]
+    fn percentiles_are_read_inside_their_bucket() {
+        let text = "# TYPE sitesync_push_latency_seconds histogram\n\
+            sitesync_push_latency_seconds_bucket{le=\"0.001\"} 50\n\
+            sitesync_push_latency_seconds_bucket{le=\"0.002\"} 90\n\
+            sitesync_push_latency_seconds_bucket{le=\"0.004\"} 100\n\
+            sitesync_push_latency_seconds_bucket{le=\"+Inf\"} 100\n";
+        let t = PushTimes::parse(text).unwrap();
+        assert!((t.percentile_ms(50.0) - 1.0).abs() < 1e-9);
+        assert!((t.percentile_ms(99.0) - 3.8).abs() < 1e-9);
+        let before = PushTimes::parse(&text.replace("} 100", "} 90")).unwrap();
+        let since = t.since(&before);
+        assert!((since.percentile_ms(50.0) - 3.0).abs() < 1e-9, "{since:?}");
+        assert_eq!(PushTimes::default().percentile_ms(99.0), 0.0);
+    }
 }

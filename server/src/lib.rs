@@ -13,6 +13,13 @@
 //! # }
 //! ```
 
+/// The allocator a server process should run on, as its `#[global_allocator]` (the
+/// `sitesync-server` binary and the bench's server child declare it): jemalloc with its background
+/// thread, which hands pages freed by a burst back to the system within seconds. On glibc's malloc
+/// a 200-device rush peaked at 603 MiB with 168 MB live (an arena per thread kept what bursts
+/// freed; see BENCHMARKS.md, "Where the time goes").
+pub use tikv_jemallocator::Jemalloc as Allocator;
+
 pub mod admin;
 pub mod audit;
 pub mod auth;

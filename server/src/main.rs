@@ -13,6 +13,10 @@ use sitesync_server::logs::LogFormat;
 use sitesync_server::storage::Location;
 use sitesync_server::{AppState, admin};
 
+/// jemalloc, for memory that a burst freed to go back to the system (see [`sitesync_server::Allocator`]).
+#[global_allocator]
+static ALLOCATOR: sitesync_server::Allocator = sitesync_server::Allocator;
+
 /// How long the demo's loader holds its lease: longer than loading takes, so a second server
 /// started beside it does not load the demo again.
 const DEMO_LEASE: std::time::Duration = std::time::Duration::from_secs(600);

@@ -357,11 +357,7 @@ pub(crate) fn push_batch(
                 sigs,
             });
         }
-        let _ = events.send(Arc::new(PushEvent {
-            prev_cursor,
-            cursor,
-            docs,
-        }));
+        let _ = events.send(Arc::new(PushEvent::new(prev_cursor, cursor, docs)));
         // Only what the event covers: a commit of another node numbered after it still wakes
         // connections through the change poll.
         evented.fetch_max(cursor, std::sync::atomic::Ordering::SeqCst);

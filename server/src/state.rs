@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use sitesync_core::Store;
 use sitesync_core::ids::DocId;
-use sitesync_core::sync::protocol::{DocResult, DocSync};
+use sitesync_core::sync::protocol::{self, DocResult, DocSync};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::auth::{AuthDb, BrowserSessions, Principal};
@@ -543,6 +543,47 @@ pub struct PushEvent {
     pub cursor: u64,
     /// The documents changed.
     pub docs: Vec<EventDoc>,
+    /// The event as one `Changed` frame in the current protocol version (deflated where worth it),
+    /// encoded by the first connection that sends it whole and shared by every other: a push to a
+    /// site of 300 devices is encoded and compressed once, not 300 times (2026-11-30).
+    frame: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl PushEvent {
+    /// The event of a batch that moved the change cursor from `prev_cursor` to `cursor`.
+    pub fn new(prev_cursor: u64, cursor: u64, docs: Vec<EventDoc>) -> PushEvent {
+        PushEvent {
+            prev_cursor,
+            cursor,
+            docs,
+            frame: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Every document of the event, each from its `base` to its `heads`, as one `Changed` at the
+    /// event's cursor, framed in [`protocol::VERSION`]: encoded once, then shared.
+    pub fn changed_frame(&self) -> bytes::Bytes {
+        self.frame
+            .get_or_init(|| {
+                let docs = self
+                    .docs
+                    .iter()
+                    .map(|d| DocSync {
+                        doc: d.doc.to_string(),
+                        base: protocol::hashes(&d.base),
+                        heads: protocol::hashes(&d.heads),
+                        changes: d.changes.clone(),
+                        sigs: d.sigs.clone(),
+                    })
+                    .collect();
+                let msg = protocol::ServerMsg::Changed {
+                    cursor: self.cursor,
+                    docs,
+                };
+                bytes::Bytes::from(protocol::encode_server(protocol::VERSION, &msg))
+            })
+            .clone()
+    }
 }
 
 /// One document a push changed: what a device that held `base` lacks to reach `heads`.

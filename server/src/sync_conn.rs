@@ -16,6 +16,8 @@
 //! confirmed once), and a device may have only a window of updates unconfirmed
 //! ([`Limits::unconfirmed_updates`]): past it the connection drops what waits for it and catches up
 //! from the store once the device confirms, so a slow reader costs its window, not the backlog.
+//! An update that is one push event whole, as most are, goes out as the event's own frame, encoded
+//! and deflated once for every connection ([`SyncConn::take_shared`]).
 //!
 //! Length: the state machine is one match over inputs (~750 lines) followed by its unit tests;
 //! splitting the match would hide which input leads to which step.
@@ -199,6 +201,14 @@ pub struct SyncConn {
     frame_bytes: usize,
     /// Messages made before a step needed the databases, sent with the rest of the step.
     outbox: Vec<ServerMsg>,
+    /// The push event `frame` holds whole and unchanged (every document of it, each from the
+    /// event's base, nothing else), while it does: that frame is the event's own
+    /// [`PushEvent::changed_frame`], encoded once for every connection that sends it.
+    whole: Option<Arc<PushEvent>>,
+    /// Positions in `outbox` of frames that are a push event's whole (see `whole`).
+    shared: Vec<(usize, Arc<PushEvent>)>,
+    /// `shared` of the last [`Step::Send`], for the shell to take ([`SyncConn::take_shared`]).
+    shared_sent: Vec<(usize, Arc<PushEvent>)>,
     /// The protocol version the device speaks, from its first frame (`None` before it): every
     /// message to it is framed in that version, a refusal of an unknown one included.
     speaks: Option<u8>,
@@ -228,6 +238,13 @@ impl SyncConn {
     /// Whether the device said hello: only then does it get live updates.
     pub fn said_hello(&self) -> bool {
         self.cursor.is_some()
+    }
+
+    /// The frames of the last [`Step::Send`] that are a push event's whole update, by their position
+    /// in it: the shell sends the event's [`PushEvent::changed_frame`] for them, encoded once for
+    /// every connection, instead of encoding its own copy. Take them with every step sent.
+    pub fn take_shared(&mut self) -> Vec<(usize, Arc<PushEvent>)> {
+        std::mem::take(&mut self.shared_sent)
     }
 
     /// Acts on `input` at `now`, with whatever databases `stores` offers.
@@ -475,6 +492,7 @@ impl SyncConn {
                 self.frame.clear();
                 self.gathered.clear();
                 self.frame_bytes = 0;
+                self.whole = None;
                 self.close(*last)
             }
         }
@@ -525,6 +543,8 @@ impl SyncConn {
                 }
                 None => {
                     self.cursor = Some(event.cursor);
+                    // Whole so far if it starts the frame; `forward` says otherwise.
+                    self.whole = self.frame.is_empty().then(|| event.clone());
                     0
                 }
             };
@@ -546,6 +566,7 @@ impl SyncConn {
     fn forward(&mut self, e: &EventDoc, now: Instant, stores: &mut dyn Stores) -> Result<(), Halt> {
         let who = self.recent_principal(now, stores)?;
         if self.access(&who, &e.doc, stores)? == Access::None {
+            self.whole = None;
             return Ok(());
         }
         let doc = e.doc.to_string();
@@ -553,11 +574,13 @@ impl SyncConn {
         let gathered = self.gathered.get(&doc);
         let holds = gathered.map(|(_, h)| h).or_else(|| self.holds.get(&doc));
         if holds == Some(&e.heads) {
+            self.whole = None;
             return Ok(());
         }
         if holds.map_or(e.base.is_empty(), |h| *h == e.base) {
             match gathered {
                 Some(&(i, _)) => {
+                    self.whole = None;
                     // The event starts where the gathered update ends: one update from the
                     // earliest base to the latest heads, the changes one run after the other.
                     let d = &mut self.frame[i];
@@ -582,6 +605,7 @@ impl SyncConn {
         // The device holds something else (or nothing, and the event is not the whole document):
         // what it lacks from what it holds before the frame, read from the store, replaces the
         // update gathered for it.
+        self.whole = None;
         let base = match gathered {
             Some(&(i, _)) => hex_heads(&self.frame[i].base),
             None => self.holds.get(&doc).cloned().unwrap_or_default(),
@@ -690,11 +714,18 @@ impl SyncConn {
         // Taken, not cleared: an idle connection keeps no capacity from its last burst.
         self.gathered = HashMap::new();
         self.frame_bytes = 0;
+        let whole = self.whole.take();
         if self.frame.is_empty() {
             return;
         }
         let docs = std::mem::take(&mut self.frame);
         self.sent(&docs);
+        if let Some(event) = whole
+            && event.docs.len() == docs.len()
+            && self.cursor == Some(event.cursor)
+        {
+            self.shared.push((self.outbox.len(), event));
+        }
         self.outbox.push(ServerMsg::Changed {
             cursor: self.cursor.unwrap_or(0),
             docs,
@@ -704,6 +735,8 @@ impl SyncConn {
     /// Sends what the step made, after anything made earlier in it, and remembers the updates
     /// among them until the device confirms them.
     fn send(&mut self, msgs: Vec<ServerMsg>) -> Step {
+        // Positions in the outbox are positions in what is sent: it goes first.
+        self.shared_sent = std::mem::take(&mut self.shared);
         let mut out = std::mem::take(&mut self.outbox);
         out.extend(msgs);
         for msg in &out {
@@ -722,6 +755,8 @@ impl SyncConn {
 
     /// Ends the connection with `last`, after what the step made before it.
     fn close(&mut self, last: ServerMsg) -> Step {
+        self.shared.clear();
+        self.shared_sent.clear();
         let mut out = std::mem::take(&mut self.outbox);
         out.push(last);
         Step::Close(out)
@@ -958,10 +993,10 @@ mod tests {
             store.add_labor(&e, None).unwrap();
             let heads = sorted(store.heads(&id).unwrap());
             let changes = store.export_changes(&id, &before).unwrap().unwrap();
-            events.push(Arc::new(PushEvent {
-                prev_cursor: k as u64 - 1,
-                cursor: k as u64,
-                docs: vec![EventDoc {
+            events.push(Arc::new(PushEvent::new(
+                k as u64 - 1,
+                k as u64,
+                vec![EventDoc {
                     doc: id.clone(),
                     base: before.clone(),
                     heads: heads.clone(),
@@ -972,7 +1007,7 @@ mod tests {
                         sig: vec![k as u8],
                     }],
                 }],
-            }));
+            )));
             before = heads;
         }
         (store, id, events)
@@ -1015,6 +1050,45 @@ mod tests {
     }
 
     #[test]
+    fn an_event_sent_whole_is_encoded_once_for_every_connection_and_a_merged_one_is_not_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, _, events) = day_in_steps(dir.path(), 2);
+        let now = Instant::now();
+        // Two devices that hold the document at the first event's heads get the second whole.
+        let mut frames = Vec::new();
+        for _ in 0..2 {
+            let mut c = foreman_at(now, Limits::default());
+            let step = c.handle(Input::Events(vec![events[0].clone()]), now, &mut NoStores);
+            assert!(matches!(&step, Step::Send(m) if m.len() == 1), "{step:?}");
+            c.take_shared();
+            let step = c.handle(Input::Events(vec![events[1].clone()]), now, &mut NoStores);
+            let Step::Send(msgs) = step else { panic!("{step:?}") };
+            let shared = c.take_shared();
+            let [(0, event)] = &shared[..] else {
+                panic!("{shared:?}")
+            };
+            assert!(Arc::ptr_eq(event, &events[1]));
+            // The shared frame is, byte for byte, what this connection would have encoded.
+            let own = protocol::encode_server(protocol::VERSION, &msgs[0]);
+            let frame = event.changed_frame();
+            assert_eq!(frame[..], own[..]);
+            frames.push(frame);
+        }
+        assert_eq!(frames[0].as_ptr(), frames[1].as_ptr(), "encoded once, shared");
+        // Both events at once become one merged update: not either event's frame.
+        let mut c = foreman_at(now, Limits::default());
+        let step = c.handle(Input::Events(events.clone()), now, &mut NoStores);
+        assert!(matches!(&step, Step::Send(m) if m.len() == 1), "{step:?}");
+        assert!(c.take_shared().is_empty());
+        // A device that may not read the site gets nothing, and nothing shared.
+        let mut c = foreman_at(now, Limits::default());
+        c.site_orgs.insert("site-hz-01".into(), Some("org-other".into()));
+        let step = c.handle(Input::Events(vec![events[0].clone()]), now, &mut NoStores);
+        assert!(matches!(&step, Step::Send(m) if m.is_empty()), "{step:?}");
+        assert!(c.take_shared().is_empty());
+    }
+
+    #[test]
     fn a_device_that_does_not_confirm_gets_nothing_more_queued_and_a_catch_up_once_it_does() {
         let dir = tempfile::tempdir().unwrap();
         let (_store, _, events) = day_in_steps(dir.path(), 3);
@@ -1043,11 +1117,7 @@ mod tests {
     #[test]
     fn live_updates_wait_for_a_hello() {
         let mut c = conn();
-        let event = Arc::new(PushEvent {
-            prev_cursor: 0,
-            cursor: 1,
-            docs: Vec::new(),
-        });
+        let event = Arc::new(PushEvent::new(0, 1, Vec::new()));
         let step = c.handle(Input::Events(vec![event]), Instant::now(), &mut NoStores);
         assert!(matches!(&step, Step::Send(m) if m.is_empty()), "{step:?}");
         let step = c.handle(Input::Missed, Instant::now(), &mut NoStores);

@@ -76,13 +76,19 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
             // memory only while a step runs, not in every idle connection's task.
             match Box::pin(drive(&state, &mut conn, input)).await {
                 Ok(reply) => {
-                    for msg in reply {
+                    let shared = conn.take_shared();
+                    for (i, msg) in reply.iter().enumerate() {
+                        let frame = match shared.iter().find(|(at, _)| *at == i) {
+                            // A push event's whole update, as every site-mate gets it: encoded once.
+                            Some((_, event)) if conn.version() == protocol::VERSION => event.changed_frame(),
+                            _ => protocol::encode_server(conn.version(), msg).into(),
+                        };
                         // A peer that stops reading must not hold this task (and its memory) forever.
-                        match tokio::time::timeout(timing.idle_after, send(&mut socket, conn.version(), &msg)).await {
+                        match tokio::time::timeout(timing.idle_after, socket.send(Message::Binary(frame))).await {
                             Ok(Ok(())) => {}
                             _ => return,
                         }
-                        sent(&state, &msg, received);
+                        sent(&state, msg, received);
                     }
                 }
                 Err(last) => {
