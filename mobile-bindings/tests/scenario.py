@@ -1,7 +1,7 @@
 """The mobile scenario through the generated Python module, against the real library and a real
 server: open a store, log a crew-day offline, start sync, see the listener report "synced", read
 back a head-office approval; attach a file and upload it; sign-off (a signature, a dispute, a crew
-leader's confirmation) and a site manager's review on his own phone; an advance offline and the
+leader's confirmation) and a site manager's review on his own phone; an advance offline, confirmed by its worker, and the
 crew's pay sheet, the same as head office's `GET /v1/pay`; then sync over HTTPS with the company's CA, and see a phone that does
 not trust it get a typed TLS error. Arguments: server URL, foreman token, manager token, store
 path, two dates, HTTPS server URL, a foreman token there, the company CA (PEM file); then two phones
@@ -9,6 +9,7 @@ of site-hz-01 (a foreman's and a manager's token) exchange a day with no server 
 written here (the Kotlin scenario covers TCP and another site's phone)."""
 import asyncio
 import queue
+import threading
 import json
 import sys
 import time
@@ -279,6 +280,11 @@ class PipeEnd(m.PeerTransport):
 
     def __init__(self, inbox, outbox, closed):
         self.inbox, self.outbox, self.closed = inbox, outbox, closed
+        # Set while no library thread is inside receive(): the library keeps one receive waiting
+        # until the stream closes, and Python must not exit while a library thread runs Python
+        # code (finalization ends such a thread with pthread_exit, which aborts the process).
+        self.idle = threading.Event()
+        self.idle.set()
 
     def send(self, data):
         if self.closed:
@@ -286,12 +292,16 @@ class PipeEnd(m.PeerTransport):
         self.outbox.put(bytes(data))
 
     def receive(self):
-        while not self.closed:
-            try:
-                return self.inbox.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        raise m.SiteSyncError.TransportClosed("the pipe is closed")
+        self.idle.clear()
+        try:
+            while not self.closed:
+                try:
+                    return self.inbox.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            raise m.SiteSyncError.TransportClosed("the pipe is closed")
+        finally:
+            self.idle.set()
 
 
 async def mesh(url, foreman_token, manager_token, path, day):
@@ -309,6 +319,8 @@ async def mesh(url, foreman_token, manager_token, path, day):
     left, right = PipeEnd(ba, ab, closed), PipeEnd(ab, ba, closed)
     sent, taken = await asyncio.gather(a.sync_over_transport(left), b.sync_over_transport(right))
     closed.append(True)
+    for end in (left, right):
+        assert await asyncio.to_thread(end.idle.wait, 5), "a receive still waits after the pipe closed"
     assert sent.documents_sent >= 1 and sent.peer_user == "u-manager-hz-01", sent
     assert taken.changes_accepted >= 2 and not taken.refused_changes, taken
     assert sorted(x.worker for x in (await b.day(site, day)).labor) == sorted(w.id for w in workers)
