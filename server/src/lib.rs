@@ -104,6 +104,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(signoffs::day_signoffs))
         .routes(routes!(signoffs::month_sheet))
         .routes(routes!(http::device::certificate))
+        .routes(routes!(http::device::receipts))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))
         .routes(routes!(dashboard::events))
         .routes(routes!(history::history))
