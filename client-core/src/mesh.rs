@@ -4,6 +4,8 @@
 //! - [`cert`]: device certificates and revocation lists signed by the org's key (head office issues
 //!   them; the phone keeps its own in its store).
 //! - [`protocol`]: the peer messages.
+//! - [`receipt`]: head office's receipts, signed by the org's key: which heads of a document the
+//!   server held, handed on over the mesh so authors learn their carried changes arrived.
 //! - [`engine`]: the sans-I/O peer exchange: hello with certificates and a signed challenge, then
 //!   heads, then the changes each lacks with their signatures and their authors' certificates; the
 //!   receiver accepts a change only if its signature verifies and its author's role may write it
@@ -11,15 +13,19 @@
 //! - `transport` (feature `net`): the exchange over any byte stream, and over TCP.
 //!
 //! Changes received from a peer are pending for this phone's next server sync like its own: the
-//! server verifies each against its original device's key and attributes it to that device.
+//! server verifies each against its original device's key and attributes it to that device. After
+//! that sync the phone asks head office for receipts of the documents it carried, keeps them, and
+//! hands them on: a phone whose heads of a document equal a receipt's marks it at head office.
 
 pub mod cert;
 pub mod engine;
 pub mod protocol;
+pub mod receipt;
 #[cfg(feature = "net")]
 pub mod transport;
 
 use cert::{CertError, Certificate, Credentials, SignedRevocations};
+use receipt::SignedReceipt;
 
 use crate::store::Store;
 
@@ -31,6 +37,11 @@ mod keys {
     pub const REVOCATIONS: &str = "mesh.revocations";
     /// Prefix of the certificates of other devices met or carried, by key (hex).
     pub const CERT_PREFIX: &str = "mesh.cert.";
+    /// The documents this phone took changes of from a peer and no receipt matched since, postcard
+    /// list of document ids, hex.
+    pub const CARRIED: &str = "mesh.carried";
+    /// Prefix of the newest [`super::SignedReceipt`] kept per document (by document id).
+    pub const RECEIPT_PREFIX: &str = "mesh.receipt.";
 }
 
 /// Why a peer exchange failed.
@@ -117,4 +128,62 @@ fn keep_cert(store: &mut Store, cert: &Certificate) -> crate::Result<()> {
         return Ok(());
     }
     put(store, &key, cert)
+}
+
+/// The documents taken from a peer that no receipt covered yet: the next server sync asks for
+/// theirs.
+pub fn carried(store: &Store) -> crate::Result<Vec<String>> {
+    Ok(get(store, keys::CARRIED)?.unwrap_or_default())
+}
+
+/// Adds `doc` to the documents [`carried`].
+fn note_carried(store: &mut Store, doc: &str) -> crate::Result<()> {
+    let mut list = carried(store)?;
+    if !list.iter().any(|d| d == doc) {
+        list.push(doc.to_string());
+        put(store, keys::CARRIED, &list)?;
+    }
+    Ok(())
+}
+
+/// The newest receipt kept for `doc`.
+pub fn receipt(store: &Store, doc: &str) -> crate::Result<Option<SignedReceipt>> {
+    get(store, &format!("{}{doc}", keys::RECEIPT_PREFIX))
+}
+
+/// Takes in a receipt from head office or a peer: ignored unless the org key of this phone's
+/// credentials signed it for its org. A good one is kept (unless one as late is) to be handed on. If
+/// the store's heads of the document are exactly the receipt's, everything here of it is at head
+/// office: it leaves the [`carried`] list and its synced heads become them. Returns whether that
+/// marked the document (it was pending).
+pub fn take_receipt(store: &mut Store, creds: &Credentials, r: &SignedReceipt) -> crate::Result<bool> {
+    if r.check(&creds.org_key, &creds.cert.cert.org).is_err() {
+        return Ok(false);
+    }
+    let Ok(id) = r.receipt.doc.parse::<crate::ids::DocId>() else {
+        return Ok(false);
+    };
+    let key = format!("{}{}", keys::RECEIPT_PREFIX, r.receipt.doc);
+    if get::<SignedReceipt>(store, &key)?.is_none_or(|k| k.receipt.issued_ms < r.receipt.issued_ms) {
+        put(store, &key, r)?;
+    }
+    let mut mine = store.heads(&id)?;
+    mine.sort();
+    let mut theirs = r.receipt.heads.clone();
+    theirs.sort();
+    if mine.is_empty() || mine != theirs {
+        return Ok(false);
+    }
+    let list = carried(store)?;
+    if list.contains(&r.receipt.doc) {
+        let rest: Vec<&String> = list.iter().filter(|d| **d != r.receipt.doc).collect();
+        put(store, keys::CARRIED, &rest)?;
+    }
+    let mut synced = store.synced_heads(&id)?.unwrap_or_default();
+    synced.sort();
+    if synced == mine {
+        return Ok(false);
+    }
+    store.set_synced_heads(&id, Some(&mine))?;
+    Ok(true)
 }

@@ -112,6 +112,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(signoffs::month_sheet))
         .routes(routes!(http::device::certificate))
         .routes(routes!(http::device::pii_key))
+        .routes(routes!(http::device::receipts))
         .routes(routes!(session::sign_in, session::whoami, session::sign_out))
         .routes(routes!(dashboard::events))
         .routes(routes!(history::history))

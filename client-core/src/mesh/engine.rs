@@ -12,7 +12,10 @@ use serde::Serialize;
 
 use super::cert::{Certificate, Credentials, Revocations, SignedRevocations};
 use super::protocol::{PeerMsg, proof_message};
-use super::{PeerError, carried_cert, credentials, keep_cert, keep_revocations, revocations};
+use super::receipt::SignedReceipt;
+use super::{
+    PeerError, carried_cert, credentials, keep_cert, keep_revocations, note_carried, receipt, revocations, take_receipt,
+};
 use crate::changes::ChangeInfo;
 use crate::ids::{DocId, OrgId, SiteId};
 use crate::rules::{self, Access, Author, Role, Violation};
@@ -42,6 +45,8 @@ pub struct PeerReport {
     pub refused_docs: Vec<(String, String)>,
     /// Changes refused, each with the rule it broke; not applied.
     pub refused_changes: Vec<RefusedNote>,
+    /// Documents the peer's receipts showed at head office (pending here until then).
+    pub receipted: usize,
 }
 
 /// The peer machine for one connection.
@@ -172,11 +177,12 @@ impl PeerEngine {
                 self.sent = true;
                 Ok(vec![msg])
             }
-            PeerMsg::Docs { docs, certs } => {
+            PeerMsg::Docs { docs, certs, receipts } => {
                 if !self.proven || self.received {
                     return Err(PeerError::Protocol("documents out of turn".into()));
                 }
                 self.take_docs(store, docs, certs)?;
+                self.take_receipts(store, receipts)?;
                 self.received = true;
                 Ok(Vec::new())
             }
@@ -212,7 +218,11 @@ impl PeerEngine {
         ids.sort_by_key(|id| !matches!(id, DocId::Site(_)));
         let mut docs = Vec::new();
         let mut keys: HashSet<[u8; 32]> = HashSet::new();
+        let mut receipts = Vec::new();
         for id in ids {
+            if let Some(r) = receipt(store, &id.to_string())? {
+                receipts.push(r);
+            }
             let mine = store.heads(&id)?;
             let their = theirs.get(&id.to_string()).cloned().unwrap_or_default();
             let (mut a, mut b) = (mine.clone(), their.clone());
@@ -261,7 +271,25 @@ impl PeerEngine {
         }
         self.report.sent = docs.len();
         self.report.changes_sent = docs.iter().map(|d| d.sigs.len()).sum();
-        Ok(PeerMsg::Docs { docs, certs })
+        Ok(PeerMsg::Docs { docs, certs, receipts })
+    }
+
+    /// Takes in the peer's receipts (after its documents, so they count against the heads merged):
+    /// each must be signed by the org key of this phone's own credentials, for its org and a
+    /// document both may read; see [`take_receipt`] for what a good one does. One per document (the
+    /// sender holds one): a peer cannot make this phone check a flood of them.
+    fn take_receipts(&mut self, store: &mut Store, receipts: Vec<SignedReceipt>) -> Result<(), PeerError> {
+        let mut seen: HashSet<String> = HashSet::new();
+        for r in receipts {
+            if !seen.insert(r.receipt.doc.clone()) {
+                continue;
+            }
+            let readable = r.receipt.doc.parse::<DocId>().is_ok_and(|id| self.both_read(&id));
+            if readable && take_receipt(store, &self.creds, &r)? {
+                self.report.receipted += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Takes in the peer's documents through the gate: each change must be signed by a device of
@@ -380,6 +408,8 @@ impl PeerEngine {
                 .collect();
             store.keep_signatures(&id, &sigs, None)?;
             store.merge_changes(&id, &screened.accepted)?;
+            // Pending here now: the next server sync asks head office for a receipt to hand back.
+            note_carried(store, &d.doc)?;
             self.report.changes_accepted += screened.accepted_hashes.len();
             for c in used {
                 keep_cert(store, &c)?;
@@ -666,6 +696,80 @@ mod tests {
         // Once in step, a second exchange sends nothing.
         let (ra, rb) = pump(&mut a, &mut b, |_| {});
         assert_eq!((ra.unwrap().sent, rb.unwrap().sent), (0, 0));
+    }
+
+    /// A receipt of the office's org key, for `org`, of `store`'s heads of `day`.
+    fn receipt_for(o: &Office, store: &mut Store, day: &DocId, org: &str) -> SignedReceipt {
+        SignedReceipt::issue(
+            &o.org_key,
+            crate::mesh::receipt::Receipt {
+                org: org.into(),
+                doc: day.to_string(),
+                heads: store.heads(day).unwrap(),
+                issued_ms: now(),
+            },
+        )
+    }
+
+    #[test]
+    fn receipts_from_head_office_travel_back_and_forged_ones_are_ignored() {
+        let mut o = office();
+        let (mut a, _da) = phone(&mut o, "dA", Role::Foreman, &[SITE], now() + VALIDITY_MS, true);
+        let (mut b, _db) = phone(&mut o, "dB", Role::SiteManager, &[SITE], now() + VALIDITY_MS, true);
+        let day = log_a_line(&mut a);
+        pump(&mut a, &mut b, |_| {}).1.unwrap();
+        assert_eq!(crate::mesh::carried(&b).unwrap(), [day.to_string()]);
+        // B reached head office: its receipt marks the day there and ends B's carrying it.
+        let good = receipt_for(&o, &mut b, &day, ORG);
+        let creds = credentials(&b).unwrap().unwrap();
+        assert!(take_receipt(&mut b, &creds, &good).unwrap());
+        assert!(!b.pending().unwrap().contains(&day));
+        assert!(crate::mesh::carried(&b).unwrap().is_empty());
+
+        // Forged on the way to A: another key, altered heads, another org. None marks A's day.
+        let other = Keypair::generate();
+        type Forge<'a> = Box<dyn Fn(&mut SignedReceipt) + 'a>;
+        let forgeries: Vec<Forge<'_>> = vec![
+            Box::new(|r| r.sig = other.sign(b"anything")),
+            Box::new(|r| r.receipt.heads = vec!["00".repeat(32)]),
+            Box::new(|r| r.receipt.doc = "day|site-hz-01|2026-12-02".into()),
+        ];
+        for forge in &forgeries {
+            let (_, ra) = pump(&mut b, &mut a, |m| {
+                if let PeerMsg::Docs { receipts, .. } = m {
+                    assert_eq!(receipts.len(), 1, "B hands on its receipt");
+                    forge(&mut receipts[0]);
+                }
+            });
+            assert_eq!(ra.unwrap().receipted, 0);
+            assert!(a.pending().unwrap().contains(&day), "a bad receipt marks nothing");
+        }
+        // Signed by the org key, but for other heads than A's (an earlier one, re-signed).
+        let (_, ra) = pump(&mut b, &mut a, |m| {
+            if let PeerMsg::Docs { receipts, .. } = m {
+                let mut r = receipts[0].receipt.clone();
+                r.heads = vec!["ab".repeat(32)];
+                r.issued_ms -= 1;
+                receipts[0] = SignedReceipt::issue(&o.org_key, r);
+            }
+        });
+        assert_eq!(ra.unwrap().receipted, 0);
+        assert!(a.pending().unwrap().contains(&day));
+        // Another org's receipt, signed by this org's key, is not this org's word.
+        let foreign = receipt_for(&o, &mut b, &day, "org-other");
+        let (_, ra) = pump(&mut b, &mut a, |m| {
+            if let PeerMsg::Docs { receipts, .. } = m {
+                receipts[0] = foreign.clone();
+            }
+        });
+        assert_eq!(ra.unwrap().receipted, 0);
+        assert!(a.pending().unwrap().contains(&day));
+
+        // The receipt as head office signed it: A's day is at head office, though A never got there.
+        let (_, ra) = pump(&mut b, &mut a, |_| {});
+        assert_eq!(ra.unwrap().receipted, 1);
+        assert!(!a.pending().unwrap().contains(&day));
+        assert_eq!(crate::mesh::receipt(&a, &day.to_string()).unwrap(), Some(good));
     }
 
     #[test]

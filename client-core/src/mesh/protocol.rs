@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cert::{Certificate, SignedRevocations};
+use super::receipt::SignedReceipt;
 use crate::sync::protocol::{DocSync, Hash};
 
 /// What one phone sends another. Both sides send the same sequence — `Hello`, `Proof`, `Offer`,
@@ -32,14 +33,17 @@ pub enum PeerMsg {
         /// (document id, heads).
         docs: Vec<(String, Vec<Hash>)>,
     },
-    /// What the peer lacks of each document, every change with its signature, and the
-    /// certificates of the changes' authors this phone holds (so the receiver can check each
-    /// author's rights with no server).
+    /// What the peer lacks of each document, every change with its signature, the certificates
+    /// of the changes' authors this phone holds (so the receiver can check each author's rights
+    /// with no server), and head office's receipts this phone holds for documents both may read.
     Docs {
         /// One per document, `base` = the heads the peer offered.
         docs: Vec<DocSync>,
         /// Certificates of authors, the senders' own included.
         certs: Vec<Certificate>,
+        /// The newest receipt kept of each document both may read (sent or not: the peer may
+        /// already hold every change and lack only the word that head office has them).
+        receipts: Vec<SignedReceipt>,
     },
     /// The exchange is refused; the connection closes after it.
     Refused {

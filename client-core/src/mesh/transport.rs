@@ -1,6 +1,7 @@
 //! The peer exchange over a byte stream: any `AsyncRead + AsyncWrite` (a TCP connection here; the
 //! app's Bluetooth or Nearby stream through the mobile API), frames preceded by their length (u32,
-//! big-endian). Also fetches this phone's certificate from head office after a sync.
+//! big-endian). Also fetches this phone's certificate, and receipts for the documents it carried,
+//! from head office after a sync.
 //!
 //! Traffic is not encrypted yet: what authenticates a peer is its certificate and its signature
 //! over a fresh challenge, and every change carries its author's signature, so a listener on the
@@ -191,4 +192,40 @@ pub async fn fetch_credentials(store: &mut Store) -> Result<bool, PeerError> {
     }
     super::store_credentials(store, &body)?;
     Ok(true)
+}
+
+/// Asks head office for receipts of the documents this phone took from peers
+/// (`POST /v1/device/receipts`) and takes them in ([`super::take_receipt`]): called after a
+/// successful sync, when what it carried is at head office. Nothing carried, or no credentials
+/// yet to check receipts with: no request. `Ok(n)`: `n` documents newly marked at head office
+/// (normally none: the sync itself marked them); 404 from a server without receipts is `Ok(0)`.
+pub async fn fetch_receipts(store: &mut Store) -> Result<usize, PeerError> {
+    let carried = super::carried(store)?;
+    let Some(creds) = super::credentials(store)? else {
+        return Ok(0);
+    };
+    if carried.is_empty() {
+        return Ok(0);
+    }
+    let binding = store.binding()?.ok_or(crate::Error::NotBound)?;
+    let mut marked = 0;
+    for chunk in carried.chunks(super::receipt::MAX_DOCS) {
+        let body = serde_json::to_vec(&serde_json::json!({ "docs": chunk }))
+            .map_err(|e| PeerError::Protocol(e.to_string()))?;
+        let (status, answer) = crate::sync::blobs::post_json(&binding, "/v1/device/receipts", body).await?;
+        if status == hyper::StatusCode::NOT_FOUND {
+            return Ok(marked);
+        }
+        if !status.is_success() {
+            return Err(PeerError::Protocol(format!(
+                "the server answered {status} for receipts"
+            )));
+        }
+        for r in super::receipt::SignedReceipt::list_from_bytes(&answer)? {
+            if super::take_receipt(store, &creds, &r)? {
+                marked += 1;
+            }
+        }
+    }
+    Ok(marked)
 }

@@ -277,6 +277,18 @@ async fn send(
     body: Option<Vec<u8>>,
     range_from: Option<u64>,
 ) -> Result<hyper::Response<hyper::body::Incoming>> {
+    send_typed(b, method, path, body, range_from, "application/octet-stream").await
+}
+
+/// [`send`] with a body of `content_type`.
+async fn send_typed(
+    b: &Binding,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    range_from: Option<u64>,
+    content_type: &str,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let io = connect(b).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
@@ -292,7 +304,7 @@ async fn send(
     }
     let body = body.unwrap_or_default();
     if !body.is_empty() {
-        req = req.header(hyper::header::CONTENT_TYPE, "application/octet-stream");
+        req = req.header(hyper::header::CONTENT_TYPE, content_type);
     }
     let req = req
         .body(Full::new(Bytes::from(body)))
@@ -316,6 +328,14 @@ async fn collect(body: &mut hyper::body::Incoming) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// One POST with a JSON body, its whole answer read.
+pub(crate) async fn post_json(b: &Binding, path: &str, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>)> {
+    let resp = send_typed(b, Method::POST, path, Some(body), None, "application/json").await?;
+    let status = resp.status();
+    let mut body = resp.into_body();
+    Ok((status, collect(&mut body).await?))
 }
 
 /// One request, its whole answer read.

@@ -161,6 +161,9 @@ pub async fn sync_once(store: &mut Store) -> Result<Progress> {
             // The org's key for sealing ID-card and bank-card numbers; an older server has none
             // (404), a failure is tried again at the next sync.
             let _ = fetch_pii_key(store).await;
+            // Receipts for what this phone carried from peers, now at head office, to hand back
+            // to their authors over the mesh; a failure is tried again after the next sync.
+            let _ = crate::mesh::transport::fetch_receipts(store).await;
         }
         Err(e) => store.set_meta(keys::LAST_ERROR, &e.to_string())?,
     }
@@ -352,6 +355,9 @@ pub async fn watch_reporting(
                             if engine.idle() && engine.pending(store)?.is_empty() {
                                 store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
                                 store.set_meta(keys::LAST_ERROR, "")?;
+                                // In step: receipts for what was carried from peers, as after
+                                // `sync_once` (no request when nothing was carried).
+                                let _ = crate::mesh::transport::fetch_receipts(store).await;
                                 hooks.report(store);
                             }
                             false

@@ -1,9 +1,14 @@
 //! Device certificates for the site mesh (issue #22): each org has an Ed25519 key, made on first use
 //! and kept in `meta` (`org_key:<org>`, the secret half, hex) on both engines — as the worker-link
 //! key is, so every node of the server signs with the same key and no table was needed — and it
-//! signs what head office vouches for about a device, and the org's revocation list.
+//! signs what head office vouches for about a device, the org's revocation list, and receipts for
+//! the heads of documents the server holds.
 
+use sitesync_core::Store;
+use sitesync_core::ids::DocId;
 use sitesync_core::mesh::cert::{Certificate, Credentials, DeviceCert, Revocations, SignedRevocations, VALIDITY_MS};
+use sitesync_core::mesh::receipt::{Receipt, SignedReceipt};
+use sitesync_core::rules::Access;
 use sitesync_core::signing::Keypair;
 
 use super::{AuthDb, Principal, random_hex};
@@ -84,6 +89,45 @@ impl AuthDb {
             cert: Certificate::issue(&org_key, cert),
             revocations: SignedRevocations::issue(&org_key, self.org_revocations(&who.org_id)?),
         })
+    }
+}
+
+impl AuthDb {
+    /// Receipts, signed with `who`'s org key at `now_ms`, for the documents of `docs` that `who`
+    /// may read and `store` holds, with `store`'s heads of each; the others are left out, so the
+    /// answer says nothing of documents the caller may not read.
+    pub fn issue_receipts(
+        &self,
+        who: &Principal,
+        docs: &[DocId],
+        store: &mut Store,
+        now_ms: i64,
+    ) -> Result<Vec<SignedReceipt>> {
+        let mut out = Vec::new();
+        let mut org_key = None;
+        for id in docs {
+            if self.access(who, id)? == Access::None {
+                continue;
+            }
+            let heads = store.heads(id)?;
+            if heads.is_empty() {
+                continue;
+            }
+            let key = match &org_key {
+                Some(k) => k,
+                None => org_key.insert(self.org_key(&who.org_id)?),
+            };
+            out.push(SignedReceipt::issue(
+                key,
+                Receipt {
+                    org: who.org_id.clone(),
+                    doc: id.to_string(),
+                    heads,
+                    issued_ms: now_ms,
+                },
+            ));
+        }
+        Ok(out)
     }
 }
 

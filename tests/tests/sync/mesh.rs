@@ -114,6 +114,97 @@ async fn a_lost_phones_day_reaches_head_office_through_a_peer_signed_by_its_auth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_offices_receipt_reaches_the_author_through_the_phone_that_carried_its_day() {
+    let mut server = TestServer::start_configured_on(Engine::Sqlite, |s| s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a_token = server.device("u-foreman-hz-01").await;
+    let b_token = server.device("u-manager-hz-01").await;
+    let x_token = server.device("u-foreman-sz-02").await;
+    let mut a = phone(dir.path(), "崔贵", &server.url(), &a_token);
+    let mut b = phone(dir.path(), "龙东江", &server.url(), &b_token);
+    for p in [&mut a, &mut b] {
+        sync(p).await;
+    }
+
+    // No signal: A logs a day and hands it to B.
+    let data = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    server.stop().await;
+    a.add_labor(&entry("2026-12-05", "w-0001", "site-hz-01/wi-4.1", "1.0"), None)
+        .unwrap();
+    let day = DocId::Day(hz(), d("2026-12-05"));
+    let (served, dialed) = exchange(&mut a, &mut b).await;
+    assert_eq!(dialed.unwrap().received, 1, "{served:?}");
+    assert!(a.pending().unwrap().contains(&day));
+    assert_eq!(sitesync_core::mesh::carried(&b).unwrap(), [day.to_string()]);
+
+    // The server is back; B reaches it, pushes A's day, and takes head office's receipt for it.
+    let server = TestServer::start_on(data).await;
+    b.bind(&server.url(), &b_token).unwrap();
+    sync(&mut b).await;
+    assert!(!b.pending().unwrap().contains(&day));
+    assert!(
+        sitesync_core::mesh::carried(&b).unwrap().is_empty(),
+        "receipted, no longer asked"
+    );
+    let kept = sitesync_core::mesh::receipt(&b, &day.to_string())
+        .unwrap()
+        .expect("a receipt");
+    assert_eq!(kept.receipt.heads, {
+        let mut h = b.heads(&day).unwrap();
+        h.sort();
+        h
+    });
+
+    // A meets B again, never having reached the server: its day is at head office.
+    assert!(a.pending().unwrap().contains(&day));
+    let (served, dialed) = exchange(&mut b, &mut a).await;
+    assert_eq!(dialed.unwrap().receipted, 1, "{served:?}");
+    assert!(!a.pending().unwrap().contains(&day));
+    let status = a.sync_status().unwrap();
+    let entry = status
+        .documents
+        .iter()
+        .find(|d| d.doc == day.to_string())
+        .expect("the day");
+    assert!(entry.at_head_office, "{status:?}");
+
+    // The endpoint itself, to a caller that skips the phone's checks: documents it may not read
+    // are left out (not refused: the answer says nothing of them), malformed or too many refused.
+    let b_api = Api::new(&server, &b_token);
+    let x_api = Api::new(&server, &x_token);
+    let ask = |api: &Api, docs: serde_json::Value| {
+        api.request(reqwest::Method::POST, "/v1/device/receipts")
+            .json(&serde_json::json!({ "docs": docs }))
+            .send()
+    };
+    let sz_site = "site|site-sz-02";
+    let resp = ask(
+        &b_api,
+        serde_json::json!([day.to_string(), sz_site, "day|site-hz-01|2031-01-01"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let list = sitesync_core::mesh::receipt::SignedReceipt::list_from_bytes(&resp.bytes().await.unwrap()).unwrap();
+    let org_key = credentials(&b).unwrap().unwrap().org_key;
+    assert_eq!(list.len(), 1, "only the day B may read and the server holds: {list:?}");
+    list[0].check(&org_key, "org-zhuyuan").unwrap();
+    let resp = ask(&x_api, serde_json::json!([day.to_string(), sz_site]))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let list = sitesync_core::mesh::receipt::SignedReceipt::list_from_bytes(&resp.bytes().await.unwrap()).unwrap();
+    let docs: Vec<&str> = list.iter().map(|r| r.receipt.doc.as_str()).collect();
+    assert_eq!(docs, [sz_site], "another site's foreman learns nothing of site-hz-01");
+    let resp = ask(&b_api, serde_json::json!(["not a doc"])).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let many: Vec<String> = (0..1001).map(|_| day.to_string()).collect();
+    let resp = ask(&b_api, serde_json::json!(many)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_phone_is_refused_by_a_peer_that_heard_and_an_altered_relay_by_the_server() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -199,6 +199,10 @@ pub(super) fn device_key(t: &Target<'_>) -> Req {
     query(&[("key", &key)])
 }
 
+pub(super) fn receipts(t: &Target<'_>) -> Req {
+    body(json!({ "docs": [format!("site|{}", t.site)] }))
+}
+
 pub(super) fn sign_in(t: &Target<'_>) -> Req {
     body(json!({ "token": t.token }))
 }
@@ -398,6 +402,9 @@ pub(super) fn routes() -> Vec<Row> {
         row(Get,       "/v1/device/certificate",            None,          Nothing,      device_key, SIGNED_IN),
         // The org's key for sealing ID-card and bank-card numbers (issue #20): any valid device.
         row(Get,       "/v1/org/pii-key",                   None,          Nothing,      nothing,    SIGNED_IN),
+        // Head office's receipts (issue #22): any valid device; documents it may not read are left
+        // out of the answer, not refused.
+        row(Post,      "/v1/device/receipts",               None,          Nothing,      receipts,   SIGNED_IN),
         // Reports of one site: whoever reads the site, in every format.
         row(Get,       "/v1/reports/labor",                 Some("json"),  Nothing,      labor,      SITE_READ),
         row(Get,       "/v1/reports/labor",                 Some("csv"),   Nothing,      labor,      SITE_READ),
