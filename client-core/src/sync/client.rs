@@ -340,6 +340,9 @@ pub async fn watch_reporting(
             // `sync_once` fetches them after each sync: a phone that only ever watches must not
             // keep meeting peers on a stale grant or an old list. Failure leaves the kept ones.
             let _ = crate::mesh::transport::fetch_credentials(store).await;
+            // Likewise the org's sealing key: a phone that only ever watches can then add a worker
+            // with his ID card.
+            let _ = fetch_pii_key(store).await;
             let mut tick = tokio::time::interval(poll);
             loop {
                 let push_now = tokio::select! {
