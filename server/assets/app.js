@@ -120,7 +120,7 @@ const state = {
   lang: localStorage.getItem("lang") || "zh",
   session: null,
   view: "labor",
-  f: { site: "", from: "", to: "", by: "site", unapproved: true, month: "", cycle: "", date: "" },
+  f: { site: "", from: "", to: "", cfrom: "", cto: "", by: "site", unapproved: true, month: "", cycle: "", date: "" },
 };
 const $ = (sel) => document.querySelector(sel);
 const t = (k) => T[state.lang][k] || k;
@@ -137,7 +137,8 @@ const locale = () => (state.lang === "zh" ? "zh-CN" : "en-US");
 const money = (fen) => new Intl.NumberFormat(locale(), { style: "currency", currency: "CNY" }).format(fen / 100);
 const fixed = (v, scale, d = 2) => new Intl.NumberFormat(locale(), { minimumFractionDigits: d, maximumFractionDigits: d }).format(v / scale);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const iso = (d) => d.toISOString().slice(0, 10);
+// The reader's own calendar date: toISOString would give UTC's, the day before until 08:00 in China.
+const iso = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 // Calendar dates of a site, as the reader's language writes them (the ISO date stays in a title).
 const day = (isoDate) => `<time datetime="${esc(isoDate)}" title="${esc(isoDate)}">${new Intl.DateTimeFormat(locale(), { year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC" }).format(new Date(isoDate + "T00:00:00Z"))}</time>`;
 
@@ -196,6 +197,9 @@ function signedIn(session) {
   const first = new Date(today.getFullYear(), today.getMonth(), 1);
   state.f.from ||= iso(first); state.f.to ||= iso(today); state.f.date ||= iso(today);
   state.f.month ||= iso(today).slice(0, 7);
+  // Conflicts are open work, not a period's figures: their page looks back 30 days (as the API does),
+  // so a conflict of the 30th does not drop out of sight on the 1st.
+  state.f.cfrom ||= iso(new Date(today.getFullYear(), today.getMonth(), today.getDate() - 30)); state.f.cto ||= iso(today);
   state.f.cycle ||= `${today.getFullYear()}-Q${Math.floor(today.getMonth() / 3) + 1}`;
   state.f.site ||= "";
   listen();
@@ -414,7 +418,7 @@ const views = {
   // Every open conflict of the range (GET /v1/conflicts), each competing value with its author and
   // time; "keep this one" writes that value again as head office (POST /v1/conflicts/resolve).
   async conflicts() {
-    const q = { site: state.f.site, from: state.f.from, to: state.f.to };
+    const q = { site: state.f.site, from: state.f.cfrom, to: state.f.cto };
     const list = await api(`/v1/conflicts?${qs(q)}`);
     setTimeout(() => document.querySelectorAll("button.keep").forEach((b) => b.addEventListener("click", async () => {
       const c = list[+b.dataset.i];
@@ -426,7 +430,7 @@ const views = {
       <td rowspan="${c.values.length}"><span title="${esc(c.record)}">${esc(tr("tbl_", c.table))} ${esc(c.record_label)}</span></td><td rowspan="${c.values.length}">${esc(tr("fld_", c.field))}</td>` : ""}
       <td data-testid="value">${esc(fieldValue(c.field, v.value))}</td><td>${person(v.user_name, v.user_id)}</td><td>${stamp(v.device_time)}</td>
       <td><button class="keep" type="button" data-testid="keep" data-i="${i}" data-hash="${esc(v.hash)}">${t("keep")}</button></td></tr>`).join("")).join("");
-    return `<h2>${t("tab_conflicts")}</h2><div class="filters">${siteSelect(true)}${input("from", "from")}${input("to", "to")}</div>
+    return `<h2>${t("tab_conflicts")}</h2><div class="filters">${siteSelect(true)}${input("cfrom", "from")}${input("cto", "to")}</div>
       ${rows ? `<div class="scroll"><table data-testid="conflicts"><thead><tr><th>${t("date")}</th><th>${t("site")}</th><th>${t("record_label")}</th><th>${t("field")}</th><th>${t("value")}</th><th>${t("author")}</th><th>${t("at")}</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>` : `<p class="msg" data-testid="conflicts">${t("none")}</p>`}
       <p class="msg" role="status">${esc(state.flash || "")}</p>`;
   },
