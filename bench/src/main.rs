@@ -122,6 +122,7 @@ enum Child {
 
 /// The server's allocator, as `sitesync-server` runs on (the server under test is this binary's
 /// `serve-child`); the bench's own clients run on it too.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: sitesync_server::Allocator = sitesync_server::Allocator;
 
@@ -132,7 +133,11 @@ fn repo() -> PathBuf {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.child {
-        Some(Child::ServeChild { data, database }) => return server::serve_child(data, database),
+        Some(Child::ServeChild { data, database }) => {
+            #[cfg(not(feature = "system-allocator"))]
+            sitesync_server::metrics::heap_is_jemalloc();
+            return server::serve_child(data, database);
+        }
         Some(Child::ClientChild { store, site, date }) => return client::client_child(store, site, date),
         None => {}
     }
@@ -236,11 +241,11 @@ async fn run(cli: &Cli) -> Result<String> {
         emit(&mut report, &t);
     }
 
-    let header = "| workload | devices | pushes | lines/s | pushes/s | p50 ms | p99 ms | server p50 ms | server p99 ms | drained s | deliveries/s | errors | server CPU s | CPU s per 1,000 pushes | server peak MiB |\n\
-                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let header = "| workload | devices | pushes | lines/s | pushes/s | p50 ms | p99 ms | server p50 ms | server p99 ms | drained s | deliveries/s | errors | server CPU s | CPU s per 1,000 pushes | server peak MiB | server peak heap MiB |\n\
+                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let row = |f: &Figures| {
         format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
             f.name,
             f.devices,
             f.pushes,
@@ -263,7 +268,8 @@ async fn run(cli: &Cli) -> Result<String> {
             f.errors,
             f.server_cpu_s,
             f.cpu_per_1000(),
-            f.server_peak_mib
+            f.server_peak_mib,
+            f.server_peak_heap_mib
         )
     };
     if wants(cli, "devices") || wants(cli, "pushes") || wants(cli, "rush") || wants(cli, "upload") {
@@ -366,8 +372,8 @@ async fn run(cli: &Cli) -> Result<String> {
                  holds the last heads of every touched day of its site, every head-office device those of every \
                  touched day, and every dashboard has had an event covering the last change; deliveries count \
                  documents in live updates and catch-ups, and dashboard events.\n\n\
-                 | workload | devices | pushes | pushes/s | p50 ms | p99 ms | server p50 ms | server p99 ms | CPU s per 1,000 pushes | server peak MiB | deliveries/s | all hold all s | after last ack s | errors |\n\
-                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                 | workload | devices | pushes | pushes/s | p50 ms | p99 ms | server p50 ms | server p99 ms | CPU s per 1,000 pushes | server peak MiB | server peak heap MiB | deliveries/s | all hold all s | after last ack s | errors |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                 shape.sites * shape.phones,
                 shape.sites,
                 shape.office,
@@ -386,7 +392,7 @@ async fn run(cli: &Cli) -> Result<String> {
             .await?;
             for f in &runs {
                 let line = format!(
-                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
                     f.name,
                     f.devices,
                     f.pushes,
@@ -397,6 +403,7 @@ async fn run(cli: &Cli) -> Result<String> {
                     server_ms(f.server_p99_ms),
                     f.cpu_per_1000(),
                     f.server_peak_mib,
+                    f.server_peak_heap_mib,
                     f.deliveries_per_s(),
                     f.drained_s,
                     f.lag_s,

@@ -416,6 +416,7 @@ async fn phase(
     figures.lag_s = (drained - last_ack).as_secs_f64();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
+    figures.server_peak_heap_mib = server.peak_heap_mib();
     figures.server_times(&server.push_times()?.since(&times0));
     figures.finish(&mut rtts);
     Ok((figures, phones, office))

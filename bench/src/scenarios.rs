@@ -50,6 +50,9 @@ pub struct Figures {
     pub database_cpu_s: f64,
     /// Server peak resident memory during the run, MiB.
     pub server_peak_mib: f64,
+    /// The most the server's live allocations held during the run, MiB: what its structures need,
+    /// where `server_peak_mib` adds what the allocator kept and the code.
+    pub server_peak_heap_mib: f64,
     /// Documents (and dashboard events) delivered to devices in live updates, the fan-out.
     pub deliveries: usize,
     /// Seconds from the last acknowledgement until every device held every change.
@@ -211,6 +214,7 @@ pub async fn devices(
     figures.deliveries = kept.iter().map(|d| d.deliveries).sum();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
+    figures.server_peak_heap_mib = server.peak_heap_mib();
     figures.finish(&mut rtts);
     Ok((figures, data, server, kept, mine))
 }
@@ -394,6 +398,7 @@ pub async fn one_entry_on(
         .iter()
         .map(|s| s.peak_rss_mib().unwrap_or(0.0))
         .fold(0.0, f64::max);
+    figures.server_peak_heap_mib = servers.iter().map(ServerProcess::peak_heap_mib).fold(0.0, f64::max);
     Ok(figures)
 }
 
@@ -417,6 +422,7 @@ async fn tally(
     figures.wall_s = start.elapsed().as_secs_f64();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
+    figures.server_peak_heap_mib = server.peak_heap_mib();
     figures.finish(&mut rtts);
     Ok(figures)
 }
@@ -616,6 +622,7 @@ pub async fn rush(
     figures.lag_s = (drained - last_ack).as_secs_f64();
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
+    figures.server_peak_heap_mib = server.peak_heap_mib();
     figures.finish(&mut rtts);
     let mut why: Vec<_> = why.into_iter().collect();
     why.sort_by_key(|w| std::cmp::Reverse(w.1));
@@ -690,6 +697,7 @@ pub async fn upload(fixtures: &Fixtures, docs: usize, entries: usize) -> Result<
     };
     figures.server_cpu_s = server.cpu_seconds()? - cpu0;
     figures.server_peak_mib = server.peak_rss_mib()?;
+    figures.server_peak_heap_mib = server.peak_heap_mib();
     figures.finish(&mut [wall]);
     // Everything is on the server, line for line.
     drop(server);

@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use sitesync_core::Store;
@@ -127,7 +129,16 @@ pub struct ServerProcess {
     /// Where it serves its `/metrics` without a token (`serve --metrics-listen`), for the server's
     /// own push times.
     metrics: SocketAddr,
+    /// The most bytes the server's live allocations held since the last reset
+    /// (`sitesync_heap_allocated_bytes`, read every [`HEAP_EVERY`] by a thread of the bench's).
+    peak_heap: Arc<AtomicU64>,
+    /// Set when the process is dropped, to stop that thread.
+    stopped: Arc<AtomicBool>,
 }
+
+/// How often the bench reads the server's heap: often enough to catch a burst's peak, rarely
+/// enough (a metrics request of a few KiB) not to weigh on the server.
+const HEAP_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl ServerProcess {
     /// Starts `sitesync-bench serve-child --data DIR` and waits until it listens.
@@ -177,7 +188,31 @@ impl ServerProcess {
         // The rest is drained, so that a wrapper's last words at exit find their pipe open.
         std::thread::spawn(move || lines.for_each(drop));
         let metrics = metrics.context("the server process named no metrics address")?;
-        Ok(ServerProcess { child, addr, metrics })
+        let (peak_heap, stopped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        {
+            let (peak, stopped) = (peak_heap.clone(), stopped.clone());
+            std::thread::spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    if let Ok(Some(bytes)) = scrape(metrics).map(|t| heap_allocated(&t)) {
+                        peak.fetch_max(bytes, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(HEAP_EVERY);
+                }
+            });
+        }
+        Ok(ServerProcess {
+            child,
+            addr,
+            metrics,
+            peak_heap,
+            stopped,
+        })
+    }
+
+    /// The most the server's live allocations held since the last [`ServerProcess::reset_peak`],
+    /// in MiB (sampled every 100 ms; 0 when the server reports no heap).
+    pub fn peak_heap_mib(&self) -> f64 {
+        self.peak_heap.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
     }
 
     /// The process's CPU time so far (user + system), in seconds.
@@ -198,18 +233,13 @@ impl ServerProcess {
     /// Starts a new peak-memory measurement (Linux `clear_refs` 5).
     pub fn reset_peak(&self) {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+        self.peak_heap.store(0, Ordering::Relaxed);
     }
 
     /// The server's own push times so far: its `sitesync_push_latency_seconds` histogram (from a
     /// push frame's arrival to its `Ack` sent), read from its metrics listener.
     pub fn push_times(&self) -> Result<PushTimes> {
-        use std::io::{Read, Write};
-        let mut conn = std::net::TcpStream::connect(self.metrics)?;
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-        write!(conn, "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n", self.metrics)?;
-        let mut text = String::new();
-        conn.read_to_string(&mut text)?;
-        PushTimes::parse(&text)
+        PushTimes::parse(&scrape(self.metrics)?)
     }
 
     /// The server's base URL.
@@ -218,8 +248,27 @@ impl ServerProcess {
     }
 }
 
+/// The server's `/metrics` text, from its metrics listener.
+fn scrape(metrics: SocketAddr) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(metrics)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(conn, "GET /metrics HTTP/1.0\r\nHost: {metrics}\r\n\r\n")?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// `sitesync_heap_allocated_bytes` of a `/metrics` text, if the server reports its heap.
+fn heap_allocated(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("sitesync_heap_allocated_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
         // Closing stdin asks the child to stop; kill it if it does not.
         drop(self.child.stdin.take());
         for _ in 0..50 {

@@ -437,6 +437,7 @@ enum DeviceCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    sitesync_server::metrics::heap_is_jemalloc();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -10,6 +10,7 @@
 //! observation takes its histogram's own lock for the few instructions of one bucket increment.
 //! Label lookups (`Family::get_or_create`) remain only on rare paths: refusals and HTTP requests.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -53,6 +54,29 @@ pub struct Metrics {
     pub blob_bytes_downloaded: Counter,
     /// HTTP requests answered, by matched route and status.
     http_requests: Family<HttpLabels, Counter>,
+    /// The process's heap, read at each encode; `None` unless the process runs on jemalloc.
+    heap: Option<Heap>,
+}
+
+/// What the allocator holds, from jemalloc's own statistics.
+#[derive(Debug)]
+struct Heap {
+    /// Bytes in live allocations: what the server's structures hold.
+    allocated: Gauge,
+    /// Bytes of the heap's pages resident in memory: `allocated`, plus freed memory the allocator
+    /// has not handed back yet, plus its own metadata. The process's RSS is this plus code and stacks.
+    resident: Gauge,
+}
+
+/// Whether this process allocates with jemalloc ([`crate::Allocator`] as its global allocator).
+static ON_JEMALLOC: AtomicBool = AtomicBool::new(false);
+
+/// Says that this process's global allocator is [`crate::Allocator`], so that the metrics of every
+/// server it then starts report the heap (`sitesync_heap_allocated_bytes`,
+/// `sitesync_heap_resident_bytes`). Without it they are left out: jemalloc's figures would only
+/// count what went through it explicitly, i.e. nothing.
+pub fn heap_is_jemalloc() {
+    ON_JEMALLOC.store(true, Ordering::Relaxed);
 }
 
 /// The pushes counter's series, one per outcome.
@@ -256,6 +280,9 @@ impl Metrics {
             "HTTP requests answered, by route and status",
             http_requests.clone(),
         );
+        let heap = ON_JEMALLOC
+            .load(Ordering::Relaxed)
+            .then(|| Heap::register(&mut registry));
         Metrics {
             registry,
             connections,
@@ -270,6 +297,7 @@ impl Metrics {
             blob_bytes_uploaded,
             blob_bytes_downloaded,
             http_requests,
+            heap,
         }
     }
 
@@ -309,10 +337,49 @@ impl Metrics {
 
     /// Every series in the OpenMetrics text format.
     pub fn encode(&self) -> String {
+        if let Some(heap) = &self.heap {
+            heap.read();
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+impl Heap {
+    fn register(registry: &mut Registry) -> Heap {
+        let heap = Heap {
+            allocated: Gauge::default(),
+            resident: Gauge::default(),
+        };
+        registry.register(
+            "heap_allocated_bytes",
+            "Bytes in the server's live allocations (jemalloc stats.allocated)",
+            heap.allocated.clone(),
+        );
+        registry.register(
+            "heap_resident_bytes",
+            "Bytes of heap pages resident, freed memory not yet returned included (jemalloc stats.resident)",
+            heap.resident.clone(),
+        );
+        heap
+    }
+
+    /// Refreshes jemalloc's statistics (they are cached until the epoch advances) and reads them.
+    fn read(&self) {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        let read = || -> Result<(usize, usize), tikv_jemalloc_ctl::Error> {
+            epoch::advance()?;
+            Ok((stats::allocated::read()?, stats::resident::read()?))
+        };
+        match read() {
+            Ok((allocated, resident)) => {
+                self.allocated.set(i64::try_from(allocated).unwrap_or(i64::MAX));
+                self.resident.set(i64::try_from(resident).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the allocator's statistics"),
+        }
     }
 }
 

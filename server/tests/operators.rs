@@ -117,6 +117,21 @@ async fn json_logs_name_every_request_and_connection_and_check_passes_a_healthy_
     let (code, scraped) = get(metrics_addr, "/metrics", &[]);
     assert_eq!(code, 200, "{scraped}");
     assert!(scraped.contains("sitesync_pushes_total"), "{scraped}");
+    // The binary runs on jemalloc and reports its heap: live bytes, within the resident ones.
+    let gauge = |name: &str| -> u64 {
+        scraped
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {scraped}"))
+    };
+    let (allocated, resident) = (
+        gauge("sitesync_heap_allocated_bytes"),
+        gauge("sitesync_heap_resident_bytes"),
+    );
+    assert!(
+        (1 << 20..=resident).contains(&allocated),
+        "a serving process holds at least 1 MiB live: {allocated} of {resident}"
+    );
     // A sync connection, with a push.
     log_a_day(dir.path(), addr, &tokens[0]).await;
     let (_, scraped) = get(metrics_addr, "/metrics", &[]);
