@@ -77,18 +77,20 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
             match Box::pin(drive(&state, &mut conn, input)).await {
                 Ok(reply) => {
                     let shared = conn.take_shared();
-                    for (i, msg) in reply.iter().enumerate() {
+                    // Each message is dropped once sent: a slow socket holds what is still to go,
+                    // not the copies of everything this step made.
+                    for (i, msg) in reply.into_iter().enumerate() {
                         let frame = match shared.iter().find(|(at, _)| *at == i) {
                             // A push event's whole update, as every site-mate gets it: encoded once.
                             Some((_, event)) if conn.version() == protocol::VERSION => event.changed_frame(),
-                            _ => protocol::encode_server(conn.version(), msg).into(),
+                            _ => protocol::encode_server(conn.version(), &msg).into(),
                         };
                         // A peer that stops reading must not hold this task (and its memory) forever.
                         match tokio::time::timeout(timing.idle_after, socket.send(Message::Binary(frame))).await {
                             Ok(Ok(())) => {}
                             _ => return,
                         }
-                        sent(&state, msg, received);
+                        sent(&state, &msg, received);
                     }
                 }
                 Err(last) => {
