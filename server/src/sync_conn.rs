@@ -513,8 +513,16 @@ impl SyncConn {
         };
         for r in &results {
             if let DocResult::Synced(d) | DocResult::Partial { update: d, .. } = r {
-                // The acknowledgement carries what the device lacked: it now holds `heads`.
+                // The acknowledgement carries what the device lacked: it now holds `heads`. An
+                // update of the document still unconfirmed then records nothing when confirmed:
+                // `heads` count as delivered only once the device says so (the push recorded what
+                // it had), and a confirmation of the earlier update does not say that.
                 self.now_holds(&d.doc, Heads::from_hashes(&d.heads));
+                if let Some(held) = self.holds.get_mut(&d.doc)
+                    && held.confirm_at.take().is_some()
+                {
+                    self.awaiting -= 1;
+                }
             }
         }
         self.send(vec![ServerMsg::Ack { req, results }])
@@ -1049,6 +1057,26 @@ mod tests {
         let held = applied(&mut c, 5);
         assert_eq!(held["a"], vec![hex::encode([5u8; 32])]);
         assert_eq!((c.awaiting, c.unconfirmed.len(), c.unconfirmed_bytes), (0, 0, 0));
+
+        // An update of "a" unconfirmed, then the device's own push of "a" acknowledged with what
+        // it lacked: confirming the update does not count the acknowledgement as delivered.
+        c.sent(&docs(7));
+        c.send(vec![ServerMsg::Changed {
+            cursor: 7,
+            docs: docs(7),
+        }]);
+        c.pushing = Some(1);
+        let mut acked = docs(8).remove(0);
+        acked.heads = vec![[8u8; 32]];
+        assert!(matches!(c.pushed(Ok(vec![DocResult::Synced(acked)])), Step::Send(_)));
+        assert_eq!(c.holds["a"].heads, Heads::One([8u8; 32]));
+        let held = applied(&mut c, 7);
+        assert_eq!(
+            held["a"],
+            vec![hex::encode([5u8; 32])],
+            "still the last delivery the device confirmed"
+        );
+        assert_eq!((c.awaiting, c.unconfirmed.len()), (0, 0));
     }
 
     /// A connection that said hello at cursor 0, whose device is a foreman of site-hz-01 with
