@@ -576,8 +576,21 @@ fn notify_add_body() -> Value {
     json!({ "org": ORG, "kind": "webhook", "url": "http://127.0.0.1:9/authz-table", "rules": ["kr_red"] })
 }
 
-/// Makes one call of the table.
+/// Makes one call of the table. A caller over its API rate (429: the table's calls come faster than
+/// a person's, and a fast machine passes a caller's burst) waits and calls again: the rate limit is
+/// tested on its own, and a 429 is answered before any handler runs, so nothing was done.
 pub(super) async fn call(w: &World, row: &Row, path: &str, req: &Req, cred: &Cred) -> Answer {
+    for _ in 0..10 {
+        let answer = call_once(w, row, path, req, cred).await;
+        if answer.status != 429 {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    call_once(w, row, path, req, cred).await
+}
+
+async fn call_once(w: &World, row: &Row, path: &str, req: &Req, cred: &Cred) -> Answer {
     if row.method == WebSocket {
         return call_sync(w.server.addr, cred).await;
     }
