@@ -250,14 +250,14 @@ const views = {
       ${downloads("/v1/reports/attendance", gq)}` : ""}`;
   },
 
-  async approvals() {
+  async approvals(bind) {
     const q = await api(`/v1/approvals?${qs({ site: state.f.site })}`);
     const review = (r) => r ? `${esc(tr("ra_", r.action))} · ${esc(r.by)} · ${stamp(r.at)}${r.reason ? ` · ${esc(r.reason)}` : ""}` : "";
     // The clerk's ticks, kept across the re-renders live updates cause (else a tick made just before
     // an update is lost, and "approve" acts on nothing); only days still in the queue count.
     const picks = state.picks = new Set(q.map((d) => `${d.site}|${d.date}`).filter((k) => (state.picks || new Set()).has(k)));
     const rows = q.map((d, i) => `<tr><td><input type="checkbox" class="pick" data-i="${i}"${picks.has(`${d.site}|${d.date}`) ? " checked" : ""} aria-label="${esc(siteName(d.site))} ${esc(d.date)}"></td><td>${siteCell(d.site)}</td><td>${day(d.date)}</td><td><span class="status ${esc(d.status)}">${esc(tr("ds_", d.status))}</span></td><td class="num">${d.lines}</td><td class="num">${fixed(d.work_days_centi, 100)}</td><td class="num">${money(d.cost_fen)}</td><td>${review(d.review)}</td></tr>`).join("");
-    setTimeout(() => {
+    bind(() => {
       const tick = (c, on) => { c.checked = on; const d = q[+c.dataset.i]; if (on) picks.add(`${d.site}|${d.date}`); else picks.delete(`${d.site}|${d.date}`); };
       document.querySelectorAll(".pick").forEach((c) => c.addEventListener("change", () => tick(c, c.checked)));
       $("#pick-all")?.addEventListener("change", (e) => document.querySelectorAll(".pick").forEach((c) => tick(c, e.target.checked)));
@@ -417,10 +417,10 @@ const views = {
 
   // Every open conflict of the range (GET /v1/conflicts), each competing value with its author and
   // time; "keep this one" writes that value again as head office (POST /v1/conflicts/resolve).
-  async conflicts() {
+  async conflicts(bind) {
     const q = { site: state.f.site, from: state.f.cfrom, to: state.f.cto };
     const list = await api(`/v1/conflicts?${qs(q)}`);
-    setTimeout(() => document.querySelectorAll("button.keep").forEach((b) => b.addEventListener("click", async () => {
+    bind(() => document.querySelectorAll("button.keep").forEach((b) => b.addEventListener("click", async () => {
       const c = list[+b.dataset.i];
       await api("/v1/conflicts/resolve", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ doc: c.doc, table: c.table, record: c.record, field: c.field, hash: b.dataset.hash }) });
@@ -454,15 +454,24 @@ const views = {
   },
 };
 
+// Renders overlap (a live update's, a tab click's, an action's): only the latest started may write the
+// page, else a slow render of the tab just left replaces the one clicked, or binds its buttons to
+// another render's rows.
+let rendering = 0;
 async function render(flash) {
   // A message from the last action stays while live updates re-render the view.
   if (flash !== undefined) state.flash = flash;
+  const mine = ++rendering;
+  const binders = [];
   try {
-    $("#view").innerHTML = await views[state.view]();
+    const html = await views[state.view]((f) => binders.push(f));
+    if (mine !== rendering) return;
+    $("#view").innerHTML = html;
     bindFilters();
+    binders.forEach((f) => f());
     $("#live").textContent = `${t("updated")} ${new Date().toLocaleTimeString(locale())}`;
   } catch (e) {
-    if (e.message !== "unauthorized") $("#view").innerHTML = `<p class="msg" role="alert">${esc(e.message)}</p>`;
+    if (mine === rendering && e.message !== "unauthorized") $("#view").innerHTML = `<p class="msg" role="alert">${esc(e.message)}</p>`;
   }
 }
 

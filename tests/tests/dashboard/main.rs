@@ -739,9 +739,30 @@ async fn head_office_settles_conflicts_sees_devices_and_reads_every_tab_in_its_l
     }
 
     // Approving again: today goes through, yesterday still warns, and is approved once confirmed.
+    // The clerk clicks the tab while a live update's render of the conflicts page is still waiting
+    // for the server (held 1.5 s here): the tab clicked stays, the late render is dropped.
+    browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             const f = window.fetch;
+             window.fetch = (p, o) => String(p).startsWith('/v1/conflicts')
+               ? new Promise((r) => setTimeout(r, 1500)).then(() => f(p, o)) : f(p, o);
+             window.unslow = () => { window.fetch = f; };
+             render();
+             done(true);",
+        )
+        .await;
     browser.click("[data-view=approvals]").await;
     browser
         .wait_text("[data-testid=queue]", &yesterday.format("%Y/%m/%d").to_string())
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        browser.find("[data-testid=queue]").await.is_some(),
+        "the late render of the conflicts page replaced the approvals queue"
+    );
+    browser
+        .run_async("window.unslow(); arguments[arguments.length - 1](true);")
         .await;
     browser.click("#pick-all").await;
     browser.click("#approve").await;
