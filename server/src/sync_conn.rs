@@ -24,6 +24,7 @@
 
 mod heads;
 pub mod socket;
+pub mod websocket;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! `GET /v1/sync`: the upgrade to a sync connection (`crate::sync_conn`, `docs/protocol.md`).
 
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sitesync_core::sync::protocol::{self, MAX_FRAME};
@@ -10,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::http::Refusals;
 use crate::http::caller::principal_of;
 use crate::state::AppState;
+use crate::sync_conn::websocket::Upgrade;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Bytes a sync connection reads from its socket at a time. Allocated up front for every open
 /// connection, so it is most of what an idle device costs: 4 KiB (2026-11-30, 2,000 idle devices
@@ -40,7 +41,7 @@ fn declared_version(headers: &HeaderMap) -> Option<Option<u8>> {
             (`X-Sitesync-Update: required`); the body says why, for a person", body = String,
             content_type = "text/plain"),
         Refusals))]
-pub async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response> {
+pub async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: Upgrade) -> Result<Response> {
     // A connection attempt counts as a sync message (its rate), not as an API request.
     let who = principal_of(&state, &headers, true).await?;
     let declared = declared_version(&headers);
@@ -83,13 +84,14 @@ pub async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: WebSock
     if let Err(e) = state.auth(move |a| a.record_connection(&device, &at, &reported)).await {
         tracing::warn!(error = %e, "the device's connection could not be recorded");
     }
-    let mut response = ws
+    let config = WebSocketConfig::default()
         // Small read buffers: tungstenite zeroes its whole buffer on every read, and most frames
         // are a few hundred bytes (the 128 KiB default cost more CPU than the rest of a push).
         .read_buffer_size(READ_BUFFER)
-        .max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| {
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    let mut response = ws
+        .on_upgrade(config, move |socket| {
             tracing::Instrument::instrument(
                 async move {
                     // The connection counts against the device's limit while it is served.

@@ -4,15 +4,16 @@
 
 use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket};
 use sitesync_core::sync::protocol::{self, ErrorCode, ServerMsg};
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::websocket::Socket;
 use super::{Input, NoStores, Step, SyncConn, error, internal};
 use crate::state::AppState;
 
 /// Serves one authenticated device until it disconnects, is revoked, or the server shuts down.
-pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
+pub async fn serve(state: AppState, mut socket: Socket, device_id: String) {
     let mut changes = state.watch_changes();
     let mut events = state.subscribe_events();
     let mut shutdown = state.watch_shutdown();
@@ -86,7 +87,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
                             _ => protocol::encode_server(conn.version(), &msg).into(),
                         };
                         // A peer that stops reading must not hold this task (and its memory) forever.
-                        match tokio::time::timeout(timing.idle_after, socket.send(Message::Binary(frame))).await {
+                        match tokio::time::timeout(timing.idle_after, socket.send_binary(frame)).await {
                             Ok(Ok(())) => {}
                             _ => return,
                         }
@@ -111,7 +112,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, device_id: String) {
 /// socket with the device's frames unread would make the kernel answer with a reset, and a reset
 /// can reach the device before the last messages it was sent (the refusal saying why), which it
 /// then never reads.
-async fn close(mut socket: WebSocket) {
+async fn close(mut socket: Socket) {
     if socket.send(Message::Close(None)).await.is_err() {
         return;
     }
@@ -232,8 +233,6 @@ impl Drop for Open {
 }
 
 /// Sends `msg` framed in `version`, the one the device speaks.
-async fn send(socket: &mut WebSocket, version: u8, msg: &ServerMsg) -> Result<(), axum::Error> {
-    socket
-        .send(Message::Binary(protocol::encode_server(version, msg).into()))
-        .await
+async fn send(socket: &mut Socket, version: u8, msg: &ServerMsg) -> Result<(), tungstenite::Error> {
+    socket.send_binary(protocol::encode_server(version, msg).into()).await
 }

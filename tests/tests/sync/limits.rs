@@ -257,3 +257,77 @@ async fn a_frame_over_the_size_limit_is_refused_and_the_server_stays_up() {
     sync_once(&mut p).await.unwrap();
     assert!(p.pending().unwrap().is_empty());
 }
+
+/// The server writes no WebSocket frame over 16 KiB: a larger message (a first sync's frames are up
+/// to 64 KiB of changes) goes out in fragments, which the phone's WebSocket joins. A client that
+/// takes frames of at most 16 KiB reads a whole first sync, messages over 16 KiB included; before
+/// the fragments it was cut off at the first such message ("frame too long"), and the server kept a
+/// write buffer as large as the largest message for every connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_16_kib_goes_out_in_fragments_the_phone_joins() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Message, protocol::WebSocketConfig};
+
+    const FRAGMENT: usize = sitesync_server::sync_conn::websocket::FRAGMENT;
+    // The demo company: a quarter of logs, which head office's device reads whole.
+    let (server, _) = TestServer::start_demo(7, chrono::Utc::now()).await;
+    let tokens = std::fs::read_to_string(server.dir.path().join("demo-tokens.txt")).unwrap();
+    let token = tokens
+        .lines()
+        .find_map(|l| l.strip_prefix("u-office-1\t"))
+        .and_then(|rest| rest.split('\t').nth(1))
+        .expect("head office's demo token")
+        .to_string();
+    let mut req = format!("ws://{}/v1/sync", server.addr).into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let config = WebSocketConfig::default()
+        .max_frame_size(Some(FRAGMENT))
+        .max_message_size(Some(sitesync_core::sync::protocol::MAX_FRAME));
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
+        .await
+        .unwrap();
+    let hello = ClientMsg::Hello {
+        cursor: 0,
+        key: sitesync_core::signing::Keypair::generate().public(),
+    };
+    socket
+        .send(Message::Binary(sitesync_core::sync::protocol::encode(&hello).into()))
+        .await
+        .unwrap();
+    // The whole first sync: the welcome, then `Changed` frames until one reaches its cursor.
+    let (mut target, mut largest, mut docs) = (None, 0, 0);
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
+        let bytes = match next.expect("the server answers within 10 s") {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("the first sync was cut off: {other:?}"),
+        };
+        largest = largest.max(bytes.len());
+        match sitesync_core::sync::protocol::decode(&bytes).unwrap() {
+            ServerMsg::Welcome {
+                cursor, docs: d, more, ..
+            } => {
+                docs += d.len();
+                if !more {
+                    break;
+                }
+                target = Some(cursor);
+            }
+            ServerMsg::Changed { cursor, docs: d, .. } => {
+                docs += d.len();
+                if Some(cursor) >= target {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        largest > FRAGMENT,
+        "no message passed 16 KiB ({largest} B): nothing was fragmented"
+    );
+    assert!(docs > 270, "every site's days and more: {docs} documents");
+}
