@@ -591,6 +591,22 @@ pub async fn rush(
                 };
                 let listened = dev.listen(Duration::from_secs(20), up_to_date).await;
                 let done = up_to_date(&dev);
+                if !done && lost.is_none() && listened.is_ok() {
+                    // What a device short of an edit lacks, for the log: how many documents, and
+                    // whether it holds them at other heads or not at all.
+                    let lacking: Vec<_> = want
+                        .iter()
+                        .filter(|(doc, h)| !dev.received.get(doc).is_some_and(|(got, _)| same(got, h)))
+                        .collect();
+                    let stale = lacking.iter().filter(|(doc, _)| dev.received.contains_key(doc)).count();
+                    eprintln!(
+                        "rush: device at cursor {} lacks {} of {} documents ({stale} at older heads), e.g. {}",
+                        dev.cursor,
+                        lacking.len(),
+                        want.len(),
+                        lacking.first().map_or("", |(doc, _)| doc.as_str())
+                    );
+                }
                 let why = (!done).then(|| match (lost, listened) {
                     (Some(e), _) => format!("lost while the others pushed: {e}"),
                     (None, Err(e)) => format!("lost while taking in the fan-out: {e:#}"),

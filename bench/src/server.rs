@@ -386,6 +386,11 @@ const MAX_CONNECTIONS: usize = 12_000;
 
 /// The child's side: serve `data` on a free loopback port until stdin closes.
 pub fn serve_child(data: PathBuf, database: Option<String>) -> Result<()> {
+    // The server's log on the bench's stderr, filtered as `RUST_LOG` filters (none unless set: a
+    // thousand devices' connection lines would bury the report's progress lines).
+    if std::env::var_os("RUST_LOG").is_some() {
+        sitesync_server::logs::init(sitesync_server::logs::LogFormat::Text);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let location = match database {

@@ -28,7 +28,47 @@ pub async fn serve(state: AppState, mut socket: Socket, device_id: String) {
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let said_hello = conn.said_hello();
+        // The keep-alive tick is taken only when nothing else is ready: what the device sent is
+        // read before its silence is judged. A connection busy sending (a slow reader's fan-out)
+        // or waiting for the group commit reads nothing meanwhile, and taking the tick first
+        // closed, as silent, a device whose pongs and receipts were waiting in the socket. Among
+        // the device, the push events and the cursor, no order (a busy site's events must not
+        // starve a push, nor the device's receipts the events).
         let inputs: Vec<Input> = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            revoked = revocations.recv() => match revoked {
+                Ok(device) if device == conn.device_id() => vec![Input::Revoked],
+                // Revocations missed: check this device's anyway.
+                Err(broadcast::error::RecvError::Lagged(_)) => vec![Input::Revoked],
+                Ok(_) | Err(broadcast::error::RecvError::Closed) => continue,
+            },
+            ready = next_ready(&mut socket, &mut events, &mut changes, said_hello) => match ready {
+                Ready::Incoming(incoming) => {
+                    last_heard = tokio::time::Instant::now();
+                    received = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Binary(b))) => vec![Input::Frame(b.into())],
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                        Some(Ok(Message::Text(_))) => {
+                            let _ = send(&mut socket, conn.version(), &error(ErrorCode::Malformed, "frames are binary")).await;
+                            break;
+                        }
+                        Some(Ok(_)) => continue,
+                    }
+                }
+                Ready::Event(event) => match event {
+                    Ok(first) => queued_behind(first, &mut events),
+                    Err(broadcast::error::RecvError::Lagged(_)) => vec![Input::Missed],
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Ready::Moved(changed) => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    vec![Input::Moved(*changes.borrow_and_update())]
+                }
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() > timing.idle_after {
                     tracing::info!(device = %conn.device_id(), "closing a silent sync connection");
@@ -40,38 +80,11 @@ pub async fn serve(state: AppState, mut socket: Socket, device_id: String) {
                 }
                 continue;
             }
-            incoming = socket.recv() => {
-                last_heard = tokio::time::Instant::now();
-                received = Instant::now();
-                match incoming {
-                    Some(Ok(Message::Binary(b))) => vec![Input::Frame(b.into())],
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(Message::Text(_))) => {
-                        let _ = send(&mut socket, conn.version(), &error(ErrorCode::Malformed, "frames are binary")).await;
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
-                }
-            }
-            event = events.recv(), if said_hello => match event {
-                Ok(first) => queued_behind(first, &mut events),
-                Err(broadcast::error::RecvError::Lagged(_)) => vec![Input::Missed],
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-            changed = changes.changed(), if said_hello => {
-                if changed.is_err() {
-                    break;
-                }
-                vec![Input::Moved(*changes.borrow_and_update())]
-            }
-            revoked = revocations.recv() => match revoked {
-                Ok(device) if device == conn.device_id() => vec![Input::Revoked],
-                // Revocations missed: check this device's anyway.
-                Err(broadcast::error::RecvError::Lagged(_)) => vec![Input::Revoked],
-                Ok(_) | Err(broadcast::error::RecvError::Closed) => continue,
-            },
-            _ = shutdown.changed() => break,
         };
+        // Silence is counted only while the connection listens: the time it spends on a step
+        // (a push waiting for the group commit, sends to a slow reader) is not the device's. A
+        // device waiting 90 s for the acknowledgement of its push in a rush was closed as silent.
+        let busy = tokio::time::Instant::now();
         for input in inputs {
             // Boxed: the state of a step (store hops, the push, the rate limiter's wait) takes
             // memory only while a step runs, not in every idle connection's task.
@@ -89,7 +102,17 @@ pub async fn serve(state: AppState, mut socket: Socket, device_id: String) {
                         // A peer that stops reading must not hold this task (and its memory) forever.
                         match tokio::time::timeout(timing.idle_after, socket.send_binary(frame)).await {
                             Ok(Ok(())) => {}
-                            _ => return,
+                            Ok(Err(e)) => {
+                                tracing::info!(error = %e, "a sync connection's send failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(
+                                    seconds = timing.idle_after.as_secs(),
+                                    "closing a sync connection whose device stopped reading"
+                                );
+                                return;
+                            }
                         }
                         sent(&state, &msg, received);
                     }
@@ -103,8 +126,34 @@ pub async fn serve(state: AppState, mut socket: Socket, device_id: String) {
                 }
             }
         }
+        last_heard += busy.elapsed();
     }
     close(socket).await;
+}
+
+/// What woke a connection, besides the keep-alive tick, a revocation and the shutdown.
+enum Ready {
+    /// The device sent something (or went away).
+    Incoming(Option<Result<Message, tungstenite::Error>>),
+    /// A push event, or how many were missed.
+    Event(Result<std::sync::Arc<crate::state::PushEvent>, broadcast::error::RecvError>),
+    /// The store's change cursor moved (a write without a push event).
+    Moved(Result<(), tokio::sync::watch::error::RecvError>),
+}
+
+/// The first of the device, the push events and the cursor to be ready, in no set order; events
+/// and the cursor only once the device said hello.
+async fn next_ready(
+    socket: &mut Socket,
+    events: &mut broadcast::Receiver<std::sync::Arc<crate::state::PushEvent>>,
+    changes: &mut tokio::sync::watch::Receiver<u64>,
+    said_hello: bool,
+) -> Ready {
+    tokio::select! {
+        incoming = socket.recv() => Ready::Incoming(incoming),
+        event = events.recv(), if said_hello => Ready::Event(event),
+        changed = changes.changed(), if said_hello => Ready::Moved(changed),
+    }
 }
 
 /// Ends the connection with the WebSocket closing handshake: sends Close, then reads (and drops)
