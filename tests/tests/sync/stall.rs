@@ -83,7 +83,7 @@ async fn a_device_waiting_on_a_slow_push_is_not_closed_as_silent() {
     let mut c = RawClient::connect_as(server.addr, &token, &store).await.unwrap();
     c.say_hello().await;
     let roster = store.roster(&site).unwrap();
-    let mut line = |store: &mut sitesync_core::Store, k: usize| {
+    let line = |store: &mut sitesync_core::Store, k: usize| {
         let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
         let e = sitesync_core::store::entry(
             site.clone(),
