@@ -232,6 +232,15 @@ impl TestServer {
             .unwrap();
     }
 
+    /// Gives `store` (a scratch store a raw client signs with) the server's master data of `site`,
+    /// so that it can write the site's days.
+    pub async fn copy_master_data(&self, store: &mut Store, site: &sitesync_core::ids::SiteId) {
+        let id = DocId::Site(site.clone());
+        let at = id.clone();
+        let bytes = self.store(move |s| s.export_changes(&at, &[]).unwrap().unwrap()).await;
+        store.merge_changes(&id, &bytes).unwrap();
+    }
+
     /// Runs `f` on the server's own document store.
     pub async fn store<T: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
         self.state.both(move |_, s| Ok(f(s))).await.unwrap()

@@ -45,12 +45,7 @@ impl Writer {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path().join("writer.sqlite3")).unwrap();
         for site in sites {
-            let id = DocId::Site(site.clone());
-            let at = id.clone();
-            let bytes = server
-                .store(move |s| s.export_changes(&at, &[]).unwrap().unwrap())
-                .await;
-            store.merge_changes(&id, &bytes).unwrap();
+            server.copy_master_data(&mut store, site).await;
         }
         store.set_user(name).unwrap();
         let mut client = RawClient::connect_as(server.addr, &server.device(user).await, &store)
