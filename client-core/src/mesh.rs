@@ -33,6 +33,9 @@ use crate::store::Store;
 mod keys {
     /// This device's [`super::Credentials`], postcard, hex.
     pub const CREDENTIALS: &str = "mesh.credentials";
+    /// The sync upgrade's [`crate::sync::protocol::CREDENTIALS_HEADER`] when [`CREDENTIALS`] were
+    /// fetched: what they say, apart from their times, as head office saw it then.
+    pub const CREDENTIALS_TAG: &str = "mesh.credentials_tag";
     /// The newest [`super::SignedRevocations`] known (from head office or a peer), postcard, hex.
     pub const REVOCATIONS: &str = "mesh.revocations";
     /// Prefix of the certificates of other devices met or carried, by key (hex).
@@ -100,6 +103,28 @@ pub fn store_credentials(store: &mut Store, bytes: &[u8]) -> Result<Credentials,
 /// The credentials kept, if head office issued some.
 pub fn credentials(store: &Store) -> crate::Result<Option<Credentials>> {
     Ok(get::<Credentials>(store, keys::CREDENTIALS)?.filter(|c| c.cert.cert.key == store.public_key()))
+}
+
+/// Whether the phone should ask head office for fresh credentials after a sync whose upgrade said
+/// `tag` ([`crate::sync::protocol::CREDENTIALS_HEADER`]): it holds none, the server sent no tag (an
+/// older server), the tag differs from the one kept with them (a grant or the org's revocation list
+/// changed), or the certificate is past half its validity at `now_ms` (renewed well before a phone
+/// that then goes weeks without signal needs it).
+pub fn credentials_due(store: &Store, tag: Option<&str>, now_ms: i64) -> crate::Result<bool> {
+    let Some(creds) = credentials(store)? else {
+        return Ok(true);
+    };
+    let Some(tag) = tag else {
+        return Ok(true);
+    };
+    let cert = &creds.cert.cert;
+    let half_life = cert.issued_ms + (cert.expires_ms - cert.issued_ms) / 2;
+    Ok(store.meta(keys::CREDENTIALS_TAG)?.as_deref() != Some(tag) || now_ms >= half_life)
+}
+
+/// Remembers the tag the credentials just kept were fetched under (see [`credentials_due`]).
+pub fn keep_credentials_tag(store: &mut Store, tag: &str) -> crate::Result<()> {
+    store.set_meta(keys::CREDENTIALS_TAG, tag)
 }
 
 /// The newest revocation list kept.

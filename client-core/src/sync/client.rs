@@ -41,6 +41,8 @@ struct Connected {
     socket: Socket,
     /// The upgrade's [`protocol::UPDATE_HEADER`] said `available`.
     update_available: bool,
+    /// The upgrade's [`protocol::CREDENTIALS_HEADER`].
+    credentials_tag: Option<String>,
 }
 
 /// Opens an authenticated sync connection: TLS for `https://` (see `sync::tls` for whom it trusts),
@@ -86,6 +88,11 @@ async fn connect(b: Binding, pending: usize) -> Result<Connected> {
                 .headers()
                 .get(protocol::UPDATE_HEADER)
                 .is_some_and(|v| v.as_bytes() == b"available"),
+            credentials_tag: resp
+                .headers()
+                .get(protocol::CREDENTIALS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         }),
         Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
             Err(Error::Unauthorized("the server refused this device's token".into()))
@@ -150,24 +157,42 @@ pub async fn sync_once(store: &mut Store) -> Result<Progress> {
             EXCHANGE_TIMEOUT.as_secs()
         ))),
     };
-    match &result {
-        Ok(_) => {
+    match result {
+        Ok((progress, credentials_tag)) => {
             store.set_meta(keys::LAST_OK, &chrono::Utc::now().to_rfc3339())?;
             store.set_meta(keys::LAST_ERROR, "")?;
-            // A fresh certificate for the site mesh (its grants and revocations as of now). The sync
-            // itself succeeded: a server that issues none, or a failure here, leaves the mesh on the
-            // certificate kept (or off) and is tried again at the next sync.
-            let _ = crate::mesh::transport::fetch_credentials(store).await;
-            // The org's key for sealing ID-card and bank-card numbers; an older server has none
-            // (404), a failure is tried again at the next sync.
-            let _ = fetch_pii_key(store).await;
+            refresh_credentials(store, credentials_tag.as_deref()).await;
             // Receipts for what this phone carried from peers, now at head office, to hand back
-            // to their authors over the mesh; a failure is tried again after the next sync.
+            // to their authors over the mesh (no request when it carried nothing); a failure is
+            // tried again after the next sync.
             let _ = crate::mesh::transport::fetch_receipts(store).await;
+            Ok(progress)
         }
-        Err(e) => store.set_meta(keys::LAST_ERROR, &e.to_string())?,
+        Err(e) => {
+            store.set_meta(keys::LAST_ERROR, &e.to_string())?;
+            Err(e)
+        }
     }
-    result
+}
+
+/// After a sync, or at a (re)connect of [`watch`]: the site mesh's certificate and revocation
+/// list when they may have changed ([`crate::mesh::credentials_due`], from the upgrade's
+/// `credentials_tag`), and the org's sealing key for ID-card and bank-card numbers when the phone
+/// holds none (an org's key never changes). Asking after every sync cost a phone's day of 30
+/// lines 62 B a line on the wire (BENCHMARKS.md). The sync itself succeeded: a server that issues
+/// neither (404), or a failure here, leaves what is kept (or the mesh off) and is tried again at
+/// the next sync.
+async fn refresh_credentials(store: &mut Store, credentials_tag: Option<&str>) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if crate::mesh::credentials_due(store, credentials_tag, now_ms).unwrap_or(true)
+        && let Ok(true) = crate::mesh::transport::fetch_credentials(store).await
+        && let Some(tag) = credentials_tag
+    {
+        let _ = crate::mesh::keep_credentials_tag(store, tag);
+    }
+    if !matches!(store.org_pii_key(), Ok(Some(_))) {
+        let _ = fetch_pii_key(store).await;
+    }
 }
 
 /// Asks the server for the org's personal-data key (`GET /v1/org/pii-key`) and keeps it: what
@@ -199,11 +224,16 @@ fn note_update(store: &mut Store, outcome: &Result<Connected>) -> Result<()> {
     }
 }
 
-async fn exchange(store: &mut Store) -> Result<Progress> {
+/// The sync itself, and the upgrade's [`protocol::CREDENTIALS_HEADER`].
+async fn exchange(store: &mut Store) -> Result<(Progress, Option<String>)> {
     let binding = store.binding()?.ok_or(Error::NotBound)?;
     let connected = connect(binding, store.pending()?.len()).await;
     note_update(store, &connected)?;
-    let mut socket = connected?.socket;
+    let Connected {
+        mut socket,
+        credentials_tag,
+        ..
+    } = connected?;
     let mut engine = Engine::new();
     let hello = engine.hello(store)?;
     send(&mut socket, &hello).await?;
@@ -235,7 +265,7 @@ async fn exchange(store: &mut Store) -> Result<Progress> {
             progress.refused.len()
         )));
     }
-    Ok(progress)
+    Ok((progress, credentials_tag))
 }
 
 pub use crate::sync::backoff::backoff;
@@ -328,7 +358,11 @@ pub async fn watch_reporting(
             let server = binding.server.clone();
             let connected = connect(binding, store.pending()?.len()).await;
             note_update(store, &connected)?;
-            let mut socket = connected?.socket;
+            let Connected {
+                mut socket,
+                credentials_tag,
+                ..
+            } = connected?;
             let mut engine = Engine::new();
             refusals.hold(&mut engine, std::time::Instant::now());
             let hello = engine.hello(store)?;
@@ -336,13 +370,11 @@ pub async fn watch_reporting(
             store.set_meta(binding::CONNECTED, "1")?;
             hooks.report(store);
             on_event(&WatchEvent::Connected { server });
-            // A fresh certificate and revocation list for the site mesh at every (re)connect, as
-            // `sync_once` fetches them after each sync: a phone that only ever watches must not
-            // keep meeting peers on a stale grant or an old list. Failure leaves the kept ones.
-            let _ = crate::mesh::transport::fetch_credentials(store).await;
-            // Likewise the org's sealing key: a phone that only ever watches can then add a worker
-            // with his ID card.
-            let _ = fetch_pii_key(store).await;
+            // The site mesh's certificate and revocation list, and the org's sealing key, at
+            // every (re)connect as after `sync_once` (when they may have changed): a phone that
+            // only ever watches must not keep meeting peers on a stale grant or an old list, and
+            // can add a worker with his ID card. Failure leaves the kept ones.
+            refresh_credentials(store, credentials_tag.as_deref()).await;
             let mut tick = tokio::time::interval(poll);
             loop {
                 let push_now = tokio::select! {

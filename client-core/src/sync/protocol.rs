@@ -28,6 +28,11 @@ pub const VERSION_HEADER: &str = "x-sitesync-protocol";
 /// phone (said in its request header, or no header: a phone from before version 3), `required` on
 /// a 426. The one notice a phone of version 2 can be given: none of its messages has room for it.
 pub const UPDATE_HEADER: &str = "x-sitesync-update";
+/// Response header of the upgrade: 16 hex digits that change whenever the device's site-mesh
+/// credentials would (its user, role or sites, the org's revocation list), so a phone asks for them
+/// only then (`sitesync_core::mesh::credentials_due`), not after every sync. Absent from an older
+/// server: the phone asks every time.
+pub const CREDENTIALS_HEADER: &str = "x-sitesync-credentials";
 
 pub mod v2;
 /// Frames larger than this are refused by both sides, compressed or not.

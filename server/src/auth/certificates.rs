@@ -66,6 +66,41 @@ impl AuthDb {
         })
     }
 
+    /// What `who`'s credentials say apart from their times and key, as 16 hex digits: the sync
+    /// upgrade sends it ([`sitesync_core::sync::protocol::CREDENTIALS_HEADER`]), so a phone asks
+    /// for credentials only when they would differ from the ones it holds. It covers the
+    /// certificate's device, user, role, sites and org, and the org's revocation list by its
+    /// sequence number (revocation is never undone, so the count of revoked devices names the
+    /// list). One count, not the list: it is asked at every sync connection.
+    pub fn credentials_tag(&self, who: &Principal) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let revoked = self
+            .text(
+                "SELECT CAST(COUNT(*) AS TEXT) FROM devices d JOIN users u ON u.user_id = d.user_id
+                 WHERE u.org_id = ?1 AND d.revoked_at IS NOT NULL",
+                &[who.org_id.as_str().into()],
+            )?
+            .unwrap_or_default();
+        let mut hash = Sha256::new();
+        for part in [
+            who.device_id.as_str(),
+            who.user_id.as_str(),
+            who.user_name.as_str(),
+            who.org_id.as_str(),
+            who.role.as_str(),
+            if who.all_sites { "all" } else { "granted" },
+            revoked.as_str(),
+        ]
+        .into_iter()
+        .chain(who.sites.iter().map(String::as_str))
+        {
+            // Lengths first, so no two lists of parts hash alike.
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+        Ok(hex::encode(&hash.finalize()[..8]))
+    }
+
     /// The credentials of `who`'s device for its store key `key`, issued now for [`VALIDITY_MS`].
     /// The key is registered to the device as a sync hello registers it (normally it already is);
     /// a key registered to another device is [`Error::Conflict`].

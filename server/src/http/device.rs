@@ -1,6 +1,6 @@
 //! The device's own credentials for the site mesh (issue #22): its certificate signed by the org's
-//! key, the org's public key and revocation list. A phone asks after each sync; an older server
-//! answers 404 and the phone's mesh stays off. And head office's receipts: which heads of the
+//! key, the org's public key and revocation list. A phone asks after a sync when the upgrade's
+//! `X-Sitesync-Credentials` says they changed (`auth::certificates`); an older server answers 404 and the phone's mesh stays off. And head office's receipts: which heads of the
 //! documents a phone carried for others the server holds, for the phone to hand back to their
 //! authors over the mesh.
 

@@ -36,7 +36,9 @@ fn declared_version(headers: &HeaderMap) -> Option<Option<u8>> {
         description = "The sync protocol version the phone speaks (from version 3; absent: version 2)")),
     responses(
         (status = 101, description = "Switching to the sync protocol; `X-Sitesync-Protocol` is the \
-            server's current version, `X-Sitesync-Update: available` when the phone's is older"),
+            server's current version, `X-Sitesync-Update: available` when the phone's is older, \
+            `X-Sitesync-Credentials` 16 hex digits that change when the device's certificate \
+            (`/v1/device/certificate`) would"),
         (status = 426, description = "The server no longer speaks the phone's protocol version \
             (`X-Sitesync-Update: required`); the body says why, for a person", body = String,
             content_type = "text/plain"),
@@ -80,8 +82,20 @@ pub async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: Upgrade
     // What the app says of itself, for the devices page; a failed write costs the page one row's
     // freshness, never the sync.
     let reported = reported(&headers);
-    let (device, at) = (who.device_id.clone(), chrono::Utc::now().to_rfc3339());
-    if let Err(e) = state.auth(move |a| a.record_connection(&device, &at, &reported)).await {
+    let at = chrono::Utc::now().to_rfc3339();
+    let principal = who.clone();
+    // And what its site-mesh credentials say, so the phone asks for new ones only when they
+    // changed. Either failing costs no sync: a page row's freshness, or a request the phone makes.
+    let (recorded, credentials_tag) = state
+        .auth(move |a| {
+            Ok((
+                a.record_connection(&principal.device_id, &at, &reported),
+                a.credentials_tag(&principal),
+            ))
+        })
+        .await
+        .unwrap_or_else(|e| (Err(e), Err(Error::Internal("the auth store did not answer".into()))));
+    if let Err(e) = recorded {
         tracing::warn!(error = %e, "the device's connection could not be recorded");
     }
     let config = WebSocketConfig::default()
@@ -111,6 +125,11 @@ pub async fn sync(State(state): State<AppState>, headers: HeaderMap, ws: Upgrade
     );
     if update_available {
         out.insert(protocol::UPDATE_HEADER, HeaderValue::from_static("available"));
+    }
+    if let Ok(tag) = credentials_tag
+        && let Ok(v) = HeaderValue::from_str(&tag)
+    {
+        out.insert(protocol::CREDENTIALS_HEADER, v);
     }
     Ok(response)
 }

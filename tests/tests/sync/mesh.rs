@@ -381,3 +381,81 @@ async fn a_watching_phone_fetches_its_device_certificate_at_connect() {
     assert_eq!(creds.cert.cert.key, watcher.public_key());
     server.stop().await;
 }
+
+/// A phone asks for its certificate and the org's sealing key only when they may have changed,
+/// not after every sync (they cost a day's push of 30 lines 62 B a line on the wire): the
+/// upgrade's `X-Sitesync-Credentials` changes with a revocation in the org or a new grant, and a
+/// certificate past half its validity is renewed whatever the tag says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_asks_for_its_certificate_only_when_it_would_change() {
+    let operator = "operator-token-0123456789";
+    let server = TestServer::start_configured(|s| s.with_metrics_token(operator)).await;
+    let ops = Api::new(&server, operator);
+    let asked = |route: &'static str| {
+        let ops = &ops;
+        async move {
+            let (status, body) = ops.get("/metrics", &[]).await;
+            assert_eq!(status, 200);
+            let series = format!("sitesync_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"200\"}} ");
+            String::from_utf8(body)
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix(&series)?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, token) = server.device_with_id("u-foreman-hz-01").await;
+    let (other, _) = server.device_with_id("u-foreman-hz-01").await;
+    let mut p = phone(dir.path(), "崔贵", &server.url(), &token);
+    sync(&mut p).await;
+    assert_eq!(asked("/v1/device/certificate").await, 1.0);
+    assert_eq!(asked("/v1/org/pii-key").await, 1.0);
+    let first = credentials(&p).unwrap().expect("credentials after the first sync");
+
+    // Nothing changed: no request, the kept certificate stands.
+    sync(&mut p).await;
+    sync(&mut p).await;
+    assert_eq!(asked("/v1/device/certificate").await, 1.0);
+    assert_eq!(asked("/v1/org/pii-key").await, 1.0);
+    assert_eq!(
+        credentials(&p).unwrap().unwrap().cert.cert.issued_ms,
+        first.cert.cert.issued_ms
+    );
+
+    // Another device of the org is revoked: the phone fetches the longer list at its next sync.
+    server.state.auth(move |a| a.revoke_device(&other)).await.unwrap();
+    sync(&mut p).await;
+    assert_eq!(asked("/v1/device/certificate").await, 2.0);
+    let creds = credentials(&p).unwrap().unwrap();
+    assert_eq!(creds.revocations.list.seq, first.revocations.list.seq + 1);
+
+    // A new site for the foreman: his certificate names it after the next sync.
+    assert!(!creds.cert.cert.sites.iter().any(|s| s == "site-sz-02"));
+    server
+        .state
+        .auth(|a| a.grant("u-foreman-hz-01", "site-sz-02"))
+        .await
+        .unwrap();
+    sync(&mut p).await;
+    assert_eq!(asked("/v1/device/certificate").await, 3.0);
+    let creds = credentials(&p).unwrap().unwrap();
+    assert!(
+        creds.cert.cert.sites.iter().any(|s| s == "site-sz-02"),
+        "{:?}",
+        creds.cert.cert.sites
+    );
+
+    // The tag alone never keeps a certificate past half its validity.
+    let tag = p
+        .meta("mesh.credentials_tag")
+        .unwrap()
+        .expect("the tag kept with the credentials");
+    let cert = &creds.cert.cert;
+    let half = cert.issued_ms + (cert.expires_ms - cert.issued_ms) / 2;
+    assert!(!sitesync_core::mesh::credentials_due(&p, Some(&tag), half - 1).unwrap());
+    assert!(sitesync_core::mesh::credentials_due(&p, Some(&tag), half).unwrap());
+    assert!(sitesync_core::mesh::credentials_due(&p, None, half - 1).unwrap());
+    assert!(sitesync_core::mesh::credentials_due(&p, Some("0000000000000000"), half - 1).unwrap());
+    server.stop().await;
+}
